@@ -1,0 +1,24 @@
+{
+  "targets": [
+    {
+      "target_name": "qemu_dbus_bridge",
+      "sources": [
+        "native/addon.cc",
+        "native/socketpair.cc",
+        "native/notify.cc",
+        "native/pw_audio.cc",
+        "native/pulse_audio.cc",
+        "native/pw_video.cc",
+        "native/yuv.cc",
+        "native/v4l2.cc",
+        "native/evdev.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-Wno-unused-parameter", "-O2", "<!@(node native/pkgconfig.js --cflags)"],
+      "libraries": ["<!@(node native/pkgconfig.js --libs)"]
+    }
+  ]
+}

@@ -1,0 +1,9 @@
+// PipeWire camera node (issue: camera).
+// Not implemented yet: registers nothing, so src/native.ts reports the feature as absent.
+#include "addon.h"
+
+namespace qdb {
+
+void InitPwVideo(Napi::Env env, Napi::Object exports) {}
+
+}  // namespace qdb

@@ -1,0 +1,67 @@
+// Handler interfaces: what a QEMU listener delivers, with no D-Bus in sight.
+// src/qemu/ serves these over the peer-to-peer connections; src/audio/ and src/camera/
+// implement them. A handler never blocks: QEMU waits on some of these calls (see each one).
+
+/** Audio format of one voice, exactly as QEMU's Init announces it. */
+export interface PcmFormat {
+  bits: 8 | 16 | 32;
+  isSigned: boolean;
+  isFloat: boolean;
+  /** frames per second */
+  freq: number;
+  nchannels: number;
+  bytesPerFrame: number;
+  bytesPerSecond: number;
+  /** big-endian samples */
+  bigEndian: boolean;
+}
+
+/** org.qemu.Display1.AudioOutListener. Voice ids are host pointers in QEMU: bigint. */
+export interface AudioOutHandler {
+  init(id: bigint, format: PcmFormat): void;
+  fini(id: bigint): void;
+  setEnabled(id: bigint, enabled: boolean): void;
+  /** volume: one byte per channel, 0..255. QEMU does NOT apply it to the PCM: we must. */
+  setVolume(id: bigint, mute: boolean, volume: Uint8Array): void;
+  /** data is a view into a socket buffer: copy what you keep beyond this call. */
+  write(id: bigint, data: Uint8Array): void;
+}
+
+/** org.qemu.Display1.AudioInListener. */
+export interface AudioInHandler {
+  init(id: bigint, format: PcmFormat): void;
+  fini(id: bigint): void;
+  setEnabled(id: bigint, enabled: boolean): void;
+  setVolume(id: bigint, mute: boolean, volume: Uint8Array): void;
+  /**
+   * QEMU's main loop is BLOCKED until this returns: answer at once with exactly `size` bytes
+   * (pad with silence), never wait for audio to arrive.
+   */
+  read(id: bigint, size: number): Uint8Array;
+}
+
+/** Cursor image: width*height*4 bytes, PIXMAN_a8r8g8b8 (B,G,R,A in memory). */
+export interface CursorImage {
+  width: number;
+  height: number;
+  hotX: number;
+  hotY: number;
+  data: Uint8Array;
+}
+
+/** org.qemu.Display1.Listener (+ Listener.Unix.Map). All calls are fire-and-forget from QEMU. */
+export interface ConsoleListenerHandler {
+  /** Full frame (not only on resize). data is a view: copy what you keep. */
+  scanout(width: number, height: number, stride: number, pixmanFormat: number, data: Uint8Array): void;
+  /** Tightly packed sub-rectangle; may fall outside the last Scanout (7.2 text mode). */
+  update(x: number, y: number, width: number, height: number, stride: number, pixmanFormat: number, data: Uint8Array): void;
+  /** 9.2+ shared-memory scanout: a memfd this handler now owns (must close it). */
+  scanoutMap?(fd: number, offset: number, width: number, height: number, stride: number, pixmanFormat: number): void;
+  /** 9.2+ damage on the mapped scanout. */
+  updateMap?(x: number, y: number, width: number, height: number): void;
+  disable(): void;
+  cursorDefine(cursor: CursorImage): void;
+  mouseSet(x: number, y: number, on: boolean): void;
+  /** Console Width/Height properties: QEMU 7.2 sends no Scanout for VGA text mode. */
+  consoleSize?(width: number, height: number): void;
+}
