@@ -8,6 +8,8 @@
         "native/notify.cc",
         "native/pw_audio.cc",
         "native/pulse_audio.cc",
+        "native/pw_capture.cc",
+        "native/pulse_capture.cc",
         "native/pw_video.cc",
         "native/yuv.cc",
         "native/v4l2.cc",

@@ -23,6 +23,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   qdb::InitNotify(env, exports);
   qdb::InitPwAudio(env, exports);
   qdb::InitPulseAudio(env, exports);
+  qdb::InitPwCapture(env, exports);
+  qdb::InitPulseCapture(env, exports);
   qdb::InitPwVideo(env, exports);
   qdb::InitYuv(env, exports);
   qdb::InitV4l2(env, exports);

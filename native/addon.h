@@ -24,6 +24,8 @@ void InitSocketpair(Napi::Env env, Napi::Object exports);
 void InitNotify(Napi::Env env, Napi::Object exports);
 void InitPwAudio(Napi::Env env, Napi::Object exports);
 void InitPulseAudio(Napi::Env env, Napi::Object exports);
+void InitPwCapture(Napi::Env env, Napi::Object exports);
+void InitPulseCapture(Napi::Env env, Napi::Object exports);
 void InitPwVideo(Napi::Env env, Napi::Object exports);
 void InitYuv(Napi::Env env, Napi::Object exports);
 void InitV4l2(Napi::Env env, Napi::Object exports);

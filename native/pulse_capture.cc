@@ -1,0 +1,9 @@
+// PulseAudio microphone capture streams (issue: audio in).
+// Not implemented yet: registers nothing, so src/native.ts reports the feature as absent.
+#include "addon.h"
+
+namespace qdb {
+
+void InitPulseCapture(Napi::Env env, Napi::Object exports) {}
+
+}  // namespace qdb
