@@ -14,8 +14,7 @@
 namespace qdb {
 
 // Throws a JavaScript Error whose `code` property is `code` (e.g. "ENOENT", "EPIPEWIRE").
-[[noreturn]] void ThrowWithCode(Napi::Env env, const std::string& code,
-                                const std::string& message);
+[[noreturn]] void ThrowWithCode(Napi::Env env, const std::string& code, const std::string& message);
 
 // Throws an Error built from errno: code = "E…" name, message = what + strerror.
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const std::string& what);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — everything `npm test`, `npm run demo` and `npm run bench` need, idempotent:
+#   1. Debian packages (apt-get when root; otherwise prints the exact sudo line and exits 1)
+#   2. npm dependencies (npm ci, only when package-lock.json changed)
+#   3. the native addon, the TypeScript build and the test guest (each incremental)
+# Set QDB_SETUP_QUIET=1 to print only problems.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { [ "${QDB_SETUP_QUIET:-0}" = 1 ] || echo "setup: $*" >&2; }
+
+# Keep in sync with README "Requirements".
+PACKAGES=(
+  # build
+  g++ make python3 pkg-config clang-format
+  libpipewire-0.3-dev libpulse-dev libyuv-dev libevdev-dev
+  # QEMU with the D-Bus display/audio modules (+ the pa backend used as a benchmark baseline)
+  qemu-system-x86 qemu-system-gui dbus
+  # sound servers and tools used by tests and the demo
+  pipewire pipewire-bin wireplumber pulseaudio pulseaudio-utils
+  gstreamer1.0-tools gstreamer1.0-pipewire gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  # the test guest: Debian kernel + busybox initramfs with ALSA tools
+  linux-image-amd64 busybox-static alsa-utils sox cpio kmod gzip
+  # systemd-analyze for the unit checks
+  systemd
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+  [ "${status:0:2}" = ii ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  else
+    echo "setup: missing Debian packages. Install them with:" >&2
+    echo "  sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# The guest boots a Debian kernel: linux-image-amd64 must have left one with its modules.
+if ! ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1; then
+  echo "setup: no /boot/vmlinuz-*-amd64 kernel; reinstall it: sudo apt-get install --reinstall linux-image-amd64" >&2
+  exit 1
+fi
+
+# npm dependencies: reinstall only when the lock file changed.
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+stamp=node_modules/.qdb-lock-hash
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund >&2
+  node -e "require('usocket')" 2>/dev/null || {
+    echo "setup: usocket (fd passing) did not build; see docs: node-gyp must be ^11 on Node 20 (package.json overrides)" >&2
+    exit 1
+  }
+  echo "$lock_hash" >"$stamp"
+fi
+
+say "building native addon"
+bash scripts/build-native.sh
+say "building TypeScript"
+node_modules/.bin/tsc -p tsconfig.build.json
+say "building test guest"
+bash guest/build-guest.sh >/dev/null
+say "ready"
