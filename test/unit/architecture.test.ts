@@ -1,0 +1,71 @@
+// Enforces the import rules of docs/architecture.md on the real source tree, so a shortcut
+// across parts fails CI instead of slowly eroding the layering.
+import * as fs from 'fs';
+import * as path from 'path';
+import { describe, expect, it } from 'vitest';
+
+const SRC = path.join(__dirname, '../../src');
+
+function walk(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? walk(p) : e.name.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** top-level part of a file under src/: 'qemu', 'audio', 'native' (src/native.ts + native-api), ... */
+function partOf(file: string): string {
+  const rel = path.relative(SRC, file).split(path.sep);
+  if (rel.length === 1) return rel[0] === 'native.ts' ? 'native' : rel[0].replace(/\.ts$/, '');
+  if (rel[0] === 'native-api') return 'native';
+  return rel[0];
+}
+
+function imports(file: string): string[] {
+  const text = fs.readFileSync(file, 'utf8');
+  const out: string[] = [];
+  const re = /(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) out.push(m[1] ?? m[2] ?? m[3]);
+  return out;
+}
+
+const FORBIDDEN: Record<string, string[]> = {
+  qemu: ['audio', 'camera', 'input', 'service', 'cli', 'config'],
+  audio: ['camera', 'input', 'service', 'cli', 'config'],
+  camera: ['audio', 'input', 'service', 'cli', 'config'],
+  input: ['audio', 'camera', 'service', 'cli', 'config'],
+  native: ['qemu', 'audio', 'camera', 'input', 'service', 'cli', 'config'],
+};
+
+describe('architecture import rules', () => {
+  const files = walk(SRC);
+
+  it('finds the source tree', () => {
+    expect(files.length).toBeGreaterThan(0);
+  });
+
+  it('parts import only what docs/architecture.md allows', () => {
+    const violations: string[] = [];
+    for (const file of files) {
+      const from = partOf(file);
+      for (const spec of imports(file)) {
+        if (!spec.startsWith('.')) continue;
+        const target = path.resolve(path.dirname(file), spec);
+        if (!target.startsWith(SRC)) {
+          violations.push(`${path.relative(SRC, file)} imports ${spec} (outside src/)`);
+          continue;
+        }
+        const to = partOf(target.endsWith('.ts') ? target : `${target}.ts`);
+        if (FORBIDDEN[from]?.includes(to)) violations.push(`${path.relative(SRC, file)} (${from}) imports ${spec} (${to})`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it('only src/native.ts loads the addon', () => {
+    const offenders = files.filter(
+      (f) => path.relative(SRC, f) !== 'native.ts' && /qemu_dbus_bridge\.node|build\/Release/.test(fs.readFileSync(f, 'utf8')),
+    );
+    expect(offenders.map((f) => path.relative(SRC, f))).toEqual([]);
+  });
+});
