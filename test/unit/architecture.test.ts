@@ -52,6 +52,10 @@ describe('architecture import rules', () => {
         if (!spec.startsWith('.')) continue;
         const target = path.resolve(path.dirname(file), spec);
         if (!target.startsWith(SRC)) {
+          // The demo (face) boots the bundled guest and a private PipeWire with the same code the
+          // tests use: test/harness/ is compiled into dist/ for that one purpose.
+          const harness = path.resolve(SRC, '../test/harness');
+          if ((from === 'cli' || from === 'service') && target.startsWith(harness)) continue;
           violations.push(`${path.relative(SRC, file)} imports ${spec} (outside src/)`);
           continue;
         }
