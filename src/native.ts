@@ -5,8 +5,9 @@
 // The addon's surface is declared per concern in src/native-api/*.ts.
 import * as path from 'path';
 import type { CoreNativeApi } from './native-api/core';
+import type { EvdevNativeApi } from './native-api/evdev';
 
-export type NativeAddon = CoreNativeApi;
+export type NativeAddon = CoreNativeApi & EvdevNativeApi;
 
 function addonPath(): string {
   // src/native.ts compiles to dist/src/native.js; vitest runs it from src/: both are two
