@@ -4,10 +4,11 @@
 //
 // The addon's surface is declared per concern in src/native-api/*.ts.
 import * as path from 'path';
+import type { AudioNativeApi } from './native-api/audio';
 import type { CoreNativeApi } from './native-api/core';
 import type { EvdevNativeApi } from './native-api/evdev';
 
-export type NativeAddon = CoreNativeApi & EvdevNativeApi;
+export type NativeAddon = CoreNativeApi & EvdevNativeApi & AudioNativeApi;
 
 function addonPath(): string {
   // src/native.ts compiles to dist/src/native.js; vitest runs it from src/: both are two
