@@ -1,9 +1,299 @@
-// PipeWire microphone capture streams (issue: audio in).
-// Not implemented yet: registers nothing, so src/native.ts reports the feature as absent.
+// PipeWire microphone capture: one pw_stream (INPUT) per open microphone, on its own
+// pw_thread_loop and context. A capture exists only while the guest records (the TypeScript
+// handler opens it on SetEnabled(true) and closes it on SetEnabled(false)/Fini), so the extra
+// thread costs nothing while the guest is not recording.
+//
+// The stream is opened in the guest's sample format, rate and channel count: PipeWire's
+// adapter converts from the source, so the ring holds exactly the bytes the guest reads.
+// The context uses client-rt.conf (loads module-rt): without it the data thread stays
+// SCHED_OTHER and glitches under load (docs/lab/audio-video.md §3).
+//
+// JavaScript API (see src/native-api/capture.ts):
+//   new PwCapture(options, onState(state, message)) ; read(into, offset?, length?) ;
+//   discard(bytes) ; available() ; stats() ; close()
+#include <pipewire/pipewire.h>
+#include <spa/param/audio/format-utils.h>
+#include <spa/utils/result.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+
 #include "addon.h"
+#include "capture_common.h"
 
 namespace qdb {
 
-void InitPwCapture(Napi::Env env, Napi::Object exports) {}
+namespace {
+
+spa_audio_format PwFormatOf(const std::string& f) {
+  if (f == "U8") return SPA_AUDIO_FORMAT_U8;
+  if (f == "S8") return SPA_AUDIO_FORMAT_S8;
+  if (f == "S16LE") return SPA_AUDIO_FORMAT_S16_LE;
+  if (f == "S16BE") return SPA_AUDIO_FORMAT_S16_BE;
+  if (f == "U16LE") return SPA_AUDIO_FORMAT_U16_LE;
+  if (f == "U16BE") return SPA_AUDIO_FORMAT_U16_BE;
+  if (f == "S32LE") return SPA_AUDIO_FORMAT_S32_LE;
+  if (f == "S32BE") return SPA_AUDIO_FORMAT_S32_BE;
+  if (f == "U32LE") return SPA_AUDIO_FORMAT_U32_LE;
+  if (f == "U32BE") return SPA_AUDIO_FORMAT_U32_BE;
+  if (f == "F32LE") return SPA_AUDIO_FORMAT_F32_LE;
+  if (f == "F32BE") return SPA_AUDIO_FORMAT_F32_BE;
+  return SPA_AUDIO_FORMAT_UNKNOWN;
+}
+
+void PwInitOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { pw_init(nullptr, nullptr); });
+}
+
+}  // namespace
+
+class PwCapture : public Napi::ObjectWrap<PwCapture> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "PwCapture",
+                       {
+                           InstanceMethod("read", &PwCapture::Read),
+                           InstanceMethod("discard", &PwCapture::Discard),
+                           InstanceMethod("available", &PwCapture::Available),
+                           InstanceMethod("stats", &PwCapture::Stats),
+                           InstanceMethod("close", &PwCapture::Close),
+                       });
+  }
+
+  explicit PwCapture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PwCapture>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "new PwCapture(options: object, onState: function)");
+    }
+    opts_ = ParseCaptureOptions(info[0].As<Napi::Object>());
+    spa_audio_format fmt = PwFormatOf(opts_.format);
+    if (fmt == SPA_AUDIO_FORMAT_UNKNOWN) {
+      throw Napi::RangeError::New(env, "PwCapture: unsupported sample format " + opts_.format);
+    }
+    ring_.Init(opts_.ring_frames, opts_.bytes_per_sample * opts_.channels);
+
+    PwInitOnce();
+    loop_ = pw_thread_loop_new("qdb-mic", nullptr);
+    if (!loop_) ThrowErrno(env, errno, "pw_thread_loop_new");
+    pw_properties* ctx_props = pw_properties_new(PW_KEY_CONFIG_NAME, "client-rt.conf", nullptr);
+    context_ = pw_context_new(pw_thread_loop_get_loop(loop_), ctx_props, 0);
+    if (!context_) {
+      int err = errno;
+      Teardown();
+      ThrowErrno(env, err, "pw_context_new(client-rt.conf)");
+    }
+    // Connecting is synchronous (a unix socket connect): a missing daemon is reported here.
+    core_ = pw_context_connect(context_, nullptr, 0);
+    if (!core_) {
+      int err = errno;
+      Teardown();
+      ThrowWithCode(
+          env, "EPIPEWIRE",
+          std::string("cannot connect to PipeWire (") + strerror(err) +
+              "): is pipewire running for this user? Check XDG_RUNTIME_DIR / PIPEWIRE_REMOTE, "
+              "or choose --audio-backend pulse");
+    }
+    events_.Start(env, info[1].As<Napi::Function>(), "qdb-pw-capture");
+    // Streams still open when the environment goes away (process exit, worker end) must stop
+    // their threads before the addon is unloaded.
+    env_ = env;
+    napi_add_env_cleanup_hook(env, &PwCapture::OnEnvCleanup, this);
+    cleanup_registered_ = true;
+
+    pw_thread_loop_lock(loop_);
+    if (pw_thread_loop_start(loop_) < 0) {
+      pw_thread_loop_unlock(loop_);
+      Teardown();
+      ThrowWithCode(env, "EPIPEWIRE", "pw_thread_loop_start failed");
+    }
+    static const pw_core_events core_events = [] {
+      pw_core_events e{};
+      e.version = PW_VERSION_CORE_EVENTS;
+      e.error = &PwCapture::OnCoreError;
+      return e;
+    }();
+    pw_core_add_listener(core_, &core_listener_, &core_events, this);
+
+    std::string latency = std::to_string(opts_.latency_frames) + "/" + std::to_string(opts_.rate);
+    pw_properties* props = pw_properties_new(
+        PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CATEGORY, "Capture", PW_KEY_MEDIA_ROLE,
+        opts_.media_role.c_str(), PW_KEY_NODE_NAME, opts_.node_name.c_str(),
+        PW_KEY_NODE_DESCRIPTION, opts_.node_description.c_str(), PW_KEY_MEDIA_NAME,
+        opts_.node_description.c_str(), PW_KEY_APP_NAME, opts_.app_name.c_str(),
+        PW_KEY_NODE_LATENCY, latency.c_str(), nullptr);
+    if (!opts_.target.empty()) {
+      pw_properties_set(props, PW_KEY_TARGET_OBJECT, opts_.target.c_str());
+      // A named source that goes away must not silently turn into another microphone.
+      pw_properties_set(props, PW_KEY_NODE_DONT_RECONNECT, "true");
+    }
+    stream_ = pw_stream_new(core_, opts_.node_name.c_str(), props);
+    if (!stream_) {
+      int err = errno;
+      pw_thread_loop_unlock(loop_);
+      Teardown();
+      ThrowErrno(env, err, "pw_stream_new");
+    }
+    static const pw_stream_events stream_events = [] {
+      pw_stream_events e{};
+      e.version = PW_VERSION_STREAM_EVENTS;
+      e.state_changed = &PwCapture::OnStateChanged;
+      e.process = &PwCapture::OnProcess;
+      return e;
+    }();
+    pw_stream_add_listener(stream_, &stream_listener_, &stream_events, this);
+
+    uint8_t pod_buf[1024];
+    spa_pod_builder b = SPA_POD_BUILDER_INIT(pod_buf, sizeof(pod_buf));
+    spa_audio_info_raw raw{};
+    raw.format = fmt;
+    raw.rate = opts_.rate;
+    raw.channels = opts_.channels;
+    if (opts_.channels == 1) {
+      raw.position[0] = SPA_AUDIO_CHANNEL_MONO;
+    } else if (opts_.channels == 2) {
+      raw.position[0] = SPA_AUDIO_CHANNEL_FL;
+      raw.position[1] = SPA_AUDIO_CHANNEL_FR;
+    } else {
+      raw.flags = SPA_AUDIO_FLAG_UNPOSITIONED;
+    }
+    const spa_pod* params[1] = {spa_format_audio_raw_build(&b, SPA_PARAM_EnumFormat, &raw)};
+    int res = pw_stream_connect(
+        stream_, PW_DIRECTION_INPUT, PW_ID_ANY,
+        static_cast<pw_stream_flags>(PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS |
+                                     PW_STREAM_FLAG_RT_PROCESS),
+        params, 1);
+    pw_thread_loop_unlock(loop_);
+    if (res < 0) {
+      Teardown();
+      ThrowErrno(env, -res, "pw_stream_connect(capture)");
+    }
+  }
+
+  ~PwCapture() override { Teardown(); }
+
+ private:
+  // RT data thread: copy the chunk into the ring and give the buffer back. Nothing else.
+  static void OnProcess(void* data) {
+    auto* self = static_cast<PwCapture*>(data);
+    pw_buffer* b = pw_stream_dequeue_buffer(self->stream_);
+    if (!b) return;
+    spa_data& d = b->buffer->datas[0];
+    if (d.data && d.chunk) {
+      uint32_t offset = SPA_MIN(d.chunk->offset, d.maxsize);
+      uint32_t size = SPA_MIN(d.chunk->size, d.maxsize - offset);
+      if (size) self->ring_.Produce(static_cast<const uint8_t*>(d.data) + offset, size);
+    }
+    pw_stream_queue_buffer(self->stream_, b);
+  }
+
+  // Thread-loop thread (not RT).
+  static void OnStateChanged(void* data, pw_stream_state old, pw_stream_state state,
+                             const char* error) {
+    auto* self = static_cast<PwCapture*>(data);
+    const char* name = "connecting";
+    switch (state) {
+      case PW_STREAM_STATE_ERROR:
+        name = "error";
+        break;
+      case PW_STREAM_STATE_UNCONNECTED:
+        name = "closed";
+        break;
+      case PW_STREAM_STATE_CONNECTING:
+        name = "connecting";
+        break;
+      case PW_STREAM_STATE_PAUSED:
+        name = "paused";
+        break;
+      case PW_STREAM_STATE_STREAMING:
+        name = "streaming";
+        break;
+    }
+    self->events_.Post(name, error ? error : "");
+  }
+
+  static void OnCoreError(void* data, uint32_t id, int seq, int res, const char* message) {
+    auto* self = static_cast<PwCapture*>(data);
+    // id 0 is the core itself: the connection to the daemon is gone (EPIPE) or refused.
+    std::string msg = std::string("PipeWire error on object ") + std::to_string(id) + ": " +
+                      (message ? message : "") + " (" + spa_strerror(res) + ")";
+    self->events_.Post("error", msg);
+  }
+
+  Napi::Value Read(const Napi::CallbackInfo& info) { return ring_.JsRead(info); }
+  Napi::Value Discard(const Napi::CallbackInfo& info) { return ring_.JsDiscard(info); }
+  Napi::Value Available(const Napi::CallbackInfo& info) { return ring_.JsAvailable(info); }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Object o = ring_.Stats(info.Env());
+    if (stream_) {
+      pw_thread_loop_lock(loop_);
+      o.Set("nodeId", static_cast<double>(pw_stream_get_node_id(stream_)));
+      o.Set("state", pw_stream_state_as_string(pw_stream_get_state(stream_, nullptr)));
+      pw_thread_loop_unlock(loop_);
+    } else {
+      o.Set("state", "closed");
+    }
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Teardown();
+    return info.Env().Undefined();
+  }
+
+  // Idempotent. Main thread only (also from the env cleanup hook and the finalizer).
+  void Teardown() {
+    if (loop_) {
+      pw_thread_loop_lock(loop_);
+      if (stream_) {
+        spa_hook_remove(&stream_listener_);
+        pw_stream_destroy(stream_);  // must hold the loop lock (lab gotcha)
+        stream_ = nullptr;
+      }
+      if (core_) {
+        spa_hook_remove(&core_listener_);
+        pw_core_disconnect(core_);
+        core_ = nullptr;
+      }
+      pw_thread_loop_unlock(loop_);
+      pw_thread_loop_stop(loop_);  // joins the thread; never called from a loop callback
+      if (context_) {
+        pw_context_destroy(context_);
+        context_ = nullptr;
+      }
+      pw_thread_loop_destroy(loop_);
+      loop_ = nullptr;
+    }
+    events_.Stop();
+    if (cleanup_registered_) {
+      cleanup_registered_ = false;
+      napi_remove_env_cleanup_hook(env_, &PwCapture::OnEnvCleanup, this);
+    }
+  }
+
+  static void OnEnvCleanup(void* data) {
+    auto* self = static_cast<PwCapture*>(data);
+    self->cleanup_registered_ = false;  // Node is running it: removing it now is not allowed
+    self->Teardown();
+  }
+
+  CaptureOptions opts_;
+  CaptureRing ring_;
+  CaptureEvents events_;
+  pw_thread_loop* loop_ = nullptr;
+  pw_context* context_ = nullptr;
+  pw_core* core_ = nullptr;
+  pw_stream* stream_ = nullptr;
+  spa_hook stream_listener_{};
+  spa_hook core_listener_{};
+  napi_env env_ = nullptr;
+  bool cleanup_registered_ = false;
+};
+
+void InitPwCapture(Napi::Env env, Napi::Object exports) {
+  exports.Set("PwCapture", PwCapture::Define(env));
+}
 
 }  // namespace qdb

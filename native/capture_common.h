@@ -1,0 +1,208 @@
+// Shared by the microphone capture streams (pw_capture.cc, pulse_capture.cc): option parsing,
+// the state events sent to JavaScript, and the JavaScript-facing read/discard/stats over the ring.
+// Header-only so that binding.gyp (a shared file) needs no new source entry.
+//
+// Data path: the server's capture callback (PipeWire RT data thread, PulseAudio mainloop
+// thread) copies each chunk into a preallocated SPSC ring (spsc_ring.h) and returns; the Node
+// main thread drains the ring synchronously when QEMU calls AudioInListener.Read. Neither side
+// ever waits for the other: a full ring drops the OLDEST bytes (counted: for a microphone the
+// newest audio is the one worth keeping, and latency stays bounded), an empty ring returns
+// 0 bytes (the TypeScript handler pads with silence and counts it).
+#ifndef QEMU_DBUS_BRIDGE_NATIVE_CAPTURE_COMMON_H_
+#define QEMU_DBUS_BRIDGE_NATIVE_CAPTURE_COMMON_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "addon.h"
+#include "spsc_ring.h"
+
+namespace qdb {
+
+// What the TypeScript side asked for. Policy and validation live in src/audio/in/ (it maps the
+// guest's format to one of these names); here we only re-check types and ranges that would
+// otherwise crash.
+struct CaptureOptions {
+  std::string format;  // "U8" "S8" "S16LE" "S16BE" "U16LE" "U16BE" "S32LE" "S32BE" "U32LE" "U32BE"
+                       // "F32LE" "F32BE"
+  uint32_t rate = 0;
+  uint32_t channels = 0;
+  uint32_t bytes_per_sample = 0;
+  std::string target;  // source name; empty = the server's default source
+  std::string node_name;
+  std::string node_description;
+  std::string media_role;
+  std::string app_name;
+  uint32_t latency_frames = 0;  // capture period asked of the server
+  uint32_t ring_frames = 0;     // ring capacity
+};
+
+inline uint32_t CaptureBytesPerSample(const std::string& f) {
+  if (f == "U8" || f == "S8") return 1;
+  if (f == "S16LE" || f == "S16BE" || f == "U16LE" || f == "U16BE") return 2;
+  if (f == "S32LE" || f == "S32BE" || f == "U32LE" || f == "U32BE" || f == "F32LE" || f == "F32BE")
+    return 4;
+  return 0;
+}
+
+inline std::string GetString(const Napi::Object& o, const char* key, bool required) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() && !required) return std::string();
+  if (!v.IsString())
+    throw Napi::TypeError::New(o.Env(), std::string("option ") + key + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+inline uint32_t GetUint(const Napi::Object& o, const char* key, uint32_t min, uint32_t max) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber())
+    throw Napi::TypeError::New(o.Env(), std::string("option ") + key + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<uint32_t>(d))) {
+    throw Napi::RangeError::New(o.Env(), std::string("option ") + key + " must be an integer in [" +
+                                             std::to_string(min) + ", " + std::to_string(max) +
+                                             "]");
+  }
+  return static_cast<uint32_t>(d);
+}
+
+inline CaptureOptions ParseCaptureOptions(const Napi::Object& o) {
+  CaptureOptions c;
+  c.format = GetString(o, "format", true);
+  c.bytes_per_sample = CaptureBytesPerSample(c.format);
+  if (c.bytes_per_sample == 0) {
+    throw Napi::RangeError::New(o.Env(), "option format: unknown sample format '" + c.format + "'");
+  }
+  c.rate = GetUint(o, "rate", 1000, 768000);
+  c.channels = GetUint(o, "channels", 1, 64);
+  c.target = GetString(o, "target", false);
+  c.node_name = GetString(o, "nodeName", true);
+  c.node_description = GetString(o, "nodeDescription", true);
+  c.media_role = GetString(o, "mediaRole", true);
+  c.app_name = GetString(o, "appName", true);
+  c.latency_frames = GetUint(o, "latencyFrames", 16, 65536);
+  c.ring_frames = GetUint(o, "ringFrames", 256, 1u << 22);
+  return c;
+}
+
+// State changes posted to JavaScript through one ThreadSafeFunction per stream:
+// onState(state: string, message: string). Posted only from the server's control thread,
+// never from the RT data thread (a post allocates).
+class CaptureEvents {
+ public:
+  void Start(Napi::Env env, Napi::Function on_state, const char* resource) {
+    tsfn_ = Napi::ThreadSafeFunction::New(env, on_state, resource, 0, 1);
+    // An open microphone must not keep Node alive by itself: the D-Bus connection does that.
+    tsfn_.Unref(env);
+    started_ = true;
+  }
+  void Post(const char* state, const std::string& message) {
+    if (!started_) return;
+    auto* ev = new Event{state, message};
+    napi_status s = tsfn_.NonBlockingCall(ev, [](Napi::Env env, Napi::Function cb, Event* e) {
+      std::unique_ptr<Event> owned(e);
+      if (env != nullptr && cb != nullptr) {
+        cb.Call({Napi::String::New(env, owned->state), Napi::String::New(env, owned->message)});
+      }
+    });
+    if (s != napi_ok) delete ev;  // queue closing: the stream is being closed anyway
+  }
+  // Call once the server thread can no longer post.
+  void Stop() {
+    if (!started_) return;
+    started_ = false;
+    tsfn_.Release();
+  }
+
+ private:
+  struct Event {
+    std::string state;
+    std::string message;
+  };
+  Napi::ThreadSafeFunction tsfn_;
+  bool started_ = false;
+};
+
+// The ring plus counters, and the JavaScript methods that read it (main thread only).
+class CaptureRing {
+ public:
+  void Init(uint32_t ring_frames, uint32_t frame_bytes) {
+    ring_.reset(new SpscRing(ring_frames, frame_bytes));
+  }
+  uint32_t frame_bytes() const { return static_cast<uint32_t>(ring_->frame_bytes()); }
+
+  // Producer (server thread, possibly real-time): no allocation, no lock, no syscall.
+  void Produce(const uint8_t* data, uint32_t size) {
+    size -= size % ring_->frame_bytes();
+    size_t dropped = ring_->WriteDropOldest(data, size);
+    captured_bytes_.fetch_add(size, std::memory_order_relaxed);
+    if (dropped) overrun_bytes_.fetch_add(dropped, std::memory_order_relaxed);
+    callbacks_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // read(into: Uint8Array, offset?: number, length?: number): number of bytes copied (whole
+  // frames, <= length). Never waits.
+  Napi::Value JsRead(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(env, "read(into: Uint8Array, offset?, length?)");
+    }
+    Napi::Uint8Array into = info[0].As<Napi::Uint8Array>();
+    size_t len = into.ByteLength();
+    size_t offset = 0;
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "read: offset must be a number");
+      double d = info[1].As<Napi::Number>().DoubleValue();
+      if (!(d >= 0 && d <= static_cast<double>(len)))
+        throw Napi::RangeError::New(env, "read: offset out of range");
+      offset = static_cast<size_t>(d);
+    }
+    size_t n = len - offset;
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      if (!info[2].IsNumber()) throw Napi::TypeError::New(env, "read: length must be a number");
+      double d = info[2].As<Napi::Number>().DoubleValue();
+      if (!(d >= 0 && d <= static_cast<double>(n)))
+        throw Napi::RangeError::New(env, "read: length out of range");
+      n = static_cast<size_t>(d);
+    }
+    size_t got = ring_ ? ring_->Read(into.Data() + offset, n) : 0;
+    return Napi::Number::New(env, static_cast<double>(got));
+  }
+
+  // discard(bytes): drops up to `bytes` of the oldest queued audio; returns bytes dropped.
+  Napi::Value JsDiscard(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber())
+      throw Napi::TypeError::New(env, "discard(bytes: number)");
+    double d = info[0].As<Napi::Number>().DoubleValue();
+    size_t n = d > 0 ? static_cast<size_t>(d) : 0;
+    return Napi::Number::New(env, static_cast<double>(ring_ ? ring_->Discard(n) : 0));
+  }
+
+  Napi::Value JsAvailable(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(ring_ ? ring_->Fill() : 0));
+  }
+
+  Napi::Object Stats(Napi::Env env) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("available", static_cast<double>(ring_ ? ring_->Fill() : 0));
+    o.Set("capacity", static_cast<double>(ring_ ? ring_->capacity_bytes() : 0));
+    o.Set("capturedBytes", static_cast<double>(captured_bytes_.load(std::memory_order_relaxed)));
+    o.Set("overrunBytes", static_cast<double>(overrun_bytes_.load(std::memory_order_relaxed)));
+    o.Set("callbacks", static_cast<double>(callbacks_.load(std::memory_order_relaxed)));
+    return o;
+  }
+
+ private:
+  std::unique_ptr<SpscRing> ring_;
+  std::atomic<uint64_t> captured_bytes_{0};
+  std::atomic<uint64_t> overrun_bytes_{0};
+  std::atomic<uint64_t> callbacks_{0};
+};
+
+}  // namespace qdb
+
+#endif  // QEMU_DBUS_BRIDGE_NATIVE_CAPTURE_COMMON_H_
