@@ -1,0 +1,2 @@
+-- Test-harness override: intentionally empty. The stock file starts BlueZ monitoring, which needs
+-- the system bus; replacing it with an empty file disables Bluetooth in test runs.
