@@ -31,6 +31,7 @@ struct CaptureOptions {
   uint32_t channels = 0;
   uint32_t bytes_per_sample = 0;
   std::string target;  // source name; empty = the server's default source
+  std::string remote;  // PipeWire remote (name or socket path) / PulseAudio server; empty = default
   std::string node_name;
   std::string node_description;
   std::string media_role;
@@ -78,6 +79,7 @@ inline CaptureOptions ParseCaptureOptions(const Napi::Object& o) {
   c.rate = GetUint(o, "rate", 1000, 768000);
   c.channels = GetUint(o, "channels", 1, 64);
   c.target = GetString(o, "target", false);
+  c.remote = GetString(o, "remote", false);
   c.node_name = GetString(o, "nodeName", true);
   c.node_description = GetString(o, "nodeDescription", true);
   c.media_role = GetString(o, "mediaRole", true);

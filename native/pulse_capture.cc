@@ -79,9 +79,10 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
       ThrowWithCode(env, "EPULSE", "pa_context_new failed");
     }
     pa_context_set_state_callback(context_, &PulseCapture::OnContextState, this);
-    // NULL server: libpulse honours PULSE_SERVER and the usual client.conf lookup. The unix
+    // No server given: libpulse honours PULSE_SERVER and the usual client.conf lookup. The unix
     // socket handshake completes asynchronously; failures arrive as an "error" state event.
-    if (pa_context_connect(context_, nullptr, PA_CONTEXT_NOAUTOSPAWN, nullptr) < 0) {
+    if (pa_context_connect(context_, opts_.remote.empty() ? nullptr : opts_.remote.c_str(),
+                           PA_CONTEXT_NOAUTOSPAWN, nullptr) < 0) {
       std::string why = pa_strerror(pa_context_errno(context_));
       Teardown();
       ThrowWithCode(env, "EPULSE",

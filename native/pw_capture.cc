@@ -85,7 +85,10 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
       ThrowErrno(env, err, "pw_context_new(client-rt.conf)");
     }
     // Connecting is synchronous (a unix socket connect): a missing daemon is reported here.
-    core_ = pw_context_connect(context_, nullptr, 0);
+    pw_properties* core_props =
+        opts_.remote.empty() ? nullptr
+                             : pw_properties_new(PW_KEY_REMOTE_NAME, opts_.remote.c_str(), nullptr);
+    core_ = pw_context_connect(context_, core_props, 0);
     if (!core_) {
       int err = errno;
       Teardown();
