@@ -1,0 +1,158 @@
+#!/bin/bash
+# build-guest.sh - build the tiny test guest (Debian kernel + busybox initramfs) for the
+# qemu-dbus-bridge integration tests. guest/README.md describes the scenarios and serial output.
+#
+# Needs (Debian 12): linux-image-amd64 busybox-static alsa-utils sox cpio kmod gzip util-linux
+# Output: <cache>/<hash>/{vmlinuz,initramfs.cpio.gz}, where <hash> covers every input (this script,
+#         guest/init, kernel version, busybox and alsa-utils versions). A second call with the same
+#         inputs does nothing but print the paths. <cache> is $QDB_GUEST_CACHE or <repo>/.cache/guest;
+#         <cache>/current is a symlink to the newest build.
+# Prints:  KERNEL=<path>  INITRD=<path>  GUEST_DIR=<path>  (one per line, on stdout; all else on stderr)
+#
+# Usage: guest/build-guest.sh              (KVER defaults to the newest /lib/modules/*-amd64)
+#        KVER=6.1.0-56-amd64 guest/build-guest.sh
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+CACHE=${QDB_GUEST_CACHE:-$REPO/.cache/guest}
+INIT_SRC=$HERE/init
+
+die() { echo "build-guest: $*" >&2; exit 1; }
+need() { # need <command> <debian package>
+  command -v "$1" >/dev/null 2>&1 || die "'$1' not found: install the Debian package '$2' (apt-get install $2)"
+}
+
+# --- inputs -------------------------------------------------------------------
+need /bin/busybox busybox-static
+if ldd /bin/busybox >/dev/null 2>&1; then
+  die "/bin/busybox is dynamically linked: install the Debian package 'busybox-static' (apt-get install busybox-static)"
+fi
+need aplay alsa-utils
+need amixer alsa-utils
+need sox sox
+need cpio cpio
+need modprobe kmod
+need gzip gzip
+need flock util-linux
+need sha256sum coreutils
+[ -r "$INIT_SRC" ] || die "missing $INIT_SRC (it is part of the repository; restore it with git)"
+
+if [ -z "${KVER:-}" ]; then
+  KVER=$(ls -1 /lib/modules 2>/dev/null | grep -- '-amd64$' | sort -V | tail -1 || true)
+  [ -n "$KVER" ] || die "no Debian amd64 kernel in /lib/modules: install the Debian package 'linux-image-amd64' (apt-get install linux-image-amd64)"
+fi
+KIMG=/boot/vmlinuz-$KVER
+[ -e "$KIMG" ] || die "kernel $KIMG missing: install the Debian package 'linux-image-$KVER' or 'linux-image-amd64'"
+[ -r "$KIMG" ] || die "kernel $KIMG is not readable by $(id -un): run as root once, or 'sudo chmod 0644 $KIMG'"
+[ -d "/lib/modules/$KVER/kernel" ] || die "no /lib/modules/$KVER: install the Debian package 'linux-image-$KVER'"
+
+BB_VERSION=$(/bin/busybox 2>&1 | head -1)
+ALSA_VERSION=$(aplay --version 2>&1 | head -1)
+KSTAT=$(stat -c '%s %Y' "$KIMG")
+HASH=$( { sha256sum "$0" "$INIT_SRC" | cut -d' ' -f1; echo "$KVER $KSTAT"; echo "$BB_VERSION"; echo "$ALSA_VERSION"; } \
+  | sha256sum | cut -c1-16)
+OUT=$CACHE/$HASH
+
+report() {
+  ln -sfn "$HASH" "$CACHE/current.tmp.$$" && mv -T "$CACHE/current.tmp.$$" "$CACHE/current"
+  echo "KERNEL=$OUT/vmlinuz"
+  echo "INITRD=$OUT/initramfs.cpio.gz"
+  echo "GUEST_DIR=$OUT"
+}
+
+mkdir -p "$CACHE"
+if [ -f "$OUT/.complete" ]; then report; exit 0; fi
+
+# Several test processes may ask at once: one builds, the others wait and reuse its result.
+exec 9>"$CACHE/.lock"
+flock 9
+if [ -f "$OUT/.complete" ]; then report; exit 0; fi
+
+T0=$(date +%s.%N)
+STAGE=$(mktemp -d "$CACHE/.build-XXXXXX")
+trap 'rm -rf "$STAGE"' EXIT
+chmod 0755 "$STAGE"
+ROOT=$STAGE/rootfs
+mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,root,lib/modules,usr/share,tones}
+
+# --- busybox (static) ----------------------------------------------------------
+cp /bin/busybox "$ROOT/bin/busybox"
+for a in $(/bin/busybox --list); do
+  [ "$a" = busybox ] || ln -s busybox "$ROOT/bin/$a"
+done
+# the guest's /init needs these applets
+for a in sh awk od md5sum hexdump dd head insmod poweroff sed cut wc cat sleep; do
+  [ -e "$ROOT/bin/$a" ] || die "/bin/busybox lacks the '$a' applet: reinstall busybox-static (apt-get install --reinstall busybox-static)"
+done
+
+# --- ALSA userspace (dynamic: binaries + their shared libs + config) ------------
+copy_with_libs() {
+  local bin=$1
+  cp -L "$bin" "$ROOT$bin"
+  ldd "$bin" | awk '/=>/ {print $3} /^[[:space:]]*\// {print $1}' | while read -r lib; do
+    [ -n "$lib" ] && [ -e "$lib" ] || continue
+    mkdir -p "$ROOT$(dirname "$lib")"
+    cp -Ln "$lib" "$ROOT$lib"
+  done
+}
+copy_with_libs /usr/bin/aplay
+copy_with_libs /usr/bin/amixer
+ln -s aplay "$ROOT/usr/bin/arecord" # aplay decides its role by argv[0]
+mkdir -p "$ROOT/lib64"
+[ -e "$ROOT/lib64/ld-linux-x86-64.so.2" ] || cp -L /lib64/ld-linux-x86-64.so.2 "$ROOT/lib64/"
+cp -a /usr/share/alsa "$ROOT/usr/share/alsa"
+
+# --- kernel modules, dependencies first, in load order ---------------------------
+# virtio_pci + virtio_input + evdev : virtio keyboard / tablet / mouse -> /dev/input/event*
+# snd-hda-codec-generic + snd-hda-intel : intel-hda + hda-duplex (QEMU's codec uses the generic parser)
+# bochs : DRM driver for -vga std -> /dev/fb0 (not loaded by the `text` scenario, see init)
+MODS="virtio_pci virtio_input evdev snd-hda-codec-generic snd-hda-intel bochs"
+: >"$ROOT/modules.order"
+for m in $MODS; do
+  modprobe -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}' | while read -r ko; do
+    rel=${ko#/lib/modules/$KVER/}
+    grep -qxF "$rel" "$ROOT/modules.order" && continue
+    mkdir -p "$ROOT/lib/modules/$(dirname "$rel")"
+    cp "$ko" "$ROOT/lib/modules/$rel"
+    echo "$rel" >>"$ROOT/modules.order"
+  done
+done
+grep -q 'bochs' "$ROOT/modules.order" || die "kernel $KVER has no bochs module: install 'linux-image-amd64'"
+
+# --- tones: exactly one second of a sine (an integer number of periods), S16_LE stereo, raw --------
+# The guest concatenates seconds and cuts to bridge.tone_ms, so any length is possible.
+TONE_HZ="440 1000 2500"
+TONE_RATES="22050 44100 48000"
+for hz in $TONE_HZ; do
+  for rate in $TONE_RATES; do
+    sox -n -r "$rate" -c 2 -b 16 -e signed-integer -t raw "$ROOT/tones/tone-$hz-$rate.raw" synth 1.0 sine "$hz" vol 0.5
+  done
+done
+
+# --- /init -----------------------------------------------------------------------
+cp "$INIT_SRC" "$ROOT/init"
+chmod 0755 "$ROOT/init"
+
+# --- pack --------------------------------------------------------------------------
+(cd "$ROOT" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet --reproducible) |
+  gzip -6 -n >"$STAGE/initramfs.cpio.gz"
+cp "$KIMG" "$STAGE/vmlinuz"
+cp "$ROOT/modules.order" "$STAGE/modules.order"
+{
+  echo "kver=$KVER"
+  echo "busybox=$BB_VERSION"
+  echo "alsa=$ALSA_VERSION"
+  echo "modules=$(wc -l <"$ROOT/modules.order")"
+  echo "tones_hz=$TONE_HZ"
+  echo "tones_rates=$TONE_RATES"
+} >"$STAGE/build-info.txt"
+rm -rf "$ROOT"
+
+rm -rf "$OUT"
+mv -T "$STAGE" "$OUT"
+trap - EXIT
+touch "$OUT/.complete"
+T1=$(date +%s.%N)
+echo "build-guest: built $OUT in $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.2f", b-a}') s ($(du -h "$OUT/initramfs.cpio.gz" | cut -f1) initramfs, $(wc -l <"$OUT/modules.order") modules)" >&2
+report
