@@ -267,11 +267,15 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
         // Last partial buffer: queue only what exists, then let PipeWire play out what it holds
         // and emit `drained`. pw_stream_flush runs inline here (it invokes on the data loop).
         flushed_ = true;
+        consumed_frames_.fetch_add(got / stride_, std::memory_order_relaxed);
         Finish(b, d, got);
         pw_stream_flush(stream_, true);
         return;
       }
-    } else if (!playing_) {
+    } else if (rearm_.exchange(false, std::memory_order_acq_rel)) {
+      playing_ = false;  // uncorked: prebuffer again instead of counting an underrun
+    }
+    if (!draining && !playing_) {
       // Prebuffer: stay silent (not an underrun) until the ring holds the start threshold, so
       // QEMU's bursty 1024-frame Writes do not underrun right at the start.
       if (ring_->Fill() >= start_bytes_.load(std::memory_order_relaxed)) playing_ = true;
@@ -412,6 +416,7 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
     CheckOpen(info.Env());
     bool active = info[0].ToBoolean();
     pw_thread_loop_lock(loop_);
+    if (active) rearm_.store(true);
     pw_stream_set_active(stream_, active);
     pw_thread_loop_unlock(loop_);
     return info.Env().Undefined();
@@ -478,6 +483,7 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
 
   std::atomic<size_t> start_bytes_{0};
   std::atomic<bool> draining_{false};
+  std::atomic<bool> rearm_{false};
   std::atomic<bool> drained_{false};
   std::atomic<int> state_{int(PW_STREAM_STATE_UNCONNECTED)};
   std::atomic<uint64_t> consumed_frames_{0}, underruns_{0}, underrun_frames_{0},

@@ -1,0 +1,82 @@
+// AudioOutHandler: the guest's speaker on the host sound server. One OutVoice (one native
+// stream) per QEMU voice id, in exactly the format QEMU announced.
+import type { AudioOutHandler, PcmFormat } from '../../qemu/handlers';
+import type { PlaybackBackend } from '../backend';
+import { AudioFormatError, streamFormatFor } from '../format';
+import { OutVoice, VoiceOptions, VoiceStats } from './voice';
+
+export interface SpeakerOptions extends Omit<VoiceOptions, 'backend'> {
+  backend: PlaybackBackend;
+}
+
+export class Speaker implements AudioOutHandler {
+  private readonly voices = new Map<bigint, OutVoice>();
+  private readonly finishing = new Set<Promise<void>>();
+  private unknownWrites = 0;
+
+  constructor(private readonly opts: SpeakerOptions) {}
+
+  init(id: bigint, format: PcmFormat): void {
+    const old = this.voices.get(id);
+    if (old) this.finish(old);
+    let sf;
+    try {
+      sf = streamFormatFor(format, this.opts.backend.kind);
+    } catch (err) {
+      // A handler must not throw into the D-Bus layer for a format we cannot play: log it once
+      // and ignore this voice's blocks (counted in unknownWrites).
+      if (err instanceof AudioFormatError) {
+        this.opts.log?.error(err.message, { voice: id.toString() });
+        return;
+      }
+      throw err;
+    }
+    this.voices.set(id, new OutVoice(id, sf, this.opts));
+  }
+
+  fini(id: bigint): void {
+    const v = this.voices.get(id);
+    if (!v) return;
+    this.voices.delete(id);
+    this.finish(v);
+  }
+
+  private finish(v: OutVoice): void {
+    const p = v.fini().finally(() => this.finishing.delete(p));
+    this.finishing.add(p);
+  }
+
+  setEnabled(id: bigint, enabled: boolean): void {
+    this.voices.get(id)?.setEnabled(enabled);
+  }
+
+  setVolume(id: bigint, mute: boolean, volume: Uint8Array): void {
+    this.voices.get(id)?.setVolume(mute, volume);
+  }
+
+  write(id: bigint, data: Uint8Array): void {
+    const v = this.voices.get(id);
+    if (v) v.write(data);
+    else this.unknownWrites++;
+  }
+
+  voice(id: bigint): OutVoice | undefined {
+    return this.voices.get(id);
+  }
+
+  stats(): { voices: Array<{ id: string } & VoiceStats>; unknownWrites: number } {
+    return { voices: [...this.voices].map(([id, v]) => ({ id: id.toString(), ...v.stats() })), unknownWrites: this.unknownWrites };
+  }
+
+  /** Resolves when every voice that got Fini has drained. */
+  async idle(): Promise<void> {
+    while (this.finishing.size) await Promise.all([...this.finishing]);
+  }
+
+  /** Drains and closes every voice (bridge detaching from the VM). */
+  async close(): Promise<void> {
+    for (const v of this.voices.values()) this.finish(v);
+    this.voices.clear();
+    await this.idle();
+  }
+}

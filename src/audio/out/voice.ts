@@ -1,0 +1,312 @@
+// One QEMU playback voice = one native stream. Owns the stream's lifetime: open (and reopen
+// with backoff after a sound-server restart), enable/cork, volume, drift control, drain on Fini.
+//
+// Where the tail of a sound goes (why the lab lost the last 25-48 ms of every clip):
+//  1. QEMU 7.2's dbus audio driver accumulates mixed PCM in a buffer of hw->samples = 1024
+//     frames and emits Write only when that buffer is FULL (dbus_put_buffer_out returns early
+//     while buf_pos < buf_size). When the guest stops, the mixing engine disables the voice
+//     with the last 0..1023 frames (0..23 ms at 44.1 kHz) still in that buffer: they are sent
+//     only when the guest plays again (prepended to the next sound), or freed at Fini. No
+//     client can get them; QEMU 10's nsamples option (default 480) shrinks the window.
+//  2. A client that stops or closes its stream without draining drops what it has queued
+//     (pw-play 0.3.65 lost ~1792 frames = 37 ms in the lab). Together: 25-48 ms.
+// So this voice never drops what it has received: SetEnabled(false) lets the ring play out
+// before corking, and Fini drains (pw_stream_flush(drain) / pa_stream_drain) before closing.
+import type { Logger } from '../../log';
+import type { NativePlayback, NativePlaybackStats } from '../../native-api/audio';
+import type { PlaybackBackend } from '../backend';
+import { DriftController } from '../drift';
+import type { StreamFormat } from '../format';
+import { volumeByteToLinear } from '../format';
+import { speakerIdentity } from '../identity';
+
+export interface VoiceOptions {
+  vmName: string;
+  backend: PlaybackBackend;
+  /** Sink to play to; undefined follows the default device. */
+  sink?: string;
+  /** Latency target in ms (ring fill on top of one QEMU block). Default 20. */
+  latencyMs?: number;
+  /** Frames per QEMU Write (7.2: 1024; 10.0+: Audio.NSamples). Default 1024. */
+  blockFrames?: number;
+  /** Stats poll / drift control period. Default 50 ms. */
+  pollMs?: number;
+  /** Drift control on/off (tests compare). Default on. */
+  driftControl?: boolean;
+  log?: Logger;
+}
+
+export interface VoiceStats {
+  state: 'open' | 'reconnecting' | 'closed';
+  nativeState?: string;
+  fillFrames: number;
+  targetFrames: number;
+  rate: number;
+  ratio: number;
+  writtenFrames: number;
+  /** Underruns while the guest had the voice enabled. */
+  underruns: number;
+  overflowFrames: number;
+  /** Frames that arrived while no stream was open (server down). */
+  droppedFrames: number;
+  reconnects: number;
+  delayMs?: number;
+  lastError?: string;
+}
+
+const BACKOFF_MS = [100, 200, 400, 800, 1000];
+
+export class OutVoice {
+  private stream: NativePlayback | undefined;
+  private readonly drift: DriftController | undefined;
+  private readonly pollTimer: NodeJS.Timeout;
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private closed = false;
+  private enabled = false;
+  private active = true;
+  private emptySinceMs: number | undefined;
+  private mute = false;
+  private volumes: number[] | undefined;
+  private wasStreaming = false;
+  private lastNativeUnderruns = 0;
+  private underruns = 0;
+  private overflowBase = 0;
+  private overflowFrames = 0;
+  private droppedFrames = 0;
+  private writtenFrames = 0;
+  private reconnects = 0;
+  private lastError: string | undefined;
+  private lastStats: NativePlaybackStats | undefined;
+  private scratch: Uint8Array | undefined;
+  readonly latencyFrames: number;
+  readonly startFrames: number;
+  readonly ringFrames: number;
+
+  constructor(
+    readonly id: bigint,
+    readonly format: StreamFormat,
+    private readonly opts: VoiceOptions,
+  ) {
+    const latencyMs = opts.latencyMs ?? 20;
+    this.latencyFrames = Math.max(64, Math.round((latencyMs * format.rate) / 1000));
+    const block = opts.blockFrames ?? 1024;
+    // Writes arrive one block at a time with ±10 ms timer jitter: hold one block on top of the
+    // latency target, so the ring never runs dry between two Writes.
+    this.startFrames = this.latencyFrames + block;
+    // Beyond 250 ms of excess the oldest audio is dropped: latency stays bounded after a stall.
+    this.ringFrames = this.startFrames + block + Math.round(0.25 * format.rate);
+    this.drift = opts.driftControl === false ? undefined : new DriftController({ rate: format.rate, targetFrames: this.startFrames });
+    this.open();
+    this.pollTimer = setInterval(() => this.poll(), opts.pollMs ?? 50);
+    this.pollTimer.unref();
+  }
+
+  private open(): void {
+    if (this.closed) return;
+    const id = speakerIdentity(this.opts.vmName, this.opts.backend.kind, this.opts.sink);
+    try {
+      this.stream = this.opts.backend.openPlayback({
+        format: this.format.nativeFormat,
+        rate: this.format.rate,
+        channels: this.format.channels,
+        positions: this.format.positions,
+        ringFrames: this.ringFrames,
+        startFrames: this.startFrames,
+        latencyFrames: this.latencyFrames,
+        streamName: id.streamName,
+        props: id.props,
+        device: this.opts.sink,
+      });
+    } catch (err) {
+      this.stream = undefined;
+      this.noteError(`cannot open the ${this.opts.backend.kind} stream at ${this.opts.backend.where}: ${(err as Error).message}`);
+      this.scheduleReopen();
+      return;
+    }
+    this.attempt = 0;
+    this.wasStreaming = false;
+    this.lastNativeUnderruns = 0;
+    this.overflowBase = this.overflowFrames;
+    this.drift?.reset();
+    if (this.volumes) this.stream.setVolume(this.mute, this.volumes);
+    this.active = true;
+    if (!this.enabled) this.emptySinceMs = undefined;
+    this.opts.log?.info('speaker stream open', { voice: this.id.toString(), format: this.format.describe, backend: this.opts.backend.kind });
+  }
+
+  private noteError(msg: string): void {
+    if (msg !== this.lastError) this.opts.log?.warn(msg, { voice: this.id.toString() });
+    this.lastError = msg;
+  }
+
+  private scheduleReopen(): void {
+    if (this.closed || this.reopenTimer) return;
+    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.attempt++;
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = undefined;
+      this.reconnects++;
+      this.open();
+    }, delay);
+    this.reopenTimer.unref();
+  }
+
+  private dropStream(): void {
+    const s = this.stream;
+    this.stream = undefined;
+    if (s) {
+      this.overflowFrames = this.overflowBase + (this.lastStats?.overflowFrames ?? 0);
+      try {
+        s.close();
+      } catch {
+        // Already torn down by the server going away: nothing left to release.
+      }
+    }
+    this.lastStats = undefined;
+  }
+
+  private poll(): void {
+    const s = this.stream;
+    if (!s) return;
+    let st: NativePlaybackStats;
+    try {
+      st = s.stats();
+    } catch (err) {
+      st = { state: 'error', error: (err as Error).message } as NativePlaybackStats;
+    }
+    this.lastStats = st;
+    if (st.state === 'streaming' || st.state === 'paused') this.wasStreaming = true;
+    if (st.error || st.state === 'error' || (this.wasStreaming && st.state === 'unconnected')) {
+      this.noteError(`${this.opts.backend.kind} stream lost: ${st.error ?? st.state}; reconnecting`);
+      this.dropStream();
+      this.scheduleReopen();
+      return;
+    }
+    const du = (st.underruns ?? 0) - this.lastNativeUnderruns;
+    this.lastNativeUnderruns = st.underruns ?? 0;
+    if (this.enabled && this.active) this.underruns += du;
+    const now = Date.now();
+    if (this.enabled && this.active && st.state === 'streaming' && this.drift) {
+      const r = this.drift.update(st.fillFrames, now);
+      s.setRate(r);
+    }
+    // Disabled by the guest: cork once the ring has played out (plus a margin for what the
+    // server still holds), never before, so the end of the sound is heard.
+    if (!this.enabled && this.active) {
+      if (st.fillFrames > 0) this.emptySinceMs = undefined;
+      else if (this.emptySinceMs === undefined) this.emptySinceMs = now;
+      else if (now - this.emptySinceMs >= 100 + (st.delayNs ?? 0) / 1e6) {
+        s.setActive(false);
+        this.active = false;
+      }
+    }
+  }
+
+  write(data: Uint8Array): void {
+    const frames = Math.floor(data.length / this.format.bytesPerFrame);
+    this.writtenFrames += frames;
+    const s = this.stream;
+    if (!s) {
+      this.droppedFrames += frames;
+      return;
+    }
+    let block = data;
+    if (this.format.convert) {
+      if (!this.scratch || this.scratch.length < data.length) this.scratch = new Uint8Array(data.length);
+      block = this.scratch.subarray(0, data.length);
+      block.set(data);
+      this.format.convert(block);
+    }
+    if (!this.active) {
+      s.setActive(true);
+      this.active = true;
+    }
+    s.write(block);
+  }
+
+  setEnabled(enabled: boolean): void {
+    this.enabled = enabled;
+    this.emptySinceMs = undefined;
+    if (enabled) {
+      this.drift?.reset();
+      if (this.stream && !this.active) {
+        this.stream.setActive(true);
+        this.active = true;
+      }
+    }
+  }
+
+  setVolume(mute: boolean, volume: Uint8Array): void {
+    const n = this.format.channels;
+    const v: number[] = [];
+    for (let i = 0; i < n; i++) v.push(volume.length ? volumeByteToLinear(volume[Math.min(i, volume.length - 1)]) : 1);
+    this.mute = mute;
+    this.volumes = v;
+    this.stream?.setVolume(mute, v);
+  }
+
+  stats(): VoiceStats {
+    const st = this.lastStats ?? (this.stream ? this.stream.stats() : undefined);
+    return {
+      state: this.closed ? 'closed' : this.stream ? 'open' : 'reconnecting',
+      nativeState: st?.state,
+      fillFrames: st?.fillFrames ?? 0,
+      targetFrames: this.startFrames,
+      rate: this.format.rate,
+      ratio: this.drift?.ratio ?? 1,
+      writtenFrames: this.writtenFrames,
+      underruns: this.underruns,
+      overflowFrames: this.overflowBase + (st?.overflowFrames ?? 0),
+      droppedFrames: this.droppedFrames,
+      reconnects: this.reconnects,
+      delayMs: st?.delayNs !== undefined ? st.delayNs / 1e6 : undefined,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Live native stats (tests and the bench read server timing through this). */
+  nativeStats(): NativePlaybackStats | undefined {
+    return this.stream?.stats();
+  }
+
+  /**
+   * Plays out everything received, then closes. Resolves when done (or after `timeoutMs` when
+   * the server does not confirm the drain, e.g. it went away).
+   */
+  async fini(timeoutMs?: number): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.pollTimer);
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.reopenTimer = undefined;
+    const s = this.stream;
+    if (s) {
+      try {
+        const st = s.stats();
+        if (st.fillFrames > 0 || this.active) {
+          if (!this.active) s.setActive(true);
+          s.drain();
+          const limit = timeoutMs ?? 1000 + (st.fillFrames / this.format.rate) * 1000 + (st.delayNs ?? 0) / 1e6;
+          const t0 = Date.now();
+          while (!s.stats().drained && Date.now() - t0 < limit) await sleep(5);
+        }
+      } catch (err) {
+        this.noteError(`drain failed: ${(err as Error).message}`);
+      }
+    }
+    this.dropStream();
+  }
+
+  /** Immediate close without draining (bridge shutting down hard). */
+  abort(): void {
+    this.closed = true;
+    clearInterval(this.pollTimer);
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.dropStream();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
