@@ -1,9 +1,118 @@
-// v4l2loopback ioctls (issue: camera).
-// Not implemented yet: registers nothing, so src/native.ts reports the feature as absent.
+// v4l2loopback producer setup: the three ioctls a writer needs (QUERYCAP, S_FMT on the OUTPUT
+// queue, S_PARM). The fd is opened and written from TypeScript (fs), and TypeScript turns the
+// errno codes thrown here (ENOTTY on a non-V4L2 file, EBUSY, EINVAL...) into advice. Each call
+// returns what the driver KEPT: v4l2loopback silently substitutes formats, so the caller compares.
+#include <errno.h>
+#include <linux/videodev2.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include <string>
+
 #include "addon.h"
 
 namespace qdb {
 
-void InitV4l2(Napi::Env env, Napi::Object exports) {}
+namespace {
+
+int Fd(const Napi::Value& v) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), "fd must be a number");
+  return v.As<Napi::Number>().Int32Value();
+}
+
+uint32_t U32(const Napi::Value& v, const char* what) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d > 0xffffffffu)
+    throw Napi::RangeError::New(v.Env(), std::string(what) + " out of range");
+  return static_cast<uint32_t>(d);
+}
+
+int Ioctl(int fd, unsigned long req, void* arg) {
+  int r;
+  do r = ioctl(fd, req, arg);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+std::string Str(const uint8_t* s, size_t n) {
+  return std::string(reinterpret_cast<const char*>(s),
+                     strnlen(reinterpret_cast<const char*>(s), n));
+}
+
+// v4l2QueryCap(fd) -> {driver, card, busInfo, version, capabilities, deviceCaps}
+Napi::Value QueryCap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(info[0]);
+  struct v4l2_capability cap;
+  memset(&cap, 0, sizeof cap);
+  if (Ioctl(fd, VIDIOC_QUERYCAP, &cap) < 0) ThrowErrno(env, errno, "VIDIOC_QUERYCAP");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("driver", Str(cap.driver, sizeof cap.driver));
+  o.Set("card", Str(cap.card, sizeof cap.card));
+  o.Set("busInfo", Str(cap.bus_info, sizeof cap.bus_info));
+  o.Set("version", Napi::Number::New(env, cap.version));
+  o.Set("capabilities", Napi::Number::New(env, cap.capabilities));
+  // device_caps is only valid when V4L2_CAP_DEVICE_CAPS is set (drivers since 3.4 set it).
+  o.Set("deviceCaps",
+        Napi::Number::New(
+            env, (cap.capabilities & V4L2_CAP_DEVICE_CAPS) ? cap.device_caps : cap.capabilities));
+  return o;
+}
+
+Napi::Object PixToJs(Napi::Env env, const struct v4l2_pix_format& p) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("width", Napi::Number::New(env, p.width));
+  o.Set("height", Napi::Number::New(env, p.height));
+  o.Set("pixelformat", Napi::Number::New(env, p.pixelformat));
+  o.Set("field", Napi::Number::New(env, p.field));
+  o.Set("bytesperline", Napi::Number::New(env, p.bytesperline));
+  o.Set("sizeimage", Napi::Number::New(env, p.sizeimage));
+  o.Set("colorspace", Napi::Number::New(env, p.colorspace));
+  return o;
+}
+
+// v4l2SetOutputFormat(fd, width, height, fourcc, bytesperline, sizeimage) -> the format kept
+Napi::Value SetOutputFormat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(info[0]);
+  struct v4l2_format f;
+  memset(&f, 0, sizeof f);
+  f.type = V4L2_BUF_TYPE_VIDEO_OUTPUT;
+  f.fmt.pix.width = U32(info[1], "width");
+  f.fmt.pix.height = U32(info[2], "height");
+  f.fmt.pix.pixelformat = U32(info[3], "fourcc");
+  f.fmt.pix.field = V4L2_FIELD_NONE;
+  f.fmt.pix.bytesperline = U32(info[4], "bytesperline");
+  f.fmt.pix.sizeimage = U32(info[5], "sizeimage");
+  f.fmt.pix.colorspace = V4L2_COLORSPACE_SRGB;
+  if (Ioctl(fd, VIDIOC_S_FMT, &f) < 0) ThrowErrno(env, errno, "VIDIOC_S_FMT(OUTPUT)");
+  return PixToJs(env, f.fmt.pix);
+}
+
+// v4l2SetOutputFps(fd, fps) -> {numerator, denominator} kept (timeperframe)
+Napi::Value SetOutputFps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(info[0]);
+  struct v4l2_streamparm p;
+  memset(&p, 0, sizeof p);
+  p.type = V4L2_BUF_TYPE_VIDEO_OUTPUT;
+  p.parm.output.timeperframe.numerator = 1;
+  p.parm.output.timeperframe.denominator = U32(info[1], "fps");
+  if (Ioctl(fd, VIDIOC_S_PARM, &p) < 0) ThrowErrno(env, errno, "VIDIOC_S_PARM(OUTPUT)");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("numerator", Napi::Number::New(env, p.parm.output.timeperframe.numerator));
+  o.Set("denominator", Napi::Number::New(env, p.parm.output.timeperframe.denominator));
+  return o;
+}
+
+}  // namespace
+
+void InitV4l2(Napi::Env env, Napi::Object exports) {
+  exports.Set("v4l2QueryCap", Napi::Function::New(env, QueryCap, "v4l2QueryCap"));
+  exports.Set("v4l2SetOutputFormat",
+              Napi::Function::New(env, SetOutputFormat, "v4l2SetOutputFormat"));
+  exports.Set("v4l2SetOutputFps", Napi::Function::New(env, SetOutputFps, "v4l2SetOutputFps"));
+}
 
 }  // namespace qdb

@@ -5,10 +5,12 @@
 // The addon's surface is declared per concern in src/native-api/*.ts.
 import * as path from 'path';
 import type { AudioNativeApi } from './native-api/audio';
+import type { CaptureNativeApi } from './native-api/capture';
 import type { CoreNativeApi } from './native-api/core';
 import type { EvdevNativeApi } from './native-api/evdev';
+import type { VideoNativeApi } from './native-api/video';
 
-export type NativeAddon = CoreNativeApi & EvdevNativeApi & AudioNativeApi;
+export type NativeAddon = CoreNativeApi & EvdevNativeApi & AudioNativeApi & VideoNativeApi & CaptureNativeApi;
 
 function addonPath(): string {
   // src/native.ts compiles to dist/src/native.js; vitest runs it from src/: both are two

@@ -62,6 +62,8 @@ export interface ConsoleListenerHandler {
   disable(): void;
   cursorDefine(cursor: CursorImage): void;
   mouseSet(x: number, y: number, on: boolean): void;
+  /** ScanoutDMABUF arrived (gl=on): the D-Bus layer answers Unsupported; this only lets the handler say so once. */
+  scanoutDmabuf?(): void;
   /** Console Width/Height properties: QEMU 7.2 sends no Scanout for VGA text mode. */
   consoleSize?(width: number, height: number): void;
 }

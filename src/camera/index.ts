@@ -1,0 +1,64 @@
+// The camera part: guest screen -> webcam. The service builds a CameraConsoleListener (handed to
+// src/qemu/ as the ConsoleListenerHandler), opens a sink from the parsed flags and runs a
+// CameraPipeline between them.
+import { CameraConsoleListener, CameraListenerOptions } from './listener';
+import type { CameraConfig } from './options';
+import { CameraPipeline } from './pipeline';
+import { FileSink } from './sinks/file';
+import { PipeWireSink } from './sinks/pipewire';
+import type { CameraSink } from './sinks/types';
+import { V4l2Sink } from './sinks/v4l2';
+
+export { CameraConsoleListener } from './listener';
+export type { PictureSource, PictureView } from './listener';
+export { CameraPipeline } from './pipeline';
+export { parseCameraFlags, parseCameraTarget } from './options';
+export type { CameraConfig, CameraFlags, CameraTarget } from './options';
+export { pinGuestResolution } from './pin-resolution';
+export type { UiInfoTarget } from './pin-resolution';
+export { FakeSink } from './sinks/fake';
+export { FileSink } from './sinks/file';
+export { PipeWireSink, cameraNodeName } from './sinks/pipewire';
+export { V4l2Sink, modprobeLine } from './sinks/v4l2';
+export type { CameraPixelFormat, CameraSink } from './sinks/types';
+
+/** Opens the sink the config names (null for `--camera none`). Throws the sink's clear error. */
+export function openCameraSink(cfg: CameraConfig, vmName: string, log?: (line: string) => void): CameraSink | null {
+  const { width, height, fps, format } = cfg;
+  switch (cfg.target.kind) {
+    case 'none':
+      return null;
+    case 'pipewire':
+      return new PipeWireSink({ vmName, width, height, fps });
+    case 'v4l2':
+      return new V4l2Sink({ path: cfg.target.path, width, height, fps, format, log });
+    case 'file':
+      return new FileSink({ path: cfg.target.path, width, height, fps, format });
+  }
+}
+
+export interface Camera {
+  readonly listener: CameraConsoleListener;
+  readonly pipeline: CameraPipeline;
+  readonly sink: CameraSink;
+  stop(): Promise<void>;
+}
+
+/** Listener + sink + running pipeline for one VM. */
+export function startCamera(cfg: CameraConfig, vmName: string, opts: Omit<CameraListenerOptions, 'cursor'> = {}): Camera | null {
+  const sink = openCameraSink(cfg, vmName, opts.log);
+  if (!sink) return null;
+  const listener = new CameraConsoleListener({ ...opts, cursor: cfg.cursor });
+  const pipeline = new CameraPipeline({ source: listener, sink, log: opts.log });
+  pipeline.start();
+  return {
+    listener,
+    pipeline,
+    sink,
+    async stop() {
+      pipeline.stop();
+      listener.close();
+      await sink.close();
+    },
+  };
+}

@@ -1,0 +1,251 @@
+// ConsoleListenerHandler for the camera: keeps the guest picture (Framebuffer), the hardware
+// cursor and the display-off state, and tells the pipeline that something changed (a version
+// counter plus arrival times for latency). No D-Bus here: src/qemu/ serves this object.
+//
+// QEMU 7.2 facts this follows (docs/lab/qemu-guest.md): every full-frame damage is a Scanout
+// (not only resizes); VGA text mode gets NO Scanout, only Console Width/Height and 720x400
+// Updates while the last Scanout was 640x480; Disable is only sent on GL paths.
+import * as fs from 'fs';
+import type { ConsoleListenerHandler, CursorImage } from '../qemu/handlers';
+import type { ComposeCursor } from '../native-api/video';
+import { DISPLAY_OFF_HEIGHT, DISPLAY_OFF_WIDTH, displayOffPicture } from './display-off';
+import { Framebuffer } from './framebuffer';
+import { hex32, pixmanFormat as knownPixmanFormat } from './pixman';
+
+export interface PictureView {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  stride: number;
+}
+
+/** What the camera pipeline reads. */
+export interface PictureSource {
+  /** Increments on every change of the picture, the cursor or the on/off state. */
+  readonly version: number;
+  /** The picture to show (the guest's, or the display-off picture). null before the first frame. */
+  picture(): PictureView | null;
+  /** Cursor to composite (framebuffer coordinates of its top-left corner), or null. */
+  cursor(): ComposeCursor | null;
+  /** Arrival times (performance.now()) of changes not yet taken; clears them. For latency. */
+  takeArrivals(into: number[]): void;
+}
+
+export interface CameraListenerOptions {
+  /** One line per event worth telling (format refused, gl=on, bad memfd). Default: console.error. */
+  log?: (line: string) => void;
+  /** Draw the guest's hardware cursor into the picture (default true). */
+  cursor?: boolean;
+  /** Picture for the display-off state (default: the built-in "DISPLAY OFF" frame). */
+  displayOff?: () => PictureView;
+}
+
+interface MappedScanout {
+  fd: number;
+  offset: number;
+  width: number;
+  height: number;
+  stride: number;
+  format: number;
+  bytesPerPixel: number;
+}
+
+const MAX_ARRIVALS = 1024;
+
+export class CameraConsoleListener implements ConsoleListenerHandler, PictureSource {
+  readonly fb = new Framebuffer();
+  version = 0;
+  /** true after Disable until the next Scanout/Update */
+  displayOff = false;
+  /** set when the guest's pixel format was refused (cleared by the next accepted frame) */
+  lastError: Error | undefined;
+
+  private readonly log: (line: string) => void;
+  private readonly cursorOn: boolean;
+  private readonly offPicture: () => PictureView;
+  private cursorImage: ComposeCursor | null = null;
+  private hotX = 0;
+  private hotY = 0;
+  private mouseX = 0;
+  private mouseY = 0;
+  private mouseVisible = false;
+  private haveFrame = false;
+  private map: MappedScanout | null = null;
+  private staging: Buffer = Buffer.alloc(0);
+  private readonly arrivals = new Float64Array(MAX_ARRIVALS);
+  private nArrivals = 0;
+  private readonly refusedFormats = new Set<number>();
+  private glLogged = false;
+
+  constructor(opts: CameraListenerOptions = {}) {
+    this.log = opts.log ?? ((l) => console.error(l));
+    this.cursorOn = opts.cursor ?? true;
+    this.offPicture =
+      opts.displayOff ??
+      (() => ({ data: displayOffPicture(), width: DISPLAY_OFF_WIDTH, height: DISPLAY_OFF_HEIGHT, stride: DISPLAY_OFF_WIDTH * 4 }));
+  }
+
+  // ---- ConsoleListenerHandler ----
+
+  scanout(width: number, height: number, stride: number, pixmanFormat: number, data: Uint8Array): void {
+    this.unmap();
+    if (!this.accept(pixmanFormat)) return;
+    this.fb.resize(width, height);
+    this.fb.blit(0, 0, width, height, stride, pixmanFormat, data);
+    this.changed(true);
+  }
+
+  update(x: number, y: number, width: number, height: number, stride: number, pixmanFormat: number, data: Uint8Array): void {
+    if (!this.accept(pixmanFormat)) return;
+    this.fb.blit(x, y, width, height, stride, pixmanFormat, data);
+    this.changed(true);
+  }
+
+  /** 9.2+: the scanout lives in a memfd we now own; we read it with pread (no mmap needed). */
+  scanoutMap(fd: number, offset: number, width: number, height: number, stride: number, pixmanFormat: number): void {
+    this.unmap();
+    if (!this.accept(pixmanFormat)) {
+      fs.closeSync(fd);
+      return;
+    }
+    this.map = { fd, offset, width, height, stride, format: pixmanFormat, bytesPerPixel: (pixmanFormat >>> 24) / 8 };
+    this.fb.resize(width, height);
+    this.readMapped(0, 0, width, height);
+  }
+
+  updateMap(x: number, y: number, width: number, height: number): void {
+    if (!this.map) return;
+    const m = this.map;
+    const x0 = Math.max(0, x);
+    const y0 = Math.max(0, y);
+    const x1 = Math.min(m.width, x + width);
+    const y1 = Math.min(m.height, y + height);
+    if (x1 <= x0 || y1 <= y0) return;
+    this.readMapped(x0, y0, x1 - x0, y1 - y0);
+  }
+
+  disable(): void {
+    this.displayOff = true;
+    this.changed(false);
+  }
+
+  cursorDefine(cursor: CursorImage): void {
+    const bytes = cursor.width * cursor.height * 4;
+    if (cursor.width <= 0 || cursor.height <= 0 || cursor.data.byteLength < bytes) {
+      this.log(`camera: ignoring CursorDefine ${cursor.width}x${cursor.height} with ${cursor.data.byteLength} bytes (needs width*height*4)`);
+      return;
+    }
+    // QEMU's cursor words are 0xAARRGGBB, i.e. B,G,R,A bytes: already the framebuffer's layout.
+    const data = Buffer.from(cursor.data.subarray(0, bytes));
+    this.cursorImage = { data, width: cursor.width, height: cursor.height, x: 0, y: 0 };
+    this.hotX = cursor.hotX;
+    this.hotY = cursor.hotY;
+    if (this.cursorOn && this.mouseVisible) this.changed(false);
+  }
+
+  mouseSet(x: number, y: number, on: boolean): void {
+    if (x === this.mouseX && y === this.mouseY && on === this.mouseVisible) return;
+    this.mouseX = x;
+    this.mouseY = y;
+    this.mouseVisible = on;
+    if (this.cursorOn && this.cursorImage) this.changed(false);
+  }
+
+  consoleSize(width: number, height: number): void {
+    if (width <= 0 || height <= 0) return;
+    if (this.fb.resize(width, height)) this.changed(false);
+  }
+
+  scanoutDmabuf(): void {
+    if (this.glLogged) return;
+    this.glLogged = true;
+    this.log('camera: QEMU offers a GL (dmabuf) scanout; gl=on is not supported yet: start QEMU with -display dbus,gl=off');
+  }
+
+  /** Releases the mapped scanout fd, if any. */
+  close(): void {
+    this.unmap();
+  }
+
+  // ---- PictureSource ----
+
+  picture(): PictureView | null {
+    if (this.displayOff) return this.offPicture();
+    if (!this.haveFrame || this.fb.width === 0) return null;
+    return { data: this.fb.data, width: this.fb.width, height: this.fb.height, stride: this.fb.stride };
+  }
+
+  cursor(): ComposeCursor | null {
+    if (!this.cursorOn || !this.mouseVisible || !this.cursorImage || this.displayOff) return null;
+    const c = this.cursorImage;
+    c.x = this.mouseX - this.hotX;
+    c.y = this.mouseY - this.hotY;
+    return c;
+  }
+
+  takeArrivals(into: number[]): void {
+    for (let i = 0; i < this.nArrivals; i++) into.push(this.arrivals[i]);
+    this.nArrivals = 0;
+  }
+
+  // ---- internals ----
+
+  private changed(picture: boolean): void {
+    if (picture) {
+      this.haveFrame = true;
+      this.displayOff = false;
+    }
+    this.version++;
+    if (this.nArrivals < MAX_ARRIVALS) this.arrivals[this.nArrivals++] = performance.now();
+  }
+
+  private accept(format: number): boolean {
+    if (knownPixmanFormat(format)) {
+      this.lastError = undefined;
+      return true;
+    }
+    if (!this.refusedFormats.has(format)) {
+      this.refusedFormats.add(format);
+      this.log(`camera: guest display uses pixman format ${hex32(format)}, which is not supported; frames in it are dropped (configure the guest for 32-bit colour)`);
+    }
+    this.lastError = new Error(`unsupported pixman format ${hex32(format)}`);
+    return false;
+  }
+
+  private readMapped(x: number, y: number, w: number, h: number): void {
+    const m = this.map!;
+    const bpp = m.bytesPerPixel;
+    // one pread of the span from the rectangle's first to its last byte, then convert with stride
+    const len = (h - 1) * m.stride + w * bpp;
+    if (this.staging.length < len) this.staging = Buffer.alloc(len);
+    let got = 0;
+    try {
+      while (got < len) {
+        const n = fs.readSync(m.fd, this.staging, got, len - got, m.offset + y * m.stride + x * bpp + got);
+        if (n === 0) break;
+        got += n;
+      }
+    } catch (err) {
+      this.log(`camera: reading the mapped scanout failed (${(err as Error).message}); waiting for the next Scanout`);
+      this.unmap();
+      return;
+    }
+    if (got < len) {
+      this.log(`camera: mapped scanout is shorter than ${m.width}x${m.height} at stride ${m.stride}; waiting for the next Scanout`);
+      this.unmap();
+      return;
+    }
+    this.fb.blit(x, y, w, h, m.stride, m.format, this.staging.subarray(0, len));
+    this.changed(true);
+  }
+
+  private unmap(): void {
+    if (!this.map) return;
+    try {
+      fs.closeSync(this.map.fd);
+    } catch {
+      /* already closed */
+    }
+    this.map = null;
+  }
+}

@@ -1,0 +1,189 @@
+// The camera clock: every 1/fps it hands the sink a frame. It converts (scale + letterbox +
+// cursor + YUV, one native call) only when the picture, the cursor or the wanted format changed
+// since the last frame; otherwise it writes the last frame again (v4l2/file) or does nothing
+// (PipeWire repeats by itself). While nobody consumes (wantedFormat() null) it converts nothing.
+import { native } from '../native';
+import { letterbox, Rect } from './letterbox';
+import type { PictureSource } from './listener';
+import { CameraPixelFormat, CameraSink, FORMAT_CODE, frameBytes } from './sinks/types';
+
+export interface CameraPipelineOptions {
+  source: PictureSource;
+  sink: CameraSink;
+  log?: (line: string) => void;
+}
+
+export interface CameraPipelineStats {
+  ticks: number;
+  /** frames converted (something changed) */
+  converted: number;
+  /** frames handed to the sink */
+  written: number;
+  /** ticks where the sink had nobody consuming */
+  idle: number;
+  /** frames the sink dropped (write in flight) */
+  dropped: number;
+  /** write errors (each logged once per distinct message) */
+  errors: number;
+}
+
+const MAX_LATENCIES = 100_000;
+
+export class CameraPipeline {
+  readonly width: number;
+  readonly height: number;
+  readonly fps: number;
+  private readonly source: PictureSource;
+  private readonly sink: CameraSink;
+  private readonly log: (line: string) => void;
+  private readonly outs = new Map<CameraPixelFormat, Buffer>();
+  private scratch: Buffer | undefined;
+  private saveUnder = Buffer.alloc(64 * 64 * 4);
+  private lastVersion = -1;
+  private lastFormat: CameraPixelFormat | null = null;
+  private lastFrame: Buffer | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private nextAt = 0;
+  private readonly arrivals: number[] = [];
+  private latencies: number[] = [];
+  private readonly loggedErrors = new Set<string>();
+  readonly stats: CameraPipelineStats = { ticks: 0, converted: 0, written: 0, idle: 0, dropped: 0, errors: 0 };
+
+  constructor(o: CameraPipelineOptions) {
+    this.source = o.source;
+    this.sink = o.sink;
+    this.width = o.sink.width;
+    this.height = o.sink.height;
+    this.fps = o.sink.fps;
+    this.log = o.log ?? ((l) => console.error(l));
+    if (this.width % 2 || this.height % 2) throw new Error(`camera size ${this.width}x${this.height} must be even`);
+  }
+
+  /** Starts the steady 1/fps clock (drift-free: deadlines are counted from the start). */
+  start(): void {
+    if (this.timer) return;
+    this.nextAt = performance.now();
+    this.onTimer();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  get running(): boolean {
+    return this.timer !== null;
+  }
+
+  /** Latencies (ms, change arrival -> frame handed to the sink) since the last call. */
+  takeLatencies(): number[] {
+    const l = this.latencies;
+    this.latencies = [];
+    return l;
+  }
+
+  /** The letterbox rectangle for the current picture (for status and tests). */
+  geometry(): Rect | null {
+    const p = this.source.picture();
+    return p ? letterbox(p.width, p.height, this.width, this.height) : null;
+  }
+
+  /** One camera frame. Public so tests and benchmarks can drive the clock themselves. */
+  tick(): void {
+    this.stats.ticks++;
+    const format = this.sink.wantedFormat();
+    if (format === null) {
+      this.stats.idle++;
+      this.lastFormat = null; // convert afresh when a consumer comes back
+      return;
+    }
+    const changed = this.source.version !== this.lastVersion || format !== this.lastFormat || this.lastFrame === null;
+    if (changed) {
+      this.lastFrame = this.compose(format);
+      this.lastVersion = this.source.version;
+      this.lastFormat = format;
+      this.stats.converted++;
+    } else if (this.sink.repeatsItself) {
+      return;
+    }
+    try {
+      if (this.sink.writeFrame(this.lastFrame!, format)) this.stats.written++;
+      else this.stats.dropped++;
+    } catch (err) {
+      this.stats.errors++;
+      const msg = (err as Error).message;
+      if (!this.loggedErrors.has(msg)) {
+        this.loggedErrors.add(msg);
+        this.log(msg);
+      }
+      return;
+    }
+    if (changed && this.arrivals.length) {
+      const now = performance.now();
+      for (const t of this.arrivals) if (this.latencies.length < MAX_LATENCIES) this.latencies.push(now - t);
+      this.arrivals.length = 0;
+    }
+  }
+
+  private onTimer(): void {
+    this.tick();
+    const period = 1000 / this.fps;
+    const now = performance.now();
+    this.nextAt += period;
+    if (this.nextAt < now - period) this.nextAt = now; // fell far behind (suspend, load): no burst
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, this.nextAt - now));
+  }
+
+  private outFor(format: CameraPixelFormat): Buffer {
+    let b = this.outs.get(format);
+    if (!b) {
+      b = Buffer.alloc(frameBytes(format, this.width, this.height));
+      this.outs.set(format, b);
+    }
+    return b;
+  }
+
+  private compose(format: CameraPixelFormat): Buffer {
+    const out = this.outFor(format);
+    this.source.takeArrivals(this.arrivals);
+    const pic = this.source.picture();
+    if (!pic) {
+      fillBlack(out, format, this.width, this.height);
+      return out;
+    }
+    const rect = letterbox(pic.width, pic.height, this.width, this.height);
+    const direct = pic.width === this.width && pic.height === this.height;
+    if (!direct && !this.scratch) this.scratch = Buffer.alloc(this.width * this.height * 4);
+    const cursor = this.source.cursor();
+    if (cursor && this.saveUnder.length < cursor.width * cursor.height * 4) this.saveUnder = Buffer.alloc(cursor.width * cursor.height * 4);
+    native.yuvCompose({
+      fb: pic.data,
+      fbStride: pic.stride,
+      fbWidth: pic.width,
+      fbHeight: pic.height,
+      cursor,
+      saveUnder: this.saveUnder,
+      scratch: this.scratch,
+      camWidth: this.width,
+      camHeight: this.height,
+      rect,
+      format: FORMAT_CODE[format],
+      out,
+    });
+    return out;
+  }
+}
+
+/** Black in limited-range YUV: Y=16, U=V=128. */
+export function fillBlack(out: Buffer, format: CameraPixelFormat, width: number, height: number): void {
+  const y = width * height;
+  if (format === 'YUY2') {
+    for (let i = 0; i < y * 2; i += 2) {
+      out[i] = 16;
+      out[i + 1] = 128;
+    }
+  } else {
+    out.fill(16, 0, y);
+    out.fill(128, y, frameBytes(format, width, height));
+  }
+}
