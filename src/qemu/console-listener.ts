@@ -1,0 +1,120 @@
+// org.qemu.Display1.Listener (+ Listener.Unix.Map) served for a ConsoleListenerHandler.
+// Only translation and validation here: the handler (src/camera/) knows nothing about D-Bus.
+import type { ConsoleListenerHandler } from './handlers';
+import { ERR_INVALID_ARGS, MethodError, type ExportedInterface, type PeerListenerOptions } from './peer-listener';
+
+export const LISTENER_PATH = '/org/qemu/Display1/Listener';
+export const LISTENER_IFACE = 'org.qemu.Display1.Listener';
+export const LISTENER_UNIX_MAP_IFACE = 'org.qemu.Display1.Listener.Unix.Map';
+
+/** Frames above this are refused (QEMU's D-Bus messages are at most 128 MiB anyway). */
+const MAX_DIMENSION = 16384;
+
+function bytesPerPixel(pixmanFormat: number): number {
+  // pixman_format_code_t: bpp in the top 8 bits (PIXMAN_FORMAT_BPP)
+  return (pixmanFormat >>> 24) / 8;
+}
+
+function checkRect(what: string, w: number, h: number, stride: number, fmt: number, dataLen: number | null): void {
+  const bpp = bytesPerPixel(fmt);
+  if (!(bpp === 2 || bpp === 3 || bpp === 4)) throw new MethodError(ERR_INVALID_ARGS, `${what}: unsupported pixman format 0x${fmt.toString(16)}`);
+  if (w <= 0 || h <= 0 || w > MAX_DIMENSION || h > MAX_DIMENSION) throw new MethodError(ERR_INVALID_ARGS, `${what}: size ${w}x${h} out of range 1..${MAX_DIMENSION}`);
+  if (stride < w * bpp) throw new MethodError(ERR_INVALID_ARGS, `${what}: stride ${stride} < width ${w} x ${bpp} bytes`);
+  if (dataLen !== null && dataLen < stride * (h - 1) + w * bpp) {
+    throw new MethodError(ERR_INVALID_ARGS, `${what}: ${dataLen} bytes of data for ${w}x${h} stride ${stride}`);
+  }
+}
+
+const asView = (b: unknown): Uint8Array => b as Uint8Array;
+
+/**
+ * The exported interfaces. `Interfaces` lists Listener.Unix.Map only when the handler can take
+ * a mapped scanout AND the connection carries fds; QEMU (9.2+) reads it once, at registration.
+ */
+export function consoleListenerInterfaces(handler: ConsoleListenerHandler, withFds: boolean): ExportedInterface[] {
+  const unixMap = withFds && typeof handler.scanoutMap === 'function';
+  const listener: ExportedInterface = {
+    name: LISTENER_IFACE,
+    properties: { Interfaces: ['as', () => (unixMap ? [LISTENER_UNIX_MAP_IFACE] : [])] },
+    methods: {
+      Scanout: {
+        in: 'uuuuay',
+        out: '',
+        call: ([w, h, stride, fmt, data]) => {
+          const d = asView(data);
+          checkRect('Scanout', w as number, h as number, stride as number, fmt as number, d.byteLength);
+          handler.scanout(w as number, h as number, stride as number, fmt as number, d);
+        },
+      },
+      Update: {
+        in: 'iiiiuuay',
+        out: '',
+        call: ([x, y, w, h, stride, fmt, data]) => {
+          const d = asView(data);
+          if ((x as number) < 0 || (y as number) < 0) throw new MethodError(ERR_INVALID_ARGS, `Update: negative origin ${String(x)},${String(y)}`);
+          checkRect('Update', w as number, h as number, stride as number, fmt as number, d.byteLength);
+          handler.update(x as number, y as number, w as number, h as number, stride as number, fmt as number, d);
+        },
+      },
+      // GL paths: we run gl=off and negotiate nothing for dmabufs; the fd is closed for us.
+      ScanoutDMABUF: {
+        in: 'huuuutb',
+        out: '',
+        call: () => {
+          throw new MethodError('org.qemu.Display1.Error.Unsupported', 'this listener does not import dmabufs (run QEMU with gl=off)');
+        },
+      },
+      UpdateDMABUF: {
+        // QEMU waits for this reply (1 s) before un-blocking the guest GPU: answer at once.
+        in: 'iiii',
+        out: '',
+        call: () => undefined,
+      },
+      Disable: { in: '', out: '', call: () => handler.disable() },
+      MouseSet: { in: 'iii', out: '', call: ([x, y, on]) => handler.mouseSet(x as number, y as number, (on as number) !== 0) },
+      CursorDefine: {
+        in: 'iiiiay',
+        out: '',
+        call: ([w, h, hx, hy, data]) => {
+          const d = asView(data);
+          const width = w as number;
+          const height = h as number;
+          if (width <= 0 || height <= 0 || width > 512 || height > 512 || d.byteLength < width * height * 4) {
+            throw new MethodError(ERR_INVALID_ARGS, `CursorDefine: ${width}x${height} with ${d.byteLength} bytes`);
+          }
+          handler.cursorDefine({ width, height, hotX: hx as number, hotY: hy as number, data: d });
+        },
+      },
+    },
+  };
+  const out = [listener];
+  if (unixMap) {
+    out.push({
+      name: LISTENER_UNIX_MAP_IFACE,
+      methods: {
+        // Synchronous from QEMU (1 s): answer promptly; any error makes QEMU fall back for good.
+        ScanoutMap: {
+          in: 'huuuuu',
+          out: '',
+          call: ([idx, offset, w, h, stride, fmt], ctx) => {
+            checkRect('ScanoutMap', w as number, h as number, stride as number, fmt as number, null);
+            const fd = ctx.takeFd(idx as number);
+            handler.scanoutMap!(fd, offset as number, w as number, h as number, stride as number, fmt as number);
+          },
+        },
+        UpdateMap: {
+          in: 'iiii',
+          out: '',
+          call: ([x, y, w, h]) => handler.updateMap?.(x as number, y as number, w as number, h as number),
+        },
+      },
+    });
+  }
+  return out;
+}
+
+export function consoleListenerOptions(handler: ConsoleListenerHandler, opts: { fds?: boolean } = {}): PeerListenerOptions {
+  // fds only when they buy something: a net.Socket reads faster than usocket.
+  const fds = opts.fds ?? typeof handler.scanoutMap === 'function';
+  return { path: LISTENER_PATH, interfaces: consoleListenerInterfaces(handler, fds), fds };
+}

@@ -1,0 +1,69 @@
+// Every failure of the QEMU D-Bus layer that a user can act on is a QemuDbusError: one line
+// saying what is wrong, a stable `code` for programs, and the `fix` a person should apply.
+
+export type QemuDbusErrorCode =
+  /** no bus at the address (socket missing, refused, bad address) */
+  | 'EBUS_UNREACHABLE'
+  /** the bus socket exists but we may not use it (EACCES, auth rejected) */
+  | 'EBUS_PERMISSION'
+  /** nobody owns org.qemu on the bus */
+  | 'ENO_QEMU'
+  /** a name/UUID was asked for and no QEMU on the bus has it */
+  | 'EVM_UNKNOWN'
+  /** several QEMUs and no name given */
+  | 'EVM_AMBIGUOUS'
+  /** QEMU runs without `audiodev=` on `-display dbus`: no /org/qemu/Display1/Audio */
+  | 'ENO_AUDIO'
+  /** the peer lacks org.qemu.Display1.VM or a method/interface we rely on */
+  | 'EQEMU_UNSUPPORTED'
+  /** QEMU 7.2-era p2p main connection: audio listener registration crashes/breaks QEMU */
+  | 'EP2P_AUDIO'
+  /** the QMP socket for bus-less mode could not be used */
+  | 'EQMP'
+  /** the VM went away while we were talking to it */
+  | 'EVM_GONE'
+  /** QEMU did not answer a property read in time (main loop blocked or process stopped) */
+  | 'EQEMU_UNRESPONSIVE'
+  /** the peer-to-peer listener connection could not be set up */
+  | 'ELISTENER'
+  /** an argument we refuse to send because QEMU would misbehave (e.g. abort) */
+  | 'EBAD_ARGUMENT';
+
+export class QemuDbusError extends Error {
+  readonly code: QemuDbusErrorCode;
+  readonly fix: string;
+  /** The D-Bus error name when the failure came back from a peer. */
+  readonly dbusName?: string;
+
+  constructor(code: QemuDbusErrorCode, problem: string, fix: string, opts?: { cause?: unknown; dbusName?: string }) {
+    // One line: the problem, then the fix. Newlines from peers' messages are flattened.
+    super(`${oneLine(problem)} [${code}] Fix: ${oneLine(fix)}`, opts?.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'QemuDbusError';
+    this.code = code;
+    this.fix = fix;
+    if (opts?.dbusName) this.dbusName = opts.dbusName;
+  }
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+export function isQemuDbusError(e: unknown, code?: QemuDbusErrorCode): e is QemuDbusError {
+  return e instanceof QemuDbusError && (code === undefined || e.code === code);
+}
+
+/** The D-Bus error name of a failed call (dbus-native's DBusError has `.name`/`.dbusName`). */
+export function dbusErrorName(e: unknown): string | undefined {
+  if (!e || typeof e !== 'object') return undefined;
+  const o = e as { dbusName?: unknown; name?: unknown; type?: unknown };
+  for (const v of [o.dbusName, o.type, o.name]) {
+    if (typeof v === 'string' && v.includes('.')) return v;
+  }
+  return undefined;
+}
+
+export function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

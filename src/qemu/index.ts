@@ -1,0 +1,47 @@
+// Public API of the QEMU D-Bus layer (org.qemu.Display1.*). Import from 'src/qemu', not from
+// the files behind it. These names are stable; other parts are wired to them.
+//
+//   const vm = await QemuVm.connect({ busAddress?, name?, uuid?, qmpPath? });
+//       busAddress: 'unix:path=...' (default $DBUS_SESSION_BUS_ADDRESS); name/uuid pick one VM
+//       when several QEMUs share the bus; qmpPath instead of busAddress = bus-less mode
+//       (-display dbus,p2p=yes). Fails with QemuDbusError (code + fix), see errors.ts.
+//   vm.info            { name, uuid, uniqueName, consoleIds, busAddress, p2p }
+//   vm.capabilities    { audio, audioNSamples, multiTouch, unixMap, scanoutDmabuf2, consoleInterfaces,
+//                        clipboard, chardevs, p2pAudioBroken, ... } from introspection, not versions
+//   vm.console(id?)    QemuConsole: .size(), .onSizeChanged(cb), .keyboard (Keyboard: press/release
+//                      qnum), .mouse (Mouse: press/release 0..6 only, wheel, setAbsPosition,
+//                      relMotion, isAbsolute, onIsAbsoluteChanged), .multiTouch, .proxy (generated)
+//   vm.audio()         QemuAudio (throws ENO_AUDIO without `audiodev=` on -display dbus)
+//   await vm.addConsoleListener(handler: ConsoleListenerHandler, { console? })  -> ListenerHandle
+//   await vm.addAudioOutListener(handler: AudioOutHandler)                      -> ListenerHandle
+//   await vm.addAudioInListener(handler: AudioInHandler)                        -> ListenerHandle
+//       Handlers (handlers.ts) are called synchronously from the socket read and must not block;
+//       AudioInHandler.read's return value IS the D-Bus reply. Listeners are re-registered on
+//       every re-attach; handle.remove() stops that. handle.stats counts calls/bytes/rejects.
+//   vm.on('attached' | 'vm-gone' | 'reattached' | 'responsive', (info[, reason]) => ...)
+//   vm.on('error', (err: QemuDbusError) => ...)   e.g. EQEMU_UNRESPONSIVE from the liveness read
+//   await vm.close()
+//
+// Lower level (tests, tools): openBus, discoverVms/pickVm, detectCapabilities, serveListener
+// (one p2p listener on a socketpair), consoleListenerInterfaces / audioOutInterfaces /
+// audioInInterfaces, the generated proxies (generated/display1.ts) and connectP2pMain.
+export * from './errors';
+export type { AudioInHandler, AudioOutHandler, ConsoleListenerHandler, CursorImage, PcmFormat } from './handlers';
+export { QemuVm, type ConnectOptions, type VmInfo, type QemuVmEvents, type ListenerHandle, type ListenerKind } from './vm';
+export { openBus, defaultBusAddress, unixPathOf, type BusConnection } from './bus';
+export { discoverVms, listQueuedOwners, pickVm, QEMU_BUS_NAME, type FoundVm, type Discovery, type VmSelector } from './discovery';
+export { detectCapabilities, type Capabilities } from './capabilities';
+export { QemuConsole, consolePath } from './console';
+export { Keyboard, LED_CAPS_LOCK, LED_NUM_LOCK, LED_SCROLL_LOCK } from './keyboard';
+export { Mouse, MouseButton, checkMouseButton, type MouseButtonValue } from './mouse';
+export { MultiTouch, TouchKind, type TouchKindValue } from './multitouch';
+export { QemuAudio, AUDIO_PATH } from './audio';
+export { Clipboard, CLIPBOARD_MIME, CLIPBOARD_PATH, ClipboardSelection } from './clipboard';
+export { Chardev } from './chardev';
+export { VM_PATH, VM_IFACE, readVmIdentity, type VmIdentity } from './vm-object';
+export { RemoteObject, RemoteCallError, type QemuLink, type CallOptions } from './remote-object';
+export { serveListener, PeerListener, MethodError, type ExportedInterface, type ExportedMethod, type PeerListenerOptions, type PeerListenerStats } from './peer-listener';
+export { consoleListenerInterfaces, consoleListenerOptions, LISTENER_PATH, LISTENER_IFACE, LISTENER_UNIX_MAP_IFACE } from './console-listener';
+export { audioInInterfaces, audioOutInterfaces, audioInOptions, audioOutOptions, AUDIO_IN_PATH, AUDIO_OUT_PATH } from './audio-listeners';
+export { connectP2pMain, type P2pMainConnection } from './p2p-main';
+export * as display1 from './generated/display1';

@@ -1,0 +1,108 @@
+// A QEMU object on a connection (bus or bus-less p2p): typed calls, property reads with a
+// deadline, PropertiesChanged subscriptions. The generated proxies (generated/display1.ts) sit on
+// this; it never decides policy.
+import type * as dbus from 'dbus-native';
+import { dbusErrorName, errorText } from './errors';
+
+export const PROPS_IFACE = 'org.freedesktop.DBus.Properties';
+
+/** Default deadline of calls into QEMU. A blocked QEMU main loop must not hang us for 25 s. */
+export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+
+/** The connection a RemoteObject talks through: a bus (destination = unique name) or p2p. */
+export interface QemuLink {
+  bus: dbus.MessageBus;
+  /** unique bus name of the QEMU; undefined on a bus-less p2p main connection */
+  destination: string | undefined;
+  /** the connection carries fds (needed for every Register* call) */
+  canPassFds: boolean;
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+  /** descriptors for `h` arguments (the `h` values in args are indices into this) */
+  fds?: number[];
+  /** fire and forget: NO_REPLY_EXPECTED, resolves once written */
+  noReply?: boolean;
+}
+
+/** A failed D-Bus call, with the peer's error name kept for callers that branch on it. */
+export class RemoteCallError extends Error {
+  constructor(
+    readonly dbusName: string | undefined,
+    readonly target: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'RemoteCallError';
+  }
+}
+
+export class RemoteObject {
+  constructor(
+    readonly link: QemuLink,
+    readonly path: string,
+  ) {}
+
+  async call<T = unknown>(iface: string, member: string, signature: string, args: unknown[], opts: CallOptions = {}): Promise<T> {
+    const msg: dbus.Message = { path: this.path, interface: iface, member };
+    if (this.link.destination) msg.destination = this.link.destination;
+    if (signature) {
+      msg.signature = signature;
+      msg.body = args;
+    }
+    if (opts.fds?.length) msg.fds = opts.fds;
+    if (opts.noReply) msg.flags = 1;
+    try {
+      return (await this.link.bus.invoke<T>(msg, { timeout: opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS })) as T;
+    } catch (e) {
+      const name = dbusErrorName(e);
+      throw new RemoteCallError(name, `${this.path} ${iface}.${member}`, `${iface}.${member} on ${this.path} failed: ${errorText(e)}`, { cause: e });
+    }
+  }
+
+  async getProperty<T = unknown>(iface: string, name: string, timeoutMs?: number): Promise<T> {
+    return this.call<T>(PROPS_IFACE, 'Get', 'ss', [iface, name], { timeoutMs });
+  }
+
+  async getAllProperties(iface: string, timeoutMs?: number): Promise<Record<string, unknown>> {
+    const r = await this.call<unknown>(PROPS_IFACE, 'GetAll', 's', [iface], { timeoutMs });
+    return plainDict(r);
+  }
+
+  async introspect(timeoutMs?: number): Promise<string> {
+    return this.call<string>('org.freedesktop.DBus.Introspectable', 'Introspect', '', [], { timeoutMs });
+  }
+
+  /**
+   * Subscribe to PropertiesChanged of one interface on this object. Returns the unsubscribe
+   * function. On a bus this adds a match rule; on p2p every signal arrives anyway.
+   */
+  async onPropertiesChanged(iface: string, cb: (changed: Record<string, unknown>) => void): Promise<() => Promise<void>> {
+    const bus = this.link.bus;
+    const sender = this.link.destination;
+    const rule = `type='signal',interface='${PROPS_IFACE}',member='PropertiesChanged',path='${this.path}',arg0='${iface}'` + (sender ? `,sender='${sender}'` : '');
+    const key = bus.mangle(this.path, PROPS_IFACE, 'PropertiesChanged');
+    const listener = (body: unknown[]): void => {
+      if (body[0] !== iface) return;
+      cb(plainDict(body[1]));
+    };
+    if (sender) await bus.addMatch(rule);
+    bus.signals.on(key, listener);
+    return async () => {
+      bus.signals.removeListener(key, listener);
+      if (sender) await bus.removeMatch(rule).catch(() => undefined);
+    };
+  }
+}
+
+/** a{sv} as dbus-native hands it (plain object, or pairs with classic shapes) -> plain object. */
+export function plainDict(v: unknown): Record<string, unknown> {
+  if (Array.isArray(v)) {
+    const o: Record<string, unknown> = {};
+    for (const pair of v as [string, unknown][]) o[pair[0]] = pair[1];
+    return o;
+  }
+  return (v ?? {}) as Record<string, unknown>;
+}

@@ -1,0 +1,85 @@
+// Byte streams under dbus-native: usocket when file descriptors must travel (the bus connection
+// carries the `h` of Register*Listener; a listener that implements Listener.Unix.Map receives a
+// memfd), a plain net.Socket otherwise (cheaper per byte: no fds on the display/audio paths).
+import * as fs from 'fs';
+import * as net from 'net';
+import type { Duplex } from 'stream';
+import { USocket } from 'usocket';
+
+/** dbus-native's fd-capable transport contract: `writeWithFds` + 'fds' events (+ `closeFds`). */
+export interface FdTransport extends Duplex {
+  writeWithFds(buf: Buffer, fds: number[]): boolean;
+  closeFds(fds: number[]): void;
+}
+
+function adapt(us: USocket): FdTransport {
+  const t = us as unknown as FdTransport;
+  // usocket's write() returns undefined (no backpressure signal): report "written".
+  t.writeWithFds = (buf: Buffer, fds: number[]): boolean => {
+    us.write({ data: buf, fds });
+    return true;
+  };
+  t.closeFds = (fds: number[]): void => {
+    for (const fd of fds) closeQuietly(fd);
+  };
+  return t;
+}
+
+/** Wrap a connected socket fd we own. The stream owns the fd from now on. */
+export function streamOnFd(fd: number, withFds: boolean): Duplex {
+  if (withFds) return adapt(new USocket({ fd }));
+  return new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: false });
+}
+
+/** Connect to a unix socket path with fd passing. Rejects with the errno error (ENOENT, EACCES...). */
+export function connectUnixWithFds(socketPath: string, timeoutMs = 5000): Promise<FdTransport> {
+  return new Promise((resolve, reject) => {
+    let us: USocket;
+    try {
+      us = new USocket({ path: socketPath });
+    } catch (e) {
+      reject(e as Error);
+      return;
+    }
+    const timer = setTimeout(() => {
+      cleanup();
+      destroyStream(us as unknown as Duplex);
+      reject(Object.assign(new Error(`connect to ${socketPath} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onConnected = (): void => {
+      cleanup();
+      resolve(adapt(us));
+    };
+    function cleanup(): void {
+      clearTimeout(timer);
+      us.removeListener('error', onError);
+      us.removeListener('connected', onConnected);
+    }
+    us.once('error', onError);
+    us.once('connected', onConnected);
+  });
+}
+
+/**
+ * Tear a stream down now. usocket's destroy() closes the fd but emits no 'close' and leaves
+ * `destroyed` false, so callers track closing themselves (see PeerConnection).
+ */
+export function destroyStream(s: Duplex): void {
+  try {
+    s.destroy();
+  } catch {
+    /* already gone */
+  }
+}
+
+export function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* EBADF: already closed */
+  }
+}

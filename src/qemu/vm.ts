@@ -1,0 +1,562 @@
+// QemuVm: one attached VM. Connection, discovery, listener registration, liveness and
+// re-attach live here; the per-interface modules only translate calls.
+//
+// Lifecycle:
+//   connect() -> 'attached'
+//   the VM's unique name vanishes (NameOwnerChanged), a listener socket hits EOF, or a
+//   liveness read says the name has no owner -> every listener socket is closed, handlers get
+//   fini()/disable() for what was open -> 'vm-gone'
+//   a QEMU with the same UUID (or, without -uuid, the same name) shows up on the bus ->
+//   every listener added through this object is registered again -> 'reattached'
+//   a liveness read (Properties.Get, not Ping: GDBus answers Ping from its worker thread even
+//   while QEMU's main loop is blocked) times out -> 'error' with EQEMU_UNRESPONSIVE, and
+//   'responsive' once it answers again.
+import { EventEmitter } from 'events';
+import type * as dbus from 'dbus-native';
+import { AUDIO_PATH, QemuAudio } from './audio';
+import { audioInOptions, audioOutOptions, VoiceSet } from './audio-listeners';
+import { openBus, defaultBusAddress, type BusConnection } from './bus';
+import { detectCapabilities, type Capabilities } from './capabilities';
+import { QemuConsole } from './console';
+import { consoleListenerOptions } from './console-listener';
+import { discoverVms, hasRealUuid, matchesSelector, pickVm, QEMU_BUS_NAME, type FoundVm, type VmSelector } from './discovery';
+import { QemuDbusError, errorText, isQemuDbusError } from './errors';
+import type { AudioInHandler, AudioOutHandler, ConsoleListenerHandler } from './handlers';
+import { connectP2pMain, type P2pMainConnection } from './p2p-main';
+import { serveListener, type PeerListener, type PeerListenerOptions, type PeerListenerStats } from './peer-listener';
+import { RemoteCallError, RemoteObject, type QemuLink } from './remote-object';
+import { readVmIdentity, VM_IFACE, VM_PATH } from './vm-object';
+
+export interface ConnectOptions extends VmSelector {
+  /** D-Bus address (unix:path=...); default $DBUS_SESSION_BUS_ADDRESS */
+  busAddress?: string;
+  /** bus-less mode: QMP socket of a QEMU started with -display dbus,p2p=yes */
+  qmpPath?: string;
+  /** liveness read period; 0 disables. Default 1000 ms */
+  livenessIntervalMs?: number;
+  /** a liveness read slower than this reports EQEMU_UNRESPONSIVE. Default 3000 ms */
+  livenessTimeoutMs?: number;
+  /** look for the VM again after it went away. Default true */
+  reattach?: boolean;
+  /** how often to look while the VM is gone. Default 250 ms */
+  reattachPollMs?: number;
+  /** deadline of ordinary calls. Default 10 s */
+  callTimeoutMs?: number;
+}
+
+export interface VmInfo {
+  name: string;
+  uuid: string;
+  /** unique bus name; undefined in bus-less mode */
+  uniqueName: string | undefined;
+  consoleIds: number[];
+  busAddress: string | undefined;
+  p2p: boolean;
+}
+
+export interface QemuVmEvents {
+  attached: [info: VmInfo];
+  'vm-gone': [info: VmInfo, reason: string];
+  reattached: [info: VmInfo];
+  error: [err: QemuDbusError];
+  /** liveness recovered after an EQEMU_UNRESPONSIVE */
+  responsive: [info: VmInfo];
+}
+
+export type ListenerKind = 'console' | 'audio-out' | 'audio-in';
+
+/** A listener added through QemuVm: survives re-attaches until remove(). */
+export interface ListenerHandle {
+  readonly kind: ListenerKind;
+  /** console index for 'console' */
+  readonly consoleId: number;
+  /** connected right now */
+  readonly active: boolean;
+  /** counters of the current connection (reset on re-attach) */
+  readonly stats: PeerListenerStats | undefined;
+  /** how many times it was registered with a QEMU */
+  readonly registrations: number;
+  remove(): Promise<void>;
+}
+
+class Registration implements ListenerHandle {
+  peer: PeerListener | undefined;
+  registrations = 0;
+  removed = false;
+  readonly voices = new VoiceSet();
+
+  constructor(
+    readonly kind: ListenerKind,
+    readonly consoleId: number,
+    readonly handler: ConsoleListenerHandler | AudioOutHandler | AudioInHandler,
+    private readonly owner: QemuVm,
+  ) {}
+
+  get active(): boolean {
+    return this.peer !== undefined && !this.peer.isClosed;
+  }
+  get stats(): PeerListenerStats | undefined {
+    return this.peer?.stats;
+  }
+
+  options(): PeerListenerOptions {
+    switch (this.kind) {
+      case 'console':
+        return consoleListenerOptions(this.handler as ConsoleListenerHandler);
+      case 'audio-out':
+        return audioOutOptions(this.handler as AudioOutHandler, this.voices);
+      case 'audio-in':
+        return audioInOptions(this.handler as AudioInHandler, this.voices);
+    }
+  }
+
+  /** Tell the handler its stream is over (the VM or the listener went away). */
+  detachHandler(): void {
+    try {
+      if (this.kind === 'console') (this.handler as ConsoleListenerHandler).disable();
+      else for (const id of this.voices.ids) (this.handler as AudioOutHandler).fini(id);
+    } catch {
+      /* handler bugs must not stop the teardown of the others */
+    }
+    this.voices.ids.clear();
+  }
+
+  async remove(): Promise<void> {
+    if (this.removed) return;
+    this.removed = true;
+    this.owner.dropRegistration(this);
+    const p = this.peer;
+    this.peer = undefined;
+    if (p) {
+      p.close();
+      this.detachHandler();
+    }
+    await Promise.resolve();
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class QemuVm extends EventEmitter<QemuVmEvents> {
+  /** Mutable on purpose: proxies handed out keep working after a re-attach. */
+  readonly link: QemuLink;
+  private busConn: BusConnection | undefined;
+  private p2pConn: P2pMainConnection | undefined;
+  private vmInfo: VmInfo;
+  private caps: Capabilities;
+  private readonly regs = new Set<Registration>();
+  private attachedFlag = true;
+  private closed = false;
+  private livenessTimer: NodeJS.Timeout | undefined;
+  private livenessBusy = false;
+  private unresponsive = false;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private searching = false;
+  private readonly consoles = new Map<number, QemuConsole>();
+  private unsubscribeOwner: (() => void) | undefined;
+
+  private constructor(
+    private readonly opts: ConnectOptions,
+    link: QemuLink,
+    info: VmInfo,
+    caps: Capabilities,
+  ) {
+    super();
+    this.link = link;
+    this.vmInfo = info;
+    this.caps = caps;
+  }
+
+  /** Find the VM (bus) or take over QEMU's p2p socket (qmpPath), and attach. */
+  static async connect(opts: ConnectOptions = {}): Promise<QemuVm> {
+    const timeout = opts.callTimeoutMs ?? 10_000;
+    if (opts.qmpPath) {
+      const p2p = await connectP2pMain(opts.qmpPath, timeout);
+      const link: QemuLink = { bus: p2p.bus, destination: undefined, canPassFds: true };
+      try {
+        const id = await readVmIdentityChecked(link, timeout, `QMP socket ${opts.qmpPath}`);
+        const caps = await detectCapabilities(link, { p2p: true, timeoutMs: timeout });
+        const vm = new QemuVm(opts, link, { ...id, uniqueName: undefined, busAddress: undefined, p2p: true }, caps);
+        vm.p2pConn = p2p;
+        vm.watchP2p();
+        vm.startLiveness();
+        queueMicrotask(() => vm.emit('attached', vm.vmInfo));
+        return vm;
+      } catch (e) {
+        await p2p.close();
+        throw e;
+      }
+    }
+    const address = opts.busAddress ?? defaultBusAddress();
+    const conn = await openBus(address, timeout);
+    try {
+      const found = pickVm(await discoverVms(conn.bus, timeout), opts, address);
+      const link: QemuLink = { bus: conn.bus, destination: found.uniqueName, canPassFds: true };
+      const caps = await detectCapabilities(link, { p2p: false, timeoutMs: timeout });
+      const vm = new QemuVm(opts, link, infoOf(found, address), caps);
+      vm.busConn = conn;
+      await vm.watchBus();
+      vm.startLiveness();
+      queueMicrotask(() => vm.emit('attached', vm.vmInfo));
+      return vm;
+    } catch (e) {
+      await conn.close();
+      throw e;
+    }
+  }
+
+  get info(): VmInfo {
+    return this.vmInfo;
+  }
+  get capabilities(): Capabilities {
+    return this.caps;
+  }
+  get attached(): boolean {
+    return this.attachedFlag;
+  }
+  get bus(): dbus.MessageBus {
+    return this.link.bus;
+  }
+
+  console(id = this.vmInfo.consoleIds[0] ?? 0): QemuConsole {
+    let c = this.consoles.get(id);
+    if (!c) {
+      c = new QemuConsole(this.link, id);
+      this.consoles.set(id, c);
+    }
+    return c;
+  }
+
+  /** The Audio object; ENO_AUDIO when QEMU runs without `audiodev=` on -display dbus. */
+  audio(): QemuAudio {
+    this.requireAudio();
+    return new QemuAudio(this.link);
+  }
+
+  addConsoleListener(handler: ConsoleListenerHandler, opts: { console?: number } = {}): Promise<ListenerHandle> {
+    return this.add(new Registration('console', opts.console ?? this.vmInfo.consoleIds[0] ?? 0, handler, this));
+  }
+
+  addAudioOutListener(handler: AudioOutHandler): Promise<ListenerHandle> {
+    this.requireAudio();
+    return this.add(new Registration('audio-out', 0, handler, this));
+  }
+
+  addAudioInListener(handler: AudioInHandler): Promise<ListenerHandle> {
+    this.requireAudio();
+    return this.add(new Registration('audio-in', 0, handler, this));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopLiveness();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.unsubscribeOwner?.();
+    for (const r of [...this.regs]) await r.remove();
+    await this.busConn?.close();
+    await this.p2pConn?.close();
+  }
+
+  /** @internal */
+  dropRegistration(r: Registration): void {
+    this.regs.delete(r);
+  }
+
+  private requireAudio(): void {
+    if (!this.caps.audio) {
+      throw new QemuDbusError(
+        'ENO_AUDIO',
+        `VM "${this.vmInfo.name}" exports no /org/qemu/Display1/Audio`,
+        'start QEMU with -audiodev dbus,id=snd0 and -display dbus,audiodev=snd0 (audiodev= on -display dbus is required)',
+      );
+    }
+    if (this.caps.p2pAudioBroken) {
+      throw new QemuDbusError(
+        'EP2P_AUDIO',
+        `VM "${this.vmInfo.name}" is attached bus-less (p2p=yes) and this QEMU predates the fix for audio listeners on a p2p connection (7.2 keys them by a NULL sender)`,
+        'use the bus mode for audio: -display dbus,addr=unix:path=<bus>,audiodev=snd0 (or upgrade QEMU to 8.0+)',
+      );
+    }
+  }
+
+  private async add(r: Registration): Promise<ListenerHandle> {
+    if (this.closed) throw new Error('QemuVm is closed');
+    this.regs.add(r);
+    if (this.attachedFlag) {
+      try {
+        await this.register(r);
+      } catch (e) {
+        this.regs.delete(r);
+        throw e;
+      }
+    }
+    return r;
+  }
+
+  /** Serve + Register*, retrying 7.2's "already registered" until QEMU saw the old socket's EOF. */
+  private async register(r: Registration): Promise<void> {
+    const link = this.link;
+    const timeout = this.opts.callTimeoutMs ?? 10_000;
+    const call = (fd: number): Promise<void> => {
+      switch (r.kind) {
+        case 'console':
+          return this.console(r.consoleId).proxy.registerListener(fd, { timeoutMs: timeout });
+        case 'audio-out':
+          return new QemuAudio(link).proxy.registerOutListener(fd, { timeoutMs: timeout });
+        case 'audio-in':
+          return new QemuAudio(link).proxy.registerInListener(fd, { timeoutMs: timeout });
+      }
+    };
+    let attempt = 0;
+    for (;;) {
+      try {
+        const peer = await serveListener(r.options(), call);
+        r.peer = peer;
+        r.registrations++;
+        peer.on('closed', () => this.onListenerClosed(r, peer));
+        return;
+      } catch (e) {
+        const already = e instanceof RemoteCallError && e.dbusName === 'org.qemu.Display1.Error.Invalid' && /already registered/i.test(e.message);
+        if (already && attempt < 20 && !r.removed) {
+          attempt++;
+          await sleep(100);
+          continue;
+        }
+        throw this.registrationError(r, e);
+      }
+    }
+  }
+
+  private registrationError(r: Registration, e: unknown): Error {
+    if (isQemuDbusError(e)) return e;
+    const name = e instanceof RemoteCallError ? e.dbusName : undefined;
+    if (name === 'org.freedesktop.DBus.Error.UnknownMethod' || name === 'org.freedesktop.DBus.Error.UnknownObject' || name === 'org.freedesktop.DBus.Error.UnknownInterface') {
+      if (r.kind !== 'console' && this.caps.audio === false) {
+        return new QemuDbusError('ENO_AUDIO', `VM "${this.vmInfo.name}" has no Audio object`, 'add audiodev=<id> to -display dbus');
+      }
+      return new QemuDbusError('EQEMU_UNSUPPORTED', `registering the ${r.kind} listener failed: ${errorText(e)}`, 'use a QEMU >= 7.0 with -display dbus', { cause: e, dbusName: name });
+    }
+    return new QemuDbusError('ELISTENER', `registering the ${r.kind} listener with VM "${this.vmInfo.name}" failed: ${errorText(e)}`, 'check QEMU is running and its stderr; retry', { cause: e, dbusName: name });
+  }
+
+  private onListenerClosed(r: Registration, peer: PeerListener): void {
+    if (r.peer !== peer) return;
+    r.peer = undefined;
+    r.detachHandler();
+    if (this.closed || r.removed) return;
+    // A listener socket EOF with the VM still attached: either QEMU died (NameOwnerChanged
+    // follows) or it dropped just this listener. Check the VM rather than guess.
+    if (this.attachedFlag) void this.checkAliveAfterEof(r);
+  }
+
+  private async checkAliveAfterEof(r: Registration): Promise<void> {
+    const alive = await this.probe();
+    if (alive === 'gone') return this.markGone('listener socket closed and the VM no longer answers');
+    if (alive === 'ok' && this.attachedFlag && !r.removed && !r.active) {
+      // QEMU is alive but dropped us (e.g. it rejected our handshake): register again once.
+      try {
+        await this.register(r);
+      } catch (e) {
+        this.emitError(e);
+      }
+    }
+  }
+
+  /** 'ok' | 'gone' (no owner / connection closed) | 'stuck' (timeout) */
+  private async probe(): Promise<'ok' | 'gone' | 'stuck'> {
+    const timeout = this.opts.livenessTimeoutMs ?? 3000;
+    try {
+      await new RemoteObject(this.link, VM_PATH).getProperty(VM_IFACE, 'Name', timeout);
+      return 'ok';
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause;
+      if (cause?.code === 'ETIMEDOUT') return 'stuck';
+      return 'gone';
+    }
+  }
+
+  private startLiveness(): void {
+    const every = this.opts.livenessIntervalMs ?? 1000;
+    if (every <= 0) return;
+    this.livenessTimer = setInterval(() => void this.livenessTick(), every);
+    this.livenessTimer.unref();
+  }
+
+  private stopLiveness(): void {
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
+    this.livenessTimer = undefined;
+  }
+
+  private async livenessTick(): Promise<void> {
+    if (this.livenessBusy || !this.attachedFlag || this.closed) return;
+    this.livenessBusy = true;
+    try {
+      const r = await this.probe();
+      if (!this.attachedFlag || this.closed) return;
+      if (r === 'stuck' && !this.unresponsive) {
+        this.unresponsive = true;
+        this.emitError(
+          new QemuDbusError(
+            'EQEMU_UNRESPONSIVE',
+            `VM "${this.vmInfo.name}" did not answer a property read within ${this.opts.livenessTimeoutMs ?? 3000} ms (main loop blocked or process stopped)`,
+            'check that QEMU is not stopped (SIGSTOP) or stuck on a client; it recovers by itself when its main loop runs again',
+          ),
+        );
+      } else if (r === 'ok' && this.unresponsive) {
+        this.unresponsive = false;
+        this.emit('responsive', this.vmInfo);
+      } else if (r === 'gone') {
+        this.markGone('the VM stopped answering (no owner)');
+      }
+    } finally {
+      this.livenessBusy = false;
+    }
+  }
+
+  private emitError(e: unknown): void {
+    const err = isQemuDbusError(e) ? e : new QemuDbusError('ELISTENER', errorText(e), 'see the message', { cause: e });
+    // 'error' without a listener would throw: a library must not crash its host for this.
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  private markGone(reason: string): void {
+    if (!this.attachedFlag || this.closed) return;
+    this.attachedFlag = false;
+    this.unresponsive = false;
+    for (const r of this.regs) {
+      const p = r.peer;
+      r.peer = undefined;
+      if (p) {
+        p.close();
+        r.detachHandler();
+      }
+    }
+    this.emit('vm-gone', this.vmInfo, reason);
+    if (this.opts.reattach !== false) this.startSearching();
+  }
+
+  // ---- bus mode -----------------------------------------------------------------------------
+
+  private async watchBus(): Promise<void> {
+    const bus = this.link.bus;
+    const rule = "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged'";
+    await bus.addMatch(rule);
+    const key = bus.mangle('/org/freedesktop/DBus', 'org.freedesktop.DBus', 'NameOwnerChanged');
+    const onChange = (body: unknown[]): void => {
+      const [name, , newOwner] = body as [string, string, string];
+      if (this.closed) return;
+      if (name === this.link.destination && newOwner === '' && this.attachedFlag) this.markGone(`QEMU's bus name ${name} vanished`);
+      else if (!this.attachedFlag && (name === QEMU_BUS_NAME || name.startsWith(':'))) void this.search();
+    };
+    bus.signals.on(key, onChange);
+    this.unsubscribeOwner = () => bus.signals.removeListener(key, onChange);
+    const onClose = (): void => {
+      if (this.closed) return;
+      this.markGone('the bus connection closed');
+      this.emitError(new QemuDbusError('EBUS_UNREACHABLE', `lost the D-Bus connection to ${this.vmInfo.busAddress ?? '?'}`, 'restart the bridge once the bus is back'));
+      if (this.pollTimer) clearInterval(this.pollTimer);
+    };
+    bus.connection.on('close', onClose);
+    bus.connection.on('end', onClose);
+  }
+
+  private startSearching(): void {
+    if (this.pollTimer) return;
+    this.pollTimer = setInterval(() => void this.search(), this.opts.reattachPollMs ?? 250);
+    void this.search();
+  }
+
+  private selectorForReattach(): VmSelector {
+    if (this.opts.uuid !== undefined || this.opts.name !== undefined) return { uuid: this.opts.uuid, name: this.opts.name };
+    return hasRealUuid(this.vmInfo.uuid) ? { uuid: this.vmInfo.uuid } : { name: this.vmInfo.name };
+  }
+
+  private async search(): Promise<void> {
+    if (this.searching || this.attachedFlag || this.closed) return;
+    this.searching = true;
+    try {
+      if (this.p2pConn || this.opts.qmpPath) return await this.searchP2p();
+      const found = await discoverVms(this.link.bus, 2000);
+      const sel = this.selectorForReattach();
+      const hit = found.vms.find((v) => matchesSelector(v, sel));
+      if (!hit) return;
+      this.link.destination = hit.uniqueName;
+      await this.reattach(infoOf(hit, this.vmInfo.busAddress ?? ''), false);
+    } catch {
+      // keep polling: the new QEMU may still be starting
+    } finally {
+      this.searching = false;
+    }
+  }
+
+  private async reattach(info: VmInfo, p2p: boolean): Promise<void> {
+    this.caps = await detectCapabilities(this.link, { p2p, timeoutMs: 5000 });
+    this.vmInfo = info;
+    this.attachedFlag = true;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    for (const r of [...this.regs]) {
+      try {
+        await this.register(r);
+      } catch (e) {
+        this.emitError(e);
+      }
+    }
+    this.emit('reattached', this.vmInfo);
+  }
+
+  // ---- bus-less mode ------------------------------------------------------------------------
+
+  private watchP2p(): void {
+    const conn = this.p2pConn;
+    if (!conn) return;
+    const onClose = (): void => {
+      if (this.closed || this.p2pConn !== conn) return;
+      this.markGone('the p2p connection to QEMU closed');
+    };
+    conn.bus.connection.on('close', onClose);
+    conn.bus.connection.on('end', onClose);
+  }
+
+  private async searchP2p(): Promise<void> {
+    const qmpPath = this.opts.qmpPath!;
+    let conn: P2pMainConnection;
+    try {
+      conn = await connectP2pMain(qmpPath, 2000);
+    } catch {
+      return;
+    }
+    const old = this.p2pConn;
+    this.link.bus = conn.bus;
+    this.link.destination = undefined;
+    this.p2pConn = conn;
+    this.consoles.clear();
+    await old?.close().catch(() => undefined);
+    try {
+      const id = await readVmIdentity(this.link, 3000);
+      if (!matchesSelector(id, this.selectorForReattach())) {
+        await conn.close();
+        return;
+      }
+      this.watchP2p();
+      await this.reattach({ ...id, uniqueName: undefined, busAddress: undefined, p2p: true }, true);
+    } catch {
+      await conn.close().catch(() => undefined);
+    }
+  }
+}
+
+function infoOf(found: FoundVm, address: string): VmInfo {
+  return { name: found.name, uuid: found.uuid, uniqueName: found.uniqueName, consoleIds: found.consoleIds, busAddress: address, p2p: false };
+}
+
+async function readVmIdentityChecked(link: QemuLink, timeoutMs: number, where: string): Promise<{ name: string; uuid: string; consoleIds: number[] }> {
+  try {
+    return await readVmIdentity(link, timeoutMs);
+  } catch (e) {
+    throw new QemuDbusError('EQEMU_UNSUPPORTED', `${where}: no org.qemu.Display1.VM (${errorText(e)})`, 'use a QEMU >= 7.0 with -display dbus', { cause: e });
+  }
+}
+
+export { AUDIO_PATH };

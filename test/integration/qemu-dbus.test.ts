@@ -1,0 +1,114 @@
+// The QEMU D-Bus layer against the REAL QEMU 7.2 guest on a private dbus-daemon:
+// discovery and console size, display and audio-out listeners, two listeners in turn, and
+// kill + restart of QEMU under the same name -> automatic re-attach.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
+import { waitFor } from '../harness/procs';
+import { startGuest, type Guest } from '../harness/qemu';
+import { discoverVms, openBus, QemuVm, type VmInfo } from '../../src/qemu';
+import { RecordingAudioOutHandler, RecordingConsoleHandler } from '../fakes/recording-handlers';
+
+describe('QEMU 7.2 over a private bus', () => {
+  let bus: DbusDaemon;
+  let guest: Guest;
+  let vm: QemuVm;
+  const name = `qdb-it-${process.pid}`;
+  const uuid = '5a3e1c2d-0000-4000-8000-00000000a001';
+
+  beforeAll(async () => {
+    bus = await startDbusDaemon();
+    guest = await startGuest({ scenario: 'tone', busAddress: bus.address, name, uuid, params: { tone_ms: 3000 } });
+  });
+
+  afterAll(async () => {
+    await vm?.close();
+    await guest?.stop();
+    await bus?.stop();
+  });
+
+  it('lists the VM by name and UUID on the bus, and reads its console size', async () => {
+    const conn = await openBus(bus.address);
+    try {
+      const found = await discoverVms(conn.bus);
+      expect(found.vms.map((v) => v.name)).toEqual([name]);
+      expect(found.vms[0].uuid).toBe(uuid);
+      expect(found.vms[0].uniqueName).toMatch(/^:\d+\.\d+$/);
+    } finally {
+      await conn.close();
+    }
+    vm = await QemuVm.connect({ busAddress: bus.address, name });
+    vm.on('error', () => undefined);
+    expect(vm.info.name).toBe(name);
+    expect(vm.info.consoleIds).toEqual([0]);
+    expect(vm.capabilities.audio).toBe(true);
+    expect(vm.capabilities.multiTouch).toBe(false); // 7.2 has no MultiTouch
+    expect(vm.capabilities.interfacesProperty).toBe(false);
+    const size = await vm.console().size();
+    expect(size.width).toBeGreaterThan(0);
+    expect(size.height).toBeGreaterThan(0);
+  });
+
+  it('display listener receives a Scanout at once and Updates as the guest boots', async () => {
+    const display = new RecordingConsoleHandler();
+    const handle = await vm.addConsoleListener(display);
+    await waitFor('a Scanout', 30_000, () => display.scanouts.length > 0);
+    const s = display.scanouts[0];
+    expect(s.format).toBe(0x20020888);
+    expect(s.bytes).toBe(s.stride * s.height);
+    await waitFor('an Update', 60_000, () => display.updates.length > 0);
+    expect(handle.active).toBe(true);
+    expect(handle.stats!.rejected).toBe(0);
+    await handle.remove();
+  });
+
+  it('audio-out listener receives Init and the guest tone as Writes', async () => {
+    const audio = new RecordingAudioOutHandler();
+    const handle = await vm.addAudioOutListener(audio);
+    await waitFor('Init', 20_000, () => audio.inits.length > 0);
+    expect(audio.inits[0].format).toMatchObject({ bits: 16, isSigned: true, isFloat: false, freq: 44100, nchannels: 2, bytesPerFrame: 4 });
+    await guest.waitForSerial(/MARK play-start/, 120_000);
+    await waitFor('tone Writes with signal', 60_000, () => audio.writes >= 10 && audio.nonZeroBytes > 0);
+    expect(audio.bytes % 4096).toBe(0); // 7.2: 1024 frames per Write
+    await handle.remove();
+  });
+
+  it('serves two display listeners in turn from the same bus connection', async () => {
+    for (let i = 0; i < 2; i++) {
+      const display = new RecordingConsoleHandler();
+      const handle = await vm.addConsoleListener(display);
+      await waitFor(`Scanout for listener ${i + 1}`, 30_000, () => display.scanouts.length > 0);
+      await handle.remove();
+      expect(handle.active).toBe(false);
+    }
+  });
+
+  it('re-attaches and re-registers every listener when QEMU is killed and started again with the same name', async () => {
+    const display = new RecordingConsoleHandler();
+    const audio = new RecordingAudioOutHandler();
+    const dh = await vm.addConsoleListener(display);
+    const ah = await vm.addAudioOutListener(audio);
+    await waitFor('first Scanout', 30_000, () => display.scanouts.length > 0);
+    const gone = new Promise<string>((resolve) => vm.once('vm-gone', (_i: VmInfo, reason: string) => resolve(reason)));
+    const firstUnique = vm.info.uniqueName;
+    guest.kill('SIGKILL');
+    const reason = await gone;
+    expect(reason).toMatch(/vanished|closed|answer/);
+    expect(vm.attached).toBe(false);
+    expect(dh.active).toBe(false);
+    expect(display.disables).toBeGreaterThan(0);
+    await guest.exited;
+
+    const reattached = new Promise<number>((resolve) => vm.once('reattached', () => resolve(Date.now())));
+    const scanoutsBefore = display.scanouts.length;
+    const launched = Date.now();
+    guest = await startGuest({ scenario: 'idle', busAddress: bus.address, name, uuid });
+    const at = await Promise.race([reattached, new Promise<number>((_, rej) => setTimeout(() => rej(new Error('no reattach in 30 s')), 30_000))]);
+    console.log(`[qemu-dbus] re-attached ${at - launched} ms after the new QEMU was launched`);
+    expect(vm.attached).toBe(true);
+    expect(vm.info.uniqueName).not.toBe(firstUnique);
+    expect(dh.registrations).toBe(2);
+    expect(ah.registrations).toBe(2);
+    await waitFor('Scanout on the re-registered listener', 30_000, () => display.scanouts.length > scanoutsBefore);
+    await waitFor('Init on the re-registered audio listener', 30_000, () => audio.inits.length >= 2);
+  });
+});
