@@ -1,0 +1,173 @@
+// A NativePlayback without a sound server, for unit tests and fault injection: it consumes the
+// ring on a timer at `rate * ratio` frames per second into `played` (what a listener would hear,
+// volume applied), with the same prebuffer / underrun / overflow / drain semantics as
+// native/pw_audio.cc. `fail()` simulates the server going away.
+import type { NativePlayback, NativePlaybackOptions, NativePlaybackStats } from '../../native-api/audio';
+
+export class FakePlayback implements NativePlayback {
+  readonly opts: NativePlaybackOptions;
+  readonly bytesPerFrame: number;
+  /** Every byte the "device" played, silence included, after volume (bytes of the stream format). */
+  readonly played: number[] = [];
+  private queue: Uint8Array[] = [];
+  private fill = 0; // bytes
+  private playing = false;
+  private draining = false;
+  private drained = false;
+  private active = true;
+  private closed = false;
+  private error: string | undefined;
+  private ratio = 1;
+  private acc = 0;
+  private timer: NodeJS.Timeout;
+  private lastTick = Date.now();
+  mute = false;
+  volumes: number[] = [];
+  rates: number[] = [];
+  private counters = { written: 0, consumed: 0, underruns: 0, underrunFrames: 0, overflow: 0, cycles: 0 };
+
+  constructor(opts: NativePlaybackOptions, readonly periodMs = 10) {
+    const bytes: Record<string, number> = { U8: 1, S8: 1 };
+    const sample = bytes[opts.format] ?? (opts.format.includes('16') ? 2 : 4);
+    if (!(opts.channels >= 1) || opts.positions.length !== opts.channels) {
+      const e = new Error('FakePlayback: positions must list one name per channel') as Error & { code: string };
+      e.code = 'EINVAL';
+      throw e;
+    }
+    this.opts = opts;
+    this.bytesPerFrame = sample * opts.channels;
+    this.timer = setInterval(() => this.tick(), periodMs);
+    this.timer.unref();
+  }
+
+  /** Simulate the sound server dying: the stream reports an error from now on. */
+  fail(message = 'fake server went away'): void {
+    this.error = message;
+    clearInterval(this.timer);
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const dt = (now - this.lastTick) / 1000;
+    this.lastTick = now;
+    if (!this.active || this.closed || this.drained) return;
+    this.acc += dt * this.opts.rate * this.ratio;
+    const frames = Math.floor(this.acc);
+    this.acc -= frames;
+    if (frames === 0) return;
+    this.counters.cycles++;
+    const want = frames * this.bytesPerFrame;
+    if (!this.draining && !this.playing && this.fill >= this.opts.startFrames * this.bytesPerFrame) this.playing = true;
+    let got = 0;
+    if (this.draining || this.playing) got = this.take(want);
+    if (this.draining && this.fill === 0) {
+      this.drained = true;
+      return;
+    }
+    if (got < want) {
+      if (this.playing && !this.draining) {
+        this.counters.underruns++;
+        this.counters.underrunFrames += (want - got) / this.bytesPerFrame;
+        this.playing = false;
+      }
+      for (let i = got; i < want; i++) this.played.push(0);
+    }
+  }
+
+  private take(n: number): number {
+    let got = 0;
+    while (got < n && this.queue.length) {
+      const head = this.queue[0];
+      const k = Math.min(head.length, n - got);
+      for (let i = 0; i < k; i++) this.played.push(this.mute ? 0 : head[i]);
+      if (k === head.length) this.queue.shift();
+      else this.queue[0] = head.subarray(k);
+      got += k;
+    }
+    this.fill -= got;
+    this.counters.consumed += got / this.bytesPerFrame;
+    return got;
+  }
+
+  private check(): void {
+    if (this.closed) {
+      const e = new Error('FakePlayback: already closed') as Error & { code: string };
+      e.code = 'ECLOSED';
+      throw e;
+    }
+  }
+
+  write(data: Uint8Array): number {
+    this.check();
+    const n = data.length - (data.length % this.bytesPerFrame);
+    this.queue.push(Uint8Array.from(data.subarray(0, n)));
+    this.fill += n;
+    this.counters.written += n / this.bytesPerFrame;
+    const cap = this.opts.ringFrames * this.bytesPerFrame;
+    if (this.fill > cap) {
+      // Drop the oldest whole frames, like SpscRing::WriteDropOldest.
+      let excess = this.fill - cap;
+      this.counters.overflow += excess / this.bytesPerFrame;
+      while (excess > 0) {
+        const head = this.queue[0];
+        const k = Math.min(head.length, excess);
+        if (k === head.length) this.queue.shift();
+        else this.queue[0] = head.subarray(k);
+        excess -= k;
+        this.fill -= k;
+      }
+    }
+    return n;
+  }
+
+  stats(): NativePlaybackStats {
+    return {
+      fillFrames: this.fill / this.bytesPerFrame,
+      capacityFrames: this.opts.ringFrames,
+      writtenFrames: this.counters.written,
+      consumedFrames: this.counters.consumed,
+      underruns: this.counters.underruns,
+      underrunFrames: this.counters.underrunFrames,
+      overflowFrames: this.counters.overflow,
+      cycles: this.counters.cycles,
+      drained: this.drained,
+      state: this.error ? 'error' : this.active ? 'streaming' : 'paused',
+      ...(this.error ? { error: this.error } : {}),
+      delayNs: 0,
+      nowNs: Date.now() * 1e6,
+    };
+  }
+
+  setActive(active: boolean): void {
+    this.check();
+    if (active && !this.active) this.playing = false;
+    this.active = active;
+  }
+
+  setVolume(mute: boolean, volumes: number[]): void {
+    this.check();
+    this.mute = mute;
+    this.volumes = volumes;
+  }
+
+  setRate(ratio: number): void {
+    this.check();
+    if (!(ratio > 0.9 && ratio < 1.1)) {
+      const e = new Error('FakePlayback.setRate: ratio must be within 0.9..1.1') as Error & { code: string };
+      e.code = 'EINVAL';
+      throw e;
+    }
+    this.ratio = ratio;
+    this.rates.push(ratio);
+  }
+
+  drain(): void {
+    this.check();
+    this.draining = true;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+  }
+}

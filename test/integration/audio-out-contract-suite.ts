@@ -1,0 +1,126 @@
+// The ONE contract suite for playback streams (NativePlayback): run against FakePlayback in
+// test/unit/audio-playback-contract.test.ts and against the real PipeWire and PulseAudio
+// streams in test/integration/audio-out-contract.test.ts.
+import { expect, it } from 'vitest';
+import type { NativePlayback, NativePlaybackOptions } from '../../src/native-api/audio';
+
+export type PlaybackFactory = (o: Partial<NativePlaybackOptions>) => NativePlayback;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function baseOptions(o: Partial<NativePlaybackOptions> = {}): NativePlaybackOptions {
+  return {
+    format: 'S16LE',
+    rate: 48000,
+    channels: 2,
+    positions: ['FL', 'FR'],
+    ringFrames: 48000,
+    startFrames: 256,
+    latencyFrames: 512,
+    streamName: 'contract',
+    props: { 'node.name': 'qdb-contract', 'application.name': 'qdb contract' },
+    ...o,
+  };
+}
+
+async function until(what: string, timeoutMs: number, cond: () => boolean): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+function tone(frames: number, channels = 2): Uint8Array {
+  const b = Buffer.alloc(frames * channels * 2);
+  for (let i = 0; i < frames; i++) for (let c = 0; c < channels; c++) b.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 997 * i) / 48000)), (i * channels + c) * 2);
+  return b;
+}
+
+export function playbackContract(open: PlaybackFactory): void {
+  const streams: NativePlayback[] = [];
+  const make = (o: Partial<NativePlaybackOptions> = {}): NativePlayback => {
+    const s = open(o);
+    streams.push(s);
+    return s;
+  };
+  const cleanup = (): void => {
+    for (const s of streams.splice(0)) s.close();
+  };
+
+  it('accepts whole frames only and reports the fill', async () => {
+    try {
+      const s = make({ startFrames: 1_000_000, ringFrames: 4096 });
+      expect(s.write(new Uint8Array(1003))).toBe(1000);
+      const st = s.stats();
+      expect(st.fillFrames).toBe(250);
+      expect(st.writtenFrames).toBe(250);
+      expect(st.capacityFrames).toBe(4096);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('drops the oldest frames when the ring is full and counts them', async () => {
+    try {
+      const s = make({ startFrames: 1_000_000, ringFrames: 1000 });
+      expect(s.write(tone(1500))).toBe(6000);
+      const st = s.stats();
+      expect(st.overflowFrames).toBe(500);
+      expect(st.fillFrames).toBe(1000);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('plays everything written, then reports drained', async () => {
+    try {
+      const s = make();
+      const frames = 48000 * 0.3;
+      expect(s.write(tone(frames))).toBe(frames * 4);
+      s.drain();
+      await until('drained', 10_000, () => s.stats().drained);
+      const st = s.stats();
+      expect(st.fillFrames).toBe(0);
+      expect(st.consumedFrames).toBe(frames);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('counts an underrun when the ring runs dry while playing', async () => {
+    try {
+      const s = make();
+      s.write(tone(4800));
+      await until('an underrun', 10_000, () => s.stats().underruns > 0);
+      expect(s.stats().underrunFrames).toBeGreaterThan(0);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('takes volume, rate and cork controls, and rejects an absurd rate with EINVAL', async () => {
+    try {
+      const s = make();
+      s.setVolume(false, [0.5, 0.5]);
+      s.setVolume(true, [1, 1]);
+      s.setRate(1.003);
+      s.setActive(false);
+      s.setActive(true);
+      expect(() => s.setRate(2)).toThrow(expect.objectContaining({ code: 'EINVAL' }) as Error);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('close is idempotent, later calls throw ECLOSED', async () => {
+    const s = open({});
+    s.close();
+    s.close();
+    expect(() => s.write(new Uint8Array(4))).toThrow(expect.objectContaining({ code: 'ECLOSED' }) as Error);
+  });
+
+  it('rejects a channel count that does not match the positions with EINVAL', () => {
+    expect(() => open({ channels: 3, positions: ['FL', 'FR'] })).toThrow(expect.objectContaining({ code: 'EINVAL' }) as Error);
+  });
+}

@@ -1,0 +1,20 @@
+// Playback contract suite against the REAL native streams on private sound servers started here.
+import { afterAll, beforeAll, describe } from 'vitest';
+import { native } from '../../src/native';
+import { startPipeWire, PipeWire } from '../harness/pipewire';
+import { baseOptions, playbackContract } from './audio-out-contract-suite';
+
+describe('playback contract: PipeWire (PwPlayback)', () => {
+  let pw: PipeWire;
+  beforeAll(async () => {
+    pw = await startPipeWire();
+  });
+  afterAll(async () => {
+    await pw?.stop();
+  });
+  playbackContract((o) => {
+    const Ctor = native.PwPlayback;
+    if (!Ctor) throw new Error('addon lacks PwPlayback: build it with bash scripts/build-native.sh');
+    return new Ctor(baseOptions({ remote: pw.socketPath, ...o }));
+  });
+});
