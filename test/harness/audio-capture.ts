@@ -513,3 +513,78 @@ function fft(re: Float64Array, im: Float64Array): void {
     }
   }
 }
+
+export interface AlignedMatch {
+  /** Frame in the recording where frame 0 of the reference lines up (may be negative). */
+  offsetFrames: number;
+  /** Reference frames (of the compared range) that have a counterpart in the recording. */
+  comparedFrames: number;
+  /** Of those, frames equal in every channel. */
+  exactFrames: number;
+  /** Largest absolute sample difference (int16 units) over the compared frames. */
+  maxAbsErr: number;
+}
+
+/**
+ * Lines a recording up with the reference it was made from and compares them sample by sample
+ * (a PipeWire null-sink round trip of s16 is bit-exact). Alignment: the first 64 non-silent
+ * reference frames are searched for verbatim in the recording; when they occur nowhere (the path
+ * is not exact), the offset with the least squared error near the recording's own start of sound
+ * is used. By default only the reference's non-silent span is compared (o.compare 'all': every
+ * frame, padding included). Use a signal that does not repeat (e.g. a 997 Hz tone at 48 kHz) so the offset is unique.
+ */
+export function alignedMatch(reference: Int16Array, recording: Int16Array, channels: number, o: { compare?: 'sound' | 'all' } = {}): AlignedMatch | null {
+  const refSpan = nonSilentSpan(reference, 0.01, channels);
+  const recSpan = nonSilentSpan(recording, 0.01, channels);
+  if (!refSpan || !recSpan) return null;
+  const refFrames = reference.length / channels;
+  const recFrames = recording.length / channels;
+  const win = Math.min(64, refSpan.endFrame - refSpan.startFrame);
+  const r0 = refSpan.startFrame;
+  const matchesAt = (pos: number): boolean => {
+    for (let i = 0; i < win * channels; i++) if (recording[pos * channels + i] !== reference[r0 * channels + i]) return false;
+    return true;
+  };
+  let found = -1;
+  for (let pos = 0; pos + win <= recFrames; pos++) {
+    if (matchesAt(pos)) {
+      found = pos;
+      break;
+    }
+  }
+  let offset: number;
+  if (found >= 0) {
+    offset = found - r0;
+  } else {
+    let best = Infinity;
+    offset = recSpan.startFrame - r0;
+    const center = recSpan.startFrame;
+    for (let pos = Math.max(0, center - 2048); pos <= Math.min(recFrames - win, center + 2048); pos++) {
+      let err = 0;
+      for (let i = 0; i < win * channels && err < best; i++) {
+        const d = recording[pos * channels + i] - reference[r0 * channels + i];
+        err += d * d;
+      }
+      if (err < best) {
+        best = err;
+        offset = pos - r0;
+      }
+    }
+  }
+  let compared = 0;
+  let exact = 0;
+  let maxAbsErr = 0;
+  // 'sound' (default): only the reference's non-silent span, so padding lost at the ends does not count.
+  const [from, to] = (o.compare ?? 'sound') === 'sound' ? [refSpan.startFrame, refSpan.endFrame] : [0, refFrames];
+  for (let f = Math.max(from, -offset); f < to && f + offset < recFrames; f++) {
+    compared++;
+    let same = true;
+    for (let c = 0; c < channels; c++) {
+      const d = Math.abs(recording[(f + offset) * channels + c] - reference[f * channels + c]);
+      if (d !== 0) same = false;
+      if (d > maxAbsErr) maxAbsErr = d;
+    }
+    if (same) exact++;
+  }
+  return { offsetFrames: offset, comparedFrames: compared, exactFrames: exact, maxAbsErr };
+}

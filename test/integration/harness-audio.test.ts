@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  alignedMatch,
   channel,
   dominantFrequency,
   feedSource,
@@ -80,6 +81,14 @@ describe('analysis helpers (synthetic signals)', () => {
     const back = readWav(damaged).samples;
     const disc = findDiscontinuities(back, rate, 997);
     expect(disc.map((d) => d.frame).some((f) => Math.abs(f - 8000) < 5)).toBe(true);
+    const shifted = new Int16Array(samples.length + 123);
+    shifted.set(samples, 123);
+    const clean = alignedMatch(samples, shifted, 1)!;
+    // The compared range is the non-silent span: the tone's first sample (sin 0 = 0) is not in it.
+    expect(clean.comparedFrames).toBeGreaterThan(14400 - 5);
+    expect(clean).toMatchObject({ offsetFrames: 123, exactFrames: clean.comparedFrames, maxAbsErr: 0 });
+    shifted[123 + 5000] += 7;
+    expect(alignedMatch(samples, shifted, 1)).toMatchObject({ offsetFrames: 123, exactFrames: clean.comparedFrames - 1, maxAbsErr: 7 });
     const gaps = findSilenceGaps(back, rate, { minGapMs: 5 });
     expect(gaps).toHaveLength(1);
     expect(gaps[0].ms).toBeGreaterThan(19);
@@ -115,6 +124,22 @@ describe('PipeWire + WirePlumber', () => {
     expect(got.channels).toBe(2);
     expect(got.rate).toBe(RATE);
     expectTone(got.samples, got.channels, 440, 400);
+  });
+
+  it('round-trips s16 through vm-sink bit-exactly (reference for the bridge tests)', async () => {
+    // 997 Hz does not repeat within the file at 48 kHz, so the alignment is unique.
+    const wav = await makeToneWav(path.join(work, 'pw-997.wav'), { hz: 997, ms: 300, padAfterMs: 100 });
+    const rec = recordSinkMonitor(pw, { dir: work });
+    await rec.ready;
+    await pw.run('pw-play', ['--target', 'vm-sink', wav]);
+    const got = await rec.stop();
+    const ref = readWav(wav);
+    const m = alignedMatch(ref.samples, got.samples, 2);
+    expect(m).not.toBeNull();
+    // Every frame of the tone is in the recording (the 100 ms pad covers pw-play's lost tail) and equal.
+    const toneFrames = (300 * RATE) / 1000;
+    expect(m!.comparedFrames).toBeGreaterThanOrEqual(toneFrames - 2);
+    expect(m!).toMatchObject({ exactFrames: m!.comparedFrames, maxAbsErr: 0 });
   });
 
   it('delivers a tone fed into the vm-mic source to a recorder of vm-mic', async () => {
