@@ -19,6 +19,7 @@ CACHE=${QDB_GUEST_CACHE:-$REPO/.cache/guest}
 INIT_SRC=$HERE/init
 
 die() { echo "build-guest: $*" >&2; exit 1; }
+trap 'echo "build-guest: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 need() { # need <command> <debian package>
   command -v "$1" >/dev/null 2>&1 || die "'$1' not found: install the Debian package '$2' (apt-get install $2)"
 }
@@ -47,8 +48,9 @@ KIMG=/boot/vmlinuz-$KVER
 [ -r "$KIMG" ] || die "kernel $KIMG is not readable by $(id -un): run as root once, or 'sudo chmod 0644 $KIMG'"
 [ -d "/lib/modules/$KVER/kernel" ] || die "no /lib/modules/$KVER: install the Debian package 'linux-image-$KVER'"
 
-BB_VERSION=$(/bin/busybox 2>&1 | head -1)
-ALSA_VERSION=$(aplay --version 2>&1 | head -1)
+# (sed reads to the end: `head -1` would make the writer die of SIGPIPE, fatal under pipefail)
+BB_VERSION=$(/bin/busybox 2>&1 | sed -n 1p)
+ALSA_VERSION=$(aplay --version 2>&1 | sed -n 1p)
 KSTAT=$(stat -c '%s %Y' "$KIMG")
 HASH=$( { sha256sum "$0" "$INIT_SRC" | cut -d' ' -f1; echo "$KVER $KSTAT"; echo "$BB_VERSION"; echo "$ALSA_VERSION"; } \
   | sha256sum | cut -c1-16)
@@ -153,6 +155,14 @@ rm -rf "$OUT"
 mv -T "$STAGE" "$OUT"
 trap - EXIT
 touch "$OUT/.complete"
+# Keep this build and the previous one (another checkout state may still want it); drop older ones.
+n=0
+for done_file in $(ls -1t "$CACHE"/*/.complete 2>/dev/null); do
+  d=${done_file%/.complete}
+  [ -L "$d" ] && continue # the `current` symlink
+  n=$((n + 1))
+  if [ $n -gt 2 ] && [ "$d" != "$OUT" ]; then rm -rf "$d"; fi
+done
 T1=$(date +%s.%N)
 echo "build-guest: built $OUT in $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.2f", b-a}') s ($(du -h "$OUT/initramfs.cpio.gz" | cut -f1) initramfs, $(wc -l <"$OUT/modules.order") modules)" >&2
 report

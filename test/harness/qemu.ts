@@ -1,0 +1,368 @@
+// QEMU 7.2 booting the test guest (guest/README.md) with `-display dbus` / `-audiodev dbus`, on a
+// private bus the Guest owns unless the test passes its own. TCG by default: KVM does not boot guests on
+// these machines (docs/lab/qemu-guest.md); QDB_ACCEL overrides.
+import { execFile } from 'child_process';
+import { randomUUID } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { startDbusDaemon, type DbusDaemon } from './dbus';
+import { keepLogs, sleep, spawnManaged, tempDir, type Managed } from './procs';
+import { QmpSession } from './qmp';
+
+export { QmpSession, QmpError } from './qmp';
+
+export type GuestScenario = 'tone' | 'record' | 'keys' | 'pattern' | 'idle' | 'text';
+
+/** Guest parameters passed as `bridge.<name>=<value>` on the kernel command line (guest/README.md). */
+export interface GuestParams {
+  tone_hz?: number;
+  tone_ms?: number;
+  rate?: number;
+  rec_ms?: number;
+  volume?: number;
+  mute?: 0 | 1;
+  poweroff?: 0 | 1;
+}
+
+export interface GuestImage {
+  kernel: string;
+  initrd: string;
+  /** Cache dir of this build (<repo>/.cache/guest/<hash>). */
+  dir: string;
+}
+
+export interface GuestOptions {
+  /** One scenario, or several run in order. */
+  scenario: GuestScenario | GuestScenario[];
+  /** Bus for `-display dbus,addr=`. Default: a fresh private dbus-daemon owned (and stopped) by the Guest. */
+  busAddress?: string;
+  /** `-name`; default unique (`qdb-<random>`). */
+  name?: string;
+  /** `-uuid`; default random. */
+  uuid?: string;
+  /** `-display dbus,p2p=yes`: no bus at all, clients come in through QMP add_client (Guest.addClient). */
+  p2p?: boolean;
+  pointer?: 'tablet' | 'mouse';
+  /** Default 'dbus'. `{pa: server}` uses QEMU's PulseAudio backend; 'none' has no host audio. */
+  audiodev?: 'dbus' | { pa: string } | 'none';
+  extraArgs?: string[];
+  appendKernelArgs?: string[];
+  /** Added to the kernel command line as bridge.<key>=<value>. */
+  params?: GuestParams;
+  /** Default: $QDB_ACCEL or 'tcg'. */
+  accel?: string;
+  /** Waiting for QEMU to start (QMP answering), ms. Default 60 s. */
+  startTimeoutMs?: number;
+}
+
+export interface Guest {
+  readonly pid: number;
+  readonly name: string;
+  readonly uuid: string;
+  /** '' for p2p guests without a bus. */
+  readonly busAddress: string;
+  readonly qmpPath: string;
+  /** Private run dir: serial.log, qemu.log (stdout+stderr), qemu.cmd, qmp.sock. */
+  readonly dir: string;
+  readonly args: readonly string[];
+  /** The private bus this Guest started (undefined if the caller passed busAddress or p2p). */
+  readonly bus?: DbusDaemon;
+  /** Whole ttyS0 log so far. */
+  serial(): string;
+  /** Resolves with the first match of `re` in the serial log at or after `fromOffset` (default 0). */
+  waitForSerial(re: RegExp, timeoutMs?: number, fromOffset?: number): Promise<RegExpMatchArray>;
+  /** QEMU's stdout+stderr so far. */
+  stderr(): string;
+  /** One QMP command on a fresh connection (commands of one Guest are serialised). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- QMP replies are command-specific JSON; callers pick the shape
+  qmp(cmd: string, args?: Record<string, unknown>): Promise<any>;
+  /** A QMP connection of your own, e.g. for getfd + a command using it. Close it: QEMU serves one at a time. */
+  qmpSession(): Promise<QmpSession>;
+  /** Hands `fd` (one end of a socketpair) to QEMU: `getfd` (SCM_RIGHTS) then `add_client`, on one connection. */
+  addClient(fd: number, protocol?: string): Promise<void>;
+  /** QMP `quit`, then SIGTERM, then SIGKILL by PID; then stops the owned bus. Keeps logs if QEMU ended abnormally. */
+  stop(): Promise<void>;
+  kill(signal?: NodeJS.Signals): void;
+  isRunning(): boolean;
+  /** Exit code, or signal name. */
+  readonly exited: Promise<number | string>;
+  /** Copies the run dir (and the owned bus's log) to the kept-logs dir; returns where. */
+  keepLogs(label?: string): string;
+}
+
+/** Finds the repository root (the dir holding guest/build-guest.sh), from src or from dist. */
+export function repoRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'guest', 'build-guest.sh'))) return dir;
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`guest/build-guest.sh not found above ${__dirname}`);
+    dir = up;
+  }
+}
+
+let built: Promise<GuestImage> | undefined;
+
+/** Runs guest/build-guest.sh once per process (the script itself caches by its inputs). */
+export function buildGuest(): Promise<GuestImage> {
+  built ??= new Promise<GuestImage>((resolve, reject) => {
+    const script = path.join(repoRoot(), 'guest', 'build-guest.sh');
+    execFile('bash', [script], { timeout: 120_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      const kv = Object.fromEntries([...stdout.matchAll(/^(\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+      if (err || !kv.KERNEL || !kv.INITRD) {
+        const why = stderr.trim().split('\n').slice(-3).join(' | ') || err?.message || 'no KERNEL=/INITRD= in its output';
+        reject(Object.assign(new Error(`guest: build-guest.sh failed: ${why}`), { code: 'EGUESTBUILD' }));
+        return;
+      }
+      resolve({ kernel: kv.KERNEL, initrd: kv.INITRD, dir: kv.GUEST_DIR ?? path.dirname(kv.INITRD) });
+    });
+  });
+  const p = built;
+  p.catch(() => {
+    if (built === p) built = undefined; // a later call may retry after the cause is fixed
+  });
+  return p;
+}
+
+/** The QEMU command line for a guest; exported for tests and the demo to show. */
+export function guestArgs(
+  image: GuestImage,
+  o: GuestOptions & { name: string; uuid: string; dir: string; busAddress: string },
+): string[] {
+  const scenarios = Array.isArray(o.scenario) ? o.scenario : [o.scenario];
+  const accel = o.accel ?? process.env.QDB_ACCEL ?? 'tcg';
+  const audio = o.audiodev ?? 'dbus';
+  const params = Object.entries(o.params ?? {}).map(([k, v]) => `bridge.${k}=${String(v)}`);
+  const append = [
+    'console=ttyS0',
+    'loglevel=6', // kernel notices and worse only: less serial traffic under TCG
+    'panic=-1', // with -no-reboot: a guest panic ends QEMU instead of hanging
+    'vt.global_cursor_default=0', // no blinking cursor: a still picture
+    `bridge.scenario=${scenarios.join(',')}`,
+    ...params,
+    ...(o.appendKernelArgs ?? []),
+  ].join(' ');
+
+  let display = 'dbus';
+  if (o.p2p) display += ',p2p=yes';
+  else display += `,addr=${o.busAddress.replace(/,/g, ',,')}`; // QEMU option syntax: ',' is written ',,'
+  let audiodev: string;
+  if (audio === 'dbus') {
+    display += ',audiodev=snd0'; // without it QEMU exports no /org/qemu/Display1/Audio
+    audiodev = 'dbus,id=snd0';
+  } else if (audio === 'none') {
+    audiodev = 'none,id=snd0';
+  } else {
+    audiodev = `pa,id=snd0,server=${audio.pa.replace(/,/g, ',,')}`;
+  }
+
+  return [
+    '-name', o.name,
+    '-uuid', o.uuid,
+    '-machine', `pc,accel=${accel}`,
+    ...(accel === 'kvm' ? ['-cpu', 'host'] : []),
+    '-m', '256',
+    '-smp', '1',
+    '-nodefaults',
+    '-no-user-config',
+    '-no-reboot',
+    '-kernel', image.kernel,
+    '-initrd', image.initrd,
+    '-append', append,
+    '-vga', 'std',
+    '-display', display,
+    '-audiodev', audiodev,
+    '-device', 'intel-hda',
+    '-device', 'hda-duplex,audiodev=snd0',
+    '-device', 'virtio-keyboard-pci',
+    '-device', o.pointer === 'mouse' ? 'virtio-mouse-pci' : 'virtio-tablet-pci',
+    '-serial', `file:${path.join(o.dir, 'serial.log')}`,
+    '-qmp', `unix:${path.join(o.dir, 'qmp.sock')},server=on,wait=off`,
+    ...(o.extraArgs ?? []),
+  ];
+}
+
+const runDirs = new Set<string>();
+function removeRunDirsAtExit(dir: string): void {
+  if (runDirs.size === 0) {
+    process.once('exit', () => {
+      for (const d of runDirs) fs.rmSync(d, { recursive: true, force: true });
+    });
+  }
+  runDirs.add(dir);
+}
+
+/** Boots the guest; resolves once QEMU answers on QMP (its -display dbus is then connected). */
+export async function startGuest(opts: GuestOptions): Promise<Guest> {
+  const image = await buildGuest();
+  const name = opts.name ?? `qdb-${randomUUID().slice(0, 8)}`;
+  const uuid = opts.uuid ?? randomUUID();
+  let bus: DbusDaemon | undefined;
+  let busAddress = '';
+  if (!opts.p2p) {
+    if (opts.busAddress) busAddress = opts.busAddress;
+    else {
+      bus = await startDbusDaemon();
+      busAddress = bus.address;
+    }
+  }
+  const dir = tempDir('vm');
+  removeRunDirsAtExit(dir);
+  if (bus) removeRunDirsAtExit(bus.dir);
+  const qmpPath = path.join(dir, 'qmp.sock');
+  const serialPath = path.join(dir, 'serial.log');
+  fs.writeFileSync(serialPath, '');
+  const args = guestArgs(image, { ...opts, name, uuid, dir, busAddress });
+  fs.writeFileSync(path.join(dir, 'qemu.cmd'), ['qemu-system-x86_64', ...args].map(shellQuote).join(' ') + '\n');
+  const env = { ...process.env };
+  delete env.DBUS_SESSION_BUS_ADDRESS; // QEMU must never fall back to the user's session bus
+
+  let proc: Managed;
+  try {
+    proc = spawnManaged(`qemu ${name}`, 'qemu-system-x86_64', args, { logFile: path.join(dir, 'qemu.log'), env });
+  } catch (err) {
+    await bus?.stop();
+    throw Object.assign(new Error(`qemu: cannot run qemu-system-x86_64 (${(err as Error).message}): install the Debian package 'qemu-system-x86'`), {
+      code: 'EQEMUSTART',
+    });
+  }
+
+  let started = false;
+  let stopping = false;
+  let keptAt: string | undefined;
+  const keep = (label: string): string => {
+    const dest = keepLogs(dir, label);
+    if (bus) fs.cpSync(path.join(bus.dir, 'dbus.log'), path.join(dest, 'dbus.log'));
+    return dest;
+  };
+  // An exit nobody asked for (crash, guest panic) keeps the logs at once. A failed start says why itself.
+  void proc.exited.then((code) => {
+    if (started && !stopping && code !== 0) {
+      keptAt = keep(`qemu-exit-${String(code)}`);
+      console.warn(`[harness] QEMU ${name} exited unexpectedly (${String(code)}); logs kept in ${keptAt}`);
+    }
+  });
+
+  const serial = (): string => (fs.existsSync(serialPath) ? fs.readFileSync(serialPath, 'utf8') : '');
+  let qmpChain: Promise<unknown> = Promise.resolve();
+  const qmpSession = () => QmpSession.connect(qmpPath);
+  const qmp = (cmd: string, args?: Record<string, unknown>): Promise<unknown> => {
+    const run = qmpChain.then(async () => {
+      const s = await qmpSession();
+      try {
+        return await s.execute(cmd, args);
+      } finally {
+        s.close();
+      }
+    });
+    qmpChain = run.catch(() => undefined);
+    return run;
+  };
+
+  // Ready = QMP answers: QEMU serves its monitor only from the main loop, after -display dbus connected.
+  const startTimeoutMs = opts.startTimeoutMs ?? 60_000;
+  const deadline = Date.now() + startTimeoutMs;
+  let lastErr = '';
+  for (;;) {
+    if (!proc.isRunning()) {
+      const code = await proc.exited;
+      await bus?.stop();
+      const stderr = proc.log().trim();
+      throw Object.assign(new Error(`qemu: failed to start (exit ${String(code)}): ${stderr || '(no output)'}`), { code: 'EQEMUSTART', stderr });
+    }
+    if (fs.existsSync(qmpPath)) {
+      try {
+        await qmp('query-status');
+        break;
+      } catch (err) {
+        lastErr = (err as Error).message;
+      }
+    }
+    if (Date.now() > deadline) {
+      stopping = true;
+      await proc.stop(2000);
+      await bus?.stop();
+      const kept = keep('qemu-start-timeout');
+      throw Object.assign(new Error(`qemu: no QMP answer within ${startTimeoutMs} ms (${lastErr || 'no socket'}); logs in ${kept}`), {
+        code: 'EQEMUSTART',
+      });
+    }
+    await sleep(50);
+  }
+
+  started = true;
+  const guest: Guest = {
+    pid: proc.pid,
+    name,
+    uuid,
+    busAddress,
+    qmpPath,
+    dir,
+    args,
+    bus,
+    serial,
+    stderr: () => proc.log(),
+    exited: proc.exited,
+    isRunning: () => proc.isRunning(),
+    kill: (signal) => proc.kill(signal),
+    qmp,
+    qmpSession,
+    async addClient(fd: number, protocol = '@dbus-display') {
+      const s = await qmpSession();
+      const fdname = `qdb-client-${randomUUID().slice(0, 8)}`;
+      try {
+        await s.execute('getfd', { fdname }, [fd]);
+        await s.execute('add_client', { protocol, fdname });
+      } finally {
+        s.close();
+      }
+    },
+    async waitForSerial(re: RegExp, timeoutMs = 90_000, fromOffset = 0) {
+      const end = Date.now() + timeoutMs;
+      const plain = new RegExp(re.source, re.flags.replace('g', ''));
+      for (;;) {
+        const text = serial().slice(fromOffset);
+        const m = plain.exec(text);
+        if (m) return m;
+        if (!proc.isRunning() || Date.now() > end) {
+          const why = proc.isRunning() ? `timed out after ${timeoutMs} ms` : `QEMU exited (${String(await proc.exited)})`;
+          const kept = keptAt ?? keep('serial-wait');
+          const tail = text.split('\n').slice(-15).join('\n');
+          throw Object.assign(new Error(`guest ${name}: ${why} waiting for ${String(re)} on the serial log; logs in ${kept}\n--- serial tail ---\n${tail}`), {
+            code: 'ESERIALTIMEOUT',
+          });
+        }
+        await sleep(100);
+      }
+    },
+    async stop() {
+      const wasRunning = proc.isRunning();
+      stopping = true;
+      let forced = false;
+      if (wasRunning) {
+        try {
+          await Promise.race([qmp('quit'), sleep(3000)]);
+        } catch {
+          /* QEMU may close the monitor before replying; the exit below is what counts */
+        }
+        const quit = await Promise.race([proc.exited.then(() => true), sleep(5000).then(() => false)]);
+        if (!quit) {
+          forced = true;
+          await proc.stop(3000);
+        }
+      }
+      const code = await proc.exited;
+      if (forced && !keptAt) {
+        keptAt = keep('qemu-no-quit');
+        console.warn(`[harness] QEMU ${name} ignored QMP quit and was killed (${String(code)}); logs kept in ${keptAt}`);
+      }
+      await bus?.stop();
+    },
+    keepLogs: (label = 'guest') => keep(label),
+  };
+  return guest;
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
