@@ -10,6 +10,7 @@
 // whose press codes collide with the break bit, keep their historical qnum (code & 0x7f); anything
 // else is the byte itself. When a Linux code appears on several rows (one per X11 keysym), the
 // last row with a value wins, as in keycodemapdb's own generator.
+/* global require, process, console */
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
@@ -75,7 +76,11 @@ function main() {
   for (const line of lines.slice(1)) {
     const row = parseCsvLine(line);
     const linux = parseNumber(row[codeCol]);
-    if (row[nameCol] && !names.has(linux)) names.set(linux, row[nameCol]);
+    if (row[nameCol]) {
+      const list = names.get(linux) ?? [];
+      if (!list.includes(row[nameCol])) list.push(row[nameCol]);
+      names.set(linux, list);
+    }
     if (row[at1Col]) qnum.set(linux, qnumFromAtSet1(parseNumber(row[at1Col])));
   }
   const codes = [...new Set([...qnum.keys(), ...names.keys()])].sort((a, b) => a - b);
@@ -87,10 +92,10 @@ function main() {
   out.push(`//   node scripts/gen-keymap.js /path/to/keycodemapdb/data/keymaps.csv > src/input/keymap-linux-qnum.ts`);
   out.push('// Rule (keycodemapdb "qnum"): AT set1 code; 0xE0xx -> 0x80|xx; Hanja/Hangeul 0xf1/0xf2 -> & 0x7f.');
   out.push('');
-  out.push('/** [linux code, qnum (0 = no AT set1 code, not sendable), KEY_* name or "" ] */');
+  out.push('/** [linux code, qnum (0 = no AT set1 code, not sendable), names ("|"-separated aliases, canonical last, or "")] */');
   out.push('export const LINUX_KEY_TABLE: ReadonlyArray<readonly [number, number, string]> = [');
   for (const c of codes) {
-    out.push(`  [${c}, ${qnum.has(c) ? hex(qnum.get(c)) : 0}, '${names.get(c) ?? ''}'],`);
+    out.push(`  [${c}, ${qnum.has(c) ? hex(qnum.get(c)) : 0}, '${(names.get(c) ?? []).join('|')}'],`);
   }
   out.push('];');
   out.push('');

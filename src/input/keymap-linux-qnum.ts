@@ -4,7 +4,7 @@
 //   node scripts/gen-keymap.js /path/to/keycodemapdb/data/keymaps.csv > src/input/keymap-linux-qnum.ts
 // Rule (keycodemapdb "qnum"): AT set1 code; 0xE0xx -> 0x80|xx; Hanja/Hangeul 0xf1/0xf2 -> & 0x7f.
 
-/** [linux code, qnum (0 = no AT set1 code, not sendable), KEY_* name or "" ] */
+/** [linux code, qnum (0 = no AT set1 code, not sendable), names ("|"-separated aliases, canonical last, or "")] */
 export const LINUX_KEY_TABLE: ReadonlyArray<readonly [number, number, string]> = [
   [0, 0, 'KEY_RESERVED'],
   [1, 0x01, 'KEY_ESC'],
@@ -48,7 +48,7 @@ export const LINUX_KEY_TABLE: ReadonlyArray<readonly [number, number, string]> =
   [39, 0x27, 'KEY_SEMICOLON'],
   [40, 0x28, 'KEY_APOSTROPHE'],
   [41, 0x29, 'KEY_GRAVE'],
-  [42, 0x2a, 'KEY_SHIFT'],
+  [42, 0x2a, 'KEY_SHIFT|KEY_LEFTSHIFT'],
   [43, 0x2b, 'KEY_BACKSLASH'],
   [44, 0x2c, 'KEY_Z'],
   [45, 0x2d, 'KEY_X'],
@@ -253,7 +253,7 @@ export const LINUX_KEY_TABLE: ReadonlyArray<readonly [number, number, string]> =
   [244, 0, 'KEY_BRIGHTNESS_ZERO'],
   [245, 0, 'KEY_DISPLAY_OFF'],
   [246, 0, 'KEY_WIMAX'],
-  [256, 0, 'BTN_MISC'],
+  [256, 0, 'BTN_MISC|BTN_0'],
   [257, 0, 'BTN_1'],
   [258, 0, 'BTN_2'],
   [259, 0, 'BTN_3'],
@@ -263,7 +263,7 @@ export const LINUX_KEY_TABLE: ReadonlyArray<readonly [number, number, string]> =
   [263, 0, 'BTN_7'],
   [264, 0, 'BTN_8'],
   [265, 0, 'BTN_9'],
-  [272, 0, 'BTN_MOUSE'],
+  [272, 0, 'BTN_MOUSE|BTN_LEFT'],
   [273, 0, 'BTN_RIGHT'],
   [274, 0, 'BTN_MIDDLE'],
   [275, 0, 'BTN_SIDE'],
@@ -271,7 +271,7 @@ export const LINUX_KEY_TABLE: ReadonlyArray<readonly [number, number, string]> =
   [277, 0, 'BTN_FORWARD'],
   [278, 0, 'BTN_BACK'],
   [279, 0, 'BTN_TASK'],
-  [288, 0, 'BTN_JOYSTICK'],
+  [288, 0, 'BTN_JOYSTICK|BTN_TRIGGER'],
   [289, 0, 'BTN_THUMB'],
   [290, 0, 'BTN_THUMB2'],
   [291, 0, 'BTN_TOP'],
@@ -284,7 +284,7 @@ export const LINUX_KEY_TABLE: ReadonlyArray<readonly [number, number, string]> =
   [298, 0, 'BTN_BASE5'],
   [299, 0, 'BTN_BASE6'],
   [303, 0, 'BTN_DEAD'],
-  [304, 0, 'BTN_GAMEPAD'],
+  [304, 0, 'BTN_GAMEPAD|BTN_A'],
   [305, 0, 'BTN_B'],
   [306, 0, 'BTN_C'],
   [307, 0, 'BTN_X'],
@@ -299,7 +299,7 @@ export const LINUX_KEY_TABLE: ReadonlyArray<readonly [number, number, string]> =
   [316, 0, 'BTN_MODE'],
   [317, 0, 'BTN_THUMBL'],
   [318, 0, 'BTN_THUMBR'],
-  [320, 0, 'BTN_DIGI'],
+  [320, 0, 'BTN_DIGI|BTN_TOOL_PEN'],
   [321, 0, 'BTN_TOOL_RUBBER'],
   [322, 0, 'BTN_TOOL_BRUSH'],
   [323, 0, 'BTN_TOOL_PENCIL'],
@@ -313,7 +313,7 @@ export const LINUX_KEY_TABLE: ReadonlyArray<readonly [number, number, string]> =
   [333, 0, 'BTN_TOOL_DOUBLETAP'],
   [334, 0, 'BTN_TOOL_TRIPLETAP'],
   [335, 0, 'BTN_TOOL_QUADTAP'],
-  [336, 0, 'BTN_WHEEL'],
+  [336, 0, 'BTN_WHEEL|BTN_GEAR_DOWN'],
   [337, 0, 'BTN_GEAR_UP'],
   [352, 0, 'KEY_OK'],
   [353, 0, 'KEY_SELECT'],

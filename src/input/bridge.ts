@@ -1,0 +1,192 @@
+// The input route: selected devices (and replay streams) -> forwarder -> VM, with exclusive grab
+// while forwarding, the toggle hotkey, LED sync and a clean release on every way out.
+import { InputEventSource, openInputSource } from './device';
+import { ForwardMode, InputForwarder } from './forwarder';
+import { DEFAULT_HOTKEY, Hotkey, parseHotkey } from './hotkey';
+import { DeviceWatcher, InputRule, WatcherDeps, parseInputRule } from './selection';
+import type { VmInput } from './vm-input';
+
+export interface InputBridgeOptions {
+  /** --input PATH values and config match rules (see parseInputRule) */
+  inputs?: string[];
+  /** --input-replay FILE|FIFO values */
+  replay?: string[];
+  /** --grab-toggle (default ctrl-ctrl; "none" disables toggling) */
+  grabToggle?: string;
+  /** --no-grab: forward without EVIOCGRAB (the host sees the input too) */
+  grab?: boolean;
+  /** forward autorepeat (EV_KEY value 2); default false, the guest repeats on its own */
+  autorepeat?: boolean;
+  /** start with input released to the host (toggle in with the hotkey) */
+  startInHost?: boolean;
+  log?: (msg: string) => void;
+  /** seams for tests: fake /dev/input, fake open, fake fs.watch */
+  watcher?: Partial<WatcherDeps>;
+}
+
+interface Attached {
+  source: InputEventSource;
+  id: string;
+  replay: boolean;
+}
+
+let nextId = 0;
+
+export class InputBridge {
+  private readonly rules: InputRule[];
+  private readonly attached = new Map<InputEventSource, Attached>();
+  private watcher: DeviceWatcher | undefined;
+  private forwarder: InputForwarder | undefined;
+  private vm: VmInput | null = null;
+  private unsubscribeLeds: (() => void) | undefined;
+  private mode: ForwardMode;
+  private readonly log: (msg: string) => void;
+  private readonly hotkey: Hotkey | null;
+
+  constructor(private readonly opts: InputBridgeOptions) {
+    this.rules = (opts.inputs ?? []).map(parseInputRule);
+    this.hotkey = parseHotkey(opts.grabToggle ?? DEFAULT_HOTKEY); // throws EINVALIDHOTKEY early
+    this.mode = opts.startInHost ? 'host' : 'guest';
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  /** Current forwarding mode */
+  get forwardMode(): ForwardMode {
+    return this.mode;
+  }
+
+  get stats(): InputForwarder['stats'] | undefined {
+    return this.forwarder?.stats;
+  }
+
+  sources(): InputEventSource[] {
+    return [...this.attached.keys()];
+  }
+
+  /** Opens devices and replay streams and starts watching for hot-plug. */
+  start(): void {
+    const open = this.opts.watcher?.open ?? ((p: string) => openInputSource(p, { log: this.log }));
+    this.watcher = new DeviceWatcher(
+      this.rules,
+      { log: this.log, ...this.opts.watcher, open },
+      { added: (s) => this.attach(s, false), removed: (s, _p, reason) => this.detachSource(s, reason) },
+    );
+    this.watcher.start();
+    for (const p of this.opts.replay ?? []) {
+      const source = open(p);
+      this.attach(source, true);
+    }
+  }
+
+  /** A VM to forward to (attach), or null when it went away (its keys went with it). */
+  setVm(vm: VmInput | null): void {
+    if (this.forwarder) {
+      if (vm === null) this.forwarder.vmGone();
+      this.forwarder.dispose();
+      this.forwarder = undefined;
+    }
+    this.unsubscribeLeds?.();
+    this.unsubscribeLeds = undefined;
+    this.vm = vm;
+    if (!vm) {
+      this.applyGrab(false); // never keep the user's keyboard grabbed with nowhere to send it
+      return;
+    }
+    this.forwarder = new InputForwarder(vm, {
+      hotkey: this.hotkey,
+      autorepeat: this.opts.autorepeat ?? false,
+      log: this.log,
+      onModeChange: (m) => this.onModeChange(m),
+    });
+    if (this.mode === 'host') this.forwarder.setMode('host');
+    for (const a of this.attached.values()) this.addToForwarder(a);
+    this.unsubscribeLeds = vm.onModifiers((leds) => this.syncLeds(leds));
+    this.applyGrab(this.mode === 'guest');
+  }
+
+  /** Bridge stop: every key and button still down in the guest is released, then devices let go. */
+  async stop(): Promise<void> {
+    this.watcher?.stop();
+    this.watcher = undefined;
+    if (this.forwarder) {
+      await this.forwarder.releaseAll();
+      this.forwarder.dispose();
+      this.forwarder = undefined;
+    }
+    this.unsubscribeLeds?.();
+    for (const a of [...this.attached.values()]) {
+      a.source.close();
+      this.attached.delete(a.source);
+    }
+  }
+
+  /** Waits until the VM has answered every call made so far (tests, bench). */
+  async settled(): Promise<void> {
+    await this.forwarder?.settled();
+  }
+
+  private attach(source: InputEventSource, replay: boolean): void {
+    const a: Attached = { source, id: `${source.path}#${nextId++}`, replay };
+    this.attached.set(source, a);
+    this.addToForwarder(a);
+    source.start({
+      onEvents: (events) => this.forwarder?.handleEvents(a.id, events),
+      onEnd: (reason) => {
+        if (reason !== 'EOF') this.log(`input: ${source.path} went away (${reason})`);
+        if (replay) this.detachSource(source, reason);
+        else this.watcher?.sourceEnded(source, reason);
+      },
+    });
+    if (this.vm && this.mode === 'guest') this.grabOne(source, true);
+  }
+
+  private addToForwarder(a: Attached): void {
+    if (!this.forwarder || this.forwarder.hasDevice(a.id)) return;
+    const info = a.source.info;
+    this.forwarder.addDevice(a.id, { absX: info?.absX, absY: info?.absY, hiResWheel: info?.hiResWheel });
+  }
+
+  private detachSource(source: InputEventSource, _reason: string): void {
+    const a = this.attached.get(source);
+    if (!a) return;
+    this.attached.delete(source);
+    source.close();
+    void this.forwarder?.removeDevice(a.id);
+  }
+
+  private onModeChange(mode: ForwardMode): void {
+    this.mode = mode;
+    this.applyGrab(mode === 'guest');
+  }
+
+  private applyGrab(on: boolean): void {
+    if (this.opts.grab === false) return;
+    for (const a of this.attached.values()) this.grabOne(a.source, on);
+  }
+
+  private grabOne(source: InputEventSource, on: boolean): void {
+    if (this.opts.grab === false || !source.canGrab) return;
+    try {
+      source.grab(on);
+      if (on && this.vm) source.setLeds(this.vm.modifiers);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      this.log(
+        `input: ${on ? 'grabbing' : 'releasing'} ${source.path} failed (${code ?? (err as Error).message})` +
+          (code === 'EBUSY' ? ': another program holds it exclusively; input is forwarded but the host sees it too' : ''),
+      );
+    }
+  }
+
+  private syncLeds(leds: number): void {
+    if (this.mode !== 'guest' || this.opts.grab === false) return;
+    for (const a of this.attached.values()) {
+      if (!a.source.canGrab) continue;
+      try {
+        a.source.setLeds(leds);
+      } catch (err) {
+        this.log(`input: LED sync to ${a.source.path} failed (${(err as { code?: string }).code ?? (err as Error).message})`);
+      }
+    }
+  }
+}

@@ -1,0 +1,266 @@
+// Input event sources: a real evdev node through libevdev (native/evdev.cc), or a plain stream
+// of struct input_event records (replay file or FIFO) read in TypeScript. Both implement
+// InputEventSource; FakeEventSource (fakes.ts) is the third implementation, and one contract
+// suite (test/unit/input-source-contract.test.ts) runs against all of them.
+import * as fs from 'fs';
+import * as net from 'net';
+import { native as defaultNative } from '../native';
+import type { EvdevDeviceHandle, EvdevNativeApi, EvdevRawInfo } from '../native-api/evdev';
+import {
+  ABS_X,
+  ABS_Y,
+  BTN_LEFT,
+  BTN_TOUCH,
+  EV_ABS,
+  EV_KEY,
+  EV_LED,
+  EV_REL,
+  InputEvent,
+  InputEventDecoder,
+  REL_WHEEL_HI_RES,
+  REL_X,
+  REL_Y,
+} from './events';
+import type { AbsRange } from './forwarder';
+import { LED_BIT_CAPS, LED_BIT_NUM, LED_BIT_SCROLL } from './vm-input';
+
+const KEY_A = 30;
+const KEY_Z = 44;
+const KEY_ENTER = 28;
+const BTN_TOOL_PEN = 0x140;
+const BTN_JOYSTICK = 0x120;
+const BTN_GAMEPAD = 0x130;
+
+/** What we know about a device; plain event streams have none of it. */
+export interface InputDeviceInfo {
+  name: string;
+  phys: string;
+  uniq: string;
+  bustype: number;
+  vendor: number;
+  product: number;
+  version: number;
+  keyboard: boolean;
+  /** relative mouse (REL_X/REL_Y + BTN_LEFT) */
+  mouse: boolean;
+  /** absolute pointer: tablet, touchscreen in pointer mode */
+  absolutePointer: boolean;
+  absX?: AbsRange;
+  absY?: AbsRange;
+  hiResWheel: boolean;
+  hasLeds: boolean;
+}
+
+export interface SourceHandlers {
+  onEvents(events: InputEvent[]): void;
+  /** The source ended: ENODEV (unplugged), EOF (replay file done), or another errno name. */
+  onEnd(reason: string): void;
+}
+
+export interface InputEventSource {
+  readonly path: string;
+  readonly kind: 'evdev' | 'stream' | 'fake';
+  /** null for plain event streams (no ioctls) */
+  readonly info: InputDeviceInfo | null;
+  /** false where EVIOCGRAB is impossible (plain streams) */
+  readonly canGrab: boolean;
+  start(handlers: SourceHandlers): void;
+  /** EVIOCGRAB on/off; a no-op for plain streams. Throws Error with `code` (EBUSY...) */
+  grab(on: boolean): void;
+  /** Keyboard.Modifiers bits (bit0 Scroll, bit1 Num, bit2 Caps) -> EV_LED; no-op without LEDs */
+  setLeds(leds: number): void;
+  close(): void;
+}
+
+function codeError(code: string, message: string): Error & { code: string } {
+  const err = new Error(message) as Error & { code: string };
+  err.code = code;
+  return err;
+}
+
+/** Classifies a device from its capabilities. */
+export function describeDevice(raw: EvdevRawInfo): InputDeviceInfo {
+  const has = (type: number, code: number) => raw.events[type]?.includes(code) ?? false;
+  const keyboard = has(EV_KEY, KEY_A) && has(EV_KEY, KEY_Z) && has(EV_KEY, KEY_ENTER);
+  const mouse = has(EV_REL, REL_X) && has(EV_REL, REL_Y) && has(EV_KEY, BTN_LEFT);
+  const joystick = has(EV_KEY, BTN_JOYSTICK) || has(EV_KEY, BTN_GAMEPAD);
+  const absolutePointer =
+    !joystick && has(EV_ABS, ABS_X) && has(EV_ABS, ABS_Y) && (has(EV_KEY, BTN_LEFT) || has(EV_KEY, BTN_TOUCH) || has(EV_KEY, BTN_TOOL_PEN));
+  const range = (code: number): AbsRange | undefined => {
+    const r = raw.abs[code];
+    return r ? [r[0], r[1]] : undefined;
+  };
+  return {
+    name: raw.name ?? '',
+    phys: raw.phys ?? '',
+    uniq: raw.uniq ?? '',
+    bustype: raw.bustype,
+    vendor: raw.vendor,
+    product: raw.product,
+    version: raw.version,
+    keyboard,
+    mouse,
+    absolutePointer,
+    absX: range(ABS_X),
+    absY: range(ABS_Y),
+    hiResWheel: has(EV_REL, REL_WHEEL_HI_RES),
+    hasLeds: (raw.events[EV_LED]?.length ?? 0) > 0,
+  };
+}
+
+const BATCH_EVENTS = 256;
+
+/** A real evdev node through libevdev. */
+export class EvdevSource implements InputEventSource {
+  readonly kind = 'evdev';
+  readonly info: InputDeviceInfo;
+  readonly canGrab = true;
+  private readonly batch = new Float64Array(BATCH_EVENTS * 4);
+  private readonly dev: EvdevDeviceHandle;
+  private handlers: SourceHandlers | undefined;
+  private savedLeds: [boolean | null, boolean | null, boolean | null] | undefined;
+  private grabbed = false;
+  private closed = false;
+
+  /** Throws Error with an errno `code`: ENOTTY when `path` is not an evdev node. */
+  constructor(
+    readonly path: string,
+    nativeApi: EvdevNativeApi = defaultNative,
+  ) {
+    const Ctor = nativeApi.EvdevDevice;
+    if (!Ctor) throw codeError('ENATIVE', 'this build of the native addon has no evdev support; rebuild it with: npm run setup');
+    this.dev = new Ctor(path, this.batch, (count, errorCode) => this.onNative(count, errorCode));
+    this.info = describeDevice(this.dev.info());
+  }
+
+  private onNative(count: number, errorCode?: string): void {
+    if (count > 0 && this.handlers) {
+      const out = new Array<InputEvent>(count);
+      const b = this.batch;
+      for (let i = 0, o = 0; i < count; i++, o += 4) out[i] = { type: b[o], code: b[o + 1], value: b[o + 2], timeUs: b[o + 3] };
+      this.handlers.onEvents(out);
+    }
+    if (errorCode && !this.closed) this.handlers?.onEnd(errorCode);
+  }
+
+  start(handlers: SourceHandlers): void {
+    this.handlers = handlers;
+    this.dev.start();
+  }
+
+  grab(on: boolean): void {
+    if (this.closed || on === this.grabbed) return;
+    if (on) {
+      this.dev.grab(true);
+      this.grabbed = true;
+      if (this.info.hasLeds) this.savedLeds = this.dev.leds();
+    } else {
+      this.restoreLeds();
+      this.dev.grab(false);
+      this.grabbed = false;
+    }
+  }
+
+  setLeds(leds: number): void {
+    if (this.closed || !this.info.hasLeds || !this.dev.writable) return;
+    this.dev.setLeds((leds & LED_BIT_NUM) !== 0, (leds & LED_BIT_CAPS) !== 0, (leds & LED_BIT_SCROLL) !== 0);
+  }
+
+  /** The host's LED state from before the grab comes back when the guest lets go. */
+  private restoreLeds(): void {
+    const saved = this.savedLeds;
+    this.savedLeds = undefined;
+    if (!saved || !this.dev.writable) return;
+    try {
+      this.dev.setLeds(saved[0] ?? false, saved[1] ?? false, saved[2] ?? false);
+    } catch {
+      /* unplugged meanwhile: nothing to restore */
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    if (this.grabbed) {
+      try {
+        this.grab(false);
+      } catch {
+        /* device already gone */
+      }
+    }
+    this.closed = true;
+    this.dev.close();
+  }
+}
+
+/** Raw struct input_event records from a FIFO or a file (replay; hot-plug tests). */
+export class StreamSource implements InputEventSource {
+  readonly kind = 'stream';
+  readonly info = null;
+  readonly canGrab = false;
+  private readonly decoder = new InputEventDecoder();
+  private stream: net.Socket | fs.ReadStream | undefined;
+  private closed = false;
+
+  constructor(readonly path: string) {}
+
+  start(handlers: SourceHandlers): void {
+    const st = fs.statSync(this.path);
+    let stream: net.Socket | fs.ReadStream;
+    if (st.isFIFO()) {
+      // Read-write on purpose: holding a writer ourselves means writers may come and go without
+      // an EOF; the FIFO "device" ends when it is closed or removed, like a real node.
+      const fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+      stream = new net.Socket({ fd, readable: true, writable: false });
+    } else {
+      stream = fs.createReadStream(this.path);
+    }
+    this.stream = stream;
+    stream.on('data', (chunk: Buffer | string) => {
+      if (this.closed) return;
+      const events = this.decoder.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      if (events.length) handlers.onEvents(events);
+    });
+    stream.on('end', () => {
+      if (!this.closed) handlers.onEnd('EOF');
+    });
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (!this.closed) handlers.onEnd(err.code ?? 'EIO');
+    });
+  }
+
+  grab(_on: boolean): void {}
+
+  setLeds(_leds: number): void {}
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stream?.destroy();
+  }
+}
+
+export interface OpenOptions {
+  nativeApi?: EvdevNativeApi;
+  log?: (msg: string) => void;
+}
+
+/**
+ * Opens `path` as an evdev device; where the evdev ioctls fail with ENOTTY (a FIFO, a file) it
+ * falls back to a plain event stream and says so once.
+ */
+export function openInputSource(path: string, opts: OpenOptions = {}): InputEventSource {
+  try {
+    return new EvdevSource(path, opts.nativeApi);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOTTY' || code === 'EINVAL') {
+      opts.log?.(`input: ${path} is not an evdev device (${code}): reading it as a plain struct input_event stream (no grab, no LEDs, no device info)`);
+      return new StreamSource(path);
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw codeError(code, `cannot open ${path} (${code}): add your user to the "input" group or use a udev rule granting access`);
+    }
+    if (code === 'ENOENT') throw codeError(code, `input device ${path} does not exist: check the path (ls -l /dev/input/by-id/)`);
+    throw err;
+  }
+}

@@ -1,0 +1,146 @@
+// Fakes for the input boundary, used by unit tests, the contract suite and the bench:
+// a recording VmInput (what QEMU would have received) and a scriptable event source.
+import { EventEmitter } from 'events';
+import { InputEvent } from './events';
+import { InputDeviceInfo, InputEventSource, SourceHandlers } from './device';
+import { ConsoleSize, VmInput } from './vm-input';
+
+export type VmCall =
+  | { op: 'keyPress' | 'keyRelease'; qnum: number }
+  | { op: 'mousePress' | 'mouseRelease'; button: number }
+  | { op: 'abs'; x: number; y: number }
+  | { op: 'rel'; dx: number; dy: number };
+
+/** Records every call like QEMU would receive it; can reject calls the way QEMU 7.2 does. */
+export class RecordingVmInput implements VmInput {
+  readonly calls: VmCall[] = [];
+  consoleSize: ConsoleSize = { width: 1280, height: 800 };
+  modifiers = 0;
+  /** what the guest pointer really is; calls in the other mode fail like QEMU's Error.Invalid */
+  guestAbsolute: boolean;
+  private reported: boolean;
+  private readonly ev = new EventEmitter();
+
+  constructor(opts: { absolute?: boolean; reportedAbsolute?: boolean } = {}) {
+    this.guestAbsolute = opts.absolute ?? false;
+    this.reported = opts.reportedAbsolute ?? this.guestAbsolute;
+  }
+
+  get isAbsolute(): boolean {
+    return this.reported;
+  }
+
+  setReportedAbsolute(abs: boolean): void {
+    this.reported = abs;
+    this.ev.emit('absolute', abs);
+  }
+
+  setModifiers(leds: number): void {
+    this.modifiers = leds;
+    this.ev.emit('modifiers', leds);
+  }
+
+  onModifiers(cb: (leds: number) => void): () => void {
+    this.ev.on('modifiers', cb);
+    return () => this.ev.off('modifiers', cb);
+  }
+
+  onAbsoluteChanged(cb: (absolute: boolean) => void): () => void {
+    this.ev.on('absolute', cb);
+    return () => this.ev.off('absolute', cb);
+  }
+
+  private invalid(msg: string): Promise<void> {
+    const err = new Error(msg) as Error & { name: string };
+    err.name = 'org.qemu.Display1.Error.Invalid';
+    return Promise.reject(err);
+  }
+
+  keyPress(qnum: number): Promise<void> {
+    this.calls.push({ op: 'keyPress', qnum });
+    return Promise.resolve();
+  }
+  keyRelease(qnum: number): Promise<void> {
+    this.calls.push({ op: 'keyRelease', qnum });
+    return Promise.resolve();
+  }
+  mousePress(button: number): Promise<void> {
+    if (!Number.isInteger(button) || button < 0 || button > 8) throw new Error(`QEMU would abort: button ${button}`);
+    this.calls.push({ op: 'mousePress', button });
+    return Promise.resolve();
+  }
+  mouseRelease(button: number): Promise<void> {
+    if (!Number.isInteger(button) || button < 0 || button > 8) throw new Error(`QEMU would abort: button ${button}`);
+    this.calls.push({ op: 'mouseRelease', button });
+    return Promise.resolve();
+  }
+  setAbsPosition(x: number, y: number): Promise<void> {
+    if (!this.guestAbsolute) return this.invalid('Mouse is not absolute');
+    if (x >= this.consoleSize.width || y >= this.consoleSize.height || x < 0 || y < 0) return this.invalid('Invalid mouse position');
+    this.calls.push({ op: 'abs', x, y });
+    return Promise.resolve();
+  }
+  relMotion(dx: number, dy: number): Promise<void> {
+    if (this.guestAbsolute) return this.invalid('Mouse is not relative');
+    this.calls.push({ op: 'rel', dx, dy });
+    return Promise.resolve();
+  }
+
+  /** Keys/buttons pressed and not released, from the call log (what would be stuck in the guest). */
+  stuck(): { keys: number[]; buttons: number[] } {
+    const keys = new Set<number>();
+    const buttons = new Set<number>();
+    for (const c of this.calls) {
+      if (c.op === 'keyPress') keys.add(c.qnum);
+      else if (c.op === 'keyRelease') keys.delete(c.qnum);
+      else if (c.op === 'mousePress') buttons.add(c.button);
+      else if (c.op === 'mouseRelease') buttons.delete(c.button);
+    }
+    return { keys: [...keys], buttons: [...buttons] };
+  }
+}
+
+/** An in-memory input device: tests push events; grab/LED calls are recorded. */
+export class FakeEventSource implements InputEventSource {
+  readonly kind = 'fake';
+  grabbed = false;
+  leds: number | undefined;
+  closed = false;
+  readonly grabLog: boolean[] = [];
+  private handlers: SourceHandlers | undefined;
+
+  constructor(
+    readonly path: string,
+    readonly info: InputDeviceInfo | null = null,
+    readonly canGrab = true,
+  ) {}
+
+  start(handlers: SourceHandlers): void {
+    this.handlers = handlers;
+  }
+
+  push(events: InputEvent[] | Array<Omit<InputEvent, 'timeUs'>>): void {
+    if (this.closed) throw new Error('FakeEventSource: push after close');
+    this.handlers?.onEvents(events.map((e) => ({ timeUs: 0, ...e })));
+  }
+
+  /** Simulates an unplug (ENODEV) or end of stream. */
+  disappear(reason = 'ENODEV'): void {
+    this.handlers?.onEnd(reason);
+  }
+
+  grab(on: boolean): void {
+    if (!this.canGrab) return;
+    this.grabbed = on;
+    this.grabLog.push(on);
+  }
+
+  setLeds(leds: number): void {
+    if (this.canGrab) this.leds = leds;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.grabbed = false;
+  }
+}

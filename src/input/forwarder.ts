@@ -1,0 +1,551 @@
+// The input state machine: evdev event frames -> VM keyboard/mouse calls, plus the host<->guest
+// toggle and the "no stuck keys, ever" bookkeeping. Pure logic over the VmInput seam: no devices,
+// no D-Bus, no timers, so every rule here is unit-tested with a recording fake.
+//
+// Rules (see docs: spec §6, lab qemu-guest.md):
+// - Events are applied per frame (up to SYN_REPORT), motion first, then keys/buttons in order,
+//   then the wheel, so a click lands where the pointer moved to in the same frame.
+// - Keys go through the generated linux->qnum table; keys without a qnum are dropped.
+// - Only BTN_LEFT/MIDDLE/RIGHT/SIDE/EXTRA (and BTN_TOUCH as left, for touchscreens in pointer
+//   mode) become mouse buttons 0/1/2/5/6: QEMU 7.2 aborts on a button number it does not know.
+// - REL_WHEEL (or REL_WHEEL_HI_RES in whole notches of 120, never both) -> Press+Release of 3/4.
+// - Every press that reached the guest is remembered per device; release, unplug, toggle to host
+//   and stop release exactly those, so nothing stays down in the guest.
+// - The toggle hotkey arms when all its keys are held and fires once every key on every device is
+//   up, so the guest sees the releases of the combination before forwarding stops.
+import {
+  ABS_X,
+  ABS_Y,
+  BTN_EXTRA,
+  BTN_LEFT,
+  BTN_MIDDLE,
+  BTN_RIGHT,
+  BTN_SIDE,
+  BTN_TOUCH,
+  EV_ABS,
+  EV_KEY,
+  EV_REL,
+  EV_SYN,
+  InputEvent,
+  KEY_PRESSED,
+  KEY_RELEASED,
+  KEY_REPEAT,
+  REL_WHEEL,
+  REL_WHEEL_HI_RES,
+  REL_X,
+  REL_Y,
+  SYN_DROPPED,
+  SYN_REPORT,
+  isKeyboardKey,
+} from './events';
+import { Hotkey, hotkeyHeld, hotkeyIncludes } from './hotkey';
+import { linuxToQnum } from './keymap';
+import { VmInput, classifyMouseError } from './vm-input';
+
+/** InputButton ordinals QEMU accepts on D-Bus (spec §6.2). */
+export const MOUSE_BUTTON_LEFT = 0;
+export const MOUSE_BUTTON_MIDDLE = 1;
+export const MOUSE_BUTTON_RIGHT = 2;
+export const MOUSE_WHEEL_UP = 3;
+export const MOUSE_WHEEL_DOWN = 4;
+export const MOUSE_BUTTON_SIDE = 5;
+export const MOUSE_BUTTON_EXTRA = 6;
+
+const BUTTONS = new Map<number, number>([
+  [BTN_LEFT, MOUSE_BUTTON_LEFT],
+  [BTN_MIDDLE, MOUSE_BUTTON_MIDDLE],
+  [BTN_RIGHT, MOUSE_BUTTON_RIGHT],
+  [BTN_SIDE, MOUSE_BUTTON_SIDE],
+  [BTN_EXTRA, MOUSE_BUTTON_EXTRA],
+  [BTN_TOUCH, MOUSE_BUTTON_LEFT],
+]);
+
+/** Range of an absolute axis: [minimum, maximum]. Replay streams without ioctls get the default. */
+export type AbsRange = readonly [number, number];
+export const DEFAULT_ABS_RANGE: AbsRange = [0, 0x7fff];
+export const WHEEL_HI_RES_PER_NOTCH = 120;
+
+export interface ForwarderDevice {
+  /** ABS_X / ABS_Y ranges from EVIOCGABS (absent: DEFAULT_ABS_RANGE) */
+  absX?: AbsRange;
+  absY?: AbsRange;
+  /** device announces REL_WHEEL_HI_RES (then plain REL_WHEEL is ignored from the start) */
+  hiResWheel?: boolean;
+}
+
+export type ForwardMode = 'guest' | 'host';
+
+export interface ForwarderOptions {
+  /** null: no toggle, forwarding stays on */
+  hotkey: Hotkey | null;
+  /** forward EV_KEY value 2 (autorepeat) as repeated presses; default false (the guest repeats itself) */
+  autorepeat?: boolean;
+  /** called when forwarding switches (the bridge grabs/ungrabs devices there) */
+  onModeChange?: (mode: ForwardMode) => void;
+  /** one line per notable fact (mode flips, first error of a kind); never per event */
+  log?: (msg: string) => void;
+}
+
+export interface ForwarderStats {
+  framesApplied: number;
+  keysForwarded: number;
+  buttonsForwarded: number;
+  motions: number;
+  wheelNotches: number;
+  /** events dropped on purpose: unmapped keys, unknown buttons, host mode, autorepeat off */
+  dropped: number;
+  /** VM calls that failed (mode flips included) */
+  callErrors: number;
+}
+
+interface Frame {
+  dx: number;
+  dy: number;
+  absX: number | undefined;
+  absY: number | undefined;
+  wheel: number;
+  wheelHiRes: number;
+  keys: InputEvent[];
+  /** after SYN_DROPPED: ignore everything up to and including the next SYN_REPORT */
+  dropping: boolean;
+}
+
+interface DeviceState {
+  readonly id: string;
+  absX: AbsRange;
+  absY: AbsRange;
+  hiResWheel: boolean;
+  hiResAccumulator: number;
+  /** last absolute position (device units) seen, so a frame with only one axis keeps the other */
+  lastAbsX: number | undefined;
+  lastAbsY: number | undefined;
+  /** EV_KEY codes physically down on this device (all modes) */
+  readonly down: Set<number>;
+  /** keys whose press reached the guest: code -> qnum */
+  readonly sentKeys: Map<number, number>;
+  /** buttons whose press reached the guest: code -> button */
+  readonly sentButtons: Map<number, number>;
+  readonly frame: Frame;
+}
+
+function emptyFrame(): Frame {
+  return { dx: 0, dy: 0, absX: undefined, absY: undefined, wheel: 0, wheelHiRes: 0, keys: [], dropping: false };
+}
+
+function clearFrame(f: Frame): void {
+  f.dx = 0;
+  f.dy = 0;
+  f.absX = undefined;
+  f.absY = undefined;
+  f.wheel = 0;
+  f.wheelHiRes = 0;
+  f.keys.length = 0;
+}
+
+/** Device units -> console pixel, clamped to [0, size-1] (QEMU rejects x >= Width). */
+export function scaleAbs(value: number, range: AbsRange, size: number): number {
+  const [min, max] = range;
+  if (size <= 0) return 0;
+  const span = max - min;
+  const px = span > 0 ? Math.round(((value - min) * (size - 1)) / span) : 0;
+  return Math.min(size - 1, Math.max(0, px));
+}
+
+export class InputForwarder {
+  private readonly devices = new Map<string, DeviceState>();
+  /** guest-side press counts, so two devices holding the same key give one release at the end */
+  private readonly guestKeys = new Map<number, number>();
+  private readonly guestButtons = new Map<number, number>();
+  private modeValue: ForwardMode = 'guest';
+  private togglePending = false;
+  private absolute: boolean;
+  private cursorX = 0;
+  private cursorY = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly loggedErrors = new Set<string>();
+  private readonly unsubscribe: () => void;
+  readonly stats: ForwarderStats = {
+    framesApplied: 0,
+    keysForwarded: 0,
+    buttonsForwarded: 0,
+    motions: 0,
+    wheelNotches: 0,
+    dropped: 0,
+    callErrors: 0,
+  };
+
+  constructor(
+    private readonly vm: VmInput,
+    private readonly opts: ForwarderOptions,
+  ) {
+    this.absolute = vm.isAbsolute;
+    this.unsubscribe = vm.onAbsoluteChanged((abs) => {
+      if (abs !== this.absolute) this.log(`guest pointer is now ${abs ? 'absolute' : 'relative'} (IsAbsolute changed)`);
+      this.absolute = abs;
+    });
+  }
+
+  get mode(): ForwardMode {
+    return this.modeValue;
+  }
+
+  /** The mode the forwarder currently sends motion in (IsAbsolute, corrected by QEMU's errors). */
+  get pointerAbsolute(): boolean {
+    return this.absolute;
+  }
+
+  get toggleArmed(): boolean {
+    return this.togglePending;
+  }
+
+  /** Keys/buttons currently held down in the guest (qnums / button numbers), for tests and status. */
+  guestDown(): { keys: number[]; buttons: number[] } {
+    return { keys: [...this.guestKeys.keys()].sort((a, b) => a - b), buttons: [...this.guestButtons.keys()].sort((a, b) => a - b) };
+  }
+
+  addDevice(id: string, dev: ForwarderDevice = {}): void {
+    if (this.devices.has(id)) throw new Error(`input device ${id} added twice`);
+    this.devices.set(id, {
+      id,
+      absX: dev.absX ?? DEFAULT_ABS_RANGE,
+      absY: dev.absY ?? DEFAULT_ABS_RANGE,
+      hiResWheel: dev.hiResWheel ?? false,
+      hiResAccumulator: 0,
+      lastAbsX: undefined,
+      lastAbsY: undefined,
+      down: new Set(),
+      sentKeys: new Map(),
+      sentButtons: new Map(),
+      frame: emptyFrame(),
+    });
+  }
+
+  hasDevice(id: string): boolean {
+    return this.devices.has(id);
+  }
+
+  /** Device gone (unplugged, closed): release what it holds in the guest, forget it. */
+  removeDevice(id: string): Promise<void> {
+    const dev = this.devices.get(id);
+    if (!dev) return Promise.resolve();
+    const done = this.releaseDevice(dev);
+    this.devices.delete(id);
+    this.maybeToggle();
+    return done;
+  }
+
+  /** Feed events read from a device (any batch size; frames may span batches). */
+  handleEvents(id: string, events: ReadonlyArray<InputEvent>): void {
+    const dev = this.devices.get(id);
+    if (!dev) return;
+    const f = dev.frame;
+    for (const ev of events) {
+      if (ev.type === EV_SYN) {
+        if (ev.code === SYN_REPORT) {
+          if (f.dropping) {
+            f.dropping = false;
+            clearFrame(f);
+          } else this.applyFrame(dev);
+        } else if (ev.code === SYN_DROPPED) {
+          // Kernel semantics: the frame in progress and everything up to the next SYN_REPORT are lost.
+          clearFrame(f);
+          f.dropping = true;
+        }
+        continue;
+      }
+      if (f.dropping) continue;
+      switch (ev.type) {
+        case EV_KEY:
+          f.keys.push(ev);
+          break;
+        case EV_REL:
+          if (ev.code === REL_X) f.dx += ev.value;
+          else if (ev.code === REL_Y) f.dy += ev.value;
+          else if (ev.code === REL_WHEEL) f.wheel += ev.value;
+          else if (ev.code === REL_WHEEL_HI_RES) f.wheelHiRes += ev.value;
+          // horizontal wheel and other axes: QEMU 7.2 documents no D-Bus button for them
+          break;
+        case EV_ABS:
+          if (ev.code === ABS_X) f.absX = ev.value;
+          else if (ev.code === ABS_Y) f.absY = ev.value;
+          break;
+        default:
+          break; // EV_MSC (scancodes), EV_LED echoes, EV_REP: nothing to forward
+      }
+    }
+  }
+
+  /** Release everything held in the guest (bridge stop). Resolves when QEMU has answered. */
+  async releaseAll(): Promise<void> {
+    const all = [...this.devices.values()].map((d) => this.releaseDevice(d));
+    await Promise.all(all);
+    await this.settled();
+  }
+
+  /** The VM is gone: its key state went with it. Forget what we sent, call nothing. */
+  vmGone(): void {
+    for (const dev of this.devices.values()) {
+      dev.sentKeys.clear();
+      dev.sentButtons.clear();
+    }
+    this.guestKeys.clear();
+    this.guestButtons.clear();
+  }
+
+  /** Resolves when every VM call issued so far has completed (successfully or not). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  dispose(): void {
+    this.unsubscribe();
+  }
+
+  /** Switch forwarding programmatically (e.g. `--no-grab` start in host mode, or a CLI command). */
+  setMode(mode: ForwardMode): void {
+    if (mode === this.modeValue) return;
+    if (mode === 'host') for (const dev of this.devices.values()) void this.releaseDevice(dev);
+    this.modeValue = mode;
+    this.togglePending = false;
+    this.log(mode === 'guest' ? 'input: forwarding to the guest' : 'input: released to the host');
+    this.opts.onModeChange?.(mode);
+  }
+
+  // ---- frame application -------------------------------------------------------------------
+
+  private applyFrame(dev: DeviceState): void {
+    const f = dev.frame;
+    const forwarding = this.modeValue === 'guest';
+    if (forwarding) this.applyMotion(dev, f);
+    else if (f.dx || f.dy || f.absX !== undefined || f.absY !== undefined) this.stats.dropped++;
+    if (f.absX !== undefined) dev.lastAbsX = f.absX;
+    if (f.absY !== undefined) dev.lastAbsY = f.absY;
+    for (const ev of f.keys) this.applyKey(dev, ev);
+    this.applyWheel(dev, f);
+    clearFrame(f);
+    this.stats.framesApplied++;
+  }
+
+  private applyMotion(dev: DeviceState, f: Frame): void {
+    const { width, height } = this.vm.consoleSize;
+    if (f.absX !== undefined || f.absY !== undefined) {
+      const rawX = f.absX ?? dev.lastAbsX;
+      const rawY = f.absY ?? dev.lastAbsY;
+      const x = rawX === undefined ? this.cursorX : scaleAbs(rawX, dev.absX, width);
+      const y = rawY === undefined ? this.cursorY : scaleAbs(rawY, dev.absY, height);
+      this.moveTo(x, y);
+    }
+    if (f.dx !== 0 || f.dy !== 0) {
+      if (this.absolute) {
+        // A relative mouse driving an absolute guest pointer: move a virtual cursor.
+        this.moveTo(this.clampX(this.cursorX + f.dx), this.clampY(this.cursorY + f.dy));
+      } else {
+        this.cursorX = this.clampX(this.cursorX + f.dx);
+        this.cursorY = this.clampY(this.cursorY + f.dy);
+        this.sendRel(f.dx, f.dy, true);
+      }
+    }
+  }
+
+  private clampX(x: number): number {
+    return Math.min(Math.max(0, this.vm.consoleSize.width - 1), Math.max(0, x));
+  }
+
+  private clampY(y: number): number {
+    return Math.min(Math.max(0, this.vm.consoleSize.height - 1), Math.max(0, y));
+  }
+
+  /** Pointer to console pixel (x, y): SetAbsPosition when absolute, else the delta as RelMotion. */
+  private moveTo(x: number, y: number): void {
+    const dx = x - this.cursorX;
+    const dy = y - this.cursorY;
+    this.cursorX = x;
+    this.cursorY = y;
+    if (this.absolute) this.sendAbs(x, y, dx, dy, true);
+    else if (dx !== 0 || dy !== 0) this.sendRel(dx, dy, true);
+  }
+
+  private sendAbs(x: number, y: number, dx: number, dy: number, retry: boolean): void {
+    this.stats.motions++;
+    void this.track(this.vm.setAbsPosition(x, y), (err) => {
+      if (classifyMouseError(err) === 'not-absolute') {
+        this.flipPointerMode(false);
+        if (retry && (dx !== 0 || dy !== 0)) this.sendRel(dx, dy, false);
+        return true;
+      }
+      return false;
+    });
+  }
+
+  private sendRel(dx: number, dy: number, retry: boolean): void {
+    this.stats.motions++;
+    void this.track(this.vm.relMotion(dx, dy), (err) => {
+      if (classifyMouseError(err) === 'not-relative') {
+        this.flipPointerMode(true);
+        if (retry) this.sendAbs(this.cursorX, this.cursorY, 0, 0, false);
+        return true;
+      }
+      return false;
+    });
+  }
+
+  private flipPointerMode(absolute: boolean): void {
+    if (this.absolute === absolute) return;
+    this.absolute = absolute;
+    this.log(`guest pointer is ${absolute ? 'absolute' : 'relative'} (QEMU refused the other mode; IsAbsolute was stale)`);
+  }
+
+  private applyKey(dev: DeviceState, ev: InputEvent): void {
+    const code = ev.code;
+    if (ev.value === KEY_PRESSED) dev.down.add(code);
+    else if (ev.value === KEY_RELEASED) dev.down.delete(code);
+
+    const isKey = isKeyboardKey(code);
+    const button = isKey ? undefined : BUTTONS.get(code);
+    if (ev.value === KEY_PRESSED) {
+      if (this.modeValue === 'guest') {
+        if (isKey) this.pressKey(dev, code);
+        else if (button !== undefined) this.pressButton(dev, code, button);
+        else this.stats.dropped++;
+      } else this.stats.dropped++;
+      if (this.opts.hotkey && hotkeyIncludes(this.opts.hotkey, code) && hotkeyHeld(this.opts.hotkey, (c) => this.anyDown(c))) {
+        if (!this.togglePending) this.log(`input: toggle hotkey ${this.opts.hotkey.spec} held, switching once all keys are up`);
+        this.togglePending = true;
+      }
+    } else if (ev.value === KEY_RELEASED) {
+      if (isKey) void this.releaseKey(dev, code);
+      else void this.releaseButton(dev, code);
+      this.maybeToggle();
+    } else if (ev.value === KEY_REPEAT) {
+      const qnum = dev.sentKeys.get(code);
+      if (this.opts.autorepeat && qnum !== undefined && this.modeValue === 'guest') {
+        this.stats.keysForwarded++;
+        void this.track(this.vm.keyPress(qnum)); // QEMU treats a press of a held key as autorepeat
+      } else this.stats.dropped++;
+    }
+  }
+
+  private pressKey(dev: DeviceState, code: number): void {
+    const qnum = linuxToQnum(code);
+    if (qnum === 0 || dev.sentKeys.has(code)) {
+      this.stats.dropped++;
+      return;
+    }
+    dev.sentKeys.set(code, qnum);
+    const n = this.guestKeys.get(qnum) ?? 0;
+    this.guestKeys.set(qnum, n + 1);
+    if (n === 0) {
+      this.stats.keysForwarded++;
+      void this.track(this.vm.keyPress(qnum));
+    }
+  }
+
+  private releaseKey(dev: DeviceState, code: number): Promise<void> {
+    const qnum = dev.sentKeys.get(code);
+    if (qnum === undefined) return Promise.resolve(); // its press never reached the guest
+    dev.sentKeys.delete(code);
+    const n = (this.guestKeys.get(qnum) ?? 1) - 1;
+    if (n > 0) {
+      this.guestKeys.set(qnum, n);
+      return Promise.resolve();
+    }
+    this.guestKeys.delete(qnum);
+    this.stats.keysForwarded++;
+    return this.track(this.vm.keyRelease(qnum));
+  }
+
+  private pressButton(dev: DeviceState, code: number, button: number): void {
+    if (dev.sentButtons.has(code)) return;
+    dev.sentButtons.set(code, button);
+    const n = this.guestButtons.get(button) ?? 0;
+    this.guestButtons.set(button, n + 1);
+    if (n === 0) {
+      this.stats.buttonsForwarded++;
+      void this.track(this.vm.mousePress(button));
+    }
+  }
+
+  private releaseButton(dev: DeviceState, code: number): Promise<void> {
+    const button = dev.sentButtons.get(code);
+    if (button === undefined) return Promise.resolve();
+    dev.sentButtons.delete(code);
+    const n = (this.guestButtons.get(button) ?? 1) - 1;
+    if (n > 0) {
+      this.guestButtons.set(button, n);
+      return Promise.resolve();
+    }
+    this.guestButtons.delete(button);
+    this.stats.buttonsForwarded++;
+    return this.track(this.vm.mouseRelease(button));
+  }
+
+  private applyWheel(dev: DeviceState, f: Frame): void {
+    if (f.wheelHiRes !== 0) dev.hiResWheel = true;
+    let notches: number;
+    if (dev.hiResWheel) {
+      // Hi-res mice also send REL_WHEEL for each whole notch: counting both would double-scroll.
+      dev.hiResAccumulator += f.wheelHiRes;
+      notches = Math.trunc(dev.hiResAccumulator / WHEEL_HI_RES_PER_NOTCH);
+      dev.hiResAccumulator -= notches * WHEEL_HI_RES_PER_NOTCH;
+    } else notches = f.wheel;
+    if (notches === 0) return;
+    if (this.modeValue !== 'guest') {
+      this.stats.dropped++;
+      return;
+    }
+    const button = notches > 0 ? MOUSE_WHEEL_UP : MOUSE_WHEEL_DOWN;
+    for (let i = Math.abs(notches); i > 0; i--) {
+      this.stats.wheelNotches++;
+      void this.track(this.vm.mousePress(button));
+      void this.track(this.vm.mouseRelease(button));
+    }
+  }
+
+  // ---- toggle and release --------------------------------------------------------------------
+
+  private anyDown(code: number): boolean {
+    for (const d of this.devices.values()) if (d.down.has(code)) return true;
+    return false;
+  }
+
+  private allUp(): boolean {
+    for (const d of this.devices.values()) if (d.down.size > 0) return false;
+    return true;
+  }
+
+  private maybeToggle(): void {
+    if (!this.togglePending || !this.allUp()) return;
+    this.setMode(this.modeValue === 'guest' ? 'host' : 'guest');
+  }
+
+  private releaseDevice(dev: DeviceState): Promise<void> {
+    const pending: Promise<void>[] = [];
+    for (const code of [...dev.sentKeys.keys()]) pending.push(this.releaseKey(dev, code));
+    for (const code of [...dev.sentButtons.keys()]) pending.push(this.releaseButton(dev, code));
+    return Promise.all(pending).then(() => undefined);
+  }
+
+  /** Every VM call goes through here: errors are counted and logged once per kind, never thrown. */
+  private track(call: Promise<void>, onError?: (err: unknown) => boolean): Promise<void> {
+    const p = call.then(
+      () => undefined,
+      (err: unknown) => {
+        this.stats.callErrors++;
+        if (onError?.(err)) return;
+        const msg = err instanceof Error ? err.message : String(err);
+        const key = msg.replace(/\d+/g, 'N');
+        if (!this.loggedErrors.has(key)) {
+          this.loggedErrors.add(key);
+          this.log(`input: VM call failed: ${msg} (further failures like this are counted, not logged)`);
+        }
+      },
+    );
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+    return p;
+  }
+
+  private log(msg: string): void {
+    this.opts.log?.(msg);
+  }
+}

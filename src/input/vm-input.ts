@@ -1,0 +1,51 @@
+// What the input forwarder needs from the VM: a small seam in front of the org.qemu.Display1
+// Keyboard and Mouse proxies (src/qemu/keyboard.ts, mouse.ts), so the forwarder is tested with a
+// recording fake and adapted to the real proxies in one place (see dbus-vm-input.ts).
+
+export interface ConsoleSize {
+  width: number;
+  height: number;
+}
+
+export interface VmInput {
+  /** Keyboard.Press(qnum) */
+  keyPress(qnum: number): Promise<void>;
+  /** Keyboard.Release(qnum) */
+  keyRelease(qnum: number): Promise<void>;
+  /** Mouse.Press(button): button is an InputButton ordinal 0..6 (never anything else: QEMU aborts) */
+  mousePress(button: number): Promise<void>;
+  mouseRelease(button: number): Promise<void>;
+  /** Mouse.SetAbsPosition(x, y) in console pixels, x < width, y < height */
+  setAbsPosition(x: number, y: number): Promise<void>;
+  /** Mouse.RelMotion(dx, dy) */
+  relMotion(dx: number, dy: number): Promise<void>;
+  /** Mouse.IsAbsolute as last reported (unreliable at start on 7.2: errors decide in the end) */
+  readonly isAbsolute: boolean;
+  /** Console Width/Height as last reported */
+  readonly consoleSize: ConsoleSize;
+  /** Keyboard.Modifiers: LED bits, bit0 Scroll, bit1 Num, bit2 Caps */
+  readonly modifiers: number;
+  /** Subscriptions return an unsubscribe function. */
+  onModifiers(cb: (leds: number) => void): () => void;
+  onAbsoluteChanged(cb: (absolute: boolean) => void): () => void;
+}
+
+export const LED_BIT_SCROLL = 1;
+export const LED_BIT_NUM = 2;
+export const LED_BIT_CAPS = 4;
+
+/** Mouse mode errors QEMU answers with org.qemu.Display1.Error.Invalid (text decides which). */
+export type MouseErrorKind = 'not-absolute' | 'not-relative' | 'bad-position';
+
+export function classifyMouseError(err: unknown): MouseErrorKind | undefined {
+  const e = err as { message?: unknown; code?: unknown; name?: unknown } | null;
+  if (!e) return undefined;
+  if (e.code === 'ENOTABSOLUTE') return 'not-absolute';
+  if (e.code === 'ENOTRELATIVE') return 'not-relative';
+  if (e.code === 'EBADPOSITION') return 'bad-position';
+  const text = `${typeof e.name === 'string' ? e.name : ''} ${typeof e.message === 'string' ? e.message : String(e.message ?? '')}`;
+  if (/not absolute/i.test(text)) return 'not-absolute';
+  if (/not relative/i.test(text)) return 'not-relative';
+  if (/invalid mouse position/i.test(text)) return 'bad-position';
+  return undefined;
+}
