@@ -261,7 +261,7 @@ export class AudioInBridge implements AudioInHandler {
     v.state = 'connecting';
     v.stats.opens++;
     try {
-      v.stream = this.opts.openCapture({
+      const stream = this.opts.openCapture({
         format: v.layout.capture,
         rate,
         channels: v.layout.channels,
@@ -272,6 +272,9 @@ export class AudioInBridge implements AudioInHandler {
         ringFrames: Math.max(256, Math.round((this.ringMs * rate) / 1000)),
         onState: (state, message) => this.onStreamState(v, gen, state, message),
       });
+      // The server may have failed it synchronously (closeStream bumped the generation).
+      if (gen !== v.generation) stream.close();
+      else v.stream = stream;
     } catch (e) {
       v.stats.openErrors++;
       v.state = 'error';
@@ -282,7 +285,9 @@ export class AudioInBridge implements AudioInHandler {
   }
 
   private onStreamState(v: Voice, gen: number, state: string, message: string): void {
-    if (gen !== v.generation || !v.stream) return; // a closed stream's late event
+    // A closed stream's late event. (May run before openCapture() has returned: a server is
+    // free to report a state synchronously.)
+    if (gen !== v.generation) return;
     v.state = state;
     if (state === 'streaming') {
       v.retryDelayMs = this.retryMs;

@@ -1,0 +1,234 @@
+// ONE contract for the microphone capture boundary (CaptureStream / OpenCapture), run against
+// the fake (test/unit/audio-in-capture-fake.test.ts) and the addon's PwCapture and PulseCapture
+// on real servers (test/integration/audio-in-capture.test.ts). What a driver supplies is only
+// how to reach a server and how to make its source carry a signal.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { CaptureSampleFormat } from '../../src/native-api/capture';
+import type { CaptureRequest, CaptureStream } from '../../src/audio/in/capture-source';
+import { waitFor } from '../harness/procs';
+
+export interface CaptureDriver {
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  open(req: CaptureRequest): CaptureStream;
+  /**
+   * Starts making the source carry a sine of `hz` for `ms` (mono or stereo, full duration),
+   * and returns once the signal is flowing. `stream` is the stream under test (the fake
+   * delivers into it; real drivers play into the server's virtual microphone).
+   */
+  startTone(stream: CaptureStream, hz: number, ms: number): Promise<{ done: Promise<void>; stop(): Promise<void> }>;
+  /** Lets `ms` of (silent) source time pass: real drivers wait, the fake delivers silence. */
+  idle(stream: CaptureStream, ms: number): Promise<void>;
+}
+
+export interface ContractRequest {
+  format: CaptureSampleFormat;
+  rate: number;
+  channels: number;
+  ringFrames?: number;
+}
+
+/**
+ * Frequency of one clean sine from its upward crossings of channel 0, with hysteresis (the
+ * signal must go below -0.05 and then above +0.05 of full scale) so that resampler ringing and
+ * dither-level noise in the silence around the tone count for nothing.
+ */
+export function zeroCrossingHz(samples: Float64Array, rate: number): number {
+  let crossings = 0;
+  let first = -1;
+  let last = -1;
+  let armed = false;
+  for (let i = 0; i < samples.length; i++) {
+    if (samples[i] < -0.05) armed = true;
+    else if (armed && samples[i] > 0.05) {
+      armed = false;
+      if (first < 0) first = i;
+      last = i;
+      crossings++;
+    }
+  }
+  if (crossings < 2) return 0;
+  return ((crossings - 1) * rate) / (last - first);
+}
+
+/** Channel 0 of interleaved PCM in `format`, as floats in -1..1. */
+export function decodeChannel0(format: CaptureSampleFormat, data: Uint8Array, channels: number): Float64Array {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const bps = format.startsWith('U8') || format.startsWith('S8') ? 1 : format.includes('16') ? 2 : 4;
+  const le = !format.endsWith('BE');
+  const frame = bps * channels;
+  const n = Math.floor(data.byteLength / frame);
+  const out = new Float64Array(n);
+  for (let f = 0; f < n; f++) {
+    const i = f * frame;
+    let v: number;
+    switch (format) {
+      case 'U8':
+        v = (data[i] - 128) / 128;
+        break;
+      case 'S8':
+        v = ((data[i] << 24) >> 24) / 128;
+        break;
+      case 'S16LE':
+      case 'S16BE':
+        v = view.getInt16(i, le) / 32768;
+        break;
+      case 'U16LE':
+      case 'U16BE':
+        v = (view.getUint16(i, le) - 32768) / 32768;
+        break;
+      case 'S32LE':
+      case 'S32BE':
+        v = view.getInt32(i, le) / 2147483648;
+        break;
+      case 'U32LE':
+      case 'U32BE':
+        v = (view.getUint32(i, le) - 2147483648) / 2147483648;
+        break;
+      default:
+        v = view.getFloat32(i, le);
+    }
+    out[f] = v;
+  }
+  return out;
+}
+
+export function captureContract(name: string, driver: CaptureDriver): void {
+  describe(`capture contract: ${name}`, () => {
+    const open: CaptureStream[] = [];
+    const states: string[][] = [];
+
+    beforeAll(() => driver.setup());
+    afterAll(() => driver.teardown());
+    afterEach(() => {
+      for (const s of open.splice(0)) s.close();
+    });
+
+    function openStream(r: ContractRequest): { stream: CaptureStream; states: string[] } {
+      const log: string[] = [];
+      states.push(log);
+      const stream = driver.open({
+        format: r.format,
+        rate: r.rate,
+        channels: r.channels,
+        vmName: 'contract',
+        latencyFrames: Math.round(r.rate / 100),
+        ringFrames: r.ringFrames ?? r.rate,
+        onState: (state, message) => log.push(message ? `${state}: ${message}` : state),
+      });
+      open.push(stream);
+      return { stream, states: log };
+    }
+
+    async function streaming(s: { stream: CaptureStream; states: string[] }): Promise<void> {
+      await waitFor(`the capture stream to report streaming (states so far: ${s.states.join(', ')})`, 20_000, () => {
+        const bad = s.states.find((x) => x.startsWith('error'));
+        if (bad) throw new Error(bad);
+        return s.states.includes('streaming');
+      });
+    }
+
+    /** Reads everything that arrives during the tone, in small Read-sized pieces. */
+    async function recordTone(stream: CaptureStream, frameBytes: number, hz: number, ms: number): Promise<Uint8Array> {
+      const out = new Uint8Array(Math.ceil(((ms + 2000) / 1000) * 200_000 * 4));
+      let got = 0;
+      stream.discard(stream.available());
+      const tone = await driver.startTone(stream, hz, ms);
+      let finished = false;
+      void tone.done.then(
+        () => (finished = true),
+        () => (finished = true),
+      );
+      const deadline = Date.now() + ms + 15_000;
+      while (!finished && Date.now() < deadline) {
+        const n = stream.read(out, got, Math.min(1840 - (1840 % frameBytes), out.byteLength - got));
+        expect(n % frameBytes).toBe(0);
+        got += n;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await tone.stop();
+      got += stream.read(out, got, out.byteLength - got - ((out.byteLength - got) % frameBytes));
+      return out.subarray(0, got);
+    }
+
+    it('reports streaming once connected, and delivers a tone played into the source at its frequency (S16LE stereo 44100)', async () => {
+      const s = openStream({ format: 'S16LE', rate: 44100, channels: 2 });
+      await streaming(s);
+      const data = await recordTone(s.stream, 4, 1000, 1200);
+      // Silence before/after the tone adds no crossings and lies outside the first..last span.
+      const hz = zeroCrossingHz(decodeChannel0('S16LE', data, 2), 44100);
+      expect(data.byteLength, 'bytes captured during the tone').toBeGreaterThan(44100 * 4 * 0.2);
+      expect(hz).toBeGreaterThan(990);
+      expect(hz).toBeLessThan(1010);
+      const st = s.stream.stats();
+      expect(st.state).toBe('streaming');
+      expect(st.capturedBytes).toBeGreaterThan(0);
+      expect(st.callbacks).toBeGreaterThan(0);
+    });
+
+    it('is opened in the requested format and the server converts: U8 mono 22050 keeps a 440 Hz tone', async () => {
+      const s = openStream({ format: 'U8', rate: 22050, channels: 1 });
+      await streaming(s);
+      const data = await recordTone(s.stream, 1, 440, 1200);
+      expect(data.byteLength).toBeGreaterThan(22050 * 0.2);
+      const x = decodeChannel0('U8', data, 1);
+      const hz = zeroCrossingHz(x, 22050);
+      expect(hz).toBeGreaterThan(430);
+      expect(hz).toBeLessThan(450);
+    });
+
+    it('read copies whole frames only, inside [offset, offset+length), and never more than queued', async () => {
+      const s = openStream({ format: 'S16LE', rate: 48000, channels: 2 });
+      await streaming(s);
+      await driver.idle(s.stream, 200);
+      await waitFor('audio queued in the ring', 10_000, () => s.stream.available() >= 64);
+      const buf = new Uint8Array(64).fill(0xaa);
+      const n = s.stream.read(buf, 4, 7);
+      expect(n).toBe(4);
+      expect([...buf.subarray(0, 4)]).toEqual([0xaa, 0xaa, 0xaa, 0xaa]);
+      expect([...buf.subarray(8)].every((b) => b === 0xaa)).toBe(true);
+      expect(s.stream.read(buf, 0, 3)).toBe(0); // less than one frame
+      const before = s.stream.available();
+      const dropped = s.stream.discard(10);
+      expect(dropped).toBe(8);
+      expect(s.stream.available()).toBeGreaterThanOrEqual(before - 8);
+      const big = new Uint8Array(1 << 20);
+      const all = s.stream.read(big);
+      expect(all % 4).toBe(0);
+      expect(all).toBeLessThanOrEqual(s.stream.stats().capacity);
+    });
+
+    it('rejects a read target that is not a Uint8Array and out-of-range offsets, without crashing', () => {
+      const s = openStream({ format: 'S16LE', rate: 48000, channels: 2 });
+      expect(() => s.stream.read([] as unknown as Uint8Array)).toThrow(TypeError);
+      expect(() => s.stream.read(new Uint8Array(8), 9)).toThrow(RangeError);
+      expect(() => s.stream.read(new Uint8Array(8), 4, 5)).toThrow(RangeError);
+    });
+
+    it('keeps only the newest ringFrames when nobody reads, counting the overrun', async () => {
+      const s = openStream({ format: 'S16LE', rate: 48000, channels: 2, ringFrames: 480 });
+      await streaming(s);
+      await driver.idle(s.stream, 300);
+      await waitFor('the ring to overrun', 10_000, () => s.stream.stats().overrunBytes > 0);
+      const st = s.stream.stats();
+      expect(st.capacity).toBe(480 * 4);
+      expect(st.available).toBeLessThanOrEqual(st.capacity);
+      expect(st.capturedBytes).toBeGreaterThan(st.capacity);
+    });
+
+    it('close() is idempotent and leaves a closed stream that reads nothing new', async () => {
+      const s = openStream({ format: 'S16LE', rate: 48000, channels: 2 });
+      await streaming(s);
+      s.stream.close();
+      s.stream.close();
+      expect(s.stream.stats().state).toBe('closed');
+      const captured = s.stream.stats().capturedBytes;
+      await driver.idle(s.stream, 100);
+      expect(s.stream.stats().capturedBytes).toBe(captured);
+    });
+
+    it('rejects an unknown sample format with a RangeError', () => {
+      expect(() => openStream({ format: 'S24LE' as CaptureSampleFormat, rate: 48000, channels: 2 })).toThrow(RangeError);
+    });
+  });
+}
