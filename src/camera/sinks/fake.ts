@@ -6,7 +6,8 @@ export interface FakeSinkOptions {
   width: number;
   height: number;
   fps: number;
-  format?: CameraPixelFormat;
+  /** null = nobody watches; default YUY2 */
+  format?: CameraPixelFormat | null;
   repeatsItself?: boolean;
   /** keep at most this many frames (oldest dropped); default 100 */
   keep?: number;
@@ -33,7 +34,7 @@ export class FakeSink implements CameraSink {
     this.width = o.width;
     this.height = o.height;
     this.fps = o.fps;
-    this.format = o.format ?? 'YUY2';
+    this.format = o.format === undefined ? 'YUY2' : o.format;
     this.repeatsItself = o.repeatsItself ?? false;
     this.keep = o.keep ?? 100;
   }

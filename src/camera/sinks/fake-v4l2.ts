@@ -1,0 +1,101 @@
+// A fake v4l2loopback 0.12.7 device behind the V4l2Deps seam, for unit tests of V4l2Sink: the
+// behaviour the sink must cope with, from the driver's source (docs/lab/audio-video.md §5):
+// exclusive_caps=1 reports OUTPUT only until a producer writes, CAPTURE only afterwards; an
+// unknown fourcc is silently replaced by formats[0] (BGR4); once a producer is active S_FMT
+// returns the locked format; sizes are clamped to max_width x max_height; write() = one frame.
+import type { V4l2Deps } from './v4l2';
+
+const V4L2_CAP_VIDEO_CAPTURE = 0x1;
+const V4L2_CAP_VIDEO_OUTPUT = 0x2;
+const V4L2_CAP_READWRITE = 0x01000000;
+const V4L2_CAP_STREAMING = 0x04000000;
+const BGR4 = 0x34524742;
+const KNOWN = new Set([0x56595559, 0x32315559, 0x3231564e, 0x33424752, 0x33524742, BGR4, 0x34424752, 0x47504a4d]);
+
+function errno(code: string, what: string): Error & { code: string } {
+  return Object.assign(new Error(`${what}: ${code}`), { code });
+}
+
+export interface FakeLoopbackOptions {
+  path?: string;
+  exclusiveCaps?: boolean;
+  maxWidth?: number;
+  maxHeight?: number;
+  /** open() fails with this errno code (EACCES to play a missing `video` group membership) */
+  openError?: string;
+  /** pretend to be another kind of V4L2 device (e.g. a real webcam: capture only) */
+  driver?: string;
+  caps?: number;
+}
+
+export class FakeV4l2Loopback implements V4l2Deps {
+  readonly path: string;
+  readonly frames: Buffer[] = [];
+  locked: { width: number; height: number; pixelformat: number; bytesperline: number; sizeimage: number } | null = null;
+  producerActive = false;
+  openFds = new Set<number>();
+  private nextFd = 1000;
+  private readonly o: FakeLoopbackOptions;
+
+  constructor(o: FakeLoopbackOptions = {}) {
+    this.o = o;
+    this.path = o.path ?? '/dev/video10';
+  }
+
+  open(path: string): number {
+    if (path !== this.path) throw errno('ENOENT', `open ${path}`);
+    if (this.o.openError) throw errno(this.o.openError, `open ${path}`);
+    const fd = this.nextFd++;
+    this.openFds.add(fd);
+    return fd;
+  }
+
+  close(fd: number): void {
+    if (!this.openFds.delete(fd)) throw errno('EBADF', 'close');
+    if (this.openFds.size === 0) {
+      this.producerActive = false; // last opener gone: buffers freed (no keep_format)
+      this.locked = null;
+    }
+  }
+
+  private check(fd: number): void {
+    if (!this.openFds.has(fd)) throw errno('EBADF', 'ioctl');
+  }
+
+  queryCap(fd: number) {
+    this.check(fd);
+    let caps = this.o.caps;
+    if (caps === undefined) {
+      const io = this.o.exclusiveCaps === false ? V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_VIDEO_OUTPUT : this.producerActive ? V4L2_CAP_VIDEO_CAPTURE : V4L2_CAP_VIDEO_OUTPUT;
+      caps = io | V4L2_CAP_READWRITE | V4L2_CAP_STREAMING;
+    }
+    return { driver: this.o.driver ?? 'v4l2 loopback', card: 'VM Camera', busInfo: 'platform:v4l2loopback-000', version: 0x60100, capabilities: caps | 0x80000000, deviceCaps: caps };
+  }
+
+  setFormat(fd: number, width: number, height: number, fourcc: number, bytesperline: number, sizeimage: number) {
+    this.check(fd);
+    if (this.locked) return { ...this.locked, field: 1, colorspace: 8 };
+    const w = Math.max(48, Math.min(this.o.maxWidth ?? 8192, width));
+    const h = Math.max(32, Math.min(this.o.maxHeight ?? 8192, height));
+    const pf = KNOWN.has(fourcc) ? fourcc : BGR4;
+    const bpl = pf === fourcc && w === width ? bytesperline : w * 4;
+    const size = pf === fourcc && w === width && h === height ? sizeimage : bpl * h;
+    this.locked = { width: w, height: h, pixelformat: pf, bytesperline: bpl, sizeimage: size };
+    return { ...this.locked, field: 1, colorspace: 8 };
+  }
+
+  setFps(fd: number, fps: number) {
+    this.check(fd);
+    const f = Math.max(1, Math.min(1000, fps));
+    return { numerator: 1, denominator: f };
+  }
+
+  write(fd: number, data: Uint8Array): number {
+    this.check(fd);
+    if (!this.locked) throw errno('EINVAL', 'write before S_FMT');
+    const n = Math.min(data.byteLength, this.locked.sizeimage);
+    this.frames.push(Buffer.from(data.subarray(0, n)));
+    this.producerActive = true;
+    return n;
+  }
+}

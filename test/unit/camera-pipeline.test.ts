@@ -1,0 +1,219 @@
+// The camera clock and its dirty flag, the memfd (ScanoutMap) path, flags and the
+// pin-resolution hint — with the real addon for pixels and the fake sink for the output.
+import * as fs from 'fs';
+import * as path from 'path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CameraConsoleListener } from '../../src/camera/listener';
+import { parseCameraFlags } from '../../src/camera/options';
+import { CameraPipeline } from '../../src/camera/pipeline';
+import { millimetres, pinGuestResolution } from '../../src/camera/pin-resolution';
+import { FakeSink } from '../../src/camera/sinks/fake';
+import { tempDir } from '../harness/procs';
+import { argbAt, dist, encodePixman, rgbAtFrame } from './camera-yuv-helpers';
+
+const XRGB = 0x20020888;
+const RED = { r: 255, g: 0, b: 0 };
+const GREEN = { r: 0, g: 255, b: 0 };
+
+function withFrame(w = 64, h = 48) {
+  const l = new CameraConsoleListener({ log: () => undefined });
+  const src = encodePixman(XRGB, w, h, () => RED);
+  l.scanout(w, h, src.stride, XRGB, src.data);
+  return l;
+}
+
+describe('pipeline: converts only on change, steady output', () => {
+  it('v4l2-like sink: the last frame is written again every tick, converted once', () => {
+    const l = withFrame();
+    const sink = new FakeSink({ width: 64, height: 48, fps: 30, format: 'YUY2' });
+    const p = new CameraPipeline({ source: l, sink });
+    for (let i = 0; i < 5; i++) p.tick();
+    expect(p.stats).toMatchObject({ ticks: 5, converted: 1, written: 5 });
+    expect(sink.frames.every((f) => f.data.equals(sink.frames[0].data))).toBe(true);
+    const g = encodePixman(XRGB, 8, 8, () => GREEN);
+    l.update(0, 0, 8, 8, g.stride, XRGB, g.data);
+    p.tick();
+    p.tick();
+    expect(p.stats).toMatchObject({ ticks: 7, converted: 2, written: 7 });
+    expect(dist(rgbAtFrame(sink.frames[6].data, 'YUY2', 64, 48, 2, 2), GREEN)).toBeLessThanOrEqual(6);
+  });
+
+  it('PipeWire-like sink (repeats by itself): only changed frames are handed over', () => {
+    const l = withFrame();
+    const sink = new FakeSink({ width: 64, height: 48, fps: 30, format: 'NV12', repeatsItself: true });
+    const p = new CameraPipeline({ source: l, sink });
+    for (let i = 0; i < 5; i++) p.tick();
+    expect(p.stats).toMatchObject({ converted: 1, written: 1 });
+    l.mouseSet(3, 3, true); // no cursor image yet: nothing changes
+    p.tick();
+    expect(p.stats.converted).toBe(1);
+    l.cursorDefine({ width: 2, height: 2, hotX: 0, hotY: 0, data: Buffer.alloc(16, 255) });
+    p.tick();
+    expect(p.stats).toMatchObject({ converted: 2, written: 2 });
+  });
+
+  it('nobody watching: nothing converted; a consumer coming back with another format gets a fresh frame', () => {
+    const l = withFrame();
+    const sink = new FakeSink({ width: 64, height: 48, fps: 30, format: null, repeatsItself: true });
+    const p = new CameraPipeline({ source: l, sink });
+    p.tick();
+    p.tick();
+    expect(p.stats).toMatchObject({ idle: 2, converted: 0, written: 0 });
+    sink.format = 'I420';
+    p.tick();
+    expect(sink.frames[0].format).toBe('I420');
+    sink.format = null;
+    p.tick();
+    sink.format = 'I420';
+    p.tick();
+    expect(p.stats.converted).toBe(2); // converted again after the pause although the picture is the same
+    sink.format = 'YUY2';
+    p.tick();
+    expect(sink.frames.map((f) => f.format)).toEqual(['I420', 'I420', 'YUY2']);
+  });
+
+  it('records latency from change arrival to hand-over for every change', () => {
+    const l = withFrame();
+    const sink = new FakeSink({ width: 64, height: 48, fps: 30 });
+    const p = new CameraPipeline({ source: l, sink });
+    p.tick();
+    const g = encodePixman(XRGB, 4, 4, () => GREEN);
+    for (let i = 0; i < 3; i++) l.update(i, 0, 4, 4, g.stride, XRGB, g.data);
+    p.tick();
+    const lat = p.takeLatencies();
+    expect(lat).toHaveLength(4); // the scanout + three updates
+    for (const v of lat) expect(v).toBeGreaterThanOrEqual(0);
+    p.tick();
+    expect(p.takeLatencies()).toHaveLength(0);
+  });
+
+  it('a sink error is logged once, the clock keeps going', () => {
+    const lines: string[] = [];
+    const l = withFrame();
+    const sink = new FakeSink({ width: 64, height: 48, fps: 30 });
+    sink.failWrites = { count: 3, error: new Error('camera: device gone') };
+    const p = new CameraPipeline({ source: l, sink, log: (s) => lines.push(s) });
+    for (let i = 0; i < 5; i++) p.tick();
+    expect(lines).toEqual(['camera: device gone']);
+    expect(p.stats).toMatchObject({ errors: 3, written: 2 });
+  });
+
+  describe('clock', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+    it('ticks at the camera rate without drift and without bursts after a stall', () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+      const l = withFrame();
+      const sink = new FakeSink({ width: 64, height: 48, fps: 30 });
+      const p = new CameraPipeline({ source: l, sink });
+      p.start();
+      vi.advanceTimersByTime(1000);
+      expect(p.stats.ticks).toBe(31); // t=0 and 30 more in one second
+      vi.advanceTimersByTime(9000);
+      expect(p.stats.ticks).toBe(301);
+      p.stop();
+      vi.advanceTimersByTime(1000);
+      expect(p.stats.ticks).toBe(301);
+    });
+  });
+});
+
+describe('ScanoutMap / UpdateMap (memfd, read with pread)', () => {
+  it('reads the mapped scanout at its offset and applies damage rectangles', () => {
+    const dir = tempDir('cam-map');
+    const file = path.join(dir, 'memfd');
+    const w = 33;
+    const h = 21;
+    const stride = 33 * 4 + 12;
+    const offset = 100;
+    const pic = encodePixman(XRGB, w, h, () => RED, stride);
+    fs.writeFileSync(file, Buffer.concat([Buffer.alloc(offset, 0x55), pic.data]));
+    const fd = fs.openSync(file, 'r+');
+    const l = new CameraConsoleListener({ log: () => undefined });
+    const v0 = l.version;
+    l.scanoutMap(fd, offset, w, h, stride, XRGB);
+    expect(l.version).toBe(v0 + 1);
+    expect([l.fb.width, l.fb.height]).toEqual([w, h]);
+    expect(argbAt(l.fb.data, l.fb.stride, 32, 20)).toEqual(RED);
+    // the guest draws green into a rectangle of the shared memory, QEMU sends UpdateMap
+    const g = encodePixman(XRGB, 5, 3, () => GREEN);
+    for (let y = 0; y < 3; y++) fs.writeSync(fd, g.data, y * g.stride, g.stride, offset + (10 + y) * stride + 7 * 4);
+    expect(argbAt(l.fb.data, l.fb.stride, 8, 11)).toEqual(RED);
+    l.updateMap(7, 10, 5, 3);
+    expect(argbAt(l.fb.data, l.fb.stride, 8, 11)).toEqual(GREEN);
+    expect(argbAt(l.fb.data, l.fb.stride, 12, 11)).toEqual(RED);
+    // a new Scanout releases (closes) the memfd we own
+    const src = encodePixman(XRGB, 4, 4, () => GREEN);
+    l.scanout(4, 4, src.stride, XRGB, src.data);
+    expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a memfd shorter than announced is reported and dropped, not read past', () => {
+    const dir = tempDir('cam-map');
+    const file = path.join(dir, 'memfd');
+    fs.writeFileSync(file, Buffer.alloc(100));
+    const fd = fs.openSync(file, 'r');
+    const lines: string[] = [];
+    const l = new CameraConsoleListener({ log: (s) => lines.push(s) });
+    l.scanoutMap(fd, 0, 64, 64, 256, XRGB);
+    expect(lines[0]).toMatch(/mapped scanout is shorter/);
+    expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('flags', () => {
+  it('defaults: PipeWire camera 1280x720@30 YUY2, cursor on', () => {
+    expect(parseCameraFlags({})).toEqual({ target: { kind: 'pipewire' }, width: 1280, height: 720, fps: 30, format: 'YUY2', pinResolution: false, cursor: true });
+  });
+  it('parses devices, files, sizes', () => {
+    expect(parseCameraFlags({ camera: '/dev/video10', cameraSize: '640x480', cameraFps: '15', cameraFormat: 'nv12' })).toMatchObject({
+      target: { kind: 'v4l2', path: '/dev/video10' },
+      width: 640,
+      height: 480,
+      fps: 15,
+      format: 'NV12',
+    });
+    expect(parseCameraFlags({ camera: 'file:/tmp/x.yuv' }).target).toEqual({ kind: 'file', path: '/tmp/x.yuv' });
+    expect(parseCameraFlags({ camera: 'none' }).target).toEqual({ kind: 'none' });
+  });
+  it.each([
+    [{ cameraSize: '1281x720' }, /must be even/],
+    [{ cameraSize: '1280*720' }, /expected WIDTHxHEIGHT/],
+    [{ cameraSize: '20x20' }, /between 48x32/],
+    [{ cameraFps: 0 }, /1 to 120/],
+    [{ cameraFps: '29.97' }, /whole number/],
+    [{ cameraFormat: 'MJPG' }, /YUY2, I420 or NV12/],
+    [{ camera: 'video10' }, /\/dev\/videoN/],
+  ])('%j -> one clear usage error', (flags, re) => {
+    let err: (Error & { code?: string }) | undefined;
+    try {
+      parseCameraFlags(flags);
+    } catch (e) {
+      err = e as Error & { code?: string };
+    }
+    expect(err?.code).toBe('EUSAGE');
+    expect(err?.message).toMatch(re);
+    expect(err?.message.split('\n')).toHaveLength(1);
+  });
+});
+
+describe('--camera-pin-resolution', () => {
+  it('asks the guest for the camera size (96 dpi physical size)', async () => {
+    const calls: number[][] = [];
+    const ok = await pinGuestResolution({ setUIInfo: async (...a) => void calls.push(a) }, 1280, 720, () => undefined);
+    expect(ok).toBe(true);
+    expect(calls).toEqual([[millimetres(1280), millimetres(720), 0, 0, 1280, 720]]);
+    expect(millimetres(1280)).toBe(339);
+  });
+  it('std VGA/bochs (Error.Unsupported): one line that says what to use instead', async () => {
+    const lines: string[] = [];
+    const err = Object.assign(new Error('SetUIInfo is not supported'), { name: 'org.qemu.Display1.Error.Unsupported' });
+    const ok = await pinGuestResolution({ setUIInfo: () => Promise.reject(err) }, 1280, 720, (l) => lines.push(l));
+    expect(ok).toBe(false);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/virtio-vga/);
+  });
+});
