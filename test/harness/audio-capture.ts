@@ -237,6 +237,25 @@ async function pulseStreamConnected(server: AudioServer, kind: 'source-outputs' 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Playing into a sink
+
+/**
+ * paplay's server-side buffer. 10 ms underran on a loaded 2-core machine (5 ms of silence inserted
+ * mid-tone); 100 ms has headroom. The start of a stream on a null sink is still cut by up to ~10 ms,
+ * so tones for PulseAudio need leading silence (makeToneWav padBeforeMs).
+ */
+const PAPLAY_LATENCY_MS = 100;
+
+/** Plays a WAV into a sink (default the server's vm-sink) and resolves when it has been played. */
+export async function playToSink(server: AudioServer, wavFile: string, opts: { sink?: string; timeoutMs?: number } = {}): Promise<void> {
+  if (!fs.existsSync(wavFile)) throw codedError('ENOENT', `playToSink: ${wavFile} does not exist; make one with makeToneWav()`);
+  const sink = opts.sink ?? server.sink;
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  if (server.kind === 'pipewire') await runTool('pw-play', ['--target', sink, wavFile], { env: server.env, timeoutMs });
+  else await runTool('paplay', [`--latency-msec=${PAPLAY_LATENCY_MS}`, '-d', sink, wavFile], { env: server.env, timeoutMs });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Feeding the VM microphone
 
 export interface FeedHandle {
@@ -291,7 +310,7 @@ export async function startFeed(server: AudioServer, wavFile: string, opts: Feed
     }
   } else {
     const target = opts.target ?? (server as AudioServer & { micFeedSink?: string }).micFeedSink ?? 'vm-mic-in';
-    proc = spawnManaged('paplay', 'paplay', ['--latency-msec=10', '-d', target, `--client-name=${name}`, wavFile], {
+    proc = spawnManaged('paplay', 'paplay', [`--latency-msec=${PAPLAY_LATENCY_MS}`, '-d', target, `--client-name=${name}`, wavFile], {
       env: clientEnv(server.env),
       logFile,
     });

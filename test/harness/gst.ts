@@ -27,13 +27,15 @@ export interface CaptureOptions {
 /** Captures `count` frames from a PipeWire video node; returns the PNG paths in frame order. */
 export async function captureCameraFrames(o: CaptureOptions): Promise<string[]> {
   if (!Number.isInteger(o.count) || o.count < 1) throw codedError('EINVAL', `captureCameraFrames: count ${o.count} must be a positive integer`);
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  // pipewiresrc waits forever for a node that is missing or is not video, so look first and say so.
+  if (!/^\d+$/.test(o.target)) await waitForVideoNode(o.env, o.target, Math.min(timeoutMs, 10_000));
   const dir = o.dir ?? tempDir('gst');
   fs.mkdirSync(dir, { recursive: true });
   const prefix = `frame-${Date.now()}-`;
   const args = ['-q', 'pipewiresrc', `target-object=${o.target}`, `num-buffers=${o.count}`, '!'];
   if (o.caps) args.push(o.caps, '!');
   args.push('videoconvert', '!', 'pngenc', '!', 'multifilesink', `location=${path.join(dir, `${prefix}%03d.png`)}`);
-  const timeoutMs = o.timeoutMs ?? 30_000;
   const logFile = path.join(dir, `${prefix}gst.log`);
   // Warnings in the log are what explain a failed negotiation.
   const proc = spawnManaged('gst-launch-1.0', 'gst-launch-1.0', args, { env: clientEnv({ ...o.env, GST_DEBUG: '2' }), logFile });
@@ -46,13 +48,38 @@ export async function captureCameraFrames(o: CaptureOptions): Promise<string[]> 
     .sort()
     .map((f) => path.join(dir, f));
   if (code !== 0 || files.length !== o.count) {
-    const why = code === 'SIGKILL' ? `timed out after ${timeoutMs} ms` : `exit ${code}`;
-    throw codedError(
-      'EGSTCAPTURE',
-      `gst-launch-1.0 ${args.join(' ')}: ${why}, ${files.length}/${o.count} frames. Is ${o.target} a running Video/Source node? Log ${logFile}:\n${proc.log().slice(-3000)}`,
-    );
+    // A caps filter the node cannot satisfy also hangs (0.3.65 does not fail the negotiation).
+    const why = code === 'SIGKILL' ? `timed out after ${timeoutMs} ms (does ${o.target} offer ${o.caps ?? 'any raw video'}?)` : `exit ${code}`;
+    throw codedError('EGSTCAPTURE', `gst-launch-1.0 ${args.join(' ')}: ${why}, ${files.length}/${o.count} frames. Log ${logFile}:\n${proc.log().slice(-3000)}`);
   }
   return files;
+}
+
+async function videoNodes(env: AudioEnv): Promise<Map<string, string>> {
+  const r = await runTool('pw-dump', [], { env });
+  const out = new Map<string, string>();
+  for (const x of JSON.parse(r.stdout) as PwObject[]) {
+    const props = x.info?.props ?? {};
+    if (x.type === 'PipeWire:Interface:Node' && typeof props['node.name'] === 'string') out.set(props['node.name'], String(props['media.class'] ?? ''));
+  }
+  return out;
+}
+
+async function waitForVideoNode(env: AudioEnv, name: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const nodes = await videoNodes(env);
+    const cls = nodes.get(name);
+    if (cls !== undefined) {
+      if (cls.startsWith('Video/')) return;
+      throw codedError('EINVAL', `captureCameraFrames: PipeWire node ${name} is ${cls || 'of no media.class'}, not a video node`);
+    }
+    if (Date.now() > deadline) {
+      const video = [...nodes].filter(([, c]) => c.startsWith('Video/')).map(([n, c]) => `${n} (${c})`);
+      throw codedError('ENONODE', `captureCameraFrames: no PipeWire node ${name} after ${timeoutMs} ms; video nodes: ${video.join(', ') || 'none'}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export interface TestVideoSourceOptions {

@@ -13,6 +13,7 @@ import {
   findSilenceGaps,
   makeToneWav,
   nonSilentSpan,
+  playToSink,
   readWav,
   recordSinkMonitor,
   recordSource,
@@ -119,7 +120,7 @@ describe('PipeWire + WirePlumber', () => {
     const wav = await makeToneWav(path.join(work, 'pw-440.wav'), { hz: 440, ms: 400, padAfterMs: 100 });
     const rec = recordSinkMonitor(pw, { sink: 'vm-sink', rate: RATE, channels: 2, format: 's16', dir: work });
     await rec.ready;
-    await pw.run('pw-play', ['--target', 'vm-sink', wav]);
+    await playToSink(pw, wav, { sink: 'vm-sink' });
     const got = await rec.stop();
     expect(got.channels).toBe(2);
     expect(got.rate).toBe(RATE);
@@ -131,7 +132,7 @@ describe('PipeWire + WirePlumber', () => {
     const wav = await makeToneWav(path.join(work, 'pw-997.wav'), { hz: 997, ms: 300, padAfterMs: 100 });
     const rec = recordSinkMonitor(pw, { dir: work });
     await rec.ready;
-    await pw.run('pw-play', ['--target', 'vm-sink', wav]);
+    await playToSink(pw, wav, { sink: 'vm-sink' });
     const got = await rec.stop();
     const ref = readWav(wav);
     const m = alignedMatch(ref.samples, got.samples, 2);
@@ -163,7 +164,7 @@ describe('PipeWire + WirePlumber', () => {
     const wav = await makeToneWav(path.join(work, 'pw-restart.wav'), { hz: 523, ms: 200, padAfterMs: 100 });
     const rec = recordSinkMonitor(pw, { dir: work });
     await rec.ready;
-    await pw.run('pw-play', ['--target', 'vm-sink', wav]);
+    await playToSink(pw, wav, { sink: 'vm-sink' });
     expectTone((await rec.stop()).samples, 2, 523, 200);
   });
 });
@@ -193,7 +194,7 @@ describe('PipeWire options', () => {
       const wav = await makeToneWav(path.join(work, 'pwpulse-880.wav'), { hz: 880, ms: 300, padBeforeMs: 100, padAfterMs: 200 });
       const rec = recordSinkMonitor(pulse, { dir: work });
       await rec.ready;
-      await pw.run('paplay', ['--latency-msec=10', '-d', 'vm-sink', wav]);
+      await playToSink(pulse, wav);
       const got = await rec.stop();
       const left = channel(got.samples, 2, 0);
       expect(dominantFrequency(left, RATE)).toBeCloseTo(880, 0);
@@ -223,7 +224,7 @@ describe('PulseAudio', () => {
     const wav = await makeToneWav(path.join(work, 'pa-440.wav'), { hz: 440, ms: 400, padBeforeMs: 250, padAfterMs: 250 });
     const rec = recordSinkMonitor(pa, { dir: work });
     await rec.ready;
-    await pa.run('paplay', ['--latency-msec=10', '-d', 'vm-sink', wav]);
+    await playToSink(pa, wav);
     const got = await rec.stop();
     expectTone(got.samples, got.channels, 440, 400);
   });
@@ -305,9 +306,26 @@ describe('GStreamer capture from a PipeWire video node', () => {
     }
   });
 
-  it('fails with the gst log when the node does not exist', async () => {
-    await expect(captureCameraFrames({ env: pw.env, target: 'no-such-camera', count: 1, dir: work, timeoutMs: 3000 })).rejects.toMatchObject({
-      code: 'EGSTCAPTURE',
+  it('says which video nodes exist when the target is missing or not video', async () => {
+    await expect(captureCameraFrames({ env: pw.env, target: 'no-such-camera', count: 1, dir: work, timeoutMs: 1000 })).rejects.toMatchObject({
+      code: 'ENONODE',
     });
+    await expect(captureCameraFrames({ env: pw.env, target: 'vm-sink', count: 1, dir: work })).rejects.toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining('Audio/Sink'),
+    });
+  });
+
+  it('times out with the gst log when the node cannot give the caps asked for', async () => {
+    const src = await startTestVideoSource({ env: pw.env, pattern: 'ball', width: 160, height: 120, format: 'RGBx' });
+    try {
+      // pipewiresrc 0.3.65 hangs instead of failing negotiation: the harness timeout must end it.
+      await expect(captureCameraFrames({ env: pw.env, target: src.name, count: 1, caps: 'video/x-raw,format=YUY2', dir: work, timeoutMs: 3000 })).rejects.toMatchObject({
+        code: 'EGSTCAPTURE',
+        message: expect.stringContaining('timed out'),
+      });
+    } finally {
+      await src.stop();
+    }
   });
 });
