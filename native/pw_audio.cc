@@ -263,13 +263,16 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
     size_t got = 0;
     if (draining) {
       got = ring_->Read(out, want);
-      if (got < want && !flushed_) {
-        // Last partial buffer: queue only what exists, then let PipeWire play out what it holds
-        // and emit `drained`. pw_stream_flush runs inline here (it invokes on the data loop).
+      if (got < want && drain_pad_cycles_ < kDrainPadCycles) {
+        // The ring is empty: follow the last samples with a few cycles of silence before
+        // flushing. `drained` only means the stream's queue is empty; the adapter (converter,
+        // resampler) and the graph still hold the last cycle, and closing right at `drained`
+        // cut 7-29 ms of the tail in tests. The padding pushes real audio through first.
+        drain_pad_cycles_++;
+      } else if (got < want && !flushed_) {
         flushed_ = true;
-        consumed_frames_.fetch_add(got / stride_, std::memory_order_relaxed);
         Finish(b, d, got);
-        pw_stream_flush(stream_, true);
+        pw_stream_flush(stream_, true);  // runs inline here: it invokes on the data loop
         return;
       }
     } else if (rearm_.exchange(false, std::memory_order_acq_rel)) {
@@ -480,6 +483,8 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
   // RT-thread-only state.
   bool playing_ = false;
   bool flushed_ = false;
+  int drain_pad_cycles_ = 0;
+  static constexpr int kDrainPadCycles = 3;
 
   std::atomic<size_t> start_bytes_{0};
   std::atomic<bool> draining_{false};

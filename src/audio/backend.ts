@@ -4,6 +4,7 @@
 // service may start before the user's sound server, and the voices retry with backoff.
 import * as net from 'net';
 import * as path from 'path';
+import { native as addon } from '../native';
 import type { AudioNativeApi, NativePlayback, NativePlaybackOptions } from '../native-api/audio';
 import type { AudioBackendKind } from './format';
 
@@ -97,7 +98,7 @@ function backendFor(kind: AudioBackendKind, env: Env, native: AudioNativeApi): P
  */
 export async function selectAudioBackend(choice: AudioChoice, opts: SelectOptions = {}): Promise<PlaybackBackend | null> {
   const env = opts.env ?? process.env;
-  const native = opts.native ?? (require('../native') as typeof import('../native')).native;
+  const native = opts.native ?? addon;
   const probe = opts.probe ?? probeUnixSocket;
   if (choice === 'none') return null;
   if (choice === 'pipewire' || choice === 'pulse') return backendFor(choice, env, native);

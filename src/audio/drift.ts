@@ -24,6 +24,20 @@ export interface DriftOptions {
   kp?: number;
   /** Integral gain per second² of error (default 0.05). */
   ki?: number;
+  /**
+   * Excess fill that is ignored, seconds (default 0.008). The polled fill is a sawtooth one
+   * block tall (~23 ms), so small errors are mostly noise; with equal clocks (most short sounds)
+   * the ratio then stays (almost exactly) 1, so a clip plays for its length.
+   */
+  deadbandS?: number;
+  /**
+   * Seconds after a reset during which the ratio stays 1 and the average fill becomes the
+   * target (default 2). Playback starts once the fill reaches the start threshold, but a Write
+   * can overshoot it by up to a block, so the level a stream settles at is only known after
+   * it started; holding THAT level (instead of pulling towards a nominal one) keeps equal
+   * clocks at ratio 1 exactly. targetFrames applies when learning is off (0).
+   */
+  learnS?: number;
 }
 
 export class DriftController {
@@ -32,6 +46,12 @@ export class DriftController {
   private readonly smoothingS: number;
   private readonly kp: number;
   private readonly ki: number;
+  private readonly deadband: number;
+  private readonly learnS: number;
+  private readonly nominalTarget: number;
+  private learnedFor = 0;
+  private learnSum = 0;
+  private learnCount = 0;
   private target: number;
   private avg: number | undefined;
   private integral = 0;
@@ -46,6 +66,9 @@ export class DriftController {
     this.smoothingS = opts.smoothingS ?? 1;
     this.kp = opts.kp ?? 0.5;
     this.ki = opts.ki ?? 0.05;
+    this.deadband = opts.deadbandS ?? 0.008;
+    this.learnS = opts.learnS ?? 2;
+    this.nominalTarget = opts.targetFrames;
   }
 
   get ratio(): number {
@@ -63,6 +86,7 @@ export class DriftController {
 
   setTarget(frames: number): void {
     this.target = frames;
+    this.learnedFor = this.learnS;
   }
 
   /** Forget history (stream restarted, voice re-enabled): the ratio returns to 1. */
@@ -71,6 +95,10 @@ export class DriftController {
     this.integral = 0;
     this.lastMs = undefined;
     this.ratioValue = 1;
+    this.learnedFor = 0;
+    this.learnSum = 0;
+    this.learnCount = 0;
+    this.target = this.nominalTarget;
   }
 
   /** One observation of the ring fill at `nowMs`; returns the consumption ratio to apply. */
@@ -90,7 +118,22 @@ export class DriftController {
     }
     const a = 1 - Math.exp(-dt / this.smoothingS);
     this.avg += a * (fillFrames - this.avg);
-    const e = (this.avg - this.target) / this.rate;
+    if (this.learnedFor < this.learnS) {
+      // Plain mean over the window (the EMA is still settling from its first sample).
+      this.learnedFor += dt;
+      this.learnSum += fillFrames;
+      this.learnCount++;
+      if (this.learnedFor >= this.learnS) {
+        // Never settle below the configured level: that one is what keeps the ring from running dry.
+        this.target = Math.max(this.nominalTarget, this.learnSum / this.learnCount);
+        this.avg = this.target;
+      }
+      return this.ratioValue;
+    }
+    const raw = (this.avg - this.target) / this.rate;
+    // The deadband applies above the target only: too much queued costs latency, which can
+    // wait; too little risks an underrun, so that is corrected at once.
+    const e = raw < 0 ? raw : Math.max(0, raw - this.deadband);
     const unclamped = this.kp * e + this.ki * (this.integral + e * dt);
     // Anti-windup: integrate only while the output is not saturated in the same direction.
     if (Math.abs(unclamped) < this.maxAdjust || Math.sign(unclamped) !== Math.sign(e)) this.integral += e * dt;

@@ -96,7 +96,9 @@ export class OutVoice {
     this.startFrames = this.latencyFrames + block;
     // Beyond 250 ms of excess the oldest audio is dropped: latency stays bounded after a stall.
     this.ringFrames = this.startFrames + block + Math.round(0.25 * format.rate);
-    this.drift = opts.driftControl === false ? undefined : new DriftController({ rate: format.rate, targetFrames: this.startFrames });
+    // The controller holds the level the stream settles at, never less than latency + half a block
+    // (the polled fill is a sawtooth one block tall around its mean).
+    this.drift = opts.driftControl === false ? undefined : new DriftController({ rate: format.rate, targetFrames: this.latencyFrames + block / 2 });
     this.open();
     this.pollTimer = setInterval(() => this.poll(), opts.pollMs ?? 50);
     this.pollTimer.unref();

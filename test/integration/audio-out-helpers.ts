@@ -1,0 +1,87 @@
+// Feeding a Speaker exactly like QEMU 7.2 does (1024-frame Write blocks released on a 10 ms
+// timer by a rate limiter on QEMU's clock), in any QEMU sample format, for the real-component
+// tests of the speaker path.
+import type { AudioOutHandler, PcmFormat } from '../../src/qemu/handlers';
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function pcmFormat(o: { bits: 8 | 16 | 32; isSigned?: boolean; isFloat?: boolean; freq?: number; nchannels?: number; bigEndian?: boolean }): PcmFormat {
+  const nchannels = o.nchannels ?? 2;
+  const freq = o.freq ?? 44100;
+  const bytesPerFrame = (o.bits / 8) * nchannels;
+  return {
+    bits: o.bits,
+    isSigned: o.isSigned ?? true,
+    isFloat: o.isFloat ?? false,
+    freq,
+    nchannels,
+    bytesPerFrame,
+    bytesPerSecond: bytesPerFrame * freq,
+    bigEndian: o.bigEndian ?? false,
+  };
+}
+
+/** Encodes one sample value in [-1, 1) into `out` at `off` in format f. */
+function encode(f: PcmFormat, v: number, out: DataView, off: number): void {
+  const le = !f.bigEndian;
+  if (f.isFloat) return out.setFloat32(off, v, le);
+  if (f.bits === 8) {
+    const s = Math.max(-128, Math.min(127, Math.round(v * 127)));
+    return f.isSigned ? out.setInt8(off, s) : out.setUint8(off, s + 128);
+  }
+  if (f.bits === 16) {
+    const s = Math.max(-32768, Math.min(32767, Math.round(v * 32767)));
+    return f.isSigned ? out.setInt16(off, s, le) : out.setUint16(off, s + 32768, le);
+  }
+  const s = Math.max(-2147483648, Math.min(2147483647, Math.round(v * 2147483647)));
+  return f.isSigned ? out.setInt32(off, s, le) : out.setUint32(off, s + 2147483648, le);
+}
+
+export interface FeedOptions {
+  id: bigint;
+  format: PcmFormat;
+  seconds: number;
+  freq: number;
+  amplitude: number;
+  /** QEMU's clock relative to real time: +0.003 = QEMU 0.3 % fast. */
+  drift?: number;
+  blockFrames?: number;
+  /** Called after each Write with the frame count sent so far (drift tests sample stats here). */
+  onBlock?: (sentFrames: number) => void;
+  /** Changes amplitude at a given second (volume test uses one tone at fixed amplitude instead). */
+}
+
+/**
+ * Writes a sine of `freq` for `seconds` in QEMU's pacing. The last block is partial (whatever is
+ * left), which QEMU itself would keep back (see src/audio/out/voice.ts): the point is that every
+ * frame the bridge receives must be heard.
+ */
+export async function feedTone(h: AudioOutHandler, o: FeedOptions): Promise<number> {
+  const f = o.format;
+  const block = o.blockFrames ?? 1024;
+  const total = Math.round(o.seconds * f.freq);
+  const bps = f.bits / 8;
+  const buf = new ArrayBuffer(block * f.bytesPerFrame);
+  const view = new DataView(buf);
+  const t0 = performance.now();
+  let sent = 0;
+  let tick = 0;
+  while (sent < total) {
+    tick++;
+    const due = t0 + tick * 10;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const allowed = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * f.freq * (1 + (o.drift ?? 0))));
+    while (sent < total && (allowed - sent >= block || (allowed === total && sent < total))) {
+      const n = Math.min(block, total - sent);
+      for (let i = 0; i < n; i++) {
+        const v = o.amplitude * Math.sin((2 * Math.PI * o.freq * (sent + i)) / f.freq);
+        for (let c = 0; c < f.nchannels; c++) encode(f, v, view, (i * f.nchannels + c) * bps);
+      }
+      h.write(o.id, new Uint8Array(buf, 0, n * f.bytesPerFrame));
+      sent += n;
+      o.onBlock?.(sent);
+    }
+  }
+  return sent;
+}
