@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { USocket } from 'usocket';
 import * as usocket from 'usocket';
 import { dbusSend, listNames, startDbusDaemon } from '../harness/dbus';
-import { buildGuest, startGuest, type Guest } from '../harness/qemu';
+import { buildGuest, guestArgs, startGuest, type Guest } from '../harness/qemu';
 import { tempDir } from '../harness/procs';
 
 const running: Guest[] = [];
@@ -70,6 +70,25 @@ function readPpm(file: string): Ppm {
 }
 
 describe('harness: QEMU guest', () => {
+  it('maps options to the QEMU command line', () => {
+    const image = { kernel: '/k', initrd: '/i', dir: '/' };
+    const base = { name: 'n', uuid: 'u', dir: '/d', busAddress: 'unix:path=/b,guid=1' };
+    const dflt = guestArgs(image, { ...base, scenario: ['tone', 'record'], params: { tone_hz: 440 }, appendKernelArgs: ['x=1'] });
+    const arg = (args: string[], opt: string) => args[args.indexOf(opt) + 1];
+    expect(arg(dflt, '-display')).toBe('dbus,addr=unix:path=/b,,guid=1,audiodev=snd0');
+    expect(arg(dflt, '-audiodev')).toBe('dbus,id=snd0');
+    expect(arg(dflt, '-append')).toMatch(/^console=ttyS0 .*bridge\.scenario=tone,record bridge\.tone_hz=440 x=1$/);
+    expect(dflt).toContain('virtio-tablet-pci');
+    expect(arg(dflt, '-machine')).toBe(`pc,accel=${process.env.QDB_ACCEL ?? 'tcg'}`);
+
+    const other = guestArgs(image, { ...base, scenario: 'idle', p2p: true, pointer: 'mouse', audiodev: { pa: 'unix:/p' }, accel: 'kvm' });
+    expect(arg(other, '-display')).toBe('dbus,p2p=yes');
+    expect(arg(other, '-audiodev')).toBe('pa,id=snd0,server=unix:/p');
+    expect(other).toContain('virtio-mouse-pci');
+    expect(arg(other, '-cpu')).toBe('host');
+    expect(arg(guestArgs(image, { ...base, scenario: 'idle', audiodev: 'none' }), '-audiodev')).toBe('none,id=snd0');
+  });
+
   it('builds the guest once per input set (second build is a cache hit)', async () => {
     const a = await buildGuest();
     const b = await buildGuest();
@@ -81,7 +100,11 @@ describe('harness: QEMU guest', () => {
 
   it('boots on a private bus: org.qemu with our Name/UUID, scenarios report on serial, QMP works', async () => {
     const g = await track(
-      startGuest({ scenario: ['pattern', 'keys', 'record'], name: 'qdb-smoke-private', params: { rec_ms: 300 } }),
+      startGuest({
+        scenario: ['pattern', 'keys', 'tone', 'record'],
+        name: 'qdb-smoke-private',
+        params: { rec_ms: 300, tone_ms: 300, tone_hz: 440 },
+      }),
     );
     expect(g.bus).toBeDefined();
     expect(g.busAddress).toBe(g.bus?.address);
@@ -114,6 +137,10 @@ describe('harness: QEMU guest', () => {
     await g.qmp('send-key', { keys: [{ type: 'qcode', data: 'a' }] });
     await g.waitForSerial(/EV event\d+ type=1 code=30 value=1 /);
     await g.waitForSerial(/EV event\d+ type=1 code=30 value=0 /);
+
+    // tone: played to the end even with nobody listening on D-Bus
+    await g.waitForSerial(/MARK play-start hz=440 ms=300 rate=44100 channels=2 format=S16_LE amplitude=0\.5 bytes=52920/);
+    await g.waitForSerial(/MARK play-done/);
 
     // record: 300 ms of S16 stereo at 44.1 kHz, with checksum and analysis fields
     const rec = await g.waitForSerial(/MARK rec-done bytes=(\d+) md5=([0-9a-f]{32}) freq=(\d+) rms=(\d+) zeros=(\d+)/);
