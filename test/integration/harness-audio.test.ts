@@ -198,6 +198,11 @@ describe('PipeWire options', () => {
       const got = await rec.stop();
       const left = channel(got.samples, 2, 0);
       expect(dominantFrequency(left, RATE)).toBeCloseTo(880, 0);
+      // restart() also brings pipewire-pulse back on the same socket.
+      const before = pulse.pid;
+      await pw.restart();
+      expect(pw.pulse!.pid).not.toBe(before);
+      expect((await pw.run('pactl', ['get-default-sink'])).stdout.trim()).toBe('vm-sink');
     } finally {
       await pw.stop();
     }
