@@ -93,6 +93,10 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
     Napi::Object o = info[0].As<Napi::Object>();
     std::string node_name = o.Get("nodeName").ToString();
     std::string desc = o.Get("description").ToString();
+    // remote: socket name or absolute path (PIPEWIRE_REMOTE semantics); default from the env
+    std::string remote = o.Has("remote") && o.Get("remote").IsString()
+                             ? o.Get("remote").As<Napi::String>().Utf8Value()
+                             : std::string();
     width_ = o.Get("width").ToNumber().Uint32Value();
     height_ = o.Get("height").ToNumber().Uint32Value();
     fps_ = o.Get("fps").ToNumber().Uint32Value();
@@ -126,7 +130,10 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
       ThrowWithCode(env, "EPIPEWIRE", "pw_thread_loop_start failed");
     }
     pw_thread_loop_lock(loop_);
-    core_ = pw_context_connect(ctx_, nullptr, 0);
+    core_ = pw_context_connect(
+        ctx_,
+        remote.empty() ? nullptr : pw_properties_new(PW_KEY_REMOTE_NAME, remote.c_str(), nullptr),
+        0);
     if (!core_) {
       int err = errno;
       pw_thread_loop_unlock(loop_);
@@ -237,6 +244,7 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
     o.Set("sent", static_cast<double>(sent_.load()));
     o.Set("repeated", static_cast<double>(repeated_.load()));
     o.Set("noBuffer", static_cast<double>(no_buffer_.load()));
+    o.Set("waiting", static_cast<double>(waiting_.load()));
     return o;
   }
 
@@ -321,11 +329,6 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
 
   static void OnProcess(void* data) {
     auto* self = static_cast<PwCamera*>(data);
-    pw_buffer* pb = pw_stream_dequeue_buffer(self->stream_);
-    if (!pb) {
-      self->no_buffer_.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
     if (self->middle_.load() & kFresh) {
       self->front_ = self->middle_.exchange(self->front_) & 3;
       self->have_frame_ = true;
@@ -334,22 +337,26 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
       self->repeated_.fetch_add(1, std::memory_order_relaxed);
     }
     int f = self->fmt_.load();
+    // Until JS has pushed a frame in the negotiated format (it converts only while somebody
+    // watches, so right after a consumer links there is none), produce nothing: the consumer
+    // waits a tick instead of receiving a black frame that never was on the guest's screen.
+    if (f == kNone || !self->have_frame_ || self->slot_fmt_[self->front_] != f) {
+      self->waiting_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    pw_buffer* pb = pw_stream_dequeue_buffer(self->stream_);
+    if (!pb) {
+      self->no_buffer_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     spa_buffer* buf = pb->buffer;
     Plane p[3];
-    int n = f == kNone ? 0 : Planes(f, self->width_, self->height_, p);
+    int n = Planes(f, self->width_, self->height_, p);
     const uint8_t* src = self->slots_[self->front_].data();
-    bool usable = self->have_frame_ && self->slot_fmt_[self->front_] == f;
     for (int i = 0; i < n && i < static_cast<int>(buf->n_datas); i++) {
       spa_data* d = &buf->datas[i];
       if (!d->data || d->maxsize < p[i].size) continue;
-      uint8_t* dst = static_cast<uint8_t*>(d->data);
-      if (usable) {
-        memcpy(dst, src + p[i].offset, p[i].size);
-      } else if (f == kYUY2) {  // black until JS has pushed a frame in this format
-        for (size_t k = 0; k < p[i].size; k += 2) dst[k] = 16, dst[k + 1] = 128;
-      } else {
-        memset(dst, i == 0 ? 16 : 128, p[i].size);
-      }
+      memcpy(d->data, src + p[i].offset, p[i].size);
       d->chunk->offset = 0;
       d->chunk->size = static_cast<uint32_t>(p[i].size);
       d->chunk->stride = static_cast<int32_t>(p[i].stride);
@@ -380,7 +387,7 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
   std::atomic<int> fmt_{kNone};
   std::atomic<int> state_{PW_STREAM_STATE_UNCONNECTED};
   std::atomic<uint32_t> node_id_{SPA_ID_INVALID};
-  std::atomic<uint64_t> pushed_{0}, sent_{0}, repeated_{0}, no_buffer_{0};
+  std::atomic<uint64_t> pushed_{0}, sent_{0}, repeated_{0}, no_buffer_{0}, waiting_{0};
   std::mutex err_mu_;
   std::string error_;
   pw_thread_loop* loop_ = nullptr;

@@ -60,6 +60,8 @@ export interface PwCameraOptions {
   width: number;
   height: number;
   fps: number;
+  /** PipeWire socket name or absolute path (PIPEWIRE_REMOTE semantics); default from the env */
+  remote?: string;
   /** offered formats, preferred first */
   formats: ('YUY2' | 'I420' | 'NV12')[];
 }
@@ -73,7 +75,7 @@ export interface PwCameraHandle {
   state(): { state: string; error?: string };
   /** PipeWire node id (0xffffffff until known) */
   nodeId(): number;
-  stats(): { pushed: number; sent: number; repeated: number; noBuffer: number };
+  stats(): { pushed: number; sent: number; repeated: number; noBuffer: number; waiting: number };
   close(): void;
 }
 

@@ -16,6 +16,8 @@ export interface PipeWireSinkOptions {
   /** preferred first; default YUY2, I420, NV12 */
   formats?: CameraPixelFormat[];
   nodeName?: string;
+  /** PipeWire socket (name or absolute path); default: PIPEWIRE_REMOTE / XDG_RUNTIME_DIR */
+  remote?: string;
 }
 
 export function cameraNodeName(vmName: string): string {
@@ -47,6 +49,7 @@ export class PipeWireSink implements CameraSink {
       height: o.height,
       fps: o.fps,
       formats: o.formats ?? ['YUY2', 'I420', 'NV12'],
+      remote: o.remote,
     });
   }
 
@@ -65,7 +68,7 @@ export class PipeWireSink implements CameraSink {
     return this.cam.nodeId();
   }
 
-  nativeStats(): { pushed: number; sent: number; repeated: number; noBuffer: number } {
+  nativeStats(): { pushed: number; sent: number; repeated: number; noBuffer: number; waiting: number } {
     return this.cam.stats();
   }
 
