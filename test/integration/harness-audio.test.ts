@@ -170,7 +170,7 @@ describe('PipeWire + WirePlumber', () => {
 });
 
 describe('PipeWire options', () => {
-  it('runs the graph at quantum 256 when asked (vm.overrides neutralised)', async () => {
+  it('sets the graph quantum to 256 when asked', async () => {
     const pw = await startPipeWire({ quantum: 256 });
     try {
       const settings = (await pw.run('pw-metadata', ['-n', 'settings', '0'])).stdout;
