@@ -101,3 +101,27 @@ export function dbusSend(address: string, args: string[], timeoutMs = 10_000): P
     );
   });
 }
+
+/** PIDs of the connections owning or queued for `name` (empty if none), via ListQueuedOwners. */
+export async function queuedOwnerPids(address: string, name: string): Promise<number[]> {
+  let owners: string[];
+  try {
+    const out = await dbusSend(address, ['--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.ListQueuedOwners', `string:${name}`]);
+    owners = [...out.matchAll(/string "(:[^"]*)"/g)].map((m) => m[1]);
+  } catch (err) {
+    if (/NameHasNoOwner/.test((err as Error).message)) return [];
+    throw err;
+  }
+  const pids: number[] = [];
+  for (const owner of owners) {
+    const out = await dbusSend(address, [
+      '--dest=org.freedesktop.DBus',
+      '/org/freedesktop/DBus',
+      'org.freedesktop.DBus.GetConnectionUnixProcessID',
+      `string:${owner}`,
+    ]).catch(() => ''); // the owner may have left meanwhile
+    const m = /uint32 (\d+)/.exec(out);
+    if (m) pids.push(Number(m[1]));
+  }
+  return pids;
+}

@@ -5,8 +5,8 @@ import { execFile } from 'child_process';
 import { randomUUID } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { startDbusDaemon, type DbusDaemon } from './dbus';
-import { keepLogs, sleep, spawnManaged, tempDir, type Managed } from './procs';
+import { queuedOwnerPids, startDbusDaemon, type DbusDaemon } from './dbus';
+import { keepLogs, sleep, spawnManaged, tempDir, waitFor, type Managed } from './procs';
 import { QmpSession } from './qmp';
 
 export { QmpSession, QmpError } from './qmp';
@@ -192,7 +192,10 @@ function removeRunDirsAtExit(dir: string): void {
   runDirs.add(dir);
 }
 
-/** Boots the guest; resolves once QEMU answers on QMP (its -display dbus is then connected). */
+/**
+ * Boots the guest; resolves once QEMU answers on QMP (its -display dbus is then connected) and, on a bus,
+ * owns or is queued for org.qemu. The guest itself is still booting: wait for `MARK ready` on serial.
+ */
 export async function startGuest(opts: GuestOptions): Promise<Guest> {
   const image = await buildGuest();
   const name = opts.name ?? `qdb-${randomUUID().slice(0, 8)}`;
@@ -288,6 +291,23 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
       });
     }
     await sleep(50);
+  }
+
+  // QEMU requests org.qemu asynchronously after connecting: wait until it owns it or is queued for it
+  // (a second guest on the same bus queues behind the first).
+  if (!opts.p2p) {
+    try {
+      await waitFor(`QEMU (pid ${proc.pid}) to own or queue for org.qemu on ${busAddress}`, Math.max(1000, deadline - Date.now()), async () => {
+        if (!proc.isRunning()) throw new Error(`QEMU exited: ${proc.log().trim()}`);
+        return (await queuedOwnerPids(busAddress, 'org.qemu')).includes(proc.pid);
+      }, 100);
+    } catch (err) {
+      stopping = true;
+      await proc.stop(2000);
+      await bus?.stop();
+      const kept = keep('qemu-no-bus-name');
+      throw Object.assign(new Error(`qemu: ${(err as Error).message}; logs in ${kept}`), { code: 'EQEMUSTART' });
+    }
   }
 
   started = true;
