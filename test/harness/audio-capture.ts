@@ -6,8 +6,8 @@
 // Facts used here are from /work/shared/docs/lab/audio-video.md sections 1 and 2.
 import * as fs from 'fs';
 import * as path from 'path';
-import { AudioServer, clientEnv, codedError, runTool } from './audio-tools';
-import { Managed, spawnManaged, tempDir, waitFor } from './procs';
+import { AudioServer, clientEnv, codedError, runTool, scratchDir } from './audio-tools';
+import { Managed, spawnManaged, waitFor } from './procs';
 import type { PwObject } from './pipewire';
 
 // ---------------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ export interface RecordOptions {
   channels?: number;
   /** Only s16 is supported: readWav reads 16-bit PCM. */
   format?: 's16';
-  /** Directory for the WAV and the tool's log (default: a fresh temp dir). */
+  /** Directory for the WAV and the tool's log (default: a scratch dir removed at process exit, see scratchDir). */
   dir?: string;
   /** How long to wait for the recorder to be connected (default 20 s). */
   readyTimeoutMs?: number;
@@ -159,7 +159,7 @@ function startRecorder(server: AudioServer, target: string, monitor: boolean, op
   const rate = opts.rate ?? 48000;
   const channels = opts.channels ?? 2;
   if ((opts.format ?? 's16') !== 's16') throw codedError('EINVAL', `record: format ${String(opts.format)} is not supported; use s16`);
-  const dir = opts.dir ?? tempDir('rec');
+  const dir = opts.dir ?? scratchDir('rec');
   const name = uniqueName('rec');
   const file = path.join(dir, `${name}.wav`);
   const logFile = path.join(dir, `${name}.log`);
@@ -282,7 +282,7 @@ export async function feedSource(server: AudioServer, wavFile: string, opts: Fee
 /** Starts playing wavFile into the VM microphone; resolves once audio is flowing into it. */
 export async function startFeed(server: AudioServer, wavFile: string, opts: FeedOptions = {}): Promise<FeedHandle> {
   if (!fs.existsSync(wavFile)) throw codedError('ENOENT', `feedSource: ${wavFile} does not exist; make one with makeToneWav()`);
-  const dir = opts.dir ?? tempDir('feed');
+  const dir = opts.dir ?? scratchDir('feed');
   const name = uniqueName('feed');
   const logFile = path.join(dir, `${name}.log`);
   const timeout = opts.readyTimeoutMs ?? 20_000;

@@ -4,6 +4,7 @@
 import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { tempDir } from './procs';
 
 /**
  * Directory with the committed daemon configuration (PipeWire drop-ins, WirePlumber lua, .pa).
@@ -83,4 +84,23 @@ export function codedError(code: string, message: string): Error & { code: strin
   const e = new Error(message) as Error & { code: string };
   e.code = code;
   return e;
+}
+
+let scratchRoot: string | undefined;
+
+/**
+ * A fresh directory for recordings, feeds and frames when the caller gave none. They all live in
+ * one per-process directory removed when the test process exits, so tests that do not pass `dir`
+ * leave nothing behind; set QDB_KEEP_RECORDINGS=1 to keep it (its path is printed then).
+ */
+export function scratchDir(kind: string): string {
+  if (scratchRoot === undefined) {
+    const root = tempDir('audio');
+    scratchRoot = root;
+    process.once('exit', () => {
+      if (process.env.QDB_KEEP_RECORDINGS) console.warn(`[harness] recordings kept in ${root}`);
+      else fs.rmSync(root, { recursive: true, force: true });
+    });
+  }
+  return fs.mkdtempSync(path.join(scratchRoot, `${kind}-`));
 }

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { AudioEnv, clientEnv, codedError, runTool } from './audio-tools';
+import { AudioEnv, clientEnv, codedError, runTool, scratchDir } from './audio-tools';
 import { Managed, spawnManaged, tempDir, waitFor } from './procs';
 import type { PwObject } from './pipewire';
 
@@ -18,7 +18,7 @@ export interface CaptureOptions {
   count: number;
   /** Caps forced between pipewiresrc and videoconvert, e.g. 'video/x-raw,format=YUY2'. */
   caps?: string;
-  /** Where the PNGs go (default: a fresh temp dir). */
+  /** Where the PNGs go (default: a scratch dir removed at process exit, see scratchDir). */
   dir?: string;
   /** Whole-pipeline timeout (default 30 s). */
   timeoutMs?: number;
@@ -30,7 +30,7 @@ export async function captureCameraFrames(o: CaptureOptions): Promise<string[]> 
   const timeoutMs = o.timeoutMs ?? 30_000;
   // pipewiresrc waits forever for a node that is missing or is not video, so look first and say so.
   if (!/^\d+$/.test(o.target)) await waitForVideoNode(o.env, o.target, Math.min(timeoutMs, 10_000));
-  const dir = o.dir ?? tempDir('gst');
+  const dir = o.dir ?? scratchDir('gst');
   fs.mkdirSync(dir, { recursive: true });
   const prefix = `frame-${Date.now()}-`;
   const args = ['-q', 'pipewiresrc', `target-object=${o.target}`, `num-buffers=${o.count}`, '!'];

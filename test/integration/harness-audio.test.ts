@@ -162,7 +162,8 @@ describe('PipeWire + WirePlumber', () => {
     await pw.run('pw-cli', ['info', '0']);
     expect(await pw.defaults()).toEqual({ sink: 'vm-sink', source: 'vm-mic' });
     const wav = await makeToneWav(path.join(work, 'pw-restart.wav'), { hz: 523, ms: 200, padAfterMs: 100 });
-    const rec = recordSinkMonitor(pw, { dir: work });
+    // No dir: the recording goes to the per-process scratch dir.
+    const rec = recordSinkMonitor(pw);
     await rec.ready;
     await playToSink(pw, wav, { sink: 'vm-sink' });
     expectTone((await rec.stop()).samples, 2, 523, 200);
