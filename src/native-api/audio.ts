@@ -47,6 +47,7 @@ export interface NativePlaybackStats {
   consumedFrames: number;
   /** Cycles where the ring ran dry while playing (silence was inserted). */
   underruns: number;
+  /** Silence frames inserted (PipeWire); 0 where the server does not tell (PulseAudio). */
   underrunFrames: number;
   /** Frames dropped (oldest first) because write() found the ring full. */
   overflowFrames: number;

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import { native } from '../../src/native';
 import { startPipeWire, PipeWire } from '../harness/pipewire';
+import { startPulseAudio, Pulse } from '../harness/pulseaudio';
 import { baseOptions, playbackContract } from './audio-out-contract-suite';
 
 describe('playback contract: PipeWire (PwPlayback)', () => {
@@ -16,5 +17,20 @@ describe('playback contract: PipeWire (PwPlayback)', () => {
     const Ctor = native.PwPlayback;
     if (!Ctor) throw new Error('addon lacks PwPlayback: build it with bash scripts/build-native.sh');
     return new Ctor(baseOptions({ remote: pw.socketPath, ...o }));
+  });
+});
+
+describe('playback contract: PulseAudio (PulsePlayback)', () => {
+  let pa: Pulse;
+  beforeAll(async () => {
+    pa = await startPulseAudio();
+  });
+  afterAll(async () => {
+    await pa?.stop();
+  });
+  playbackContract((o) => {
+    const Ctor = native.PulsePlayback;
+    if (!Ctor) throw new Error('addon lacks PulsePlayback: build it with bash scripts/build-native.sh');
+    return new Ctor(baseOptions({ remote: pa.server, ...o }));
   });
 });
