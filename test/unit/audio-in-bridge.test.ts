@@ -26,7 +26,7 @@ function s16(b: Uint8Array): number[] {
   return out;
 }
 
-function setup(o: { source?: string; log?: LogFn; maxLatencyMs?: number; targetLatencyMs?: number } = {}) {
+function setup(o: { source?: string; log?: LogFn; maxLatencyMs?: number; targetLatencyMs?: number; prebufferMs?: number } = {}) {
   const server = new FakeCaptureServer();
   const logs: string[] = [];
   const bridge = new AudioInBridge({
@@ -36,6 +36,8 @@ function setup(o: { source?: string; log?: LogFn; maxLatencyMs?: number; targetL
     ...(o.source !== undefined ? { source: o.source } : {}),
     ...(o.maxLatencyMs !== undefined ? { maxLatencyMs: o.maxLatencyMs } : {}),
     ...(o.targetLatencyMs !== undefined ? { targetLatencyMs: o.targetLatencyMs } : {}),
+    // Most tests look at single frames: no jitter buffer unless the test is about it.
+    prebufferMs: o.prebufferMs ?? 0,
   });
   return { server, bridge, logs };
 }
@@ -102,10 +104,28 @@ describe('AudioInBridge: Read', () => {
     expect(r.byteLength).toBe(16);
     expect(s16(r)).toEqual([1, 2, 3, 4, 0, 0, 0, 0]);
     const st = bridge.stats()[0];
-    expect(st).toMatchObject({ reads: 1, requestedBytes: 16, capturedBytes: 8, paddedBytes: 8, paddedReads: 1, startupPaddedBytes: 0 });
+    expect(st).toMatchObject({ reads: 1, requestedBytes: 16, capturedBytes: 8, paddedBytes: 8, paddedReads: 1, underruns: 1, startupPaddedBytes: 0 });
     server.opened[0].deliver(frames([5, 6], [7, 8]));
     expect(s16(bridge.read(ID, 8))).toEqual([5, 6, 7, 8]);
     expect(bridge.stats()[0].paddedReads).toBe(1);
+  });
+
+  it('jitter buffer: silence until prebufferMs is queued, at the start and again after each underrun', () => {
+    const { server, bridge } = setup({ prebufferMs: 10 }); // U8 8000 Hz: 80 bytes
+    bridge.init(ID, U8_MONO);
+    bridge.setEnabled(ID, true);
+    const mic = server.opened[0];
+    mic.deliver(new Uint8Array(79).fill(1));
+    expect([...bridge.read(ID, 4)]).toEqual([0x80, 0x80, 0x80, 0x80]); // 79 < 80 queued
+    mic.deliver(Uint8Array.from([2]));
+    expect([...bridge.read(ID, 4)]).toEqual([1, 1, 1, 1]);
+    expect([...bridge.read(ID, 80)].filter((b) => b === 0x80)).toHaveLength(4); // ran dry: 76 + 4 padding
+    expect(bridge.stats()[0]).toMatchObject({ underruns: 1, startupPaddedBytes: 4, paddedBytes: 4 });
+    mic.deliver(new Uint8Array(40).fill(3));
+    expect([...bridge.read(ID, 4)]).toEqual([0x80, 0x80, 0x80, 0x80]); // refilling: one gap, not many
+    mic.deliver(new Uint8Array(40).fill(3));
+    expect([...bridge.read(ID, 4)]).toEqual([3, 3, 3, 3]);
+    expect(bridge.stats()[0]).toMatchObject({ underruns: 1, paddedBytes: 8, paddedReads: 2 });
   });
 
   it('counts silence before the first microphone byte as start-up padding, not steady-state padding', () => {

@@ -39,6 +39,11 @@ export interface AudioInBridgeOptions {
   maxLatencyMs?: number;
   /** Default 40 ms. */
   targetLatencyMs?: number;
+  /**
+   * Queued audio needed before answering with microphone data, at the start and after every
+   * underrun (default 30 ms).
+   */
+  prebufferMs?: number;
   /** Delay before reopening a capture stream the server failed (default 1000 ms, doubled up to 10 s). */
   retryMs?: number;
 }
@@ -58,6 +63,8 @@ export interface VoiceInStats {
   paddedBytes: number;
   /** Reads that needed any padding. */
   paddedReads: number;
+  /** Times the ring ran dry while the guest recorded (each is one gap in what the guest hears). */
+  underruns: number;
   /** Padding before the first microphone byte arrived after SetEnabled(true) (stream start-up). */
   startupPaddedBytes: number;
   /** Queued audio dropped to keep latency under maxLatencyMs. */
@@ -82,6 +89,8 @@ interface Voice {
   state: string;
   error?: string;
   sawData: boolean;
+  /** Answering silence until prebufferMs is queued (start, and after an underrun). */
+  priming: boolean;
   retryTimer?: NodeJS.Timeout;
   retryDelayMs: number;
   stats: Omit<VoiceInStats, 'id' | 'format' | 'enabled' | 'muted' | 'state' | 'error'>;
@@ -98,6 +107,7 @@ export class AudioInBridge implements AudioInHandler {
   private readonly ringMs: number;
   private readonly maxLatencyMs: number;
   private readonly targetLatencyMs: number;
+  private readonly prebufferMs: number;
   private readonly retryMs: number;
   /** Reused reply buffer: the D-Bus layer marshals the reply before read() is called again. */
   private scratch = new Uint8Array(8192);
@@ -111,6 +121,7 @@ export class AudioInBridge implements AudioInHandler {
     this.maxLatencyMs = opts.maxLatencyMs ?? 150;
     this.targetLatencyMs = Math.min(opts.targetLatencyMs ?? 40, this.maxLatencyMs);
     this.retryMs = opts.retryMs ?? 1000;
+    this.prebufferMs = Math.min(opts.prebufferMs ?? 30, this.targetLatencyMs);
   }
 
   init(id: bigint, format: PcmFormat): void {
@@ -126,6 +137,7 @@ export class AudioInBridge implements AudioInHandler {
       generation: 0,
       state: 'idle',
       sawData: false,
+      priming: true,
       retryDelayMs: this.retryMs,
       stats: {
         reads: 0,
@@ -133,6 +145,7 @@ export class AudioInBridge implements AudioInHandler {
         capturedBytes: 0,
         paddedBytes: 0,
         paddedReads: 0,
+        underruns: 0,
         startupPaddedBytes: 0,
         discardedBytes: 0,
         overrunBytes: 0,
@@ -195,7 +208,19 @@ export class AudioInBridge implements AudioInHandler {
     if (v.enabled && v.stream) {
       const avail = v.stream.available();
       if (avail > this.bytesFor(v, this.maxLatencyMs)) s.discardedBytes += v.stream.discard(avail - this.bytesFor(v, this.targetLatencyMs));
-      got = v.stream.read(out, 0, size - (size % l.bytesPerFrame));
+      // Jitter buffer: after the start and after every underrun, answer silence until
+      // prebufferMs is queued again. A reader faster than real time (QEMU under TCG) then sees
+      // a few longer gaps instead of a crackle of tiny ones in every Read, and a real-time
+      // reader keeps that cushion against the server's period jitter.
+      if (v.priming && avail >= this.bytesFor(v, this.prebufferMs)) v.priming = false;
+      if (!v.priming) {
+        const want = size - (size % l.bytesPerFrame);
+        got = v.stream.read(out, 0, want);
+        if (got < want) {
+          v.priming = true;
+          if (v.sawData || got > 0) s.underruns++;
+        }
+      }
       if (got > 0) {
         v.sawData = true;
         s.capturedBytes += got;
@@ -257,6 +282,7 @@ export class AudioInBridge implements AudioInHandler {
     const gen = ++v.generation;
     const rate = v.format.freq;
     v.sawData = false;
+    v.priming = true;
     v.error = undefined;
     v.state = 'connecting';
     v.stats.opens++;
