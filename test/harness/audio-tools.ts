@@ -3,8 +3,8 @@
 // runner whose failures name the command, its exit status and its stderr.
 import { execFile } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
-import { tempDir } from './procs';
 
 /**
  * Directory with the committed daemon configuration (PipeWire drop-ins, WirePlumber lua, .pa).
@@ -87,20 +87,40 @@ export function codedError(code: string, message: string): Error & { code: strin
 }
 
 let scratchRoot: string | undefined;
+const SCRATCH_PREFIX = 'qdb-audio-';
 
 /**
  * A fresh directory for recordings, feeds and frames when the caller gave none. They all live in
- * one per-process directory removed when the test process exits, so tests that do not pass `dir`
- * leave nothing behind; set QDB_KEEP_RECORDINGS=1 to keep it (its path is printed then).
+ * one per-process directory, <tmp>/qdb-audio-<pid>-XXXXXX. Vitest's fork workers are ended by a
+ * signal, so 'exit' handlers do not run there: each new scratch root therefore also removes the
+ * roots of processes that no longer exist. Set QDB_KEEP_RECORDINGS=1 to keep everything.
  */
 export function scratchDir(kind: string): string {
   if (scratchRoot === undefined) {
-    const root = tempDir('audio');
+    if (!process.env.QDB_KEEP_RECORDINGS) removeDeadScratchRoots();
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
+    fs.chmodSync(root, 0o700);
     scratchRoot = root;
     process.once('exit', () => {
-      if (process.env.QDB_KEEP_RECORDINGS) console.warn(`[harness] recordings kept in ${root}`);
-      else fs.rmSync(root, { recursive: true, force: true });
+      if (!process.env.QDB_KEEP_RECORDINGS) fs.rmSync(root, { recursive: true, force: true });
     });
   }
   return fs.mkdtempSync(path.join(scratchRoot, `${kind}-`));
+}
+
+function removeDeadScratchRoots(): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const m = new RegExp(`^${SCRATCH_PREFIX}(\\d+)-`).exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
