@@ -385,7 +385,9 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
         const pa_timing_info* ti = pa_stream_get_timing_info(stream_);
         if (ti && !ti->read_index_corrupt && !ti->write_index_corrupt) {
           int64_t q = ti->write_index - ti->read_index;
-          if (q > 0) server_queued = double(q / stride_);
+          // After the drain completed the server holds nothing, whatever a stale timing snapshot
+          // says.
+          if (q > 0 && !drained_.load()) server_queued = double(q / stride_);
           delay_ns = double(ti->sink_usec + ti->transport_usec) * 1000.0;
           have_delay = true;
         }
