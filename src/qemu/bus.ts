@@ -62,7 +62,9 @@ export async function openBus(address: string = defaultBusAddress(), timeoutMs =
   } catch (e) {
     throw connectError(address, e);
   }
-  const bus = dbus.createClient({ stream, direct: true, timeout: timeoutMs });
+  // EXTERNAL only: it is what a local bus accepts, and a cookie fallback would turn a plain
+  // "rejected" into a confusing keyring file error.
+  const bus = dbus.createClient({ stream, direct: true, timeout: timeoutMs, authMethods: ['EXTERNAL'] });
   const conn = bus.connection;
   // Connection-level errors before Hello resolves are turned into the Hello failure below;
   // afterwards the owner of BusConnection listens (QemuVm reports them as `error`).

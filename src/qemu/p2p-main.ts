@@ -103,7 +103,7 @@ export async function connectP2pMain(qmpPath: string, timeoutMs = 10_000): Promi
     destroyStream(qs);
   }
   stream = streamOnFd(mine, true);
-  const bus = dbus.createClient({ stream, direct: true, timeout: timeoutMs });
+  const bus = dbus.createClient({ stream, direct: true, timeout: timeoutMs, authMethods: ['EXTERNAL'] });
   bus.name = undefined;
   bus.connection.on('error', () => undefined);
   try {

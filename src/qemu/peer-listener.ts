@@ -128,7 +128,7 @@ export class PeerListener extends EventEmitter<PeerListenerEvents> {
     this.stream = streamOnFd(ourFd, options.fds);
     // createConnection starts the client handshake at once ('\0' + AUTH EXTERNAL); the bytes
     // wait in the socket until QEMU reads them after it replied to Register*.
-    this.conn = dbus.createConnection({ stream: this.stream, direct: true, ayBuffer: 'view' });
+    this.conn = dbus.createConnection({ stream: this.stream, direct: true, ayBuffer: 'view', authMethods: ['EXTERNAL'] });
     this.conn.on('message', (msg) => this.dispatch(msg));
     this.conn.on('connect', () => {
       this.connected = true;

@@ -83,6 +83,7 @@ class Registration implements ListenerHandle {
   peer: PeerListener | undefined;
   registrations = 0;
   removed = false;
+  lastSelfHeal = 0;
   readonly voices = new VoiceSet();
 
   constructor(
@@ -233,16 +234,16 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     return new QemuAudio(this.link);
   }
 
-  addConsoleListener(handler: ConsoleListenerHandler, opts: { console?: number } = {}): Promise<ListenerHandle> {
+  async addConsoleListener(handler: ConsoleListenerHandler, opts: { console?: number } = {}): Promise<ListenerHandle> {
     return this.add(new Registration('console', opts.console ?? this.vmInfo.consoleIds[0] ?? 0, handler, this));
   }
 
-  addAudioOutListener(handler: AudioOutHandler): Promise<ListenerHandle> {
+  async addAudioOutListener(handler: AudioOutHandler): Promise<ListenerHandle> {
     this.requireAudio();
     return this.add(new Registration('audio-out', 0, handler, this));
   }
 
-  addAudioInListener(handler: AudioInHandler): Promise<ListenerHandle> {
+  async addAudioInListener(handler: AudioInHandler): Promise<ListenerHandle> {
     this.requireAudio();
     return this.add(new Registration('audio-in', 0, handler, this));
   }
@@ -354,7 +355,14 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     const alive = await this.probe();
     if (alive === 'gone') return this.markGone('listener socket closed and the VM no longer answers');
     if (alive === 'ok' && this.attachedFlag && !r.removed && !r.active) {
-      // QEMU is alive but dropped us (e.g. it rejected our handshake): register again once.
+      // QEMU is alive but dropped us (or sent something unparsable): register again, but not in
+      // a loop — a second drop within 5 s is reported instead.
+      const now = Date.now();
+      if (now - r.lastSelfHeal < 5000) {
+        this.emitError(new QemuDbusError('ELISTENER', `VM "${this.vmInfo.name}" dropped the ${r.kind} listener twice within 5 s`, 'check QEMU stderr; remove and add the listener again'));
+        return;
+      }
+      r.lastSelfHeal = now;
       try {
         await this.register(r);
       } catch (e) {

@@ -1,0 +1,357 @@
+// A fake QEMU `-display dbus` peer on a real bus, for what QEMU 7.2 cannot show (8.1+/9.2+
+// interfaces, Listener.Unix.Map with a memfd) and for fault injection (malformed calls, a peer
+// that stops answering, a peer that vanishes). Built on dbus-native like the code under test,
+// but sharing none of src/qemu's listener code: it plays QEMU's side (auth SERVER on the p2p
+// socket, GetAll at registration, then the calls QEMU makes).
+import * as dbus from 'dbus-native';
+import * as fs from 'fs';
+import * as path from 'path';
+import { USocket } from 'usocket';
+
+type FakeFlavour = '7.2' | '10.1';
+
+export interface FakeQemuOptions {
+  busAddress: string;
+  name: string;
+  uuid?: string;
+  /** '7.2': what the lab recorded of QEMU 7.2. '10.1': Interfaces properties, MultiTouch, NSamples, Unix.Map. */
+  flavour?: FakeFlavour;
+  /** export /org/qemu/Display1/Audio (default true) */
+  audio?: boolean;
+  /** export org.qemu.Display1.VM (default true): false = "unsupported QEMU" */
+  vmInterface?: boolean;
+  width?: number;
+  height?: number;
+}
+
+const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
+
+function fdTransport(us: USocket): dbus.ConnectionOptions['stream'] {
+  const t = us as unknown as { writeWithFds: (b: Buffer, fds: number[]) => boolean; closeFds: (f: number[]) => void };
+  t.writeWithFds = (b, fds) => {
+    us.write({ data: b, fds });
+    return true;
+  };
+  t.closeFds = (fds) => fds.forEach((fd) => fs.closeSync(fd));
+  return us as unknown as dbus.ConnectionOptions['stream'];
+}
+
+async function connectUs(socketPath: string): Promise<USocket> {
+  const us = new USocket({ path: socketPath });
+  await new Promise<void>((resolve, reject) => {
+    us.once('connected', () => resolve());
+    us.once('error', reject);
+  });
+  return us;
+}
+
+/** QEMU's side of one listener p2p connection. */
+export class FakeListenerPeer {
+  /** Interfaces the client listed in GetAll (8.1+ QEMU reads them once). */
+  interfaces: string[] = [];
+  getAllReply: Record<string, unknown> = {};
+  closed = false;
+  readonly ready: Promise<void>;
+
+  constructor(
+    readonly kind: 'console' | 'audio-out' | 'audio-in',
+    readonly conn: dbus.MessageBus,
+    readonly stream: USocket,
+    readonly path: string,
+    readonly iface: string,
+  ) {
+    conn.connection.on('error', () => undefined);
+    const done = (): void => {
+      this.closed = true;
+    };
+    conn.connection.on('end', done);
+    conn.connection.on('close', done);
+    this.ready = new Promise((resolve, reject) => {
+      conn.connection.once('connect', () => resolve());
+      conn.connection.once('error', reject);
+    });
+  }
+
+  /** A call the way QEMU makes it: NO_REPLY_EXPECTED unless `reply`. Resolves with the reply body. */
+  call(member: string, signature: string, body: unknown[], opts: { reply?: boolean; fds?: number[]; iface?: string; path?: string; timeoutMs?: number } = {}): Promise<unknown> {
+    const msg: dbus.Message = { path: opts.path ?? this.path, interface: opts.iface ?? this.iface, member };
+    if (signature) {
+      msg.signature = signature;
+      msg.body = body;
+    }
+    if (opts.fds) msg.fds = opts.fds;
+    if (!opts.reply) msg.flags = 1;
+    return this.conn.invoke(msg, { timeout: opts.timeoutMs ?? 5000 }) as unknown as Promise<unknown>;
+  }
+
+  close(): void {
+    this.stream.destroy();
+    this.closed = true;
+  }
+}
+
+export class FakeQemuPeer {
+  readonly flavour: FakeFlavour;
+  uniqueName = '';
+  bus!: dbus.MessageBus;
+  private us!: USocket;
+  readonly listeners: FakeListenerPeer[] = [];
+  readonly keys: ['press' | 'release', number][] = [];
+  readonly buttons: ['press' | 'release', number][] = [];
+  readonly touches: [number, bigint, number, number][] = [];
+  /** set when a client sent a mouse button QEMU would assert on: a real QEMU would be dead now */
+  aborted: string | undefined;
+  /** 7.2's "already registered" answers given so far */
+  alreadyRegisteredRejections = 0;
+  private frozen = false;
+  private frozenQueue: [string, unknown[]][] = [];
+  private readonly shmFiles: string[] = [];
+  /** called after each listener handshake; default sends the first frame like QEMU does */
+  onListener: (l: FakeListenerPeer) => Promise<void>;
+
+  private constructor(readonly opts: FakeQemuOptions) {
+    this.flavour = opts.flavour ?? '7.2';
+    this.onListener = (l) => this.greet(l);
+  }
+
+  static async start(opts: FakeQemuOptions): Promise<FakeQemuPeer> {
+    const p = new FakeQemuPeer(opts);
+    await p.connect();
+    return p;
+  }
+
+  get width(): number {
+    return this.opts.width ?? 640;
+  }
+  get height(): number {
+    return this.opts.height ?? 480;
+  }
+
+  private async connect(): Promise<void> {
+    const socketPath = /unix:path=([^,;]+)/.exec(this.opts.busAddress)![1];
+    this.us = await connectUs(socketPath);
+    this.bus = dbus.createClient({ stream: fdTransport(this.us), direct: true });
+    this.bus.connection.on('error', () => undefined);
+    this.uniqueName = await this.bus.invokeDbus<string>({ member: 'Hello' });
+    this.bus.name = this.uniqueName;
+    this.installFreezeGate();
+    this.export();
+    await this.bus.requestName('org.qemu', 0);
+  }
+
+  /** While frozen, incoming messages queue like in a QEMU whose main loop is blocked. */
+  private installFreezeGate(): void {
+    const conn = this.bus.connection as unknown as { emit: (ev: string, ...a: unknown[]) => boolean };
+    const orig = conn.emit.bind(conn);
+    conn.emit = (ev: string, ...args: unknown[]): boolean => {
+      if (ev === 'message' && this.frozen) {
+        this.frozenQueue.push([ev, args]);
+        return true;
+      }
+      return orig(ev, ...args);
+    };
+    this.replay = () => {
+      const q = this.frozenQueue;
+      this.frozenQueue = [];
+      for (const [ev, a] of q) orig(ev, ...a);
+    };
+  }
+  private replay: () => void = () => undefined;
+
+  freeze(): void {
+    this.frozen = true;
+  }
+  thaw(): void {
+    this.frozen = false;
+    this.replay();
+  }
+
+  private newer(): boolean {
+    return this.flavour !== '7.2';
+  }
+
+  private export(): void {
+    const b = this.bus;
+    const root = '/org/qemu/Display1';
+    b.exportObjectManager(root);
+    const props = (o: Record<string, string>): Record<string, { type: string; access: 'read' }> =>
+      Object.fromEntries(Object.entries(o).map(([k, t]) => [k, { type: t, access: 'read' as const }]));
+    if (this.opts.vmInterface !== false) {
+      b.exportInterface(
+        { Name: this.opts.name, UUID: this.opts.uuid ?? ZERO_UUID, ConsoleIDs: [0], ...(this.newer() ? { Interfaces: [] } : {}) },
+        `${root}/VM`,
+        { name: 'org.qemu.Display1.VM', methods: {}, properties: props({ Name: 's', UUID: 's', ConsoleIDs: 'au', ...(this.newer() ? { Interfaces: 'as' } : {}) }) } as dbus.InterfaceDescriptor,
+      );
+    } else {
+      b.exportInterface({ Hello: () => 'hi' }, `${root}/Something`, { name: 'org.example.NotQemu', methods: { Hello: ['', 's', [], []] } } as dbus.InterfaceDescriptor);
+    }
+    const c = `${root}/Console_0`;
+    const registered = new Set<string>();
+    b.exportInterface(
+      {
+        Label: 'VGA',
+        Head: 0,
+        Type: 'Graphic',
+        Width: this.width,
+        Height: this.height,
+        DeviceAddress: 'pci/0000/02.0',
+        ...(this.newer() ? { Interfaces: ['org.qemu.Display1.Keyboard', 'org.qemu.Display1.Mouse', 'org.qemu.Display1.MultiTouch'] } : {}),
+        RegisterListener: (fdIndex: number, msg: dbus.Message) => {
+          const fd = msg.fds![fdIndex];
+          const sender = msg.sender ?? '';
+          // 7.2: one display listener per sender (until QEMU saw the old socket's EOF).
+          if (!this.newer() && registered.has(sender)) {
+            fs.closeSync(fd);
+            this.alreadyRegisteredRejections++;
+            throw Object.assign(new Error(`\`${sender}\` is already registered!`), { dbusName: 'org.qemu.Display1.Error.Invalid' });
+          }
+          registered.add(sender);
+          const l = this.acceptListener('console', fd, '/org/qemu/Display1/Listener', 'org.qemu.Display1.Listener');
+          const drop = (): void => {
+            registered.delete(sender);
+          };
+          l.conn.connection.on('end', drop);
+          l.conn.connection.on('close', drop);
+          return null;
+        },
+        SetUIInfo: () => null,
+      },
+      c,
+      {
+        name: 'org.qemu.Display1.Console',
+        methods: { RegisterListener: ['h', '', [], []], SetUIInfo: ['qqiiuu', '', [], []] },
+        properties: props({ Label: 's', Head: 'u', Type: 's', Width: 'u', Height: 'u', DeviceAddress: 's', ...(this.newer() ? { Interfaces: 'as' } : {}) }),
+      } as dbus.InterfaceDescriptor,
+    );
+    b.exportInterface(
+      {
+        Modifiers: 0,
+        Press: (k: number) => {
+          this.keys.push(['press', k]);
+          return null;
+        },
+        Release: (k: number) => {
+          this.keys.push(['release', k]);
+          return null;
+        },
+      },
+      c,
+      { name: 'org.qemu.Display1.Keyboard', methods: { Press: ['u', '', [], []], Release: ['u', '', [], []] }, properties: props({ Modifiers: 'u' }) } as dbus.InterfaceDescriptor,
+    );
+    const button = (kind: 'press' | 'release') => (bt: number) => {
+      // QEMU 7.2 asserts on buttons >= INPUT_BUTTON__MAX (9) and dies.
+      if (bt >= 9) this.aborted = `mouse button ${bt}`;
+      this.buttons.push([kind, bt]);
+      return null;
+    };
+    b.exportInterface(
+      { IsAbsolute: true, Press: button('press'), Release: button('release'), SetAbsPosition: () => null, RelMotion: () => null },
+      c,
+      {
+        name: 'org.qemu.Display1.Mouse',
+        methods: { Press: ['u', '', [], []], Release: ['u', '', [], []], SetAbsPosition: ['uu', '', [], []], RelMotion: ['ii', '', [], []] },
+        properties: props({ IsAbsolute: 'b' }),
+      } as dbus.InterfaceDescriptor,
+    );
+    if (this.newer()) {
+      b.exportInterface(
+        {
+          MaxSlots: 10,
+          SendEvent: (kind: number, slot: bigint, x: number, y: number) => {
+            this.touches.push([kind, slot, x, y]);
+            return null;
+          },
+        },
+        c,
+        { name: 'org.qemu.Display1.MultiTouch', methods: { SendEvent: ['utdd', '', [], []] }, properties: props({ MaxSlots: 'i' }) } as dbus.InterfaceDescriptor,
+      );
+    }
+    if (this.opts.audio !== false) {
+      const reg = (kind: 'audio-out' | 'audio-in') => (fdIndex: number, msg: dbus.Message) => {
+        const fd = msg.fds![fdIndex];
+        const p = kind === 'audio-out' ? ['/org/qemu/Display1/AudioOutListener', 'org.qemu.Display1.AudioOutListener'] : ['/org/qemu/Display1/AudioInListener', 'org.qemu.Display1.AudioInListener'];
+        this.acceptListener(kind, fd, p[0], p[1]);
+        return null;
+      };
+      b.exportInterface(
+        { RegisterOutListener: reg('audio-out'), RegisterInListener: reg('audio-in'), ...(this.newer() ? { NSamples: 480, Interfaces: [] } : {}) },
+        `${root}/Audio`,
+        {
+          name: 'org.qemu.Display1.Audio',
+          methods: { RegisterOutListener: ['h', '', [], []], RegisterInListener: ['h', '', [], []] },
+          properties: this.newer() ? props({ NSamples: 'u', Interfaces: 'as' }) : {},
+        } as dbus.InterfaceDescriptor,
+      );
+    }
+    b.exportInterface({ Register: () => null, Unregister: () => null }, `${root}/Clipboard`, {
+      name: 'org.qemu.Display1.Clipboard',
+      methods: { Register: ['', '', [], []], Unregister: ['', '', [], []] },
+      properties: {},
+    } as dbus.InterfaceDescriptor);
+  }
+
+  /** QEMU's side: reply to Register* first (we return), then be the auth SERVER on the fd. */
+  private acceptListener(kind: FakeListenerPeer['kind'], fd: number, objPath: string, iface: string): FakeListenerPeer {
+    const us = new USocket({ fd });
+    const conn = dbus.createClient({ stream: fdTransport(us), server: true, direct: true, authMethods: ['EXTERNAL'] } as dbus.ConnectionOptions);
+    const l = new FakeListenerPeer(kind, conn, us, objPath, iface);
+    this.listeners.push(l);
+    void l.ready
+      .then(async () => {
+        // Like GDBusProxy construction: synchronous GetAll right after the handshake.
+        const all = (await l.call('GetAll', 's', [iface], { reply: true, iface: 'org.freedesktop.DBus.Properties' })) as Record<string, unknown>;
+        l.getAllReply = all ?? {};
+        l.interfaces = Array.isArray(all?.Interfaces) ? (all.Interfaces as string[]) : [];
+        await this.onListener(l);
+      })
+      .catch(() => undefined);
+    return l;
+  }
+
+  /** What QEMU sends right after a registration. */
+  async greet(l: FakeListenerPeer): Promise<void> {
+    if (l.kind === 'console') {
+      if (this.newer() && l.interfaces.includes('org.qemu.Display1.Listener.Unix.Map')) {
+        await this.scanoutMap(l);
+      } else {
+        const stride = this.width * 4;
+        await l.call('Scanout', 'uuuuay', [this.width, this.height, stride, 0x20020888, Buffer.alloc(stride * this.height, 0x40)]);
+      }
+    } else {
+      await l.call('Init', 'tybbuyuub', [0x5611deadbeefn, 16, true, false, 48000, 2, 4, 192000, false]);
+      await l.call('SetEnabled', 'tb', [0x5611deadbeefn, true]);
+    }
+  }
+
+  /** 9.2+: share the surface as a "memfd" (a /dev/shm file here: Node has no memfd_create). */
+  async scanoutMap(l: FakeListenerPeer, offset = 0): Promise<void> {
+    const stride = this.width * 4;
+    const file = path.join('/dev/shm', `fake-qemu-${process.pid}-${this.shmFiles.length}`);
+    this.shmFiles.push(file);
+    const frame = Buffer.alloc(offset + stride * this.height, 0);
+    frame.write('MAPPED-FRAME', offset, 'ascii');
+    fs.writeFileSync(file, frame);
+    const fd = fs.openSync(file, 'r');
+    try {
+      // Synchronous in QEMU (1 s); any error makes it fall back to Scanout/Update for good.
+      await l.call('ScanoutMap', 'huuuuu', [0, offset, this.width, this.height, stride, 0x20020888], {
+        reply: true,
+        fds: [fd],
+        iface: 'org.qemu.Display1.Listener.Unix.Map',
+        timeoutMs: 1000,
+      });
+      await l.call('UpdateMap', 'iiii', [0, 0, 16, 16], { iface: 'org.qemu.Display1.Listener.Unix.Map' });
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** The QEMU process "dies": bus connection and every listener socket close. */
+  async stop(): Promise<void> {
+    for (const l of this.listeners) l.close();
+    this.frozen = false;
+    await this.bus.close().catch(() => undefined);
+    this.us.destroy();
+    for (const f of this.shmFiles) fs.rmSync(f, { force: true });
+  }
+}

@@ -1,0 +1,126 @@
+// Finding the VM and the errors a user gets, against fake Display1 peers on a real private bus.
+import * as net from 'net';
+import * as path from 'path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
+import { tempDir } from '../harness/procs';
+import { openBus, QemuDbusError, QemuVm, unixPathOf } from '../../src/qemu';
+import { FakeQemuPeer } from '../fakes/qemu-peer';
+
+async function connectError(p: Promise<unknown>): Promise<QemuDbusError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(QemuDbusError);
+  const err = e as QemuDbusError;
+  expect(err.message).not.toContain('\n');
+  expect(err.message).toContain('Fix:');
+  expect(err.fix.length).toBeGreaterThan(5);
+  return err;
+}
+
+describe('bus errors', () => {
+  it('EBUS_UNREACHABLE when nothing listens at the address', async () => {
+    const dir = tempDir('nobus');
+    const err = await connectError(QemuVm.connect({ busAddress: `unix:path=${path.join(dir, 'bus')}` }));
+    expect(err.code).toBe('EBUS_UNREACHABLE');
+    expect(err.message).toContain(dir);
+  });
+
+  it('EBUS_UNREACHABLE for an address without a socket path', () => {
+    expect(() => unixPathOf('tcp:host=localhost,port=1')).toThrow(/no unix:path=/);
+    expect(() => unixPathOf('unix:abstract=/tmp/dbus-x')).toThrow(expect.objectContaining({ code: 'EBUS_UNREACHABLE' }));
+  });
+
+  it('EBUS_PERMISSION when the bus rejects our authentication', async () => {
+    const dir = tempDir('rejbus');
+    const sock = path.join(dir, 'bus');
+    const server = net.createServer((s) => {
+      s.on('data', (d) => {
+        for (const line of d.toString('latin1').split('\r\n')) if (/AUTH/.test(line)) s.write('REJECTED EXTERNAL\r\n');
+      });
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => server.listen(sock, r));
+    try {
+      const err = await connectError(openBus(`unix:path=${sock}`, 3000));
+      expect(err.code).toBe('EBUS_PERMISSION');
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('discovery on a bus with fake QEMUs', () => {
+  let bus: DbusDaemon;
+  const fakes: FakeQemuPeer[] = [];
+
+  beforeAll(async () => {
+    bus = await startDbusDaemon();
+  });
+  afterAll(async () => {
+    for (const f of fakes) await f.stop();
+    await bus?.stop();
+  });
+
+  it('ENO_QEMU when nobody owns org.qemu', async () => {
+    const err = await connectError(QemuVm.connect({ busAddress: bus.address }));
+    expect(err.code).toBe('ENO_QEMU');
+    expect(err.fix).toContain('-display dbus');
+  });
+
+  it('several VMs: no name -> EVM_AMBIGUOUS naming them; unknown name -> EVM_UNKNOWN listing them; a name -> that unique name', async () => {
+    fakes.push(await FakeQemuPeer.start({ busAddress: bus.address, name: 'alpha', uuid: '11111111-1111-4111-8111-111111111111' }));
+    fakes.push(await FakeQemuPeer.start({ busAddress: bus.address, name: 'beta', uuid: '22222222-2222-4222-8222-222222222222' }));
+    const amb = await connectError(QemuVm.connect({ busAddress: bus.address }));
+    expect(amb.code).toBe('EVM_AMBIGUOUS');
+    expect(amb.message).toContain('"alpha"');
+    expect(amb.message).toContain('"beta"');
+
+    const unk = await connectError(QemuVm.connect({ busAddress: bus.address, name: 'gamma' }));
+    expect(unk.code).toBe('EVM_UNKNOWN');
+    expect(unk.message).toMatch(/gamma.*found:.*alpha.*beta/);
+
+    // beta is only queued on org.qemu (alpha owns it): we must still reach beta by its unique name.
+    const vm = await QemuVm.connect({ busAddress: bus.address, name: 'beta', livenessIntervalMs: 0 });
+    try {
+      expect(vm.info.uniqueName).toBe(fakes[1].uniqueName);
+      expect(vm.info.uuid).toBe('22222222-2222-4222-8222-222222222222');
+    } finally {
+      await vm.close();
+    }
+    const byUuid = await QemuVm.connect({ busAddress: bus.address, uuid: '11111111-1111-4111-8111-111111111111', livenessIntervalMs: 0 });
+    expect(byUuid.info.name).toBe('alpha');
+    await byUuid.close();
+  });
+
+  it('EQEMU_UNSUPPORTED when the owner of org.qemu has no org.qemu.Display1.VM', async () => {
+    const bus2 = await startDbusDaemon();
+    const odd = await FakeQemuPeer.start({ busAddress: bus2.address, name: 'odd', vmInterface: false });
+    try {
+      const err = await connectError(QemuVm.connect({ busAddress: bus2.address }));
+      expect(err.code).toBe('EQEMU_UNSUPPORTED');
+    } finally {
+      await odd.stop();
+      await bus2.stop();
+    }
+  });
+
+  it('ENO_AUDIO when QEMU exports no Audio object (audiodev= missing on -display dbus)', async () => {
+    const bus3 = await startDbusDaemon();
+    const mute = await FakeQemuPeer.start({ busAddress: bus3.address, name: 'mute', audio: false });
+    const vm = await QemuVm.connect({ busAddress: bus3.address, livenessIntervalMs: 0 });
+    try {
+      expect(vm.capabilities.audio).toBe(false);
+      const err = await connectError(vm.addAudioOutListener({ init() {}, fini() {}, setEnabled() {}, setVolume() {}, write() {} }));
+      expect(err.code).toBe('ENO_AUDIO');
+      expect(err.fix).toContain('audiodev=');
+      expect(() => vm.audio()).toThrow(expect.objectContaining({ code: 'ENO_AUDIO' }));
+    } finally {
+      await vm.close();
+      await mute.stop();
+      await bus3.stop();
+    }
+  });
+});

@@ -1,0 +1,122 @@
+// VM lifecycle against fake peers: a peer that stops answering (liveness read), a peer that
+// vanishes and comes back under the same name (re-attach, listeners re-registered), and 7.2's
+// "already registered" answer while QEMU has not yet seen the old listener's EOF.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
+import { waitFor } from '../harness/procs';
+import { QemuVm, type QemuDbusError } from '../../src/qemu';
+import { FakeQemuPeer } from '../fakes/qemu-peer';
+import { RecordingAudioOutHandler, RecordingConsoleHandler } from '../fakes/recording-handlers';
+
+describe('VM lifecycle (fake peer)', () => {
+  let bus: DbusDaemon;
+  const fakes: FakeQemuPeer[] = [];
+  let vm: QemuVm | undefined;
+
+  beforeEach(async () => {
+    bus = await startDbusDaemon();
+  });
+  afterEach(async () => {
+    await vm?.close();
+    vm = undefined;
+    for (const f of fakes.splice(0)) await f.stop();
+    await bus.stop();
+  });
+
+  it('a peer that stops answering is reported EQEMU_UNRESPONSIVE by the property read; it recovers with "responsive"', async () => {
+    const fake = await FakeQemuPeer.start({ busAddress: bus.address, name: 'sleepy' });
+    fakes.push(fake);
+    vm = await QemuVm.connect({ busAddress: bus.address, livenessIntervalMs: 100, livenessTimeoutMs: 300 });
+    const errors: QemuDbusError[] = [];
+    vm.on('error', (e) => errors.push(e));
+    const responsive = new Promise<void>((r) => vm!.once('responsive', () => r()));
+    fake.freeze();
+    await waitFor('EQEMU_UNRESPONSIVE', 5000, () => errors.some((e) => e.code === 'EQEMU_UNRESPONSIVE'));
+    expect(vm.attached).toBe(true); // stuck is not gone
+    expect(errors.filter((e) => e.code === 'EQEMU_UNRESPONSIVE')).toHaveLength(1); // reported once, not per tick
+    fake.thaw();
+    await responsive;
+  });
+
+  it('vanishing peer -> vm-gone with handlers told; same name again -> re-attached, every listener registered again', async () => {
+    const first = await FakeQemuPeer.start({ busAddress: bus.address, name: 'phoenix' });
+    fakes.push(first);
+    vm = await QemuVm.connect({ busAddress: bus.address, name: 'phoenix', livenessIntervalMs: 200, reattachPollMs: 100 });
+    const display = new RecordingConsoleHandler();
+    const audio = new RecordingAudioOutHandler();
+    const dh = await vm.addConsoleListener(display);
+    const ah = await vm.addAudioOutListener(audio);
+    await waitFor('first frame + Init', 5000, () => display.scanouts.length === 1 && audio.inits.length === 1);
+
+    const events: string[] = [];
+    vm.on('vm-gone', () => events.push('vm-gone'));
+    vm.on('reattached', () => events.push('reattached'));
+    await first.stop();
+    await waitFor('vm-gone', 5000, () => events.includes('vm-gone'));
+    expect(vm.attached).toBe(false);
+    expect(dh.active).toBe(false);
+    expect(ah.active).toBe(false);
+    expect(display.disables).toBe(1);
+    expect(audio.finis).toEqual([audio.inits[0].id]);
+
+    // A different VM appearing must not be taken for ours.
+    const other = await FakeQemuPeer.start({ busAddress: bus.address, name: 'stranger' });
+    fakes.push(other);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(vm.attached).toBe(false);
+
+    const t0 = Date.now();
+    const second = await FakeQemuPeer.start({ busAddress: bus.address, name: 'phoenix' });
+    fakes.push(second);
+    await waitFor('reattached', 5000, () => events.includes('reattached'));
+    console.log(`[qemu-lifecycle] fake re-attach took ${Date.now() - t0} ms`);
+    expect(vm.info.uniqueName).toBe(second.uniqueName);
+    expect(dh.registrations).toBe(2);
+    expect(ah.registrations).toBe(2);
+    await waitFor('frame + Init from the new peer', 5000, () => display.scanouts.length === 2 && audio.inits.length === 2);
+    expect(events).toEqual(['vm-gone', 'reattached']);
+  });
+
+  it('7.2 "already registered": a second display listener is retried until the first one is gone', async () => {
+    const fake = await FakeQemuPeer.start({ busAddress: bus.address, name: 'strict', flavour: '7.2' });
+    fakes.push(fake);
+    vm = await QemuVm.connect({ busAddress: bus.address, livenessIntervalMs: 0 });
+    const a = new RecordingConsoleHandler();
+    const ha = await vm.addConsoleListener(a);
+    const b = new RecordingConsoleHandler();
+    const pending = vm.addConsoleListener(b);
+    await waitFor('a rejection', 5000, () => fake.alreadyRegisteredRejections > 0);
+    await ha.remove();
+    const hb = await pending;
+    expect(hb.active).toBe(true);
+    await waitFor('Scanout for the second listener', 5000, () => b.scanouts.length === 1);
+  });
+
+  it('"already registered" for ever ends in ELISTENER with a fix, not a hang', async () => {
+    const fake = await FakeQemuPeer.start({ busAddress: bus.address, name: 'stuck', flavour: '7.2' });
+    fakes.push(fake);
+    vm = await QemuVm.connect({ busAddress: bus.address, livenessIntervalMs: 0 });
+    await vm.addConsoleListener(new RecordingConsoleHandler());
+    const err = await vm.addConsoleListener(new RecordingConsoleHandler()).then(
+      () => undefined,
+      (e: QemuDbusError) => e,
+    );
+    expect(err?.code).toBe('ELISTENER');
+    expect(err?.message).toMatch(/already registered/);
+    expect(fake.alreadyRegisteredRejections).toBeGreaterThan(5);
+  });
+
+  it('close() ends every listener socket (QEMU sees EOF) and stops watching', async () => {
+    const fake = await FakeQemuPeer.start({ busAddress: bus.address, name: 'closer' });
+    fakes.push(fake);
+    vm = await QemuVm.connect({ busAddress: bus.address });
+    const display = new RecordingConsoleHandler();
+    const audio = new RecordingAudioOutHandler();
+    await vm.addConsoleListener(display);
+    await vm.addAudioOutListener(audio);
+    await waitFor('both listeners served', 5000, () => display.scanouts.length === 1 && audio.inits.length === 1);
+    await vm.close();
+    vm = undefined;
+    await waitFor('QEMU side sees EOF on both', 5000, () => fake.listeners.every((l) => l.closed));
+  });
+});
