@@ -386,3 +386,44 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
 function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
+
+/** One `GUEST[<uptime>] MARK <name> k=v ...` line of the guest's serial log (guest/README.md). */
+export interface GuestMark {
+  uptime: number;
+  name: string;
+  /** key=value pairs; quoted values (`line='...'`) without their quotes. */
+  fields: Record<string, string>;
+  line: string;
+}
+
+/** The guest's MARK lines in order, optionally only those named `name`. */
+export function parseMarks(serial: string, name?: string): GuestMark[] {
+  const marks: GuestMark[] = [];
+  for (const m of serial.matchAll(/^GUEST\[([\d.]+)\] MARK (\S+)(.*)$/gm)) {
+    if (name !== undefined && m[2] !== name) continue;
+    const fields: Record<string, string> = {};
+    for (const f of m[3].matchAll(/(\w+)=(?:'([^']*)'|(\S+))/g)) fields[f[1]] = f[2] ?? f[3];
+    marks.push({ uptime: Number(m[1]), name: m[2], fields, line: m[0] });
+  }
+  return marks;
+}
+
+/** One `EV eventN type=T code=C value=V` line: a struct input_event the guest read. */
+export interface GuestInputEvent {
+  uptime: number;
+  device: string;
+  type: number;
+  code: number;
+  value: number;
+}
+
+/** The input events the guest logged, in serial order (exact per device; devices may interleave). */
+export function parseInputEvents(serial: string): GuestInputEvent[] {
+  return [...serial.matchAll(/^GUEST\[([\d.]+)\] EV (event\d+) type=(\d+) code=(\d+) value=(-?\d+)/gm)].map((m) => ({
+    uptime: Number(m[1]),
+    device: m[2],
+    type: Number(m[3]),
+    code: Number(m[4]),
+    value: Number(m[5]),
+  }));
+}

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { USocket } from 'usocket';
 import * as usocket from 'usocket';
 import { dbusSend, listNames, startDbusDaemon } from '../harness/dbus';
-import { buildGuest, guestArgs, startGuest, type Guest } from '../harness/qemu';
+import { buildGuest, guestArgs, parseInputEvents, parseMarks, startGuest, type Guest } from '../harness/qemu';
 import { tempDir } from '../harness/procs';
 
 const running: Guest[] = [];
@@ -137,6 +137,8 @@ describe('harness: QEMU guest', () => {
     await g.qmp('send-key', { keys: [{ type: 'qcode', data: 'a' }] });
     await g.waitForSerial(/EV event\d+ type=1 code=30 value=1 /);
     await g.waitForSerial(/EV event\d+ type=1 code=30 value=0 /);
+    const keyA = parseInputEvents(g.serial()).filter((e) => e.type === 1 && e.code === 30);
+    expect(keyA.map((e) => e.value)).toEqual([1, 0]);
 
     // tone: played to the end even with nobody listening on D-Bus
     await g.waitForSerial(/MARK play-start hz=440 ms=300 rate=44100 channels=2 format=S16_LE amplitude=0\.5 bytes=52920/);
@@ -146,6 +148,12 @@ describe('harness: QEMU guest', () => {
     const rec = await g.waitForSerial(/MARK rec-done bytes=(\d+) md5=([0-9a-f]{32}) freq=(\d+) rms=(\d+) zeros=(\d+)/);
     expect(Number(rec[1])).toBe(Math.round(44100 * 0.3) * 4);
     await g.waitForSerial(/MARK scenario-done/);
+    const [recDone] = parseMarks(g.serial(), 'rec-done');
+    expect(recDone.fields).toMatchObject({ bytes: rec[1], md5: rec[2], frames: String(Math.round(44100 * 0.3)) });
+    expect(parseMarks(g.serial()).map((m) => m.name)).toEqual(
+      expect.arrayContaining(['init-start', 'modules-loaded', 'ready', 'pattern-drawn', 'keys-ready', 'play-done', 'rec-done', 'scenario-done']),
+    );
+    expect(parseMarks(g.serial()).filter((m) => m.name === 'warn' || m.name === 'error')).toEqual([]);
 
     expect(await g.qmp('query-status')).toMatchObject({ status: 'running' });
     const bus = g.bus!;
