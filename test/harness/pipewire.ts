@@ -59,6 +59,13 @@ export interface PipeWire extends AudioServer {
   stop(opts?: { keepLogs?: boolean }): Promise<void>;
   /** Stops pipewire, wireplumber (and pipewire-pulse) by PID and starts them on the same socket path. */
   restart(): Promise<void>;
+  /**
+   * Takes the sound server away, keeping the directory (for "server gone" tests): SIGTERM (clean
+   * shutdown, default) or SIGKILL (crash: the socket file stays behind). resume() brings it back.
+   */
+  halt(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Starts the daemons again on the same socket path after halt(). */
+  resume(): Promise<void>;
   pwDump(): Promise<PwObject[]>;
   /** Nodes by node.name (last one wins for duplicate names). */
   nodesByName(): Promise<Map<string, PwObject>>;
@@ -132,6 +139,7 @@ export async function startPipeWire(opts: PipeWireOptions = {}): Promise<PipeWir
   let pp: Managed | undefined;
   let startupMs = 0;
   let stopped = false;
+  let halted = false;
 
   const run = (cmd: string, args: string[], o: Omit<RunOptions, 'env'> = {}): Promise<RunResult> => runTool(cmd, args, { ...o, env });
 
@@ -157,7 +165,17 @@ export async function startPipeWire(opts: PipeWireOptions = {}): Promise<PipeWir
     throw codedError('EPIPEWIRE', `PipeWire did not start: ${why}. Logs kept in ${kept}\n${text}`);
   };
 
-  async function stopProcs(): Promise<void> {
+  async function stopProcs(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    if (signal === 'SIGKILL') {
+      // A crash: pipewire goes first and nobody gets to clean up.
+      for (const m of [pw, wp, pp]) {
+        if (m?.isRunning()) {
+          m.kill('SIGKILL');
+          await m.exited;
+        }
+      }
+      return;
+    }
     // WirePlumber first so it does not react to the nodes vanishing; pipewire last.
     for (const m of [wp, pp, pw]) if (m) await m.stop(5000);
   }
@@ -223,7 +241,7 @@ export async function startPipeWire(opts: PipeWireOptions = {}): Promise<PipeWir
       if (stopped) return;
       stopped = true;
       // A daemon that died before stop() is a failure worth keeping logs for.
-      const crashed = [pw, wp, pp].some((m) => m !== undefined && !m.isRunning());
+      const crashed = !halted && [pw, wp, pp].some((m) => m !== undefined && !m.isRunning());
       await stopProcs();
       if (o.keepLogs || crashed) {
         const kept = doKeepLogs(crashed ? 'pipewire-crashed' : 'pipewire');
@@ -232,10 +250,19 @@ export async function startPipeWire(opts: PipeWireOptions = {}): Promise<PipeWir
       fs.rmSync(dir, { recursive: true, force: true });
     },
     async restart() {
-      if (stopped) throw codedError('ESTOPPED', 'PipeWire.restart(): already stopped');
-      await stopProcs();
-      for (const m of [pw, wp, pp]) if (m) fs.appendFileSync(m.logFile, `\n[harness] --- restart ---\n`);
+      await self.halt();
+      await self.resume();
+    },
+    async halt(signal = 'SIGTERM') {
+      if (stopped) throw codedError('ESTOPPED', 'PipeWire.halt(): already stopped');
+      halted = true;
+      await stopProcs(signal);
+      for (const m of [pw, wp, pp]) if (m) fs.appendFileSync(m.logFile, `\n[harness] --- halted (${signal}) ---\n`);
+    },
+    async resume() {
+      if (stopped) throw codedError('ESTOPPED', 'PipeWire.resume(): already stopped');
       await start();
+      halted = false;
     },
     async pwDump() {
       const r = await run('pw-dump', [], { timeoutMs: 20_000 });

@@ -34,6 +34,10 @@ export interface Pulse extends AudioServer {
   stop(opts?: { keepLogs?: boolean }): Promise<void>;
   /** Stops the daemon by PID and starts it again on the same socket path. */
   restart(): Promise<void>;
+  /** Takes the daemon away, keeping the directory: SIGTERM (default) or SIGKILL (crash). */
+  halt(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Starts the daemon again on the same socket path after halt(). */
+  resume(): Promise<void>;
   run(cmd: string, args: string[], opts?: Omit<RunOptions, 'env'>): Promise<RunResult>;
   logs(): string;
   keepLogs(label?: string): string;
@@ -65,6 +69,7 @@ export async function startPulseAudio(opts: PulseOptions = {}): Promise<Pulse> {
   let pa: Managed | undefined;
   let startupMs = 0;
   let stopped = false;
+  let halted = false;
 
   const run = (cmd: string, args: string[], o: Omit<RunOptions, 'env'> = {}): Promise<RunResult> => runTool(cmd, args, { ...o, env });
   const logs = (): string => (pa ? pa.log().slice(-6000) : '');
@@ -97,7 +102,7 @@ export async function startPulseAudio(opts: PulseOptions = {}): Promise<Pulse> {
 
   await start();
 
-  return {
+  const self: Pulse = {
     kind: 'pulse',
     dir,
     server,
@@ -115,19 +120,36 @@ export async function startPulseAudio(opts: PulseOptions = {}): Promise<Pulse> {
     async stop(o = {}) {
       if (stopped) return;
       stopped = true;
-      const crashed = pa !== undefined && !pa.isRunning();
+      const crashed = !halted && pa !== undefined && !pa.isRunning();
       await pa?.stop(5000);
       if (o.keepLogs || crashed) console.warn(`[harness] PulseAudio logs kept in ${doKeepLogs(crashed ? 'pulseaudio-crashed' : 'pulseaudio')}`);
       fs.rmSync(dir, { recursive: true, force: true });
     },
     async restart() {
-      if (stopped) throw codedError('ESTOPPED', 'Pulse.restart(): already stopped');
-      await pa?.stop(5000);
-      fs.appendFileSync(logFile, '\n[harness] --- restart ---\n');
+      await self.halt();
+      await self.resume();
+    },
+    async halt(signal = 'SIGTERM') {
+      if (stopped) throw codedError('ESTOPPED', 'Pulse.halt(): already stopped');
+      halted = true;
+      if (signal === 'SIGKILL') {
+        if (pa?.isRunning()) {
+          pa.kill('SIGKILL');
+          await pa.exited;
+        }
+      } else {
+        await pa?.stop(5000);
+      }
+      fs.appendFileSync(logFile, `\n[harness] --- halted (${signal}) ---\n`);
+    },
+    async resume() {
+      if (stopped) throw codedError('ESTOPPED', 'Pulse.resume(): already stopped');
       await start();
+      halted = false;
     },
     run,
     logs,
     keepLogs: doKeepLogs,
   };
+  return self;
 }

@@ -168,6 +168,14 @@ describe('PipeWire + WirePlumber', () => {
     await playToSink(pw, wav, { sink: 'vm-sink' });
     expectTone((await rec.stop()).samples, 2, 523, 200);
   });
+
+  it('halt("SIGKILL") leaves a dead socket behind and resume() serves on it again', async () => {
+    await pw.halt('SIGKILL');
+    expect(fs.existsSync(pw.socketPath)).toBe(true);
+    expect((await pw.run('pw-cli', ['info', '0'], { allowFail: true, timeoutMs: 5000 })).code).not.toBe(0);
+    await pw.resume();
+    expect(await pw.defaults()).toEqual({ sink: 'vm-sink', source: 'vm-mic' });
+  });
 });
 
 describe('PipeWire options', () => {
@@ -252,6 +260,14 @@ describe('PulseAudio', () => {
     expect((await pa.run('pactl', ['info'])).stdout).toContain(`Server String: ${pa.server}`);
     expect((await pa.run('pactl', ['get-default-sink'])).stdout.trim()).toBe('vm-sink');
   });
+
+  it('halt() takes the server away and resume() brings it back', async () => {
+    await pa.halt();
+    // With our client.conf (autospawn = no) nothing starts a replacement daemon.
+    expect((await pa.run('pactl', ['info'], { allowFail: true, timeoutMs: 5000 })).code).not.toBe(0);
+    await pa.resume();
+    expect((await pa.run('pactl', ['get-default-source'])).stdout.trim()).toBe('vm-mic');
+  });
 });
 
 describe('GStreamer capture from a PipeWire video node', () => {
@@ -326,7 +342,7 @@ describe('GStreamer capture from a PipeWire video node', () => {
     const src = await startTestVideoSource({ env: pw.env, pattern: 'ball', width: 160, height: 120, format: 'RGBx' });
     try {
       // pipewiresrc 0.3.65 hangs instead of failing negotiation: the harness timeout must end it.
-      await expect(captureCameraFrames({ env: pw.env, target: src.name, count: 1, caps: 'video/x-raw,format=YUY2', dir: work, timeoutMs: 3000 })).rejects.toMatchObject({
+      await expect(captureCameraFrames({ env: pw.env, target: src.name, count: 1, caps: 'video/x-raw,format=YUY2', dir: work, timeoutMs: 2000 })).rejects.toMatchObject({
         code: 'EGSTCAPTURE',
         message: expect.stringContaining('timed out'),
       });
