@@ -1,10 +1,11 @@
 // PCM format mapping: what QEMU announces in AudioOutListener.Init -> what the native stream
 // is opened with, plus the conversion (if any) each Write block needs on the way.
 //
-// PipeWire accepts every QEMU format in both endiannesses (audioconvert converts), so blocks go
-// through untouched. PulseAudio has U8, S16, S32, F32 (both endiannesses) but no S8, U16 or
-// U32: those are converted here by flipping the sign bit into the signed/unsigned sibling of
-// the same width, which is exact and costs one XOR per sample.
+// Both servers take U8, S16, S32 and F32 in either byte order natively (the graph/server
+// converts). PipeWire 0.3.65 also takes S8 but never negotiates U16/U32 (the stream stays
+// "paused" forever: seen in the format-matrix test); PulseAudio has no S8, U16 or U32. Those are
+// converted here by flipping the sign bit into the signed/unsigned sibling of the same width,
+// which is exact and costs one XOR per sample.
 import type { ChannelPosition, NativeSampleFormat } from '../native-api/audio';
 import type { PcmFormat } from '../qemu/handlers';
 
@@ -62,8 +63,8 @@ export function streamFormatFor(f: PcmFormat, backend: AudioBackendKind): Stream
   const kind = f.isFloat ? 'F' : f.isSigned ? 'S' : 'U';
   let nativeFormat = `${kind}${f.bits}${endian}` as NativeSampleFormat;
   let convert: BlockConverter | undefined;
-  if (backend === 'pulse' && !f.isFloat) {
-    if (f.bits === 8 && f.isSigned) {
+  if (!f.isFloat) {
+    if (backend === 'pulse' && f.bits === 8 && f.isSigned) {
       nativeFormat = 'U8';
       convert = flipSign(1, 0);
     } else if (f.bits > 8 && !f.isSigned) {

@@ -6,7 +6,7 @@ import type { PlaybackBackend } from '../../src/audio/backend';
 import { Speaker } from '../../src/audio/out/speaker';
 import type { AudioServer } from '../harness/audio-tools';
 import { channel, dominantFrequency, findDiscontinuities, findSilenceGaps, nonSilentSpan, recordSinkMonitor, rms } from '../harness/audio-capture';
-import { feedTone, pcmFormat, sleep } from './audio-out-helpers';
+import { TEST_LATENCY_MS, feedTone, pcmFormat, sleep } from './audio-out-helpers';
 
 export interface SpeakerSuiteContext {
   server(): AudioServer;
@@ -18,7 +18,7 @@ export interface SpeakerSuiteContext {
 
 export function speakerSuite(ctx: SpeakerSuiteContext): void {
   it('plays a guest tone with the right frequency and full duration, tail included, without discontinuity', async () => {
-    const speaker = new Speaker({ vmName: 'tone vm', backend: ctx.backend() });
+    const speaker = new Speaker({ vmName: 'tone vm', backend: ctx.backend(), latencyMs: TEST_LATENCY_MS });
     const rec = recordSinkMonitor(ctx.server());
     await rec.ready;
     const fmt = pcmFormat({ bits: 16, freq: 44100 });
@@ -51,7 +51,7 @@ export function speakerSuite(ctx: SpeakerSuiteContext): void {
   });
 
   it('mute -> silence captured while the stream runs', async () => {
-    const speaker = new Speaker({ vmName: 'mute', backend: ctx.backend() });
+    const speaker = new Speaker({ vmName: 'mute', backend: ctx.backend(), latencyMs: TEST_LATENCY_MS });
     const rec = recordSinkMonitor(ctx.server());
     await rec.ready;
     const fmt = pcmFormat({ bits: 16, freq: 48000 });
@@ -69,7 +69,7 @@ export function speakerSuite(ctx: SpeakerSuiteContext): void {
   });
 
   it('volume 128/255 lowers the level to 128/255 (-6 dB)', async () => {
-    const speaker = new Speaker({ vmName: 'vol', backend: ctx.backend() });
+    const speaker = new Speaker({ vmName: 'vol', backend: ctx.backend(), latencyMs: TEST_LATENCY_MS });
     const rec = recordSinkMonitor(ctx.server());
     await rec.ready;
     const fmt = pcmFormat({ bits: 16, freq: 48000 });
