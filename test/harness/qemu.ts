@@ -82,6 +82,7 @@ export interface Guest {
   addClient(fd: number, protocol?: string): Promise<void>;
   /** QMP `quit`, then SIGTERM, then SIGKILL by PID; then stops the owned bus. Keeps logs if QEMU ended abnormally. */
   stop(): Promise<void>;
+  /** Signals QEMU by PID (default SIGTERM); the exit then counts as intended (no logs kept). */
   kill(signal?: NodeJS.Signals): void;
   isRunning(): boolean;
   /** Exit code, or signal name. */
@@ -324,7 +325,10 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
     stderr: () => proc.log(),
     exited: proc.exited,
     isRunning: () => proc.isRunning(),
-    kill: (signal) => proc.kill(signal),
+    kill: (signal) => {
+      stopping = true; // a test killing QEMU on purpose is not a crash
+      proc.kill(signal);
+    },
     qmp,
     qmpSession,
     async addClient(fd: number, protocol = '@dbus-display') {
@@ -426,4 +430,18 @@ export function parseInputEvents(serial: string): GuestInputEvent[] {
     code: Number(m[4]),
     value: Number(m[5]),
   }));
+}
+
+/** The part of a vitest TestContext that keepLogsIfFailed needs (no vitest import in the harness). */
+export interface TestContextLike {
+  task: { name: string; result?: { state?: string } };
+}
+
+/** In afterEach: copies each guest's logs to the kept-logs dir if the test failed; prints and returns where. */
+export function keepLogsIfFailed(ctx: TestContextLike, ...guests: Array<Guest | undefined>): string[] {
+  if (ctx.task.result?.state !== 'fail') return [];
+  const label = ctx.task.name.replace(/\W+/g, '-').slice(0, 60);
+  const kept = guests.filter((g): g is Guest => g !== undefined).map((g) => g.keepLogs(label));
+  for (const k of kept) console.warn(`[harness] test failed; guest logs kept in ${k}`);
+  return kept;
 }

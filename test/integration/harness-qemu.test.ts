@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { USocket } from 'usocket';
 import * as usocket from 'usocket';
 import { dbusSend, listNames, startDbusDaemon } from '../harness/dbus';
-import { buildGuest, guestArgs, parseInputEvents, parseMarks, startGuest, type Guest } from '../harness/qemu';
+import { buildGuest, guestArgs, keepLogsIfFailed, parseInputEvents, parseMarks, startGuest, type Guest } from '../harness/qemu';
 import { tempDir } from '../harness/procs';
 
 const running: Guest[] = [];
@@ -17,11 +17,9 @@ async function track(p: Promise<Guest>): Promise<Guest> {
 }
 
 afterEach(async (ctx: TestContext) => {
-  const failed = ctx.task.result?.state === 'fail';
-  for (const g of running.splice(0)) {
-    if (failed) console.warn(`[harness-qemu] logs of ${g.name}: ${g.keepLogs(ctx.task.name.replace(/\W+/g, '-'))}`);
-    await g.stop();
-  }
+  const guests = running.splice(0);
+  keepLogsIfFailed(ctx, ...guests);
+  for (const g of guests) await g.stop();
 });
 
 function alive(pid: number): boolean {
