@@ -70,6 +70,8 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   private mouseY = 0;
   private mouseVisible = false;
   private haveFrame = false;
+  /** last Console Width/Height (the service passes the initial value and every change) */
+  private consoleWH: [number, number] | null = null;
   private map: MappedScanout | null = null;
   private staging: Buffer = Buffer.alloc(0);
   private readonly arrivals = new Float64Array(MAX_ARRIVALS);
@@ -97,6 +99,11 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
 
   update(x: number, y: number, width: number, height: number, stride: number, pixmanFormat: number, data: Uint8Array): void {
     if (!this.accept(pixmanFormat)) return;
+    // An Update outside the picture: the mode changed with no Scanout (7.2 text mode). Take the
+    // Console size when the Update fits it (a stale Scanout may have come after the property);
+    // otherwise grow (the property has not arrived yet) and let consoleSize() trim later.
+    const cs = this.consoleWH;
+    if ((x + width > this.fb.width || y + height > this.fb.height) && cs && x + width <= cs[0] && y + height <= cs[1]) this.fb.resize(cs[0], cs[1]);
     this.fb.blit(x, y, width, height, stride, pixmanFormat, data);
     this.changed(true);
   }
@@ -153,6 +160,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
 
   consoleSize(width: number, height: number): void {
     if (width <= 0 || height <= 0) return;
+    this.consoleWH = [width, height];
     if (this.fb.resize(width, height)) this.changed(false);
   }
 

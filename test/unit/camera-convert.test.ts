@@ -281,3 +281,16 @@ describe('display states', () => {
     expect(lines).toEqual([expect.stringMatching(/gl=on is not supported yet/)]);
   });
 });
+
+describe('mode change races (Console size vs listener messages on two connections)', () => {
+  it('a stale Scanout after the Console size: text-mode Updates take the Console size, not max-growth', () => {
+    const l = new CameraConsoleListener({ log: () => undefined });
+    l.consoleSize(720, 400);
+    const boot = encodePixman(X8R8G8B8, 640, 480, () => BLUE);
+    l.scanout(640, 480, boot.stride, X8R8G8B8, boot.data); // registration Scanout of the old surface
+    const row = encodePixman(X8R8G8B8, 720, 16, () => WHITE);
+    l.update(0, 0, 720, 16, row.stride, X8R8G8B8, row.data);
+    expect([l.fb.width, l.fb.height]).toEqual([720, 400]);
+    expect(argbAt(l.fb.data, l.fb.stride, 700, 3)).toEqual(WHITE);
+  });
+});
