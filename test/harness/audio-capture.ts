@@ -6,7 +6,7 @@
 // Facts used here are from /work/shared/docs/lab/audio-video.md sections 1 and 2.
 import * as fs from 'fs';
 import * as path from 'path';
-import { AudioServer, clientEnv, codedError, runTool, scratchDir } from './audio-tools';
+import { AudioServer, clientEnv, codedError, dieWithParent, runTool, scratchDir } from './audio-tools';
 import { Managed, spawnManaged, waitFor } from './procs';
 import type { PwObject } from './pipewire';
 
@@ -168,12 +168,8 @@ function startRecorder(server: AudioServer, target: string, monitor: boolean, op
   const timeout = opts.readyTimeoutMs ?? 20_000;
   if (server.kind === 'pipewire') {
     const props = `{ node.name=${name} ${monitor ? 'stream.capture.sink=true' : ''} }`;
-    proc = spawnManaged(
-      'pw-record',
-      'pw-record',
-      ['--target', target, '-P', props, '--rate', String(rate), '--channels', String(channels), '--format', 's16', file],
-      { env: clientEnv(server.env), logFile },
-    );
+    const args = ['--target', target, '-P', props, '--rate', String(rate), '--channels', String(channels), '--format', 's16', file];
+    proc = spawnManaged('pw-record', ...dieWithParent('pw-record', args), { env: clientEnv(server.env), logFile });
     // Connected = a link into our node exists (WirePlumber did the linking).
     ready = waitFor(`pw-record ${name} to be linked to ${target}`, timeout, async () => {
       if (!proc.isRunning()) throw new Error(`pw-record exited: ${proc.log().slice(-500)}`);
@@ -181,22 +177,18 @@ function startRecorder(server: AudioServer, target: string, monitor: boolean, op
     }, 100).then(() => undefined);
   } else {
     const device = monitor ? `${target}.monitor` : target;
-    proc = spawnManaged(
-      'parecord',
-      'parecord',
-      [
-        // Small latency: with the default 2 s buffer a monitor recording loses its start and end.
-        '--latency-msec=10',
-        '-d', device,
-        `--client-name=${name}`,
-        `--rate=${rate}`,
-        `--channels=${channels}`,
-        '--format=s16le',
-        '--file-format=wav',
-        file,
-      ],
-      { env: clientEnv(server.env), logFile },
-    );
+    const args = [
+      // Small latency: with the default 2 s buffer a monitor recording loses its start and end.
+      '--latency-msec=10',
+      ...['-d', device],
+      `--client-name=${name}`,
+      `--rate=${rate}`,
+      `--channels=${channels}`,
+      '--format=s16le',
+      '--file-format=wav',
+      file,
+    ];
+    proc = spawnManaged('parecord', ...dieWithParent('parecord', args), { env: clientEnv(server.env), logFile });
     ready = waitFor(`parecord ${name} to be connected to ${device}`, timeout, async () => {
       if (!proc.isRunning()) throw new Error(`parecord exited: ${proc.log().slice(-500)}`);
       return pulseStreamConnected(server, 'source-outputs', name);
@@ -290,7 +282,7 @@ export async function startFeed(server: AudioServer, wavFile: string, opts: Feed
   if (server.kind === 'pipewire') {
     const target = opts.target ?? server.source;
     // autoconnect off: the stream waits unlinked (and does not run) until we link it into the mic.
-    proc = spawnManaged('pw-play', 'pw-play', ['--target', '0', '-P', `{ node.name=${name} node.autoconnect=false }`, wavFile], {
+    proc = spawnManaged('pw-play', ...dieWithParent('pw-play', ['--target', '0', '-P', `{ node.name=${name} node.autoconnect=false }`, wavFile]), {
       env: clientEnv(server.env),
       logFile,
     });
@@ -310,7 +302,7 @@ export async function startFeed(server: AudioServer, wavFile: string, opts: Feed
     }
   } else {
     const target = opts.target ?? (server as AudioServer & { micFeedSink?: string }).micFeedSink ?? 'vm-mic-in';
-    proc = spawnManaged('paplay', 'paplay', [`--latency-msec=${PAPLAY_LATENCY_MS}`, '-d', target, `--client-name=${name}`, wavFile], {
+    proc = spawnManaged('paplay', ...dieWithParent('paplay', [`--latency-msec=${PAPLAY_LATENCY_MS}`, '-d', target, `--client-name=${name}`, wavFile]), {
       env: clientEnv(server.env),
       logFile,
     });

@@ -79,6 +79,18 @@ export function runTool(cmd: string, args: string[], opts: RunOptions = {}): Pro
   });
 }
 
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * [cmd, args] wrapped in `setpriv --pdeathsig SIGKILL --` (util-linux, always on Debian) so a
+ * daemon or recorder dies with the test process even when that process is killed: vitest ends
+ * its fork workers with a signal, and 'exit' handlers (procs.ts's PID cleanup) never run then.
+ * setpriv execs the command, so the PID stays the one spawnManaged reports.
+ */
+export function dieWithParent(cmd: string, args: string[]): [string, string[]] {
+  return fs.existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', cmd, ...args]] : [cmd, args];
+}
+
 /** An Error with a machine-readable code, as the project's style asks for. */
 export function codedError(code: string, message: string): Error & { code: string } {
   const e = new Error(message) as Error & { code: string };

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { AudioEnv, clientEnv, codedError, runTool, scratchDir } from './audio-tools';
+import { AudioEnv, clientEnv, codedError, dieWithParent, runTool, scratchDir } from './audio-tools';
 import { Managed, spawnManaged, tempDir, waitFor } from './procs';
 import type { PwObject } from './pipewire';
 
@@ -38,7 +38,7 @@ export async function captureCameraFrames(o: CaptureOptions): Promise<string[]> 
   args.push('videoconvert', '!', 'pngenc', '!', 'multifilesink', `location=${path.join(dir, `${prefix}%03d.png`)}`);
   const logFile = path.join(dir, `${prefix}gst.log`);
   // Warnings in the log are what explain a failed negotiation.
-  const proc = spawnManaged('gst-launch-1.0', 'gst-launch-1.0', args, { env: clientEnv({ ...o.env, GST_DEBUG: '2' }), logFile });
+  const proc = spawnManaged('gst-launch-1.0', ...dieWithParent('gst-launch-1.0', args), { env: clientEnv({ ...o.env, GST_DEBUG: '2' }), logFile });
   const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
   const code = await proc.exited;
   clearTimeout(timer);
@@ -126,7 +126,7 @@ export async function startTestVideoSource(o: TestVideoSourceOptions): Promise<T
     `client-name=${name}`,
     `stream-properties=props,media.class=Video/Source,media.role=Camera,node.name=${name}`,
   ];
-  const proc = spawnManaged('gst-videotestsrc', 'gst-launch-1.0', args, {
+  const proc = spawnManaged('gst-videotestsrc', ...dieWithParent('gst-launch-1.0', args), {
     env: clientEnv({ ...o.env, GST_DEBUG: '2' }),
     logFile: path.join(dir, 'gst-source.log'),
   });

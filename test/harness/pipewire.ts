@@ -4,7 +4,7 @@
 // Recipe verified in /work/shared/docs/lab/audio-video.md section 1.
 import * as fs from 'fs';
 import * as path from 'path';
-import { AudioEnv, AudioServer, CONF_DIR, RunOptions, RunResult, clientEnv, codedError, runTool } from './audio-tools';
+import { AudioEnv, AudioServer, CONF_DIR, RunOptions, RunResult, clientEnv, codedError, dieWithParent, runTool } from './audio-tools';
 import { Managed, keepLogs, sleep, spawnManaged, tempDir, waitFor } from './procs';
 
 export interface PipeWireOptions {
@@ -185,12 +185,12 @@ export async function startPipeWire(opts: PipeWireOptions = {}): Promise<PipeWir
     // A SIGKILLed pipewire leaves its socket file behind; waiting for it to appear would then
     // pass before the new daemon listens.
     for (const f of [socketPath, `${socketPath}-manager`]) fs.rmSync(f, { force: true });
-    pw = spawnManaged('pipewire', 'pipewire', [], { env: daemonEnv, logFile: path.join(logDir, 'pipewire.log') });
+    pw = spawnManaged('pipewire', ...dieWithParent('pipewire', []), { env: daemonEnv, logFile: path.join(logDir, 'pipewire.log') });
     await waitFor('the pipewire socket', readyTimeoutMs, () => {
       if (!pw?.isRunning()) return Promise.reject(new Error('pipewire exited'));
       return fs.existsSync(socketPath);
     }).catch((e: unknown) => failStart(String(e)));
-    wp = spawnManaged('wireplumber', 'wireplumber', [], { env: daemonEnv, logFile: path.join(logDir, 'wireplumber.log') });
+    wp = spawnManaged('wireplumber', ...dieWithParent('wireplumber', []), { env: daemonEnv, logFile: path.join(logDir, 'wireplumber.log') });
     const deadline = Date.now() + readyTimeoutMs;
     for (;;) {
       if (!pw.isRunning()) await failStart('pipewire exited');
@@ -201,7 +201,7 @@ export async function startPipeWire(opts: PipeWireOptions = {}): Promise<PipeWir
     }
     startupMs = Date.now() - t0;
     if (opts.pulse) {
-      pp = spawnManaged('pipewire-pulse', 'pipewire', ['-c', 'pipewire-pulse.conf'], {
+      pp = spawnManaged('pipewire-pulse', ...dieWithParent('pipewire', ['-c', 'pipewire-pulse.conf']), {
         env: daemonEnv,
         logFile: path.join(logDir, 'pipewire-pulse.log'),
       });

@@ -4,7 +4,7 @@
 // Recipe verified in /work/shared/docs/lab/audio-video.md section 2.
 import * as fs from 'fs';
 import * as path from 'path';
-import { AudioEnv, AudioServer, CONF_DIR, RunOptions, RunResult, clientEnv, codedError, runTool } from './audio-tools';
+import { AudioEnv, AudioServer, CONF_DIR, RunOptions, RunResult, clientEnv, codedError, dieWithParent, runTool } from './audio-tools';
 import { Managed, keepLogs, spawnManaged, tempDir, waitFor } from './procs';
 
 export interface PulseOptions {
@@ -79,12 +79,8 @@ export async function startPulseAudio(opts: PulseOptions = {}): Promise<Pulse> {
     fs.rmSync(socketPath, { force: true });
     const t0 = Date.now();
     // -n: no default.pa; --exit-idle-time=-1: never exit on idle; as root without --system it only warns.
-    pa = spawnManaged(
-      'pulseaudio',
-      'pulseaudio',
-      ['-n', '-F', paFile, '--daemonize=no', '--exit-idle-time=-1', '--use-pid-file=no', '--log-target=stderr', '--log-level=notice'],
-      { env: daemonEnv, logFile },
-    );
+    const args = ['-n', '-F', paFile, '--daemonize=no', '--exit-idle-time=-1', '--use-pid-file=no', '--log-target=stderr', '--log-level=notice'];
+    pa = spawnManaged('pulseaudio', ...dieWithParent('pulseaudio', args), { env: daemonEnv, logFile });
     const proc = pa;
     try {
       await waitFor('pactl info to answer', readyTimeoutMs, async () => {
