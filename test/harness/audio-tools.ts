@@ -98,20 +98,29 @@ export function codedError(code: string, message: string): Error & { code: strin
   return e;
 }
 
+/**
+ * A private temp dir <tmp>/qdb-<kind>-<pid>-XXXXXX (mode 0700). Vitest ends its fork workers with
+ * a signal, so neither 'exit' handlers nor a test's afterAll run when a worker is killed; daemons
+ * die with it (dieWithParent) but their directories would stay. Each call therefore first removes
+ * the qdb-<kind>-<pid>-* dirs of processes that no longer exist. Kept logs live elsewhere (keepDir).
+ */
+export function ownedTempDir(kind: string): string {
+  if (!process.env.QDB_KEEP_RECORDINGS) removeDeadDirs(`qdb-${kind}-`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `qdb-${kind}-${process.pid}-`));
+  fs.chmodSync(dir, 0o700);
+  return dir;
+}
+
 let scratchRoot: string | undefined;
-const SCRATCH_PREFIX = 'qdb-audio-';
 
 /**
  * A fresh directory for recordings, feeds and frames when the caller gave none. They all live in
- * one per-process directory, <tmp>/qdb-audio-<pid>-XXXXXX. Vitest's fork workers are ended by a
- * signal, so 'exit' handlers do not run there: each new scratch root therefore also removes the
- * roots of processes that no longer exist. Set QDB_KEEP_RECORDINGS=1 to keep everything.
+ * one per-process directory (ownedTempDir('audio')), removed at exit or, when the process was
+ * killed, by the next test process. Set QDB_KEEP_RECORDINGS=1 to keep everything.
  */
 export function scratchDir(kind: string): string {
   if (scratchRoot === undefined) {
-    if (!process.env.QDB_KEEP_RECORDINGS) removeDeadScratchRoots();
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
-    fs.chmodSync(root, 0o700);
+    const root = ownedTempDir('audio');
     scratchRoot = root;
     process.once('exit', () => {
       if (!process.env.QDB_KEEP_RECORDINGS) fs.rmSync(root, { recursive: true, force: true });
@@ -120,19 +129,26 @@ export function scratchDir(kind: string): string {
   return fs.mkdtempSync(path.join(scratchRoot, `${kind}-`));
 }
 
-function removeDeadScratchRoots(): void {
+function removeDeadDirs(prefix: string): void {
+  const re = new RegExp(`^${prefix}(\\d+)-`);
   for (const name of fs.readdirSync(os.tmpdir())) {
-    const m = new RegExp(`^${SCRATCH_PREFIX}(\\d+)-`).exec(name);
+    const m = re.exec(name);
     if (!m || pidAlive(Number(m[1]))) continue;
     fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
   }
 }
 
+/** True for a live process; a zombie (killed, never reaped: PID 1 here does not reap) counts as dead. */
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
   }
 }

@@ -6,8 +6,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { AudioEnv, clientEnv, codedError, dieWithParent, runTool, scratchDir } from './audio-tools';
-import { Managed, spawnManaged, tempDir, waitFor } from './procs';
+import { AudioEnv, clientEnv, codedError, dieWithParent, ownedTempDir, runTool, scratchDir } from './audio-tools';
+import { Managed, spawnManaged, waitFor } from './procs';
 import type { PwObject } from './pipewire';
 
 export interface CaptureOptions {
@@ -111,7 +111,7 @@ export interface TestVideoSource {
  */
 export async function startTestVideoSource(o: TestVideoSourceOptions): Promise<TestVideoSource> {
   const name = o.name ?? `qdb-testcam-${process.pid}-${Date.now() % 100000}`;
-  const dir = tempDir('vsrc');
+  const dir = ownedTempDir('vsrc');
   const src = ['videotestsrc', 'is-live=true', `pattern=${o.pattern ?? 'smpte'}`];
   if (o.foregroundColor !== undefined) src.push(`foreground-color=${o.foregroundColor >>> 0}`);
   const caps = `video/x-raw,format=${o.format ?? 'RGBx'},width=${o.width ?? 320},height=${o.height ?? 240},framerate=${o.fps ?? 30}/1`;

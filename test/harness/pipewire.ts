@@ -4,8 +4,8 @@
 // Recipe verified in /work/shared/docs/lab/audio-video.md section 1.
 import * as fs from 'fs';
 import * as path from 'path';
-import { AudioEnv, AudioServer, CONF_DIR, RunOptions, RunResult, clientEnv, codedError, dieWithParent, runTool } from './audio-tools';
-import { Managed, keepLogs, sleep, spawnManaged, tempDir, waitFor } from './procs';
+import { AudioEnv, AudioServer, CONF_DIR, RunOptions, RunResult, clientEnv, codedError, dieWithParent, ownedTempDir, runTool } from './audio-tools';
+import { Managed, keepLogs, sleep, spawnManaged, waitFor } from './procs';
 
 export interface PipeWireOptions {
   /** Graph quantum in frames (default 1024). 256 is what the low-latency tests use. */
@@ -93,7 +93,7 @@ export async function startPipeWire(opts: PipeWireOptions = {}): Promise<PipeWir
   }
   const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
 
-  const dir = tempDir('pw');
+  const dir = ownedTempDir('pw');
   const runtimeDir = path.join(dir, 'run');
   const configDir = path.join(dir, 'config');
   const stateDir = path.join(dir, 'state');

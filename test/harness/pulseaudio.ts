@@ -4,8 +4,8 @@
 // Recipe verified in /work/shared/docs/lab/audio-video.md section 2.
 import * as fs from 'fs';
 import * as path from 'path';
-import { AudioEnv, AudioServer, CONF_DIR, RunOptions, RunResult, clientEnv, codedError, dieWithParent, runTool } from './audio-tools';
-import { Managed, keepLogs, spawnManaged, tempDir, waitFor } from './procs';
+import { AudioEnv, AudioServer, CONF_DIR, RunOptions, RunResult, clientEnv, codedError, dieWithParent, ownedTempDir, runTool } from './audio-tools';
+import { Managed, keepLogs, spawnManaged, waitFor } from './procs';
 
 export interface PulseOptions {
   /** How long to wait for `pactl info` to answer (default 30 s: the machines are shared). */
@@ -45,7 +45,7 @@ export interface Pulse extends AudioServer {
 
 export async function startPulseAudio(opts: PulseOptions = {}): Promise<Pulse> {
   const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
-  const dir = tempDir('pa');
+  const dir = ownedTempDir('pa');
   const runtimeDir = path.join(dir, 'run');
   const home = path.join(dir, 'home');
   for (const d of [path.join(runtimeDir, 'pulse'), path.join(home, '.config')]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
