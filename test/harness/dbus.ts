@@ -3,6 +3,7 @@
 import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { dieWithParent } from './audio-tools';
 import { keepLogs, spawnManaged, tempDir, waitFor, type Managed } from './procs';
 
 export interface DbusDaemon {
@@ -38,12 +39,15 @@ export async function startDbusDaemon(opts: DbusDaemonOptions = {}): Promise<Dbu
   const logFile = path.join(dir, 'dbus.log');
   const env = { ...process.env };
   delete env.DBUS_SESSION_BUS_ADDRESS;
-  const proc = spawnManaged(
-    'dbus-daemon',
-    'dbus-daemon',
-    [`--config-file=${SESSION_CONF}`, `--address=${address}`, '--nofork', '--nopidfile', '--print-address=1'],
-    { logFile, env, stdio: 'pipe' },
-  );
+  // dieWithParent: a killed vitest worker never runs 'exit' handlers; the daemon must not outlive it.
+  const [cmd, args] = dieWithParent('dbus-daemon', [
+    `--config-file=${SESSION_CONF}`,
+    `--address=${address}`,
+    '--nofork',
+    '--nopidfile',
+    '--print-address=1',
+  ]);
+  const proc = spawnManaged('dbus-daemon', cmd, args, { logFile, env, stdio: 'pipe' });
   // The daemon prints its address once it listens; keep draining stdout so it can never block.
   let printed = '';
   proc.proc.stdout?.on('data', (chunk: Buffer) => {

@@ -5,6 +5,7 @@ import { execFile } from 'child_process';
 import { randomUUID } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { dieWithParent } from './audio-tools';
 import { queuedOwnerPids, startDbusDaemon, type DbusDaemon } from './dbus';
 import { keepLogs, sleep, spawnManaged, tempDir, waitFor, type Managed } from './procs';
 import { QmpSession } from './qmp';
@@ -223,7 +224,9 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
 
   let proc: Managed;
   try {
-    proc = spawnManaged(`qemu ${name}`, 'qemu-system-x86_64', args, { logFile: path.join(dir, 'qemu.log'), env });
+    // dieWithParent: QEMU must not outlive a killed vitest worker (its 'exit' handlers never run)
+    const [cmd, cmdArgs] = dieWithParent('qemu-system-x86_64', args);
+    proc = spawnManaged(`qemu ${name}`, cmd, cmdArgs, { logFile: path.join(dir, 'qemu.log'), env });
   } catch (err) {
     await bus?.stop();
     throw Object.assign(new Error(`qemu: cannot run qemu-system-x86_64 (${(err as Error).message}): install the Debian package 'qemu-system-x86'`), {
@@ -272,7 +275,11 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
       const code = await proc.exited;
       await bus?.stop();
       const stderr = proc.log().trim();
-      throw Object.assign(new Error(`qemu: failed to start (exit ${String(code)}): ${stderr || '(no output)'}`), { code: 'EQEMUSTART', stderr });
+      const hint = code === 127 ? ": install the Debian package 'qemu-system-x86'" : '';
+      throw Object.assign(new Error(`qemu: failed to start (exit ${String(code)}): ${stderr || '(no output)'}${hint}`), {
+        code: 'EQEMUSTART',
+        stderr,
+      });
     }
     if (fs.existsSync(qmpPath)) {
       try {
