@@ -43,7 +43,9 @@ export interface SpawnOptions {
 /** Spawns cmd with stdout+stderr appended to logFile. The child is its own process-group leader. */
 export function spawnManaged(name: string, cmd: string, args: string[], opts: SpawnOptions): Managed {
   const fd = fs.openSync(opts.logFile, 'a');
-  const proc = spawn(cmd, args, {
+  // setpriv --pdeathsig: the child dies with the test worker even when vitest ends that worker
+  // with a signal (then no 'exit' handler of ours runs). setpriv execs, so the PID stays the same.
+  const proc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', cmd, ...args], {
     env: opts.env ?? process.env,
     cwd: opts.cwd,
     stdio: ['ignore', opts.stdio === 'pipe' ? 'pipe' : fd, fd],
