@@ -88,7 +88,7 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
       ThrowWithCode(env, "EPULSE",
                     "cannot connect to PulseAudio (" + why +
                         "): is a PulseAudio server running? Check PULSE_SERVER / XDG_RUNTIME_DIR, "
-                        "or choose --audio-backend pipewire");
+                        "or choose --audio pipewire");
     }
     events_.Start(env, info[1].As<Napi::Function>(), "qdb-pulse-capture");
     env_ = env;

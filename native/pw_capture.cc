@@ -96,7 +96,7 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
           env, "EPIPEWIRE",
           std::string("cannot connect to PipeWire (") + strerror(err) +
               "): is pipewire running for this user? Check XDG_RUNTIME_DIR / PIPEWIRE_REMOTE, "
-              "or choose --audio-backend pulse");
+              "or choose --audio pulse");
     }
     events_.Start(env, info[1].As<Napi::Function>(), "qdb-pw-capture");
     // Streams still open when the environment goes away (process exit, worker end) must stop
@@ -212,6 +212,18 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
       case PW_STREAM_STATE_STREAMING:
         name = "streaming";
         break;
+    }
+    if (state == PW_STREAM_STATE_UNCONNECTED && old != PW_STREAM_STATE_UNCONNECTED) {
+      // We never disconnect with the listener attached (Teardown removes it first), so this is
+      // the session manager dropping the stream, e.g. WirePlumber when target.object does not
+      // exist and node.dont-reconnect is set. Report it as the error it is.
+      std::string msg = "PipeWire disconnected the capture stream";
+      if (!self->opts_.target.empty()) {
+        msg +=
+            " (does the source '" + self->opts_.target + "' exist? see: qemu-dbus-bridge devices)";
+      }
+      self->events_.Post("error", msg);
+      return;
     }
     self->events_.Post(name, error ? error : "");
   }

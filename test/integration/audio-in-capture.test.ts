@@ -3,11 +3,12 @@
 // and PulseAudio 16 with vm-mic remapped from the monitor of vm-mic-in. The tone is played into
 // the virtual microphone with pw-play + pw-link / paplay (test/harness/audio-capture.ts).
 import * as path from 'path';
+import { describe, expect, it } from 'vitest';
 import { nativeCaptureOpener } from '../../src/audio/in/native-capture';
 import { makeToneWav, startFeed } from '../harness/audio-capture';
 import { PipeWire, startPipeWire } from '../harness/pipewire';
 import { Pulse, startPulseAudio } from '../harness/pulseaudio';
-import { sleep, tempDir } from '../harness/procs';
+import { sleep, tempDir, waitFor } from '../harness/procs';
 import { captureContract } from '../unit/audio-in-capture.contract';
 
 function toneFeeder(getServer: () => PipeWire | Pulse, dir: () => string) {
@@ -48,4 +49,48 @@ captureContract('PulseAudio (PulseCapture)', {
   open: (req) => nativeCaptureOpener('pulse')({ ...req, remote: pa!.server, source: pa!.source }),
   startTone: toneFeeder(() => pa!, () => paDir),
   idle: (_s, ms) => sleep(ms),
+});
+
+describe('capture errors the user can act on', () => {
+  it('PulseAudio unreachable: EPULSE at open, naming what to check', () => {
+    const open = (): unknown =>
+      nativeCaptureOpener('pulse')({
+        format: 'S16LE',
+        rate: 44100,
+        channels: 2,
+        vmName: 'nobody',
+        latencyFrames: 441,
+        ringFrames: 4410,
+        remote: 'unix:/nonexistent/qdb/pulse/native',
+        onState: () => undefined,
+      });
+    expect(open).toThrow(expect.objectContaining({ code: 'EPULSE', message: expect.stringMatching(/cannot connect to PulseAudio .*PULSE_SERVER/) }));
+  });
+
+  it('PipeWire: a named source that does not exist never links to another microphone', async () => {
+    const server = await startPipeWire();
+    const states: string[] = [];
+    const s = nativeCaptureOpener('pipewire')({
+      format: 'S16LE',
+      rate: 44100,
+      channels: 2,
+      vmName: 'nosource',
+      latencyFrames: 441,
+      ringFrames: 4410,
+      remote: server.socketPath,
+      source: 'no-such-mic',
+      onState: (st, msg) => states.push(`${st}: ${msg}`),
+    });
+    try {
+      // WirePlumber drops a stream whose target does not exist (node.dont-reconnect): reported
+      // as an error naming the source, and nothing was captured from the default source.
+      const err = await waitFor('an error state', 20_000, () => states.find((x) => x.startsWith('error')));
+      expect(err).toMatch(/no-such-mic/);
+      expect(s.stats().capturedBytes).toBe(0);
+      expect((await server.nodesByName()).has('qemu-nosource-mic')).toBe(false);
+    } finally {
+      s.close();
+      await server.stop();
+    }
+  });
 });

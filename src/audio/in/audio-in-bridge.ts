@@ -18,6 +18,8 @@ import type { CaptureStream, OpenCapture } from './capture-source';
 import { GuestSampleLayout, applyGains, fillSilence, flipSignBits, gainOf, layoutOf } from './pcm';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', message: string) => void;
+/** The service's Logger (src/log.ts) fits too. */
+export type LogSink = LogFn | Record<'info' | 'warn' | 'error', (message: string) => void>;
 
 export interface AudioInBridgeOptions {
   vmName: string;
@@ -26,7 +28,7 @@ export interface AudioInBridgeOptions {
   /** PipeWire remote / PulseAudio server; undefined = from the environment. */
   remote?: string;
   openCapture: OpenCapture;
-  log?: LogFn;
+  log?: LogSink;
   /** Capture period asked of the server (default 10 ms: QEMU 7.2 reads ~10 ms per Read). */
   periodMs?: number;
   /** Ring capacity (default 500 ms): beyond it the native side drops the oldest audio. */
@@ -115,7 +117,8 @@ export class AudioInBridge implements AudioInHandler {
   private unknownWarned = false;
 
   constructor(private readonly opts: AudioInBridgeOptions) {
-    this.log = opts.log ?? defaultLog;
+    const sink = opts.log;
+    this.log = typeof sink === 'function' ? sink : sink ? (level, message) => sink[level](message) : defaultLog;
     this.periodMs = opts.periodMs ?? 10;
     this.ringMs = opts.ringMs ?? 500;
     this.maxLatencyMs = opts.maxLatencyMs ?? 150;

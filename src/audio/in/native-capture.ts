@@ -39,3 +39,13 @@ export function nativeCaptureOpener(backend: CaptureBackend, addon?: { PwCapture
     );
   };
 }
+
+/**
+ * The opener on the sound server that backend selection chose (src/audio/backend.ts
+ * selectAudioBackend: `kind` + `where`, the PipeWire socket or PulseAudio server string), so the
+ * microphone and the speaker always use the same server.
+ */
+export function captureOpenerFor(backend: { kind: CaptureBackend; where: string }, addon?: { PwCapture?: NativeCaptureCtor; PulseCapture?: NativeCaptureCtor }): OpenCapture {
+  const open = nativeCaptureOpener(backend.kind, addon);
+  return (req) => open({ ...req, remote: req.remote ?? backend.where });
+}
