@@ -1,0 +1,121 @@
+// `doctor`: every prerequisite, one line each, and for each failure the command that fixes it.
+// Exit 0 when nothing failed (warnings allowed), 1 otherwise.
+import * as fs from 'fs';
+import * as path from 'path';
+import { Host, audioInventory, inputDevices, realHost, v4l2loopbackModule } from '../host';
+import { ConfigFlags, validateFlags } from '../../config/load';
+import type { CliIo } from '../main';
+import { VmSummary, probeVms } from '../qemu-probe';
+
+export type CheckState = 'ok' | 'warn' | 'fail';
+export interface Check {
+  name: string;
+  state: CheckState;
+  detail: string;
+  fix?: string;
+}
+
+export async function soundCheck(host: Host): Promise<Check> {
+  const inv = await audioInventory(host);
+  if (inv.pipewire.reachable) {
+    const n = inv.pipewire.nodes.length;
+    return { name: 'sound server', state: 'ok', detail: `PipeWire reachable (${n} audio node${n === 1 ? '' : 's'})` };
+  }
+  if (inv.pulse.reachable) return { name: 'sound server', state: 'ok', detail: `PulseAudio reachable (${inv.pulse.serverName ?? 'server'})` };
+  return {
+    name: 'sound server',
+    state: 'fail',
+    detail: `neither PipeWire (${inv.pipewire.error}) nor PulseAudio (${inv.pulse.error}) is reachable`,
+    fix: 'systemctl --user start pipewire wireplumber pipewire-pulse   (or: pulseaudio --start); or run with --audio none',
+  };
+}
+
+export function cameraCheck(host: Host): Check {
+  const mod = v4l2loopbackModule(host);
+  const fix =
+    "sudo modprobe v4l2loopback devices=1 video_nr=10 exclusive_caps=1 card_label='VM camera'  " +
+    "(persist: echo 'options v4l2loopback video_nr=10 exclusive_caps=1' | sudo tee /etc/modprobe.d/v4l2loopback.conf); or use --camera pipewire";
+  if (!mod.loaded) return { name: 'v4l2loopback', state: 'warn', detail: 'module not loaded (only --camera pipewire will work)', fix };
+  if (!mod.exclusiveCaps.some((c) => c === 'Y' || c === '1'))
+    return {
+      name: 'v4l2loopback',
+      state: 'fail',
+      detail: `loaded without exclusive_caps=1 (${mod.exclusiveCaps.join(',') || 'unset'}): browsers will not list the webcam`,
+      fix: 'sudo modprobe -r v4l2loopback && ' + fix,
+    };
+  return { name: 'v4l2loopback', state: 'ok', detail: `loaded, exclusive_caps=${mod.exclusiveCaps.join(',')}` };
+}
+
+export function inputCheck(host: Host): Check {
+  const dir = path.join(host.root, 'dev/input');
+  const devs = inputDevices(host);
+  const user = host.env.USER ?? '$USER';
+  if (!fs.existsSync(dir) || devs.length === 0)
+    return { name: '/dev/input access', state: 'warn', detail: 'no /dev/input/event* devices on this host (only --input-replay will work)' };
+  const unreadable = devs.filter((d) => !d.readable);
+  if (unreadable.length === devs.length)
+    return {
+      name: '/dev/input access',
+      state: 'fail',
+      detail: `none of ${devs.length} input devices is readable by this user`,
+      fix: `sudo usermod -aG input ${user} (then log in again), or a udev rule: SUBSYSTEM=="input", KERNEL=="event*", ATTRS{name}=="<device name>", TAG+="uaccess"`,
+    };
+  const kinds = devs.filter((d) => d.readable).map((d) => d.kind);
+  return {
+    name: '/dev/input access',
+    state: unreadable.length ? 'warn' : 'ok',
+    detail: `${devs.length - unreadable.length}/${devs.length} readable (${kinds.filter((k) => k === 'keyboard').length} keyboards, ${kinds.filter((k) => k === 'mouse').length} mice)`,
+  };
+}
+
+export function qemuChecks(vms: VmSummary[] | Error, address: string, wanted?: string): Check[] {
+  const startHint = '-display dbus,audiodev=snd0 -audiodev dbus,id=snd0  (libvirt: <graphics type="dbus"/> and <audio type="dbus"/>)';
+  if (vms instanceof Error)
+    return [{ name: 'QEMU on the bus', state: 'fail', detail: `cannot read ${address}: ${vms.message}`, fix: 'check --address (libvirt: the VM\'s dbus socket), or start the session bus' }];
+  const matching = wanted ? vms.filter((v) => v.name === wanted || v.uuid === wanted) : vms;
+  if (matching.length === 0)
+    return [
+      {
+        name: 'QEMU on the bus',
+        state: 'fail',
+        detail: wanted ? `no VM '${wanted}' on ${address} (found: ${vms.map((v) => v.name).join(', ') || 'none'})` : `no QEMU with -display dbus on ${address}`,
+        fix: `start QEMU with ${startHint}`,
+      },
+    ];
+  const out: Check[] = [];
+  for (const vm of matching) {
+    out.push({ name: `VM '${vm.name}'`, state: 'ok', detail: `reachable, ${vm.consoles.length} console(s)` });
+    out.push(
+      vm.audio
+        ? { name: `VM '${vm.name}' audio`, state: 'ok', detail: 'audio wired to the display (org.qemu.Display1.Audio present)' }
+        : {
+            name: `VM '${vm.name}' audio`,
+            state: 'fail',
+            detail: 'no org.qemu.Display1.Audio: the display has no audiodev',
+            fix: `add audiodev= to -display: ${startHint}`,
+          },
+    );
+  }
+  return out;
+}
+
+export async function doctorCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
+  validateFlags(argv as ConfigFlags);
+  const host = realHost(io.env);
+  const address = (argv.address as string | undefined) ?? io.env.DBUS_SESSION_BUS_ADDRESS ?? '(no session bus)';
+  const checks: Check[] = [await soundCheck(host), cameraCheck(host), inputCheck(host)];
+  if (argv.qmp) {
+    checks.push({ name: 'QEMU (p2p)', state: fs.existsSync(argv.qmp as string) ? 'ok' : 'fail', detail: `QMP socket ${argv.qmp as string}`, fix: 'start QEMU with -display dbus,p2p=yes -qmp unix:PATH,server=on,wait=off' });
+  } else {
+    const vms = await probeVms(argv.address as string | undefined, io.env).catch((err: Error) => err);
+    checks.push(...qemuChecks(vms, address, argv.vm as string | undefined));
+  }
+  const mark: Record<CheckState, string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' };
+  for (const c of checks) {
+    io.out(`[${mark[c.state]}] ${c.name}: ${c.detail}`);
+    if (c.fix && c.state !== 'ok') io.out(`       fix: ${c.fix}`);
+  }
+  const failed = checks.filter((c) => c.state === 'fail').length;
+  io.out(failed ? `${failed} problem(s) found` : 'all prerequisites met');
+  return failed ? 1 : 0;
+}

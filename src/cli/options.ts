@@ -1,0 +1,48 @@
+// Flag definitions shared by `run` and `demo`. No yargs defaults on config-backed flags: a flag
+// that was not typed must stay undefined so the config file can supply the value (the defaults
+// are shown with defaultDescription and applied by the schema).
+import type { Argv } from 'yargs';
+import { GRAB_TOGGLE_PRESETS } from '../config/schema';
+
+export const GLOBAL_GROUP = 'Global:';
+const CONN = 'Connection:';
+const AUDIO = 'Audio:';
+const CAMERA = 'Camera:';
+const INPUT = 'Input:';
+
+export function withLogOptions<T>(y: Argv<T>) {
+  return y
+    .option('log-format', { type: 'string', group: GLOBAL_GROUP, describe: 'log lines as text or json', defaultDescription: 'text' })
+    .option('log-level', { type: 'string', group: GLOBAL_GROUP, describe: 'error, warn, info or debug', defaultDescription: 'info' });
+}
+
+export function withConnectionOptions<T>(y: Argv<T>) {
+  return y
+    .option('address', { type: 'string', group: CONN, describe: 'D-Bus address of the bus QEMU is on', defaultDescription: 'the session bus' })
+    .option('vm', { type: 'string', group: CONN, describe: 'VM name or UUID (needed when several VMs share the bus)' })
+    .option('qmp', { type: 'string', group: CONN, describe: 'QMP socket of a VM started with -display dbus,p2p=yes (no bus)' });
+}
+
+export function withRouteOptions<T>(y: Argv<T>) {
+  return y
+    .option('config', { type: 'string', group: GLOBAL_GROUP, describe: 'TOML config file', defaultDescription: '$XDG_CONFIG_HOME/qemu-dbus-bridge/<vm>.toml' })
+    .option('audio', { type: 'string', group: AUDIO, describe: 'sound server: pipewire, pulse or none', defaultDescription: 'auto' })
+    .option('audio-sink', { type: 'string', group: AUDIO, describe: 'where guest audio plays (node name)', defaultDescription: 'default sink' })
+    .option('audio-source', { type: 'string', group: AUDIO, describe: 'what the guest microphone hears (node name)', defaultDescription: 'default source' })
+    .option('audio-latency', { type: 'string', group: AUDIO, describe: 'target latency in ms', defaultDescription: '20' })
+    .option('camera', { type: 'string', group: CAMERA, describe: 'screen-as-webcam target: /dev/videoN (v4l2loopback), pipewire or none', defaultDescription: 'auto' })
+    .option('camera-size', { type: 'string', group: CAMERA, describe: 'webcam frame size WxH', defaultDescription: '1280x720' })
+    .option('camera-fps', { type: 'string', group: CAMERA, describe: 'webcam frame rate', defaultDescription: '30' })
+    .option('camera-pin-resolution', { type: 'boolean', group: CAMERA, describe: 'keep the webcam size fixed when the guest changes mode (scale into it)' })
+    .option('input', { type: 'string', group: INPUT, describe: 'evdev device to forward (repeatable), e.g. /dev/input/by-id/usb-…-event-kbd' })
+    .option('input-replay', { type: 'string', group: INPUT, describe: 'replay a typing script into the VM' })
+    .option('grab-toggle', { type: 'string', group: INPUT, describe: `hotkey that toggles the grab: ${GRAB_TOGGLE_PRESETS.join(', ')} or "KEY_A+KEY_B"`, defaultDescription: 'ctrl-ctrl' })
+    .option('grab', { type: 'boolean', group: INPUT, describe: 'grab input devices exclusively (--no-grab: share them with the host)', defaultDescription: 'true' });
+}
+
+/** Every long flag (for "did you mean" on an unknown one). */
+export const ALL_FLAGS = [
+  'help', 'version', 'log-format', 'log-level', 'address', 'vm', 'qmp', 'config', 'audio', 'audio-sink', 'audio-source',
+  'audio-latency', 'camera', 'camera-size', 'camera-fps', 'camera-pin-resolution', 'input', 'input-replay', 'grab-toggle',
+  'grab', 'no-grab', 'json', 'duration',
+];

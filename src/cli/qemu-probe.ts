@@ -1,0 +1,92 @@
+// Read-only look at the QEMUs on a bus for `list` and `doctor`, through systemd's busctl (always
+// present where the systemd unit runs). It only reads properties and the object tree; the
+// bridge itself talks to QEMU through src/qemu.
+import { execFile } from 'child_process';
+
+export interface ConsoleSummary {
+  id: number;
+  type: string;
+  label: string;
+  width: number;
+  height: number;
+  interfaces: string[];
+}
+
+export interface VmSummary {
+  /** Unique bus name of the QEMU process (org.qemu moves between queued owners). */
+  owner: string;
+  name: string;
+  uuid: string;
+  consoles: ConsoleSummary[];
+  audio: boolean;
+  clipboard: boolean;
+  chardevs: string[];
+}
+
+function busctl(address: string, args: string[], timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('busctl', [`--address=${address}`, '--json=short', '--timeout=3', ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) {
+        const e = err as NodeJS.ErrnoException;
+        const msg = e.code === 'ENOENT' ? 'busctl is not installed (package systemd)' : `${address}: ${String(stderr).trim().split('\n')[0] || e.message}`;
+        reject(Object.assign(new Error(msg), { code: 'EBUS' }));
+        return;
+      }
+      resolve(String(stdout));
+    });
+  });
+}
+
+function jsonLines(out: string): { type: string; data: unknown }[] {
+  return out
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as { type: string; data: unknown });
+}
+
+export function sessionAddress(address: string | undefined, env: NodeJS.ProcessEnv): string {
+  const a = address ?? env.DBUS_SESSION_BUS_ADDRESS;
+  if (!a) throw Object.assign(new Error('no session bus (DBUS_SESSION_BUS_ADDRESS is unset); pass --address'), { code: 'ENOBUS' });
+  return a;
+}
+
+async function interfacesOf(address: string, owner: string, objPath: string): Promise<string[]> {
+  const out = await busctl(address, ['introspect', '--xml-interface', owner, objPath]).catch(() => '');
+  // --xml-interface prints XML even with --json.
+  return [...out.matchAll(/<interface name="([^"]+)"/g)].map((m) => m[1]).filter((i) => i.startsWith('org.qemu.'));
+}
+
+export async function probeVms(address: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<VmSummary[]> {
+  const addr = sessionAddress(address, env);
+  let owners: string[];
+  try {
+    const r = jsonLines(await busctl(addr, ['call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'ListQueuedOwners', 's', 'org.qemu']));
+    owners = (r[0].data as string[][])[0];
+  } catch (err) {
+    if (/NameHasNoOwner|could not get owners|has no owner/i.test((err as Error).message)) return [];
+    throw err;
+  }
+  const vms: VmSummary[] = [];
+  for (const owner of owners) {
+    const props = jsonLines(await busctl(addr, ['get-property', owner, '/org/qemu/Display1/VM', 'org.qemu.Display1.VM', 'Name', 'UUID', 'ConsoleIDs']));
+    const [name, uuid, ids] = props.map((p) => p.data) as [string, string, number[]];
+    const tree = (await busctl(addr, ['tree', '--list', owner]).catch(() => '')).split('\n').map((l) => l.trim());
+    const consoles: ConsoleSummary[] = [];
+    for (const id of ids) {
+      const p = `/org/qemu/Display1/Console_${id}`;
+      const c = jsonLines(await busctl(addr, ['get-property', owner, p, 'org.qemu.Display1.Console', 'Type', 'Label', 'Width', 'Height']));
+      const [type, label, width, height] = c.map((x) => x.data) as [string, string, number, number];
+      consoles.push({ id, type, label, width, height, interfaces: await interfacesOf(addr, owner, p) });
+    }
+    vms.push({
+      owner,
+      name,
+      uuid,
+      consoles,
+      audio: tree.includes('/org/qemu/Display1/Audio'),
+      clipboard: tree.includes('/org/qemu/Display1/Clipboard'),
+      chardevs: tree.filter((t) => t.startsWith('/org/qemu/Display1/Chardev_')).map((t) => t.slice('/org/qemu/Display1/Chardev_'.length)),
+    });
+  }
+  return vms;
+}

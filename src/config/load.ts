@@ -1,0 +1,231 @@
+// Loading: defaults <- $XDG_CONFIG_HOME/qemu-dbus-bridge/<vm>.toml (or --config FILE) <- flags.
+// The file and the flags are validated separately so each error names where the bad value
+// came from (the file and key, or the flag), then merged and checked for contradictions.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import type { ZodIssue } from 'zod';
+import { ConfigError } from './errors';
+import { ALL_KEYS, ALLOWED, BridgeConfig, ConfigSchema, PartialConfig, TABLES, keysOf } from './schema';
+import { closest } from './suggest';
+
+/** The flag that sets each key (for error messages and --help). */
+export const FLAG_FOR_KEY: Record<string, string> = {
+  'connection.address': '--address',
+  'connection.vm': '--vm',
+  'connection.qmp': '--qmp',
+  'log.format': '--log-format',
+  'log.level': '--log-level',
+  'audio.backend': '--audio',
+  'audio.sink': '--audio-sink',
+  'audio.source': '--audio-source',
+  'audio.latency_ms': '--audio-latency',
+  'camera.device': '--camera',
+  'camera.size': '--camera-size',
+  'camera.fps': '--camera-fps',
+  'camera.pin_resolution': '--camera-pin-resolution',
+  'input.devices': '--input',
+  'input.replay': '--input-replay',
+  'input.grab': '--grab / --no-grab',
+  'input.grab_toggle': '--grab-toggle',
+};
+
+export type ConfigSource = { kind: 'file'; path: string } | { kind: 'flags' };
+
+/** The command-line flags that feed the config (undefined = not given). */
+export interface ConfigFlags {
+  address?: string;
+  vm?: string;
+  qmp?: string;
+  logFormat?: string;
+  logLevel?: string;
+  audio?: string;
+  audioSink?: string;
+  audioSource?: string;
+  audioLatency?: string | number;
+  camera?: string;
+  cameraSize?: string;
+  cameraFps?: string | number;
+  cameraPinResolution?: boolean;
+  input?: string | string[];
+  inputReplay?: string;
+  grab?: boolean;
+  grabToggle?: string;
+}
+
+export function configDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(env.HOME ?? os.homedir(), '.config');
+  return path.join(base, 'qemu-dbus-bridge');
+}
+
+export function configPathFor(vm: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(configDir(env), `${vm}.toml`);
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return '(missing)';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v) || (typeof v === 'object' && v !== null)) return JSON.stringify(v);
+  return String(v);
+}
+
+function valueAt(obj: unknown, p: (string | number)[]): unknown {
+  let cur = obj;
+  for (const k of p) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string | number, unknown>)[k];
+  }
+  return cur;
+}
+
+/** One line for the first issue (the one a user fixes first), noting how many more there are. */
+function describeIssue(issue: ZodIssue, raw: unknown, source: ConfigSource): string {
+  const where = source.kind === 'file' ? `${source.path}: ` : '';
+  if (issue.code === 'unrecognized_keys') {
+    const table = issue.path.join('.');
+    const key = issue.keys[0];
+    const full = table ? `${table}.${key}` : key;
+    const candidates = table ? keysOf(table).map((k) => `${table}.${k}`) : [...TABLES, ...ALL_KEYS];
+    // A key placed at top level that belongs in a table: suggest the table form.
+    const byLeaf = ALL_KEYS.find((k) => k.endsWith('.' + key));
+    const guess = byLeaf && !table ? byLeaf : closest(full, candidates);
+    const allowed = table ? `keys of [${table}] are ${keysOf(table).join(', ')}` : `tables are ${TABLES.map((t) => `[${t}]`).join(', ')}`;
+    return `${where}unknown key ${full}${guess ? ` (did you mean ${guess}?)` : ''}; ${allowed}`;
+  }
+  const keyPath = issue.path.filter((p) => typeof p === 'string').join('.');
+  const bad = valueAt(raw, issue.path);
+  if (TABLES.includes(keyPath as keyof BridgeConfig)) {
+    return `${where}[${keyPath}] must be a table of ${keysOf(keyPath).join(', ')}, got ${show(bad)}`;
+  }
+  const allowed = ALLOWED[keyPath] ?? issue.message;
+  if (source.kind === 'flags') {
+    const flag = FLAG_FOR_KEY[keyPath] ?? keyPath;
+    return `${flag} ${show(bad)} is not allowed: expected ${allowed}`;
+  }
+  return `${where}${keyPath} = ${show(bad)} is not allowed: expected ${allowed}`;
+}
+
+export function validate(raw: unknown, source: ConfigSource): BridgeConfig {
+  const r = ConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const first = r.error.issues[0];
+  const more = r.error.issues.length - 1;
+  throw new ConfigError(describeIssue(first, raw, source) + (more > 0 ? ` (and ${more} more problem${more > 1 ? 's' : ''})` : ''));
+}
+
+export function readConfigFile(file: string): PartialConfig {
+  let textContent: string;
+  try {
+    textContent = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new ConfigError(`${file}: cannot read the configuration file (${why})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseToml(textContent);
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const first = err.message.split('\n')[0].replace(/^Invalid TOML document: /, '');
+      throw new ConfigError(`${file}:${err.line}:${err.column}: not valid TOML: ${first}`);
+    }
+    throw new ConfigError(`${file}: not valid TOML: ${(err as Error).message}`);
+  }
+  validate(parsed, { kind: 'file', path: file });
+  return parsed as PartialConfig;
+}
+
+/** Numbers come in as strings so a bad one is reported as typed, not as NaN. */
+function num(v: string | number | undefined): unknown {
+  if (v === undefined || typeof v === 'number') return v;
+  return /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v;
+}
+
+export function flagsToPartial(f: ConfigFlags): PartialConfig {
+  const set = <T extends object>(o: T): T | undefined => {
+    const clean = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+    return Object.keys(clean).length ? clean : undefined;
+  };
+  const out: Record<string, unknown> = {
+    connection: set({ address: f.address, vm: f.vm, qmp: f.qmp }),
+    log: set({ format: f.logFormat, level: f.logLevel }),
+    audio: set({ backend: f.audio, sink: f.audioSink, source: f.audioSource, latency_ms: num(f.audioLatency) }),
+    camera: set({ device: f.camera, size: f.cameraSize, fps: num(f.cameraFps), pin_resolution: f.cameraPinResolution }),
+    input: set({
+      devices: f.input === undefined ? undefined : Array.isArray(f.input) ? f.input : [f.input],
+      replay: f.inputReplay,
+      grab: f.grab,
+      grab_toggle: f.grabToggle,
+    }),
+  };
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as PartialConfig;
+}
+
+/** Flag pairs that contradict each other (only when both were given on the command line). */
+function checkFlagCombinations(f: ConfigFlags): void {
+  const bad = (msg: string): never => {
+    throw new ConfigError(msg);
+  };
+  if (f.qmp !== undefined && f.address !== undefined)
+    bad('--qmp and --address exclude each other: --qmp talks to one VM directly (-display dbus,p2p=yes), --address finds the VM on a bus');
+  if (f.grab === false && f.grabToggle !== undefined)
+    bad('--no-grab and --grab-toggle exclude each other: the toggle switches a grab that --no-grab turns off');
+  if (f.audio === 'none' && (f.audioSink !== undefined || f.audioSource !== undefined || f.audioLatency !== undefined))
+    bad('--audio none turns audio off, so --audio-sink, --audio-source and --audio-latency have no effect; drop one of them');
+  if (f.camera === 'none' && (f.cameraSize !== undefined || f.cameraFps !== undefined || f.cameraPinResolution !== undefined))
+    bad('--camera none turns the camera off, so --camera-size, --camera-fps and --camera-pin-resolution have no effect; drop one of them');
+}
+
+function merge(base: PartialConfig, over: PartialConfig): PartialConfig {
+  const out: Record<string, unknown> = { ...base };
+  for (const [table, values] of Object.entries(over)) {
+    out[table] = { ...((base as Record<string, object | undefined>)[table] ?? {}), ...(values as object) };
+  }
+  return out as PartialConfig;
+}
+
+export interface ResolvedConfig {
+  config: BridgeConfig;
+  /** The config file that was read, if any. */
+  file?: string;
+}
+
+/** For commands without a config file (list, devices, doctor): check the flags they take. */
+export function validateFlags(flags: ConfigFlags): BridgeConfig {
+  checkFlagCombinations(flags);
+  return validate(flagsToPartial(flags), { kind: 'flags' });
+}
+
+/**
+ * --config FILE must exist; otherwise <vm>.toml in the config dir is read when present.
+ * Throws ConfigError (exit 2) with one line.
+ */
+export function resolveConfig(flags: ConfigFlags & { config?: string }, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  checkFlagCombinations(flags);
+  const fromFlags = flagsToPartial(flags);
+  validate(fromFlags, { kind: 'flags' });
+
+  let file: string | undefined;
+  if (flags.config !== undefined) {
+    if (flags.config.trim() === '') throw new ConfigError('--config "" is not allowed: expected the path of a TOML file');
+    file = path.resolve(flags.config);
+  } else if (flags.vm !== undefined && !flags.vm.includes('/')) {
+    const candidate = configPathFor(flags.vm, env);
+    if (fs.existsSync(candidate)) file = candidate;
+  }
+  const fromFile = file ? readConfigFile(file) : {};
+  const merged = merge(fromFile, fromFlags);
+  const config = validate(merged, file ? { kind: 'file', path: file } : { kind: 'flags' });
+
+  if (config.connection.qmp !== undefined && config.connection.address !== undefined) {
+    throw new ConfigError(
+      `${file ? file + ': ' : ''}connection.qmp and connection.address exclude each other: choose the QMP socket (p2p) or a bus address`,
+    );
+  }
+  if (config.input.replay !== undefined && !fs.existsSync(config.input.replay)) {
+    throw new ConfigError(`${FLAG_FOR_KEY['input.replay']} ${config.input.replay}: no such file`);
+  }
+  return { config, file };
+}

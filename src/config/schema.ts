@@ -1,0 +1,126 @@
+// The configuration: one table per concern, every key documented in docs/config-example.toml.
+// The same schema validates the TOML file and the command-line flags, so a bad value gets the
+// same "what is allowed" text whichever way it came in. Unknown keys are errors (strict).
+import { z } from 'zod';
+import { LOG_FORMATS, LOG_LEVELS } from '../log';
+
+/** Grab-toggle presets; anything else must be a KEY_A+KEY_B chord of evdev key names. */
+export const GRAB_TOGGLE_PRESETS = ['ctrl-ctrl', 'alt-alt', 'shift-shift', 'meta-meta', 'scrolllock', 'ctrl-scrolllock'] as const;
+const GRAB_CHORD = /^KEY_[A-Z0-9_]+(\+KEY_[A-Z0-9_]+){1,3}$/;
+const VIDEO_DEVICE = /^\/dev\/video\d+$/;
+const SIZE = /^(\d{2,5})x(\d{2,5})$/;
+
+/** What each key accepts, in words (used in every error message about that key). */
+export const ALLOWED: Record<string, string> = {
+  'connection.address': 'a D-Bus address such as "unix:path=/run/user/1000/bus" (default: the session bus)',
+  'connection.vm': 'the VM name or UUID as QEMU reports it (-name / -uuid), without "/"',
+  'connection.qmp': 'an absolute path to the QMP unix socket of a VM started with -display dbus,p2p=yes',
+  'log.format': LOG_FORMATS.join(' or '),
+  'log.level': LOG_LEVELS.join(', '),
+  'audio.backend': 'auto, pipewire, pulse or none',
+  'audio.sink': 'a sink node name (see `qemu-dbus-bridge devices`), empty for the default sink',
+  'audio.source': 'a source node name (see `qemu-dbus-bridge devices`), empty for the default source',
+  'audio.latency_ms': 'an integer number of milliseconds from 5 to 500',
+  'audio.microphone': 'true or false',
+  'camera.device': 'auto, pipewire, none or a v4l2loopback device such as /dev/video10',
+  'camera.size': 'WIDTHxHEIGHT with even numbers from 16x16 to 7680x4320, e.g. 1280x720',
+  'camera.fps': 'an integer from 1 to 120',
+  'camera.pin_resolution': 'true or false',
+  'input.devices': 'a list of absolute evdev paths, best /dev/input/by-id/... (see `qemu-dbus-bridge devices`)',
+  'input.replay': 'an absolute path to a replay script file',
+  'input.grab': 'true or false',
+  'input.grab_toggle': `${GRAB_TOGGLE_PRESETS.join(', ')} or a chord like "KEY_LEFTCTRL+KEY_F12"`,
+};
+
+const text = (key: string) => z.string({ message: ALLOWED[key] }).min(1, { message: ALLOWED[key] });
+const absPath = (key: string) => text(key).refine((p) => p.startsWith('/'), { message: ALLOWED[key] });
+const int = (key: string, min: number, max: number) =>
+  z.number({ message: ALLOWED[key] }).int({ message: ALLOWED[key] }).min(min, { message: ALLOWED[key] }).max(max, { message: ALLOWED[key] });
+const bool = (key: string) => z.boolean({ message: ALLOWED[key] });
+const oneOf = <T extends string>(key: string, values: readonly [T, ...T[]]) => z.enum(values, { message: ALLOWED[key] });
+
+export const ConfigSchema = z
+  .object({
+    connection: z
+      .object({
+        address: text('connection.address')
+          .refine((a) => /^[a-z-]+:/.test(a), { message: ALLOWED['connection.address'] })
+          .optional(),
+        vm: text('connection.vm')
+          .refine((v) => !v.includes('/'), { message: ALLOWED['connection.vm'] })
+          .optional(),
+        qmp: absPath('connection.qmp').optional(),
+      })
+      .strict()
+      .default({}),
+    log: z
+      .object({
+        format: oneOf('log.format', ['text', 'json']).default('text'),
+        level: oneOf('log.level', ['error', 'warn', 'info', 'debug']).default('info'),
+      })
+      .strict()
+      .default({}),
+    audio: z
+      .object({
+        backend: oneOf('audio.backend', ['auto', 'pipewire', 'pulse', 'none']).default('auto'),
+        sink: z.string({ message: ALLOWED['audio.sink'] }).default(''),
+        source: z.string({ message: ALLOWED['audio.source'] }).default(''),
+        latency_ms: int('audio.latency_ms', 5, 500).default(20),
+        microphone: bool('audio.microphone').default(true),
+      })
+      .strict()
+      .default({}),
+    camera: z
+      .object({
+        device: text('camera.device')
+          .refine((d) => ['auto', 'pipewire', 'none'].includes(d) || VIDEO_DEVICE.test(d), { message: ALLOWED['camera.device'] })
+          .default('auto'),
+        size: text('camera.size')
+          .refine(
+            (s) => {
+              const m = SIZE.exec(s);
+              if (!m) return false;
+              const w = Number(m[1]);
+              const h = Number(m[2]);
+              return w % 2 === 0 && h % 2 === 0 && w >= 16 && h >= 16 && w <= 7680 && h <= 4320;
+            },
+            { message: ALLOWED['camera.size'] },
+          )
+          .default('1280x720'),
+        fps: int('camera.fps', 1, 120).default(30),
+        pin_resolution: bool('camera.pin_resolution').default(false),
+      })
+      .strict()
+      .default({}),
+    input: z
+      .object({
+        devices: z.array(absPath('input.devices'), { message: ALLOWED['input.devices'] }).default([]),
+        replay: absPath('input.replay').optional(),
+        grab: bool('input.grab').default(true),
+        grab_toggle: text('input.grab_toggle')
+          .refine((t) => (GRAB_TOGGLE_PRESETS as readonly string[]).includes(t) || GRAB_CHORD.test(t), {
+            message: ALLOWED['input.grab_toggle'],
+          })
+          .default('ctrl-ctrl'),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type BridgeConfig = z.infer<typeof ConfigSchema>;
+/** What a file or the flags may contain before defaults: every table and key optional. */
+export type PartialConfig = { [T in keyof BridgeConfig]?: Partial<BridgeConfig[T]> };
+
+export const TABLES = Object.keys(ConfigSchema.shape) as (keyof BridgeConfig)[];
+export const ALL_KEYS = Object.keys(ALLOWED);
+
+export function keysOf(table: string): string[] {
+  return ALL_KEYS.filter((k) => k.startsWith(table + '.')).map((k) => k.slice(table.length + 1));
+}
+
+export function parseSize(size: string): { width: number; height: number } {
+  const m = SIZE.exec(size);
+  if (!m) throw new Error(`bad size ${size}`);
+  return { width: Number(m[1]), height: Number(m[2]) };
+}

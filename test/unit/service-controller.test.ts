@@ -1,0 +1,266 @@
+// Controller with fake routes and a fake attacher: start order, reverse stop order,
+// independence of routes, backoff, re-attach when the VM goes away, stop budget with a hung
+// route, and the sd_notify sequence (READY/STATUS/WATCHDOG/STOPPING).
+import { describe, expect, it } from 'vitest';
+import { createLogger, Logger } from '../../src/log';
+import { backoffDelay } from '../../src/service/backoff';
+import { Controller } from '../../src/service/controller';
+import { SystemdNotifier } from '../../src/service/notify';
+import { Attacher, CodedError, Route, RouteContext, RouteName, VmLink } from '../../src/service/route';
+import { waitFor } from '../harness/procs';
+
+function recordLog(lines: string[]): Logger {
+  return createLogger({ format: 'json', level: 'debug', write: (l) => lines.push(l) });
+}
+
+class FakeVm implements VmLink {
+  name = 'vm1';
+  uuid = '00000000-0000-0000-0000-000000000001';
+  closed = 0;
+  private resolveLost!: (r: string) => void;
+  readonly lost = new Promise<string>((r) => (this.resolveLost = r));
+  constructor(readonly serial: number) {}
+  lose(reason: string): void {
+    this.resolveLost(reason);
+  }
+  close(): Promise<void> {
+    this.closed++;
+    return Promise.resolve();
+  }
+}
+
+class FakeAttacher implements Attacher<FakeVm> {
+  vms: FakeVm[] = [];
+  failuresLeft = 0;
+  attach(): Promise<FakeVm> {
+    if (this.failuresLeft > 0) {
+      this.failuresLeft--;
+      return Promise.reject(new CodedError('ENOVM', 'no VM yet'));
+    }
+    const vm = new FakeVm(this.vms.length + 1);
+    this.vms.push(vm);
+    return Promise.resolve(vm);
+  }
+  describe(): string {
+    return "VM 'vm1' on fake bus";
+  }
+}
+
+class FakeRoute implements Route<FakeVm> {
+  starts = 0;
+  stops = 0;
+  failStarts = 0;
+  hangOnStop = false;
+  ctx: RouteContext<FakeVm> | undefined;
+  startTimes: number[] = [];
+  constructor(
+    readonly name: RouteName,
+    private readonly journal: string[],
+  ) {}
+  start(ctx: RouteContext<FakeVm>): Promise<void> {
+    this.starts++;
+    this.startTimes.push(Date.now());
+    this.journal.push(`start ${this.name} vm${ctx.vm.serial}`);
+    if (this.failStarts > 0) {
+      this.failStarts--;
+      return Promise.reject(new CodedError('EFAKE', `${this.name} cannot start`));
+    }
+    this.ctx = ctx;
+    return Promise.resolve();
+  }
+  stop(): Promise<void> {
+    this.stops++;
+    this.journal.push(`stop ${this.name}`);
+    if (this.hangOnStop) return new Promise(() => undefined);
+    return Promise.resolve();
+  }
+  status(): string {
+    return `${this.name} ok`;
+  }
+}
+
+function setup(opts: { names?: RouteName[]; failAttach?: number } = {}) {
+  const journal: string[] = [];
+  const logLines: string[] = [];
+  const notes: string[] = [];
+  const attacher = new FakeAttacher();
+  attacher.failuresLeft = opts.failAttach ?? 0;
+  const routes = (opts.names ?? ['input', 'camera', 'audio-in', 'audio-out']).map((n) => new FakeRoute(n, journal));
+  const notifier = new SystemdNotifier({
+    send: (t) => {
+      notes.push(t);
+      return true;
+    },
+    env: { NOTIFY_SOCKET: '/fake', WATCHDOG_USEC: '40000' },
+  });
+  const controller = new Controller<FakeVm>({
+    attacher,
+    routes,
+    log: recordLog(logLines),
+    notifier,
+    backoff: { initialMs: 20, maxMs: 200, factor: 2, jitter: 0 },
+    stableMs: 60_000,
+  });
+  const byName = (n: RouteName) => routes.find((r) => r.name === n)!;
+  return { journal, logLines, notes, attacher, routes, controller, byName };
+}
+
+describe('Controller', () => {
+  it('starts routes in the fixed order (audio out, audio in, camera, input) and stops them in reverse', async () => {
+    const t = setup();
+    t.controller.start();
+    await waitFor('all routes running', 5000, () => Object.values(t.controller.routeStates()).every((s) => s === 'running'));
+    await t.controller.stop();
+    expect(t.journal).toEqual([
+      'start audio-out vm1',
+      'start audio-in vm1',
+      'start camera vm1',
+      'start input vm1',
+      'stop input',
+      'stop camera',
+      'stop audio-in',
+      'stop audio-out',
+    ]);
+    expect(t.attacher.vms[0].closed).toBe(1);
+  });
+
+  it('a route that fails to start is retried with growing backoff while the others keep running', async () => {
+    const t = setup();
+    const camera = t.byName('camera');
+    camera.failStarts = 3;
+    t.controller.start();
+    await waitFor('camera running after 3 failures', 10_000, () => t.controller.routeStates().camera === 'running');
+    expect(camera.starts).toBe(4);
+    // The others started once and were never stopped.
+    for (const n of ['audio-out', 'audio-in', 'input'] as RouteName[]) {
+      expect(t.byName(n).starts).toBe(1);
+      expect(t.byName(n).stops).toBe(0);
+    }
+    const gaps = camera.startTimes.slice(1).map((v, i) => v - camera.startTimes[i]);
+    // backoff 20, 40, 80 ms (no jitter): each gap at least its delay and growing
+    expect(gaps[0]).toBeGreaterThanOrEqual(19);
+    expect(gaps[1]).toBeGreaterThanOrEqual(39);
+    expect(gaps[2]).toBeGreaterThanOrEqual(79);
+    // one warn line for the repeated identical failure, then "recovered"
+    const cameraWarns = t.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.component === 'camera' && l.level === 'warn');
+    expect(cameraWarns).toHaveLength(1);
+    expect(t.logLines.some((l) => l.includes('"component":"camera"') && l.includes('recovered'))).toBe(true);
+    await t.controller.stop();
+  });
+
+  it('a running route that reports failure is stopped and restarted alone', async () => {
+    const t = setup();
+    t.controller.start();
+    await waitFor('running', 5000, () => t.controller.routeStates().input === 'running');
+    const audio = t.byName('audio-out');
+    audio.ctx!.fail(new CodedError('EPIPE', 'sound server went away'));
+    await waitFor('audio-out restarted', 5000, () => audio.starts === 2 && t.controller.routeStates()['audio-out'] === 'running');
+    expect(audio.stops).toBe(1);
+    for (const n of ['audio-in', 'camera', 'input'] as RouteName[]) expect(t.byName(n).stops).toBe(0);
+    await t.controller.stop();
+  });
+
+  it('retries attaching until the VM appears, then sends READY=1 once', async () => {
+    const t = setup({ failAttach: 3 });
+    t.controller.start();
+    await waitFor('attached', 5000, () => t.controller.attachedVm !== undefined && t.controller.routeStates().input === 'running');
+    expect(t.notes.filter((n) => n.startsWith('READY=1'))).toHaveLength(1);
+    expect(t.notes.some((n) => n.startsWith('STATUS=waiting for'))).toBe(true);
+    // one warning for the three identical attach failures
+    expect(t.logLines.filter((l) => l.includes('cannot attach'))).toHaveLength(1);
+    await t.controller.stop();
+  });
+
+  it('stops all routes when the VM goes away and starts them again on the new VM', async () => {
+    const t = setup();
+    t.controller.start();
+    for (let i = 1; i <= 3; i++) {
+      await waitFor(`attached #${i}`, 5000, () => t.attacher.vms.length === i && t.controller.routeStates().input === 'running');
+      if (i < 3) t.attacher.vms[i - 1].lose('QEMU exited');
+    }
+    expect(t.journal.filter((j) => j === 'start audio-out vm3')).toHaveLength(1);
+    expect(t.byName('input').stops).toBe(2);
+    expect(t.attacher.vms[0].closed).toBe(1);
+    expect(t.notes.filter((n) => n.startsWith('READY=1'))).toHaveLength(1);
+    await t.controller.stop();
+  });
+
+  it('stop() finishes within its budget even when a route hangs, and still stops the others', async () => {
+    const t = setup();
+    t.byName('camera').hangOnStop = true;
+    t.controller.start();
+    await waitFor('running', 5000, () => t.controller.routeStates().input === 'running');
+    const t0 = Date.now();
+    await t.controller.stop();
+    const took = Date.now() - t0;
+    expect(took).toBeLessThan(2000);
+    expect(t.journal.slice(-4)).toEqual(['stop input', 'stop camera', 'stop audio-in', 'stop audio-out']);
+    expect(t.logLines.some((l) => l.includes('did not stop within'))).toBe(true);
+  });
+
+  it('sends READY=1 with a STATUS line per route, WATCHDOG=1 at half WATCHDOG_USEC, STOPPING=1', async () => {
+    const t = setup({ names: ['audio-out', 'camera'] });
+    t.controller.start();
+    await waitFor('ready', 5000, () => t.notes.some((n) => n.startsWith('READY=1')));
+    await waitFor('3 watchdog pings', 5000, () => t.notes.filter((n) => n === 'WATCHDOG=1').length >= 3);
+    await t.controller.stop();
+    const ready = t.notes.find((n) => n.startsWith('READY=1'))!;
+    expect(ready).toBe('READY=1\nSTATUS=audio-out ok · camera ok');
+    expect(t.notes).toContain('STOPPING=1');
+    const pingsAfterStop = t.notes.slice(t.notes.indexOf('STOPPING=1')).filter((n) => n === 'WATCHDOG=1');
+    expect(pingsAfterStop).toHaveLength(0);
+  });
+
+  it('typed events can be removed in bulk by owner', async () => {
+    const t = setup({ names: ['input'] });
+    const owner = {};
+    const seen: string[] = [];
+    t.controller.events.on('routeState', (r, s) => seen.push(`${r}:${s}`), owner);
+    t.controller.events.on('status', (l) => seen.push(`status:${l}`), owner);
+    t.controller.start();
+    await waitFor('running', 5000, () => t.controller.routeStates().input === 'running');
+    expect(seen).toContain('input:running');
+    t.controller.events.removeAll(owner);
+    expect(t.controller.events.listenerCount('routeState')).toBe(0);
+    await t.controller.stop();
+    expect(seen).not.toContain('input:stopped');
+  });
+});
+
+describe('backoff', () => {
+  it('grows exponentially, is capped, and jitter only shortens', () => {
+    const o = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.2 };
+    expect([0, 1, 2, 3].map((a) => backoffDelay(a, o, () => 0))).toEqual([500, 1000, 2000, 4000]);
+    expect(backoffDelay(20, o, () => 0)).toBe(30_000);
+    expect(backoffDelay(0, o, () => 1)).toBe(400);
+  });
+});
+
+describe('SystemdNotifier', () => {
+  it('is a no-op without NOTIFY_SOCKET and ignores a watchdog meant for another PID', () => {
+    const n = new SystemdNotifier({ env: {} });
+    expect(n.active).toBe(false);
+    expect(n.watchdogIntervalMs()).toBeUndefined();
+    const other = new SystemdNotifier({ env: { NOTIFY_SOCKET: '/x', WATCHDOG_USEC: '10000000', WATCHDOG_PID: '1' }, pid: 2, send: () => true });
+    expect(other.watchdogIntervalMs()).toBeUndefined();
+    const mine = new SystemdNotifier({ env: { NOTIFY_SOCKET: '/x', WATCHDOG_USEC: '10000000', WATCHDOG_PID: '2' }, pid: 2, send: () => true });
+    expect(mine.watchdogIntervalMs()).toBe(5000);
+  });
+
+  it('sends STATUS only when it changed and survives a throwing sender', () => {
+    const sent: string[] = [];
+    const n = new SystemdNotifier({
+      env: { NOTIFY_SOCKET: '/x' },
+      send: (t) => {
+        sent.push(t);
+        if (t === 'STATUS=boom') throw new Error('socket gone');
+        return true;
+      },
+    });
+    n.status('a');
+    n.status('a');
+    n.status('boom');
+    n.status('b');
+    expect(sent).toEqual(['STATUS=a', 'STATUS=boom', 'STATUS=b']);
+  });
+});
