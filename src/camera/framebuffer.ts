@@ -5,6 +5,9 @@
 import { native } from '../native';
 import { formatError, pixmanFormat } from './pixman';
 
+/** Largest picture side we accept (QEMU's D-Bus layer refuses larger frames too). */
+export const MAX_SIDE = 16384;
+
 export class Framebuffer {
   width = 0;
   height = 0;
@@ -53,13 +56,12 @@ export class Framebuffer {
       x += dx;
       y += dy;
     }
+    if (x + w > MAX_SIDE || y + h > MAX_SIDE) {
+      const e = new Error(`update at ${x},${y} size ${w}x${h} lies beyond ${MAX_SIDE}x${MAX_SIDE}`) as Error & { code: string };
+      e.code = 'ERANGE';
+      throw e;
+    }
     this.growToFit(x + w, y + h);
     native.yuvBlit(src, stride, format, w, h, this.data, this.stride, x, y);
-  }
-
-  fill(argb: number): void {
-    const px = Buffer.alloc(4);
-    px.writeUInt32LE(argb >>> 0);
-    for (let i = 0; i < this.data.length; i += 4) px.copy(this.data, i);
   }
 }

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import type { ConsoleListenerHandler, CursorImage } from '../qemu/handlers';
 import type { ComposeCursor } from '../native-api/video';
 import { DISPLAY_OFF_HEIGHT, DISPLAY_OFF_WIDTH, displayOffPicture } from './display-off';
-import { Framebuffer } from './framebuffer';
+import { Framebuffer, MAX_SIDE } from './framebuffer';
 import { hex32, pixmanFormat as knownPixmanFormat } from './pixman';
 
 export interface PictureView {
@@ -78,6 +78,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   private nArrivals = 0;
   private readonly refusedFormats = new Set<number>();
   private glLogged = false;
+  private readonly loggedLines = new Set<string>();
 
   constructor(opts: CameraListenerOptions = {}) {
     this.log = opts.log ?? ((l) => console.error(l));
@@ -92,8 +93,13 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   scanout(width: number, height: number, stride: number, pixmanFormat: number, data: Uint8Array): void {
     this.unmap();
     if (!this.accept(pixmanFormat)) return;
-    this.fb.resize(width, height);
-    this.fb.blit(0, 0, width, height, stride, pixmanFormat, data);
+    try {
+      this.fb.resize(width, height);
+      this.fb.blit(0, 0, width, height, stride, pixmanFormat, data);
+    } catch (err) {
+      this.logOnce(`camera: dropped a Scanout: ${(err as Error).message}`);
+      return;
+    }
     this.changed(true);
   }
 
@@ -104,7 +110,12 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     // otherwise grow (the property has not arrived yet) and let consoleSize() trim later.
     const cs = this.consoleWH;
     if ((x + width > this.fb.width || y + height > this.fb.height) && cs && x + width <= cs[0] && y + height <= cs[1]) this.fb.resize(cs[0], cs[1]);
-    this.fb.blit(x, y, width, height, stride, pixmanFormat, data);
+    try {
+      this.fb.blit(x, y, width, height, stride, pixmanFormat, data);
+    } catch (err) {
+      this.logOnce(`camera: dropped an Update: ${(err as Error).message}`);
+      return;
+    }
     this.changed(true);
   }
 
@@ -159,7 +170,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   }
 
   consoleSize(width: number, height: number): void {
-    if (width <= 0 || height <= 0) return;
+    if (width <= 0 || height <= 0 || width > MAX_SIDE || height > MAX_SIDE) return;
     this.consoleWH = [width, height];
     if (this.fb.resize(width, height)) this.changed(false);
   }
@@ -245,6 +256,12 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     }
     this.fb.blit(x, y, w, h, m.stride, m.format, this.staging.subarray(0, len));
     this.changed(true);
+  }
+
+  private logOnce(line: string): void {
+    if (this.loggedLines.has(line)) return;
+    if (this.loggedLines.size < 100) this.loggedLines.add(line);
+    this.log(line);
   }
 
   private unmap(): void {

@@ -19,8 +19,8 @@ export async function pinGuestResolution(console: UiInfoTarget, width: number, h
     await console.setUIInfo(millimetres(width), millimetres(height), 0, 0, width, height);
     return true;
   } catch (err) {
-    const e = err as Error & { name?: string; type?: string };
-    const text = `${e.name ?? ''} ${e.type ?? ''} ${e.message}`;
+    const e = err as Error & { name?: string; type?: string; dbusName?: string };
+    const text = `${e.dbusName ?? ''} ${e.name ?? ''} ${e.type ?? ''} ${e.message}`;
     if (/Unsupported|not supported/i.test(text)) {
       log(
         `camera: --camera-pin-resolution: the guest's display device cannot be resized from the host (SetUIInfo unsupported: std VGA/bochs/cirrus/qxl). Use -device virtio-vga or virtio-gpu-pci, or drop the flag; the picture is scaled instead.`,

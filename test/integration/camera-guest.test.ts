@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext 
 import { CameraConsoleListener } from '../../src/camera/listener';
 import { letterbox } from '../../src/camera/letterbox';
 import { CameraPipeline } from '../../src/camera/pipeline';
+import { pinGuestResolution } from '../../src/camera/pin-resolution';
 import { PipeWireSink, cameraNodeName } from '../../src/camera/sinks/pipewire';
 import { QemuVm } from '../../src/qemu';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
@@ -172,6 +173,11 @@ describe('guest screen -> PipeWire camera (QEMU 7.2, TCG)', () => {
     expect(l.sizes).toContain('720x400');
     // what makes this path matter: QEMU 7.2 sent no Scanout of the text-mode size
     expect(l.scanoutSizes).not.toContain('720x400');
+
+    // --camera-pin-resolution on std VGA: QEMU 7.2 answers Error.Unsupported, we say what to use
+    const lines: string[] = [];
+    expect(await pinGuestResolution(rig.vm.console().proxy, 1280, 720, (x) => lines.push(x))).toBe(false);
+    expect(lines).toEqual([expect.stringMatching(/SetUIInfo unsupported.*virtio-vga/)]);
 
     const img = await grab(rig, 'I420');
     const [rx, ry, rw, rh] = letterbox(720, 400, 1280, 720);

@@ -294,3 +294,27 @@ describe('mode change races (Console size vs listener messages on two connection
     expect(argbAt(l.fb.data, l.fb.stride, 700, 3)).toEqual(WHITE);
   });
 });
+
+describe('absurd input from the peer', () => {
+  it('an Update far outside any sane size is dropped with one log line, not allocated', () => {
+    const lines: string[] = [];
+    const l = new CameraConsoleListener({ log: (s) => lines.push(s) });
+    const px = encodePixman(X8R8G8B8, 4, 4, () => RED);
+    l.scanout(4, 4, px.stride, X8R8G8B8, px.data);
+    for (let i = 0; i < 3; i++) l.update(16380, 100, 8, 4, 32, X8R8G8B8, Buffer.alloc(8 * 4 * 4));
+    expect([l.fb.width, l.fb.height]).toEqual([4, 4]);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/dropped an Update: update at 16380,100 size 8x4 lies beyond 16384x16384/);
+  });
+
+  it('an Update whose data is shorter than its rectangle is dropped (addon bounds check)', () => {
+    const lines: string[] = [];
+    const l = new CameraConsoleListener({ log: (s) => lines.push(s) });
+    const px = encodePixman(X8R8G8B8, 4, 4, () => RED);
+    l.scanout(4, 4, px.stride, X8R8G8B8, px.data);
+    const v = l.version;
+    l.update(0, 0, 4, 4, 16, X8R8G8B8, Buffer.alloc(20));
+    expect(l.version).toBe(v);
+    expect(lines[0]).toMatch(/too short/);
+  });
+});
