@@ -3,8 +3,8 @@
 import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { dieWithParent } from './audio-tools';
-import { keepLogs, spawnManaged, tempDir, waitFor, type Managed } from './procs';
+import { dieWithParent, ownedTempDir } from './audio-tools';
+import { keepLogs, spawnManaged, waitFor, type Managed } from './procs';
 
 export interface DbusDaemon {
   /** D-Bus address, `unix:path=<dir>/bus`. */
@@ -12,7 +12,7 @@ export interface DbusDaemon {
   readonly pid: number;
   /** Private temp dir holding the socket and dbus.log. */
   readonly dir: string;
-  /** SIGTERM, then SIGKILL; resolves when the daemon is gone. */
+  /** SIGTERM, then SIGKILL; resolves when the daemon is gone and its dir removed. */
   stop(): Promise<void>;
   /** Copies dbus.log to the kept-logs dir and returns where. */
   keepLogs(label?: string): string;
@@ -33,7 +33,7 @@ export async function startDbusDaemon(opts: DbusDaemonOptions = {}): Promise<Dbu
       code: 'EDBUSMISSING',
     });
   }
-  const dir = tempDir('bus');
+  const dir = ownedTempDir('bus'); // swept by a later test process if this one is killed
   const socket = path.join(dir, 'bus');
   const address = `unix:path=${socket}`;
   const logFile = path.join(dir, 'dbus.log');
@@ -76,7 +76,10 @@ export async function startDbusDaemon(opts: DbusDaemonOptions = {}): Promise<Dbu
     pid: proc.pid,
     dir,
     proc,
-    stop: () => proc.stop(),
+    async stop() {
+      await proc.stop();
+      fs.rmSync(dir, { recursive: true, force: true }); // keepLogs() before stop() if you want dbus.log
+    },
     keepLogs: (label = 'dbus') => keepLogs(dir, label),
   };
 }

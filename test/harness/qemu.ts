@@ -5,9 +5,9 @@ import { execFile } from 'child_process';
 import { randomUUID } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { dieWithParent } from './audio-tools';
+import { dieWithParent, ownedTempDir } from './audio-tools';
 import { queuedOwnerPids, startDbusDaemon, type DbusDaemon } from './dbus';
-import { keepLogs, sleep, spawnManaged, tempDir, waitFor, type Managed } from './procs';
+import { keepLogs, sleep, spawnManaged, waitFor, type Managed } from './procs';
 import { QmpSession } from './qmp';
 
 export { QmpSession, QmpError } from './qmp';
@@ -211,9 +211,8 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
       busAddress = bus.address;
     }
   }
-  const dir = tempDir('vm');
+  const dir = ownedTempDir('vm'); // swept by a later test process if this one is killed
   removeRunDirsAtExit(dir);
-  if (bus) removeRunDirsAtExit(bus.dir);
   const qmpPath = path.join(dir, 'qmp.sock');
   const serialPath = path.join(dir, 'serial.log');
   fs.writeFileSync(serialPath, '');
@@ -239,7 +238,8 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
   let keptAt: string | undefined;
   const keep = (label: string): string => {
     const dest = keepLogs(dir, label);
-    if (bus) fs.cpSync(path.join(bus.dir, 'dbus.log'), path.join(dest, 'dbus.log'));
+    const busLog = bus ? path.join(bus.dir, 'dbus.log') : '';
+    if (busLog && fs.existsSync(busLog)) fs.cpSync(busLog, path.join(dest, 'dbus.log'));
     return dest;
   };
   // An exit nobody asked for (crash, guest panic) keeps the logs at once. A failed start says why itself.
