@@ -93,7 +93,9 @@ export async function openBus(address: string = defaultBusAddress(), timeoutMs =
     address,
     uniqueName,
     close: async () => {
-      await bus.close();
+      // usocket emits 'close' only after both directions ended: give the peer a moment to
+      // answer our shutdown, then drop the socket regardless.
+      await Promise.race([bus.close(), new Promise((r) => setTimeout(r, 500))]);
       destroyStream(stream);
     },
   };

@@ -127,7 +127,9 @@ export async function connectP2pMain(qmpPath: string, timeoutMs = 10_000): Promi
   return {
     bus,
     close: async () => {
-      await bus.close();
+      // usocket emits 'close' only after both directions ended: give the peer a moment to
+      // answer our shutdown, then drop the socket regardless.
+      await Promise.race([bus.close(), new Promise((r) => setTimeout(r, 500))]);
       destroyStream(s);
     },
   };

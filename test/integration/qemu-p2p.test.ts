@@ -1,0 +1,53 @@
+// Bus-less mode against the real QEMU 7.2: -display dbus,p2p=yes, connection handed over through
+// QMP getfd + add_client. 7.2 breaks audio listeners on that connection: we must refuse clearly.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../harness/procs';
+import { startGuest, type Guest } from '../harness/qemu';
+import { QemuDbusError, QemuVm } from '../../src/qemu';
+import { RecordingAudioOutHandler, RecordingConsoleHandler } from '../fakes/recording-handlers';
+
+describe('QEMU 7.2 bus-less (p2p=yes) through QMP', () => {
+  let guest: Guest;
+  let vm: QemuVm;
+
+  beforeAll(async () => {
+    guest = await startGuest({ scenario: 'idle', p2p: true, name: `qdb-p2p-${process.pid}` });
+  });
+  afterAll(async () => {
+    await vm?.close();
+    await guest?.stop();
+  });
+
+  it('attaches over the QMP socket, lists the VM, its console size, and releases QMP for others', async () => {
+    vm = await QemuVm.connect({ qmpPath: guest.qmpPath });
+    vm.on('error', () => undefined);
+    expect(vm.info).toMatchObject({ name: guest.name, uuid: guest.uuid, p2p: true, uniqueName: undefined });
+    const size = await vm.console().size();
+    expect(size.width).toBeGreaterThan(0);
+    expect(size.height).toBeGreaterThan(0);
+    // QEMU serves one QMP client at a time: our hand-over must not keep the socket.
+    const status = (await guest.qmp('query-status')) as { status: string };
+    expect(status.status).toBe('running');
+  });
+
+  it('serves a display listener on the p2p connection (Scanout arrives)', async () => {
+    const display = new RecordingConsoleHandler();
+    const h = await vm.addConsoleListener(display);
+    await waitFor('Scanout over p2p', 30_000, () => display.scanouts.length > 0);
+    expect(display.scanouts[0].format).toBe(0x20020888);
+    await h.remove();
+  });
+
+  it('refuses audio listeners on 7.2 p2p with EP2P_AUDIO and the fix, leaving QEMU running', async () => {
+    expect(vm.capabilities.p2pAudioBroken).toBe(true);
+    const err = await vm.addAudioOutListener(new RecordingAudioOutHandler()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(QemuDbusError);
+    expect((err as QemuDbusError).code).toBe('EP2P_AUDIO');
+    expect((err as QemuDbusError).fix).toMatch(/bus mode/);
+    expect(guest.isRunning()).toBe(true);
+    expect(vm.attached).toBe(true);
+  });
+});
