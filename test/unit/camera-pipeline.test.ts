@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { startCamera } from '../../src/camera';
 import { CameraConsoleListener } from '../../src/camera/listener';
 import { parseCameraFlags } from '../../src/camera/options';
 import { CameraPipeline } from '../../src/camera/pipeline';
@@ -160,6 +161,27 @@ describe('ScanoutMap / UpdateMap (memfd, read with pread)', () => {
     l.scanoutMap(fd, 0, 64, 64, 256, XRGB);
     expect(lines[0]).toMatch(/mapped scanout is shorter/);
     expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('startCamera (flags -> sink -> running pipeline)', () => {
+  it('file target: frames of the configured size and format reach the file; none: no camera', async () => {
+    const dir = tempDir('cam-start');
+    const file = path.join(dir, 'cam.yuv');
+    const cfg = parseCameraFlags({ camera: `file:${file}`, cameraSize: '64x48', cameraFps: 50, cameraFormat: 'I420' });
+    const cam = startCamera(cfg, 'vm1', { log: () => undefined })!;
+    const src = encodePixman(XRGB, 100, 100, () => GREEN);
+    cam.listener.scanout(100, 100, src.stride, XRGB, src.data);
+    await new Promise((r) => setTimeout(r, 200));
+    await cam.stop();
+    const bytes = fs.readFileSync(file);
+    const n = 64 * 48 * 1.5;
+    expect(bytes.length % n).toBe(0);
+    expect(bytes.length / n).toBeGreaterThanOrEqual(2);
+    const last = bytes.subarray(bytes.length - n);
+    expect(dist(rgbAtFrame(last, 'I420', 64, 48, 32, 24), GREEN)).toBeLessThanOrEqual(6);
+    expect(startCamera(parseCameraFlags({ camera: 'none' }), 'vm1')).toBeNull();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -27,6 +27,19 @@ export function encodePixman(code: number, width: number, height: number, px: (x
   const bytes = bpp / 8;
   const s = stride ?? width * bytes;
   const data = Buffer.alloc(s * height, 0xee); // padding garbage must not show
+  if (code === 0x20020888) {
+    // fast path for the common format (B, G, R, X bytes): big test pictures are 4K
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const c = px(x, y);
+        const i = y * s + x * 4;
+        data[i] = c.b;
+        data[i + 1] = c.g;
+        data[i + 2] = c.r;
+        data[i + 3] = 0xff;
+      }
+    return { data, stride: s };
+  }
   const used = bits.a + bits.r + bits.g + bits.b;
   for (let y = 0; y < height; y++)
     for (let x = 0; x < width; x++) {
