@@ -238,7 +238,16 @@ Napi::Value Compose(const Napi::CallbackInfo& info) {
   if (rw == 0 || rh == 0 || rx + rw > cam_w || ry + rh > cam_h)
     ThrowWithCode(env, "ERANGE", "letterbox rectangle outside the camera picture");
 
-  // Cursor (optional): clip to the framebuffer.
+  bool direct = rx == 0 && ry == 0 && rw == cam_w && rh == cam_h && fb_w == cam_w && fb_h == cam_h;
+  Bytes scratch{nullptr, 0};
+  if (!direct) {
+    scratch = View(o.Get("scratch"), "scratch");
+    if (scratch.length < static_cast<size_t>(cam_w) * 4 * cam_h)
+      ThrowWithCode(env, "ERANGE", "scratch buffer too small");
+  }
+
+  // Cursor (optional): clip to the framebuffer. Everything that can throw is checked before the
+  // cursor is drawn into fb, so fb is always restored.
   Bytes under{nullptr, 0};
   const uint8_t* cur = nullptr;
   int cx0 = 0, cy0 = 0, cw = 0, ch = 0, cur_stride = 0, skip_x = 0, skip_y = 0;
@@ -269,16 +278,10 @@ Napi::Value Compose(const Napi::CallbackInfo& info) {
     BlendCursor(cur, cur_stride, cur_dst, fb_stride, cw, ch);
   }
 
-  bool direct = rx == 0 && ry == 0 && rw == cam_w && rh == cam_h && fb_w == cam_w && fb_h == cam_h;
   if (direct) {
     ToYuv(fb.data, fb_stride, fmt, out.data, cam_w, cam_h);
   } else {
-    Bytes scratch = View(o.Get("scratch"), "scratch");
     uint32_t ss = cam_w * 4;
-    if (scratch.length < static_cast<size_t>(ss) * cam_h) {
-      if (cur) libyuv::ARGBCopy(under.data, cw * 4, cur_dst, fb_stride, cw, ch);
-      ThrowWithCode(env, "ERANGE", "scratch buffer too small");
-    }
     // Bars: black (Y=16, U=V=128 after conversion). Only the four areas around the picture.
     const uint32_t black = 0xff000000;
     if (ry) libyuv::ARGBRect(scratch.data, ss, 0, 0, cam_w, ry, black);
