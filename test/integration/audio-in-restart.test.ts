@@ -9,7 +9,7 @@ import type { PcmFormat } from '../../src/qemu/handlers';
 import { FeedHandle, makeToneWav, startFeed } from '../harness/audio-capture';
 import { PipeWire, startPipeWire } from '../harness/pipewire';
 import { Pulse, startPulseAudio } from '../harness/pulseaudio';
-import { sleep, tempDir, waitFor } from '../harness/procs';
+import { sleep, tempDir } from '../harness/procs';
 
 const S16: PcmFormat = { bits: 16, isSigned: true, isFloat: false, freq: 44100, nchannels: 2, bytesPerFrame: 4, bytesPerSecond: 176400, bigEndian: false };
 const ID = 1n;
