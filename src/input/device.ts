@@ -195,13 +195,16 @@ export class EvdevSource implements InputEventSource {
 /** Raw struct input_event records from a FIFO or a file (replay; hot-plug tests). */
 export class StreamSource implements InputEventSource {
   readonly kind = 'stream';
-  readonly info = null;
   readonly canGrab = false;
   private readonly decoder = new InputEventDecoder();
   private stream: net.Socket | fs.ReadStream | undefined;
   private closed = false;
 
-  constructor(readonly path: string) {}
+  /** `info`: what the stream stands in for, when the caller knows (tests: FIFOs posing as devices) */
+  constructor(
+    readonly path: string,
+    readonly info: InputDeviceInfo | null = null,
+  ) {}
 
   start(handlers: SourceHandlers): void {
     const st = fs.statSync(this.path);
