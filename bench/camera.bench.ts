@@ -97,6 +97,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
 
   // Baseline 1: plain memcpy of the same frames at 60/s.
   const copyDst = Buffer.alloc(GW * GH * 4);
+  for (let i = 0; i < 4; i++) frames[i & 1].copy(copyDst); // first-touch page faults out of the measurement
   const memcpy = await paced(60, durationMs, (i) => frames[i & 1].copy(copyDst));
   ctx.log(`memcpy 1080p at 60/s: ${memcpy.cpuPct.toFixed(1)} % CPU`);
 
