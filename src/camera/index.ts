@@ -9,6 +9,8 @@ import { PipeWireSink } from './sinks/pipewire';
 import type { CameraSink } from './sinks/types';
 import { V4l2Sink } from './sinks/v4l2';
 
+export { cameraDevices, noDeviceHint } from './devices';
+export type { CameraDevice } from './devices';
 export { CameraConsoleListener } from './listener';
 export type { PictureSource, PictureView } from './listener';
 export { CameraPipeline } from './pipeline';

@@ -6,6 +6,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
+import { cameraDevices, noDeviceHint } from '../../src/camera/devices';
 import { CameraConsoleListener } from '../../src/camera/listener';
 import { CameraPipeline } from '../../src/camera/pipeline';
 import { FakeSink } from '../../src/camera/sinks/fake';
@@ -159,6 +160,22 @@ describe('v4l2 sink protocol against the fake v4l2loopback device', () => {
     const bytes = fs.readFileSync(file);
     expect(bytes.length).toBe(3 * frameBytes('NV12', 320, 240));
     expect(bytes.equals(Buffer.concat(dev.frames))).toBe(true);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('cameraDevices() listing', () => {
+  it('this host has no /dev/video*: an empty list and the modprobe hint', () => {
+    expect(cameraDevices().filter((d) => d.usable)).toEqual([]);
+    expect(noDeviceHint()).toMatch(/modprobe v4l2loopback exclusive_caps=1/);
+  });
+  it('nodes that are not V4L2 are listed as unusable with the reason, in numeric order', () => {
+    const dir = tempDir('devs');
+    for (const n of ['video10', 'video2', 'other']) fs.writeFileSync(path.join(dir, n), '');
+    expect(cameraDevices(dir)).toEqual([
+      { path: path.join(dir, 'video2'), loopback: false, usable: false, reason: 'not a V4L2 device (ENOTTY)' },
+      { path: path.join(dir, 'video10'), loopback: false, usable: false, reason: 'not a V4L2 device (ENOTTY)' },
+    ]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
