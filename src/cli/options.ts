@@ -34,8 +34,10 @@ export function withRouteOptions<T>(y: Argv<T>) {
     .option('camera-size', { type: 'string', group: CAMERA, describe: 'webcam frame size WxH', defaultDescription: '1280x720' })
     .option('camera-fps', { type: 'string', group: CAMERA, describe: 'webcam frame rate', defaultDescription: '30' })
     .option('camera-pin-resolution', { type: 'boolean', group: CAMERA, describe: 'keep the webcam size fixed when the guest changes mode (scale into it)' })
-    .option('input', { type: 'string', group: INPUT, describe: 'evdev device to forward (repeatable), e.g. /dev/input/by-id/usb-…-event-kbd' })
-    .option('input-replay', { type: 'string', group: INPUT, describe: 'replay a typing script into the VM' })
+    .option('camera-format', { type: 'string', group: CAMERA, describe: 'pixel format for v4l2loopback/file: YUY2, I420 or NV12', defaultDescription: 'YUY2' })
+    .option('camera-cursor', { type: 'boolean', group: CAMERA, describe: "draw the guest's mouse pointer into the picture (--no-camera-cursor: don't)", defaultDescription: 'true' })
+    .option('input', { type: 'string', group: INPUT, describe: 'device to forward (repeatable): /dev/input/by-id/…, name:REGEX, id:VVVV:PPPP, all-keyboards, all-mice' })
+    .option('input-replay', { type: 'string', group: INPUT, describe: 'replay a file/FIFO of input_event records into the VM (repeatable)' })
     .option('grab-toggle', { type: 'string', group: INPUT, describe: `hotkey that toggles the grab: ${GRAB_TOGGLE_PRESETS.join(', ')} or "KEY_A+KEY_B"`, defaultDescription: 'ctrl-ctrl' })
     .option('grab', { type: 'boolean', group: INPUT, describe: 'grab input devices exclusively (--no-grab: share them with the host)', defaultDescription: 'true' });
 }
@@ -44,5 +46,5 @@ export function withRouteOptions<T>(y: Argv<T>) {
 export const ALL_FLAGS = [
   'help', 'version', 'log-format', 'log-level', 'address', 'vm', 'qmp', 'config', 'audio', 'audio-sink', 'audio-source',
   'audio-latency', 'camera', 'camera-size', 'camera-fps', 'camera-pin-resolution', 'input', 'input-replay', 'grab-toggle',
-  'grab', 'no-grab', 'json', 'duration',
+  'grab', 'no-grab', 'json', 'duration', 'camera-format', 'camera-cursor', 'no-camera-cursor',
 ];

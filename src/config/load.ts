@@ -25,6 +25,8 @@ export const FLAG_FOR_KEY: Record<string, string> = {
   'camera.size': '--camera-size',
   'camera.fps': '--camera-fps',
   'camera.pin_resolution': '--camera-pin-resolution',
+  'camera.format': '--camera-format',
+  'camera.cursor': '--camera-cursor / --no-camera-cursor',
   'input.devices': '--input',
   'input.replay': '--input-replay',
   'input.grab': '--grab / --no-grab',
@@ -48,8 +50,10 @@ export interface ConfigFlags {
   cameraSize?: string;
   cameraFps?: string | number;
   cameraPinResolution?: boolean;
+  cameraFormat?: string;
+  cameraCursor?: boolean;
   input?: string | string[];
-  inputReplay?: string;
+  inputReplay?: string | string[];
   grab?: boolean;
   grabToggle?: string;
 }
@@ -152,10 +156,17 @@ export function flagsToPartial(f: ConfigFlags): PartialConfig {
     connection: set({ address: f.address, vm: f.vm, qmp: f.qmp }),
     log: set({ format: f.logFormat, level: f.logLevel }),
     audio: set({ backend: f.audio, sink: f.audioSink, source: f.audioSource, latency_ms: num(f.audioLatency) }),
-    camera: set({ device: f.camera, size: f.cameraSize, fps: num(f.cameraFps), pin_resolution: f.cameraPinResolution }),
+    camera: set({
+      device: f.camera,
+      size: f.cameraSize,
+      fps: num(f.cameraFps),
+      pin_resolution: f.cameraPinResolution,
+      format: f.cameraFormat,
+      cursor: f.cameraCursor,
+    }),
     input: set({
       devices: f.input === undefined ? undefined : Array.isArray(f.input) ? f.input : [f.input],
-      replay: f.inputReplay,
+      replay: f.inputReplay === undefined ? undefined : Array.isArray(f.inputReplay) ? f.inputReplay : [f.inputReplay],
       grab: f.grab,
       grab_toggle: f.grabToggle,
     }),
@@ -174,7 +185,7 @@ function checkFlagCombinations(f: ConfigFlags): void {
     bad('--no-grab and --grab-toggle exclude each other: the toggle switches a grab that --no-grab turns off');
   if (f.audio === 'none' && (f.audioSink !== undefined || f.audioSource !== undefined || f.audioLatency !== undefined))
     bad('--audio none turns audio off, so --audio-sink, --audio-source and --audio-latency have no effect; drop one of them');
-  if (f.camera === 'none' && (f.cameraSize !== undefined || f.cameraFps !== undefined || f.cameraPinResolution !== undefined))
+  if (f.camera === 'none' && (f.cameraSize !== undefined || f.cameraFps !== undefined || f.cameraPinResolution !== undefined || f.cameraFormat !== undefined))
     bad('--camera none turns the camera off, so --camera-size, --camera-fps and --camera-pin-resolution have no effect; drop one of them');
 }
 
@@ -224,8 +235,13 @@ export function resolveConfig(flags: ConfigFlags & { config?: string }, env: Nod
       `${file ? file + ': ' : ''}connection.qmp and connection.address exclude each other: choose the QMP socket (p2p) or a bus address`,
     );
   }
-  if (config.input.replay !== undefined && !fs.existsSync(config.input.replay)) {
-    throw new ConfigError(`${FLAG_FOR_KEY['input.replay']} ${config.input.replay}: no such file`);
+  for (const r of config.input.replay) {
+    if (!fs.existsSync(r)) throw new ConfigError(`${FLAG_FOR_KEY['input.replay']} ${r}: no such file (a replay file or FIFO must exist before the bridge starts)`);
+  }
+  for (const d of config.input.devices) {
+    // by-id paths come and go with hot-plug: only a path outside /dev/input is surely wrong.
+    if (d.startsWith('/') && !d.startsWith('/dev/input/'))
+      throw new ConfigError(`${FLAG_FOR_KEY['input.devices']} ${d}: not an input device (expected /dev/input/by-id/... or /dev/input/eventN)`);
   }
   return { config, file };
 }

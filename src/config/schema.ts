@@ -2,11 +2,12 @@
 // The same schema validates the TOML file and the command-line flags, so a bad value gets the
 // same "what is allowed" text whichever way it came in. Unknown keys are errors (strict).
 import { z } from 'zod';
+import { parseHotkey } from '../input/hotkey';
+import { parseInputRule } from '../input/selection';
 import { LOG_FORMATS, LOG_LEVELS } from '../log';
 
 /** Grab-toggle presets; anything else must be a KEY_A+KEY_B chord of evdev key names. */
-export const GRAB_TOGGLE_PRESETS = ['ctrl-ctrl', 'alt-alt', 'shift-shift', 'meta-meta', 'scrolllock', 'ctrl-scrolllock'] as const;
-const GRAB_CHORD = /^KEY_[A-Z0-9_]+(\+KEY_[A-Z0-9_]+){1,3}$/;
+export const GRAB_TOGGLE_PRESETS = ['ctrl-ctrl', 'alt-alt', 'shift-shift', 'meta-meta', 'scrolllock', 'ctrl-scrolllock', 'none'] as const;
 const VIDEO_DEVICE = /^\/dev\/video\d+$/;
 const SIZE = /^(\d{2,5})x(\d{2,5})$/;
 
@@ -22,15 +23,28 @@ export const ALLOWED: Record<string, string> = {
   'audio.source': 'a source node name (see `qemu-dbus-bridge devices`), empty for the default source',
   'audio.latency_ms': 'an integer number of milliseconds from 5 to 500',
   'audio.microphone': 'true or false',
-  'camera.device': 'auto, pipewire, none or a v4l2loopback device such as /dev/video10',
+  'camera.device': 'auto, pipewire, none, a v4l2loopback device such as /dev/video10, or file:/path (raw frames)',
   'camera.size': 'WIDTHxHEIGHT with even numbers from 16x16 to 7680x4320, e.g. 1280x720',
   'camera.fps': 'an integer from 1 to 120',
   'camera.pin_resolution': 'true or false',
-  'input.devices': 'a list of absolute evdev paths, best /dev/input/by-id/... (see `qemu-dbus-bridge devices`)',
-  'input.replay': 'an absolute path to a replay script file',
+  'camera.format': 'YUY2, I420 or NV12 (v4l2loopback and file targets; PipeWire negotiates)',
+  'camera.cursor': 'true or false',
+  'input.devices':
+    'a list of devices: absolute evdev paths (best /dev/input/by-id/...), name:REGEX, id:VVVV:PPPP, all-keyboards or all-mice (see `qemu-dbus-bridge devices`)',
+  'input.replay': 'absolute paths of replay files or FIFOs (raw input_event records)',
   'input.grab': 'true or false',
-  'input.grab_toggle': `${GRAB_TOGGLE_PRESETS.join(', ')} or a chord like "KEY_LEFTCTRL+KEY_F12"`,
+  'input.grab_toggle': `${GRAB_TOGGLE_PRESETS.join(', ')} or a chord of evdev key names like "KEY_LEFTCTRL+KEY_F12"`,
 };
+
+/** The input part's own parser decides (one definition of what a rule or hotkey is). */
+function accepts(parse: (s: string) => unknown, s: string): boolean {
+  try {
+    parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const text = (key: string) => z.string({ message: ALLOWED[key] }).min(1, { message: ALLOWED[key] });
 const absPath = (key: string) => text(key).refine((p) => p.startsWith('/'), { message: ALLOWED[key] });
@@ -73,7 +87,9 @@ export const ConfigSchema = z
     camera: z
       .object({
         device: text('camera.device')
-          .refine((d) => ['auto', 'pipewire', 'none'].includes(d) || VIDEO_DEVICE.test(d), { message: ALLOWED['camera.device'] })
+          .refine((d) => ['auto', 'pipewire', 'none'].includes(d) || VIDEO_DEVICE.test(d) || /^file:\/./.test(d), {
+            message: ALLOWED['camera.device'],
+          })
           .default('auto'),
         size: text('camera.size')
           .refine(
@@ -89,16 +105,26 @@ export const ConfigSchema = z
           .default('1280x720'),
         fps: int('camera.fps', 1, 120).default(30),
         pin_resolution: bool('camera.pin_resolution').default(false),
+        format: oneOf('camera.format', ['YUY2', 'I420', 'NV12']).default('YUY2'),
+        cursor: bool('camera.cursor').default(true),
       })
       .strict()
       .default({}),
     input: z
       .object({
-        devices: z.array(absPath('input.devices'), { message: ALLOWED['input.devices'] }).default([]),
-        replay: absPath('input.replay').optional(),
+        devices: z
+          .array(
+            text('input.devices').refine((r) => accepts(parseInputRule, r) && (!r.startsWith('/') || r.startsWith('/dev/')), {
+              message: ALLOWED['input.devices'],
+            }),
+            { message: ALLOWED['input.devices'] },
+          )
+          .default([]),
+        // One file or a list.
+        replay: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(absPath('input.replay'), { message: ALLOWED['input.replay'] })).default([]),
         grab: bool('input.grab').default(true),
         grab_toggle: text('input.grab_toggle')
-          .refine((t) => (GRAB_TOGGLE_PRESETS as readonly string[]).includes(t) || GRAB_CHORD.test(t), {
+          .refine((t) => accepts(parseHotkey, t), {
             message: ALLOWED['input.grab_toggle'],
           })
           .default('ctrl-ctrl'),

@@ -203,6 +203,8 @@ export class Controller<V extends VmLink = VmLink> {
   private stopPromise: Promise<void> | undefined;
   private lastStatus = '';
   private waitingReason = '';
+  /** Set while the link is up but the VM itself is gone (restarting). */
+  private absentReason: string | undefined;
   private readonly backoff: BackoffOptions;
   private readonly random: () => number;
 
@@ -245,6 +247,7 @@ export class Controller<V extends VmLink = VmLink> {
   statusLine(): string {
     if (this.stopAc.signal.aborted) return 'stopping';
     if (!this.vm) return `waiting for ${this.opts.attacher.describe()}${this.waitingReason ? ` (${this.waitingReason})` : ''}`;
+    if (this.absentReason !== undefined) return `VM '${this.vm.name}' is gone (${this.absentReason}); waiting for it to come back`;
     if (this.runners.length === 0) return `attached to VM '${this.vm.name}', no routes enabled`;
     return this.runners.map((r) => r.describe()).join(' · ');
   }
@@ -309,6 +312,17 @@ export class Controller<V extends VmLink = VmLink> {
       lastError = '';
       this.waitingReason = '';
       this.vm = vm;
+      this.absentReason = undefined;
+      const unsubscribePresence = vm.onPresence?.((p) => {
+        if (p.present) {
+          this.absentReason = undefined;
+          this.events.emit('attached', { name: vm.name, uuid: vm.uuid });
+        } else {
+          this.absentReason = p.reason ?? 'gone';
+          this.events.emit('detached', this.absentReason);
+        }
+        this.updateStatus();
+      });
       this.log.info(`attached to VM '${vm.name}'`, { uuid: vm.uuid });
       this.events.emit('attached', { name: vm.name, uuid: vm.uuid });
       for (const r of this.runners) {
@@ -324,6 +338,8 @@ export class Controller<V extends VmLink = VmLink> {
         signal.addEventListener('abort', () => resolve('stop'), { once: true });
       });
       const reason = await Promise.race([vm.lost, stopped]);
+      unsubscribePresence?.();
+      this.absentReason = undefined;
       if (signal.aborted) break;
       this.log.warn(`VM '${vm.name}' went away (${reason}); stopping routes and waiting for it to come back`);
       this.events.emit('detached', reason);

@@ -15,6 +15,11 @@ export interface VmLink {
   readonly lost: Promise<string>;
   /** Drops our side of the link (idempotent). */
   close(): Promise<void>;
+  /**
+   * Optional: the VM went away / came back while the link stays up (QEMU restarted and the
+   * qemu layer re-attached by itself). Routes keep running; the status line says so.
+   */
+  onPresence?(cb: (p: { present: boolean; reason?: string }) => void): () => void;
 }
 
 /** Finds the VM and connects to it. Retrying is the Controller's job, not the attacher's. */

@@ -62,7 +62,9 @@ const BAD: BadCase[] = [
   { what: 'camera size not WxH', args: ['run', '--camera-size', '720p'], expect: ['--camera-size "720p"', 'WIDTHxHEIGHT'] },
   { what: 'fps zero', args: ['run', '--camera-fps', '0'], expect: ['--camera-fps 0', 'integer from 1 to 120'] },
   { what: 'bad grab toggle', args: ['run', '--grab-toggle', 'ctrl+alt'], expect: ['--grab-toggle "ctrl+alt"', 'ctrl-ctrl', 'KEY_LEFTCTRL+KEY_F12'] },
-  { what: 'relative input path', args: ['run', '--input', 'event3'], expect: ['--input "event3"', 'absolute evdev paths'] },
+  { what: 'relative input path', args: ['run', '--input', 'event3'], expect: ['--input "event3"', 'all-keyboards'] },
+  { what: 'input path outside /dev/input', args: ['run', '--input', '/etc/passwd'], expect: ['--input', '/etc/passwd', '/dev/input/by-id/'] },
+  { what: 'unknown camera pixel format', args: ['run', '--camera-format', 'MJPG'], expect: ['--camera-format "MJPG"', 'YUY2, I420 or NV12'] },
   { what: 'bad log format', args: ['run', '--log-format', 'xml'], expect: ['--log-format "xml"', 'text or json'] },
   { what: 'bad log level', args: ['list', '--log-level', 'loud'], expect: ['--log-level "loud"', 'error, warn, info, debug'] },
   { what: '--qmp with --address', args: ['run', '--qmp', '/tmp/q', '--address', 'unix:path=/tmp/b'], expect: ['--qmp and --address exclude each other'] },
@@ -112,7 +114,7 @@ const BAD: BadCase[] = [
     what: 'devices not a list',
     args: ['run', '--config', '$DIR/d.toml'],
     files: { '$DIR/d.toml': '[input]\ndevices = "/dev/input/event3"\n' },
-    expect: ['d.toml', 'input.devices = "/dev/input/event3"', 'list of absolute evdev paths'],
+    expect: ['d.toml', 'input.devices = "/dev/input/event3"', 'a list of devices'],
   },
   {
     what: 'qmp and address both in the file',
@@ -151,6 +153,8 @@ describe('good configurations', () => {
     expect(cfg.camera.size).toBe('1280x720');
     expect(cfg.input.grab_toggle).toBe('ctrl-ctrl');
     expect(cfg.input.devices).toEqual([]);
+    expect(cfg.input.replay).toEqual([]);
+    expect(cfg.camera.format).toBe('YUY2');
   });
 
   it('--help exits 0 and documents exit codes and examples for every command', () => {

@@ -1,16 +1,18 @@
 // `run`: resolve the config (exit 2 on any problem), then bridge until a signal arrives.
+// The service (D-Bus, the native addon) is loaded only after the config is known to be good, so
+// a typo never depends on the native build.
 import { ConfigFlags, resolveConfig } from '../../config/load';
 import { createLogger } from '../../log';
-import { createAttacher } from '../../service/attach';
-import { runBridge } from '../../service/run';
-import { buildRoutes } from '../../service/routes';
 import type { CliIo } from '../main';
 
 export async function runCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
   const { config, file } = resolveConfig(argv as ConfigFlags & { config?: string }, io.env);
   const log = createLogger({ format: config.log.format, level: config.log.level });
   if (file) log.info(`config: ${file}`);
-  const attacher = createAttacher(config, log);
-  const routes = buildRoutes(config, log);
-  return runBridge({ config, log, attacher, routes });
+  const { createAttacher } = require('../../service/attach') as typeof import('../../service/attach');
+  const { runBridge } = require('../../service/run') as typeof import('../../service/run');
+  const { buildRoutes } = require('../../service/routes') as typeof import('../../service/routes');
+  const routes = buildRoutes(config);
+  if (routes.length === 0) log.warn('every route is off (audio none, camera none, no input): only attaching');
+  return runBridge({ config, log, attacher: createAttacher(config, log), routes });
 }

@@ -1,18 +1,12 @@
 // Which routes run, from the config. A route that is configured off ("none", no input
-// devices) is not created at all, so it never shows in STATUS= or retries.
+// devices or replay) is not created at all, so it never shows in STATUS= or retries.
 import type { BridgeConfig } from '../../config/schema';
-import type { Logger } from '../../log';
-import { CodedError, Route, RouteName, VmLink } from '../route';
-
-/** Placeholder for a route whose implementation has not landed: fails honestly, is retried. */
-function notYet(name: RouteName, what: string): Route<VmLink> {
-  return {
-    name,
-    start: () => Promise.reject(new CodedError('ENOTREADY', `${what} is not implemented yet`)),
-    stop: () => Promise.resolve(),
-    status: () => `${name} not implemented`,
-  };
-}
+import type { QemuSession } from '../attach';
+import type { Route, RouteName } from '../route';
+import { AudioInRoute } from './audio-in';
+import { AudioOutRoute } from './audio-out';
+import { CameraRoute } from './camera';
+import { InputRoute } from './input';
 
 export function enabledRoutes(config: BridgeConfig): RouteName[] {
   const out: RouteName[] = [];
@@ -21,21 +15,25 @@ export function enabledRoutes(config: BridgeConfig): RouteName[] {
     if (config.audio.microphone) out.push('audio-in');
   }
   if (config.camera.device !== 'none') out.push('camera');
-  if (config.input.devices.length > 0 || config.input.replay !== undefined) out.push('input');
+  if (config.input.devices.length > 0 || config.input.replay.length > 0) out.push('input');
   return out;
 }
 
-export function buildRoutes(config: BridgeConfig, _log: Logger): Route<VmLink>[] {
-  return enabledRoutes(config).map((name) => {
+export type AnyRoute = AudioOutRoute | AudioInRoute | CameraRoute | InputRoute;
+
+export function buildRoutes(config: BridgeConfig): AnyRoute[] {
+  return enabledRoutes(config).map((name): AnyRoute => {
     switch (name) {
       case 'audio-out':
-        return notYet(name, 'the audio output route (src/audio)');
+        return new AudioOutRoute(config);
       case 'audio-in':
-        return notYet(name, 'the microphone route (src/audio/in)');
+        return new AudioInRoute(config);
       case 'camera':
-        return notYet(name, 'the camera route (src/camera)');
+        return new CameraRoute(config);
       case 'input':
-        return notYet(name, 'the input route (src/input)');
+        return new InputRoute(config);
     }
   });
 }
+
+export { AudioInRoute, AudioOutRoute, CameraRoute, InputRoute };

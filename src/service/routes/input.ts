@@ -1,0 +1,88 @@
+// Route adapter: host evdev devices and replay streams -> the VM's keyboard and mouse
+// (src/input InputBridge over createDbusVmInput). The bridge releases every held key on the way
+// out; this adapter follows the VM across restarts (setVm(null) while it is gone, so nothing
+// stays grabbed with nowhere to send it) and reports device count and grab state.
+import type { BridgeConfig } from '../../config/schema';
+import { InputBridge } from '../../input/bridge';
+import { createDbusVmInput, type DbusVmInput } from '../../input/dbus-vm-input';
+import type { QemuSession } from '../attach';
+import type { Route, RouteContext } from '../route';
+
+export class InputRoute implements Route<QemuSession> {
+  readonly name = 'input' as const;
+  private bridge: InputBridge | undefined;
+  private vmInput: DbusVmInput | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private lastDevices = -1;
+  private poll: NodeJS.Timeout | undefined;
+
+  constructor(private readonly config: BridgeConfig) {}
+
+  async start(ctx: RouteContext<QemuSession>): Promise<void> {
+    const i = this.config.input;
+    const bridge = new InputBridge({
+      inputs: i.devices,
+      replay: i.replay,
+      grabToggle: i.grab_toggle,
+      grab: i.grab,
+      log: (msg) => ctx.log.info(msg.replace(/^input: /, '')),
+    });
+    this.bridge = bridge;
+    bridge.start();
+    await this.connectVm(ctx);
+    this.unsubscribe = ctx.vm.onPresence((p) => {
+      if (!p.present) {
+        bridge.setVm(null);
+        void this.vmInput?.close();
+        this.vmInput = undefined;
+      } else {
+        this.connectVm(ctx).catch((err: Error) => ctx.fail(err));
+      }
+      ctx.statusChanged();
+    });
+    // Hot-plug changes the device count: one status change per change, checked cheaply.
+    this.poll = setInterval(() => {
+      const n = bridge.sources().length;
+      if (n !== this.lastDevices) {
+        this.lastDevices = n;
+        ctx.statusChanged();
+      }
+    }, 1000);
+    this.poll.unref();
+  }
+
+  private async connectVm(ctx: RouteContext<QemuSession>): Promise<void> {
+    const vmInput = await createDbusVmInput(ctx.vm.qemu.console());
+    if (ctx.signal.aborted) {
+      await vmInput.close();
+      return;
+    }
+    await this.vmInput?.close();
+    this.vmInput = vmInput;
+    this.bridge?.setVm(vmInput);
+  }
+
+  async stop(): Promise<void> {
+    if (this.poll) clearInterval(this.poll);
+    this.poll = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    // Releases every key and button still down in the guest, then lets go of the devices.
+    await this.bridge?.stop();
+    this.bridge = undefined;
+    await this.vmInput?.close();
+    this.vmInput = undefined;
+  }
+
+  stats(): InputBridge['stats'] {
+    return this.bridge?.stats;
+  }
+
+  status(): string {
+    const b = this.bridge;
+    if (!b) return 'input';
+    const n = b.sources().length;
+    const grab = !this.config.input.grab ? 'shared' : b.forwardMode === 'guest' ? 'grabbed' : 'released to host';
+    return `input ${n} device${n === 1 ? '' : 's'}, ${grab}`;
+  }
+}
