@@ -142,6 +142,21 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
                     std::string("cannot connect to PipeWire (") + strerror(err) +
                         "): is it running, and are XDG_RUNTIME_DIR / PIPEWIRE_REMOTE set?");
     }
+    // The daemon going away (restart, crash) shows up here, not always as a stream state.
+    static const pw_core_events core_events = [] {
+      pw_core_events e{};
+      e.version = PW_VERSION_CORE_EVENTS;
+      e.error = [](void* d, uint32_t id, int, int res, const char* message) {
+        auto* self = static_cast<PwCamera*>(d);
+        if (id != PW_ID_CORE) return;
+        std::lock_guard<std::mutex> g(self->err_mu_);
+        self->error_ = std::string("PipeWire connection lost: ") + (message ? message : "") + " (" +
+                       strerror(-res) + ")";
+        self->core_lost_.store(true);
+      };
+      return e;
+    }();
+    pw_core_add_listener(core_, &core_hook_, &core_events, this);
     timer_ = pw_loop_add_timer(pw_thread_loop_get_loop(loop_), OnTimer, this);
     char rate[32];
     snprintf(rate, sizeof rate, "%u/1", fps_);
@@ -229,7 +244,9 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
   Napi::Value State(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> g(err_mu_);
     Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("state", pw_stream_state_as_string(static_cast<pw_stream_state>(state_.load())));
+    o.Set("state", core_lost_.load()
+                       ? "error"
+                       : pw_stream_state_as_string(static_cast<pw_stream_state>(state_.load())));
     if (!error_.empty()) o.Set("error", error_);
     return o;
   }
@@ -260,7 +277,10 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
       timer_ = nullptr;
       if (stream_) pw_stream_destroy(stream_);
       stream_ = nullptr;
-      if (core_) pw_core_disconnect(core_);
+      if (core_) {
+        spa_hook_remove(&core_hook_);
+        pw_core_disconnect(core_);
+      }
       core_ = nullptr;
       pw_thread_loop_unlock(loop_);
       pw_thread_loop_stop(loop_);
@@ -396,6 +416,8 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
   pw_stream* stream_ = nullptr;
   spa_source* timer_ = nullptr;
   spa_hook listener_{};
+  spa_hook core_hook_{};
+  std::atomic<bool> core_lost_{false};
 };
 
 }  // namespace

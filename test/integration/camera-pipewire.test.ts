@@ -91,6 +91,29 @@ describe('PipeWire camera node', () => {
     }
   });
 
+  it('PipeWire restarts: the node comes back by itself and consumers get frames again', async () => {
+    const lines: string[] = [];
+    const vm = vmName();
+    const sink = new PipeWireSink({ vmName: vm, width: 320, height: 180, fps: 30, remote: pw.env.PIPEWIRE_REMOTE, log: (l) => lines.push(l) });
+    const l = new CameraConsoleListener({ log: () => undefined });
+    const src = encodePixman(XRGB, 320, 180, () => BLUE);
+    l.scanout(320, 180, src.stride, XRGB, src.data);
+    const p = new CameraPipeline({ source: l, sink });
+    p.start();
+    try {
+      await pw.waitForNode(cameraNodeName(vm));
+      await pw.restart();
+      await waitFor('node re-created after the restart', 30_000, () => sink.reconnects > 0 && sink.state().state === 'paused');
+      expect(lines[0]).toMatch(/PipeWire node .* failed .*reconnecting/);
+      expect(lines.at(-1)).toMatch(/is back after/);
+      const img = decodePng((await captureCameraFrames({ env: pw.env, target: sink.target, count: 2, caps: capsFor('YUY2'), timeoutMs: 60_000 }))[1]);
+      expect(colorDistance(meanColor(img, { x: 100, y: 50, w: 40, h: 40 }), BLUE)).toBeLessThanOrEqual(TOL);
+    } finally {
+      p.stop();
+      await sink.close();
+    }
+  });
+
   it('cannot start without a PipeWire daemon: one clear error', () => {
     let err: (Error & { code?: string }) | undefined;
     try {

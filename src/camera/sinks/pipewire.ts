@@ -18,7 +18,11 @@ export interface PipeWireSinkOptions {
   nodeName?: string;
   /** PipeWire socket (name or absolute path); default: PIPEWIRE_REMOTE / XDG_RUNTIME_DIR */
   remote?: string;
+  /** one line when the connection is lost and when it is back */
+  log?: (line: string) => void;
 }
+
+const RETRY_MS = [500, 1000, 2000, 5000];
 
 export function cameraNodeName(vmName: string): string {
   return `qemu-${vmName.replace(/[^A-Za-z0-9_.-]/g, '_')}-camera`;
@@ -32,9 +36,16 @@ export class PipeWireSink implements CameraSink {
   readonly fps: number;
   readonly repeatsItself = true;
   readonly description: string;
-  private readonly cam: PwCameraHandle;
+  private cam: PwCameraHandle | null;
   private closed = false;
   private pushed = 0;
+  private readonly o: PipeWireSinkOptions;
+  private readonly log: (line: string) => void;
+  private lostAt = 0;
+  private retries = 0;
+  private nextTry = 0;
+  /** times the node was re-created after the daemon went away */
+  reconnects = 0;
 
   constructor(o: PipeWireSinkOptions) {
     this.target = o.nodeName ?? cameraNodeName(o.vmName);
@@ -42,38 +53,71 @@ export class PipeWireSink implements CameraSink {
     this.width = o.width;
     this.height = o.height;
     this.fps = o.fps;
-    this.cam = new native.PwCamera({
+    this.o = o;
+    this.log = o.log ?? ((l) => console.error(l));
+    this.cam = this.create(); // the first connection fails loudly (EPIPEWIRE)
+  }
+
+  private create(): PwCameraHandle {
+    return new native.PwCamera({
       nodeName: this.target,
       description: this.description,
-      width: o.width,
-      height: o.height,
-      fps: o.fps,
-      formats: o.formats ?? ['YUY2', 'I420', 'NV12'],
-      remote: o.remote,
+      width: this.o.width,
+      height: this.o.height,
+      fps: this.o.fps,
+      formats: this.o.formats ?? ['YUY2', 'I420', 'NV12'],
+      remote: this.o.remote,
     });
   }
 
-  wantedFormat(): CameraPixelFormat | null {
+  /** Polled by the pipeline every tick: notices a lost daemon and re-creates the node, with backoff. */
+  private live(): PwCameraHandle | null {
     if (this.closed) return null;
-    if (this.cam.state().state !== 'streaming') return null;
-    return this.cam.format();
+    const now = performance.now();
+    if (this.cam && this.cam.state().state === 'error') {
+      this.log(`camera: PipeWire node ${this.target} failed (${this.cam.state().error ?? 'unknown error'}); reconnecting`);
+      this.cam.close();
+      this.cam = null;
+      this.lostAt = now;
+      this.nextTry = now + RETRY_MS[0];
+      this.retries = 0;
+    }
+    if (!this.cam && now >= this.nextTry) {
+      try {
+        this.cam = this.create();
+        this.reconnects++;
+        this.log(`camera: PipeWire node ${this.target} is back after ${((now - this.lostAt) / 1000).toFixed(1)} s`);
+      } catch {
+        this.retries++;
+        this.nextTry = now + RETRY_MS[Math.min(this.retries, RETRY_MS.length - 1)];
+      }
+    }
+    return this.cam;
   }
 
-  /** 'paused' while nobody watches, 'streaming' while a consumer is linked */
+  wantedFormat(): CameraPixelFormat | null {
+    const cam = this.live();
+    if (!cam || cam.state().state !== 'streaming') return null;
+    return cam.format();
+  }
+
+  /** 'paused' while nobody watches, 'streaming' while a consumer is linked, 'reconnecting' after a daemon loss */
   state(): { state: string; error?: string } {
-    return this.closed ? { state: 'closed' } : this.cam.state();
+    if (this.closed) return { state: 'closed' };
+    return this.cam ? this.cam.state() : { state: 'reconnecting' };
   }
 
   nodeId(): number {
-    return this.cam.nodeId();
+    return this.cam?.nodeId() ?? 0xffffffff;
   }
 
   nativeStats(): { pushed: number; sent: number; repeated: number; noBuffer: number; waiting: number } {
-    return this.cam.stats();
+    return this.cam?.stats() ?? { pushed: 0, sent: 0, repeated: 0, noBuffer: 0, waiting: 0 };
   }
 
   writeFrame(frame: Uint8Array, format: CameraPixelFormat): boolean {
     checkFrame(this, this.closed, frame, format);
+    if (!this.cam) return false;
     this.cam.push(frame, format);
     this.pushed++;
     return true;
@@ -86,7 +130,8 @@ export class PipeWireSink implements CameraSink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.cam.close();
+    this.cam?.close();
+    this.cam = null;
     return Promise.resolve();
   }
 }
