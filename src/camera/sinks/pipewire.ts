@@ -39,6 +39,7 @@ export class PipeWireSink implements CameraSink {
   private cam: PwCameraHandle | null;
   private closed = false;
   private pushed = 0;
+  private dropped = 0;
   private readonly o: PipeWireSinkOptions;
   private readonly log: (line: string) => void;
   private lostAt = 0;
@@ -117,14 +118,17 @@ export class PipeWireSink implements CameraSink {
 
   writeFrame(frame: Uint8Array, format: CameraPixelFormat): boolean {
     checkFrame(this, this.closed, frame, format);
-    if (!this.cam) return false;
+    if (!this.cam) {
+      this.dropped++; // reconnecting
+      return false;
+    }
     this.cam.push(frame, format);
     this.pushed++;
     return true;
   }
 
   stats(): SinkStats {
-    return { written: this.pushed, dropped: 0 };
+    return { written: this.pushed, dropped: this.dropped };
   }
 
   async close(): Promise<void> {
