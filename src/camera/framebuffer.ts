@@ -7,6 +7,8 @@ import { formatError, pixmanFormat } from './pixman';
 
 /** Largest picture side we accept (QEMU's D-Bus layer refuses larger frames too). */
 export const MAX_SIDE = 16384;
+/** Largest picture we allocate: 8192x8192 (256 MiB of ARGB). QEMU's own limit is far lower. */
+export const MAX_PIXELS = 8192 * 8192;
 
 export class Framebuffer {
   width = 0;
@@ -20,6 +22,11 @@ export class Framebuffer {
   /** New size; keeps the overlapping part of the picture, the rest is black. */
   resize(width: number, height: number): boolean {
     if (width === this.width && height === this.height) return false;
+    if (width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS) {
+      const e = new Error(`picture ${width}x${height} is larger than the ${MAX_PIXELS / 1048576} Mpixel the camera accepts`) as Error & { code: string };
+      e.code = 'ERANGE';
+      throw e;
+    }
     const next = Buffer.alloc(width * height * 4);
     const rows = Math.min(height, this.height);
     const rowBytes = Math.min(width, this.width) * 4;

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import type { ConsoleListenerHandler, CursorImage } from '../qemu/handlers';
 import type { ComposeCursor } from '../native-api/video';
 import { DISPLAY_OFF_HEIGHT, DISPLAY_OFF_WIDTH, displayOffPicture } from './display-off';
-import { Framebuffer, MAX_SIDE } from './framebuffer';
+import { Framebuffer, MAX_PIXELS, MAX_SIDE } from './framebuffer';
 import { hex32, pixmanFormat as knownPixmanFormat } from './pixman';
 
 export interface PictureView {
@@ -127,7 +127,13 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
       return;
     }
     this.map = { fd, offset, width, height, stride, format: pixmanFormat, bytesPerPixel: (pixmanFormat >>> 24) / 8 };
-    this.fb.resize(width, height);
+    try {
+      this.fb.resize(width, height);
+    } catch (err) {
+      this.logOnce(`camera: dropped a ScanoutMap: ${(err as Error).message}`);
+      this.unmap();
+      return;
+    }
     this.readMapped(0, 0, width, height);
   }
 
@@ -170,7 +176,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   }
 
   consoleSize(width: number, height: number): void {
-    if (width <= 0 || height <= 0 || width > MAX_SIDE || height > MAX_SIDE) return;
+    if (width <= 0 || height <= 0 || width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS) return;
     this.consoleWH = [width, height];
     if (this.fb.resize(width, height)) this.changed(false);
   }

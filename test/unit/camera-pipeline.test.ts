@@ -151,6 +151,20 @@ describe('ScanoutMap / UpdateMap (memfd, read with pread)', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('a mapped surface too large to hold is refused with one line and its fd closed', () => {
+    const dir = tempDir('cam-map');
+    const file = path.join(dir, 'memfd');
+    fs.writeFileSync(file, Buffer.alloc(100));
+    const fd = fs.openSync(file, 'r');
+    const lines: string[] = [];
+    const l = new CameraConsoleListener({ log: (s) => lines.push(s) });
+    l.scanoutMap(fd, 0, 16384, 16384, 65536, XRGB);
+    expect(lines).toEqual([expect.stringMatching(/dropped a ScanoutMap: picture 16384x16384 is larger than/)]);
+    expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
+    expect(l.picture()).toBeNull();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('a memfd shorter than announced is reported and dropped, not read past', () => {
     const dir = tempDir('cam-map');
     const file = path.join(dir, 'memfd');
