@@ -117,7 +117,12 @@ async function listenerRead(message: Buffer, count: number, fds = false): Promis
   };
   const listener = new PeerListener(mine, consoleListenerOptions(handler, { fds }));
   const { started, worker } = startSender(theirs, message, count, true);
-  const [t0, t1] = await Promise.all([started, done]);
+  // A lost call would otherwise leave nothing pending and the process would just exit.
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`listener handled ${calls} of ${count} calls in 120 s`)), 120_000);
+  });
+  const [t0, t1] = await Promise.race([Promise.all([started, done]), deadline]).finally(() => clearTimeout(timer));
   if (listener.stats.rejected) throw new Error(`listener rejected ${listener.stats.rejected} calls`);
   listener.close();
   await worker.terminate();

@@ -37,24 +37,25 @@ export function consoleListenerInterfaces(handler: ConsoleListenerHandler, withF
     name: LISTENER_IFACE,
     properties: { Interfaces: ['as', () => (unixMap ? [LISTENER_UNIX_MAP_IFACE] : [])] },
     methods: {
+      // Frames are fire-and-forget from QEMU: run in time slices (see PeerListener), and a
+      // full-frame Scanout makes every queued Update/Scanout before it obsolete.
       Scanout: {
         in: 'uuuuay',
         out: '',
-        call: ([w, h, stride, fmt, data]) => {
-          const d = asView(data);
-          checkRect('Scanout', w as number, h as number, stride as number, fmt as number, d.byteLength);
-          handler.scanout(w as number, h as number, stride as number, fmt as number, d);
-        },
+        deferrable: true,
+        supersedes: ['Update', 'Scanout'],
+        validate: ([w, h, stride, fmt, data]) => checkRect('Scanout', w as number, h as number, stride as number, fmt as number, asView(data).byteLength),
+        call: ([w, h, stride, fmt, data]) => handler.scanout(w as number, h as number, stride as number, fmt as number, asView(data)),
       },
       Update: {
         in: 'iiiiuuay',
         out: '',
-        call: ([x, y, w, h, stride, fmt, data]) => {
-          const d = asView(data);
+        deferrable: true,
+        validate: ([x, y, w, h, stride, fmt, data]) => {
           if ((x as number) < 0 || (y as number) < 0) throw new MethodError(ERR_INVALID_ARGS, `Update: negative origin ${String(x)},${String(y)}`);
-          checkRect('Update', w as number, h as number, stride as number, fmt as number, d.byteLength);
-          handler.update(x as number, y as number, w as number, h as number, stride as number, fmt as number, d);
+          checkRect('Update', w as number, h as number, stride as number, fmt as number, asView(data).byteLength);
         },
+        call: ([x, y, w, h, stride, fmt, data]) => handler.update(x as number, y as number, w as number, h as number, stride as number, fmt as number, asView(data)),
       },
       // GL paths: we run gl=off and negotiate nothing for dmabufs; the fd is closed for us.
       ScanoutDMABUF: {
@@ -70,20 +71,22 @@ export function consoleListenerInterfaces(handler: ConsoleListenerHandler, withF
         out: '',
         call: () => undefined,
       },
-      Disable: { in: '', out: '', call: () => handler.disable() },
-      MouseSet: { in: 'iii', out: '', call: ([x, y, on]) => handler.mouseSet(x as number, y as number, (on as number) !== 0) },
+      // Deferred too, only to stay in order with the frames around them.
+      Disable: { in: '', out: '', deferrable: true, call: () => handler.disable() },
+      MouseSet: { in: 'iii', out: '', deferrable: true, call: ([x, y, on]) => handler.mouseSet(x as number, y as number, (on as number) !== 0) },
       CursorDefine: {
         in: 'iiiiay',
         out: '',
-        call: ([w, h, hx, hy, data]) => {
-          const d = asView(data);
+        deferrable: true,
+        validate: ([w, h, , , data]) => {
+          const n = asView(data).byteLength;
           const width = w as number;
           const height = h as number;
-          if (width <= 0 || height <= 0 || width > 512 || height > 512 || d.byteLength < width * height * 4) {
-            throw new MethodError(ERR_INVALID_ARGS, `CursorDefine: ${width}x${height} with ${d.byteLength} bytes`);
+          if (width <= 0 || height <= 0 || width > 512 || height > 512 || n < width * height * 4) {
+            throw new MethodError(ERR_INVALID_ARGS, `CursorDefine: ${width}x${height} with ${n} bytes`);
           }
-          handler.cursorDefine({ width, height, hotX: hx as number, hotY: hy as number, data: d });
         },
+        call: ([w, h, hx, hy, data]) => handler.cursorDefine({ width: w as number, height: h as number, hotX: hx as number, hotY: hy as number, data: asView(data) }),
       },
     },
   };

@@ -55,6 +55,17 @@ export interface ExportedMethod {
    * after it returns — it takes one by returning/storing it and calling `takeFd(index)`.
    */
   call(args: unknown[], ctx: CallContext): unknown;
+  /**
+   * Fire-and-forget calls (NO_REPLY_EXPECTED, no fds) of a method marked `deferrable` are queued
+   * and run in small time slices instead of inside the socket read, so a burst of frames on
+   * one connection cannot delay a synchronous call (audio Read, GetAll) QEMU waits for on
+   * another. `supersedes` lists queued members this call makes obsolete (a full-frame Scanout
+   * covers every queued Update): they are dropped unrun.
+   */
+  deferrable?: boolean;
+  supersedes?: readonly string[];
+  /** checks run at arrival even when the call itself is deferred (so errors still get replies) */
+  validate?(args: unknown[]): void;
 }
 
 export interface CallContext {
@@ -78,6 +89,13 @@ export interface PeerListenerOptions {
   fds: boolean;
   /** handshake deadline after Register* returned */
   handshakeTimeoutMs?: number;
+  /** time slice for running deferred calls before yielding to other sockets; default 4 ms */
+  sliceMs?: number;
+  /**
+   * Above this many queued bytes deferred calls run inline again, which stops us reading the
+   * socket while they run: the backlog then waits in QEMU, not in our heap. Default 64 MiB.
+   */
+  maxQueuedBytes?: number;
 }
 
 export interface PeerListenerStats {
@@ -87,6 +105,18 @@ export interface PeerListenerStats {
   handlerErrors: number;
   /** slowest single dispatch, ms: a slow handler stalls QEMU's queue */
   maxDispatchMs: number;
+  /** deferred calls dropped because a later call superseded them (e.g. Updates before a Scanout) */
+  superseded: number;
+  /** most deferred calls waiting at once */
+  maxQueued: number;
+}
+
+interface Deferred {
+  ifaceName: string;
+  member: string;
+  method: ExportedMethod;
+  body: unknown[];
+  bytes: number;
 }
 
 interface PeerListenerEvents {
@@ -101,7 +131,10 @@ interface PeerListenerEvents {
  * stays alive until the peer closes the socket or close() is called.
  */
 export class PeerListener extends EventEmitter<PeerListenerEvents> {
-  readonly stats: PeerListenerStats = { calls: 0, bytes: 0, rejected: 0, handlerErrors: 0, maxDispatchMs: 0 };
+  readonly stats: PeerListenerStats = { calls: 0, bytes: 0, rejected: 0, handlerErrors: 0, maxDispatchMs: 0, superseded: 0, maxQueued: 0 };
+  private queue: Deferred[] = [];
+  private queuedBytes = 0;
+  private drainScheduled = false;
   private readonly conn: dbus.DBusConnection;
   private readonly stream: Duplex;
   private readonly ifaces = new Map<string, ExportedInterface>();
@@ -134,7 +167,11 @@ export class PeerListener extends EventEmitter<PeerListenerEvents> {
       this.connected = true;
     });
     this.conn.on('error', (err) => this.finish(err));
-    this.conn.on('end', () => this.finish(undefined));
+    // A clean EOF: what QEMU sent before closing is still delivered, then the handler is told.
+    this.conn.on('end', () => {
+      if (!this.closedFlag && this.queue.length) this.drain(Infinity);
+      this.finish(undefined);
+    });
     this.conn.on('close', (cause) => this.finish(cause));
     // Our dispatch never throws to the parser, but be explicit: handler bugs are warnings.
     this.conn.on('handlerError', (err) => this.emit('warning', err));
@@ -175,6 +212,8 @@ export class PeerListener extends EventEmitter<PeerListenerEvents> {
   private finish(cause: Error | undefined): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    this.queue = [];
+    this.queuedBytes = 0;
     destroyStream(this.stream);
     this.emit('closed', cause);
   }
@@ -261,9 +300,23 @@ export class PeerListener extends EventEmitter<PeerListenerEvents> {
     if (sig !== method.in) {
       return this.reject(msg, ERR_INVALID_ARGS, `${iface.name}.${member} takes (${method.in}), got (${sig})`);
     }
-    for (const a of body) if (a instanceof Uint8Array) this.stats.bytes += a.byteLength;
+    let bytes = 0;
+    for (const a of body) if (a instanceof Uint8Array) bytes += a.byteLength;
+    this.stats.bytes += bytes;
 
     const fds = msg.fds ?? [];
+    const noReply = ((msg.flags ?? 0) & NO_REPLY_EXPECTED) !== 0;
+    if (method.deferrable && noReply && fds.length === 0 && this.queuedBytes + bytes <= (this.options.maxQueuedBytes ?? 64 * 1024 * 1024)) {
+      try {
+        method.validate?.(body);
+      } catch (e) {
+        return this.callFailed(msg, iface.name, member, e);
+      }
+      this.enqueue({ ifaceName: iface.name, member, method, body, bytes });
+      return;
+    }
+    // Inline from here: keep the order of what was queued before this call.
+    if (this.queue.length) this.drain(Infinity);
     const taken = new Set<number>();
     const ctx: CallContext = {
       fds,
@@ -277,23 +330,87 @@ export class PeerListener extends EventEmitter<PeerListenerEvents> {
     };
     let result: unknown;
     try {
+      method.validate?.(body);
       result = method.call(body, ctx);
     } catch (e) {
       for (let i = 0; i < fds.length; i++) if (!taken.has(i)) closeQuietly(fds[i]);
-      if (e instanceof MethodError) {
-        this.stats.rejected++;
-        this.replyError(msg, e.dbusName, e.message);
-        this.emit('warning', new Error(`rejected ${iface.name}.${member}: ${e.message}`));
-      } else {
-        this.stats.handlerErrors++;
-        this.replyError(msg, ERR_FAILED, errorText(e));
-        this.emit('warning', e instanceof Error ? e : new Error(String(e)));
-      }
-      return;
+      return this.callFailed(msg, iface.name, member, e);
     }
     for (let i = 0; i < fds.length; i++) if (!taken.has(i)) closeQuietly(fds[i]);
     if (method.out === '') this.reply(msg, '', []);
     else this.reply(msg, method.out, [result]);
+  }
+
+  private callFailed(msg: dbus.Message | null, ifaceName: string, member: string, e: unknown): void {
+    if (e instanceof MethodError) {
+      this.stats.rejected++;
+      if (msg) this.replyError(msg, e.dbusName, e.message);
+      this.emit('warning', new Error(`rejected ${ifaceName}.${member}: ${e.message}`));
+    } else {
+      this.stats.handlerErrors++;
+      if (msg) this.replyError(msg, ERR_FAILED, errorText(e));
+      this.emit('warning', e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  private enqueue(d: Deferred): void {
+    const sup = d.method.supersedes;
+    if (sup?.length && this.queue.length) {
+      const before = this.queue.length;
+      this.queue = this.queue.filter((q) => {
+        if (q.ifaceName === d.ifaceName && sup.includes(q.member)) {
+          this.queuedBytes -= q.bytes;
+          return false;
+        }
+        return true;
+      });
+      this.stats.superseded += before - this.queue.length;
+    }
+    this.queue.push(d);
+    this.queuedBytes += d.bytes;
+    if (this.queue.length > this.stats.maxQueued) this.stats.maxQueued = this.queue.length;
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(() => {
+        this.drainScheduled = false;
+        this.drain(this.options.sliceMs ?? 4);
+      });
+    }
+  }
+
+  /** Run queued calls for up to `budgetMs` (at least one), then yield to the event loop. */
+  private drain(budgetMs: number): void {
+    const start = performance.now();
+    while (this.queue.length && !this.closedFlag) {
+      const d = this.queue.shift()!;
+      this.queuedBytes -= d.bytes;
+      const t0 = performance.now();
+      try {
+        d.method.call(d.body, {
+          fds: [],
+          takeFd: (i) => {
+            throw new MethodError(ERR_INVALID_ARGS, `fd index ${i}: a deferred call carries no fds`);
+          },
+        });
+      } catch (e) {
+        this.callFailed(null, d.ifaceName, d.member, e);
+      }
+      const ms = performance.now() - t0;
+      if (ms > this.stats.maxDispatchMs) this.stats.maxDispatchMs = ms;
+      if (performance.now() - start >= budgetMs) break;
+    }
+    if (this.queue.length && !this.closedFlag && !this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(() => {
+        this.drainScheduled = false;
+        this.drain(this.options.sliceMs ?? 4);
+      });
+    }
+  }
+
+  /** Deferred calls not yet run (tests, diagnostics). */
+  get queued(): number {
+    return this.queue.length;
   }
 
   private properties(msg: dbus.Message, member: string, sig: string, body: unknown[]): void {
