@@ -14,6 +14,11 @@ interface PeerConfig {
   /** 1 = real time (KVM); ~1.37 = what QEMU 7.2 under TCG asked for in the lab */
   speed: number;
   rate: number;
+  /**
+   * 'raw': no D-Bus at all: each "Read" is an 8-byte size written on the socket, answered with
+   * that many bytes. The same-cadence round trip of two processes on this machine: the floor.
+   */
+  mode?: 'dbus' | 'raw';
 }
 
 const PATH = '/org/qemu/Display1/AudioInListener';
@@ -23,6 +28,7 @@ const VOICE = 0x5611deadbeefn;
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2]) as PeerConfig;
   const stream = new net.Socket({ fd: 3, readable: true, writable: true });
+  if (cfg.mode === 'raw') return rawPeer(cfg, stream);
   const conn = dbus.createClient({ stream, server: true, direct: true, authMethods: ['EXTERNAL'] } as dbus.ConnectionOptions);
   conn.connection.on('error', (e: Error) => {
     process.stderr.write(`peer: connection error ${e.message}\n`);
@@ -42,7 +48,20 @@ async function main(): Promise<void> {
   await call('SetVolume', 'tbay', [VOICE, false, Buffer.from([255, 255])], false);
   await call('SetEnabled', 'tb', [VOICE, true], false);
 
-  // Like QEMU's audio timer: every period, ask for the frames that became due (at `speed`).
+  const read = async (size: number): Promise<number> => {
+    const reply = (await call('Read', 'tt', [VOICE, BigInt(size)], true)) as Buffer;
+    return reply ? reply.length : -1;
+  };
+  await cadence(cfg, read);
+  // No Fini: QEMU sends it only when it exits, and the bench reads the voice's counters after.
+  await call('SetEnabled', 'tb', [VOICE, false], false);
+  stream.end();
+  setTimeout(() => process.exit(0), 100).unref();
+}
+
+/** Like QEMU's audio timer: every period, ask for the frames that became due (at `speed`). */
+async function cadence(cfg: PeerConfig, read: (size: number) => Promise<number>): Promise<void> {
+  const bytesPerFrame = 4;
   const rttUs: number[] = [];
   const sizes: number[] = [];
   let wrongSize = 0;
@@ -56,19 +75,40 @@ async function main(): Promise<void> {
     if (frames > 0) {
       const size = frames * bytesPerFrame;
       const a = process.hrtime.bigint();
-      const reply = (await call('Read', 'tt', [VOICE, BigInt(size)], true)) as Buffer;
+      const got = await read(size);
       const b = process.hrtime.bigint();
       rttUs.push(Number(b - a) / 1000);
       sizes.push(size);
-      if (!reply || reply.length !== size) wrongSize++;
+      if (got !== size) wrongSize++;
       framesAsked += frames;
     }
     const wait = next - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
-  // No Fini: QEMU sends it only when it exits, and the bench reads the voice's counters after.
-  await call('SetEnabled', 'tb', [VOICE, false], false);
   process.stdout.write(JSON.stringify({ rttUs, bytes: sizes.reduce((x, y) => x + y, 0), reads: sizes.length, wrongSize, wallMs: performance.now() - t0 }) + '\n');
+}
+
+async function rawPeer(cfg: PeerConfig, stream: net.Socket): Promise<void> {
+  let want = 0;
+  let have = 0;
+  let wake: (() => void) | undefined;
+  stream.on('data', (d: Buffer) => {
+    have += d.length;
+    if (have >= want && wake) wake();
+  });
+  const req = Buffer.alloc(8);
+  const read = (size: number): Promise<number> =>
+    new Promise((resolve) => {
+      want = size;
+      have = 0;
+      wake = () => {
+        wake = undefined;
+        resolve(have);
+      };
+      req.writeBigUInt64LE(BigInt(size));
+      stream.write(req);
+    });
+  await cadence(cfg, read);
   stream.end();
   setTimeout(() => process.exit(0), 100).unref();
 }

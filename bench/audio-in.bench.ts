@@ -11,12 +11,14 @@
 // Target (issue 5): Read p99 under 0.5 ms as seen from the peer.
 import { spawn } from 'child_process';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as path from 'path';
 import { AudioInBridge } from '../src/audio/in/audio-in-bridge';
 import { nativeCaptureOpener } from '../src/audio/in/native-capture';
 import type { AudioInHandler, PcmFormat } from '../src/qemu/handlers';
 import { audioInOptions } from '../src/qemu/audio-listeners';
 import { serveListener } from '../src/qemu/peer-listener';
+import { socketpair } from '../src/native';
 import { makeToneWav, startFeed } from '../test/harness/audio-capture';
 import { startPipeWire } from '../test/harness/pipewire';
 import { tempDir } from '../test/harness/procs';
@@ -72,6 +74,34 @@ async function measure(handler: AudioInHandler, durationMs: number, speed: numbe
   return JSON.parse(out.trim().split('\n').pop()!) as PeerResult;
 }
 
+/** The floor: same processes, cadence and sizes, but a bare socket answer instead of D-Bus. */
+async function measureRaw(durationMs: number): Promise<PeerResult> {
+  const peerJs = path.join(__dirname, 'audio-in-peer.js');
+  const [mine, theirs] = socketpair();
+  const child = spawn(process.execPath, [peerJs, JSON.stringify({ durationMs, periodMs: 10, speed: 1, rate: RATE, mode: 'raw' })], {
+    stdio: ['ignore', 'pipe', 'inherit', theirs],
+  });
+  fs.closeSync(theirs);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const sock = new net.Socket({ fd: mine, readable: true, writable: true });
+  const answer = Buffer.alloc(8192);
+  let pending: Buffer = Buffer.alloc(0);
+  sock.on('data', (d: Buffer) => {
+    pending = pending.length ? Buffer.concat([pending, d]) : d;
+    while (pending.length >= 8) {
+      const size = Number(pending.readBigUInt64LE(0));
+      pending = pending.subarray(8);
+      sock.write(answer.subarray(0, size));
+    }
+  });
+  sock.on('error', () => undefined);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  sock.destroy();
+  if (code !== 0) throw new Error(`raw peer exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as PeerResult;
+}
+
 function latencyRows(label: string, r: PeerResult, base: PeerResult): BenchRow[] {
   const s = [...r.rttUs].sort((a, b) => a - b);
   const b = [...base.rttUs].sort((x, y) => x - y);
@@ -108,6 +138,10 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         setVolume: () => undefined,
         read: (_id, size) => silence.subarray(0, size),
       };
+      const rawMs = Math.max(5000, Math.round(durationMs / 4));
+      ctx.log(`floor: bare socket round trips, ${rawMs} ms at real-time cadence`);
+      const raw = await measureRaw(rawMs);
+      const rs = sorted(raw.rttUs);
       ctx.log(`baseline: no-op handler, ${durationMs} ms of Reads at real time`);
       const baseInHandlerUs: number[] = [];
       const base = await measure(timedReads(noop, baseInHandlerUs), durationMs, 1);
@@ -125,6 +159,15 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       const v = bridge.stats()[0];
       bridge.close();
       rows.push(...latencyRows('AudioInBridge (PipeWire)', real, base));
+      const bs = sorted(base.rttUs);
+      rows.push({
+        name: 'no-op handler Read reply p99 (D-Bus floor)',
+        value: percentile(bs, 99) / 1000,
+        unit: 'ms',
+        baseline: { name: 'bare socket round trip p99 (machine floor)', value: percentile(rs, 99) / 1000 },
+        better: 'lower',
+        note: `bare socket p50 ${(percentile(rs, 50) / 1000).toFixed(3)} ms, max ${(rs[rs.length - 1] / 1000).toFixed(2)} ms over ${raw.reads} round trips: what two processes on this machine get without D-Bus`,
+      });
       const ih = sorted(inHandlerUs);
       const bh = sorted(baseInHandlerUs);
       rows.push({
