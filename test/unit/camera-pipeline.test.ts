@@ -9,7 +9,7 @@ import { parseCameraFlags } from '../../src/camera/options';
 import { CameraPipeline } from '../../src/camera/pipeline';
 import { millimetres, pinGuestResolution } from '../../src/camera/pin-resolution';
 import { FakeSink } from '../../src/camera/sinks/fake';
-import { tempDir } from '../harness/procs';
+import { tempDir, waitFor } from '../harness/procs';
 import { argbAt, dist, encodePixman, rgbAtFrame } from './camera-yuv-helpers';
 
 const XRGB = 0x20020888;
@@ -187,7 +187,7 @@ describe('startCamera (flags -> sink -> running pipeline)', () => {
     const cam = startCamera(cfg, 'vm1', { log: () => undefined })!;
     const src = encodePixman(XRGB, 100, 100, () => GREEN);
     cam.listener.scanout(100, 100, src.stride, XRGB, src.data);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('two frames written', 20_000, () => cam.sink.stats().written >= 2);
     await cam.stop();
     const bytes = fs.readFileSync(file);
     const n = 64 * 48 * 1.5;

@@ -15,7 +15,7 @@ import { FileSink } from '../../src/camera/sinks/file';
 import { frameBytes } from '../../src/camera/sinks/types';
 import { V4l2Sink, V4l2SinkOptions } from '../../src/camera/sinks/v4l2';
 import { native } from '../../src/native';
-import { tempDir } from '../harness/procs';
+import { tempDir, waitFor } from '../harness/procs';
 import { encodePixman } from './camera-yuv-helpers';
 import { sinkContract } from './camera-sink-contract';
 
@@ -153,7 +153,8 @@ describe('v4l2 sink protocol against the fake v4l2loopback device', () => {
     for (let i = 0; i < 3; i++) {
       p1.tick();
       p2.tick();
-      await new Promise((r) => setTimeout(r, 30));
+      // one write in flight at a time: wait for it so no frame is dropped on a loaded machine
+      await waitFor(`file write ${i + 1}`, 10_000, () => fileSink.stats().written === i + 1, 2);
     }
     await fileSink.close();
     await v4l2.close();
