@@ -1,0 +1,9 @@
+// The Display1 contract against the fake peer (the same suite runs against the real QEMU in
+// test/integration/qemu-contract.test.ts).
+import { display1Contract } from '../fakes/qemu-display1-contract';
+import { FakeQemuPeer } from '../fakes/qemu-peer';
+
+display1Contract('fake peer', async (o) => {
+  const fake = await FakeQemuPeer.start(o);
+  return { kill: () => fake.stop(), stop: () => fake.stop() };
+});
