@@ -71,7 +71,7 @@ interface Run {
 async function recordThroughBridge(
   server: PipeWire | Pulse,
   hz: number,
-  o: { mute?: boolean; beforeRecording?: (vmName: string) => Promise<void>; duringRecording?: (vmName: string) => Promise<void> } = {},
+  o: { mute?: boolean; volume?: number; beforeRecording?: (vmName: string) => Promise<void>; duringRecording?: (vmName: string) => Promise<void> } = {},
 ): Promise<Run> {
   const dir = tempDir('mic-guest');
   // Long enough to cover boot (~10-30 s on a loaded 2-core machine) and the recording.
@@ -79,7 +79,7 @@ async function recordThroughBridge(
   const feed: FeedHandle = await startFeed(server, wav);
   cleanups.push(() => feed.stop());
 
-  const guest = await startGuest({ scenario: 'record', params: { rec_ms: 1000, ...(o.mute ? { mute: 1 as const } : {}) } });
+  const guest = await startGuest({ scenario: 'record', params: { rec_ms: 1000, ...(o.mute ? { mute: 1 as const } : {}), ...(o.volume !== undefined ? { volume: o.volume } : {}) } });
   cleanups.push(() => guest.stop());
   const vm = await QemuVm.connect({ busAddress: guest.busAddress, name: guest.name });
   cleanups.push(() => vm.close());
@@ -158,6 +158,22 @@ describe('guest records the host microphone through PipeWire', () => {
     expect(run.rec.bytes).toBe(176400);
     expect(run.rec.rms).toBe(0);
     expect(run.rec.zeros).toBe(run.rec.frames);
+  });
+  it('the guest capture volume scales what it records by the gain QEMU announced (vol/255)', async () => {
+    const pw = await startPipeWire();
+    cleanups.push(() => pw.stop());
+    const run = await recordThroughBridge(pw, 1000, { volume: 40 });
+    const st = run.bridge.stats()[0];
+    const gain = st.gains[0];
+    const why = `rec-done ${JSON.stringify(run.rec)}, gains ${st.gains.join(',')}, log ${run.log.join(' | ')}`;
+    expect(st.muted, why).toBe(false);
+    expect(gain, why).toBeGreaterThan(0);
+    expect(gain, why).toBeLessThan(1);
+    // Amplitude 0.5 sine: rms 11585 where the microphone delivered; padding zeros dilute it.
+    const real = (run.rec.frames - run.rec.zeros) / run.rec.frames;
+    const expected = 11585 * gain * Math.sqrt(real);
+    expect(run.rec.rms, why).toBeGreaterThan(expected * 0.85);
+    expect(run.rec.rms, why).toBeLessThan(expected * 1.15);
   });
 });
 

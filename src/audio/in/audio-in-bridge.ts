@@ -55,6 +55,8 @@ export interface VoiceInStats {
   format: string;
   enabled: boolean;
   muted: boolean;
+  /** Linear gain per channel from the guest's last SetVolume (1 = 255). */
+  gains: number[];
   state: string;
   error?: string;
   reads: number;
@@ -95,7 +97,7 @@ interface Voice {
   priming: boolean;
   retryTimer?: NodeJS.Timeout;
   retryDelayMs: number;
-  stats: Omit<VoiceInStats, 'id' | 'format' | 'enabled' | 'muted' | 'state' | 'error'>;
+  stats: Omit<VoiceInStats, 'id' | 'format' | 'enabled' | 'muted' | 'gains' | 'state' | 'error'>;
 }
 
 const defaultLog: LogFn = (level, message) => {
@@ -255,6 +257,7 @@ export class AudioInBridge implements AudioInHandler {
       format: v.layout?.guest ?? 'unsupported',
       enabled: v.enabled,
       muted: v.muted,
+      gains: v.gains.length ? [...v.gains] : new Array<number>(v.format.nchannels).fill(1),
       state: v.state,
       ...(v.error !== undefined ? { error: v.error } : {}),
       ...v.stats,
