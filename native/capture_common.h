@@ -105,8 +105,12 @@ class CaptureEvents {
     auto* ev = new Event{state, message};
     napi_status s = tsfn_.NonBlockingCall(ev, [](Napi::Env env, Napi::Function cb, Event* e) {
       std::unique_ptr<Event> owned(e);
-      if (env != nullptr && cb != nullptr) {
+      if (env == nullptr || cb == nullptr) return;  // queue drained at teardown
+      try {
         cb.Call({Napi::String::New(env, owned->state), Napi::String::New(env, owned->message)});
+      } catch (const Napi::Error&) {
+        // JS can no longer run (environment shutting down): an exception must not escape into
+        // libuv, it would terminate the process. (The TypeScript listener catches its own.)
       }
     });
     if (s != napi_ok) delete ev;  // queue closing: the stream is being closed anyway

@@ -35,7 +35,17 @@ export function nativeCaptureOpener(backend: CaptureBackend, addon?: { PwCapture
         latencyFrames: req.latencyFrames,
         ringFrames: req.ringFrames,
       },
-      (state, message) => req.onState(state, message),
+      (state, message) => {
+        // Called from the addon's ThreadSafeFunction, which cannot propagate a JS exception:
+        // rethrow outside it so a bug shows up as an uncaught exception instead of vanishing.
+        try {
+          req.onState(state, message);
+        } catch (err) {
+          process.nextTick(() => {
+            throw err;
+          });
+        }
+      },
     );
   };
 }
