@@ -36,6 +36,23 @@ pa_sample_format_t PaFormatOf(const std::string& f) {
   return PA_SAMPLE_INVALID;
 }
 
+// Channel order by count: the same as playback (src/audio/format.ts CHANNEL_LAYOUTS).
+#define CH(x) PA_CHANNEL_POSITION_##x
+const pa_channel_position_t kLayouts[9][8] = {
+    {},
+    {CH(MONO)},
+    {CH(FRONT_LEFT), CH(FRONT_RIGHT)},
+    {CH(FRONT_LEFT), CH(FRONT_RIGHT), CH(FRONT_CENTER)},
+    {CH(FRONT_LEFT), CH(FRONT_RIGHT), CH(REAR_LEFT), CH(REAR_RIGHT)},
+    {CH(FRONT_LEFT), CH(FRONT_RIGHT), CH(FRONT_CENTER), CH(REAR_LEFT), CH(REAR_RIGHT)},
+    {CH(FRONT_LEFT), CH(FRONT_RIGHT), CH(FRONT_CENTER), CH(LFE), CH(REAR_LEFT), CH(REAR_RIGHT)},
+    {CH(FRONT_LEFT), CH(FRONT_RIGHT), CH(FRONT_CENTER), CH(LFE), CH(REAR_CENTER), CH(SIDE_LEFT),
+     CH(SIDE_RIGHT)},
+    {CH(FRONT_LEFT), CH(FRONT_RIGHT), CH(FRONT_CENTER), CH(LFE), CH(REAR_LEFT), CH(REAR_RIGHT),
+     CH(SIDE_LEFT), CH(SIDE_RIGHT)},
+};
+#undef CH
+
 }  // namespace
 
 class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
@@ -133,7 +150,12 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
     pa_proplist_sets(pl, "node.name", opts_.node_name.c_str());
     pa_proplist_sets(pl, "node.description", opts_.node_description.c_str());
     pa_channel_map map;
-    pa_channel_map_init_extend(&map, spec_.channels, PA_CHANNEL_MAP_DEFAULT);
+    if (spec_.channels <= 8) {
+      map.channels = spec_.channels;
+      for (uint32_t c = 0; c < spec_.channels; c++) map.map[c] = kLayouts[spec_.channels][c];
+    } else {
+      pa_channel_map_init_extend(&map, spec_.channels, PA_CHANNEL_MAP_AUX);
+    }
     stream_ =
         pa_stream_new_with_proplist(context_, opts_.node_description.c_str(), &spec_, &map, pl);
     pa_proplist_free(pl);

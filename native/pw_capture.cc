@@ -42,6 +42,22 @@ spa_audio_format PwFormatOf(const std::string& f) {
   return SPA_AUDIO_FORMAT_UNKNOWN;
 }
 
+// Channel order by count: the same as playback (src/audio/format.ts CHANNEL_LAYOUTS, the WAVE
+// order QEMU's multichannel devices and guests use).
+#define CH(x) SPA_AUDIO_CHANNEL_##x
+const spa_audio_channel kLayouts[9][8] = {
+    {},
+    {CH(MONO)},
+    {CH(FL), CH(FR)},
+    {CH(FL), CH(FR), CH(FC)},
+    {CH(FL), CH(FR), CH(RL), CH(RR)},
+    {CH(FL), CH(FR), CH(FC), CH(RL), CH(RR)},
+    {CH(FL), CH(FR), CH(FC), CH(LFE), CH(RL), CH(RR)},
+    {CH(FL), CH(FR), CH(FC), CH(LFE), CH(RC), CH(SL), CH(SR)},
+    {CH(FL), CH(FR), CH(FC), CH(LFE), CH(RL), CH(RR), CH(SL), CH(SR)},
+};
+#undef CH
+
 void PwInitOnce() {
   static std::once_flag once;
   std::call_once(once, [] { pw_init(nullptr, nullptr); });
@@ -153,11 +169,8 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
     raw.format = fmt;
     raw.rate = opts_.rate;
     raw.channels = opts_.channels;
-    if (opts_.channels == 1) {
-      raw.position[0] = SPA_AUDIO_CHANNEL_MONO;
-    } else if (opts_.channels == 2) {
-      raw.position[0] = SPA_AUDIO_CHANNEL_FL;
-      raw.position[1] = SPA_AUDIO_CHANNEL_FR;
+    if (opts_.channels <= 8) {
+      for (uint32_t c = 0; c < opts_.channels; c++) raw.position[c] = kLayouts[opts_.channels][c];
     } else {
       raw.flags = SPA_AUDIO_FLAG_UNPOSITIONED;
     }

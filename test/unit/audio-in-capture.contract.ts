@@ -181,6 +181,16 @@ export function captureContract(name: string, driver: CaptureDriver): void {
       expect(hz).toBeLessThan(450);
     });
 
+    it('opens a 6-channel (5.1, WAVE order) stream; the front-left channel carries the tone', async () => {
+      const s = openStream({ format: 'S16LE', rate: 48000, channels: 6, ringFrames: 4 * 48000 });
+      await streaming(s);
+      const data = await recordTone(s.stream, 12, 1000, 1200);
+      expect(data.byteLength % 12).toBe(0);
+      const hz = zeroCrossingHz(decodeChannel0('S16LE', data, 6), 48000);
+      expect(hz).toBeGreaterThan(990);
+      expect(hz).toBeLessThan(1010);
+    });
+
     it('read copies whole frames only, inside [offset, offset+length), and never more than queued', async () => {
       const s = openStream({ format: 'S16LE', rate: 48000, channels: 2 });
       await streaming(s);
