@@ -382,13 +382,18 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
     if (!closed_) {
       pa_threaded_mainloop_lock(mainloop_);
       if (stream_ && ready_) {
+        // Server queue = what the stream's buffer holds: tlength minus what the server asked
+        // for and has not been given yet. Not write_index - read_index: on a null sink that
+        // also counts the sink's own render latency (~500 ms here, varying in big steps), and
+        // libpulse's interpolation of it drifted the wrong way under
+        // pa_stream_update_sample_rate; neither tracked clock drift (drift test).
+        const pa_buffer_attr* a = pa_stream_get_buffer_attr(stream_);
+        size_t writable = pa_stream_writable_size(stream_);
+        if (a && writable != size_t(-1) && !drained_.load() && a->tlength > writable)
+          server_queued = double((a->tlength - writable) / stride_);
         const pa_timing_info* ti = pa_stream_get_timing_info(stream_);
-        if (ti && !ti->read_index_corrupt && !ti->write_index_corrupt) {
-          int64_t q = ti->write_index - ti->read_index;
-          // After the drain completed the server holds nothing, whatever a stale timing snapshot
-          // says.
-          if (q > 0 && !drained_.load()) server_queued = double(q / stride_);
-          delay_ns = double(ti->sink_usec + ti->transport_usec) * 1000.0;
+        if (ti) {
+          delay_ns = (double(ti->sink_usec) + double(ti->transport_usec)) * 1000.0;
           have_delay = true;
         }
       }
@@ -397,6 +402,10 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
     // Fill = our ring + what the server still holds: that is the queue drift control must see
     // (PulseAudio takes data ahead of playback, unlike the PipeWire pull).
     r.Set("fillFrames", double(ring_->Fill() / stride_) + server_queued);
+    r.Set("ringFrames", double(ring_->Fill() / stride_));
+    r.Set("rateHz", double(rate_hz_));
+    r.Set("rateUpdates", double(rate_updates_));
+    r.Set("serverQueuedFrames", server_queued);
     r.Set("capacityFrames", double(ring_->capacity_bytes() / stride_));
     r.Set("writtenFrames", double(written_frames_));
     r.Set("consumedFrames", double(consumed_frames_.load()));
@@ -454,10 +463,19 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
       ThrowWithCode(env, "EINVAL", "PulsePlayback.setRate: ratio must be within 0.9..1.1");
     uint32_t hz = uint32_t(lround(spec_.rate * r));
     pa_threaded_mainloop_lock(mainloop_);
-    if (hz != rate_hz_) {
+    // Every pa_stream_update_sample_rate is a server round trip that reconfigures the sink
+    // input's resampler; called on each 50 ms poll it did not take effect (the drift test's
+    // fill kept growing with the ratio pinned at +0.5 %). Update when the rate moved by 3 Hz
+    // (~60 ppm) or after 1 s.
+    int64_t now = NowNs();
+    uint32_t diff = hz > rate_hz_ ? hz - rate_hz_ : rate_hz_ - hz;
+    if (diff >= 3 || (diff > 0 && now - last_rate_update_ns_ > 1000000000LL)) {
       rate_hz_ = hz;
-      if (stream_ && ready_)
+      last_rate_update_ns_ = now;
+      if (stream_ && ready_) {
+        rate_updates_++;
         pa_operation_unref(pa_stream_update_sample_rate(stream_, hz, nullptr, nullptr));
+      }
     }
     pa_threaded_mainloop_unlock(mainloop_);
     return env.Undefined();
@@ -499,6 +517,8 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
   std::vector<double> volumes_;
   uint32_t rate_hz_ = 0;
   uint64_t sent_bytes_ = 0;
+  int64_t last_rate_update_ns_ = 0;
+  uint64_t rate_updates_ = 0;
 
   uint64_t written_frames_ = 0;  // JS thread only
   std::atomic<int> state_{kUnconnected};

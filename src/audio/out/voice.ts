@@ -41,6 +41,8 @@ export interface VoiceStats {
   nativeState?: string;
   fillFrames: number;
   targetFrames: number;
+  /** Level the drift controller holds (learned after start), frames. */
+  driftTargetFrames?: number;
   rate: number;
   ratio: number;
   writtenFrames: number;
@@ -255,6 +257,7 @@ export class OutVoice {
       nativeState: st?.state,
       fillFrames: st?.fillFrames ?? 0,
       targetFrames: this.startFrames,
+      driftTargetFrames: this.drift?.targetFrames,
       rate: this.format.rate,
       ratio: this.drift?.ratio ?? 1,
       writtenFrames: this.writtenFrames,
