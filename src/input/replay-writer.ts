@@ -90,6 +90,38 @@ export class EventScript {
   encode(): Buffer {
     return encodeEvents(this.events);
   }
+
+  /** The script cut into frames (each ending with its SYN_REPORT), as a device reports them. */
+  frames(): Ev[][] {
+    const out: Ev[][] = [];
+    let cur: Ev[] = [];
+    for (const e of this.events) {
+      cur.push(e);
+      if (e.type === EV_SYN && e.code === SYN_REPORT) {
+        out.push(cur);
+        cur = [];
+      }
+    }
+    if (cur.length) out.push(cur);
+    return out;
+  }
+}
+
+/**
+ * Writes a script frame by frame with a pause between frames, like a person typing: a guest whose
+ * event reader is slow (a TCG guest logging to a serial port) would otherwise overflow its evdev
+ * buffer and see SYN_DROPPED.
+ */
+export async function writePaced(target: string, script: EventScript, msPerFrame: number): Promise<void> {
+  const fd = fs.openSync(target, 'a');
+  try {
+    for (const frame of script.frames()) {
+      fs.writeSync(fd, encodeEvents(frame));
+      await new Promise((r) => setTimeout(r, msPerFrame));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Writes an EventScript (or raw events) to a file or FIFO path, appending. */

@@ -1,0 +1,222 @@
+// The input route against the real QEMU 7.2 guest (scenario `keys`: the guest logs every evdev
+// event it receives). Replay FIFO -> InputBridge -> D-Bus Keyboard/Mouse -> QEMU -> virtio
+// keyboard/tablet in the guest -> `EV eventN type= code= value=` on the serial log. The guest's
+// virtio keyboard hands back Linux KEY codes, so every key is a round trip through the keymap.
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QemuVm } from '../../src/qemu';
+import { InputBridge } from '../../src/input/bridge';
+import { DbusVmInput, createDbusVmInput } from '../../src/input/dbus-vm-input';
+import { EV_KEY } from '../../src/input/events';
+import { mappedKeyCodes } from '../../src/input/keymap';
+import { EventScript, writePaced } from '../../src/input/replay-writer';
+import { tempDir, waitFor } from '../harness/procs';
+import { startGuest, type Guest } from '../harness/qemu';
+
+interface GuestEv {
+  dev: string;
+  type: number;
+  code: number;
+  value: number;
+}
+
+function guestEvents(guest: Guest, from: number): GuestEv[] {
+  const out: GuestEv[] = [];
+  for (const m of guest.serial().slice(from).matchAll(/EV (event\d+) type=(\d+) code=(\d+) value=(-?\d+)/g)) {
+    out.push({ dev: m[1], type: Number(m[2]), code: Number(m[3]), value: Number(m[4]) });
+  }
+  return out;
+}
+
+/** Key presses/releases (no autorepeat: the guest repeats by itself when TCG is slow) of one device. */
+const keysOf = (evs: GuestEv[], dev: string) => evs.filter((e) => e.dev === dev && e.type === EV_KEY && e.value !== 2).map((e) => [e.code, e.value]);
+
+const KEY_LEFTSHIFT = 42;
+const KEY_LEFTCTRL = 29;
+const KEY_RIGHTCTRL = 97;
+const BTN_LEFT = 0x110;
+const BTN_RIGHT = 0x111;
+const BTN_MIDDLE = 0x112;
+// One frame every 25 ms (a fast typist): the guest logs each event to a 115200 baud serial port
+// under TCG, and a burst would overflow its evdev buffer (it then sees SYN_DROPPED and loses keys).
+const FRAME_MS = 25;
+
+describe('input bridge -> QEMU 7.2 guest (virtio keyboard + tablet)', () => {
+  let guest: Guest;
+  let qvm: QemuVm;
+  let vmInput: DbusVmInput;
+  let dir: string;
+  let kbdDev: string;
+  let tabletDev: string;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    dir = tempDir('input-guest');
+    guest = await startGuest({ scenario: 'keys', pointer: 'tablet' });
+    await guest.waitForSerial(/MARK keys-ready/, 120_000);
+    kbdDev = (await guest.waitForSerial(/input (event\d+) name='QEMU Virtio Keyboard'/, 10_000))[1];
+    tabletDev = (await guest.waitForSerial(/input (event\d+) name='QEMU Virtio Tablet'/, 10_000))[1];
+    qvm = await QemuVm.connect({ busAddress: guest.busAddress });
+    qvm.on('error', () => undefined);
+    vmInput = await createDbusVmInput(qvm.console());
+    // The tablet driver is up once MARK ready is logged and 7.2 announces it with PropertiesChanged;
+    // if the property is stale anyway, the forwarder's mode flip on Error.Invalid takes over.
+    await waitFor('IsAbsolute true', 15_000, () => vmInput.isAbsolute).catch(() => logs.push('IsAbsolute still false after 15 s'));
+  });
+
+  afterAll(async () => {
+    await vmInput?.close();
+    await qvm?.close();
+    await guest?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function startBridge(opts: { grabToggle?: string } = {}): { bridge: InputBridge; fifo: string } {
+    const fifo = path.join(dir, `replay-${Date.now()}`);
+    execFileSync('mkfifo', [fifo]);
+    const bridge = new InputBridge({ replay: [fifo], grabToggle: opts.grabToggle ?? 'none', log: (m) => logs.push(m) });
+    bridge.setVm(vmInput);
+    bridge.start();
+    return { bridge, fifo };
+  }
+
+  it('a typed sentence with shifted characters, digits, punctuation, arrows and function keys arrives exactly', async () => {
+    const { bridge, fifo } = startBridge();
+    const from = guest.serial().length;
+    const script = new EventScript().typeText('Hello, World! 42 #$%&*()_+ {x}|"?~ a-b=c;d\'e/f\\g`');
+    for (const code of [103, 108, 105, 106, 102, 107, 104, 109, 110, 111, 59, 60, 63, 68, 87, 88, 96, 98, 125, 100]) script.tap(code); // arrows, Home/End/PgUp/PgDn, Ins/Del, F1 F2 F5 F10 F11 F12, KPEnter, KPSlash, LeftMeta, RightAlt
+    await writePaced(fifo, script, FRAME_MS);
+    const expected = script.events.filter((e) => e.type === EV_KEY).map((e) => [e.code, e.value]);
+    // on a timeout the comparison below shows what did arrive
+    await waitFor(`${expected.length} key events in the guest`, 120_000, () => keysOf(guestEvents(guest, from), kbdDev).length >= expected.length, 200).catch(() => undefined);
+    await bridge.stop();
+    expect(keysOf(guestEvents(guest, from), kbdDev)).toEqual(expected);
+    expect(logs.some((l) => /not an evdev device \(ENOTTY\)/.test(l))).toBe(true);
+  }, 300_000);
+
+  it('mouse moves, clicks and the wheel arrive; absolute positions land where sent (ABS = x*0x7fff/width)', async () => {
+    const { width, height } = vmInput.consoleSize;
+    expect(width).toBeGreaterThan(100);
+    const { bridge, fifo } = startBridge();
+    const from = guest.serial().length;
+    // relative moves from the virtual cursor at (0,0) -> (100,50) -> (130,90); then absolute device
+    // units: 16384/32767 of the console and the far corner (clamped below the size)
+    const script = new EventScript().move(100, 50).move(30, 40).click(BTN_LEFT).click(BTN_RIGHT).click(BTN_MIDDLE).wheel(1).wheel(-2);
+    script.moveAbs(16384, 16384).moveAbs(32767, 32767).click(0x113 /* BTN_SIDE */).click(0x115 /* BTN_FORWARD: never sent */);
+    await writePaced(fifo, script, FRAME_MS);
+    const px = (x: number, size: number) => Math.floor((x * 0x7fff) / size);
+    const half = (size: number) => Math.round((16384 * (size - 1)) / 32767);
+    const expected: number[][] = [
+      [3, 0, px(100, width)],
+      [3, 1, px(50, height)],
+      [3, 0, px(130, width)],
+      [3, 1, px(90, height)],
+      [1, BTN_LEFT, 1],
+      [1, BTN_LEFT, 0],
+      [1, BTN_RIGHT, 1],
+      [1, BTN_RIGHT, 0],
+      [1, BTN_MIDDLE, 1],
+      [1, BTN_MIDDLE, 0],
+      [2, 8, 1],
+      [2, 8, -1],
+      [2, 8, -1],
+      [3, 0, px(half(width), width)],
+      [3, 1, px(half(height), height)],
+      [3, 0, px(width - 1, width)],
+      [3, 1, px(height - 1, height)],
+      [1, 0x113, 1],
+      [1, 0x113, 0],
+    ];
+    const tabletEvents = () => guestEvents(guest, from).filter((e) => e.dev === tabletDev && e.type !== 0 && !(e.type === 2 && e.code === 11));
+    await waitFor(`${expected.length} tablet events`, 120_000, () => tabletEvents().length >= expected.length, 200).catch(() => undefined);
+    await bridge.stop();
+    expect(tabletEvents().map((e) => [e.type, e.code, e.value])).toEqual(expected);
+    expect(guest.isRunning()).toBe(true); // the unknown button was dropped, not sent (QEMU would abort)
+  }, 300_000);
+
+  it('stopping the bridge with keys and a button held releases them in the guest', async () => {
+    const { bridge, fifo } = startBridge();
+    const from = guest.serial().length;
+    await writePaced(fifo, new EventScript().key(KEY_LEFTSHIFT, 1).key(30, 1).key(BTN_LEFT, 1), FRAME_MS);
+    await waitFor('presses in the guest', 120_000, () => guestEvents(guest, from).filter((e) => e.type === EV_KEY && e.value === 1).length >= 3, 200);
+    await bridge.stop();
+    await waitFor('releases in the guest', 60_000, () => guestEvents(guest, from).filter((e) => e.type === EV_KEY && e.value === 0).length >= 3, 200);
+    const evs = guestEvents(guest, from).filter((e) => e.type === EV_KEY && e.value !== 2);
+    expect(keysOf(evs, kbdDev)).toEqual([
+      [KEY_LEFTSHIFT, 1],
+      [30, 1],
+      [KEY_LEFTSHIFT, 0],
+      [30, 0],
+    ]);
+    expect(keysOf(evs, tabletDev)).toEqual([
+      [BTN_LEFT, 1],
+      [BTN_LEFT, 0],
+    ]);
+  }, 300_000);
+
+  it('the toggle hotkey (both Ctrl keys) stops forwarding once all keys are up, and brings it back', async () => {
+    const { bridge, fifo } = startBridge({ grabToggle: 'ctrl-ctrl' });
+    const from = guest.serial().length;
+    const script = new EventScript()
+      .tap(30) // a: guest
+      .key(KEY_LEFTCTRL, 1)
+      .key(KEY_RIGHTCTRL, 1)
+      .key(KEY_LEFTCTRL, 0)
+      .key(KEY_RIGHTCTRL, 0) // -> host
+      .tap(48) // b: host only
+      .key(KEY_RIGHTCTRL, 1)
+      .key(KEY_LEFTCTRL, 1)
+      .key(KEY_RIGHTCTRL, 0)
+      .key(KEY_LEFTCTRL, 0) // -> guest
+      .tap(46); // c: guest
+    await writePaced(fifo, script, FRAME_MS);
+    await waitFor('c in the guest', 120_000, () => keysOf(guestEvents(guest, from), kbdDev).some(([c, v]) => c === 46 && v === 0), 200);
+    expect(bridge.forwardMode).toBe('guest');
+    await bridge.stop();
+    expect(keysOf(guestEvents(guest, from), kbdDev)).toEqual([
+      [30, 1],
+      [30, 0],
+      [KEY_LEFTCTRL, 1],
+      [KEY_RIGHTCTRL, 1],
+      [KEY_LEFTCTRL, 0],
+      [KEY_RIGHTCTRL, 0],
+      [46, 1],
+      [46, 0],
+    ]);
+  }, 300_000);
+
+  it('keymap round trip: every mapped key comes back from the guest as the Linux code we read', async () => {
+    // Keys with side effects in a guest are left out: power/sleep/suspend/wake. Code 84 has no
+    // kernel name and shares qnum 0x54 with KEY_SYSRQ: QEMU hands it back as KEY_SYSRQ (99).
+    const skip = new Set([84, 116, 142, 143, 205]);
+    const codes = mappedKeyCodes().filter((c) => !skip.has(c));
+    const { bridge, fifo } = startBridge();
+    const from = guest.serial().length;
+    const script = new EventScript();
+    for (const c of codes) script.tap(c);
+    script.tap(88); // sentinel: F12 again
+    await writePaced(fifo, script, FRAME_MS);
+    await waitFor('the sentinel', 180_000, () => {
+      const k = keysOf(guestEvents(guest, from), kbdDev);
+      return k.length >= 2 && k[k.length - 1][0] === 88 && k[k.length - 1][1] === 0 && k.filter(([c]) => c === 88).length >= 4;
+    }, 250);
+    await bridge.stop();
+    const got = keysOf(guestEvents(guest, from), kbdDev).slice(0, -2);
+    const pressed = got.filter(([, v]) => v === 1).map(([c]) => c);
+    const missing = codes.filter((c) => !pressed.includes(c));
+    const foreign = pressed.filter((c) => !codes.includes(c));
+    // What QEMU cannot pass on: no qcode for the qnum in 7.2, or the guest evdev has another name.
+    console.log(`keymap round trip: ${pressed.length}/${codes.length} keys came back; missing: ${missing.join(' ')}`);
+    expect(foreign).toEqual([]);
+    // every press is followed by its own release, in the order sent
+    for (let i = 0; i < got.length; i += 2) expect([got[i][0], got[i + 1][0], got[i][1], got[i + 1][1]]).toEqual([got[i][0], got[i][0], 1, 0]);
+    expect(pressed).toEqual(codes.filter((c) => pressed.includes(c)));
+    // the standard keyboard block and the E0 keys of the spec appendix all make it
+    for (const c of [...Array.from({ length: 83 }, (_, i) => i + 1), 86, 87, 88, 96, 97, 98, 100, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 113, 114, 115, 119, 125, 126, 127]) {
+      expect(pressed, `KEY code ${c}`).toContain(c);
+    }
+    expect(pressed.length).toBeGreaterThan(150);
+  }, 300_000);
+});
