@@ -1,0 +1,133 @@
+// Speaker / OutVoice policy over FakePlayback: reconnect, volume mapping, cork after play-out,
+// drain on Fini, formats it cannot play.
+import { describe, expect, it } from 'vitest';
+import type { PlaybackBackend } from '../../src/audio/backend';
+import { FakePlayback } from '../../src/audio/out/fake-playback';
+import { Speaker } from '../../src/audio/out/speaker';
+import type { NativePlaybackOptions } from '../../src/native-api/audio';
+import type { PcmFormat } from '../../src/qemu/handlers';
+
+const S16: PcmFormat = { bits: 16, isSigned: true, isFloat: false, freq: 48000, nchannels: 2, bytesPerFrame: 4, bytesPerSecond: 192000, bigEndian: false };
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function fakeBackend(): PlaybackBackend & { opened: FakePlayback[]; failNext: number } {
+  const b = {
+    kind: 'pipewire' as const,
+    where: '/fake/pipewire-0',
+    opened: [] as FakePlayback[],
+    failNext: 0,
+    openPlayback(o: NativePlaybackOptions): FakePlayback {
+      if (b.failNext > 0) {
+        b.failNext--;
+        throw Object.assign(new Error('cannot connect'), { code: 'EPIPEWIRE' });
+      }
+      const p = new FakePlayback(o, 5);
+      b.opened.push(p);
+      return p;
+    },
+  };
+  return b;
+}
+
+describe('Speaker', () => {
+  it('opens one stream per voice with the identity and latency asked for', () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'vm1', backend, latencyMs: 20, sink: 'hdmi' });
+    s.init(1n, S16);
+    s.init(2n, { ...S16, nchannels: 1, bytesPerFrame: 2 });
+    expect(backend.opened).toHaveLength(2);
+    const o = backend.opened[0].opts;
+    expect(o).toMatchObject({ format: 'S16LE', rate: 48000, channels: 2, latencyFrames: 960, startFrames: 960 + 1024, device: 'hdmi' });
+    expect(o.props).toMatchObject({ 'node.name': 'qemu-vm1-speaker', 'target.object': 'hdmi' });
+    expect(backend.opened[1].opts.positions).toEqual(['MONO']);
+    s.stats();
+    void s.close();
+  });
+
+  it('maps SetVolume bytes to per-channel linear volume and mute (channel count from the stream)', () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend });
+    s.init(1n, { ...S16, nchannels: 6, bytesPerFrame: 12 });
+    s.setVolume(1n, true, new Uint8Array([255, 51]));
+    const p = backend.opened[0];
+    expect(p.mute).toBe(true);
+    expect(p.volumes).toEqual([1, 0.2, 0.2, 0.2, 0.2, 0.2]);
+    void s.close();
+  });
+
+  it('plays every frame it received: Fini drains before closing', async () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend });
+    s.init(1n, S16);
+    s.setEnabled(1n, true);
+    const block = new Uint8Array(1000 * 4).fill(7);
+    for (let i = 0; i < 5; i++) s.write(1n, block);
+    s.fini(1n);
+    await s.idle();
+    const p = backend.opened[0];
+    expect(p.played.filter((b) => b === 7)).toHaveLength(5000 * 4);
+    expect(p.stats().consumedFrames).toBe(5000);
+  });
+
+  it('corks only after the ring has played out when the guest disables the voice', async () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend, pollMs: 10 });
+    s.init(1n, S16);
+    s.setEnabled(1n, true);
+    s.write(1n, new Uint8Array(4800 * 4).fill(9)); // 100 ms, above the start threshold
+    s.setEnabled(1n, false);
+    const p = backend.opened[0];
+    await sleep(40);
+    expect(p.stats().state).toBe('streaming'); // still playing the tail
+    const t0 = Date.now();
+    while (p.stats().state !== 'paused' && Date.now() - t0 < 3000) await sleep(10);
+    expect(p.stats().state).toBe('paused');
+    expect(p.played.filter((b) => b === 9)).toHaveLength(4800 * 4);
+    // Underruns while disabled are not the guest's problem and are not reported.
+    expect(s.voice(1n)!.stats().underruns).toBe(0);
+    s.setEnabled(1n, true);
+    expect(p.stats().state).toBe('streaming');
+    await s.close();
+  });
+
+  it('reopens the stream with backoff when the server goes away, and re-applies volume', async () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend, pollMs: 10 });
+    s.init(1n, S16);
+    s.setEnabled(1n, true);
+    s.setVolume(1n, false, new Uint8Array([128, 128]));
+    backend.failNext = 2; // the server is not back at once
+    backend.opened[0].fail('server died');
+    const t0 = Date.now();
+    while (backend.opened.length < 2 && Date.now() - t0 < 5000) await sleep(10);
+    expect(backend.opened).toHaveLength(2);
+    const st = s.voice(1n)!.stats();
+    expect(st.reconnects).toBe(3);
+    expect(st.lastError).toMatch(/cannot connect|server died/);
+    expect(backend.opened[1].volumes[0]).toBeCloseTo(128 / 255, 6);
+    // Blocks arriving while no stream was open are counted, not queued forever.
+    await s.close();
+  });
+
+  it('ignores a format no server can play (logged), counts Writes to unknown voices', () => {
+    const backend = fakeBackend();
+    const lines: string[] = [];
+    const log = { error: (m: string) => lines.push(m), warn: () => {}, info: () => {}, debug: () => {}, child: () => log };
+    const s = new Speaker({ vmName: 'v', backend, log });
+    s.init(1n, { ...S16, nchannels: 12, bytesPerFrame: 24 });
+    expect(backend.opened).toHaveLength(0);
+    expect(lines[0]).toMatch(/12 channels/);
+    s.write(1n, new Uint8Array(8));
+    expect(s.stats().unknownWrites).toBe(1);
+  });
+
+  it('replaces a voice re-initialised with the same id (QEMU replays Init on re-registration)', async () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend });
+    s.init(1n, S16);
+    s.init(1n, S16);
+    expect(backend.opened).toHaveLength(2);
+    await s.close();
+    expect(() => backend.opened[0].write(new Uint8Array(4))).toThrow();
+  });
+});
