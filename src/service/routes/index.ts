@@ -1,8 +1,7 @@
 // Which routes run, from the config. A route that is configured off ("none", no input
 // devices or replay) is not created at all, so it never shows in STATUS= or retries.
 import type { BridgeConfig } from '../../config/schema';
-import type { QemuSession } from '../attach';
-import type { Route, RouteName } from '../route';
+import type { RouteName } from '../route';
 import { AudioInRoute } from './audio-in';
 import { AudioOutRoute } from './audio-out';
 import { CameraRoute } from './camera';

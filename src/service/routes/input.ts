@@ -81,8 +81,11 @@ export class InputRoute implements Route<QemuSession> {
   status(): string {
     const b = this.bridge;
     if (!b) return 'input';
-    const n = b.sources().length;
-    const grab = !this.config.input.grab ? 'shared' : b.forwardMode === 'guest' ? 'grabbed' : 'released to host';
+    const sources = b.sources();
+    const n = sources.length;
+    // Replay streams cannot be grabbed: say "grabbed" only when a real device is.
+    const grabbable = sources.some((s) => s.canGrab);
+    const grab = !this.config.input.grab || !grabbable ? 'not grabbed' : b.forwardMode === 'guest' ? 'grabbed' : 'released to host';
     return `input ${n} device${n === 1 ? '' : 's'}, ${grab}`;
   }
 }
