@@ -1,17 +1,28 @@
 // One QEMU playback voice = one native stream. Owns the stream's lifetime: open (and reopen
 // with backoff after a sound-server restart), enable/cork, volume, drift control, drain on Fini.
 //
-// Where the tail of a sound goes (why the lab lost the last 25-48 ms of every clip):
-//  1. QEMU 7.2's dbus audio driver accumulates mixed PCM in a buffer of hw->samples = 1024
+// Where the tail of a sound goes (why the lab lost the last 25-48 ms of every clip). Three
+// places can drop it; only the last is ours:
+//  1. hda-codec (QEMU's HDA codec, timer mode, the default): guest DMA is copied into an
+//     8192-byte buffer kept about half full (B_SIZE/2 = 1024 S16 stereo frames, 23 ms at
+//     44.1 kHz) and fed to the mixing engine from there. When the guest stops the stream,
+//     hda_audio_set_running(false) deletes the timer and deactivates the voice: what is still in
+//     that buffer is never played (rpos/wpos are reset on the next start).
+//  2. QEMU 7.2's dbus audio driver accumulates mixed PCM in a buffer of hw->samples = 1024
 //     frames and emits Write only when that buffer is FULL (dbus_put_buffer_out returns early
-//     while buf_pos < buf_size). When the guest stops, the mixing engine disables the voice
-//     with the last 0..1023 frames (0..23 ms at 44.1 kHz) still in that buffer: they are sent
-//     only when the guest plays again (prepended to the next sound), or freed at Fini. No
-//     client can get them; QEMU 10's nsamples option (default 480) shrinks the window.
-//  2. A client that stops or closes its stream without draining drops what it has queued
-//     (pw-play 0.3.65 lost ~1792 frames = 37 ms in the lab). Together: 25-48 ms.
+//     while buf_pos < buf_size). The last 0..1023 frames (0..23 ms) wait there until the guest
+//     plays again (then they are prepended to the next sound) or are freed at Fini. No client
+//     can get them; QEMU 10's nsamples option (default 480) shrinks this part.
+//     1 + 2 = the 25-48 ms the lab measured (the guest test saw 2116 frames = 48 ms kept back).
+//     Guests running a sound server keep their stream open for seconds after a sound, so
+//     silence flushes both buffers and nothing is lost there.
+//  3. A client that stops or closes its stream without draining drops what it has queued
+//     (pw-play 0.3.65 lost ~1792 frames = 37 ms in the lab; closing right at PipeWire's
+//     `drained` still cut 7-29 ms in our tests, see native/pw_audio.cc).
 // So this voice never drops what it has received: SetEnabled(false) lets the ring play out
-// before corking, and Fini drains (pw_stream_flush(drain) / pa_stream_drain) before closing.
+// before corking, and Fini drains (pw_stream_flush(drain) after a few cycles of silence /
+// pa_stream_drain) before closing. test/integration/audio-out-guest.test.ts checks that the
+// captured sound is exactly as long as what QEMU sent.
 import type { Logger } from '../../log';
 import type { NativePlayback, NativePlaybackStats } from '../../native-api/audio';
 import type { PlaybackBackend } from '../backend';
