@@ -97,14 +97,43 @@ export class DeviceWatcher {
     const dirs = new Set<string>();
     if (this.needsScan) dirs.add(this.inputDir);
     for (const r of this.rules) if (r.kind === 'path') dirs.add(path.dirname(r.path));
-    for (const dir of dirs) {
-      try {
-        this.watchers.push(watch(dir, (_event, filename) => this.onDirEvent(dir, filename)));
-      } catch (err) {
-        this.deps.log?.(`input: cannot watch ${dir} for hot-plug (${(err as NodeJS.ErrnoException).code ?? String(err)}): devices plugged in later are not picked up`);
-      }
-    }
+    for (const dir of dirs) this.watchDir(dir, watch);
     this.rescanAll();
+  }
+
+  /** Watches `dir`; a directory that does not exist yet (no input device ever plugged in, so no
+   * /dev/input, or no by-id/) is waited for through its parent. */
+  private watchDir(dir: string, watch: NonNullable<WatcherDeps['watch']>): void {
+    if (this.stopped) return;
+    if (!fs.existsSync(dir)) {
+      const parent = path.dirname(dir);
+      if (parent === dir || !fs.existsSync(parent)) {
+        this.deps.log?.(`input: cannot watch ${dir} for hot-plug (neither it nor ${parent} exists): devices plugged in later are not picked up`);
+        return;
+      }
+      let parentWatch: { close(): void } | undefined;
+      const onParent = (_e: string, name: string | null): void => {
+        if ((name === null || name === path.basename(dir)) && fs.existsSync(dir) && parentWatch) {
+          parentWatch.close();
+          this.watchers.splice(this.watchers.indexOf(parentWatch), 1);
+          parentWatch = undefined;
+          this.watchDir(dir, watch);
+          this.rescanAll();
+        }
+      };
+      try {
+        parentWatch = watch(parent, onParent);
+        this.watchers.push(parentWatch);
+      } catch (err) {
+        this.deps.log?.(`input: cannot watch ${parent} for hot-plug (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+      return;
+    }
+    try {
+      this.watchers.push(watch(dir, (_event, filename) => this.onDirEvent(dir, filename)));
+    } catch (err) {
+      this.deps.log?.(`input: cannot watch ${dir} for hot-plug (${(err as NodeJS.ErrnoException).code ?? String(err)}): devices plugged in later are not picked up`);
+    }
   }
 
   stop(): void {

@@ -321,7 +321,10 @@ describe('input bridge -> QEMU 7.2 guest with a relative mouse (virtio-mouse)', 
     fs.writeFileSync(fifo, new EventScript().move(10, 5).move(1, 1).encode());
     await waitFor('motion in the guest', 60_000, () => relEvents(from).length >= 4, 100).catch(() => undefined);
     await bridge.settled();
-    expect(bridge.stats?.callErrors).toBe(1);
+    // both frames arrive in one read, so both SetAbsPosition calls may be on the wire before the
+    // first refusal comes back: one or two errors, each motion resent once as relative
+    expect(bridge.stats?.callErrors).toBeGreaterThanOrEqual(1);
+    expect(bridge.stats?.callErrors).toBeLessThanOrEqual(2);
     await bridge.stop();
     expect(relEvents(from)).toEqual([
       [0, 10],

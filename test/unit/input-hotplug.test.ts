@@ -168,3 +168,20 @@ describe('hot-plug (fs.watch on a fake input directory, FIFOs as devices)', () =
     expect(attempts).toBe(3);
   });
 });
+
+describe('hot-plug when the input directory does not exist yet', () => {
+  it('waits for the directory through its parent, then picks the device up', async () => {
+    const byId = path.join(dir, 'by-id'); // not created yet: no device ever plugged in
+    const node = path.join(byId, 'usb-Late_Keyboard-event-kbd');
+    const vm = new RecordingVmInput();
+    bridge = new InputBridge({ inputs: [node], grabToggle: 'none' });
+    bridge.setVm(vm);
+    bridge.start();
+    fs.mkdirSync(byId);
+    await new Promise((r) => setTimeout(r, 100));
+    mkfifo(node);
+    await waitFor('device opened', 10_000, () => bridge!.sources().length === 1);
+    write(node, new EventScript().tap(30));
+    await waitFor('A typed', 10_000, () => vm.calls.length >= 2);
+  });
+});
