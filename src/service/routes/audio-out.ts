@@ -11,9 +11,12 @@ import type { Route, RouteContext } from '../route';
 /** Passes every call to the Speaker; notes Init/Fini so the status line shows the live format. */
 class FormatWatch implements AudioOutHandler {
   format: PcmFormat | undefined;
+  /** Peak |sample| of S16 audio since the last peek (only with the meter on: the demo's level). */
+  peak = 0;
   constructor(
     private readonly inner: AudioOutHandler,
     private readonly changed: () => void,
+    private readonly meter: boolean,
   ) {}
   init(id: bigint, format: PcmFormat): void {
     this.inner.init(id, format);
@@ -33,6 +36,13 @@ class FormatWatch implements AudioOutHandler {
   }
   write(id: bigint, data: Uint8Array): void {
     this.inner.write(id, data);
+    const f = this.format;
+    if (!this.meter || !f || f.bits !== 16 || !f.isSigned || f.bigEndian) return;
+    // Every 8th sample is plenty for a level display and keeps this cheap.
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    let p = this.peak;
+    for (let i = 0; i + 1 < data.byteLength; i += 16) p = Math.max(p, Math.abs(view.getInt16(i, true)));
+    this.peak = p;
   }
 }
 
@@ -43,7 +53,10 @@ export class AudioOutRoute implements Route<QemuSession> {
   private watch: FormatWatch | undefined;
   private backend: PlaybackBackend | undefined;
 
-  constructor(private readonly config: BridgeConfig) {}
+  constructor(
+    private readonly config: BridgeConfig,
+    private readonly opts: { meter?: boolean } = {},
+  ) {}
 
   async start(ctx: RouteContext<QemuSession>): Promise<void> {
     const a = this.config.audio;
@@ -59,7 +72,7 @@ export class AudioOutRoute implements Route<QemuSession> {
       log: ctx.log,
     });
     this.speaker = speaker;
-    this.watch = new FormatWatch(speaker, () => ctx.statusChanged());
+    this.watch = new FormatWatch(speaker, () => ctx.statusChanged(), this.opts.meter ?? false);
     this.handle = await ctx.vm.qemu.addAudioOutListener(this.watch);
   }
 
@@ -76,6 +89,15 @@ export class AudioOutRoute implements Route<QemuSession> {
   /** Playback statistics (demo, tests). */
   stats(): ReturnType<Speaker['stats']> | undefined {
     return this.speaker?.stats();
+  }
+
+  /** Peak level since the last call, in dBFS (-Infinity for silence); needs { meter: true }. */
+  takeLevelDb(): number {
+    const w = this.watch;
+    if (!w) return -Infinity;
+    const p = w.peak;
+    w.peak = 0;
+    return p === 0 ? -Infinity : 20 * Math.log10(p / 32768);
   }
 
   status(): string {

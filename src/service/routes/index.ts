@@ -20,11 +20,11 @@ export function enabledRoutes(config: BridgeConfig): RouteName[] {
 
 export type AnyRoute = AudioOutRoute | AudioInRoute | CameraRoute | InputRoute;
 
-export function buildRoutes(config: BridgeConfig): AnyRoute[] {
+export function buildRoutes(config: BridgeConfig, opts: { audioMeter?: boolean } = {}): AnyRoute[] {
   return enabledRoutes(config).map((name): AnyRoute => {
     switch (name) {
       case 'audio-out':
-        return new AudioOutRoute(config);
+        return new AudioOutRoute(config, { meter: opts.audioMeter });
       case 'audio-in':
         return new AudioInRoute(config);
       case 'camera':
