@@ -1,0 +1,89 @@
+// `list` and `doctor` through the real CLI entry against real QEMU 7.2 guests on a private bus:
+// one with audio wired to the display, one without (-audiodev none): list shows both with their
+// consoles, doctor passes the first and names the fix for the second.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
+import { startGuest, type Guest } from '../harness/qemu';
+
+const ROOT = path.join(__dirname, '../..');
+let cli: string;
+let bus: DbusDaemon;
+let withAudio: Guest;
+let noAudio: Guest;
+
+beforeAll(async () => {
+  cli = path.join(ROOT, '.cache', 'test-cli', `list-${process.pid}`, 'cli.js');
+  const esbuild = require('esbuild') as typeof import('esbuild');
+  esbuild.buildSync({
+    entryPoints: [path.join(ROOT, 'src/cli/main.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile: cli,
+    logLevel: 'error',
+    external: ['*.node', 'usocket', 'dbus-native'],
+  });
+  bus = await startDbusDaemon();
+  withAudio = await startGuest({ scenario: 'idle', busAddress: bus.address, name: 'list-audio', uuid: '11111111-2222-3333-4444-555555555555' });
+  noAudio = await startGuest({ scenario: 'idle', busAddress: bus.address, name: 'list-silent', audiodev: 'none' });
+}, 240_000);
+
+afterAll(async () => {
+  await withAudio?.stop();
+  await noAudio?.stop();
+  await bus?.stop();
+  fs.rmSync(path.dirname(cli), { recursive: true, force: true });
+});
+
+function runCli(args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, XDG_RUNTIME_DIR: '/nonexistent' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('list and doctor on a real bus', () => {
+  it('list --json shows both VMs with name, UUID, console size and audio', () => {
+    const r = runCli(['list', '--address', bus.address, '--json']);
+    expect(r.code, r.err).toBe(0);
+    const vms = JSON.parse(r.out) as Array<{ name: string; uuid: string; audio: boolean; consoles: Array<{ id: number; type: string; width: number; height: number; interfaces: string[] }> }>;
+    const a = vms.find((v) => v.name === 'list-audio');
+    const s = vms.find((v) => v.name === 'list-silent');
+    expect(a?.uuid).toBe('11111111-2222-3333-4444-555555555555');
+    expect(a?.audio).toBe(true);
+    expect(s?.audio).toBe(false);
+    expect(a?.consoles[0]).toMatchObject({ id: 0, type: 'Graphic' });
+    expect(a!.consoles[0].width).toBeGreaterThan(0);
+    expect(a!.consoles[0].interfaces).toEqual(expect.arrayContaining(['org.qemu.Display1.Keyboard', 'org.qemu.Display1.Mouse']));
+  });
+
+  it('list (text) prints one block per VM', () => {
+    const r = runCli(['list', '--address', bus.address]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^list-audio {2}11111111-2222-3333-4444-555555555555/m);
+    expect(r.out).toMatch(/console 0: Graphic \d+x\d+/);
+    expect(r.out).toContain('audio: no (add audiodev= to -display dbus)');
+  });
+
+  it('doctor passes the VM with audio and gives the fix for the one without', () => {
+    const ok = runCli(['doctor', '--address', bus.address, '--vm', 'list-audio']);
+    expect(ok.out).toMatch(/\[ok {2}\] VM 'list-audio' audio: audio wired/);
+    const bad = runCli(['doctor', '--address', bus.address, '--vm', 'list-silent']);
+    expect(bad.out).toMatch(/\[FAIL\] VM 'list-silent' audio: no org\.qemu\.Display1\.Audio/);
+    expect(bad.out).toMatch(/fix: add audiodev= to -display: -display dbus,audiodev=snd0 -audiodev dbus,id=snd0/);
+    expect(bad.code).toBe(1);
+    const missing = runCli(['doctor', '--address', bus.address, '--vm', 'nope']);
+    expect(missing.out).toMatch(/\[FAIL\] QEMU on the bus: no VM 'nope' on .* \(found: .*list-audio/);
+    // sound server: none in this environment -> FAIL with the command that starts one
+    expect(missing.out).toMatch(/\[FAIL\] sound server: .*\n\s+fix: systemctl --user start pipewire/);
+  });
+
+  it('list on an unreachable bus is a runtime error (exit 1) naming the address', () => {
+    const r = runCli(['list', '--address', 'unix:path=/nonexistent/bus']);
+    expect(r.code).toBe(1);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect(r.err).toContain('unix:path=/nonexistent/bus');
+  });
+});
