@@ -61,11 +61,15 @@ export interface InputDevice {
   readable: boolean;
 }
 
-/** Capability bitmaps in /sys are space-separated hex words, most significant first. */
+/**
+ * Capability bitmaps in /sys are space-separated hex `unsigned long` words (unpadded), most
+ * significant first: the word size is the kernel's, which matches this (native) process.
+ */
+const BITS_PER_LONG = ['x64', 'arm64', 'ppc64', 's390x', 'riscv64', 'loong64', 'mips64el'].includes(process.arch) ? 64 : 32;
 function hasBit(bitmap: string | undefined, bit: number): boolean {
   if (!bitmap) return false;
   const words = bitmap.split(/\s+/).reverse();
-  const bitsPerWord = words.some((w) => w.length > 8) ? 64 : 32;
+  const bitsPerWord = BITS_PER_LONG;
   const word = words[Math.floor(bit / bitsPerWord)];
   if (!word) return false;
   return (BigInt('0x' + word) >> BigInt(bit % bitsPerWord)) & 1n ? true : false;
