@@ -134,13 +134,14 @@ export class EvdevSource implements InputEventSource {
   }
 
   private onNative(count: number, errorCode?: string): void {
+    if (this.closed) return;
     if (count > 0 && this.handlers) {
       const out = new Array<InputEvent>(count);
       const b = this.batch;
       for (let i = 0, o = 0; i < count; i++, o += 4) out[i] = { type: b[o], code: b[o + 1], value: b[o + 2], timeUs: b[o + 3] };
       this.handlers.onEvents(out);
     }
-    if (errorCode && !this.closed) this.handlers?.onEnd(errorCode);
+    if (errorCode && !this.closed) this.handlers?.onEnd(errorCode); // the handler may have closed us
   }
 
   start(handlers: SourceHandlers): void {

@@ -4,6 +4,7 @@ import { EventEmitter } from 'events';
 import { InputEvent } from './events';
 import { InputDeviceInfo, InputEventSource, SourceHandlers } from './device';
 import { ConsoleSize, VmInput } from './vm-input';
+import type { EvdevDeviceHandle, EvdevNativeApi, EvdevRawInfo } from '../native-api/evdev';
 
 export type VmCall =
   | { op: 'keyPress' | 'keyRelease'; qnum: number }
@@ -143,4 +144,64 @@ export class FakeEventSource implements InputEventSource {
     this.closed = true;
     this.grabbed = false;
   }
+}
+
+/** Stands in for the addon's EvdevDevice (no /dev/input here): drives EvdevSource's TS side. */
+export class FakeNativeDevice implements EvdevDeviceHandle {
+  static last: FakeNativeDevice;
+  readonly fd = 42;
+  writable = true;
+  grabbed = false;
+  ledState: [boolean | null, boolean | null, boolean | null] = [true, false, false];
+  readonly ledWrites: Array<[boolean, boolean, boolean]> = [];
+  closed = false;
+  started = false;
+  constructor(
+    readonly path: string,
+    readonly batch: Float64Array,
+    readonly onEvents: (count: number, errorCode?: string) => void,
+    readonly raw: EvdevRawInfo,
+  ) {
+    FakeNativeDevice.last = this;
+  }
+  info(): EvdevRawInfo {
+    return this.raw;
+  }
+  grab(on: boolean): void {
+    this.grabbed = on;
+  }
+  setLeds(num: boolean, caps: boolean, scroll: boolean): void {
+    this.ledWrites.push([num, caps, scroll]);
+    this.ledState = [num, caps, scroll];
+  }
+  leds(): [boolean | null, boolean | null, boolean | null] {
+    return [...this.ledState];
+  }
+  start(): void {
+    this.started = true;
+  }
+  close(): void {
+    this.closed = true;
+  }
+  /** what the uv_poll callback does: fill the batch, call JS once per full batch */
+  emit(events: Array<Omit<InputEvent, 'timeUs'> & { timeUs?: number }>, errorCode?: string): void {
+    const cap = this.batch.length / 4;
+    for (let i = 0; i < events.length; i += cap) {
+      const chunk = events.slice(i, i + cap);
+      chunk.forEach((e, j) => this.batch.set([e.type, e.code, e.value, e.timeUs ?? 0], j * 4));
+      this.onEvents(chunk.length, i + cap >= events.length ? errorCode : undefined);
+    }
+    if (events.length === 0) this.onEvents(0, errorCode);
+  }
+}
+
+/** An EvdevNativeApi whose EvdevDevice is a FakeNativeDevice reporting `raw` as its info. */
+export function fakeEvdevNative(raw: EvdevRawInfo): EvdevNativeApi {
+  return {
+    EvdevDevice: class {
+      constructor(path: string, batch: Float64Array, cb: (n: number, e?: string) => void) {
+        return new FakeNativeDevice(path, batch, cb, raw);
+      }
+    } as unknown as EvdevNativeApi['EvdevDevice'],
+  };
 }

@@ -1,13 +1,14 @@
-// One contract suite for every InputEventSource we can run here: the in-memory fake and the real
-// plain-stream reader on a FIFO (what --input-replay and ENOTTY fallbacks use). The real evdev
-// source needs a /dev/input node, which this machine class does not have (see src/input/README.md).
+// One contract suite for every InputEventSource we can run here: the in-memory fake, the real
+// plain-stream reader on a FIFO (what --input-replay and ENOTTY fallbacks use), and EvdevSource's
+// TypeScript side over a fake native device. EvdevSource over the real addon needs a /dev/input
+// node, which this machine class does not have (see src/input/README.md).
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InputEventSource, openInputSource } from '../../src/input/device';
+import { EvdevSource, InputEventSource, openInputSource } from '../../src/input/device';
 import { EV_REL, EV_SYN, InputEvent, encodeEvents } from '../../src/input/events';
-import { FakeEventSource, RecordingVmInput } from '../../src/input/fakes';
+import { FakeEventSource, FakeNativeDevice, RecordingVmInput, fakeEvdevNative } from '../../src/input/fakes';
 import { InputBridge } from '../../src/input/bridge';
 import { EventScript } from '../../src/input/replay-writer';
 import { tempDir, waitFor } from '../harness/procs';
@@ -22,6 +23,11 @@ const drivers: Record<string, () => Driver> = {
   fake: () => {
     const source = new FakeEventSource('/fake/event0');
     return { source, feed: (e) => source.push(e), cleanup: () => undefined };
+  },
+  'evdev source (fake native device)': () => {
+    const source = new EvdevSource('/dev/input/event7', fakeEvdevNative({ name: 'Fake', phys: '', uniq: '', bustype: 3, vendor: 1, product: 2, version: 1, driverVersion: 1, events: {}, abs: {} }));
+    const dev = FakeNativeDevice.last;
+    return { source, feed: (e) => dev.emit(e), cleanup: () => undefined };
   },
   'fifo stream': () => {
     const dir = tempDir('contract');
