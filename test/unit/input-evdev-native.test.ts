@@ -141,3 +141,21 @@ describe('kernel-layout records through a real FIFO', () => {
     src.close();
   });
 });
+
+describe('replay writer helpers', () => {
+  it('frames() cuts at SYN_REPORT and writePaced writes the same bytes as encode()', async () => {
+    const { EventScript, writePaced, keystrokesFor } = await import('../../src/input/replay-writer');
+    const s = new EventScript().typeText('A b').move(1, 2);
+    expect(s.frames().length).toBe(s.events.filter((e) => e.type === EV_SYN).length);
+    expect(s.frames().every((f) => f[f.length - 1].type === EV_SYN)).toBe(true);
+    const file = path.join(dir, 'paced.bin');
+    await writePaced(file, s, 1);
+    expect(fs.readFileSync(file).equals(s.encode())).toBe(true);
+    expect(keystrokesFor('A~\n')).toEqual([
+      [30, true],
+      [41, true],
+      [28, false],
+    ]);
+    expect(() => keystrokesFor('é')).toThrow(/no US-layout key/);
+  });
+});
