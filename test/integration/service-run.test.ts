@@ -152,7 +152,7 @@ describe('qemu-dbus-bridge run (real guest, PipeWire, gst)', () => {
   });
 
   it('bridges audio, camera and replayed input; SIGTERM stops cleanly and releases a held key', async () => {
-    guest = await startGuest({ scenario: ['pattern', 'tone'], busAddress: bus.address, name: 'svc-e2e', params: { tone_hz: 1000, tone_ms: 600_000 } });
+    guest = await startGuest({ scenario: ['pattern', 'tone'], busAddress: bus.address, name: 'svc-e2e', params: { tone_hz: 1000, tone_ms: 120_000 } });
     // A FIFO keeps the replay stream open, so the test can press a key and leave it held.
     const fifo = path.join(dir, 'keys.fifo');
     spawnSync('mkfifo', [fifo]);
@@ -231,7 +231,7 @@ describe('re-attach and sound-server restarts', () => {
   it('follows the VM through five restarts (audio each time, fds and RSS bounded) and survives a PipeWire restart', async () => {
     const name = 'svc-restart';
     const uuid = '7b0c3c52-51c9-4c55-9a39-5a4b7d3e0a11';
-    let guest = await startGuest({ scenario: ['tone'], busAddress: bus.address, name, uuid, params: { tone_hz: 1000, tone_ms: 600_000 } });
+    let guest = await startGuest({ scenario: ['tone'], busAddress: bus.address, name, uuid, params: { tone_hz: 1000, tone_ms: 120_000 } });
     const b = await startBridge(['--address', bus.address, '--vm', name, '--audio', 'pipewire', '--audio-sink', 'vm-sink', '--camera', 'none'], 'restart');
     try {
       await waitFor('READY=1', 120_000, () => b.notify.messages().some((m) => m.startsWith('READY=1')));
@@ -240,7 +240,7 @@ describe('re-attach and sound-server restarts', () => {
       for (let i = 1; i <= 5; i++) {
         await guest.stop();
         await waitFor(`bridge noticed VM gone (#${i})`, 60_000, () => /is gone/.test(lastStatus(b)));
-        guest = await startGuest({ scenario: ['tone'], busAddress: bus.address, name, uuid, params: { tone_hz: 1000, tone_ms: 600_000 } });
+        guest = await startGuest({ scenario: ['tone'], busAddress: bus.address, name, uuid, params: { tone_hz: 1000, tone_ms: 120_000 } });
         const t = await waitForTone(`tone after restart #${i}`);
         expect(lastStatus(b)).toMatch(/audio 44100 Hz 2ch/);
         samples.push(procStats(b.proc.pid!));

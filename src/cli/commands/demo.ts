@@ -64,7 +64,9 @@ export async function demoCommand(argv: Record<string, unknown>, io: CliIo): Pro
     await buildGuest();
     const name = `demo-${process.pid}`;
     say(`Guest: booting QEMU 7.2 (TCG, no KVM needed) as VM '${name}' on a private D-Bus…`);
-    guest = await startGuest({ scenario: ['pattern', 'tone'], name, params: { tone_hz: 440, tone_ms: 3_600_000, volume: 60 } });
+    // The guest builds each tone in RAM: one minute at a time (10 MB), repeated for an hour.
+    const tones = Array.from({ length: 60 }, () => 'tone' as const);
+    guest = await startGuest({ scenario: ['pattern', ...tones], name, params: { tone_hz: 440, tone_ms: 60_000, volume: 60 } });
     started.push(`qemu pid ${guest.pid}`);
     if (guest.bus) started.push(`dbus-daemon pid ${guest.bus.pid}`);
 
