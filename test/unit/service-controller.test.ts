@@ -20,6 +20,14 @@ class FakeVm implements VmLink {
   private resolveLost!: (r: string) => void;
   readonly lost = new Promise<string>((r) => (this.resolveLost = r));
   constructor(readonly serial: number) {}
+  private presence = new Set<(p: { present: boolean; reason?: string }) => void>();
+  onPresence(cb: (p: { present: boolean; reason?: string }) => void): () => void {
+    this.presence.add(cb);
+    return () => this.presence.delete(cb);
+  }
+  setPresent(present: boolean, reason?: string): void {
+    for (const cb of this.presence) cb({ present, reason });
+  }
   lose(reason: string): void {
     this.resolveLost(reason);
   }
@@ -182,6 +190,24 @@ describe('Controller', () => {
     expect(t.byName('input').stops).toBe(2);
     expect(t.attacher.vms[0].closed).toBe(1);
     expect(t.notes.filter((n) => n.startsWith('READY=1'))).toHaveLength(1);
+    await t.controller.stop();
+  });
+
+  it('a VM that restarts under the same link keeps routes up and says so in STATUS=', async () => {
+    const t = setup({ names: ['audio-out'] });
+    const seen: string[] = [];
+    t.controller.events.on('detached', (r) => seen.push(`detached:${r}`));
+    t.controller.events.on('attached', (vm) => seen.push(`attached:${vm.name}`));
+    t.controller.start();
+    await waitFor('running', 5000, () => t.controller.routeStates()['audio-out'] === 'running');
+    t.attacher.vms[0].setPresent(false, 'QEMU exited');
+    expect(t.controller.statusLine()).toBe("VM 'vm1' is gone (QEMU exited); waiting for it to come back");
+    expect(t.notes.at(-1)).toBe("STATUS=VM 'vm1' is gone (QEMU exited); waiting for it to come back");
+    t.attacher.vms[0].setPresent(true);
+    expect(t.controller.statusLine()).toBe('audio-out ok');
+    expect(t.byName('audio-out').stops).toBe(0);
+    expect(t.attacher.vms).toHaveLength(1);
+    expect(seen).toEqual(['attached:vm1', 'detached:QEMU exited', 'attached:vm1']);
     await t.controller.stop();
   });
 
