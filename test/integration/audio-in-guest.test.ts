@@ -37,7 +37,9 @@ function parseRecDone(m: RegExpMatchArray): RecDone {
  * stretch of padding can add or hide one upward crossing where the tone stops or resumes
  * mid-period (a negative sample followed by padding zeros counts as a crossing), so the count
  * may be off by at most one per gap: one per underrun the bridge counted, +3 for the start-up
- * silence and the two ends. The tone's own exactly-zero samples also count as `zeros`: 2 % more.
+ * silence and the two ends. On a loaded machine the FEEDER (pw-play/paplay) can also starve and
+ * leave short silences in the source itself, which we cannot count: 3 % more. A high tone keeps
+ * that slack small against what it must catch (a wrong rate is 8.8 %, a wrong channel 100 %).
  * freq=F is crossings per second over a recording of exactly 1 s (frames = rate).
  */
 function expectToneInRecording(r: RecDone, hz: number, gaps: number, why: string): void {
@@ -46,7 +48,7 @@ function expectToneInRecording(r: RecDone, hz: number, gaps: number, why: string
   const crossings = r.freq;
   const expected = (hz * (r.frames - r.zeros)) / r.frames;
   expect(expected, `${why}: too little of the recording came from the microphone`).toBeGreaterThan(hz * 0.3);
-  const tolerance = gaps + 3 + 0.02 * expected;
+  const tolerance = gaps + 3 + 0.03 * expected;
   expect(Math.abs(crossings - expected), `${why}: ${crossings} upward crossings, expected ${expected.toFixed(1)} +- ${tolerance.toFixed(1)}`).toBeLessThanOrEqual(tolerance);
 }
 
@@ -105,12 +107,12 @@ async function micNodes(pw: PipeWire, vmName: string): Promise<number> {
 }
 
 describe('guest records the host microphone through PipeWire', () => {
-  it('a 1000 Hz tone fed into vm-mic is what the guest records; the capture stream exists only while it records', async () => {
+  it('a 2500 Hz tone fed into vm-mic is what the guest records; the capture stream exists only while it records', async () => {
     const pw = await startPipeWire();
     cleanups.push(() => pw.stop());
     let seenDuring = 0;
     let beforeCount = -1;
-    const run = await recordThroughBridge(pw, 1000, {
+    const run = await recordThroughBridge(pw, 2500, {
       beforeRecording: async (vm) => {
         // QEMU replayed Init + SetEnabled(false) at registration: nothing may be capturing yet.
         beforeCount = await micNodes(pw, vm);
@@ -127,7 +129,7 @@ describe('guest records the host microphone through PipeWire', () => {
     expect(rec.bytes, why).toBe(176400);
     expect(rec.rms, why).toBeGreaterThan(1000); // amplitude 0.5 = rms ~11585 where not padded
     expect(rec.zeros, why).toBeLessThan(rec.frames * 0.6);
-    expectToneInRecording(rec, 1000, st.underruns, why);
+    expectToneInRecording(rec, 2500, st.underruns, why);
     expect(st.capturedBytes, why).toBeGreaterThan(0);
     // After rec-done the guest closed the capture device: QEMU disables the voice, we close.
     await waitFor('the capture node to go away after the recording', 20_000, async () => (await micNodes(pw, run.guest.name)) === 0);
@@ -178,7 +180,7 @@ describe('guest records the host microphone through PipeWire', () => {
 });
 
 describe('guest records the host microphone through PulseAudio', () => {
-  it('a 440 Hz tone played into vm-mic-in (remapped to vm-mic) is what the guest records; no source-output outside the recording', async () => {
+  it('a 2000 Hz tone played into vm-mic-in (remapped to vm-mic) is what the guest records; no source-output outside the recording', async () => {
     const pa = await startPulseAudio();
     cleanups.push(() => pa.stop());
     const outputs = async (): Promise<number> => {
@@ -187,7 +189,7 @@ describe('guest records the host microphone through PulseAudio', () => {
     };
     let before = -1;
     let during = 0;
-    const run = await recordThroughBridge(pa, 440, {
+    const run = await recordThroughBridge(pa, 2000, {
       beforeRecording: async () => {
         before = await outputs();
       },
@@ -201,7 +203,7 @@ describe('guest records the host microphone through PulseAudio', () => {
     expect(during, why).toBe(1);
     expect(run.rec.bytes, why).toBe(176400);
     expect(run.rec.rms, why).toBeGreaterThan(1000);
-    expectToneInRecording(run.rec, 440, st.underruns, why);
+    expectToneInRecording(run.rec, 2000, st.underruns, why);
     await waitFor('our source-output to go away after the recording', 20_000, async () => (await outputs()) === 0);
   });
 });
