@@ -59,6 +59,18 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   }
 }
 
+/** STATUS= must stay one readable line: code and the problem, not the whole fix (that is in the log). */
+export function shortReason(err: unknown): string {
+  const code = errorCode(err);
+  let text = errorMessage(err)
+    .replace(/\s*\[[A-Z0-9_]+\]\s*Fix:.*$/s, '')
+    .replace(/\s*Fix:.*$/s, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (text.length > 90) text = text.slice(0, 89) + '…';
+  return code && !text.includes(code) ? `${code}: ${text}` : text;
+}
+
 /** Keeps one route alive on the current VM. */
 class RouteRunner<V extends VmLink> {
   state: RouteState = 'idle';
@@ -163,7 +175,7 @@ class RouteRunner<V extends VmLink> {
     if (msg !== this.lastFailure) this.log.warn(`${wasRunning ? 'failed' : 'could not start'}: ${msg}`, fields);
     else this.log.debug(`still failing: ${msg}`, fields);
     this.lastFailure = msg;
-    this.set('retrying', `${msg}; retry in ${(delay / 1000).toFixed(1)} s`);
+    this.set('retrying', `${shortReason(err)}; retry in ${(delay / 1000).toFixed(1)} s`);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.tryStart(gen);

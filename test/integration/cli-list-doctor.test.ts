@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
+import { startPipeWire } from '../harness/pipewire';
 import { startGuest, type Guest } from '../harness/qemu';
 
 const ROOT = path.join(__dirname, '../..');
@@ -39,8 +40,8 @@ afterAll(async () => {
   fs.rmSync(path.dirname(cli), { recursive: true, force: true });
 });
 
-function runCli(args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, XDG_RUNTIME_DIR: '/nonexistent' } });
+function runCli(args: string[], env: NodeJS.ProcessEnv = { XDG_RUNTIME_DIR: '/nonexistent' }) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -85,5 +86,25 @@ describe('list and doctor on a real bus', () => {
     expect(r.code).toBe(1);
     expect(r.err.trim().split('\n')).toHaveLength(1);
     expect(r.err).toContain('unix:path=/nonexistent/bus');
+  });
+
+  it('devices and doctor see a real PipeWire: its sink and source, and the sound check passes', async () => {
+    const pw = await startPipeWire();
+    try {
+      const d = runCli(['devices', '--json'], pw.env);
+      expect(d.code, d.err).toBe(0);
+      const inv = JSON.parse(d.out) as { audio: { pipewire: { reachable: boolean; nodes: Array<{ direction: string; name: string }> } } };
+      expect(inv.audio.pipewire.reachable).toBe(true);
+      expect(inv.audio.pipewire.nodes).toEqual(expect.arrayContaining([{ server: 'pipewire', direction: 'sink', name: 'vm-sink', description: expect.any(String) }]));
+      expect(inv.audio.pipewire.nodes.some((n) => n.direction === 'source' && n.name === 'vm-mic')).toBe(true);
+      const text = runCli(['devices'], pw.env);
+      expect(text.out).toMatch(/PipeWire sinks \(--audio-sink\):\n(.*\n)*\s+vm-sink/);
+      const doc = runCli(['doctor', '--address', bus.address, '--vm', 'list-audio'], pw.env);
+      expect(doc.out).toMatch(/\[ok {2}\] sound server: PipeWire reachable/);
+      expect(doc.out).toContain('all prerequisites met');
+      expect(doc.code).toBe(0);
+    } finally {
+      await pw.stop();
+    }
   });
 });
