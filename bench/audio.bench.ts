@@ -211,7 +211,8 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     try {
       await g1.waitForSerial(/MARK play-start/, 120_000);
       await sleep(1000);
-      qemuPa = await sinkInputLatencies(pa, 'qemu', 10);
+      // QEMU's pa backend names its client after -name (the VM), its stream after the audiodev.
+      qemuPa = await sinkInputLatencies(pa, g1.name, 10);
     } finally {
       await g1.stop();
     }

@@ -121,6 +121,24 @@ export function playbackContract(open: PlaybackFactory): void {
     expect(() => s.write(new Uint8Array(4))).toThrow(expect.objectContaining({ code: 'ECLOSED' }) as Error);
   });
 
+  it('survives abuse: garbage arguments throw coded errors, never crash', () => {
+    try {
+      const s = make({ startFrames: 1_000_000 });
+      const bad = s as unknown as Record<string, (...a: unknown[]) => unknown>;
+      expect(() => bad.write('not bytes')).toThrow();
+      expect(() => bad.write()).toThrow();
+      expect(() => bad.setRate(Number.NaN)).toThrow(expect.objectContaining({ code: 'EINVAL' }) as Error);
+      expect(() => bad.setVolume(false, 'loud')).toThrow();
+      expect(s.write(new Uint8Array(0))).toBe(0);
+      expect(s.write(new Uint8Array(3))).toBe(0); // less than one frame
+      s.setVolume(false, []); // no volumes: channels keep theirs
+    } finally {
+      cleanup();
+    }
+    expect(() => open({ format: 'S24LE' as 'S16LE' })).toThrow(expect.objectContaining({ code: 'EINVAL' }) as Error);
+    expect(() => open({ positions: ['FL', 'XX' as 'FR'] })).toThrow(expect.objectContaining({ code: 'EINVAL' }) as Error);
+  });
+
   it('rejects a channel count that does not match the positions with EINVAL', () => {
     expect(() => open({ channels: 3, positions: ['FL', 'FR'] })).toThrow(expect.objectContaining({ code: 'EINVAL' }) as Error);
   });

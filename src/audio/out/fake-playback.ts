@@ -4,6 +4,13 @@
 // native/pw_audio.cc. `fail()` simulates the server going away.
 import type { NativePlayback, NativePlaybackOptions, NativePlaybackStats } from '../../native-api/audio';
 
+const FORMATS = ['U8', 'S8', 'S16LE', 'S16BE', 'U16LE', 'U16BE', 'S32LE', 'S32BE', 'U32LE', 'U32BE', 'F32LE', 'F32BE'];
+const POSITIONS = ['MONO', 'FL', 'FR', 'FC', 'LFE', 'RL', 'RR', 'RC', 'SL', 'SR', 'FLC', 'FRC'];
+
+function einval(message: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code: 'EINVAL' });
+}
+
 export class FakePlayback implements NativePlayback {
   readonly opts: NativePlaybackOptions;
   readonly bytesPerFrame: number;
@@ -29,11 +36,12 @@ export class FakePlayback implements NativePlayback {
   constructor(opts: NativePlaybackOptions, readonly periodMs = 10) {
     const bytes: Record<string, number> = { U8: 1, S8: 1 };
     const sample = bytes[opts.format] ?? (opts.format.includes('16') ? 2 : 4);
-    if (!(opts.channels >= 1) || opts.positions.length !== opts.channels) {
-      const e = new Error('FakePlayback: positions must list one name per channel') as Error & { code: string };
-      e.code = 'EINVAL';
-      throw e;
+    // Same validation as the native constructors.
+    if (!FORMATS.includes(opts.format)) throw einval(`FakePlayback: unknown sample format '${String(opts.format)}'`);
+    if (!(opts.channels >= 1) || !Array.isArray(opts.positions) || opts.positions.length !== opts.channels) {
+      throw einval('FakePlayback: positions must list one name per channel');
     }
+    for (const p of opts.positions) if (!POSITIONS.includes(p)) throw einval(`FakePlayback: unknown channel position '${String(p)}'`);
     this.opts = opts;
     this.bytesPerFrame = sample * opts.channels;
     this.timer = setInterval(() => this.tick(), periodMs);
@@ -99,6 +107,7 @@ export class FakePlayback implements NativePlayback {
 
   write(data: Uint8Array): number {
     this.check();
+    if (!(data instanceof Uint8Array)) throw einval('FakePlayback.write: Uint8Array required');
     const n = data.length - (data.length % this.bytesPerFrame);
     this.queue.push(Uint8Array.from(data.subarray(0, n)));
     this.fill += n;
@@ -146,17 +155,14 @@ export class FakePlayback implements NativePlayback {
 
   setVolume(mute: boolean, volumes: number[]): void {
     this.check();
+    if (!Array.isArray(volumes)) throw einval('FakePlayback.setVolume(mute, volumes[])');
     this.mute = mute;
     this.volumes = volumes;
   }
 
   setRate(ratio: number): void {
     this.check();
-    if (!(ratio > 0.9 && ratio < 1.1)) {
-      const e = new Error('FakePlayback.setRate: ratio must be within 0.9..1.1') as Error & { code: string };
-      e.code = 'EINVAL';
-      throw e;
-    }
+    if (!(ratio > 0.9 && ratio < 1.1)) throw einval('FakePlayback.setRate: ratio must be within 0.9..1.1');
     this.ratio = ratio;
     this.rates.push(ratio);
   }
