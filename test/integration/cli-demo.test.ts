@@ -46,7 +46,7 @@ describe('qemu-dbus-bridge demo', () => {
     const env = { ...process.env, XDG_RUNTIME_DIR: runtime };
     delete env.PIPEWIRE_REMOTE;
     delete env.PULSE_SERVER;
-    const child = spawn(process.execPath, [cli, 'demo', '--duration', '60'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'demo', '--duration', '90'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
