@@ -43,7 +43,7 @@ const alive = (pid: number): boolean => {
 describe('qemu-dbus-bridge demo', () => {
   it('bridges the bundled guest with a live status line and stops everything it started', async () => {
     const runtime = tempDir('demo-rt');
-    const env = { ...process.env, XDG_RUNTIME_DIR: runtime };
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: runtime };
     delete env.PIPEWIRE_REMOTE;
     delete env.PULSE_SERVER;
     const child = spawn(process.execPath, [cli, 'demo', '--duration', '90'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
