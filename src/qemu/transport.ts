@@ -14,6 +14,24 @@ export interface FdTransport extends Duplex {
 
 function adapt(us: USocket): FdTransport {
   const t = us as unknown as FdTransport;
+  // usocket overrides destroy() without emitting 'close' (or 'error'), and Node's stream code
+  // calls destroy() itself when a write fails (EPIPE once the peer died). dbus-native would
+  // then never learn the socket is gone: pending calls time out, nobody reports the VM gone.
+  // Make destroy() end in exactly one 'close'.
+  let closeEmitted = false;
+  us.on('close', () => {
+    closeEmitted = true;
+  });
+  const destroy = us.destroy.bind(us) as (err?: Error) => unknown;
+  (us as unknown as { destroy: (err?: Error) => USocket }).destroy = (err?: Error): USocket => {
+    destroy(err);
+    process.nextTick(() => {
+      if (closeEmitted) return;
+      closeEmitted = true;
+      us.emit('close', err);
+    });
+    return us;
+  };
   // usocket's write() returns undefined (no backpressure signal): report "written".
   t.writeWithFds = (buf: Buffer, fds: number[]): boolean => {
     us.write({ data: buf, fds });

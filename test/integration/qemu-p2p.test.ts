@@ -1,7 +1,9 @@
 // Bus-less mode against the real QEMU 7.2: -display dbus,p2p=yes, connection handed over through
 // QMP getfd + add_client. 7.2 breaks audio listeners on that connection: we must refuse clearly.
+import * as fs from 'fs';
+import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../harness/procs';
+import { tempDir, waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
 import { QemuDbusError, QemuVm } from '../../src/qemu';
 import { RecordingAudioOutHandler, RecordingConsoleHandler } from '../fakes/recording-handlers';
@@ -49,5 +51,38 @@ describe('QEMU 7.2 bus-less (p2p=yes) through QMP', () => {
     expect((err as QemuDbusError).fix).toMatch(/bus mode/);
     expect(guest.isRunning()).toBe(true);
     expect(vm.attached).toBe(true);
+  });
+});
+
+describe('QEMU 7.2 bus-less: restart on the same QMP socket path', () => {
+  it('re-attaches over QMP when a QEMU with the same name comes back, and re-registers the display listener', async () => {
+    const dir = tempDir('p2pq');
+    const qmp = path.join(dir, 'q.sock');
+    const extraArgs = ['-qmp', `unix:${qmp},server=on,wait=off`];
+    const name = `qdb-p2p-re-${process.pid}`;
+    // The identity a re-attach matches: the UUID when QEMU has a real one (else the name).
+    const uuid = '5a3e1c2d-0000-4000-8000-00000000b002';
+    let g = await startGuest({ scenario: 'idle', p2p: true, name, uuid, extraArgs });
+    const vm = await QemuVm.connect({ qmpPath: qmp, reattachPollMs: 200 });
+    vm.on('error', () => undefined);
+    try {
+      const display = new RecordingConsoleHandler();
+      const h = await vm.addConsoleListener(display);
+      await waitFor('Scanout', 30_000, () => display.scanouts.length > 0);
+      const gone = new Promise<void>((r) => vm.once('vm-gone', () => r()));
+      g.kill('SIGKILL');
+      await g.exited;
+      await gone;
+      fs.rmSync(qmp, { force: true });
+      const back = new Promise<void>((r) => vm.once('reattached', () => r()));
+      g = await startGuest({ scenario: 'idle', p2p: true, name, uuid, extraArgs });
+      await back;
+      expect(vm.info).toMatchObject({ name, uuid, p2p: true });
+      expect(h.registrations).toBe(2);
+      await waitFor('Scanout on the new QEMU', 30_000, () => display.scanouts.length > 1);
+    } finally {
+      await vm.close();
+      await g.stop();
+    }
   });
 });
