@@ -31,7 +31,7 @@ export interface ControllerOptions<V extends VmLink> {
   backoff?: Partial<BackoffOptions>;
   /** A route that ran this long before failing starts its backoff from the beginning again. */
   stableMs?: number;
-  /** Whole budget for stop(): SIGTERM must end the process within 2 s. */
+  /** Whole budget for stop() (default 1.5 s): SIGTERM must end the process within 2 s, exit included. */
   stopBudgetMs?: number;
   random?: () => number;
 }
@@ -271,7 +271,7 @@ export class Controller<V extends VmLink = VmLink> {
   }
 
   private async doStop(): Promise<void> {
-    const budget = this.opts.stopBudgetMs ?? 1800;
+    const budget = this.opts.stopBudgetMs ?? 1500;
     const end = Date.now() + budget;
     this.stopAc.abort();
     this.opts.notifier?.stopping();
