@@ -15,10 +15,13 @@
 //   await vm.addConsoleListener(handler: ConsoleListenerHandler, { console? })  -> ListenerHandle
 //   await vm.addAudioOutListener(handler: AudioOutHandler)                      -> ListenerHandle
 //   await vm.addAudioInListener(handler: AudioInHandler)                        -> ListenerHandle
-//       Handlers (handlers.ts) are called synchronously from the socket read and must not block;
-//       AudioInHandler.read's return value IS the D-Bus reply. Listeners are re-registered on
+//       Handlers (handlers.ts) must not block. Audio calls run in the socket read; AudioInHandler.read's
+//       return value IS the D-Bus reply. Display calls (fire-and-forget) run in 4 ms slices so they
+//       never delay an audio Read, and a Scanout drops the queued Updates it covers. Listeners are re-registered on
 //       every re-attach; handle.remove() stops that. handle.stats counts calls/bytes/rejects.
-//   vm.on('attached' | 'vm-gone' | 'reattached' | 'responsive', (info[, reason]) => ...)
+//   vm.on('attached' | 'reattached' | 'responsive', (info) => ...)
+//   vm.on('vm-gone', (info, reason, kind: VmGoneKind) => ...)   kind 'bus-closed' = our bus is gone
+//       (no re-attach possible on it); otherwise QemuVm looks for the VM again by UUID (or name).
 //   vm.on('error', (err: QemuDbusError) => ...)   e.g. EQEMU_UNRESPONSIVE from the liveness read
 //   await vm.close()
 //
@@ -27,7 +30,7 @@
 // audioInInterfaces, the generated proxies (generated/display1.ts) and connectP2pMain.
 export * from './errors';
 export type { AudioInHandler, AudioOutHandler, ConsoleListenerHandler, CursorImage, PcmFormat } from './handlers';
-export { QemuVm, type ConnectOptions, type VmInfo, type QemuVmEvents, type ListenerHandle, type ListenerKind } from './vm';
+export { QemuVm, type ConnectOptions, type VmInfo, type QemuVmEvents, type ListenerHandle, type ListenerKind, type VmGoneKind } from './vm';
 export { openBus, defaultBusAddress, unixPathOf, type BusConnection } from './bus';
 export { discoverVms, listQueuedOwners, pickVm, QEMU_BUS_NAME, type FoundVm, type Discovery, type VmSelector } from './discovery';
 export { detectCapabilities, type Capabilities } from './capabilities';

@@ -56,7 +56,8 @@ export interface VmInfo {
 
 export interface QemuVmEvents {
   attached: [info: VmInfo];
-  'vm-gone': [info: VmInfo, reason: string];
+  /** `kind` is the machine-readable form of `reason` */
+  'vm-gone': [info: VmInfo, reason: string, kind: VmGoneKind];
   reattached: [info: VmInfo];
   error: [err: QemuDbusError];
   /** liveness recovered after an EQEMU_UNRESPONSIVE */
@@ -64,6 +65,9 @@ export interface QemuVmEvents {
 }
 
 export type ListenerKind = 'console' | 'audio-out' | 'audio-in';
+
+/** Why the VM is considered gone. 'bus-closed' is ours, not the VM's: nothing comes back on it. */
+export type VmGoneKind = 'name-vanished' | 'listener-eof' | 'no-owner' | 'bus-closed' | 'p2p-closed';
 
 /** A listener added through QemuVm: survives re-attaches until remove(). */
 export interface ListenerHandle {
@@ -181,7 +185,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
         vm.p2pConn = p2p;
         vm.watchP2p();
         vm.startLiveness();
-        queueMicrotask(() => vm.emit('attached', vm.vmInfo));
+        setImmediate(() => vm.emit('attached', vm.vmInfo));
         return vm;
       } catch (e) {
         await p2p.close();
@@ -198,7 +202,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
       vm.busConn = conn;
       await vm.watchBus();
       vm.startLiveness();
-      queueMicrotask(() => vm.emit('attached', vm.vmInfo));
+      setImmediate(() => vm.emit('attached', vm.vmInfo));
       return vm;
     } catch (e) {
       await conn.close();
@@ -353,7 +357,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
 
   private async checkAliveAfterEof(r: Registration): Promise<void> {
     const alive = await this.probe();
-    if (alive === 'gone') return this.markGone('listener socket closed and the VM no longer answers');
+    if (alive === 'gone') return this.markGone('listener socket closed and the VM no longer answers', 'listener-eof');
     if (alive === 'ok' && this.attachedFlag && !r.removed && !r.active) {
       // QEMU is alive but dropped us (or sent something unparsable): register again, but not in
       // a loop — a second drop within 5 s is reported instead.
@@ -415,7 +419,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
         this.unresponsive = false;
         this.emit('responsive', this.vmInfo);
       } else if (r === 'gone') {
-        this.markGone('the VM stopped answering (no owner)');
+        this.markGone('the VM stopped answering (no owner)', 'no-owner');
       }
     } finally {
       this.livenessBusy = false;
@@ -428,7 +432,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
-  private markGone(reason: string): void {
+  private markGone(reason: string, kind: VmGoneKind): void {
     if (!this.attachedFlag || this.closed) return;
     this.attachedFlag = false;
     this.unresponsive = false;
@@ -440,7 +444,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
         r.detachHandler();
       }
     }
-    this.emit('vm-gone', this.vmInfo, reason);
+    this.emit('vm-gone', this.vmInfo, reason, kind);
     if (this.opts.reattach !== false) this.startSearching();
   }
 
@@ -454,14 +458,14 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     const onChange = (body: unknown[]): void => {
       const [name, , newOwner] = body as [string, string, string];
       if (this.closed) return;
-      if (name === this.link.destination && newOwner === '' && this.attachedFlag) this.markGone(`QEMU's bus name ${name} vanished`);
+      if (name === this.link.destination && newOwner === '' && this.attachedFlag) this.markGone(`QEMU's bus name ${name} vanished`, 'name-vanished');
       else if (!this.attachedFlag && (name === QEMU_BUS_NAME || name.startsWith(':'))) void this.search();
     };
     bus.signals.on(key, onChange);
     this.unsubscribeOwner = () => bus.signals.removeListener(key, onChange);
     const onClose = (): void => {
       if (this.closed) return;
-      this.markGone('the bus connection closed');
+      this.markGone('the bus connection closed', 'bus-closed');
       this.emitError(new QemuDbusError('EBUS_UNREACHABLE', `lost the D-Bus connection to ${this.vmInfo.busAddress ?? '?'}`, 'restart the bridge once the bus is back'));
       if (this.pollTimer) clearInterval(this.pollTimer);
     };
@@ -521,7 +525,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     if (!conn) return;
     const onClose = (): void => {
       if (this.closed || this.p2pConn !== conn) return;
-      this.markGone('the p2p connection to QEMU closed');
+      this.markGone('the p2p connection to QEMU closed', 'p2p-closed');
     };
     conn.bus.connection.on('close', onClose);
     conn.bus.connection.on('end', onClose);

@@ -49,11 +49,16 @@ describe('VM lifecycle (fake peer)', () => {
     await waitFor('first frame + Init', 5000, () => display.scanouts.length === 1 && audio.inits.length === 1);
 
     const events: string[] = [];
-    vm.on('vm-gone', () => events.push('vm-gone'));
+    const kinds: string[] = [];
+    vm.on('vm-gone', (_i, _r, kind) => {
+      events.push('vm-gone');
+      kinds.push(kind);
+    });
     vm.on('reattached', () => events.push('reattached'));
     await first.stop();
     await waitFor('vm-gone', 5000, () => events.includes('vm-gone'));
     expect(vm.attached).toBe(false);
+    expect(kinds).toEqual(['name-vanished']);
     expect(dh.active).toBe(false);
     expect(ah.active).toBe(false);
     expect(display.disables).toBe(1);
@@ -104,6 +109,13 @@ describe('VM lifecycle (fake peer)', () => {
     expect(err?.code).toBe('ELISTENER');
     expect(err?.message).toMatch(/already registered/);
     expect(fake.alreadyRegisteredRejections).toBeGreaterThan(5);
+  });
+
+  it("'attached' can be listened for right after connect() resolves", async () => {
+    fakes.push(await FakeQemuPeer.start({ busAddress: bus.address, name: 'early' }));
+    vm = await QemuVm.connect({ busAddress: bus.address, livenessIntervalMs: 0 });
+    const info = await new Promise<{ name: string }>((r) => vm!.once('attached', r));
+    expect(info.name).toBe('early');
   });
 
   it('close() ends every listener socket (QEMU sees EOF) and stops watching', async () => {
