@@ -15,7 +15,7 @@ import { dominantFrequency, recordSinkMonitor, rms, channel } from '../harness/a
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { captureCameraFrames, colorDistance, decodePng, meanColor } from '../harness/gst';
 import { startPipeWire, type PipeWire } from '../harness/pipewire';
-import { sleep, tempDir, waitFor } from '../harness/procs';
+import { sleep, spawnManaged, tempDir, waitFor, type Managed } from '../harness/procs';
 import { parseInputEvents, startGuest, type Guest } from '../harness/qemu';
 
 const ROOT = path.join(__dirname, '../..');
@@ -294,6 +294,49 @@ describe('bus-less (--qmp, -display dbus,p2p=yes)', () => {
     } finally {
       if (b.proc.exitCode === null) b.proc.kill('SIGKILL');
       await guest.stop();
+    }
+  }, 600_000);
+});
+
+/** A dbus-daemon on a FIXED socket path, so a "restarted bus" has the same address. */
+async function busAt(socket: string): Promise<Managed> {
+  fs.rmSync(socket, { force: true });
+  const d = spawnManaged('dbus-daemon', 'dbus-daemon', ['--config-file=/usr/share/dbus-1/session.conf', `--address=unix:path=${socket}`, '--nofork', '--nopidfile'], {
+    logFile: `${socket}.log`,
+  });
+  await waitFor('bus socket', 20_000, () => fs.existsSync(socket));
+  return d;
+}
+
+describe('the bus itself goes away', () => {
+  it('stops the routes, keeps trying, and re-attaches from scratch on the new bus', async () => {
+    const socket = path.join(tempDir('bus-fixed'), 'bus');
+    const address = `unix:path=${socket}`;
+    let d = await busAt(socket);
+    let guest = await startGuest({ scenario: ['tone'], busAddress: address, name: 'svc-bus', params: { tone_hz: 1000, tone_ms: 120_000 } });
+    const b = await startBridge(['--address', address, '--vm', 'svc-bus', '--audio', 'pipewire', '--audio-sink', 'vm-sink', '--camera', 'none'], 'bus');
+    try {
+      await waitFor('READY=1', 120_000, () => b.notify.messages().some((m) => m.startsWith('READY=1')));
+      await waitForTone('tone on the first bus');
+      await d.stop();
+      await guest.stop();
+      await waitFor('waiting for the VM again', 60_000, () => /^waiting for VM 'svc-bus'/.test(lastStatus(b)));
+      expect(b.proc.exitCode).toBeNull();
+      d = await busAt(socket);
+      guest = await startGuest({ scenario: ['tone'], busAddress: address, name: 'svc-bus', params: { tone_hz: 1000, tone_ms: 120_000 } });
+      const t = await waitForTone('tone on the new bus');
+      console.log(`after bus restart: ${t.hz} Hz rms ${t.level.toFixed(3)}; STATUS=${lastStatus(b)}`);
+      expect(b.log()).toMatch(/went away/);
+      expect(b.log().split('\n').filter((l) => l.includes('"msg":"attached to VM')).length).toBe(2);
+      b.proc.kill('SIGTERM');
+      expect((await b.exited).code, b.log()).toBe(0);
+    } catch (err) {
+      console.log(`bridge log:\n${b.log()}`);
+      throw err;
+    } finally {
+      if (b.proc.exitCode === null) b.proc.kill('SIGKILL');
+      await guest.stop();
+      await d.stop();
     }
   }, 600_000);
 });
