@@ -15,6 +15,7 @@ import { dominantFrequency, recordSinkMonitor, rms, channel } from '../harness/a
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { captureCameraFrames, colorDistance, decodePng, meanColor } from '../harness/gst';
 import { startPipeWire, type PipeWire } from '../harness/pipewire';
+import { startPulseAudio } from '../harness/pulseaudio';
 import { sleep, spawnManaged, tempDir, waitFor, type Managed } from '../harness/procs';
 import { parseInputEvents, startGuest, type Guest } from '../harness/qemu';
 
@@ -79,13 +80,13 @@ interface Bridge {
   notify: ReturnType<typeof startNotifyReceiver>;
 }
 
-async function startBridge(args: string[], label: string): Promise<Bridge> {
+async function startBridge(args: string[], label: string, serverEnv: NodeJS.ProcessEnv = pw.env): Promise<Bridge> {
   const where = tempDir(`svc-${label}`);
   const notify = startNotifyReceiver(where);
   await waitFor('notify receiver', 20_000, () => fs.existsSync(notify.socket));
   let log = '';
   const proc = spawn(process.execPath, [cli, 'run', ...args, '--log-format', 'json', '--log-level', 'debug'], {
-    env: { ...process.env, ...pw.env, NOTIFY_SOCKET: notify.socket, WATCHDOG_USEC: '4000000' },
+    env: { ...process.env, ...serverEnv, NOTIFY_SOCKET: notify.socket, WATCHDOG_USEC: '4000000' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
@@ -104,8 +105,8 @@ function lastStatus(b: Bridge): string {
   return all.at(-1)?.slice('STATUS='.length) ?? '';
 }
 
-async function audioFrequency(seconds: number): Promise<{ hz: number; level: number }> {
-  const rec = recordSinkMonitor(pw, { sink: 'vm-sink', rate: 48000, channels: 2 });
+async function audioFrequency(seconds: number, server: Parameters<typeof recordSinkMonitor>[0] = pw): Promise<{ hz: number; level: number }> {
+  const rec = recordSinkMonitor(server, { sink: 'vm-sink', rate: 48000, channels: 2 });
   await rec.ready;
   await sleep(seconds * 1000);
   const r = await rec.stop();
@@ -113,11 +114,11 @@ async function audioFrequency(seconds: number): Promise<{ hz: number; level: num
   return { hz: dominantFrequency(r.samples, r.rate, { channels: r.channels }), level: rms(left) };
 }
 
-async function waitForTone(what: string): Promise<{ hz: number; level: number }> {
+async function waitForTone(what: string, server: Parameters<typeof recordSinkMonitor>[0] = pw): Promise<{ hz: number; level: number }> {
   let last = { hz: 0, level: 0 };
   try {
     await waitFor(what, 90_000, async () => {
-      last = await audioFrequency(1.5);
+      last = await audioFrequency(1.5, server);
       return Math.abs(last.hz - 1000) <= 20 && last.level > 0.05;
     });
   } catch (err) {
@@ -337,6 +338,33 @@ describe('the bus itself goes away', () => {
       if (b.proc.exitCode === null) b.proc.kill('SIGKILL');
       await guest.stop();
       await d.stop();
+    }
+  }, 600_000);
+});
+
+describe('PulseAudio', () => {
+  it('--audio pulse plays the guest on a PulseAudio sink', async () => {
+    const pa = await startPulseAudio();
+    const guest = await startGuest({ scenario: ['tone'], busAddress: bus.address, name: 'svc-pulse', params: { tone_hz: 1000, tone_ms: 120_000 } });
+    const b = await startBridge(['--address', bus.address, '--vm', 'svc-pulse', '--audio', 'pulse', '--audio-sink', 'vm-sink', '--camera', 'none'], 'pulse', {
+      XDG_RUNTIME_DIR: undefined,
+      PIPEWIRE_REMOTE: undefined,
+      ...pa.env,
+    });
+    try {
+      await waitFor('READY=1', 120_000, () => b.notify.messages().some((m) => m.startsWith('READY=1')));
+      const t = await waitForTone('tone on the PulseAudio vm-sink', pa);
+      console.log(`pulse: ${t.hz} Hz rms ${t.level.toFixed(3)}; STATUS=${lastStatus(b)}`);
+      expect(lastStatus(b)).toMatch(/audio 44100 Hz 2ch → vm-sink \(pulse\)/);
+      b.proc.kill('SIGTERM');
+      expect((await b.exited).code, b.log()).toBe(0);
+    } catch (err) {
+      console.log(`bridge log:\n${b.log()}`);
+      throw err;
+    } finally {
+      if (b.proc.exitCode === null) b.proc.kill('SIGKILL');
+      await guest.stop();
+      await pa.stop();
     }
   }, 600_000);
 });
