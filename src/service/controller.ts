@@ -31,6 +31,8 @@ export interface ControllerOptions<V extends VmLink> {
   backoff?: Partial<BackoffOptions>;
   /** A route that ran this long before failing starts its backoff from the beginning again. */
   stableMs?: number;
+  /** How long one route's start may hold back the next route (default 15 s). */
+  startWaitMs?: number;
   /** Whole budget for stop() (default 1.5 s): SIGTERM must end the process within 2 s, exit included. */
   stopBudgetMs?: number;
   random?: () => number;
@@ -339,7 +341,9 @@ export class Controller<V extends VmLink = VmLink> {
       this.events.emit('attached', { name: vm.name, uuid: vm.uuid });
       for (const r of this.runners) {
         if (signal.aborted) break;
-        await r.begin(vm);
+        // In order, but a route whose start hangs (a D-Bus call waiting for its timeout) must not
+        // hold back the ones after it: they start once it has had its time.
+        if (!(await within(r.begin(vm), this.opts.startWaitMs ?? 15_000))) this.log.warn(`${r.route.name} is still starting; starting the next routes meanwhile`);
       }
       if (signal.aborted) break;
       this.opts.notifier?.ready(this.statusLine());

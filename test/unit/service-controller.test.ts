@@ -59,6 +59,7 @@ class FakeRoute implements Route<FakeVm> {
   stops = 0;
   failStarts = 0;
   hangOnStop = false;
+  hangOnStart = false;
   ctx: RouteContext<FakeVm> | undefined;
   startTimes: number[] = [];
   constructor(
@@ -69,6 +70,7 @@ class FakeRoute implements Route<FakeVm> {
     this.starts++;
     this.startTimes.push(Date.now());
     this.journal.push(`start ${this.name} vm${ctx.vm.serial}`);
+    if (this.hangOnStart) return new Promise(() => undefined);
     if (this.failStarts > 0) {
       this.failStarts--;
       return Promise.reject(new CodedError('EFAKE', `${this.name} cannot start`));
@@ -87,13 +89,14 @@ class FakeRoute implements Route<FakeVm> {
   }
 }
 
-function setup(opts: { names?: RouteName[]; failAttach?: number } = {}) {
+function setup(opts: { names?: RouteName[]; failAttach?: number; hangStart?: RouteName } = {}) {
   const journal: string[] = [];
   const logLines: string[] = [];
   const notes: string[] = [];
   const attacher = new FakeAttacher();
   attacher.failuresLeft = opts.failAttach ?? 0;
   const routes = (opts.names ?? ['input', 'camera', 'audio-in', 'audio-out']).map((n) => new FakeRoute(n, journal));
+  for (const r of routes) r.hangOnStart = r.name === opts.hangStart;
   const notifier = new SystemdNotifier({
     send: (t) => {
       notes.push(t);
@@ -108,6 +111,7 @@ function setup(opts: { names?: RouteName[]; failAttach?: number } = {}) {
     notifier,
     backoff: { initialMs: 20, maxMs: 200, factor: 2, jitter: 0 },
     stableMs: 60_000,
+    startWaitMs: 100,
   });
   const byName = (n: RouteName) => routes.find((r) => r.name === n)!;
   return { journal, logLines, notes, attacher, routes, controller, byName };
@@ -154,6 +158,16 @@ describe('Controller', () => {
     expect(cameraWarns).toHaveLength(1);
     expect(t.logLines.some((l) => l.includes('"component":"camera"') && l.includes('recovered'))).toBe(true);
     await t.controller.stop();
+  });
+
+  it('a route whose start hangs does not hold back the routes after it', async () => {
+    const t = setup({ hangStart: 'audio-in' });
+    t.controller.start();
+    await waitFor('input running', 5000, () => t.controller.routeStates().input === 'running');
+    expect(t.controller.routeStates()).toEqual({ 'audio-out': 'running', 'audio-in': 'starting', camera: 'running', input: 'running' });
+    expect(t.logLines.some((l) => l.includes('audio-in is still starting'))).toBe(true);
+    await t.controller.stop();
+    expect(t.byName('audio-in').stops).toBe(1);
   });
 
   it('a running route that reports failure is stopped and restarted alone', async () => {
