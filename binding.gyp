@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/socketpair.cc",
+        "native/fd_flags.cc",
         "native/notify.cc",
         "native/pw_audio.cc",
         "native/pulse_audio.cc",

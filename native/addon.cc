@@ -20,6 +20,7 @@ void ThrowErrno(Napi::Env env, int err, const std::string& what) {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   qdb::InitSocketpair(env, exports);
+  qdb::InitFdFlags(env, exports);
   qdb::InitNotify(env, exports);
   qdb::InitPwAudio(env, exports);
   qdb::InitPulseAudio(env, exports);

@@ -20,6 +20,7 @@ namespace qdb {
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const std::string& what);
 
 void InitSocketpair(Napi::Env env, Napi::Object exports);
+void InitFdFlags(Napi::Env env, Napi::Object exports);
 void InitNotify(Napi::Env env, Napi::Object exports);
 void InitPwAudio(Napi::Env env, Napi::Object exports);
 void InitPulseAudio(Napi::Env env, Napi::Object exports);

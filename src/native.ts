@@ -7,10 +7,11 @@ import * as path from 'path';
 import type { AudioNativeApi } from './native-api/audio';
 import type { CaptureNativeApi } from './native-api/capture';
 import type { CoreNativeApi } from './native-api/core';
+import type { FdNativeApi } from './native-api/fd';
 import type { EvdevNativeApi } from './native-api/evdev';
 import type { VideoNativeApi } from './native-api/video';
 
-export type NativeAddon = CoreNativeApi & EvdevNativeApi & AudioNativeApi & VideoNativeApi & CaptureNativeApi;
+export type NativeAddon = CoreNativeApi & EvdevNativeApi & AudioNativeApi & VideoNativeApi & CaptureNativeApi & FdNativeApi;
 
 function addonPath(): string {
   // src/native.ts compiles to dist/src/native.js; vitest runs it from src/: both are two

@@ -5,6 +5,21 @@ import * as fs from 'fs';
 import * as net from 'net';
 import type { Duplex } from 'stream';
 import { USocket } from 'usocket';
+import { native } from '../native';
+
+/**
+ * usocket makes its sockets and receives fds without CLOEXEC: every child process spawned
+ * later would inherit our bus connection or QEMU's frame memfds. Best effort (an addon built
+ * before setCloexec existed simply leaves the flag alone).
+ */
+export function markCloexec(fd: number): void {
+  if (typeof native.setCloexec !== 'function') return;
+  try {
+    native.setCloexec(fd);
+  } catch {
+    /* EBADF: gone already */
+  }
+}
 
 /** dbus-native's fd-capable transport contract: `writeWithFds` + 'fds' events (+ `closeFds`). */
 export interface FdTransport extends Duplex {
@@ -14,6 +29,11 @@ export interface FdTransport extends Duplex {
 
 function adapt(us: USocket): FdTransport {
   const t = us as unknown as FdTransport;
+  if (typeof us.fd === 'number') markCloexec(us.fd);
+  // Registered before dbus-native's own 'fds' listener, so this runs first.
+  us.on('fds', (fds: number[]) => {
+    for (const fd of fds) markCloexec(fd);
+  });
   // usocket overrides destroy() without emitting 'close' (or 'error'), and Node's stream code
   // calls destroy() itself when a write fails (EPIPE once the peer died). dbus-native would
   // then never learn the socket is gone: pending calls time out, nobody reports the VM gone.
