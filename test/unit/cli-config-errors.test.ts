@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readConfigFile, validate } from '../../src/config/load';
+import { ALL_KEYS } from '../../src/config/schema';
 import { tempDir } from '../harness/procs';
 
 const ROOT = path.join(__dirname, '../..');
@@ -155,6 +156,16 @@ describe('good configurations', () => {
     expect(cfg.input.devices).toEqual([]);
     expect(cfg.input.replay).toEqual([]);
     expect(cfg.camera.format).toBe('YUY2');
+  });
+
+  it('docs/config-example.toml documents every key (set or commented out, under its table)', () => {
+    const text = fs.readFileSync(path.join(ROOT, 'docs/config-example.toml'), 'utf8');
+    const missing = ALL_KEYS.filter((k) => {
+      const [table, key] = k.split('.');
+      const section = text.split(/^\[/m).find((sec) => sec.startsWith(`${table}]`)) ?? '';
+      return !new RegExp(`^#? ?${key} = `, 'm').test(section);
+    });
+    expect(missing).toEqual([]);
   });
 
   it('--help exits 0 and documents exit codes and examples for every command', () => {
