@@ -358,6 +358,14 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
   private async checkAliveAfterEof(r: Registration): Promise<void> {
     const alive = await this.probe();
     if (alive === 'gone') return this.markGone('listener socket closed and the VM no longer answers', 'listener-eof');
+    if (alive === 'stuck') {
+      // Neither gone nor answering: ask again later rather than leave the listener dead.
+      const t = setTimeout(() => {
+        if (this.attachedFlag && !this.closed && !r.removed && !r.active) void this.checkAliveAfterEof(r);
+      }, 1000);
+      t.unref();
+      return;
+    }
     if (alive === 'ok' && this.attachedFlag && !r.removed && !r.active) {
       // QEMU is alive but dropped us (or sent something unparsable): register again, but not in
       // a loop — a second drop within 5 s is reported instead.

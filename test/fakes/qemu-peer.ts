@@ -85,8 +85,11 @@ export class FakeListenerPeer {
   }
 
   close(): void {
+    if (this.closed) return;
     this.stream.destroy();
     this.closed = true;
+    // usocket's destroy() emits nothing: tell our own bookkeeping (QEMU's 'closed' signal).
+    this.conn.connection.emit('close');
   }
 }
 

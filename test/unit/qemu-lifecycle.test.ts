@@ -111,6 +111,25 @@ describe('VM lifecycle (fake peer)', () => {
     expect(fake.alreadyRegisteredRejections).toBeGreaterThan(5);
   });
 
+  it('a listener dropped while QEMU is stuck is registered again once QEMU answers', async () => {
+    const fake = await FakeQemuPeer.start({ busAddress: bus.address, name: 'hiccup' });
+    fakes.push(fake);
+    vm = await QemuVm.connect({ busAddress: bus.address, livenessIntervalMs: 0, livenessTimeoutMs: 300 });
+    vm.on('error', () => undefined);
+    const display = new RecordingConsoleHandler();
+    const h = await vm.addConsoleListener(display);
+    await waitFor('Scanout', 5000, () => display.scanouts.length === 1);
+    fake.freeze();
+    fake.listeners[0].close(); // QEMU drops the listener while its main loop is blocked
+    await waitFor('listener inactive', 5000, () => !h.active);
+    await new Promise((r) => setTimeout(r, 800)); // at least one probe times out meanwhile
+    expect(h.registrations).toBe(1);
+    fake.thaw();
+    await waitFor('registered again', 10_000, () => h.registrations === 2 && h.active);
+    await waitFor('Scanout on the new socket', 5000, () => display.scanouts.length === 2);
+    expect(vm.attached).toBe(true);
+  });
+
   it("'attached' can be listened for right after connect() resolves", async () => {
     fakes.push(await FakeQemuPeer.start({ busAddress: bus.address, name: 'early' }));
     vm = await QemuVm.connect({ busAddress: bus.address, livenessIntervalMs: 0 });
