@@ -5,7 +5,8 @@ import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
-import { checkMouseButton, display1, MouseButton, QemuVm } from '../../src/qemu';
+import { audioInInterfaces, audioOutInterfaces, checkMouseButton, consoleListenerInterfaces, display1, MouseButton, QemuVm } from '../../src/qemu';
+import { RecordingAudioInHandler, RecordingAudioOutHandler, RecordingConsoleHandler } from '../fakes/recording-handlers';
 import { FakeQemuPeer } from '../fakes/qemu-peer';
 
 describe('input proxies (fake peer)', () => {
@@ -77,5 +78,23 @@ describe('generated Display1 proxies', () => {
     expect(t['org.qemu.Display1.MultiTouch'].since).toBe('8.1');
     expect(t['org.qemu.Display1.Listener.Unix.Map'].since).toBe('9.2');
     expect(t['org.qemu.Display1.Audio'].properties.NSamples).toEqual({ type: 'u', since: '10.0' });
+  });
+
+  it('the listener objects we serve implement the client-side interfaces of the XML with the same signatures', () => {
+    const served = [
+      ...consoleListenerInterfaces(new RecordingConsoleHandler(true), true),
+      ...audioOutInterfaces(new RecordingAudioOutHandler()),
+      ...audioInInterfaces(new RecordingAudioInHandler()),
+    ];
+    const clientSide = Object.entries(display1.DISPLAY1).filter(([, i]) => i.side === 'client');
+    for (const [name, info] of clientSide) {
+      if (name === 'org.qemu.Display1.Listener.Unix.ScanoutDMABUF2') continue; // GL only: never offered
+      const ours = served.find((i) => i.name === name);
+      expect(ours, name).toBeDefined();
+      for (const [member, m] of Object.entries(info.methods)) {
+        expect({ member, in: ours!.methods[member]?.in, out: ours!.methods[member]?.out }).toEqual({ member, in: m.in, out: m.out });
+      }
+      for (const [prop, p] of Object.entries(info.properties)) expect(ours!.properties?.[prop]?.[0], `${name}.${prop}`).toBe(p.type);
+    }
   });
 });
