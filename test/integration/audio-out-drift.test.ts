@@ -76,10 +76,12 @@ function checkControlled(r: DriftRun, drift: number, kind: 'pipewire' | 'pulse')
   const why = JSON.stringify(r);
   expect(r.underruns, why).toBe(0);
   expect(r.overflowFrames, why).toBe(0);
-  // Bounded: never more than one block + the 8 ms deadband + 20 ms of slack above the level
-  // the stream settled at (mean of seconds 2..4; the controller learns that level). (Uncontrolled, 0.3 % keeps adding 3 ms per second without limit; the 60 s runs in
-  // bench/audio.bench.ts show the difference more starkly.)
-  expect(r.maxFill, why).toBeLessThan(r.startFill + 1024 + 0.028 * 48000);
+  // Bounded: the polled fill is a sawtooth (one QEMU block up, one graph quantum down) around
+  // the level the controller holds, which may sit above its target by the 8 ms deadband plus
+  // drift/kp = 0.003/0.5 = 6 ms until the integral term has taken over; 10 ms slack.
+  // (Uncontrolled, 0.3 % keeps adding 3 ms per second without limit: see the last test here and
+  // the 60 s runs in bench/audio.bench.ts.)
+  expect(r.maxFill, why).toBeLessThan(r.driftTarget + 2 * 1024 + 0.024 * 48000);
   // The controller leans the way the clocks differ. PulseAudio's queue is only known to the
   // server's 1024-frame requests, too coarse to show the sign within 15 s.
   if (kind === 'pipewire') expect(Math.sign(r.meanRatio - 1), why).toBe(Math.sign(drift));
