@@ -35,5 +35,9 @@ describe('speaker on PipeWire', () => {
       'media.role': 'Game',
       'application.icon-name': 'qemu',
     }),
+    addSink: async (name) => {
+      await pw.run('pw-cli', ['create-node', 'adapter', `{ factory.name=support.null-audio-sink node.name=${name} media.class=Audio/Sink object.linger=true audio.position=[ FL FR ] monitor.channel-volumes=true }`]);
+      await pw.waitForNode(name);
+    },
   });
 });

@@ -47,5 +47,8 @@ describe('speaker on PulseAudio', () => {
       'media.role': 'game',
       'application.icon_name': 'qemu',
     }),
+    addSink: async (name) => {
+      await pa.run('pactl', ['load-module', 'module-null-sink', `sink_name=${name}`, 'rate=48000', 'channels=2']);
+    },
   });
 });

@@ -14,6 +14,8 @@ export interface SpeakerSuiteContext {
   /** Properties of the speaker stream as the server lists them (pw-dump node / pactl sink-input). */
   streamProps(nodeName: string): Promise<Record<string, unknown>>;
   expectedProps(vm: string): Record<string, string>;
+  /** Creates another null sink named `name` on the server (for the --audio-sink test). */
+  addSink(name: string): Promise<void>;
 }
 
 export function speakerSuite(ctx: SpeakerSuiteContext): void {
@@ -93,5 +95,23 @@ export function speakerSuite(ctx: SpeakerSuiteContext): void {
     expect(loud).toBeGreaterThan(0.3);
     expect(soft / loud).toBeGreaterThan(128 / 255 - 0.02);
     expect(soft / loud).toBeLessThan(128 / 255 + 0.02);
+  });
+
+  it('plays to the sink asked for (--audio-sink), not the default', async () => {
+    await ctx.addSink('other-sink');
+    const speaker = new Speaker({ vmName: 'target', backend: ctx.backend(), latencyMs: TEST_LATENCY_MS, sink: 'other-sink' });
+    const onOther = recordSinkMonitor(ctx.server(), { sink: 'other-sink' });
+    const onDefault = recordSinkMonitor(ctx.server());
+    await Promise.all([onOther.ready, onDefault.ready]);
+    const fmt = pcmFormat({ bits: 16, freq: 48000 });
+    speaker.init(4n, fmt);
+    speaker.setEnabled(4n, true);
+    await feedTone(speaker, { id: 4n, format: fmt, seconds: 1, freq: 997, amplitude: 0.5 });
+    speaker.fini(4n);
+    await speaker.idle();
+    const [other, dflt] = await Promise.all([onOther.stop(), onDefault.stop()]);
+    expect(rms(channel(other.samples, 2, 0))).toBeGreaterThan(0.1);
+    expect(dominantFrequency(channel(other.samples, 2, 0), other.rate)).toBeCloseTo(997, 0);
+    expect(rms(dflt.samples)).toBeLessThan(1e-4);
   });
 }
