@@ -48,12 +48,14 @@ if ! ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1; then
   exit 1
 fi
 
-# npm dependencies: reinstall only when the lock file changed.
+# npm dependencies: reinstall only when the lock file changed. `npm install` (not `npm ci`): this
+# machine class writes lock files without registry addresses, and npm ci then rejects the lock for
+# lacking other platforms' optional packages (rollup, esbuild); npm install honours the same lock.
 lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
 stamp=node_modules/.qdb-lock-hash
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
-  say "npm ci"
-  npm ci --no-audit --no-fund >&2
+  say "npm install (from package-lock.json)"
+  npm install --no-audit --no-fund >&2
   node -e "require('usocket')" 2>/dev/null || {
     echo "setup: usocket (fd passing) did not build; see docs: node-gyp must be ^11 on Node 20 (package.json overrides)" >&2
     exit 1

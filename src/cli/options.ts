@@ -33,7 +33,7 @@ export function withRouteOptions<T>(y: Argv<T>) {
     .option('camera', { type: 'string', group: CAMERA, describe: 'screen-as-webcam target: /dev/videoN (v4l2loopback), pipewire or none', defaultDescription: 'auto' })
     .option('camera-size', { type: 'string', group: CAMERA, describe: 'webcam frame size WxH', defaultDescription: '1280x720' })
     .option('camera-fps', { type: 'string', group: CAMERA, describe: 'webcam frame rate', defaultDescription: '30' })
-    .option('camera-pin-resolution', { type: 'boolean', group: CAMERA, describe: 'keep the webcam size fixed when the guest changes mode (scale into it)' })
+    .option('camera-pin-resolution', { type: 'boolean', group: CAMERA, describe: 'ask the guest to render at the webcam size (Console.SetUIInfo; virtio-vga/virtio-gpu only)' })
     .option('camera-format', { type: 'string', group: CAMERA, describe: 'pixel format for v4l2loopback/file: YUY2, I420 or NV12', defaultDescription: 'YUY2' })
     .option('camera-cursor', { type: 'boolean', group: CAMERA, describe: "draw the guest's mouse pointer into the picture (--no-camera-cursor: don't)", defaultDescription: 'true' })
     .option('input', { type: 'string', group: INPUT, describe: 'device to forward (repeatable): /dev/input/by-id/…, name:REGEX, id:VVVV:PPPP, all-keyboards, all-mice' })
