@@ -24,4 +24,15 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
   },
+  {
+    // Plain CommonJS scripts run by node (binding.gyp helpers, generators, bin shim).
+    files: ['**/*.js', '**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {
+        require: 'readonly', module: 'writable', exports: 'writable', process: 'readonly',
+        __dirname: 'readonly', __filename: 'readonly', console: 'readonly', Buffer: 'readonly',
+      },
+    },
+  },
 );

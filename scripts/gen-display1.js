@@ -5,7 +5,6 @@
 //
 // The XML is plain D-Bus introspection XML (plus org.qemu.bridge.* annotations), so a small
 // tag scanner is enough; no XML dependency for a build step.
-/* global require, __dirname, process, console */
 'use strict';
 const fs = require('fs');
 const path = require('path');

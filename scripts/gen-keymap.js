@@ -10,7 +10,6 @@
 // whose press codes collide with the break bit, keep their historical qnum (code & 0x7f); anything
 // else is the byte itself. When a Linux code appears on several rows (one per X11 keysym), the
 // last row with a value wins, as in keycodemapdb's own generator.
-/* global require, process, console */
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
