@@ -62,6 +62,7 @@ export function consoleListenerInterfaces(handler: ConsoleListenerHandler, withF
         in: 'huuuutb',
         out: '',
         call: () => {
+          handler.scanoutDmabuf?.();
           throw new MethodError('org.qemu.Display1.Error.Unsupported', 'this listener does not import dmabufs (run QEMU with gl=off)');
         },
       },

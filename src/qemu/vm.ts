@@ -89,6 +89,8 @@ class Registration implements ListenerHandle {
   removed = false;
   lastSelfHeal = 0;
   readonly voices = new VoiceSet();
+  /** Console Width/Height subscription of the current registration (console listeners only). */
+  unsubscribeSize: (() => Promise<void>) | undefined;
 
   constructor(
     readonly kind: ListenerKind,
@@ -130,6 +132,9 @@ class Registration implements ListenerHandle {
     if (this.removed) return;
     this.removed = true;
     this.owner.dropRegistration(this);
+    const unsubscribe = this.unsubscribeSize;
+    this.unsubscribeSize = undefined;
+    await unsubscribe?.().catch(() => undefined);
     const p = this.peer;
     this.peer = undefined;
     if (p) {
@@ -320,6 +325,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
         r.peer = peer;
         r.registrations++;
         peer.on('closed', () => this.onListenerClosed(r, peer));
+        if (r.kind === 'console') await this.followConsoleSize(r);
         return;
       } catch (e) {
         const already = e instanceof RemoteCallError && e.dbusName === 'org.qemu.Display1.Error.Invalid' && /already registered/i.test(e.message);
@@ -330,6 +336,31 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
         }
         throw this.registrationError(r, e);
       }
+    }
+  }
+
+  /**
+   * QEMU 7.2 announces VGA text mode (720x400) only through the Console Width/Height properties,
+   * never with a Scanout, and the registration Scanout may describe an older surface: a display
+   * handler that sizes its framebuffer needs both. Subscribed anew on every registration because a
+   * re-attach may bring a new bus connection.
+   */
+  private async followConsoleSize(r: Registration): Promise<void> {
+    const handler = r.handler as ConsoleListenerHandler;
+    if (!handler.consoleSize) return;
+    const previous = r.unsubscribeSize;
+    r.unsubscribeSize = undefined;
+    await previous?.().catch(() => undefined);
+    const console = this.console(r.consoleId);
+    try {
+      r.unsubscribeSize = await console.onSizeChanged((w, h) => {
+        if (!r.removed) handler.consoleSize?.(w, h);
+      });
+      const { width, height } = await console.size(this.opts.callTimeoutMs ?? 10_000);
+      if (!r.removed) handler.consoleSize(width, height);
+    } catch (e) {
+      // The listener works without it (Scanouts still size the picture); say why text mode may not.
+      this.emitError(new QemuDbusError('ELISTENER', `reading the size of console ${r.consoleId} failed: ${errorText(e)}`, 'VGA text mode may show cropped until the guest switches mode'));
     }
   }
 

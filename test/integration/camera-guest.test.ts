@@ -81,13 +81,9 @@ async function startRig(scenario: 'pattern' | 'text'): Promise<Rig> {
   vm.on('error', () => undefined);
   const logs: string[] = [];
   const listener = new SizeTrackingListener({ log: (l) => logs.push(l) });
-  const con = vm.console();
-  // QEMU 7.2 announces VGA text mode only through these properties (no Scanout)
-  const unsubscribe = await con.onSizeChanged((w, h) => listener.consoleSize(w, h));
+  // QEMU 7.2 announces VGA text mode only through the Console Width/Height properties (no
+  // Scanout): addConsoleListener passes the current size and every change to consoleSize().
   const handle = await vm.addConsoleListener(listener);
-  // the current size too: the guest may have switched modes before we subscribed
-  const size = await con.size();
-  listener.consoleSize(size.width, size.height);
   const sink = new PipeWireSink({ vmName: name, width: 1280, height: 720, fps: 30, remote: pw.env.PIPEWIRE_REMOTE });
   const pipeline = new CameraPipeline({ source: listener, sink, log: (l) => logs.push(l) });
   pipeline.start();
@@ -100,7 +96,6 @@ async function startRig(scenario: 'pattern' | 'text'): Promise<Rig> {
     async stop() {
       pipeline.stop();
       await sink.close();
-      await unsubscribe();
       await handle.remove();
       await vm.close();
       listener.close();
