@@ -19,6 +19,11 @@ namespace qdb {
 // Throws an Error built from errno: code = "E…" name, message = what + strerror.
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const std::string& what);
 
+// Options objects from TypeScript (already validated there; these checks only keep garbage from
+// crashing the process). `who` names the class in the error, e.g. "PwPlayback".
+std::string OptionString(Napi::Object options, const char* key, const std::string& fallback = "");
+uint32_t OptionUint32(Napi::Env env, Napi::Object options, const char* key, const char* who);
+
 void InitSocketpair(Napi::Env env, Napi::Object exports);
 void InitFdFlags(Napi::Env env, Napi::Object exports);
 void InitNotify(Napi::Env env, Napi::Object exports);

@@ -69,18 +69,6 @@ const PaPosition kPaPositions[] = {
     {"FRC", PA_CHANNEL_POSITION_FRONT_RIGHT_OF_CENTER},
 };
 
-std::string GetStr(Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
-}
-
-uint32_t GetU32(Napi::Env env, Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber())
-    ThrowWithCode(env, "EINVAL", std::string("PulsePlayback: option ") + key + " must be a number");
-  return v.As<Napi::Number>().Uint32Value();
-}
-
 class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -101,7 +89,7 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
     if (info.Length() < 1 || !info[0].IsObject())
       ThrowWithCode(env, "EINVAL", "PulsePlayback: options object required");
     Napi::Object o = info[0].As<Napi::Object>();
-    std::string fmt = GetStr(o, "format");
+    std::string fmt = OptionString(o, "format");
     const PaFormat* pf = nullptr;
     for (const auto& f : kPaFormats)
       if (fmt == f.name) pf = &f;
@@ -109,9 +97,9 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
       ThrowWithCode(env, "EINVAL",
                     "PulsePlayback: PulseAudio cannot play sample format '" + fmt + "'");
     spec_.format = pf->format;
-    spec_.rate = GetU32(env, o, "rate");
+    spec_.rate = OptionUint32(env, o, "rate", "PulsePlayback");
     rate_hz_ = spec_.rate;
-    uint32_t channels = GetU32(env, o, "channels");
+    uint32_t channels = OptionUint32(env, o, "channels", "PulsePlayback");
     if (channels < 1 || channels > PA_CHANNELS_MAX)
       ThrowWithCode(env, "EINVAL", "PulsePlayback: channels must be 1..32");
     spec_.channels = uint8_t(channels);
@@ -135,13 +123,14 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
         ThrowWithCode(env, "EINVAL", "PulsePlayback: unknown channel position '" + p + "'");
     }
     stride_ = pf->sample_bytes * channels;
-    ring_ = std::make_unique<SpscRing>(GetU32(env, o, "ringFrames"), stride_);
-    start_frames_ = GetU32(env, o, "startFrames");
-    latency_frames_ = GetU32(env, o, "latencyFrames");
-    stream_name_ = GetStr(o, "streamName");
+    ring_ =
+        std::make_unique<SpscRing>(OptionUint32(env, o, "ringFrames", "PulsePlayback"), stride_);
+    start_frames_ = OptionUint32(env, o, "startFrames", "PulsePlayback");
+    latency_frames_ = OptionUint32(env, o, "latencyFrames", "PulsePlayback");
+    stream_name_ = OptionString(o, "streamName");
     if (stream_name_.empty()) stream_name_ = "playback";
-    server_ = GetStr(o, "remote");
-    device_ = GetStr(o, "device");
+    server_ = OptionString(o, "remote");
+    device_ = OptionString(o, "device");
     volumes_.assign(channels, 1.0);
 
     proplist_ = pa_proplist_new();

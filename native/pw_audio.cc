@@ -69,18 +69,6 @@ void EnsurePwInit() {
   std::call_once(once, [] { pw_init(nullptr, nullptr); });
 }
 
-std::string GetString(Napi::Object o, const char* key, const std::string& def = "") {
-  Napi::Value v = o.Get(key);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : def;
-}
-
-uint32_t GetUint(Napi::Env env, Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber())
-    ThrowWithCode(env, "EINVAL", std::string("PwPlayback: option ") + key + " must be a number");
-  return v.As<Napi::Number>().Uint32Value();
-}
-
 class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -103,20 +91,20 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
     if (info.Length() < 1 || !info[0].IsObject())
       ThrowWithCode(env, "EINVAL", "PwPlayback: options object required");
     Napi::Object o = info[0].As<Napi::Object>();
-    std::string fmt = GetString(o, "format");
+    std::string fmt = OptionString(o, "format");
     const FormatEntry* fe = nullptr;
     for (const auto& f : kFormats)
       if (fmt == f.name) fe = &f;
     if (!fe) ThrowWithCode(env, "EINVAL", "PwPlayback: unknown sample format '" + fmt + "'");
-    rate_ = GetUint(env, o, "rate");
-    channels_ = GetUint(env, o, "channels");
+    rate_ = OptionUint32(env, o, "rate", "PwPlayback");
+    channels_ = OptionUint32(env, o, "channels", "PwPlayback");
     if (channels_ < 1 || channels_ > SPA_AUDIO_MAX_CHANNELS || rate_ < 1000 || rate_ > 384000)
       ThrowWithCode(env, "EINVAL", "PwPlayback: channels must be 1..64 and rate 1000..384000");
     stride_ = fe->sample_bytes * channels_;
     silence_byte_ = fe->name[0] == 'U' ? 0x80 : 0;
-    uint32_t ring_frames = GetUint(env, o, "ringFrames");
-    start_bytes_.store(size_t(GetUint(env, o, "startFrames")) * stride_);
-    uint32_t latency_frames = GetUint(env, o, "latencyFrames");
+    uint32_t ring_frames = OptionUint32(env, o, "ringFrames", "PwPlayback");
+    start_bytes_.store(size_t(OptionUint32(env, o, "startFrames", "PwPlayback")) * stride_);
+    uint32_t latency_frames = OptionUint32(env, o, "latencyFrames", "PwPlayback");
     ring_ = std::make_unique<SpscRing>(ring_frames, stride_);
 
     spa_audio_info_raw raw{};
@@ -150,7 +138,7 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
       }
     }
     pw_properties_setf(props, PW_KEY_NODE_LATENCY, "%u/%u", latency_frames, rate_);
-    std::string stream_name = GetString(o, "streamName", "playback");
+    std::string stream_name = OptionString(o, "streamName", "playback");
 
     loop_ = pw_thread_loop_new("qdb-play", nullptr);
     if (!loop_) {
@@ -172,7 +160,7 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
       ThrowWithCode(env, "EPIPEWIRE", "PipeWire: cannot start the client thread loop");
     }
     pw_thread_loop_lock(loop_);
-    std::string remote = GetString(o, "remote");
+    std::string remote = OptionString(o, "remote");
     core_ = pw_context_connect(
         context_,
         remote.empty() ? nullptr : pw_properties_new(PW_KEY_REMOTE_NAME, remote.c_str(), nullptr),
