@@ -8,23 +8,12 @@ import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureCameraFrames, decodePng } from '../harness/gst';
 import { tempDir, waitFor } from '../harness/procs';
+import { bundleCli } from '../harness/cli';
 
-const ROOT = path.join(__dirname, '../..');
 let cli: string;
 
 beforeAll(() => {
-  cli = path.join(ROOT, '.cache', 'test-cli', `demo-${process.pid}`, 'cli.js');
-  const esbuild = require('esbuild') as typeof import('esbuild');
-  esbuild.buildSync({
-    entryPoints: [path.join(ROOT, 'src/cli/main.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    outfile: cli,
-    logLevel: 'error',
-    external: ['*.node', 'usocket', 'dbus-native'],
-  });
+  cli = bundleCli('demo');
 });
 
 afterAll(() => {

@@ -8,26 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { startPipeWire } from '../harness/pipewire';
 import { startGuest, type Guest } from '../harness/qemu';
+import { bundleCli } from '../harness/cli';
 
-const ROOT = path.join(__dirname, '../..');
 let cli: string;
 let bus: DbusDaemon;
 let withAudio: Guest;
 let noAudio: Guest;
 
 beforeAll(async () => {
-  cli = path.join(ROOT, '.cache', 'test-cli', `list-${process.pid}`, 'cli.js');
-  const esbuild = require('esbuild') as typeof import('esbuild');
-  esbuild.buildSync({
-    entryPoints: [path.join(ROOT, 'src/cli/main.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    outfile: cli,
-    logLevel: 'error',
-    external: ['*.node', 'usocket', 'dbus-native'],
-  });
+  cli = bundleCli('list');
   bus = await startDbusDaemon();
   withAudio = await startGuest({ scenario: 'idle', busAddress: bus.address, name: 'list-audio', uuid: '11111111-2222-3333-4444-555555555555' });
   noAudio = await startGuest({ scenario: 'idle', busAddress: bus.address, name: 'list-silent', audiodev: 'none' });

@@ -18,8 +18,8 @@ import { startPipeWire, type PipeWire } from '../harness/pipewire';
 import { startPulseAudio } from '../harness/pulseaudio';
 import { sleep, spawnManaged, tempDir, waitFor, type Managed } from '../harness/procs';
 import { parseInputEvents, startGuest, type Guest } from '../harness/qemu';
+import { bundleCli } from '../harness/cli';
 
-const ROOT = path.join(__dirname, '../..');
 const KEY_H = 35;
 const KEY_I = 23;
 const KEY_LEFTSHIFT = 42;
@@ -29,22 +29,6 @@ let dir: string;
 let pw: PipeWire;
 let bus: DbusDaemon;
 
-/** The real CLI entry, bundled inside the repo so the addon and node_modules resolve as from dist/. */
-function bundleCli(): string {
-  const out = path.join(ROOT, '.cache', 'test-cli', `${process.pid}`, 'cli.js');
-  const esbuild = require('esbuild') as typeof import('esbuild');
-  esbuild.buildSync({
-    entryPoints: [path.join(ROOT, 'src/cli/main.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    outfile: out,
-    logLevel: 'error',
-    external: ['*.node', 'usocket', 'dbus-native'],
-  });
-  return out;
-}
 
 /** A real sd_notify receiver (AF_UNIX datagram): python3 appends each datagram to a file. */
 function startNotifyReceiver(where: string): { socket: string; messages: () => string[]; proc: ChildProcess } {
@@ -135,7 +119,7 @@ function procStats(pid: number): { fds: number; rssKb: number } {
 
 beforeAll(async () => {
   dir = tempDir('svc');
-  cli = bundleCli();
+  cli = bundleCli('service-run');
   pw = await startPipeWire();
   bus = await startDbusDaemon();
 }, 180_000);

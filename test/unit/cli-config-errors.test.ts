@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readConfigFile, validate } from '../../src/config/load';
 import { ALL_KEYS } from '../../src/config/schema';
 import { tempDir } from '../harness/procs';
+import { bundleCli } from '../harness/cli';
 
 const ROOT = path.join(__dirname, '../..');
 let dir: string;
@@ -16,18 +17,7 @@ let cli: string;
 
 beforeAll(() => {
   dir = tempDir('cli');
-  cli = path.join(dir, 'cli.js');
-  const esbuild = require('esbuild') as typeof import('esbuild');
-  esbuild.buildSync({
-    entryPoints: [path.join(ROOT, 'src/cli/main.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    outfile: cli,
-    logLevel: 'error',
-    external: ['*.node', 'usocket', 'dbus-native'],
-  });
+  cli = bundleCli('config-errors');
 });
 
 function runCli(args: string[], files: Record<string, string> = {}, env: Record<string, string> = {}) {

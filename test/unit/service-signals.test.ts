@@ -6,8 +6,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from '../harness/procs';
+import { bundleScript } from '../harness/cli';
 
-const ROOT = path.join(__dirname, '../..');
 let script: string;
 
 const CHILD = `
@@ -37,17 +37,7 @@ runBridge({
 beforeAll(() => {
   const dir = tempDir('sig');
   script = path.join(dir, 'child.js');
-  const esbuild = require('esbuild') as typeof import('esbuild');
-  esbuild.buildSync({
-    stdin: { contents: CHILD, resolveDir: ROOT, loader: 'ts', sourcefile: 'child.ts' },
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    outfile: script,
-    logLevel: 'error',
-    external: ['*.node'],
-  });
+  bundleScript(CHILD, script);
   expect(fs.existsSync(script)).toBe(true);
 });
 
