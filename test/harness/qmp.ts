@@ -2,6 +2,7 @@
 // It runs over usocket so that commands can carry file descriptors (SCM_RIGHTS), which QMP `getfd`
 // needs and Node's own net sockets cannot send.
 import { USocket } from 'usocket';
+import { markCloexec } from '../../src/qemu/transport';
 
 export class QmpError extends Error {
   constructor(
@@ -47,6 +48,8 @@ export class QmpSession {
       s.once('error', onError);
       s.once('connected', () => {
         s.removeListener('error', onError);
+        // usocket opens without close-on-exec: QEMUs started later would inherit this monitor.
+        if (typeof s.fd === 'number') markCloexec(s.fd);
         resolve(s);
       });
     });
