@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "pulse_client.h"
 #include "spsc_ring.h"
 
 namespace qdb {
@@ -144,34 +145,16 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
       }
     }
 
-    mainloop_ = pa_threaded_mainloop_new();
-    if (!mainloop_) {
-      Teardown();
-      ThrowWithCode(env, "EPULSE", "PulseAudio: pa_threaded_mainloop_new failed");
-    }
-    pa_threaded_mainloop_set_name(mainloop_, "qdb-pa-play");
-    const char* app = pa_proplist_gets(proplist_, PA_PROP_APPLICATION_NAME);
-    context_ = pa_context_new_with_proplist(pa_threaded_mainloop_get_api(mainloop_),
-                                            app ? app : "qemu-dbus-bridge", proplist_);
-    if (!context_) {
-      Teardown();
-      ThrowWithCode(env, "EPULSE", "PulseAudio: pa_context_new failed");
-    }
-    pa_context_set_state_callback(context_, &PulsePlayback::OnContextState, this);
     state_.store(kConnecting);
-    // NOAUTOSPAWN: never start a daemon with the user's config behind the service's back.
-    if (pa_context_connect(context_, server_.empty() ? nullptr : server_.c_str(),
-                           PA_CONTEXT_NOAUTOSPAWN, nullptr) < 0) {
-      std::string why = pa_strerror(pa_context_errno(context_));
-      Teardown();
-      ThrowWithCode(env, "EPULSE",
-                    "PulseAudio: cannot connect to " +
-                        (server_.empty() ? "the default server" : server_) + ": " + why);
+    const char* app = pa_proplist_gets(proplist_, PA_PROP_APPLICATION_NAME);
+    try {
+      client_.Open(env, "qdb-pa-play", app ? app : "qemu-dbus-bridge", proplist_, server_,
+                   &PulsePlayback::OnContextState, this);
+    } catch (...) {
+      Teardown();  // frees the proplist
+      throw;
     }
-    if (pa_threaded_mainloop_start(mainloop_) < 0) {
-      Teardown();
-      ThrowWithCode(env, "EPULSE", "PulseAudio: cannot start the mainloop thread");
-    }
+    client_.Unlock();
   }
 
   ~PulsePlayback() override { Teardown(); }
@@ -197,10 +180,11 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
   }
 
   void CreateStream() {
-    stream_ = pa_stream_new_with_proplist(context_, stream_name_.c_str(), &spec_, &map_, proplist_);
+    stream_ = pa_stream_new_with_proplist(client_.context(), stream_name_.c_str(), &spec_, &map_,
+                                          proplist_);
     if (!stream_) {
       SetError(std::string("PulseAudio: pa_stream_new failed: ") +
-               pa_strerror(pa_context_errno(context_)));
+               pa_strerror(pa_context_errno(client_.context())));
       return;
     }
     pa_stream_set_state_callback(stream_, &PulsePlayback::OnStreamState, this);
@@ -227,7 +211,7 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
     if (pa_stream_connect_playback(stream_, device_.empty() ? nullptr : device_.c_str(), &attr,
                                    flags, nullptr, nullptr) < 0)
       SetError(std::string("PulseAudio: cannot connect the playback stream: ") +
-               pa_strerror(pa_context_errno(context_)));
+               pa_strerror(pa_context_errno(client_.context())));
   }
 
   static void OnStreamState(pa_stream* s, void* ud) {
@@ -243,7 +227,7 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
         break;
       case PA_STREAM_FAILED:
         self->SetError(std::string("PulseAudio stream failed: ") +
-                       pa_strerror(pa_context_errno(self->context_)));
+                       pa_strerror(pa_context_errno(self->client_.context())));
         break;
       case PA_STREAM_TERMINATED:
         if (!self->closing_) self->SetError("PulseAudio stream terminated by the server");
@@ -292,9 +276,10 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
     for (uint8_t i = 0; i < spec_.channels; i++)
       cv.values[i] = pa_sw_volume_from_linear(volumes_[i]);
     uint32_t idx = pa_stream_get_index(stream_);
-    pa_operation_unref(pa_context_set_sink_input_volume(context_, idx, &cv, nullptr, nullptr));
     pa_operation_unref(
-        pa_context_set_sink_input_mute(context_, idx, mute_ ? 1 : 0, nullptr, nullptr));
+        pa_context_set_sink_input_volume(client_.context(), idx, &cv, nullptr, nullptr));
+    pa_operation_unref(
+        pa_context_set_sink_input_mute(client_.context(), idx, mute_ ? 1 : 0, nullptr, nullptr));
   }
 
   void SetError(const std::string& msg) {
@@ -307,8 +292,7 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
   }
 
   void Teardown() {
-    if (mainloop_) {
-      pa_threaded_mainloop_lock(mainloop_);
+    client_.Close([this] {
       closing_ = true;
       if (stream_) {
         pa_stream_set_state_callback(stream_, nullptr, nullptr);
@@ -318,20 +302,7 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
         pa_stream_unref(stream_);
         stream_ = nullptr;
       }
-      if (context_) {
-        pa_context_set_state_callback(context_, nullptr, nullptr);
-        pa_context_disconnect(context_);
-        pa_context_unref(context_);
-        context_ = nullptr;
-      }
-      pa_threaded_mainloop_unlock(mainloop_);
-      pa_threaded_mainloop_stop(mainloop_);
-      pa_threaded_mainloop_free(mainloop_);
-      mainloop_ = nullptr;
-    } else if (context_) {
-      pa_context_unref(context_);
-      context_ = nullptr;
-    }
+    });
     if (proplist_) {
       pa_proplist_free(proplist_);
       proplist_ = nullptr;
@@ -356,9 +327,9 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
     size_t dropped = ring_->WriteDropOldest(p, n);
     if (dropped) overflow_frames_.fetch_add(dropped / stride_);
     written_frames_ += n / stride_;
-    pa_threaded_mainloop_lock(mainloop_);
+    client_.Lock();
     Pump();
-    pa_threaded_mainloop_unlock(mainloop_);
+    client_.Unlock();
     return Napi::Number::New(env, double(n));
   }
 
@@ -369,7 +340,7 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
     double delay_ns = 0;
     bool have_delay = false;
     if (!closed_) {
-      pa_threaded_mainloop_lock(mainloop_);
+      client_.Lock();
       if (stream_ && ready_) {
         // Server queue = what the stream's buffer holds: tlength minus what the server asked
         // for and has not been given yet. Not write_index - read_index: on a null sink that
@@ -386,7 +357,7 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
           have_delay = true;
         }
       }
-      pa_threaded_mainloop_unlock(mainloop_);
+      client_.Unlock();
     }
     // Fill = our ring + what the server still holds: that is the queue drift control must see
     // (PulseAudio takes data ahead of playback, unlike the PipeWire pull).
@@ -418,13 +389,13 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
   Napi::Value SetActive(const Napi::CallbackInfo& info) {
     CheckOpen(info.Env());
     bool active = info[0].ToBoolean();
-    pa_threaded_mainloop_lock(mainloop_);
+    client_.Lock();
     active_ = active;
     if (stream_ && ready_) {
       pa_operation_unref(pa_stream_cork(stream_, active ? 0 : 1, nullptr, nullptr));
       state_.store(active ? kStreaming : kPaused);
     }
-    pa_threaded_mainloop_unlock(mainloop_);
+    client_.Unlock();
     return info.Env().Undefined();
   }
 
@@ -434,12 +405,12 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
     if (info.Length() < 2 || !info[1].IsArray())
       ThrowWithCode(env, "EINVAL", "PulsePlayback.setVolume(mute, volumes[])");
     Napi::Array a = info[1].As<Napi::Array>();
-    pa_threaded_mainloop_lock(mainloop_);
+    client_.Lock();
     mute_ = info[0].ToBoolean();
     for (uint32_t i = 0; i < spec_.channels && i < a.Length(); i++)
       volumes_[i] = a.Get(i).ToNumber().DoubleValue();
     ApplyVolumeLocked();
-    pa_threaded_mainloop_unlock(mainloop_);
+    client_.Unlock();
     return env.Undefined();
   }
 
@@ -451,7 +422,7 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
     if (!(r > 0.9 && r < 1.1))
       ThrowWithCode(env, "EINVAL", "PulsePlayback.setRate: ratio must be within 0.9..1.1");
     uint32_t hz = uint32_t(lround(spec_.rate * r));
-    pa_threaded_mainloop_lock(mainloop_);
+    client_.Lock();
     // Every pa_stream_update_sample_rate is a server round trip that reconfigures the sink
     // input's resampler; called on each 50 ms poll it did not take effect (the drift test's
     // fill kept growing with the ratio pinned at +0.5 %). Update when the rate moved by 3 Hz
@@ -466,16 +437,16 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
         pa_operation_unref(pa_stream_update_sample_rate(stream_, hz, nullptr, nullptr));
       }
     }
-    pa_threaded_mainloop_unlock(mainloop_);
+    client_.Unlock();
     return env.Undefined();
   }
 
   Napi::Value Drain(const Napi::CallbackInfo& info) {
     CheckOpen(info.Env());
-    pa_threaded_mainloop_lock(mainloop_);
+    client_.Lock();
     draining_ = true;
     Pump();
-    pa_threaded_mainloop_unlock(mainloop_);
+    client_.Unlock();
     return info.Env().Undefined();
   }
 
@@ -490,8 +461,7 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
   uint32_t start_frames_ = 0, latency_frames_ = 0;
   std::string stream_name_, server_, device_;
   std::unique_ptr<SpscRing> ring_;
-  pa_threaded_mainloop* mainloop_ = nullptr;
-  pa_context* context_ = nullptr;
+  PulseClient client_;
   pa_stream* stream_ = nullptr;
   pa_proplist* proplist_ = nullptr;
   bool closed_ = false;

@@ -20,6 +20,7 @@
 
 #include "addon.h"
 #include "capture_common.h"
+#include "pulse_client.h"
 
 namespace qdb {
 
@@ -84,37 +85,24 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
     }
     ring_.Init(opts_.ring_frames, opts_.bytes_per_sample * opts_.channels);
 
-    mainloop_ = pa_threaded_mainloop_new();
-    if (!mainloop_) ThrowWithCode(env, "EPULSE", "pa_threaded_mainloop_new failed");
-    pa_proplist* pl = pa_proplist_new();
-    pa_proplist_sets(pl, PA_PROP_APPLICATION_NAME, opts_.app_name.c_str());
-    context_ = pa_context_new_with_proplist(pa_threaded_mainloop_get_api(mainloop_),
-                                            opts_.app_name.c_str(), pl);
-    pa_proplist_free(pl);
-    if (!context_) {
-      Teardown();
-      ThrowWithCode(env, "EPULSE", "pa_context_new failed");
-    }
-    pa_context_set_state_callback(context_, &PulseCapture::OnContextState, this);
-    // No server given: libpulse honours PULSE_SERVER and the usual client.conf lookup. The unix
-    // socket handshake completes asynchronously; failures arrive as an "error" state event.
-    if (pa_context_connect(context_, opts_.remote.empty() ? nullptr : opts_.remote.c_str(),
-                           PA_CONTEXT_NOAUTOSPAWN, nullptr) < 0) {
-      std::string why = pa_strerror(pa_context_errno(context_));
-      Teardown();
-      ThrowWithCode(env, "EPULSE",
-                    "cannot connect to PulseAudio (" + why +
-                        "): is a PulseAudio server running? Check PULSE_SERVER / XDG_RUNTIME_DIR, "
-                        "or choose --audio pipewire");
-    }
     events_.Start(env, info[1].As<Napi::Function>(), "qdb-pulse-capture");
     env_ = env;
     napi_add_env_cleanup_hook(env, &PulseCapture::OnEnvCleanup, this);
     cleanup_registered_ = true;
-    if (pa_threaded_mainloop_start(mainloop_) < 0) {
-      Teardown();
-      ThrowWithCode(env, "EPULSE", "pa_threaded_mainloop_start failed");
+    pa_proplist* pl = pa_proplist_new();
+    pa_proplist_sets(pl, PA_PROP_APPLICATION_NAME, opts_.app_name.c_str());
+    try {
+      client_.Open(env, nullptr, opts_.app_name, pl, opts_.remote, &PulseCapture::OnContextState,
+                   this,
+                   "is a PulseAudio server running? Check PULSE_SERVER / XDG_RUNTIME_DIR, or "
+                   "choose --audio pipewire");
+    } catch (...) {
+      pa_proplist_free(pl);
+      Teardown();  // releases the ThreadSafeFunction and the cleanup hook
+      throw;
     }
+    pa_proplist_free(pl);
+    client_.Unlock();
   }
 
   ~PulseCapture() override { Teardown(); }
@@ -156,12 +144,12 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
     } else {
       pa_channel_map_init_extend(&map, spec_.channels, PA_CHANNEL_MAP_AUX);
     }
-    stream_ =
-        pa_stream_new_with_proplist(context_, opts_.node_description.c_str(), &spec_, &map, pl);
+    stream_ = pa_stream_new_with_proplist(client_.context(), opts_.node_description.c_str(), &spec_,
+                                          &map, pl);
     pa_proplist_free(pl);
     if (!stream_) {
-      events_.Post("error",
-                   std::string("pa_stream_new: ") + pa_strerror(pa_context_errno(context_)));
+      events_.Post("error", std::string("pa_stream_new: ") +
+                                pa_strerror(pa_context_errno(client_.context())));
       return;
     }
     pa_stream_set_state_callback(stream_, &PulseCapture::OnStreamState, this);
@@ -177,7 +165,7 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
     if (pa_stream_connect_record(stream_, opts_.target.empty() ? nullptr : opts_.target.c_str(),
                                  &attr, flags) < 0) {
       events_.Post("error", std::string("pa_stream_connect_record: ") +
-                                pa_strerror(pa_context_errno(context_)));
+                                pa_strerror(pa_context_errno(client_.context())));
     }
   }
 
@@ -194,7 +182,7 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
         self->events_.Post(
             "error",
             std::string("PulseAudio record stream failed: ") +
-                pa_strerror(pa_context_errno(self->context_)) +
+                pa_strerror(pa_context_errno(self->client_.context())) +
                 (self->opts_.target.empty() ? "" : " (source '" + self->opts_.target + "')"));
         break;
       case PA_STREAM_TERMINATED:
@@ -225,8 +213,8 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Object o = ring_.Stats(info.Env());
     const char* state = "closed";
-    if (mainloop_) {
-      pa_threaded_mainloop_lock(mainloop_);
+    if (client_.is_open()) {
+      client_.Lock();
       if (stream_) {
         switch (pa_stream_get_state(stream_)) {
           case PA_STREAM_READY:
@@ -246,7 +234,7 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
       } else {
         state = "connecting";
       }
-      pa_threaded_mainloop_unlock(mainloop_);
+      client_.Unlock();
     }
     o.Set("state", state);
     return o;
@@ -259,8 +247,7 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
 
   // Idempotent. Main thread only (also from the env cleanup hook and the finalizer).
   void Teardown() {
-    if (mainloop_) {
-      pa_threaded_mainloop_lock(mainloop_);
+    client_.Close([this] {
       if (stream_) {
         pa_stream_set_state_callback(stream_, nullptr, nullptr);
         pa_stream_set_read_callback(stream_, nullptr, nullptr);
@@ -268,17 +255,7 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
         pa_stream_unref(stream_);
         stream_ = nullptr;
       }
-      if (context_) {
-        pa_context_set_state_callback(context_, nullptr, nullptr);
-        pa_context_disconnect(context_);
-        pa_context_unref(context_);
-        context_ = nullptr;
-      }
-      pa_threaded_mainloop_unlock(mainloop_);
-      pa_threaded_mainloop_stop(mainloop_);  // joins the thread (no-op if never started)
-      pa_threaded_mainloop_free(mainloop_);
-      mainloop_ = nullptr;
-    }
+    });
     events_.Stop();
     if (cleanup_registered_) {
       cleanup_registered_ = false;
@@ -296,8 +273,7 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
   pa_sample_spec spec_{};
   CaptureRing ring_;
   CaptureEvents events_;
-  pa_threaded_mainloop* mainloop_ = nullptr;
-  pa_context* context_ = nullptr;
+  PulseClient client_;
   pa_stream* stream_ = nullptr;
   napi_env env_ = nullptr;
   bool cleanup_registered_ = false;

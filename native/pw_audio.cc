@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "pw_client.h"
 #include "spsc_ring.h"
 
 namespace qdb {
@@ -63,11 +64,6 @@ const PositionEntry kPositions[] = {
     {"SL", SPA_AUDIO_CHANNEL_SL},     {"SR", SPA_AUDIO_CHANNEL_SR},
     {"FLC", SPA_AUDIO_CHANNEL_FLC},   {"FRC", SPA_AUDIO_CHANNEL_FRC},
 };
-
-void EnsurePwInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { pw_init(nullptr, nullptr); });
-}
 
 class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
  public:
@@ -125,7 +121,6 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
       raw.position[i] = v;
     }
 
-    EnsurePwInit();
     pw_properties* props =
         pw_properties_new(PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CATEGORY, "Playback", nullptr);
     Napi::Value pv = o.Get("props");
@@ -140,53 +135,12 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
     pw_properties_setf(props, PW_KEY_NODE_LATENCY, "%u/%u", latency_frames, rate_);
     std::string stream_name = OptionString(o, "streamName", "playback");
 
-    loop_ = pw_thread_loop_new("qdb-play", nullptr);
-    if (!loop_) {
+    try {
+      client_.Open(env, "qdb-play", OptionString(o, "remote"), &PwPlayback::OnCoreError, this);
+    } catch (...) {
       pw_properties_free(props);
-      ThrowErrno(env, errno, "pw_thread_loop_new");
+      throw;
     }
-    // client-rt.conf loads libpipewire-module-rt: the data thread becomes SCHED_FIFO where the
-    // system allows it (root or rtkit). The lab saw a mid-stream glitch with plain client.conf.
-    context_ = pw_context_new(pw_thread_loop_get_loop(loop_),
-                              pw_properties_new(PW_KEY_CONFIG_NAME, "client-rt.conf", nullptr), 0);
-    if (!context_) {
-      pw_properties_free(props);
-      Teardown();
-      ThrowErrno(env, errno, "pw_context_new");
-    }
-    if (pw_thread_loop_start(loop_) < 0) {
-      pw_properties_free(props);
-      Teardown();
-      ThrowWithCode(env, "EPIPEWIRE", "PipeWire: cannot start the client thread loop");
-    }
-    pw_thread_loop_lock(loop_);
-    std::string remote = OptionString(o, "remote");
-    core_ = pw_context_connect(
-        context_,
-        remote.empty() ? nullptr : pw_properties_new(PW_KEY_REMOTE_NAME, remote.c_str(), nullptr),
-        0);
-    if (!core_) {
-      int err = errno;
-      pw_thread_loop_unlock(loop_);
-      pw_properties_free(props);
-      Teardown();
-      ThrowWithCode(env, "EPIPEWIRE",
-                    std::string("PipeWire: cannot connect to the daemon (") + strerror(err) +
-                        "); is it running, and are XDG_RUNTIME_DIR/PIPEWIRE_REMOTE right?");
-    }
-    static const pw_core_events core_events = [] {
-      pw_core_events e{};
-      e.version = PW_VERSION_CORE_EVENTS;
-      e.error = [](void* d, uint32_t id, int seq, int res, const char* message) {
-        auto* self = static_cast<PwPlayback*>(d);
-        if (id == PW_ID_CORE)
-          self->SetError(std::string("PipeWire core error: ") + (message ? message : "") + " (" +
-                         strerror(-res) + ")");
-      };
-      return e;
-    }();
-    pw_core_add_listener(core_, &core_hook_, &core_events, this);
-
     static const pw_stream_events stream_events = [] {
       pw_stream_events e{};
       e.version = PW_VERSION_STREAM_EVENTS;
@@ -194,7 +148,7 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
       e.drained = [](void* d) {
         auto* self = static_cast<PwPlayback*>(d);
         self->drained_.store(true);
-        pw_thread_loop_signal(self->loop_, false);
+        pw_thread_loop_signal(self->client_.loop(), false);
       };
       e.state_changed = [](void* d, pw_stream_state old, pw_stream_state state, const char* error) {
         auto* self = static_cast<PwPlayback*>(d);
@@ -207,10 +161,10 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
       };
       return e;
     }();
-    stream_ = pw_stream_new(core_, stream_name.c_str(), props);  // takes props
+    stream_ = pw_stream_new(client_.core(), stream_name.c_str(), props);  // takes props
     if (!stream_) {
       int err = errno;
-      pw_thread_loop_unlock(loop_);
+      client_.Unlock();
       Teardown();
       ThrowErrno(env, err, "pw_stream_new");
     }
@@ -223,7 +177,7 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
                           pw_stream_flags(PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS |
                                           PW_STREAM_FLAG_RT_PROCESS),
                           params, 1);
-    pw_thread_loop_unlock(loop_);
+    client_.Unlock();
     if (res < 0) {
       Teardown();
       ThrowWithCode(env, "EPIPEWIRE",
@@ -298,6 +252,13 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
   uint8_t SilenceByte() const { return silence_byte_; }
 
   // ---- loop thread (or JS with the loop lock held) -----------------------------------------
+  static void OnCoreError(void* owner, uint32_t id, int res, const char* message) {
+    if (id == PW_ID_CORE)
+      static_cast<PwPlayback*>(owner)->SetError(std::string("PipeWire core error: ") +
+                                                (message ? message : "") + " (" + strerror(-res) +
+                                                ")");
+  }
+
   void SetError(const std::string& msg) {
     std::lock_guard<std::mutex> g(error_mutex_);
     if (error_.empty()) error_ = msg;
@@ -315,29 +276,13 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
   }
 
   void Teardown() {
-    if (loop_) {
-      pw_thread_loop_lock(loop_);
+    client_.Close([this] {
       if (stream_) {
         spa_hook_remove(&stream_hook_);
         pw_stream_destroy(stream_);
         stream_ = nullptr;
       }
-      if (core_) {
-        spa_hook_remove(&core_hook_);
-        pw_core_disconnect(core_);
-        core_ = nullptr;
-      }
-      pw_thread_loop_unlock(loop_);
-      pw_thread_loop_stop(loop_);
-    }
-    if (context_) {
-      pw_context_destroy(context_);
-      context_ = nullptr;
-    }
-    if (loop_) {
-      pw_thread_loop_destroy(loop_);
-      loop_ = nullptr;
-    }
+    });
   }
 
   void CheckOpen(Napi::Env env) {
@@ -385,10 +330,10 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
     }
     if (stream_) {
       pw_time t{};
-      pw_thread_loop_lock(loop_);
+      client_.Lock();
       int res = pw_stream_get_time_n(stream_, &t, sizeof(t));
       uint32_t node_id = pw_stream_get_node_id(stream_);
-      pw_thread_loop_unlock(loop_);
+      client_.Unlock();
       r.Set("nodeId", double(node_id));
       if (res == 0 && t.rate.denom) {
         // Graph delay (device side) plus what sits in the stream's queue and resampler, in ns.
@@ -406,10 +351,10 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
   Napi::Value SetActive(const Napi::CallbackInfo& info) {
     CheckOpen(info.Env());
     bool active = info[0].ToBoolean();
-    pw_thread_loop_lock(loop_);
+    client_.Lock();
     if (active) rearm_.store(true);
     pw_stream_set_active(stream_, active);
-    pw_thread_loop_unlock(loop_);
+    client_.Unlock();
     return info.Env().Undefined();
   }
 
@@ -423,11 +368,11 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
     std::vector<float> v(channels_, 1.0f);
     for (uint32_t i = 0; i < channels_ && i < a.Length(); i++)
       v[i] = a.Get(i).ToNumber().FloatValue();
-    pw_thread_loop_lock(loop_);
+    client_.Lock();
     mute_ = info[0].ToBoolean();
     volumes_ = v;
     ApplyControlsLocked();
-    pw_thread_loop_unlock(loop_);
+    client_.Unlock();
     return env.Undefined();
   }
 
@@ -438,10 +383,10 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
     float r = info[0].ToNumber().FloatValue();
     if (!(r > 0.9f && r < 1.1f))
       ThrowWithCode(env, "EINVAL", "PwPlayback.setRate: ratio must be within 0.9..1.1");
-    pw_thread_loop_lock(loop_);
+    client_.Lock();
     rate_ratio_ = r;
     pw_stream_set_control(stream_, SPA_PROP_rate, 1, &rate_ratio_, 0);
-    pw_thread_loop_unlock(loop_);
+    client_.Unlock();
     return env.Undefined();
   }
 
@@ -461,11 +406,8 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
   uint32_t rate_ = 0, channels_ = 0, stride_ = 1;
   uint8_t silence_byte_ = 0;
   std::unique_ptr<SpscRing> ring_;
-  pw_thread_loop* loop_ = nullptr;
-  pw_context* context_ = nullptr;
-  pw_core* core_ = nullptr;
+  PwClient client_;
   pw_stream* stream_ = nullptr;
-  spa_hook core_hook_{};
   spa_hook stream_hook_{};
 
   // RT-thread-only state.

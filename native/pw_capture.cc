@@ -16,11 +16,11 @@
 #include <spa/utils/result.h>
 
 #include <cstring>
-#include <mutex>
 #include <string>
 
 #include "addon.h"
 #include "capture_common.h"
+#include "pw_client.h"
 
 namespace qdb {
 
@@ -58,11 +58,6 @@ const spa_audio_channel kLayouts[9][8] = {
 };
 #undef CH
 
-void PwInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { pw_init(nullptr, nullptr); });
-}
-
 }  // namespace
 
 class PwCapture : public Napi::ObjectWrap<PwCapture> {
@@ -90,50 +85,20 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
     }
     ring_.Init(opts_.ring_frames, opts_.bytes_per_sample * opts_.channels);
 
-    PwInitOnce();
-    loop_ = pw_thread_loop_new("qdb-mic", nullptr);
-    if (!loop_) ThrowErrno(env, errno, "pw_thread_loop_new");
-    pw_properties* ctx_props = pw_properties_new(PW_KEY_CONFIG_NAME, "client-rt.conf", nullptr);
-    context_ = pw_context_new(pw_thread_loop_get_loop(loop_), ctx_props, 0);
-    if (!context_) {
-      int err = errno;
-      Teardown();
-      ThrowErrno(env, err, "pw_context_new(client-rt.conf)");
-    }
-    // Connecting is synchronous (a unix socket connect): a missing daemon is reported here.
-    pw_properties* core_props =
-        opts_.remote.empty() ? nullptr
-                             : pw_properties_new(PW_KEY_REMOTE_NAME, opts_.remote.c_str(), nullptr);
-    core_ = pw_context_connect(context_, core_props, 0);
-    if (!core_) {
-      int err = errno;
-      Teardown();
-      ThrowWithCode(
-          env, "EPIPEWIRE",
-          std::string("cannot connect to PipeWire (") + strerror(err) +
-              "): is pipewire running for this user? Check XDG_RUNTIME_DIR / PIPEWIRE_REMOTE, "
-              "or choose --audio pulse");
-    }
     events_.Start(env, info[1].As<Napi::Function>(), "qdb-pw-capture");
     // Streams still open when the environment goes away (process exit, worker end) must stop
     // their threads before the addon is unloaded.
     env_ = env;
     napi_add_env_cleanup_hook(env, &PwCapture::OnEnvCleanup, this);
     cleanup_registered_ = true;
-
-    pw_thread_loop_lock(loop_);
-    if (pw_thread_loop_start(loop_) < 0) {
-      pw_thread_loop_unlock(loop_);
-      Teardown();
-      ThrowWithCode(env, "EPIPEWIRE", "pw_thread_loop_start failed");
+    try {
+      client_.Open(env, "qdb-mic", opts_.remote, &PwCapture::OnCoreError, this,
+                   "is pipewire running for this user? Check XDG_RUNTIME_DIR / PIPEWIRE_REMOTE, "
+                   "or choose --audio pulse");
+    } catch (...) {
+      Teardown();  // releases the ThreadSafeFunction and the cleanup hook
+      throw;
     }
-    static const pw_core_events core_events = [] {
-      pw_core_events e{};
-      e.version = PW_VERSION_CORE_EVENTS;
-      e.error = &PwCapture::OnCoreError;
-      return e;
-    }();
-    pw_core_add_listener(core_, &core_listener_, &core_events, this);
 
     std::string latency = std::to_string(opts_.latency_frames) + "/" + std::to_string(opts_.rate);
     pw_properties* props = pw_properties_new(
@@ -147,10 +112,10 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
       // A named source that goes away must not silently turn into another microphone.
       pw_properties_set(props, PW_KEY_NODE_DONT_RECONNECT, "true");
     }
-    stream_ = pw_stream_new(core_, opts_.node_name.c_str(), props);
+    stream_ = pw_stream_new(client_.core(), opts_.node_name.c_str(), props);
     if (!stream_) {
       int err = errno;
-      pw_thread_loop_unlock(loop_);
+      client_.Unlock();
       Teardown();
       ThrowErrno(env, err, "pw_stream_new");
     }
@@ -180,7 +145,7 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
         static_cast<pw_stream_flags>(PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS |
                                      PW_STREAM_FLAG_RT_PROCESS),
         params, 1);
-    pw_thread_loop_unlock(loop_);
+    client_.Unlock();
     if (res < 0) {
       Teardown();
       ThrowErrno(env, -res, "pw_stream_connect(capture)");
@@ -241,7 +206,7 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
     self->events_.Post(name, error ? error : "");
   }
 
-  static void OnCoreError(void* data, uint32_t id, int seq, int res, const char* message) {
+  static void OnCoreError(void* data, uint32_t id, int res, const char* message) {
     auto* self = static_cast<PwCapture*>(data);
     // id 0 is the core itself: the connection to the daemon is gone (EPIPE) or refused.
     std::string msg = std::string("PipeWire error on object ") + std::to_string(id) + ": " +
@@ -256,10 +221,10 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Object o = ring_.Stats(info.Env());
     if (stream_) {
-      pw_thread_loop_lock(loop_);
+      client_.Lock();
       o.Set("nodeId", static_cast<double>(pw_stream_get_node_id(stream_)));
       o.Set("state", pw_stream_state_as_string(pw_stream_get_state(stream_, nullptr)));
-      pw_thread_loop_unlock(loop_);
+      client_.Unlock();
     } else {
       o.Set("state", "closed");
     }
@@ -273,27 +238,13 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
 
   // Idempotent. Main thread only (also from the env cleanup hook and the finalizer).
   void Teardown() {
-    if (loop_) {
-      pw_thread_loop_lock(loop_);
+    client_.Close([this] {
       if (stream_) {
         spa_hook_remove(&stream_listener_);
         pw_stream_destroy(stream_);  // must hold the loop lock (lab gotcha)
         stream_ = nullptr;
       }
-      if (core_) {
-        spa_hook_remove(&core_listener_);
-        pw_core_disconnect(core_);
-        core_ = nullptr;
-      }
-      pw_thread_loop_unlock(loop_);
-      pw_thread_loop_stop(loop_);  // joins the thread; never called from a loop callback
-      if (context_) {
-        pw_context_destroy(context_);
-        context_ = nullptr;
-      }
-      pw_thread_loop_destroy(loop_);
-      loop_ = nullptr;
-    }
+    });
     events_.Stop();
     if (cleanup_registered_) {
       cleanup_registered_ = false;
@@ -310,12 +261,9 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
   CaptureOptions opts_;
   CaptureRing ring_;
   CaptureEvents events_;
-  pw_thread_loop* loop_ = nullptr;
-  pw_context* context_ = nullptr;
-  pw_core* core_ = nullptr;
+  PwClient client_;
   pw_stream* stream_ = nullptr;
   spa_hook stream_listener_{};
-  spa_hook core_listener_{};
   napi_env env_ = nullptr;
   bool cleanup_registered_ = false;
 };

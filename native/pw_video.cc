@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "pw_client.h"
 
 namespace qdb {
 
@@ -94,9 +95,7 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
     std::string node_name = o.Get("nodeName").ToString();
     std::string desc = o.Get("description").ToString();
     // remote: socket name or absolute path (PIPEWIRE_REMOTE semantics); default from the env
-    std::string remote = o.Has("remote") && o.Get("remote").IsString()
-                             ? o.Get("remote").As<Napi::String>().Utf8Value()
-                             : std::string();
+    std::string remote = OptionString(o, "remote");
     width_ = o.Get("width").ToNumber().Uint32Value();
     height_ = o.Get("height").ToNumber().Uint32Value();
     fps_ = o.Get("fps").ToNumber().Uint32Value();
@@ -114,60 +113,20 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
     max_bytes_ = static_cast<size_t>(width_) * height_ * 2;
     for (auto& s : slots_) s.assign(max_bytes_, 0);
 
-    pw_init(nullptr, nullptr);
-    loop_ = pw_thread_loop_new("qdb-camera", nullptr);
-    if (!loop_) ThrowWithCode(env, "EPIPEWIRE", "pw_thread_loop_new failed");
-    // client-rt.conf: same config pw-cat uses; the loop thread stays a normal thread here
-    // because we are the driver (our timer), but it keeps the client setup identical to audio.
-    ctx_ = pw_context_new(pw_thread_loop_get_loop(loop_),
-                          pw_properties_new(PW_KEY_CONFIG_NAME, "client-rt.conf", nullptr), 0);
-    if (!ctx_) {
-      Destroy();
-      ThrowWithCode(env, "EPIPEWIRE", "pw_context_new failed");
-    }
-    if (pw_thread_loop_start(loop_) < 0) {
-      Destroy();
-      ThrowWithCode(env, "EPIPEWIRE", "pw_thread_loop_start failed");
-    }
-    pw_thread_loop_lock(loop_);
-    core_ = pw_context_connect(
-        ctx_,
-        remote.empty() ? nullptr : pw_properties_new(PW_KEY_REMOTE_NAME, remote.c_str(), nullptr),
-        0);
-    if (!core_) {
-      int err = errno;
-      pw_thread_loop_unlock(loop_);
-      Destroy();
-      ThrowWithCode(env, "EPIPEWIRE",
-                    std::string("cannot connect to PipeWire (") + strerror(err) +
-                        "): is it running, and are XDG_RUNTIME_DIR / PIPEWIRE_REMOTE set?");
-    }
-    // The daemon going away (restart, crash) shows up here, not always as a stream state.
-    static const pw_core_events core_events = [] {
-      pw_core_events e{};
-      e.version = PW_VERSION_CORE_EVENTS;
-      e.error = [](void* d, uint32_t id, int, int res, const char* message) {
-        auto* self = static_cast<PwCamera*>(d);
-        if (id != PW_ID_CORE) return;
-        std::lock_guard<std::mutex> g(self->err_mu_);
-        self->error_ = std::string("PipeWire connection lost: ") + (message ? message : "") + " (" +
-                       strerror(-res) + ")";
-        self->core_lost_.store(true);
-      };
-      return e;
-    }();
-    pw_core_add_listener(core_, &core_hook_, &core_events, this);
-    timer_ = pw_loop_add_timer(pw_thread_loop_get_loop(loop_), OnTimer, this);
+    // We drive the graph with our own timer, so the loop thread stays a normal thread even with
+    // client-rt.conf; the client setup is the same as audio's.
+    client_.Open(env, "qdb-camera", remote, &PwCamera::OnCoreError, this);
+    timer_ = pw_loop_add_timer(pw_thread_loop_get_loop(client_.loop()), OnTimer, this);
     char rate[32];
     snprintf(rate, sizeof rate, "%u/1", fps_);
     stream_ = pw_stream_new(
-        core_, node_name.c_str(),
+        client_.core(), node_name.c_str(),
         pw_properties_new(PW_KEY_MEDIA_CLASS, "Video/Source", PW_KEY_MEDIA_ROLE, "Camera",
                           PW_KEY_MEDIA_TYPE, "Video", PW_KEY_MEDIA_CATEGORY, "Capture",
                           PW_KEY_NODE_NAME, node_name.c_str(), PW_KEY_NODE_DESCRIPTION,
                           desc.c_str(), "node.nick", desc.c_str(), nullptr));
     if (!stream_) {
-      pw_thread_loop_unlock(loop_);
+      client_.Unlock();
       Destroy();
       ThrowWithCode(env, "EPIPEWIRE", "pw_stream_new failed");
     }
@@ -202,7 +161,7 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
         stream_, PW_DIRECTION_OUTPUT, PW_ID_ANY,
         static_cast<pw_stream_flags>(PW_STREAM_FLAG_DRIVER | PW_STREAM_FLAG_MAP_BUFFERS), params,
         1);
-    pw_thread_loop_unlock(loop_);
+    client_.Unlock();
     if (r < 0) {
       Destroy();
       ThrowWithCode(env, "EPIPEWIRE", std::string("pw_stream_connect failed: ") + strerror(-r));
@@ -271,28 +230,26 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
   }
 
   void Destroy() {
-    if (loop_) {
-      pw_thread_loop_lock(loop_);
-      if (timer_) pw_loop_destroy_source(pw_thread_loop_get_loop(loop_), timer_);
+    client_.Close([this] {
+      if (timer_) pw_loop_destroy_source(pw_thread_loop_get_loop(client_.loop()), timer_);
       timer_ = nullptr;
       if (stream_) pw_stream_destroy(stream_);
       stream_ = nullptr;
-      if (core_) {
-        spa_hook_remove(&core_hook_);
-        pw_core_disconnect(core_);
-      }
-      core_ = nullptr;
-      pw_thread_loop_unlock(loop_);
-      pw_thread_loop_stop(loop_);
-      if (ctx_) pw_context_destroy(ctx_);
-      ctx_ = nullptr;
-      pw_thread_loop_destroy(loop_);
-      loop_ = nullptr;
-    }
+    });
     fmt_.store(kNone);
   }
 
   // ---- loop thread ----
+  // The daemon going away (restart, crash) shows up here, not always as a stream state.
+  static void OnCoreError(void* owner, uint32_t id, int res, const char* message) {
+    auto* self = static_cast<PwCamera*>(owner);
+    if (id != PW_ID_CORE) return;
+    std::lock_guard<std::mutex> g(self->err_mu_);
+    self->error_ = std::string("PipeWire connection lost: ") + (message ? message : "") + " (" +
+                   strerror(-res) + ")";
+    self->core_lost_.store(true);
+  }
+
   static void OnTimer(void* data, uint64_t) {
     auto* self = static_cast<PwCamera*>(data);
     if (self->stream_) pw_stream_trigger_process(self->stream_);
@@ -307,7 +264,7 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
       self->error_ = error;
     }
     if (!self->timer_) return;  // being destroyed
-    pw_loop* l = pw_thread_loop_get_loop(self->loop_);
+    pw_loop* l = pw_thread_loop_get_loop(self->client_.loop());
     if (state == PW_STREAM_STATE_STREAMING) {
       timespec first{0, 1}, iv{0, static_cast<long>(1000000000L / self->fps_)};
       pw_loop_update_timer(l, self->timer_, &first, &iv, false);
@@ -410,13 +367,10 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
   std::atomic<uint64_t> pushed_{0}, sent_{0}, repeated_{0}, no_buffer_{0}, waiting_{0};
   std::mutex err_mu_;
   std::string error_;
-  pw_thread_loop* loop_ = nullptr;
-  pw_context* ctx_ = nullptr;
-  pw_core* core_ = nullptr;
+  PwClient client_;
   pw_stream* stream_ = nullptr;
   spa_source* timer_ = nullptr;
   spa_hook listener_{};
-  spa_hook core_hook_{};
   std::atomic<bool> core_lost_{false};
 };
 
