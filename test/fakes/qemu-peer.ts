@@ -7,6 +7,7 @@ import * as dbus from 'dbus-native';
 import * as fs from 'fs';
 import * as path from 'path';
 import { USocket } from 'usocket';
+import type { AudioOutHandler, PcmFormat } from '../../src/qemu/handlers';
 
 type FakeFlavour = '7.2' | '10.1';
 
@@ -50,6 +51,10 @@ export class FakeListenerPeer {
   /** Interfaces the client listed in GetAll (8.1+ QEMU reads them once). */
   interfaces: string[] = [];
   getAllReply: Record<string, unknown> = {};
+  /** set once QEMU's GetAll at registration has been answered (the listener is usable) */
+  registered = false;
+  /** calls that could not be sent (a Write on a closed socket...): tests assert this stays empty */
+  readonly sendErrors: string[] = [];
   closed = false;
   readonly ready: Promise<void>;
 
@@ -82,6 +87,26 @@ export class FakeListenerPeer {
     if (opts.fds) msg.fds = opts.fds;
     if (!opts.reply) msg.flags = 1;
     return this.conn.invoke(msg, { timeout: opts.timeoutMs ?? 5000 }) as unknown as Promise<unknown>;
+  }
+
+  /**
+   * QEMU 7.2's side of an AudioOutListener as an AudioOutHandler: every method is the D-Bus call
+   * QEMU makes (NO_REPLY_EXPECTED, QEMU's signatures), so anything that drives a handler (e.g.
+   * feedTone, pacing Writes on QEMU's clock) drives the bridge's listener over the p2p socket.
+   */
+  audioOut(): AudioOutHandler {
+    if (this.kind !== 'audio-out') throw new Error(`audioOut(): this is a ${this.kind} listener`);
+    const send = (member: string, sig: string, body: unknown[]): void => {
+      this.call(member, sig, body).catch((err: Error) => this.sendErrors.push(`${member}: ${err.message}`));
+    };
+    return {
+      init: (id: bigint, f: PcmFormat) => send('Init', 'tybbuyuub', [id, f.bits, f.isSigned, f.isFloat, f.freq, f.nchannels, f.bytesPerFrame, f.bytesPerSecond, f.bigEndian]),
+      setEnabled: (id: bigint, on: boolean) => send('SetEnabled', 'tb', [id, on]),
+      setVolume: (id: bigint, mute: boolean, volume: Uint8Array) => send('SetVolume', 'tbay', [id, mute, Buffer.from(volume)]),
+      // Copied: callers reuse their block buffer, the message must carry this block's bytes.
+      write: (id: bigint, data: Uint8Array) => send('Write', 'tay', [id, Buffer.from(data)]),
+      fini: (id: bigint) => send('Fini', 't', [id]),
+    };
   }
 
   close(): void {
@@ -305,10 +330,22 @@ export class FakeQemuPeer {
         const all = (await l.call('GetAll', 's', [iface], { reply: true, iface: 'org.freedesktop.DBus.Properties' })) as Record<string, unknown>;
         l.getAllReply = all ?? {};
         l.interfaces = Array.isArray(all?.Interfaces) ? (all.Interfaces as string[]) : [];
+        l.registered = true;
         await this.onListener(l);
       })
       .catch(() => undefined);
     return l;
+  }
+
+  /** The newest listener of `kind` whose registration completed (GetAll answered). */
+  async waitForListener(kind: FakeListenerPeer['kind'], timeoutMs = 10_000): Promise<FakeListenerPeer> {
+    const t0 = Date.now();
+    for (;;) {
+      const l = [...this.listeners].reverse().find((x) => x.kind === kind && x.registered && !x.closed);
+      if (l) return l;
+      if (Date.now() - t0 > timeoutMs) throw new Error(`fake QEMU "${this.opts.name}": no ${kind} listener registered within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** What QEMU sends right after a registration. */

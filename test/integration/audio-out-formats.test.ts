@@ -1,14 +1,21 @@
-// Format matrix: every sample format QEMU can announce (U8/S8/S16/U16/S32/F32, both byte
-// orders), 1/2/6 channels, 44.1 and 48 kHz, fed straight into the Speaker (as the D-Bus layer
-// would deliver Init + Write) and captured from the REAL servers' null-sink monitor.
+// Format matrix through the real D-Bus path: a fake QEMU 7.2 Display1 peer on a private
+// dbus-daemon plays each format the way QEMU does (Init, SetEnabled, SetVolume, 1024-frame Writes
+// paced on its clock, SetEnabled(false), Fini) on the AudioOutListener the bridge registered
+// (QemuVm.addAudioOutListener -> src/qemu listener -> Speaker), into the REAL servers' null sink;
+// the sink monitor is captured and checked for frequency, duration (tail included) and
+// discontinuities. Every format QEMU can announce (U8/S8/S16/U16/S32/F32, both byte orders),
+// 1/2/6 channels, 44.1 and 48 kHz. PipeWire and PulseAudio (where S8/U16/U32 are converted in
+// TS) play each case at the same time, each on its own server, bus peer and speaker: the matrix
+// costs one server's time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectAudioBackend, PlaybackBackend } from '../../src/audio/backend';
-import { Speaker } from '../../src/audio/out/speaker';
+import { selectAudioBackend } from '../../src/audio/backend';
 import type { AudioServer } from '../harness/audio-tools';
 import { channel, dominantFrequency, findDiscontinuities, findSilenceGaps, nonSilentSpan, recordSinkMonitor } from '../harness/audio-capture';
-import { startPipeWire, PipeWire } from '../harness/pipewire';
-import { startPulseAudio, Pulse } from '../harness/pulseaudio';
-import { TEST_LATENCY_MS, feedTone, pcmFormat } from './audio-out-helpers';
+import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
+import { startPipeWire, type PipeWire } from '../harness/pipewire';
+import { startPulseAudio, type Pulse } from '../harness/pulseaudio';
+import type { VoiceStats } from '../../src/audio/out/voice';
+import { TEST_LATENCY_MS, finiReached, pcmFormat, playLikeQemu, startPeerRig, type PeerRig } from './audio-out-helpers';
 
 interface Case {
   name: string;
@@ -33,56 +40,72 @@ const CASES: Case[] = [
   { name: 'U32BE 5.1 44.1k', bits: 32, isSigned: false, bigEndian: true, nchannels: 6, freq: 44100 },
 ];
 
-async function playCase(server: AudioServer, backend: PlaybackBackend, c: Case, id: bigint): Promise<void> {
-  const speaker = new Speaker({ vmName: `fmt-${id}`, backend, latencyMs: TEST_LATENCY_MS });
+interface Side {
+  label: string;
+  server: AudioServer;
+  rig: PeerRig;
+}
+
+async function playCase(side: Side, c: Case, id: bigint): Promise<void> {
+  const { rig, server } = side;
   const rec = recordSinkMonitor(server);
   await rec.ready;
   const fmt = pcmFormat(c);
-  speaker.init(id, fmt);
-  speaker.setEnabled(id, true);
-  // 5.1 is downmixed into the stereo sink: keep the sum of channels below full scale.
-  const amplitude = c.nchannels > 2 ? 0.15 : 0.5;
-  const sent = await feedTone(speaker, { id, format: fmt, seconds: 0.6, freq: 997, amplitude });
-  const voice = speaker.voice(id)!.stats();
-  speaker.fini(id);
-  await speaker.idle();
+  // Last stats the voice showed before Fini took it away (diagnostics only).
+  let voice: VoiceStats | undefined;
+  const poll = setInterval(() => {
+    voice = rig.speaker.voice(id)?.stats() ?? voice;
+  }, 20);
+  let sent: number;
+  try {
+    // 5.1 is downmixed into the stereo sink: keep the sum of channels below full scale.
+    const amplitude = c.nchannels > 2 ? 0.15 : 0.5;
+    sent = await playLikeQemu(rig.qemu, { id, format: fmt, seconds: 0.6, freq: 997, amplitude });
+    await finiReached(rig, id, c.name);
+  } finally {
+    clearInterval(poll);
+  }
   const r = await rec.stop();
   const left = channel(r.samples, 2, 0);
   const span = nonSilentSpan(left, 0.005);
-  expect(span, `${c.name}: nothing captured (voice ${JSON.stringify(voice)})`).not.toBeNull();
+  const ctx = `${side.label} ${c.name}`;
+  expect(rig.listener.sendErrors, ctx).toEqual([]);
+  expect(span, `${ctx}: nothing captured (voice ${JSON.stringify(voice)})`).not.toBeNull();
   const seconds = (span!.endFrame - span!.startFrame) / r.rate;
   const gaps = findSilenceGaps(left, r.rate, { threshold: 0.005 });
   // 8-bit samples carry ~1 % quantisation noise: the sine-recurrence residual needs more slack.
   const disc = findDiscontinuities(left, r.rate, 997, { tolerance: c.bits === 8 ? 0.2 : 0.05 });
-  const why = `${c.name}: ${seconds} s, gaps ${JSON.stringify(gaps)}, disc ${JSON.stringify(disc)}, voice ${JSON.stringify(voice)}`;
+  const why = `${ctx}: ${seconds} s, gaps ${JSON.stringify(gaps)}, disc ${JSON.stringify(disc)}, voice ${JSON.stringify(voice)}`;
   expect(Math.abs(dominantFrequency(left, r.rate) - 997), why).toBeLessThan(1);
   expect(Math.abs(seconds - sent / c.freq), why).toBeLessThan(0.002);
   expect(gaps, why).toEqual([]);
   expect(disc, why).toEqual([]);
 }
 
-describe('format matrix on PipeWire', () => {
-  let pw: PipeWire;
-  let backend: PlaybackBackend;
-  beforeAll(async () => {
-    pw = await startPipeWire();
-    backend = (await selectAudioBackend('pipewire', { env: pw.env }))!;
-  });
-  afterAll(async () => {
-    await pw?.stop();
-  });
-  CASES.forEach((c, i) => it(c.name, () => playCase(pw, backend, c, BigInt(100 + i))));
-});
+describe('format matrix through a fake Display1 peer, PipeWire and PulseAudio side by side', () => {
+  let bus: DbusDaemon | undefined;
+  let pw: PipeWire | undefined;
+  let pa: Pulse | undefined;
+  const sides: Side[] = [];
 
-describe('format matrix on PulseAudio (S8/U16/U32 converted in TS)', () => {
-  let pa: Pulse;
-  let backend: PlaybackBackend;
   beforeAll(async () => {
-    pa = await startPulseAudio();
-    backend = (await selectAudioBackend('pulse', { env: pa.env }))!;
+    [bus, pw, pa] = await Promise.all([startDbusDaemon(), startPipeWire(), startPulseAudio()]);
+    const [pwBackend, paBackend] = await Promise.all([selectAudioBackend('pipewire', { env: pw.env }), selectAudioBackend('pulse', { env: pa.env })]);
+    sides.push({ label: 'PipeWire', server: pw, rig: await startPeerRig(bus.address, 'fmt-pw', pwBackend!, { latencyMs: TEST_LATENCY_MS }) });
+    sides.push({ label: 'PulseAudio', server: pa, rig: await startPeerRig(bus.address, 'fmt-pa', paBackend!, { latencyMs: TEST_LATENCY_MS }) });
   });
   afterAll(async () => {
-    await pa?.stop();
+    for (const s of sides.splice(0)) await s.rig.close();
+    await Promise.all([pw?.stop(), pa?.stop()]);
+    await bus?.stop();
   });
-  CASES.forEach((c, i) => it(c.name, () => playCase(pa, backend, c, BigInt(200 + i))));
+
+  CASES.forEach((c, i) =>
+    it(c.name, async () => {
+      // allSettled: a failure on one server must not leave the other still playing into the next case.
+      const results = await Promise.allSettled(sides.map((s, k) => playCase(s, c, BigInt(100 + 10 * i + k))));
+      const failures = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+      if (failures.length) throw new Error(failures.join('\n'));
+    }),
+  );
 });

@@ -1,7 +1,12 @@
 // Feeding a Speaker exactly like QEMU 7.2 does (1024-frame Write blocks released on a 10 ms
 // timer by a rate limiter on QEMU's clock), in any QEMU sample format, for the real-component
 // tests of the speaker path.
+import type { PlaybackBackend } from '../../src/audio/backend';
+import { Speaker, type SpeakerOptions } from '../../src/audio/out/speaker';
+import { QemuVm } from '../../src/qemu';
 import type { AudioOutHandler, PcmFormat } from '../../src/qemu/handlers';
+import { FakeQemuPeer, type FakeListenerPeer } from '../fakes/qemu-peer';
+import { waitFor } from '../harness/procs';
 
 /**
  * Latency target the real-component tests run with. The feeder is a JS timer on a machine
@@ -93,4 +98,87 @@ export async function feedTone(h: AudioOutHandler, o: FeedOptions): Promise<numb
     }
   }
   return sent;
+}
+
+/**
+ * One sound the way QEMU 7.2 plays it on a registered AudioOutListener (`qemu` is the fake
+ * peer's side, FakeListenerPeer.audioOut()): Init, SetEnabled(true), SetVolume at full scale,
+ * 1024-frame Writes paced on QEMU's clock (`drift`), then, once the guest stopped,
+ * SetEnabled(false) and Fini. `onFed` runs after the last Write, before SetEnabled(false).
+ */
+export async function playLikeQemu(qemu: AudioOutHandler, o: FeedOptions & { onFed?: () => void }): Promise<number> {
+  qemu.init(o.id, o.format);
+  qemu.setEnabled(o.id, true);
+  qemu.setVolume(o.id, false, new Uint8Array(o.format.nchannels).fill(255));
+  const sent = await feedTone(qemu, o);
+  o.onFed?.();
+  qemu.setEnabled(o.id, false);
+  qemu.fini(o.id);
+  return sent;
+}
+
+/**
+ * A fake QEMU 7.2 on a real (private) bus with the bridge attached the product's way:
+ * QemuVm.connect + addAudioOutListener(Speaker), i.e. RegisterOutListener and a p2p
+ * AudioOutListener socket. `qemu` makes QEMU's calls on that socket.
+ */
+export interface PeerRig {
+  fake: FakeQemuPeer;
+  vm: QemuVm;
+  speaker: Speaker;
+  listener: FakeListenerPeer;
+  qemu: AudioOutHandler;
+  /** voice ids whose Fini the listener has delivered to the speaker */
+  readonly finis: Set<bigint>;
+  close(): Promise<void>;
+}
+
+export async function startPeerRig(busAddress: string, name: string, backend: PlaybackBackend, opts: Omit<SpeakerOptions, 'backend' | 'vmName'>): Promise<PeerRig> {
+  const fake = await FakeQemuPeer.start({ busAddress, name });
+  // No greeting voice on the audio listener: the test's own Init/Write/Fini are all it gets.
+  fake.onListener = async (l) => {
+    if (l.kind !== 'audio-out') await fake.greet(l);
+  };
+  const vm = await QemuVm.connect({ busAddress, name });
+  const speaker = new Speaker({ vmName: name, backend, ...opts });
+  // Fini is one-way (NO_REPLY_EXPECTED): the only way to know it arrived is to see it arrive.
+  const finis = new Set<bigint>();
+  const handler: AudioOutHandler = {
+    init: (id, f) => speaker.init(id, f),
+    setEnabled: (id, on) => speaker.setEnabled(id, on),
+    setVolume: (id, mute, v) => speaker.setVolume(id, mute, v),
+    write: (id, data) => speaker.write(id, data),
+    fini: (id) => {
+      speaker.fini(id);
+      finis.add(id);
+    },
+  };
+  try {
+    await vm.addAudioOutListener(handler);
+    const listener = await fake.waitForListener('audio-out', 20_000);
+    return {
+      fake,
+      vm,
+      speaker,
+      listener,
+      qemu: listener.audioOut(),
+      finis,
+      async close() {
+        await vm.close();
+        await speaker.close();
+        await fake.stop();
+      },
+    };
+  } catch (err) {
+    await vm.close();
+    await speaker.close();
+    await fake.stop();
+    throw err;
+  }
+}
+
+/** Fini is a one-way call: waits until the listener handed it to the speaker, then for the drain. */
+export async function finiReached(rig: PeerRig, id: bigint, what: string): Promise<void> {
+  await waitFor(`${what}: Fini of voice ${id} reaching the speaker`, 20_000, () => rig.finis.has(id));
+  await rig.speaker.idle();
 }
