@@ -75,7 +75,13 @@ export function spawnManaged(name: string, cmd: string, args: string[], opts: Sp
     exited,
     isRunning: () => running,
     kill: (signal = 'SIGTERM') => {
-      if (running) process.kill(pid, signal);
+      if (!running) return;
+      try {
+        process.kill(pid, signal);
+      } catch (err) {
+        // Exited (e.g. WirePlumber after its PipeWire was killed) before Node saw the 'exit' event.
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
     },
     async stop(graceMs = 3000) {
       if (!running) return;
@@ -84,9 +90,7 @@ export function spawnManaged(name: string, cmd: string, args: string[], opts: Sp
       } catch {
         return;
       }
-      const t = setTimeout(() => {
-        if (running) process.kill(pid, 'SIGKILL');
-      }, graceMs);
+      const t = setTimeout(() => m.kill('SIGKILL'), graceMs);
       await exited;
       clearTimeout(t);
       untrack(pid);
