@@ -11,6 +11,9 @@
 // kp = 0.5/s the loop is damped at ζ ≈ 0.7 (τ s² + s + kp = 0); ki removes the steady offset
 // (a 0.3 % drift alone would leave e = drift/kp = 6 ms).
 
+/** Largest rate correction by default: 0.5 %, about 9 cents of pitch. */
+export const DEFAULT_MAX_RATE_ADJUST = 0.005;
+
 export interface DriftOptions {
   /** Stream rate, frames per second. */
   rate: number;
@@ -62,7 +65,7 @@ export class DriftController {
     if (!(opts.rate > 0) || !(opts.targetFrames >= 0)) throw new RangeError('DriftController: rate must be > 0 and targetFrames >= 0');
     this.rate = opts.rate;
     this.target = opts.targetFrames;
-    this.maxAdjust = opts.maxAdjust ?? 0.005;
+    this.maxAdjust = opts.maxAdjust ?? DEFAULT_MAX_RATE_ADJUST;
     this.smoothingS = opts.smoothingS ?? 1;
     this.kp = opts.kp ?? 0.5;
     this.ki = opts.ki ?? 0.05;

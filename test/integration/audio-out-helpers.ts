@@ -7,6 +7,7 @@ import { QemuVm } from '../../src/qemu';
 import type { AudioOutHandler, PcmFormat } from '../../src/qemu/handlers';
 import { FakeQemuPeer, type FakeListenerPeer } from '../fakes/qemu-peer';
 import { waitFor } from '../harness/procs';
+import { DEFAULT_MAX_RATE_ADJUST } from '../../src/audio/drift';
 
 /**
  * Latency target the real-component tests run with. The feeder is a JS timer on a machine
@@ -16,6 +17,15 @@ import { waitFor } from '../harness/procs';
  * is measured in bench/audio.bench.ts.
  */
 export const TEST_LATENCY_MS = 60;
+
+/**
+ * How far a captured tone may sit from the frequency sent: the drift controller may legitimately
+ * run the stream up to DEFAULT_MAX_RATE_ADJUST off nominal (a loaded machine makes it work), which
+ * moves the pitch by as much; plus the FFT's own 0.5 Hz.
+ */
+export function pitchToleranceHz(hz: number): number {
+  return hz * DEFAULT_MAX_RATE_ADJUST + 0.5;
+}
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -7,7 +7,7 @@ import type { AudioServer } from '../harness/audio-tools';
 import { channel, dominantFrequency, recordSinkMonitor, rms } from '../harness/audio-capture';
 import { startPipeWire } from '../harness/pipewire';
 import { startPulseAudio } from '../harness/pulseaudio';
-import { TEST_LATENCY_MS, feedTone, pcmFormat, sleep } from './audio-out-helpers';
+import { TEST_LATENCY_MS, feedTone, pcmFormat, pitchToleranceHz, sleep } from './audio-out-helpers';
 
 async function restartWhilePlaying(server: AudioServer & { restart(): Promise<void> }, kind: 'pipewire' | 'pulse'): Promise<void> {
   const backend = (await selectAudioBackend(kind, { env: server.env }))!;
@@ -39,7 +39,8 @@ async function restartWhilePlaying(server: AudioServer & { restart(): Promise<vo
     const r = await rec.stop();
     const left = channel(r.samples, 2, 0);
     expect(rms(left), `nothing heard after the restart: ${JSON.stringify(speaker.voice(7n)!.stats())}`).toBeGreaterThan(0.1);
-    expect(dominantFrequency(left, r.rate)).toBeCloseTo(997, 0);
+    // after a reconnect the drift controller may be correcting: allow its pitch range
+    expect(Math.abs(dominantFrequency(left, r.rate) - 997)).toBeLessThan(pitchToleranceHz(997));
   } finally {
     stop = true;
     await feeding;
