@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import type { Duplex } from 'stream';
-import { USocket } from 'usocket';
+import { USocket } from './usocket';
 import { native } from '../native';
 
 /**

@@ -6,7 +6,7 @@
 import * as dbus from 'dbus-native';
 import * as fs from 'fs';
 import * as path from 'path';
-import { USocket } from 'usocket';
+import { USocket } from '../../src/qemu/usocket';
 import type { AudioOutHandler, PcmFormat } from '../../src/qemu/handlers';
 
 type FakeFlavour = '7.2' | '10.1';

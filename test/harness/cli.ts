@@ -19,7 +19,11 @@ export function bundleCli(label: string): string {
   return outfile;
 }
 
-/** Bundles a TypeScript snippet (imports resolved from the repo root) into outfile. */
-export function bundleScript(contents: string, outfile: string): void {
-  build({ stdin: { contents, resolveDir: ROOT, loader: 'ts', sourcefile: 'script.ts' }, outfile, external: ['*.node'] });
+/**
+ * Bundles a TypeScript snippet (imports resolved from the repo root) into outfile. `external`:
+ * packages loaded from node_modules at run time instead (usocket must be: its `bindings` call finds
+ * the addon relative to the calling file).
+ */
+export function bundleScript(contents: string, outfile: string, external: string[] = []): void {
+  build({ stdin: { contents, resolveDir: ROOT, loader: 'ts', sourcefile: 'script.ts' }, outfile, external: ['*.node', ...external] });
 }

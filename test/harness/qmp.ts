@@ -1,7 +1,7 @@
 // A tiny QMP client (QEMU Machine Protocol: one JSON object per line on a unix socket).
 // It runs over usocket so that commands can carry file descriptors (SCM_RIGHTS), which QMP `getfd`
 // needs and Node's own net sockets cannot send.
-import { USocket } from 'usocket';
+import { USocket } from '../../src/qemu/usocket';
 import { markCloexec } from '../../src/qemu/transport';
 
 export class QmpError extends Error {

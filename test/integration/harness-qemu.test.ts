@@ -3,8 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
-import { USocket } from 'usocket';
-import * as usocket from 'usocket';
+import { UServer, USocket } from '../../src/qemu/usocket';
 import { dbusSend, listNames, startDbusDaemon } from '../harness/dbus';
 import { buildGuest, guestArgs, keepLogsIfFailed, parseInputEvents, parseMarks, startGuest, type Guest } from '../harness/qemu';
 import { tempDir } from '../harness/procs';
@@ -198,10 +197,10 @@ describe('harness: QEMU guest', () => {
 
     // A connected AF_UNIX pair: Node cannot make a socketpair, a listening usocket can.
     const dir = tempDir('p2p');
-    const server = new (usocket as unknown as { UServer: new () => UServerLike }).UServer();
+    const server = new UServer();
     const sockPath = path.join(dir, 's');
     await new Promise<void>((resolve) => server.listen(sockPath, () => resolve()));
-    const accepted = new Promise<USocket>((resolve) => server.on('connection', resolve));
+    const accepted = new Promise<USocket>((resolve) => server.on('connection', (s: USocket) => resolve(s)));
     const theirs = await new Promise<USocket>((resolve) => {
       const s: USocket = new USocket({ path: sockPath }, () => resolve(s));
     });
@@ -239,9 +238,3 @@ describe('harness: QEMU guest', () => {
     expect(err?.message).toMatch(/'qdb-no-such-device' is not a valid device model name/);
   });
 });
-
-interface UServerLike {
-  listen(path: string, cb: () => void): void;
-  on(event: 'connection', cb: (s: USocket) => void): void;
-  close(): void;
-}

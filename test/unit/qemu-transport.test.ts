@@ -4,7 +4,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { USocket } from 'usocket';
+import { USocket } from '../../src/qemu/usocket';
 import { describe, expect, it } from 'vitest';
 import { startDbusDaemon } from '../harness/dbus';
 import { tempDir, waitFor } from '../harness/procs';
