@@ -36,8 +36,10 @@ export class QemuSession implements VmLink {
     private readonly log: Logger,
   ) {
     this.lost = new Promise((r) => (this.resolveLost = r));
-    qemu.on('vm-gone', (_info, reason) => {
-      if (/bus connection closed/.test(reason)) this.resolveLost(reason);
+    qemu.on('vm-gone', (_info, reason, kind) => {
+      // 'bus-closed': our bus connection is gone, so QemuVm cannot re-attach on it; the controller
+      // starts over with a new connection. Every other kind is followed by QemuVm itself.
+      if (kind === 'bus-closed') this.resolveLost(reason);
       this.log.warn(`VM '${this.name}' is gone (${reason}); waiting for it to come back`);
       this.emitPresence({ present: false, reason });
     });
