@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "addon.h"
+#include "pcm_names.h"
 #include "spsc_ring.h"
 
 namespace qdb {
@@ -38,15 +40,9 @@ struct CaptureOptions {
   std::string app_name;
   uint32_t latency_frames = 0;  // capture period asked of the server
   uint32_t ring_frames = 0;     // ring capacity
+  // Channel position names per channel (src/audio/format.ts CHANNEL_LAYOUTS); empty: unpositioned.
+  std::vector<std::string> positions;
 };
-
-inline uint32_t CaptureBytesPerSample(const std::string& f) {
-  if (f == "U8" || f == "S8") return 1;
-  if (f == "S16LE" || f == "S16BE" || f == "U16LE" || f == "U16BE") return 2;
-  if (f == "S32LE" || f == "S32BE" || f == "U32LE" || f == "U32BE" || f == "F32LE" || f == "F32BE")
-    return 4;
-  return 0;
-}
 
 inline std::string GetString(const Napi::Object& o, const char* key, bool required) {
   Napi::Value v = o.Get(key);
@@ -72,7 +68,8 @@ inline uint32_t GetUint(const Napi::Object& o, const char* key, uint32_t min, ui
 inline CaptureOptions ParseCaptureOptions(const Napi::Object& o) {
   CaptureOptions c;
   c.format = GetString(o, "format", true);
-  c.bytes_per_sample = CaptureBytesPerSample(c.format);
+  const SampleFormatName* sf = SampleFormatByName(c.format);
+  c.bytes_per_sample = sf ? sf->bytes : 0;
   if (c.bytes_per_sample == 0) {
     throw Napi::RangeError::New(o.Env(), "option format: unknown sample format '" + c.format + "'");
   }
@@ -86,6 +83,19 @@ inline CaptureOptions ParseCaptureOptions(const Napi::Object& o) {
   c.app_name = GetString(o, "appName", true);
   c.latency_frames = GetUint(o, "latencyFrames", 16, 65536);
   c.ring_frames = GetUint(o, "ringFrames", 256, 1u << 22);
+  Napi::Value pos = o.Get("positions");
+  if (!pos.IsUndefined()) {
+    if (!pos.IsArray() || pos.As<Napi::Array>().Length() != c.channels)
+      throw Napi::TypeError::New(o.Env(), "option positions must list one name per channel");
+    Napi::Array arr = pos.As<Napi::Array>();
+    for (uint32_t i = 0; i < c.channels; i++) {
+      std::string name = arr.Get(i).ToString().Utf8Value();
+      if (!ChannelByName(name))
+        throw Napi::RangeError::New(o.Env(),
+                                    "option positions: unknown channel position '" + name + "'");
+      c.positions.push_back(name);
+    }
+  }
   return c;
 }
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "pcm_names.h"
 #include "pulse_client.h"
 #include "spsc_ring.h"
 
@@ -37,38 +38,6 @@ int64_t NowNs() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
-
-struct PaFormat {
-  const char* name;
-  pa_sample_format_t format;
-  uint32_t sample_bytes;
-};
-// PulseAudio has no S8/U16/U32: src/audio/format.ts converts those before they get here.
-const PaFormat kPaFormats[] = {
-    {"U8", PA_SAMPLE_U8, 1},           {"S16LE", PA_SAMPLE_S16LE, 2},
-    {"S16BE", PA_SAMPLE_S16BE, 2},     {"S32LE", PA_SAMPLE_S32LE, 4},
-    {"S32BE", PA_SAMPLE_S32BE, 4},     {"F32LE", PA_SAMPLE_FLOAT32LE, 4},
-    {"F32BE", PA_SAMPLE_FLOAT32BE, 4},
-};
-
-struct PaPosition {
-  const char* name;
-  pa_channel_position_t position;
-};
-const PaPosition kPaPositions[] = {
-    {"MONO", PA_CHANNEL_POSITION_MONO},
-    {"FL", PA_CHANNEL_POSITION_FRONT_LEFT},
-    {"FR", PA_CHANNEL_POSITION_FRONT_RIGHT},
-    {"FC", PA_CHANNEL_POSITION_FRONT_CENTER},
-    {"LFE", PA_CHANNEL_POSITION_LFE},
-    {"RL", PA_CHANNEL_POSITION_REAR_LEFT},
-    {"RR", PA_CHANNEL_POSITION_REAR_RIGHT},
-    {"RC", PA_CHANNEL_POSITION_REAR_CENTER},
-    {"SL", PA_CHANNEL_POSITION_SIDE_LEFT},
-    {"SR", PA_CHANNEL_POSITION_SIDE_RIGHT},
-    {"FLC", PA_CHANNEL_POSITION_FRONT_LEFT_OF_CENTER},
-    {"FRC", PA_CHANNEL_POSITION_FRONT_RIGHT_OF_CENTER},
-};
 
 class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
  public:
@@ -91,13 +60,12 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
       ThrowWithCode(env, "EINVAL", "PulsePlayback: options object required");
     Napi::Object o = info[0].As<Napi::Object>();
     std::string fmt = OptionString(o, "format");
-    const PaFormat* pf = nullptr;
-    for (const auto& f : kPaFormats)
-      if (fmt == f.name) pf = &f;
-    if (!pf)
+    const SampleFormatName* pf = SampleFormatByName(fmt);
+    // S8/U16/U32 have no PulseAudio format: src/audio/format.ts converts those before here.
+    if (!pf || pf->pulse == PA_SAMPLE_INVALID)
       ThrowWithCode(env, "EINVAL",
                     "PulsePlayback: PulseAudio cannot play sample format '" + fmt + "'");
-    spec_.format = pf->format;
+    spec_.format = pf->pulse;
     spec_.rate = OptionUint32(env, o, "rate", "PulsePlayback");
     rate_hz_ = spec_.rate;
     uint32_t channels = OptionUint32(env, o, "channels", "PulsePlayback");
@@ -114,16 +82,11 @@ class PulsePlayback : public Napi::ObjectWrap<PulsePlayback> {
     Napi::Array pos = posv.As<Napi::Array>();
     for (uint32_t i = 0; i < channels; i++) {
       std::string p = pos.Get(i).ToString().Utf8Value();
-      bool found = false;
-      for (const auto& pp : kPaPositions)
-        if (p == pp.name) {
-          map_.map[i] = pp.position;
-          found = true;
-        }
-      if (!found)
-        ThrowWithCode(env, "EINVAL", "PulsePlayback: unknown channel position '" + p + "'");
+      const ChannelName* ch = ChannelByName(p);
+      if (!ch) ThrowWithCode(env, "EINVAL", "PulsePlayback: unknown channel position '" + p + "'");
+      map_.map[i] = ch->pulse;
     }
-    stride_ = pf->sample_bytes * channels;
+    stride_ = pf->bytes * channels;
     ring_ =
         std::make_unique<SpscRing>(OptionUint32(env, o, "ringFrames", "PulsePlayback"), stride_);
     start_frames_ = OptionUint32(env, o, "startFrames", "PulsePlayback");

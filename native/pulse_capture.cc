@@ -24,38 +24,6 @@
 
 namespace qdb {
 
-namespace {
-
-pa_sample_format_t PaFormatOf(const std::string& f) {
-  if (f == "U8") return PA_SAMPLE_U8;
-  if (f == "S16LE") return PA_SAMPLE_S16LE;
-  if (f == "S16BE") return PA_SAMPLE_S16BE;
-  if (f == "S32LE") return PA_SAMPLE_S32LE;
-  if (f == "S32BE") return PA_SAMPLE_S32BE;
-  if (f == "F32LE") return PA_SAMPLE_FLOAT32LE;
-  if (f == "F32BE") return PA_SAMPLE_FLOAT32BE;
-  return PA_SAMPLE_INVALID;
-}
-
-// Channel order by count: the same as playback (src/audio/format.ts CHANNEL_LAYOUTS).
-#define CH(x) PA_CHANNEL_POSITION_##x
-const pa_channel_position_t kLayouts[9][8] = {
-    {},
-    {CH(MONO)},
-    {CH(FRONT_LEFT), CH(FRONT_RIGHT)},
-    {CH(FRONT_LEFT), CH(FRONT_RIGHT), CH(FRONT_CENTER)},
-    {CH(FRONT_LEFT), CH(FRONT_RIGHT), CH(REAR_LEFT), CH(REAR_RIGHT)},
-    {CH(FRONT_LEFT), CH(FRONT_RIGHT), CH(FRONT_CENTER), CH(REAR_LEFT), CH(REAR_RIGHT)},
-    {CH(FRONT_LEFT), CH(FRONT_RIGHT), CH(FRONT_CENTER), CH(LFE), CH(REAR_LEFT), CH(REAR_RIGHT)},
-    {CH(FRONT_LEFT), CH(FRONT_RIGHT), CH(FRONT_CENTER), CH(LFE), CH(REAR_CENTER), CH(SIDE_LEFT),
-     CH(SIDE_RIGHT)},
-    {CH(FRONT_LEFT), CH(FRONT_RIGHT), CH(FRONT_CENTER), CH(LFE), CH(REAR_LEFT), CH(REAR_RIGHT),
-     CH(SIDE_LEFT), CH(SIDE_RIGHT)},
-};
-#undef CH
-
-}  // namespace
-
 class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -75,7 +43,7 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
       throw Napi::TypeError::New(env, "new PulseCapture(options: object, onState: function)");
     }
     opts_ = ParseCaptureOptions(info[0].As<Napi::Object>());
-    spec_.format = PaFormatOf(opts_.format);
+    spec_.format = SampleFormatByName(opts_.format)->pulse;  // S8/U16/U32: PA_SAMPLE_INVALID
     spec_.rate = opts_.rate;
     spec_.channels = static_cast<uint8_t>(opts_.channels);
     if (spec_.format == PA_SAMPLE_INVALID || !pa_sample_spec_valid(&spec_)) {
@@ -138,9 +106,10 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
     pa_proplist_sets(pl, "node.name", opts_.node_name.c_str());
     pa_proplist_sets(pl, "node.description", opts_.node_description.c_str());
     pa_channel_map map;
-    if (spec_.channels <= 8) {
+    if (!opts_.positions.empty()) {
       map.channels = spec_.channels;
-      for (uint32_t c = 0; c < spec_.channels; c++) map.map[c] = kLayouts[spec_.channels][c];
+      for (uint32_t c = 0; c < spec_.channels; c++)
+        map.map[c] = ChannelByName(opts_.positions[c])->pulse;
     } else {
       pa_channel_map_init_extend(&map, spec_.channels, PA_CHANNEL_MAP_AUX);
     }

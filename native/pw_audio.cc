@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "pcm_names.h"
 #include "pw_client.h"
 #include "spsc_ring.h"
 
@@ -35,35 +36,6 @@ int64_t MonoNs() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
-
-struct FormatEntry {
-  const char* name;
-  spa_audio_format format;
-  uint32_t sample_bytes;
-};
-// QEMU's AudioFormat set in either endianness. The graph converts (audioconvert handles the
-// other-endian variants), so no byte swapping in JS for PipeWire.
-const FormatEntry kFormats[] = {
-    {"U8", SPA_AUDIO_FORMAT_U8, 1},        {"S8", SPA_AUDIO_FORMAT_S8, 1},
-    {"S16LE", SPA_AUDIO_FORMAT_S16_LE, 2}, {"S16BE", SPA_AUDIO_FORMAT_S16_BE, 2},
-    {"U16LE", SPA_AUDIO_FORMAT_U16_LE, 2}, {"U16BE", SPA_AUDIO_FORMAT_U16_BE, 2},
-    {"S32LE", SPA_AUDIO_FORMAT_S32_LE, 4}, {"S32BE", SPA_AUDIO_FORMAT_S32_BE, 4},
-    {"U32LE", SPA_AUDIO_FORMAT_U32_LE, 4}, {"U32BE", SPA_AUDIO_FORMAT_U32_BE, 4},
-    {"F32LE", SPA_AUDIO_FORMAT_F32_LE, 4}, {"F32BE", SPA_AUDIO_FORMAT_F32_BE, 4},
-};
-
-struct PositionEntry {
-  const char* name;
-  uint32_t position;
-};
-const PositionEntry kPositions[] = {
-    {"MONO", SPA_AUDIO_CHANNEL_MONO}, {"FL", SPA_AUDIO_CHANNEL_FL},
-    {"FR", SPA_AUDIO_CHANNEL_FR},     {"FC", SPA_AUDIO_CHANNEL_FC},
-    {"LFE", SPA_AUDIO_CHANNEL_LFE},   {"RL", SPA_AUDIO_CHANNEL_RL},
-    {"RR", SPA_AUDIO_CHANNEL_RR},     {"RC", SPA_AUDIO_CHANNEL_RC},
-    {"SL", SPA_AUDIO_CHANNEL_SL},     {"SR", SPA_AUDIO_CHANNEL_SR},
-    {"FLC", SPA_AUDIO_CHANNEL_FLC},   {"FRC", SPA_AUDIO_CHANNEL_FRC},
-};
 
 class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
  public:
@@ -88,15 +60,13 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
       ThrowWithCode(env, "EINVAL", "PwPlayback: options object required");
     Napi::Object o = info[0].As<Napi::Object>();
     std::string fmt = OptionString(o, "format");
-    const FormatEntry* fe = nullptr;
-    for (const auto& f : kFormats)
-      if (fmt == f.name) fe = &f;
+    const SampleFormatName* fe = SampleFormatByName(fmt);
     if (!fe) ThrowWithCode(env, "EINVAL", "PwPlayback: unknown sample format '" + fmt + "'");
     rate_ = OptionUint32(env, o, "rate", "PwPlayback");
     channels_ = OptionUint32(env, o, "channels", "PwPlayback");
     if (channels_ < 1 || channels_ > SPA_AUDIO_MAX_CHANNELS || rate_ < 1000 || rate_ > 384000)
       ThrowWithCode(env, "EINVAL", "PwPlayback: channels must be 1..64 and rate 1000..384000");
-    stride_ = fe->sample_bytes * channels_;
+    stride_ = fe->bytes * channels_;
     silence_byte_ = fe->name[0] == 'U' ? 0x80 : 0;
     uint32_t ring_frames = OptionUint32(env, o, "ringFrames", "PwPlayback");
     start_bytes_.store(size_t(OptionUint32(env, o, "startFrames", "PwPlayback")) * stride_);
@@ -104,7 +74,7 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
     ring_ = std::make_unique<SpscRing>(ring_frames, stride_);
 
     spa_audio_info_raw raw{};
-    raw.format = fe->format;
+    raw.format = fe->spa;
     raw.rate = rate_;
     raw.channels = channels_;
     Napi::Value posv = o.Get("positions");
@@ -113,12 +83,9 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
     Napi::Array pos = posv.As<Napi::Array>();
     for (uint32_t i = 0; i < channels_; i++) {
       std::string p = pos.Get(i).ToString().Utf8Value();
-      uint32_t v = SPA_AUDIO_CHANNEL_UNKNOWN;
-      for (const auto& pe : kPositions)
-        if (p == pe.name) v = pe.position;
-      if (v == SPA_AUDIO_CHANNEL_UNKNOWN)
-        ThrowWithCode(env, "EINVAL", "PwPlayback: unknown channel position '" + p + "'");
-      raw.position[i] = v;
+      const ChannelName* ch = ChannelByName(p);
+      if (!ch) ThrowWithCode(env, "EINVAL", "PwPlayback: unknown channel position '" + p + "'");
+      raw.position[i] = ch->spa;
     }
 
     pw_properties* props =

@@ -24,42 +24,6 @@
 
 namespace qdb {
 
-namespace {
-
-spa_audio_format PwFormatOf(const std::string& f) {
-  if (f == "U8") return SPA_AUDIO_FORMAT_U8;
-  if (f == "S8") return SPA_AUDIO_FORMAT_S8;
-  if (f == "S16LE") return SPA_AUDIO_FORMAT_S16_LE;
-  if (f == "S16BE") return SPA_AUDIO_FORMAT_S16_BE;
-  if (f == "U16LE") return SPA_AUDIO_FORMAT_U16_LE;
-  if (f == "U16BE") return SPA_AUDIO_FORMAT_U16_BE;
-  if (f == "S32LE") return SPA_AUDIO_FORMAT_S32_LE;
-  if (f == "S32BE") return SPA_AUDIO_FORMAT_S32_BE;
-  if (f == "U32LE") return SPA_AUDIO_FORMAT_U32_LE;
-  if (f == "U32BE") return SPA_AUDIO_FORMAT_U32_BE;
-  if (f == "F32LE") return SPA_AUDIO_FORMAT_F32_LE;
-  if (f == "F32BE") return SPA_AUDIO_FORMAT_F32_BE;
-  return SPA_AUDIO_FORMAT_UNKNOWN;
-}
-
-// Channel order by count: the same as playback (src/audio/format.ts CHANNEL_LAYOUTS, the WAVE
-// order QEMU's multichannel devices and guests use).
-#define CH(x) SPA_AUDIO_CHANNEL_##x
-const spa_audio_channel kLayouts[9][8] = {
-    {},
-    {CH(MONO)},
-    {CH(FL), CH(FR)},
-    {CH(FL), CH(FR), CH(FC)},
-    {CH(FL), CH(FR), CH(RL), CH(RR)},
-    {CH(FL), CH(FR), CH(FC), CH(RL), CH(RR)},
-    {CH(FL), CH(FR), CH(FC), CH(LFE), CH(RL), CH(RR)},
-    {CH(FL), CH(FR), CH(FC), CH(LFE), CH(RC), CH(SL), CH(SR)},
-    {CH(FL), CH(FR), CH(FC), CH(LFE), CH(RL), CH(RR), CH(SL), CH(SR)},
-};
-#undef CH
-
-}  // namespace
-
 class PwCapture : public Napi::ObjectWrap<PwCapture> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -79,7 +43,7 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
       throw Napi::TypeError::New(env, "new PwCapture(options: object, onState: function)");
     }
     opts_ = ParseCaptureOptions(info[0].As<Napi::Object>());
-    spa_audio_format fmt = PwFormatOf(opts_.format);
+    spa_audio_format fmt = SampleFormatByName(opts_.format)->spa;  // checked by ParseCaptureOptions
     if (fmt == SPA_AUDIO_FORMAT_UNKNOWN) {
       throw Napi::RangeError::New(env, "PwCapture: unsupported sample format " + opts_.format);
     }
@@ -134,8 +98,9 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
     raw.format = fmt;
     raw.rate = opts_.rate;
     raw.channels = opts_.channels;
-    if (opts_.channels <= 8) {
-      for (uint32_t c = 0; c < opts_.channels; c++) raw.position[c] = kLayouts[opts_.channels][c];
+    if (!opts_.positions.empty()) {
+      for (uint32_t c = 0; c < opts_.channels; c++)
+        raw.position[c] = ChannelByName(opts_.positions[c])->spa;
     } else {
       raw.flags = SPA_AUDIO_FLAG_UNPOSITIONED;
     }

@@ -29,6 +29,8 @@ export interface NativeCaptureOptions {
   latencyFrames: number;
   /** Ring capacity in frames; when full the oldest audio is dropped (counted as overrun). */
   ringFrames: number;
+  /** One channel position name per channel (src/audio/format.ts CHANNEL_LAYOUTS); omitted = unpositioned. */
+  positions?: readonly string[];
 }
 
 export interface NativeCaptureStats {

@@ -31,6 +31,7 @@ describe('native capture opener', () => {
       appName: 'qemu-dbus-bridge',
       latencyFrames: 441,
       ringFrames: 22050,
+      positions: ['FL', 'FR'],
     });
     expect(seen[1].target).toBe('usb-mic');
   });

@@ -3,6 +3,7 @@
 // loads the addon.
 import { native } from '../../native';
 import type { NativeCaptureCtor } from '../../native-api/capture';
+import { CHANNEL_LAYOUTS } from '../format';
 import { APP_NAME, CaptureBackend, OpenCapture, micDescription, micNodeName } from './capture-source';
 
 /** The media role meaning "voice communication" in each server's vocabulary. */
@@ -34,6 +35,8 @@ export function nativeCaptureOpener(backend: CaptureBackend, addon?: { PwCapture
         appName: APP_NAME,
         latencyFrames: req.latencyFrames,
         ringFrames: req.ringFrames,
+        // The same channel order as playback: one layout table, in TypeScript.
+        ...(CHANNEL_LAYOUTS[req.channels] ? { positions: CHANNEL_LAYOUTS[req.channels] } : {}),
       },
       (state, message) => {
         // Called from the addon's ThreadSafeFunction, which cannot propagate a JS exception:
