@@ -109,6 +109,14 @@ describe('QEMU 7.2 over a private bus', () => {
     expect(dh.registrations).toBe(2);
     expect(ah.registrations).toBe(2);
     await waitFor('Scanout on the re-registered listener', 30_000, () => display.scanouts.length > scanoutsBefore);
-    await waitFor('Init on the re-registered audio listener', 30_000, () => audio.inits.length >= 2);
+    // QEMU replays Init for its existing voice to every new audio listener. This wait once timed
+    // out under load (not reproduced since): say what the listener did get, so a recurrence shows
+    // whether nothing arrived on the new connection or only Init was missing.
+    try {
+      await waitFor('Init on the re-registered audio listener', 30_000, () => audio.inits.length >= 2);
+    } catch (e) {
+      const seen = { inits: audio.inits.length, enabled: audio.enabled.length, writes: audio.writes, active: ah.active, stats: ah.stats, registrations: ah.registrations, attached: vm.attached };
+      throw new Error(`${(e as Error).message}; audio listener saw ${JSON.stringify(seen, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`, { cause: e });
+    }
   });
 });
