@@ -72,4 +72,11 @@ describe('architecture import rules', () => {
     );
     expect(offenders.map((f) => path.relative(SRC, f))).toEqual([]);
   });
+
+  it('only src/qemu/usocket.ts imports usocket (it carries the use-after-free workaround)', () => {
+    const root = path.join(SRC, '..');
+    const tree = [...files, ...['test/harness', 'test/fakes', 'bench'].flatMap((d) => walk(path.join(root, d)))];
+    const offenders = tree.filter((f) => path.relative(SRC, f) !== path.join('qemu', 'usocket.ts') && imports(f).includes('usocket'));
+    expect(offenders.map((f) => path.relative(root, f))).toEqual([]);
+  });
 });
