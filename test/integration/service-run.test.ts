@@ -84,6 +84,26 @@ async function startBridge(args: string[], label: string, serverEnv: NodeJS.Proc
   return { proc, log: () => log, exited, notify };
 }
 
+const bridgeReady = (b: Bridge): Promise<unknown> => waitFor('READY=1', 120_000, () => b.notify.messages().some((m) => m.startsWith('READY=1')));
+
+/** SIGTERM; the bridge must exit 0. */
+async function stopBridge(b: Bridge): Promise<void> {
+  b.proc.kill('SIGTERM');
+  expect((await b.exited).code, b.log()).toBe(0);
+}
+
+/** Runs a test's body against a bridge: a failure prints its log and last notify messages; a bridge still running afterwards is killed. */
+async function withBridge(b: Bridge, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    console.log(`bridge log:\n${b.log()}\nnotify: ${JSON.stringify(b.notify.messages().slice(-5))}`);
+    throw err;
+  } finally {
+    if (b.proc.exitCode === null) b.proc.kill('SIGKILL');
+  }
+}
+
 function lastStatus(b: Bridge): string {
   const all = b.notify.messages().flatMap((m) => m.split('\n')).filter((l) => l.startsWith('STATUS='));
   return all.at(-1)?.slice('STATUS='.length) ?? '';
@@ -137,77 +157,76 @@ describe('qemu-dbus-bridge run (real guest, PipeWire, gst)', () => {
   });
 
   it('bridges audio, camera and replayed input; SIGTERM stops cleanly and releases a held key', async () => {
-    guest = await startGuest({ scenario: ['pattern', 'tone'], busAddress: bus.address, name: 'svc-e2e', params: { tone_hz: 1000, tone_ms: 120_000 } });
+    const vm = await startGuest({ scenario: ['pattern', 'tone'], busAddress: bus.address, name: 'svc-e2e', params: { tone_hz: 1000, tone_ms: 120_000 } });
+    guest = vm;
     // A FIFO keeps the replay stream open, so the test can press a key and leave it held.
     const fifo = path.join(dir, 'keys.fifo');
     spawnSync('mkfifo', [fifo]);
     const b = await startBridge(
-      ['--address', bus.address, '--vm', guest.name, '--audio', 'pipewire', '--audio-sink', 'vm-sink', '--audio-source', 'vm-mic', '--camera', 'pipewire', '--input-replay', fifo],
+      ['--address', bus.address, '--vm', vm.name, '--audio', 'pipewire', '--audio-sink', 'vm-sink', '--audio-source', 'vm-mic', '--camera', 'pipewire', '--input-replay', fifo],
       'e2e',
     );
     // Opened without blocking the test's event loop: the bridge opens the reading end once attached.
     const writerP = fs.promises.open(fifo, 'w');
     let writer: fs.promises.FileHandle | undefined;
     try {
-      await waitFor('READY=1', 120_000, () => b.notify.messages().some((m) => m.startsWith('READY=1')));
-      await guest.waitForSerial(/MARK ready/, 180_000);
-      writer = await writerP;
+      await withBridge(b, async () => {
+        await bridgeReady(b);
+        await vm.waitForSerial(/MARK ready/, 180_000);
+        writer = await writerP;
 
-      // input: type "hi", then hold Shift
-      writeEvents(writer.fd, new EventScript().typeText('hi'));
-      writeEvents(writer.fd, new EventScript().key(KEY_LEFTSHIFT, 1));
-      await waitFor('guest saw h, i and Shift down', 60_000, () => {
-        const ev = parseInputEvents(guest!.serial()).filter((e) => e.type === 1);
-        return ev.some((e) => e.code === KEY_H && e.value === 1) && ev.some((e) => e.code === KEY_I && e.value === 0) && ev.some((e) => e.code === KEY_LEFTSHIFT && e.value === 1);
+        // input: type "hi", then hold Shift
+        writeEvents(writer.fd, new EventScript().typeText('hi'));
+        writeEvents(writer.fd, new EventScript().key(KEY_LEFTSHIFT, 1));
+        await waitFor('guest saw h, i and Shift down', 60_000, () => {
+          const ev = parseInputEvents(vm.serial()).filter((e) => e.type === 1);
+          return ev.some((e) => e.code === KEY_H && e.value === 1) && ev.some((e) => e.code === KEY_I && e.value === 0) && ev.some((e) => e.code === KEY_LEFTSHIFT && e.value === 1);
+        });
+
+        // audio: the guest's 1000 Hz tone comes out of vm-sink
+        await vm.waitForSerial(/MARK play-start/, 180_000);
+        const tone = await waitForTone('1000 Hz on vm-sink');
+        console.log(`e2e audio: ${tone.hz} Hz, rms ${tone.level.toFixed(3)}`);
+
+        // camera: the pattern through the PipeWire camera node (1280x800 letterboxed into 1280x720)
+        await vm.waitForSerial(/MARK pattern-drawn/, 180_000);
+        // The same caps as the camera part's own guest test: BT.601 YUY2, so colours convert back exactly.
+        const files = await captureCameraFrames({ env: pw.env, target: cameraNodeName(vm.name), count: 2, caps: 'video/x-raw,format=YUY2,colorimetry=bt601', timeoutMs: 60_000 });
+        const img = decodePng(files[files.length - 1]);
+        expect([img.width, img.height]).toEqual([1280, 720]);
+        const s = 0.9;
+        const at = (gx: number, gy: number) => meanColor(img, { x: 64 + gx * s - 12, y: gy * s - 12, w: 24, h: 24 });
+        expect(colorDistance(at(320, 200), { r: 255, g: 0, b: 0 })).toBeLessThanOrEqual(16);
+        expect(colorDistance(at(960, 200), { r: 0, g: 255, b: 0 })).toBeLessThanOrEqual(16);
+        expect(colorDistance(at(320, 600), { r: 0, g: 0, b: 255 })).toBeLessThanOrEqual(16);
+        expect(colorDistance(at(960, 600), { r: 255, g: 255, b: 255 })).toBeLessThanOrEqual(16);
+
+        // STATUS= names every route
+        await waitFor('status with all routes running', 30_000, () => /audio 44100 Hz 2ch → vm-sink/.test(lastStatus(b)) && /camera 1280x720@30 → PipeWire camera/.test(lastStatus(b)) && /input 1 device, not grabbed/.test(lastStatus(b)));
+        console.log(`e2e STATUS=${lastStatus(b)}`);
+        expect(b.notify.messages().filter((m) => m === 'WATCHDOG=1').length).toBeGreaterThan(0);
+
+        // SIGTERM with Shift held: clean exit, and the guest sees Shift released
+        const t0 = Date.now();
+        b.proc.kill('SIGTERM');
+        const { code, at: end } = await b.exited;
+        console.log(`e2e SIGTERM -> exit ${code} after ${end - t0} ms`);
+        expect(code, b.log()).toBe(0);
+        expect(b.notify.messages()).toContain('STOPPING=1');
+        await waitFor('Shift released in the guest', 30_000, () =>
+          parseInputEvents(vm.serial()).some((e) => e.type === 1 && e.code === KEY_LEFTSHIFT && e.value === 0),
+        );
+        // no stuck keys: for every key the guest's last event is a release
+        const last = new Map<number, number>();
+        for (const e of parseInputEvents(vm.serial())) if (e.type === 1) last.set(e.code, e.value);
+        expect([...last].filter(([, v]) => v !== 0)).toEqual([]);
+        // logs: one line per state change, never per frame or block
+        const lines = b.log().trim().split('\n');
+        expect(lines.every((l) => l.startsWith('{'))).toBe(true);
+        expect(lines.length).toBeLessThan(200);
       });
-
-      // audio: the guest's 1000 Hz tone comes out of vm-sink
-      await guest.waitForSerial(/MARK play-start/, 180_000);
-      const tone = await waitForTone('1000 Hz on vm-sink');
-      console.log(`e2e audio: ${tone.hz} Hz, rms ${tone.level.toFixed(3)}`);
-
-      // camera: the pattern through the PipeWire camera node (1280x800 letterboxed into 1280x720)
-      await guest.waitForSerial(/MARK pattern-drawn/, 180_000);
-      // The same caps as the camera part's own guest test: BT.601 YUY2, so colours convert back exactly.
-      const files = await captureCameraFrames({ env: pw.env, target: cameraNodeName(guest.name), count: 2, caps: 'video/x-raw,format=YUY2,colorimetry=bt601', timeoutMs: 60_000 });
-      const img = decodePng(files[files.length - 1]);
-      expect([img.width, img.height]).toEqual([1280, 720]);
-      const s = 0.9;
-      const at = (gx: number, gy: number) => meanColor(img, { x: 64 + gx * s - 12, y: gy * s - 12, w: 24, h: 24 });
-      expect(colorDistance(at(320, 200), { r: 255, g: 0, b: 0 })).toBeLessThanOrEqual(16);
-      expect(colorDistance(at(960, 200), { r: 0, g: 255, b: 0 })).toBeLessThanOrEqual(16);
-      expect(colorDistance(at(320, 600), { r: 0, g: 0, b: 255 })).toBeLessThanOrEqual(16);
-      expect(colorDistance(at(960, 600), { r: 255, g: 255, b: 255 })).toBeLessThanOrEqual(16);
-
-      // STATUS= names every route
-      await waitFor('status with all routes running', 30_000, () => /audio 44100 Hz 2ch → vm-sink/.test(lastStatus(b)) && /camera 1280x720@30 → PipeWire camera/.test(lastStatus(b)) && /input 1 device, not grabbed/.test(lastStatus(b)));
-      console.log(`e2e STATUS=${lastStatus(b)}`);
-      expect(b.notify.messages().filter((m) => m === 'WATCHDOG=1').length).toBeGreaterThan(0);
-
-      // SIGTERM with Shift held: clean exit, and the guest sees Shift released
-      const t0 = Date.now();
-      b.proc.kill('SIGTERM');
-      const { code, at: end } = await b.exited;
-      console.log(`e2e SIGTERM -> exit ${code} after ${end - t0} ms`);
-      expect(code, b.log()).toBe(0);
-      expect(b.notify.messages()).toContain('STOPPING=1');
-      await waitFor('Shift released in the guest', 30_000, () =>
-        parseInputEvents(guest!.serial()).some((e) => e.type === 1 && e.code === KEY_LEFTSHIFT && e.value === 0),
-      );
-      // no stuck keys: for every key the guest's last event is a release
-      const last = new Map<number, number>();
-      for (const e of parseInputEvents(guest.serial())) if (e.type === 1) last.set(e.code, e.value);
-      expect([...last].filter(([, v]) => v !== 0)).toEqual([]);
-      // logs: one line per state change, never per frame or block
-      const lines = b.log().trim().split('\n');
-      expect(lines.every((l) => l.startsWith('{'))).toBe(true);
-      expect(lines.length).toBeLessThan(200);
-    } catch (err) {
-      console.log(`bridge log:\n${b.log()}\nnotify: ${JSON.stringify(b.notify.messages().slice(-5))}`);
-      throw err;
     } finally {
       await (writer ?? (await writerP.catch(() => undefined)))?.close();
-      if (b.proc.exitCode === null) b.proc.kill('SIGKILL');
     }
   }, 600_000);
 });
@@ -219,35 +238,32 @@ describe('re-attach and sound-server restarts', () => {
     let guest = await startGuest({ scenario: ['tone'], busAddress: bus.address, name, uuid, params: { tone_hz: 1000, tone_ms: 120_000 } });
     const b = await startBridge(['--address', bus.address, '--vm', name, '--audio', 'pipewire', '--audio-sink', 'vm-sink', '--camera', 'none'], 'restart');
     try {
-      await waitFor('READY=1', 120_000, () => b.notify.messages().some((m) => m.startsWith('READY=1')));
-      await waitForTone('first boot tone');
-      const samples: Array<{ fds: number; rssKb: number }> = [procStats(b.proc.pid!)];
-      for (let i = 1; i <= 5; i++) {
-        await guest.stop();
-        await waitFor(`bridge noticed VM gone (#${i})`, 60_000, () => /is gone/.test(lastStatus(b)));
-        guest = await startGuest({ scenario: ['tone'], busAddress: bus.address, name, uuid, params: { tone_hz: 1000, tone_ms: 120_000 } });
-        const t = await waitForTone(`tone after restart #${i}`);
-        expect(lastStatus(b)).toMatch(/audio 44100 Hz 2ch/);
-        samples.push(procStats(b.proc.pid!));
-        console.log(`restart #${i}: ${t.hz} Hz rms ${t.level.toFixed(3)}; bridge fds ${samples[i].fds}, RSS ${samples[i].rssKb} kB`);
-      }
-      // fds: the same after five cycles as after the first (a small allowance for timing)
-      expect(samples[5].fds).toBeLessThanOrEqual(samples[1].fds + 2);
-      // RSS: not growing cycle over cycle beyond GC noise
-      expect(samples[5].rssKb).toBeLessThan(samples[1].rssKb * 1.3);
+      await withBridge(b, async () => {
+        await bridgeReady(b);
+        await waitForTone('first boot tone');
+        const samples: Array<{ fds: number; rssKb: number }> = [procStats(b.proc.pid!)];
+        for (let i = 1; i <= 5; i++) {
+          await guest.stop();
+          await waitFor(`bridge noticed VM gone (#${i})`, 60_000, () => /is gone/.test(lastStatus(b)));
+          guest = await startGuest({ scenario: ['tone'], busAddress: bus.address, name, uuid, params: { tone_hz: 1000, tone_ms: 120_000 } });
+          const t = await waitForTone(`tone after restart #${i}`);
+          expect(lastStatus(b)).toMatch(/audio 44100 Hz 2ch/);
+          samples.push(procStats(b.proc.pid!));
+          console.log(`restart #${i}: ${t.hz} Hz rms ${t.level.toFixed(3)}; bridge fds ${samples[i].fds}, RSS ${samples[i].rssKb} kB`);
+        }
+        // fds: the same after five cycles as after the first (a small allowance for timing)
+        expect(samples[5].fds).toBeLessThanOrEqual(samples[1].fds + 2);
+        // RSS: not growing cycle over cycle beyond GC noise
+        expect(samples[5].rssKb).toBeLessThan(samples[1].rssKb * 1.3);
 
-      await pw.restart();
-      const after = await waitForTone('tone after PipeWire restart');
-      console.log(`after PipeWire restart: ${after.hz} Hz rms ${after.level.toFixed(3)}`);
-      expect(b.proc.exitCode).toBeNull();
+        await pw.restart();
+        const after = await waitForTone('tone after PipeWire restart');
+        console.log(`after PipeWire restart: ${after.hz} Hz rms ${after.level.toFixed(3)}`);
+        expect(b.proc.exitCode).toBeNull();
 
-      b.proc.kill('SIGTERM');
-      expect((await b.exited).code, b.log()).toBe(0);
-    } catch (err) {
-      console.log(`bridge log:\n${b.log()}\nnotify: ${JSON.stringify(b.notify.messages().slice(-5))}`);
-      throw err;
+        await stopBridge(b);
+      });
     } finally {
-      if (b.proc.exitCode === null) b.proc.kill('SIGKILL');
       await guest.stop();
     }
   }, 900_000);
@@ -258,26 +274,23 @@ describe('bus-less (--qmp, -display dbus,p2p=yes)', () => {
     const guest = await startGuest({ scenario: ['pattern'], p2p: true, name: 'svc-p2p' });
     const b = await startBridge(['--qmp', guest.qmpPath, '--audio', 'pipewire', '--camera', 'pipewire'], 'p2p');
     try {
-      await waitFor('READY=1', 120_000, () => b.notify.messages().some((m) => m.startsWith('READY=1')));
-      await guest.waitForSerial(/MARK pattern-drawn/, 180_000);
-      const files = await captureCameraFrames({ env: pw.env, target: cameraNodeName(guest.name), count: 2, caps: 'video/x-raw,format=YUY2,colorimetry=bt601', timeoutMs: 60_000 });
-      const img = decodePng(files[files.length - 1]);
-      expect(colorDistance(meanColor(img, { x: 64 + 320 * 0.9 - 12, y: 200 * 0.9 - 12, w: 24, h: 24 }), { r: 255, g: 0, b: 0 })).toBeLessThanOrEqual(16);
-      // audio: refused with the code and the fix, retried (one warning per distinct failure), others unaffected
-      await waitFor('audio-out retrying with EP2P_AUDIO', 30_000, () => /audio-out retrying \(EP2P_AUDIO: .*; retry in/.test(lastStatus(b)));
-      const status = lastStatus(b);
-      console.log(`p2p STATUS=${status}`);
-      expect(status).toMatch(/camera 1280x720@30 → PipeWire camera/);
-      const warns = b.log().split('\n').filter((l) => l.includes('"level":"warn"') && l.includes('"component":"audio-out"'));
-      expect(warns).toHaveLength(1);
-      expect(warns[0]).toContain('use the bus mode for audio');
-      b.proc.kill('SIGTERM');
-      expect((await b.exited).code, b.log()).toBe(0);
-    } catch (err) {
-      console.log(`bridge log:\n${b.log()}`);
-      throw err;
+      await withBridge(b, async () => {
+        await bridgeReady(b);
+        await guest.waitForSerial(/MARK pattern-drawn/, 180_000);
+        const files = await captureCameraFrames({ env: pw.env, target: cameraNodeName(guest.name), count: 2, caps: 'video/x-raw,format=YUY2,colorimetry=bt601', timeoutMs: 60_000 });
+        const img = decodePng(files[files.length - 1]);
+        expect(colorDistance(meanColor(img, { x: 64 + 320 * 0.9 - 12, y: 200 * 0.9 - 12, w: 24, h: 24 }), { r: 255, g: 0, b: 0 })).toBeLessThanOrEqual(16);
+        // audio: refused with the code and the fix, retried (one warning per distinct failure), others unaffected
+        await waitFor('audio-out retrying with EP2P_AUDIO', 30_000, () => /audio-out retrying \(EP2P_AUDIO: .*; retry in/.test(lastStatus(b)));
+        const status = lastStatus(b);
+        console.log(`p2p STATUS=${status}`);
+        expect(status).toMatch(/camera 1280x720@30 → PipeWire camera/);
+        const warns = b.log().split('\n').filter((l) => l.includes('"level":"warn"') && l.includes('"component":"audio-out"'));
+        expect(warns).toHaveLength(1);
+        expect(warns[0]).toContain('use the bus mode for audio');
+        await stopBridge(b);
+      });
     } finally {
-      if (b.proc.exitCode === null) b.proc.kill('SIGKILL');
       await guest.stop();
     }
   }, 600_000);
@@ -301,25 +314,22 @@ describe('the bus itself goes away', () => {
     let guest = await startGuest({ scenario: ['tone'], busAddress: address, name: 'svc-bus', params: { tone_hz: 1000, tone_ms: 120_000 } });
     const b = await startBridge(['--address', address, '--vm', 'svc-bus', '--audio', 'pipewire', '--audio-sink', 'vm-sink', '--camera', 'none'], 'bus');
     try {
-      await waitFor('READY=1', 120_000, () => b.notify.messages().some((m) => m.startsWith('READY=1')));
-      await waitForTone('tone on the first bus');
-      await d.stop();
-      await guest.stop();
-      await waitFor('waiting for the VM again', 60_000, () => /^waiting for VM 'svc-bus'/.test(lastStatus(b)));
-      expect(b.proc.exitCode).toBeNull();
-      d = await busAt(socket);
-      guest = await startGuest({ scenario: ['tone'], busAddress: address, name: 'svc-bus', params: { tone_hz: 1000, tone_ms: 120_000 } });
-      const t = await waitForTone('tone on the new bus');
-      console.log(`after bus restart: ${t.hz} Hz rms ${t.level.toFixed(3)}; STATUS=${lastStatus(b)}`);
-      expect(b.log()).toMatch(/went away/);
-      expect(b.log().split('\n').filter((l) => l.includes('"msg":"attached to VM')).length).toBe(2);
-      b.proc.kill('SIGTERM');
-      expect((await b.exited).code, b.log()).toBe(0);
-    } catch (err) {
-      console.log(`bridge log:\n${b.log()}`);
-      throw err;
+      await withBridge(b, async () => {
+        await bridgeReady(b);
+        await waitForTone('tone on the first bus');
+        await d.stop();
+        await guest.stop();
+        await waitFor('waiting for the VM again', 60_000, () => /^waiting for VM 'svc-bus'/.test(lastStatus(b)));
+        expect(b.proc.exitCode).toBeNull();
+        d = await busAt(socket);
+        guest = await startGuest({ scenario: ['tone'], busAddress: address, name: 'svc-bus', params: { tone_hz: 1000, tone_ms: 120_000 } });
+        const t = await waitForTone('tone on the new bus');
+        console.log(`after bus restart: ${t.hz} Hz rms ${t.level.toFixed(3)}; STATUS=${lastStatus(b)}`);
+        expect(b.log()).toMatch(/went away/);
+        expect(b.log().split('\n').filter((l) => l.includes('"msg":"attached to VM')).length).toBe(2);
+        await stopBridge(b);
+      });
     } finally {
-      if (b.proc.exitCode === null) b.proc.kill('SIGKILL');
       await guest.stop();
       await d.stop();
     }
@@ -336,17 +346,14 @@ describe('PulseAudio', () => {
       ...pa.env,
     });
     try {
-      await waitFor('READY=1', 120_000, () => b.notify.messages().some((m) => m.startsWith('READY=1')));
-      const t = await waitForTone('tone on the PulseAudio vm-sink', pa);
-      console.log(`pulse: ${t.hz} Hz rms ${t.level.toFixed(3)}; STATUS=${lastStatus(b)}`);
-      expect(lastStatus(b)).toMatch(/audio 44100 Hz 2ch → vm-sink \(pulse\)/);
-      b.proc.kill('SIGTERM');
-      expect((await b.exited).code, b.log()).toBe(0);
-    } catch (err) {
-      console.log(`bridge log:\n${b.log()}`);
-      throw err;
+      await withBridge(b, async () => {
+        await bridgeReady(b);
+        const t = await waitForTone('tone on the PulseAudio vm-sink', pa);
+        console.log(`pulse: ${t.hz} Hz rms ${t.level.toFixed(3)}; STATUS=${lastStatus(b)}`);
+        expect(lastStatus(b)).toMatch(/audio 44100 Hz 2ch → vm-sink \(pulse\)/);
+        await stopBridge(b);
+      });
     } finally {
-      if (b.proc.exitCode === null) b.proc.kill('SIGKILL');
       await guest.stop();
       await pa.stop();
     }
