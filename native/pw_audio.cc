@@ -9,101 +9,56 @@
 //   - exposes counters/state for JS to poll (no JS ever runs on the RT thread, and no
 //     ThreadSafeFunction is needed: state changes are rare and the TS side polls stats() for
 //     drift control anyway).
+// Option parsing, the ring, write() and the common stats live in playback_common.h, shared
+// with pulse_audio.cc.
 #include <errno.h>
-#include <math.h>
 #include <pipewire/pipewire.h>
 #include <spa/param/audio/format-utils.h>
 #include <spa/param/props.h>
 #include <string.h>
-#include <time.h>
 
 #include <atomic>
-#include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "addon.h"
-#include "pcm_names.h"
+#include "playback_common.h"
 #include "pw_client.h"
-#include "spsc_ring.h"
 
 namespace qdb {
 namespace {
 
-int64_t MonoNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-}
+// stats().state stores pw_stream_state as is.
+static_assert(int(PW_STREAM_STATE_ERROR) == kPlaybackError &&
+                  int(PW_STREAM_STATE_UNCONNECTED) == kPlaybackUnconnected &&
+                  int(PW_STREAM_STATE_CONNECTING) == kPlaybackConnecting &&
+                  int(PW_STREAM_STATE_PAUSED) == kPlaybackPaused &&
+                  int(PW_STREAM_STATE_STREAMING) == kPlaybackStreaming,
+              "PlaybackState mirrors pw_stream_state");
 
-class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
+class PwPlayback : public PlaybackBase<PwPlayback> {
  public:
-  static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "PwPlayback",
-                       {
-                           InstanceMethod("write", &PwPlayback::Write),
-                           InstanceMethod("stats", &PwPlayback::Stats),
-                           InstanceMethod("setActive", &PwPlayback::SetActive),
-                           InstanceMethod("setVolume", &PwPlayback::SetVolume),
-                           InstanceMethod("setRate", &PwPlayback::SetRate),
-                           InstanceMethod("drain", &PwPlayback::Drain),
-                           InstanceMethod("close", &PwPlayback::Close),
-                       });
-  }
+  static constexpr char kClassName[] = "PwPlayback";
 
-  // new PwPlayback({format, rate, channels, positions[], ringFrames, startFrames,
-  //                 latencyFrames, props: {k: v}, remote?})
-  explicit PwPlayback(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PwPlayback>(info) {
+  explicit PwPlayback(const Napi::CallbackInfo& info) : PlaybackBase<PwPlayback>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsObject())
-      ThrowWithCode(env, "EINVAL", "PwPlayback: options object required");
-    Napi::Object o = info[0].As<Napi::Object>();
-    std::string fmt = OptionString(o, "format");
-    const SampleFormatName* fe = SampleFormatByName(fmt);
-    if (!fe) ThrowWithCode(env, "EINVAL", "PwPlayback: unknown sample format '" + fmt + "'");
-    rate_ = OptionUint32(env, o, "rate", "PwPlayback");
-    channels_ = OptionUint32(env, o, "channels", "PwPlayback");
-    if (channels_ < 1 || channels_ > SPA_AUDIO_MAX_CHANNELS || rate_ < 1000 || rate_ > 384000)
-      ThrowWithCode(env, "EINVAL", "PwPlayback: channels must be 1..64 and rate 1000..384000");
-    stride_ = fe->bytes * channels_;
-    silence_byte_ = fe->name[0] == 'U' ? 0x80 : 0;
-    uint32_t ring_frames = OptionUint32(env, o, "ringFrames", "PwPlayback");
-    start_bytes_.store(size_t(OptionUint32(env, o, "startFrames", "PwPlayback")) * stride_);
-    uint32_t latency_frames = OptionUint32(env, o, "latencyFrames", "PwPlayback");
-    ring_ = std::make_unique<SpscRing>(ring_frames, stride_);
+    silence_byte_ = opts_.format->name[0] == 'U' ? 0x80 : 0;
+    start_bytes_.store(size_t(opts_.start_frames) * stride_);
 
     spa_audio_info_raw raw{};
-    raw.format = fe->spa;
-    raw.rate = rate_;
-    raw.channels = channels_;
-    Napi::Value posv = o.Get("positions");
-    if (!posv.IsArray() || posv.As<Napi::Array>().Length() != channels_)
-      ThrowWithCode(env, "EINVAL", "PwPlayback: positions must list one name per channel");
-    Napi::Array pos = posv.As<Napi::Array>();
-    for (uint32_t i = 0; i < channels_; i++) {
-      std::string p = pos.Get(i).ToString().Utf8Value();
-      const ChannelName* ch = ChannelByName(p);
-      if (!ch) ThrowWithCode(env, "EINVAL", "PwPlayback: unknown channel position '" + p + "'");
-      raw.position[i] = ch->spa;
-    }
+    raw.format = opts_.format->spa;
+    raw.rate = opts_.rate;
+    raw.channels = opts_.channels;
+    for (uint32_t i = 0; i < opts_.channels; i++) raw.position[i] = opts_.positions[i]->spa;
 
     pw_properties* props =
         pw_properties_new(PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CATEGORY, "Playback", nullptr);
-    Napi::Value pv = o.Get("props");
-    if (pv.IsObject()) {
-      Napi::Object po = pv.As<Napi::Object>();
-      Napi::Array keys = po.GetPropertyNames();
-      for (uint32_t i = 0; i < keys.Length(); i++) {
-        std::string k = keys.Get(i).ToString().Utf8Value();
-        pw_properties_set(props, k.c_str(), po.Get(k).ToString().Utf8Value().c_str());
-      }
-    }
-    pw_properties_setf(props, PW_KEY_NODE_LATENCY, "%u/%u", latency_frames, rate_);
-    std::string stream_name = OptionString(o, "streamName", "playback");
+    for (const auto& kv : opts_.props)
+      pw_properties_set(props, kv.first.c_str(), kv.second.c_str());
+    pw_properties_setf(props, PW_KEY_NODE_LATENCY, "%u/%u", opts_.latency_frames, opts_.rate);
 
     try {
-      client_.Open(env, "qdb-play", OptionString(o, "remote"), &PwPlayback::OnCoreError, this);
+      client_.Open(env, "qdb-play", opts_.remote, &PwPlayback::OnCoreError, this);
     } catch (...) {
       pw_properties_free(props);
       throw;
@@ -121,14 +76,14 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
         auto* self = static_cast<PwPlayback*>(d);
         self->state_.store(int(state));
         if (state == PW_STREAM_STATE_ERROR)
-          self->SetError(std::string("PipeWire stream error: ") + (error ? error : ""));
+          self->RecordError(std::string("PipeWire stream error: ") + (error ? error : ""));
         // Controls only stick once the adapter exists: re-apply the wanted volume/rate.
         if (state == PW_STREAM_STATE_PAUSED || state == PW_STREAM_STATE_STREAMING)
           self->ApplyControlsLocked();
       };
       return e;
     }();
-    stream_ = pw_stream_new(client_.core(), stream_name.c_str(), props);  // takes props
+    stream_ = pw_stream_new(client_.core(), opts_.stream_name.c_str(), props);  // takes props
     if (!stream_) {
       int err = errno;
       client_.Unlock();
@@ -155,6 +110,20 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
   ~PwPlayback() override { Teardown(); }
 
  private:
+  friend class PlaybackBase<PwPlayback>;
+
+  // ---- option checks (JS thread, from PlaybackBase's constructor) --------------------------
+  static const SampleFormatName* CheckFormat(Napi::Env env, const std::string& name) {
+    const SampleFormatName* f = SampleFormatByName(name);
+    if (!f) ThrowWithCode(env, "EINVAL", "PwPlayback: unknown sample format '" + name + "'");
+    return f;
+  }
+
+  static void CheckSpec(Napi::Env env, const SampleFormatName&, uint32_t rate, uint32_t channels) {
+    if (channels < 1 || channels > SPA_AUDIO_MAX_CHANNELS || rate < 1000 || rate > 384000)
+      ThrowWithCode(env, "EINVAL", "PwPlayback: channels must be 1..64 and rate 1000..384000");
+  }
+
   // ---- real-time data thread -------------------------------------------------------------
   void Process() {
     pw_buffer* b = pw_stream_dequeue_buffer(stream_);
@@ -221,15 +190,9 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
   // ---- loop thread (or JS with the loop lock held) -----------------------------------------
   static void OnCoreError(void* owner, uint32_t id, int res, const char* message) {
     if (id == PW_ID_CORE)
-      static_cast<PwPlayback*>(owner)->SetError(std::string("PipeWire core error: ") +
-                                                (message ? message : "") + " (" + strerror(-res) +
-                                                ")");
-  }
-
-  void SetError(const std::string& msg) {
-    std::lock_guard<std::mutex> g(error_mutex_);
-    if (error_.empty()) error_ = msg;
-    has_error_.store(true);
+      static_cast<PwPlayback*>(owner)->RecordError(std::string("PipeWire core error: ") +
+                                                   (message ? message : "") + " (" +
+                                                   strerror(-res) + ")");
   }
 
   void ApplyControlsLocked() {
@@ -242,6 +205,7 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
     if (rate_ratio_ != 1.0f) pw_stream_set_control(stream_, SPA_PROP_rate, 1, &rate_ratio_, 0);
   }
 
+  // ---- JS thread: PlaybackBase hooks -------------------------------------------------------
   void Teardown() {
     client_.Close([this] {
       if (stream_) {
@@ -252,49 +216,10 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
     });
   }
 
-  void CheckOpen(Napi::Env env) {
-    if (!stream_) ThrowWithCode(env, "ECLOSED", "PwPlayback: already closed");
-  }
+  // The RT thread pulls from the ring on its own schedule: nothing to do.
+  void AfterWrite() {}
 
-  // ---- JS thread -------------------------------------------------------------------------
-  // write(data: Uint8Array): number of bytes accepted (all whole frames). Never blocks: when the
-  // ring is full the OLDEST queued frames are dropped (counted in overflowFrames).
-  Napi::Value Write(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    CheckOpen(env);
-    if (info.Length() < 1 || !info[0].IsTypedArray())
-      ThrowWithCode(env, "EINVAL", "PwPlayback.write: Uint8Array required");
-    Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
-    Napi::ArrayBuffer ab = ta.ArrayBuffer();
-    const uint8_t* p = static_cast<const uint8_t*>(ab.Data()) + ta.ByteOffset();
-    size_t n = ta.ByteLength();
-    n -= n % stride_;
-    size_t dropped = ring_->WriteDropOldest(p, n);
-    if (dropped) overflow_frames_.fetch_add(dropped / stride_, std::memory_order_relaxed);
-    written_frames_ += n / stride_;
-    return Napi::Number::New(env, double(n));
-  }
-
-  Napi::Value Stats(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("fillFrames", double(ring_->Fill() / stride_));
-    r.Set("capacityFrames", double(ring_->capacity_bytes() / stride_));
-    r.Set("writtenFrames", double(written_frames_));
-    r.Set("consumedFrames", double(consumed_frames_.load()));
-    r.Set("underruns", double(underruns_.load()));
-    r.Set("underrunFrames", double(underrun_frames_.load()));
-    r.Set("overflowFrames", double(overflow_frames_.load()));
-    r.Set("cycles", double(cycles_.load()));
-    r.Set("drained", drained_.load());
-    r.Set("nowNs", double(MonoNs()));
-    static const char* kStates[] = {"error", "unconnected", "connecting", "paused", "streaming"};
-    int st = state_.load();
-    r.Set("state", (st >= -1 && st <= 3) ? kStates[st + 1] : "unknown");
-    if (has_error_.load()) {
-      std::lock_guard<std::mutex> g(error_mutex_);
-      r.Set("error", error_);
-    }
+  double AddServerStats(Napi::Object r) {
     if (stream_) {
       pw_time t{};
       client_.Lock();
@@ -305,74 +230,47 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
       if (res == 0 && t.rate.denom) {
         // Graph delay (device side) plus what sits in the stream's queue and resampler, in ns.
         double graph_ns = double(t.delay) * 1e9 * t.rate.num / t.rate.denom;
-        double queued_ns = (double(t.queued / stride_) + double(t.buffered)) * 1e9 / rate_;
+        double queued_ns = (double(t.queued / stride_) + double(t.buffered)) * 1e9 / opts_.rate;
         r.Set("delayNs", graph_ns + queued_ns);
         r.Set("graphRate", double(t.rate.denom));
         r.Set("timeNs", double(t.now));
       }
     }
-    return r;
+    // A pull model: the graph takes one cycle at a time, so the ring is the whole queue.
+    return 0;
   }
 
-  // setActive(bool): cork/uncork (the guest started/stopped the voice).
-  Napi::Value SetActive(const Napi::CallbackInfo& info) {
-    CheckOpen(info.Env());
-    bool active = info[0].ToBoolean();
+  void ApplyActive(bool active) {
     client_.Lock();
     if (active) rearm_.store(true);
     pw_stream_set_active(stream_, active);
     client_.Unlock();
-    return info.Env().Undefined();
   }
 
-  // setVolume(mute: boolean, volumes: number[] linear 0..1 per channel)
-  Napi::Value SetVolume(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    CheckOpen(env);
-    if (info.Length() < 2 || !info[1].IsArray())
-      ThrowWithCode(env, "EINVAL", "PwPlayback.setVolume(mute, volumes[])");
-    Napi::Array a = info[1].As<Napi::Array>();
-    std::vector<float> v(channels_, 1.0f);
-    for (uint32_t i = 0; i < channels_ && i < a.Length(); i++)
-      v[i] = a.Get(i).ToNumber().FloatValue();
+  // Channels JS did not give play at full volume.
+  void ApplyVolume(bool mute, const std::vector<double>& volumes) {
+    std::vector<float> v(opts_.channels, 1.0f);
+    for (size_t i = 0; i < volumes.size(); i++) v[i] = float(volumes[i]);
     client_.Lock();
-    mute_ = info[0].ToBoolean();
+    mute_ = mute;
     volumes_ = v;
     ApplyControlsLocked();
     client_.Unlock();
-    return env.Undefined();
   }
 
-  // setRate(ratio): adaptive resampling factor for drift control (1.0 = nominal).
-  Napi::Value SetRate(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    CheckOpen(env);
-    float r = info[0].ToNumber().FloatValue();
-    if (!(r > 0.9f && r < 1.1f))
-      ThrowWithCode(env, "EINVAL", "PwPlayback.setRate: ratio must be within 0.9..1.1");
+  // An adaptive resampling factor applied by the stream's adapter.
+  void ApplyRate(double ratio) {
     client_.Lock();
-    rate_ratio_ = r;
+    rate_ratio_ = float(ratio);
     pw_stream_set_control(stream_, SPA_PROP_rate, 1, &rate_ratio_, 0);
     client_.Unlock();
-    return env.Undefined();
   }
 
-  // drain(): from now on the RT thread plays out the ring without padding, then flushes with
-  // drain=true; stats().drained turns true once PipeWire has played everything. Never blocks.
-  Napi::Value Drain(const Napi::CallbackInfo& info) {
-    CheckOpen(info.Env());
-    draining_.store(true, std::memory_order_release);
-    return info.Env().Undefined();
-  }
+  // From now on the RT thread plays out the ring without prebuffering, then flushes with
+  // drain=true; the `drained` event sets drained_.
+  void StartDrain() { draining_.store(true, std::memory_order_release); }
 
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    Teardown();
-    return info.Env().Undefined();
-  }
-
-  uint32_t rate_ = 0, channels_ = 0, stride_ = 1;
   uint8_t silence_byte_ = 0;
-  std::unique_ptr<SpscRing> ring_;
   PwClient client_;
   pw_stream* stream_ = nullptr;
   spa_hook stream_hook_{};
@@ -386,20 +284,11 @@ class PwPlayback : public Napi::ObjectWrap<PwPlayback> {
   std::atomic<size_t> start_bytes_{0};
   std::atomic<bool> draining_{false};
   std::atomic<bool> rearm_{false};
-  std::atomic<bool> drained_{false};
-  std::atomic<int> state_{int(PW_STREAM_STATE_UNCONNECTED)};
-  std::atomic<uint64_t> consumed_frames_{0}, underruns_{0}, underrun_frames_{0},
-      overflow_frames_{0}, cycles_{0};
-  uint64_t written_frames_ = 0;  // JS thread only
 
   // Loop-lock protected.
   std::vector<float> volumes_;
   bool mute_ = false;
   float rate_ratio_ = 1.0f;
-
-  std::atomic<bool> has_error_{false};
-  std::mutex error_mutex_;
-  std::string error_;
 };
 
 }  // namespace

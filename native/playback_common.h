@@ -1,0 +1,273 @@
+// Shared by the speaker playback streams (pw_audio.cc PwPlayback, pulse_audio.cc PulsePlayback):
+// the server-independent half, written once so both classes keep one JavaScript surface
+// (src/native-api/audio.ts NativePlayback). Header-only so that binding.gyp (a shared file)
+// needs no new source entry.
+//
+// PlaybackBase<Derived> parses the options, owns the SpscRing that JS write() fills and the
+// counters that stats() reports, and defines the JS method table. Everything that depends on
+// the sound server (creating and connecting the stream, moving bytes out of the ring, applying
+// cork/volume/rate, draining, tearing down) stays in the derived class, behind the hooks listed
+// on PlaybackBase. Nothing here runs on a server thread except the ring and the atomics the
+// derived class touches there, so the real-time rules (no allocation, no lock, no JS) are the
+// derived class's to keep, as before.
+#ifndef QEMU_DBUS_BRIDGE_NATIVE_PLAYBACK_COMMON_H_
+#define QEMU_DBUS_BRIDGE_NATIVE_PLAYBACK_COMMON_H_
+
+#include <time.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "addon.h"
+#include "pcm_names.h"
+#include "spsc_ring.h"
+
+namespace qdb {
+
+// CLOCK_MONOTONIC in ns: stats().nowNs, so TS can pair each sample with the server's clock.
+inline int64_t MonoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+// stats().state. The values are PipeWire's pw_stream_state (pw_audio.cc stores those as is and
+// checks they match); pulse_audio.cc maps PulseAudio's states onto them.
+enum PlaybackState {
+  kPlaybackError = -1,
+  kPlaybackUnconnected = 0,
+  kPlaybackConnecting = 1,
+  kPlaybackPaused = 2,
+  kPlaybackStreaming = 3,
+};
+
+// What TypeScript resolved (NativePlaybackOptions). Policy and validation live in src/audio/out;
+// here we only re-check what would otherwise crash.
+struct PlaybackOptions {
+  const SampleFormatName* format = nullptr;
+  uint32_t rate = 0;
+  uint32_t channels = 0;
+  uint32_t ring_frames = 0;
+  uint32_t start_frames = 0;                  // prebuffer before playing
+  uint32_t latency_frames = 0;                // PipeWire node.latency / PulseAudio tlength share
+  std::vector<const ChannelName*> positions;  // one per channel
+  std::vector<std::pair<std::string, std::string>> props;  // stream properties, in JS order
+  std::string stream_name;
+  std::string remote;  // PipeWire remote / PulseAudio server; empty = the environment's
+  std::string device;  // PulseAudio sink; empty = default (PipeWire: target.object in props)
+};
+
+// Derived (JS thread unless noted) provides:
+//   static constexpr char kClassName[];  // the JS class name, also the prefix of every error
+//   static const SampleFormatName* CheckFormat(Napi::Env, const std::string& name);
+//       the server's entry for `name`, or throws EINVAL
+//   static void CheckSpec(Napi::Env, const SampleFormatName&, uint32_t rate, uint32_t channels);
+//       throws EINVAL when the server cannot take this rate/channel count
+//   void AfterWrite();                       // new frames are in the ring
+//   double AddServerStats(Napi::Object r);   // sets server-specific stats fields; returns the
+//                                            // frames the server holds beyond the ring
+//   void ApplyActive(bool active);           // cork/uncork
+//   void ApplyVolume(bool mute, const std::vector<double>& volumes);  // <= one per channel
+//   void ApplyRate(double ratio);            // already checked to be within 0.9..1.1
+//   void StartDrain();
+//   void Teardown();                         // idempotent; also called by the destructor
+template <typename Derived>
+class PlaybackBase : public Napi::ObjectWrap<Derived> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    using Wrap = Napi::ObjectWrap<Derived>;
+    return Wrap::DefineClass(env, Derived::kClassName,
+                             {
+                                 Wrap::InstanceMethod("write", &PlaybackBase::Write),
+                                 Wrap::InstanceMethod("stats", &PlaybackBase::Stats),
+                                 Wrap::InstanceMethod("setActive", &PlaybackBase::SetActive),
+                                 Wrap::InstanceMethod("setVolume", &PlaybackBase::SetVolume),
+                                 Wrap::InstanceMethod("setRate", &PlaybackBase::SetRate),
+                                 Wrap::InstanceMethod("drain", &PlaybackBase::Drain),
+                                 Wrap::InstanceMethod("close", &PlaybackBase::Close),
+                             });
+  }
+
+ protected:
+  // new <kClassName>({format, rate, channels, positions[], ringFrames, startFrames,
+  //                   latencyFrames, streamName, props: {k: v}, remote?, device?})
+  explicit PlaybackBase(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Derived>(info) {
+    Napi::Env env = info.Env();
+    const std::string who = Derived::kClassName;
+    if (info.Length() < 1 || !info[0].IsObject())
+      ThrowWithCode(env, "EINVAL", who + ": options object required");
+    Napi::Object o = info[0].As<Napi::Object>();
+    opts_.format = Derived::CheckFormat(env, OptionString(o, "format"));
+    opts_.rate = OptionUint32(env, o, "rate", who.c_str());
+    opts_.channels = OptionUint32(env, o, "channels", who.c_str());
+    Derived::CheckSpec(env, *opts_.format, opts_.rate, opts_.channels);
+    stride_ = opts_.format->bytes * opts_.channels;
+    opts_.ring_frames = OptionUint32(env, o, "ringFrames", who.c_str());
+    opts_.start_frames = OptionUint32(env, o, "startFrames", who.c_str());
+    opts_.latency_frames = OptionUint32(env, o, "latencyFrames", who.c_str());
+    ring_ = std::make_unique<SpscRing>(opts_.ring_frames, stride_);
+
+    Napi::Value posv = o.Get("positions");
+    if (!posv.IsArray() || posv.As<Napi::Array>().Length() != opts_.channels)
+      ThrowWithCode(env, "EINVAL", who + ": positions must list one name per channel");
+    Napi::Array pos = posv.As<Napi::Array>();
+    for (uint32_t i = 0; i < opts_.channels; i++) {
+      std::string p = pos.Get(i).ToString().Utf8Value();
+      const ChannelName* ch = ChannelByName(p);
+      if (!ch) ThrowWithCode(env, "EINVAL", who + ": unknown channel position '" + p + "'");
+      opts_.positions.push_back(ch);
+    }
+
+    Napi::Value pv = o.Get("props");
+    if (pv.IsObject()) {
+      Napi::Object po = pv.As<Napi::Object>();
+      Napi::Array keys = po.GetPropertyNames();
+      for (uint32_t i = 0; i < keys.Length(); i++) {
+        std::string k = keys.Get(i).ToString().Utf8Value();
+        opts_.props.emplace_back(k, po.Get(k).ToString().Utf8Value());
+      }
+    }
+    opts_.stream_name = OptionString(o, "streamName");
+    if (opts_.stream_name.empty()) opts_.stream_name = "playback";
+    opts_.remote = OptionString(o, "remote");
+    opts_.device = OptionString(o, "device");
+  }
+
+  Derived& derived() { return *static_cast<Derived*>(this); }
+
+  // First error wins: later ones are usually consequences of it. Not for real-time threads
+  // (it locks and allocates): PipeWire's state/core callbacks run on the loop thread.
+  void RecordError(const std::string& msg) {
+    std::lock_guard<std::mutex> g(error_mutex_);
+    if (error_.empty()) error_ = msg;
+    has_error_.store(true);
+  }
+
+  void CheckOpen(Napi::Env env) {
+    if (closed_)
+      ThrowWithCode(env, "ECLOSED", std::string(Derived::kClassName) + ": already closed");
+  }
+
+  PlaybackOptions opts_;  // immutable once constructed: server threads may read it
+  uint32_t stride_ = 1;   // bytes per frame
+  std::unique_ptr<SpscRing> ring_;
+  bool closed_ = false;  // JS thread only: set by close()
+
+  std::atomic<int> state_{kPlaybackUnconnected};
+  std::atomic<bool> drained_{false};
+  std::atomic<uint64_t> consumed_frames_{0}, underruns_{0}, underrun_frames_{0},
+      overflow_frames_{0}, cycles_{0};
+  uint64_t written_frames_ = 0;  // JS thread only
+
+ private:
+  // ---- JS thread -------------------------------------------------------------------------
+  // write(data: Uint8Array): number of bytes accepted (all whole frames). Never blocks: when the
+  // ring is full the OLDEST queued frames are dropped (counted in overflowFrames).
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (info.Length() < 1 || !info[0].IsTypedArray())
+      ThrowWithCode(env, "EINVAL",
+                    std::string(Derived::kClassName) + ".write: Uint8Array required");
+    Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+    const uint8_t* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    size_t n = ta.ByteLength();
+    n -= n % stride_;
+    size_t dropped = ring_->WriteDropOldest(p, n);
+    if (dropped) overflow_frames_.fetch_add(dropped / stride_, std::memory_order_relaxed);
+    written_frames_ += n / stride_;
+    derived().AfterWrite();
+    return Napi::Number::New(env, double(n));
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object r = Napi::Object::New(env);
+    // The server's part first, then the ring: what the server holds counts toward the fill
+    // (PulseAudio takes data ahead of playback), and that is the queue drift control must see.
+    double server_queued = derived().AddServerStats(r);
+    r.Set("fillFrames", double(ring_->Fill() / stride_) + server_queued);
+    r.Set("capacityFrames", double(ring_->capacity_bytes() / stride_));
+    r.Set("writtenFrames", double(written_frames_));
+    r.Set("consumedFrames", double(consumed_frames_.load()));
+    r.Set("underruns", double(underruns_.load()));
+    r.Set("underrunFrames", double(underrun_frames_.load()));
+    r.Set("overflowFrames", double(overflow_frames_.load()));
+    r.Set("cycles", double(cycles_.load()));
+    r.Set("drained", drained_.load());
+    r.Set("nowNs", double(MonoNs()));
+    static const char* kStates[] = {"error", "unconnected", "connecting", "paused", "streaming"};
+    int st = state_.load();
+    r.Set("state",
+          (st >= kPlaybackError && st <= kPlaybackStreaming) ? kStates[st + 1] : "unknown");
+    if (has_error_.load()) {
+      std::lock_guard<std::mutex> g(error_mutex_);
+      r.Set("error", error_);
+    }
+    return r;
+  }
+
+  // setActive(bool): cork/uncork (the guest started/stopped the voice).
+  Napi::Value SetActive(const Napi::CallbackInfo& info) {
+    CheckOpen(info.Env());
+    derived().ApplyActive(info[0].ToBoolean());
+    return info.Env().Undefined();
+  }
+
+  // setVolume(mute: boolean, volumes: number[] linear 0..1 per channel). The numbers are read
+  // here, before the derived class takes its server lock: a throwing getter must not leave the
+  // lock held.
+  Napi::Value SetVolume(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (info.Length() < 2 || !info[1].IsArray())
+      ThrowWithCode(env, "EINVAL",
+                    std::string(Derived::kClassName) + ".setVolume(mute, volumes[])");
+    Napi::Array a = info[1].As<Napi::Array>();
+    std::vector<double> volumes;
+    for (uint32_t i = 0; i < opts_.channels && i < a.Length(); i++)
+      volumes.push_back(a.Get(i).ToNumber().DoubleValue());
+    derived().ApplyVolume(info[0].ToBoolean(), volumes);
+    return env.Undefined();
+  }
+
+  // setRate(ratio): consumption speed for drift control (1.0 = nominal, >1 drains the queue).
+  Napi::Value SetRate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    double r = info[0].ToNumber().DoubleValue();
+    if (!(r > 0.9 && r < 1.1))
+      ThrowWithCode(env, "EINVAL",
+                    std::string(Derived::kClassName) + ".setRate: ratio must be within 0.9..1.1");
+    derived().ApplyRate(r);
+    return env.Undefined();
+  }
+
+  // drain(): play out what is queued; stats().drained turns true once the server has played
+  // everything. Never blocks.
+  Napi::Value Drain(const Napi::CallbackInfo& info) {
+    CheckOpen(info.Env());
+    derived().StartDrain();
+    return info.Env().Undefined();
+  }
+
+  // close(): idempotent; later calls to the other methods throw ECLOSED.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    derived().Teardown();
+    closed_ = true;
+    return info.Env().Undefined();
+  }
+
+  std::atomic<bool> has_error_{false};
+  std::mutex error_mutex_;
+  std::string error_;
+};
+
+}  // namespace qdb
+
+#endif  // QEMU_DBUS_BRIDGE_NATIVE_PLAYBACK_COMMON_H_
