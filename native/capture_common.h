@@ -1,5 +1,6 @@
 // Shared by the microphone capture streams (pw_capture.cc, pulse_capture.cc): option parsing,
-// the state events sent to JavaScript, and the JavaScript-facing read/discard/stats over the ring.
+// the state events sent to JavaScript, the JavaScript-facing read/discard/stats over the ring,
+// and CaptureBase, which holds those and defines the JS class once for both servers.
 // Header-only so that binding.gyp (a shared file) needs no new source entry.
 //
 // Data path: the server's capture callback (PipeWire RT data thread, PulseAudio mainloop
@@ -217,6 +218,92 @@ class CaptureRing {
   std::atomic<uint64_t> captured_bytes_{0};
   std::atomic<uint64_t> overrun_bytes_{0};
   std::atomic<uint64_t> callbacks_{0};
+};
+
+// The JS class of a capture stream (src/native-api/capture.ts NativeCapture), less what depends
+// on the server. Derived (main thread) provides:
+//   static constexpr char kClassName[];  // the JS class name
+//   void CloseServer();                  // idempotent: destroys the stream and the client, after
+//                                        // which no server thread runs or posts events
+//   void AddServerStats(Napi::Object o); // sets "state" and the server's own fields
+// Derived's constructor checks what its server can record, calls Start(), then connects (on a
+// throw after Start(): Teardown(), then rethrow); its destructor calls Teardown().
+template <typename Derived>
+class CaptureBase : public Napi::ObjectWrap<Derived> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    using Wrap = Napi::ObjectWrap<Derived>;
+    return Wrap::DefineClass(env, Derived::kClassName,
+                             {
+                                 Wrap::InstanceMethod("read", &CaptureBase::Read),
+                                 Wrap::InstanceMethod("discard", &CaptureBase::Discard),
+                                 Wrap::InstanceMethod("available", &CaptureBase::Available),
+                                 Wrap::InstanceMethod("stats", &CaptureBase::Stats),
+                                 Wrap::InstanceMethod("close", &CaptureBase::Close),
+                             });
+  }
+
+ protected:
+  // new <kClassName>(options, onState(state, message))
+  explicit CaptureBase(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Derived>(info) {
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(info.Env(), std::string("new ") + Derived::kClassName +
+                                                 "(options: object, onState: function)");
+    }
+    opts_ = ParseCaptureOptions(info[0].As<Napi::Object>());
+  }
+
+  // Allocates the ring and starts the events (thread name `resource`). Only after the server's
+  // own checks: from here on a failed constructor must call Teardown().
+  void Start(const Napi::CallbackInfo& info, const char* resource) {
+    Napi::Env env = info.Env();
+    ring_.Init(opts_.ring_frames, opts_.bytes_per_sample * opts_.channels);
+    events_.Start(env, info[1].As<Napi::Function>(), resource);
+    // Streams still open when the environment goes away (process exit, worker end) must stop
+    // their threads before the addon is unloaded.
+    env_ = env;
+    napi_add_env_cleanup_hook(env, &CaptureBase::OnEnvCleanup, this);
+    cleanup_registered_ = true;
+  }
+
+  // Idempotent. Main thread only (also from the env cleanup hook and the finalizer).
+  void Teardown() {
+    static_cast<Derived*>(this)->CloseServer();
+    events_.Stop();
+    if (cleanup_registered_) {
+      cleanup_registered_ = false;
+      napi_remove_env_cleanup_hook(env_, &CaptureBase::OnEnvCleanup, this);
+    }
+  }
+
+  CaptureOptions opts_;
+  CaptureRing ring_;
+  CaptureEvents events_;
+
+ private:
+  static void OnEnvCleanup(void* data) {
+    auto* self = static_cast<CaptureBase*>(data);
+    self->cleanup_registered_ = false;  // Node is running it: removing it now is not allowed
+    self->Teardown();
+  }
+
+  Napi::Value Read(const Napi::CallbackInfo& info) { return ring_.JsRead(info); }
+  Napi::Value Discard(const Napi::CallbackInfo& info) { return ring_.JsDiscard(info); }
+  Napi::Value Available(const Napi::CallbackInfo& info) { return ring_.JsAvailable(info); }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Object o = ring_.Stats(info.Env());
+    static_cast<Derived*>(this)->AddServerStats(o);
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Teardown();
+    return info.Env().Undefined();
+  }
+
+  napi_env env_ = nullptr;
+  bool cleanup_registered_ = false;
 };
 
 }  // namespace qdb

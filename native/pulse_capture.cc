@@ -24,25 +24,12 @@
 
 namespace qdb {
 
-class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
+class PulseCapture : public CaptureBase<PulseCapture> {
  public:
-  static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "PulseCapture",
-                       {
-                           InstanceMethod("read", &PulseCapture::Read),
-                           InstanceMethod("discard", &PulseCapture::Discard),
-                           InstanceMethod("available", &PulseCapture::Available),
-                           InstanceMethod("stats", &PulseCapture::Stats),
-                           InstanceMethod("close", &PulseCapture::Close),
-                       });
-  }
+  static constexpr char kClassName[] = "PulseCapture";
 
-  explicit PulseCapture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PulseCapture>(info) {
+  explicit PulseCapture(const Napi::CallbackInfo& info) : CaptureBase<PulseCapture>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
-      throw Napi::TypeError::New(env, "new PulseCapture(options: object, onState: function)");
-    }
-    opts_ = ParseCaptureOptions(info[0].As<Napi::Object>());
     spec_.format = SampleFormatByName(opts_.format)->pulse;  // S8/U16/U32: PA_SAMPLE_INVALID
     spec_.rate = opts_.rate;
     spec_.channels = static_cast<uint8_t>(opts_.channels);
@@ -51,12 +38,7 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
                                            " " + std::to_string(opts_.rate) + " Hz " +
                                            std::to_string(opts_.channels) + " ch");
     }
-    ring_.Init(opts_.ring_frames, opts_.bytes_per_sample * opts_.channels);
-
-    events_.Start(env, info[1].As<Napi::Function>(), "qdb-pulse-capture");
-    env_ = env;
-    napi_add_env_cleanup_hook(env, &PulseCapture::OnEnvCleanup, this);
-    cleanup_registered_ = true;
+    Start(info, "qdb-pulse-capture");
     pa_proplist* pl = pa_proplist_new();
     pa_proplist_sets(pl, PA_PROP_APPLICATION_NAME, opts_.app_name.c_str());
     try {
@@ -76,6 +58,8 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
   ~PulseCapture() override { Teardown(); }
 
  private:
+  friend class CaptureBase<PulseCapture>;
+
   // Mainloop thread.
   static void OnContextState(pa_context* c, void* data) {
     auto* self = static_cast<PulseCapture*>(data);
@@ -175,12 +159,8 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
     }
   }
 
-  Napi::Value Read(const Napi::CallbackInfo& info) { return ring_.JsRead(info); }
-  Napi::Value Discard(const Napi::CallbackInfo& info) { return ring_.JsDiscard(info); }
-  Napi::Value Available(const Napi::CallbackInfo& info) { return ring_.JsAvailable(info); }
-
-  Napi::Value Stats(const Napi::CallbackInfo& info) {
-    Napi::Object o = ring_.Stats(info.Env());
+  // ---- main thread: CaptureBase hooks ----------------------------------------------------
+  void AddServerStats(Napi::Object o) {
     const char* state = "closed";
     if (client_.is_open()) {
       client_.Lock();
@@ -206,16 +186,9 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
       client_.Unlock();
     }
     o.Set("state", state);
-    return o;
   }
 
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    Teardown();
-    return info.Env().Undefined();
-  }
-
-  // Idempotent. Main thread only (also from the env cleanup hook and the finalizer).
-  void Teardown() {
+  void CloseServer() {
     client_.Close([this] {
       if (stream_) {
         pa_stream_set_state_callback(stream_, nullptr, nullptr);
@@ -225,27 +198,11 @@ class PulseCapture : public Napi::ObjectWrap<PulseCapture> {
         stream_ = nullptr;
       }
     });
-    events_.Stop();
-    if (cleanup_registered_) {
-      cleanup_registered_ = false;
-      napi_remove_env_cleanup_hook(env_, &PulseCapture::OnEnvCleanup, this);
-    }
   }
 
-  static void OnEnvCleanup(void* data) {
-    auto* self = static_cast<PulseCapture*>(data);
-    self->cleanup_registered_ = false;  // Node is running it: removing it now is not allowed
-    self->Teardown();
-  }
-
-  CaptureOptions opts_;
   pa_sample_spec spec_{};
-  CaptureRing ring_;
-  CaptureEvents events_;
   PulseClient client_;
   pa_stream* stream_ = nullptr;
-  napi_env env_ = nullptr;
-  bool cleanup_registered_ = false;
 };
 
 void InitPulseCapture(Napi::Env env, Napi::Object exports) {

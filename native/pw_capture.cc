@@ -24,37 +24,17 @@
 
 namespace qdb {
 
-class PwCapture : public Napi::ObjectWrap<PwCapture> {
+class PwCapture : public CaptureBase<PwCapture> {
  public:
-  static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "PwCapture",
-                       {
-                           InstanceMethod("read", &PwCapture::Read),
-                           InstanceMethod("discard", &PwCapture::Discard),
-                           InstanceMethod("available", &PwCapture::Available),
-                           InstanceMethod("stats", &PwCapture::Stats),
-                           InstanceMethod("close", &PwCapture::Close),
-                       });
-  }
+  static constexpr char kClassName[] = "PwCapture";
 
-  explicit PwCapture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PwCapture>(info) {
+  explicit PwCapture(const Napi::CallbackInfo& info) : CaptureBase<PwCapture>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
-      throw Napi::TypeError::New(env, "new PwCapture(options: object, onState: function)");
-    }
-    opts_ = ParseCaptureOptions(info[0].As<Napi::Object>());
     spa_audio_format fmt = SampleFormatByName(opts_.format)->spa;  // checked by ParseCaptureOptions
     if (fmt == SPA_AUDIO_FORMAT_UNKNOWN) {
       throw Napi::RangeError::New(env, "PwCapture: unsupported sample format " + opts_.format);
     }
-    ring_.Init(opts_.ring_frames, opts_.bytes_per_sample * opts_.channels);
-
-    events_.Start(env, info[1].As<Napi::Function>(), "qdb-pw-capture");
-    // Streams still open when the environment goes away (process exit, worker end) must stop
-    // their threads before the addon is unloaded.
-    env_ = env;
-    napi_add_env_cleanup_hook(env, &PwCapture::OnEnvCleanup, this);
-    cleanup_registered_ = true;
+    Start(info, "qdb-pw-capture");
     try {
       client_.Open(env, "qdb-mic", opts_.remote, &PwCapture::OnCoreError, this,
                    "is pipewire running for this user? Check XDG_RUNTIME_DIR / PIPEWIRE_REMOTE, "
@@ -120,6 +100,8 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
   ~PwCapture() override { Teardown(); }
 
  private:
+  friend class CaptureBase<PwCapture>;
+
   // RT data thread: copy the chunk into the ring and give the buffer back. Nothing else.
   static void OnProcess(void* data) {
     auto* self = static_cast<PwCapture*>(data);
@@ -179,12 +161,8 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
     self->events_.Post("error", msg);
   }
 
-  Napi::Value Read(const Napi::CallbackInfo& info) { return ring_.JsRead(info); }
-  Napi::Value Discard(const Napi::CallbackInfo& info) { return ring_.JsDiscard(info); }
-  Napi::Value Available(const Napi::CallbackInfo& info) { return ring_.JsAvailable(info); }
-
-  Napi::Value Stats(const Napi::CallbackInfo& info) {
-    Napi::Object o = ring_.Stats(info.Env());
+  // ---- main thread: CaptureBase hooks ----------------------------------------------------
+  void AddServerStats(Napi::Object o) {
     if (stream_) {
       client_.Lock();
       o.Set("nodeId", static_cast<double>(pw_stream_get_node_id(stream_)));
@@ -193,16 +171,9 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
     } else {
       o.Set("state", "closed");
     }
-    return o;
   }
 
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    Teardown();
-    return info.Env().Undefined();
-  }
-
-  // Idempotent. Main thread only (also from the env cleanup hook and the finalizer).
-  void Teardown() {
+  void CloseServer() {
     client_.Close([this] {
       if (stream_) {
         spa_hook_remove(&stream_listener_);
@@ -210,27 +181,11 @@ class PwCapture : public Napi::ObjectWrap<PwCapture> {
         stream_ = nullptr;
       }
     });
-    events_.Stop();
-    if (cleanup_registered_) {
-      cleanup_registered_ = false;
-      napi_remove_env_cleanup_hook(env_, &PwCapture::OnEnvCleanup, this);
-    }
   }
 
-  static void OnEnvCleanup(void* data) {
-    auto* self = static_cast<PwCapture*>(data);
-    self->cleanup_registered_ = false;  // Node is running it: removing it now is not allowed
-    self->Teardown();
-  }
-
-  CaptureOptions opts_;
-  CaptureRing ring_;
-  CaptureEvents events_;
   PwClient client_;
   pw_stream* stream_ = nullptr;
   spa_hook stream_listener_{};
-  napi_env env_ = nullptr;
-  bool cleanup_registered_ = false;
 };
 
 void InitPwCapture(Napi::Env env, Napi::Object exports) {
