@@ -2,7 +2,7 @@
 // pin-resolution hint — with the real addon for pixels and the fake sink for the output.
 import * as fs from 'fs';
 import * as path from 'path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startCamera } from '../../src/camera';
 import { CameraConsoleListener } from '../../src/camera/listener';
 import { parseCameraFlags } from '../../src/camera/options';
@@ -121,16 +121,31 @@ describe('pipeline: converts only on change, steady output', () => {
 });
 
 describe('ScanoutMap / UpdateMap (memfd, read with pread)', () => {
-  it('reads the mapped scanout at its offset and applies damage rectangles', () => {
-    const dir = tempDir('cam-map');
+  // A plain file stands in for QEMU's memfd: the listener only preads it and closes it.
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir('cam-map');
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const memfd = (contents: Buffer, flags = 'r'): number => {
     const file = path.join(dir, 'memfd');
+    fs.writeFileSync(file, contents);
+    return fs.openSync(file, flags);
+  };
+  const loggingListener = () => {
+    const lines: string[] = [];
+    return { lines, l: new CameraConsoleListener({ log: (s) => lines.push(s) }) };
+  };
+
+  it('reads the mapped scanout at its offset and applies damage rectangles', () => {
     const w = 33;
     const h = 21;
     const stride = 33 * 4 + 12;
     const offset = 100;
     const pic = encodePixman(XRGB, w, h, () => RED, stride);
-    fs.writeFileSync(file, Buffer.concat([Buffer.alloc(offset, 0x55), pic.data]));
-    const fd = fs.openSync(file, 'r+');
+    const fd = memfd(Buffer.concat([Buffer.alloc(offset, 0x55), pic.data]), 'r+');
     const l = new CameraConsoleListener({ log: () => undefined });
     const v0 = l.version;
     l.scanoutMap(fd, offset, w, h, stride, XRGB);
@@ -148,34 +163,23 @@ describe('ScanoutMap / UpdateMap (memfd, read with pread)', () => {
     const src = encodePixman(XRGB, 4, 4, () => GREEN);
     l.scanout(4, 4, src.stride, XRGB, src.data);
     expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('a mapped surface too large to hold is refused with one line and its fd closed', () => {
-    const dir = tempDir('cam-map');
-    const file = path.join(dir, 'memfd');
-    fs.writeFileSync(file, Buffer.alloc(100));
-    const fd = fs.openSync(file, 'r');
-    const lines: string[] = [];
-    const l = new CameraConsoleListener({ log: (s) => lines.push(s) });
+    const fd = memfd(Buffer.alloc(100));
+    const { lines, l } = loggingListener();
     l.scanoutMap(fd, 0, 16384, 16384, 65536, XRGB);
     expect(lines).toEqual([expect.stringMatching(/dropped a ScanoutMap: picture 16384x16384 is larger than/)]);
     expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
     expect(l.picture()).toBeNull();
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('a memfd shorter than announced is reported and dropped, not read past', () => {
-    const dir = tempDir('cam-map');
-    const file = path.join(dir, 'memfd');
-    fs.writeFileSync(file, Buffer.alloc(100));
-    const fd = fs.openSync(file, 'r');
-    const lines: string[] = [];
-    const l = new CameraConsoleListener({ log: (s) => lines.push(s) });
+    const fd = memfd(Buffer.alloc(100));
+    const { lines, l } = loggingListener();
     l.scanoutMap(fd, 0, 64, 64, 256, XRGB);
     expect(lines[0]).toMatch(/mapped scanout is shorter/);
     expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 
