@@ -9,12 +9,10 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    // One retry: the integration tests drive a TCG guest and real sound servers on a shared
-    // 2-core machine, and rare load-dependent failures (a restart race, a late timer) were seen
-    // in about one full run in three, each time in a different test that passes on its own. A
-    // test that fails twice in a row still fails the run; vitest's report names every retried
-    // test ("retry x1"), so a flaky one stays visible.
-    retry: 1,
+    // No retries: every flake seen so far had a cause and was fixed at it (a harness ESRCH race,
+    // a pitch tolerance tighter than the drift controller's range, usocket's use-after-free, the
+    // re-attach test killing QEMU before its first Init). A new one should turn CI red and be
+    // understood, not be retried away.
     reporters: ['default'],
   },
 });
