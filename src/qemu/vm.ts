@@ -247,6 +247,11 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     return this.add(new Registration('console', opts.console ?? this.vmInfo.consoleIds[0] ?? 0, handler, this));
   }
 
+  /**
+   * Resolves once QEMU accepted the listener. Its Init/SetEnabled replay for existing voices comes
+   * later: QEMU 7.2 first reads our listener's properties (GetAll) on the new connection and sends
+   * them only after that answer, so a caller must wait for Init rather than expect it here.
+   */
   async addAudioOutListener(handler: AudioOutHandler): Promise<ListenerHandle> {
     this.requireAudio();
     return this.add(new Registration('audio-out', 0, handler, this));
