@@ -146,14 +146,17 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       const baseInHandlerUs: number[] = [];
       const base = await measure(timedReads(noop, baseInHandlerUs), durationMs, 1);
 
+      const pipewireBridge = (vmName: string): AudioInBridge =>
+        new AudioInBridge({
+          vmName,
+          openCapture: nativeCaptureOpener('pipewire'),
+          remote: pw.socketPath,
+          source: pw.source,
+          log: (level, msg) => ctx.log(`${level}: ${msg}`),
+        });
+
       ctx.log(`AudioInBridge on PipeWire, ${durationMs} ms at real time`);
-      const bridge = new AudioInBridge({
-        vmName: 'bench',
-        openCapture: nativeCaptureOpener('pipewire'),
-        remote: pw.socketPath,
-        source: pw.source,
-        log: (level, msg) => ctx.log(`${level}: ${msg}`),
-      });
+      const bridge = pipewireBridge('bench');
       const inHandlerUs: number[] = [];
       const real = await measure(timedReads(bridge, inHandlerUs), durationMs, 1);
       const v = bridge.stats()[0];
@@ -192,13 +195,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       // what matters is that Reads stay fast and the gaps few.
       const tcgMs = Math.max(5000, Math.round(durationMs / 4));
       ctx.log(`AudioInBridge at 1.37x real time (TCG-like), ${tcgMs} ms`);
-      const bridge2 = new AudioInBridge({
-        vmName: 'bench2',
-        openCapture: nativeCaptureOpener('pipewire'),
-        remote: pw.socketPath,
-        source: pw.source,
-        log: (level, msg) => ctx.log(`${level}: ${msg}`),
-      });
+      const bridge2 = pipewireBridge('bench2');
       const tcg = await measure(bridge2, tcgMs, 1.37);
       const t = [...tcg.rttUs].sort((a, b) => a - b);
       const w = bridge2.stats()[0];
