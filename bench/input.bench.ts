@@ -28,7 +28,7 @@ const nowUs = (): number => (performance.timeOrigin + performance.now()) * 1000;
 
 // The QEMU stand-in: org.qemu with Console_0 {Console, Keyboard, Mouse}; RelMotion(dx, id) stores
 // its receive time at times[id]. Plain JS so it runs without compilation.
-const PEER_JS = `
+export const PEER_JS = `
 const dbus = require(process.argv[2]);
 const fs = require('fs');
 const { performance } = require('perf_hooks');
@@ -93,12 +93,12 @@ if (hz === 0) {
 fs.closeSync(fd);
 `;
 
-function runNode(script: string, args: string[], stdio: 'pipe' | 'ignore' = 'ignore'): ChildProcess {
+export function runNode(script: string, args: string[], stdio: 'pipe' | 'ignore' = 'ignore'): ChildProcess {
   // `node -e` puts the first argument at argv[1]: a placeholder keeps the scripts' argv[2..] usual
   return spawn(process.execPath, ['-e', script, '--', 'input-bench', ...args], { stdio: [stdio, stdio, 'inherit'] });
 }
 
-function exited(p: ChildProcess): Promise<number | null> {
+export function exited(p: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
     if (p.exitCode !== null) resolve(p.exitCode);
     else p.once('exit', (code) => resolve(code));

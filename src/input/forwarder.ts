@@ -13,6 +13,11 @@
 //   and stop release exactly those, so nothing stays down in the guest.
 // - The toggle hotkey arms when all its keys are held and fires once every key on every device is
 //   up, so the guest sees the releases of the combination before forwarding stops.
+// - Bounded work per frame, whatever a device or replay stream sends: at most
+//   MAX_WHEEL_NOTCHES_PER_FRAME notches (2 VM calls each) and relative motion clamped to int32;
+//   a frame longer than MAX_FRAME_EVENTS (a stream that never sends SYN_REPORT) is dropped like
+//   SYN_DROPPED. Both SYN_DROPPED and an over-long frame mean "device state unknown": what that
+//   device holds in the guest is released, so a lost release can never leave a key stuck.
 import {
   ABS_X,
   ABS_Y,
@@ -64,6 +69,12 @@ const BUTTONS = new Map<number, number>([
 export type AbsRange = readonly [number, number];
 export const DEFAULT_ABS_RANGE: AbsRange = [0, 0x7fff];
 export const WHEEL_HI_RES_PER_NOTCH = 120;
+/** Notches applied per frame; more are dropped. A real wheel gives a few per report. */
+export const MAX_WHEEL_NOTCHES_PER_FRAME = 32;
+/** Events in one frame before it counts as lost (a keyboard frame has ~3, a 10-finger touch ~70). */
+export const MAX_FRAME_EVENTS = 512;
+const INT32_MAX = 0x7fffffff;
+const clampInt32 = (v: number): number => Math.max(-INT32_MAX - 1, Math.min(INT32_MAX, v));
 
 export interface ForwarderDevice {
   /** ABS_X / ABS_Y ranges from EVIOCGABS (absent: DEFAULT_ABS_RANGE) */
@@ -96,6 +107,10 @@ export interface ForwarderStats {
   dropped: number;
   /** VM calls that failed (mode flips included) */
   callErrors: number;
+  /** wheel notches beyond MAX_WHEEL_NOTCHES_PER_FRAME, not sent */
+  wheelNotchesClamped: number;
+  /** frames lost: SYN_DROPPED, or longer than MAX_FRAME_EVENTS */
+  framesLost: number;
 }
 
 interface Frame {
@@ -106,6 +121,8 @@ interface Frame {
   wheel: number;
   wheelHiRes: number;
   keys: InputEvent[];
+  /** events since the frame began (all types), against MAX_FRAME_EVENTS */
+  events: number;
   /** after SYN_DROPPED: ignore everything up to and including the next SYN_REPORT */
   dropping: boolean;
 }
@@ -129,7 +146,7 @@ interface DeviceState {
 }
 
 function emptyFrame(): Frame {
-  return { dx: 0, dy: 0, absX: undefined, absY: undefined, wheel: 0, wheelHiRes: 0, keys: [], dropping: false };
+  return { dx: 0, dy: 0, absX: undefined, absY: undefined, wheel: 0, wheelHiRes: 0, keys: [], events: 0, dropping: false };
 }
 
 function clearFrame(f: Frame): void {
@@ -140,6 +157,7 @@ function clearFrame(f: Frame): void {
   f.wheel = 0;
   f.wheelHiRes = 0;
   f.keys.length = 0;
+  f.events = 0;
 }
 
 /** Device units -> console pixel, clamped to [0, size-1] (QEMU rejects x >= Width). */
@@ -162,7 +180,7 @@ export class InputForwarder {
   private cursorX = 0;
   private cursorY = 0;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly loggedErrors = new Set<string>();
+  private readonly logged = new Set<string>();
   private readonly unsubscribe: () => void;
   readonly stats: ForwarderStats = {
     framesApplied: 0,
@@ -172,6 +190,8 @@ export class InputForwarder {
     wheelNotches: 0,
     dropped: 0,
     callErrors: 0,
+    wheelNotchesClamped: 0,
+    framesLost: 0,
   };
 
   constructor(
@@ -248,12 +268,15 @@ export class InputForwarder {
           } else this.applyFrame(dev);
         } else if (ev.code === SYN_DROPPED) {
           // Kernel semantics: the frame in progress and everything up to the next SYN_REPORT are lost.
-          clearFrame(f);
-          f.dropping = true;
+          this.frameLost(dev, 'SYN_DROPPED');
         }
         continue;
       }
       if (f.dropping) continue;
+      if (++f.events > MAX_FRAME_EVENTS) {
+        this.frameLost(dev, `more than ${MAX_FRAME_EVENTS} events without SYN_REPORT`);
+        continue;
+      }
       switch (ev.type) {
         case EV_KEY:
           f.keys.push(ev);
@@ -311,6 +334,23 @@ export class InputForwarder {
     this.opts.onModeChange?.(mode);
   }
 
+  /**
+   * The frame in progress and everything up to the next SYN_REPORT are lost, and with them maybe
+   * a release: release what this device holds in the guest and take its keys as up (libevdev
+   * devices never get here for SYN_DROPPED, it resyncs them; streams and over-long frames do).
+   */
+  private frameLost(dev: DeviceState, why: string): void {
+    const f = dev.frame;
+    if (f.dropping) return;
+    clearFrame(f);
+    f.dropping = true;
+    this.stats.framesLost++;
+    this.logOnce(`lost:${why}`, `input: ${dev.id}: frame dropped (${why}); what it held in the guest is released (further drops are counted, not logged)`);
+    void this.releaseDevice(dev);
+    dev.down.clear();
+    this.maybeToggle();
+  }
+
   // ---- frame application -------------------------------------------------------------------
 
   private applyFrame(dev: DeviceState): void {
@@ -342,7 +382,7 @@ export class InputForwarder {
       } else {
         this.cursorX = this.clampX(this.cursorX + f.dx);
         this.cursorY = this.clampY(this.cursorY + f.dy);
-        this.sendRel(f.dx, f.dy, true);
+        this.sendRel(clampInt32(f.dx), clampInt32(f.dy), true); // RelMotion takes (ii)
       }
     }
   }
@@ -489,6 +529,11 @@ export class InputForwarder {
       dev.hiResAccumulator -= notches * WHEEL_HI_RES_PER_NOTCH;
     } else notches = f.wheel;
     if (notches === 0) return;
+    if (Math.abs(notches) > MAX_WHEEL_NOTCHES_PER_FRAME) {
+      this.stats.wheelNotchesClamped += Math.abs(notches) - MAX_WHEEL_NOTCHES_PER_FRAME;
+      this.logOnce('wheel', `input: ${dev.id}: ${Math.abs(notches)} wheel notches in one frame, sending ${MAX_WHEEL_NOTCHES_PER_FRAME} (further clamps are counted, not logged)`);
+      notches = Math.sign(notches) * MAX_WHEEL_NOTCHES_PER_FRAME;
+    }
     if (this.modeValue !== 'guest') {
       this.stats.dropped++;
       return;
@@ -533,16 +578,18 @@ export class InputForwarder {
         this.stats.callErrors++;
         if (onError?.(err)) return;
         const msg = err instanceof Error ? err.message : String(err);
-        const key = msg.replace(/\d+/g, 'N');
-        if (!this.loggedErrors.has(key)) {
-          this.loggedErrors.add(key);
-          this.log(`input: VM call failed: ${msg} (further failures like this are counted, not logged)`);
-        }
+        this.logOnce(msg.replace(/\d+/g, 'N'), `input: VM call failed: ${msg} (further failures like this are counted, not logged)`);
       },
     );
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
     return p;
+  }
+
+  private logOnce(kind: string, msg: string): void {
+    if (this.logged.has(kind)) return;
+    this.logged.add(kind);
+    this.log(msg);
   }
 
   private log(msg: string): void {

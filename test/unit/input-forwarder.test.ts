@@ -21,7 +21,7 @@ import {
   SYN_DROPPED,
   SYN_REPORT,
 } from '../../src/input/events';
-import { ForwardMode, InputForwarder, scaleAbs } from '../../src/input/forwarder';
+import { ForwardMode, InputForwarder, MAX_FRAME_EVENTS, MAX_WHEEL_NOTCHES_PER_FRAME, scaleAbs } from '../../src/input/forwarder';
 import { parseHotkey } from '../../src/input/hotkey';
 import { RecordingVmInput } from '../../src/input/fakes';
 import { EventScript } from '../../src/input/replay-writer';
@@ -410,6 +410,72 @@ describe('toggle hotkey and no stuck keys', () => {
     await fw.settled();
     expect(fw.stats.callErrors).toBe(2);
     expect(logs.filter((l) => /connection is closed/.test(l)).length).toBe(1);
+  });
+});
+
+describe('hostile values: bounded work per frame, no stuck key', () => {
+  it('a wheel value of 1 000 000 sends MAX_WHEEL_NOTCHES_PER_FRAME notches, counts the rest and logs once', () => {
+    const { vm, fw, logs } = setup();
+    fw.handleEvents('mouse', [ev(EV_REL, REL_WHEEL, 1_000_000), SYN, ev(EV_REL, REL_WHEEL, -100_000), SYN]);
+    const ups = vm.calls.filter((c) => c.op === 'mousePress' && c.button === 3).length;
+    const downs = vm.calls.filter((c) => c.op === 'mousePress' && c.button === 4).length;
+    expect([ups, downs, vm.calls.length]).toEqual([MAX_WHEEL_NOTCHES_PER_FRAME, MAX_WHEEL_NOTCHES_PER_FRAME, 4 * MAX_WHEEL_NOTCHES_PER_FRAME]);
+    expect(fw.stats.wheelNotchesClamped).toBe(1_000_000 + 100_000 - 2 * MAX_WHEEL_NOTCHES_PER_FRAME);
+    expect(logs.filter((l) => /wheel notches in one frame/.test(l)).length).toBe(1);
+    expect(vm.stuck()).toEqual({ keys: [], buttons: [] });
+  });
+
+  it('a huge hi-res wheel sum is clamped too and leaves no remainder beyond one notch', () => {
+    const vm = new RecordingVmInput();
+    const fw = new InputForwarder(vm, { hotkey: null });
+    fw.addDevice('m', { hiResWheel: true });
+    fw.handleEvents('m', [ev(EV_REL, REL_WHEEL_HI_RES, 12_000_000), ev(EV_REL, REL_WHEEL_HI_RES, 12_000_000), SYN]);
+    expect(vm.calls.length).toBe(2 * MAX_WHEEL_NOTCHES_PER_FRAME);
+    fw.handleEvents('m', [ev(EV_REL, REL_WHEEL_HI_RES, 1), SYN]);
+    expect(vm.calls.length).toBe(2 * MAX_WHEEL_NOTCHES_PER_FRAME); // the remainder was < 120
+  });
+
+  it('relative motion summed past int32 is clamped to what RelMotion(ii) can carry', () => {
+    const { vm, fw } = setup();
+    fw.handleEvents('mouse', [ev(EV_REL, REL_X, 2_147_483_647), ev(EV_REL, REL_X, 2_147_483_647), ev(EV_REL, REL_Y, -2_147_483_648), ev(EV_REL, REL_Y, -5), SYN]);
+    expect(vm.calls).toEqual([{ op: 'rel', dx: 2_147_483_647, dy: -2_147_483_648 }]);
+  });
+
+  it('a frame longer than MAX_FRAME_EVENTS is dropped like SYN_DROPPED: held keys released, nothing of it sent', () => {
+    const { vm, fw, logs } = setup();
+    fw.handleEvents('kbd', key(KEY_LEFTSHIFT, 1));
+    const endless = Array.from({ length: MAX_FRAME_EVENTS + 10 }, (_, i) => ev(EV_KEY, KEY_A + (i % 10), (i + 1) & 1));
+    fw.handleEvents('kbd', endless);
+    expect(vm.calls).toEqual([
+      { op: 'keyPress', qnum: 0x2a },
+      { op: 'keyRelease', qnum: 0x2a },
+    ]);
+    fw.handleEvents('kbd', [...endless, SYN]); // still the same lost frame, up to its SYN_REPORT
+    fw.handleEvents('kbd', key(KEY_B, 1));
+    expect(vm.calls.slice(2)).toEqual([{ op: 'keyPress', qnum: 0x30 }]);
+    expect(fw.stats.framesLost).toBe(1);
+    expect(logs.filter((l) => /frame dropped/.test(l)).length).toBe(1);
+  });
+
+  it('SYN_DROPPED from a stream releases what that device held (its release may be among the lost)', () => {
+    const { vm, fw } = setup();
+    fw.handleEvents('kbd', key(KEY_LEFTSHIFT, 1));
+    fw.handleEvents('mouse', key(BTN_LEFT, 1));
+    fw.handleEvents('kbd', [ev(EV_SYN, SYN_DROPPED, 0), ev(EV_KEY, KEY_LEFTSHIFT, 0), SYN]);
+    expect(vm.calls).toEqual([
+      { op: 'keyPress', qnum: 0x2a },
+      { op: 'mousePress', button: 0 },
+      { op: 'keyRelease', qnum: 0x2a },
+    ]);
+    expect(fw.guestDown()).toEqual({ keys: [], buttons: [0] }); // the other device keeps its button
+  });
+
+  it('a held hotkey taken as up after a lost frame lets the pending toggle happen', () => {
+    const { fw, modes } = setup();
+    fw.handleEvents('kbd', [ev(EV_KEY, KEY_LEFTCTRL, 1), SYN, ev(EV_KEY, KEY_RIGHTCTRL, 1), SYN]);
+    expect(fw.toggleArmed).toBe(true);
+    fw.handleEvents('kbd', [ev(EV_SYN, SYN_DROPPED, 0)]);
+    expect(modes).toEqual(['host']);
   });
 });
 
