@@ -40,6 +40,7 @@ class EvdevDevice : public Napi::ObjectWrap<EvdevDevice> {
                            InstanceMethod<&EvdevDevice::Grab>("grab"),
                            InstanceMethod<&EvdevDevice::SetLeds>("setLeds"),
                            InstanceMethod<&EvdevDevice::Leds>("leds"),
+                           InstanceMethod<&EvdevDevice::KeysDown>("keysDown"),
                            InstanceMethod<&EvdevDevice::Start>("start"),
                            InstanceMethod<&EvdevDevice::Close>("close"),
                        });
@@ -166,6 +167,24 @@ class EvdevDevice : public Napi::ObjectWrap<EvdevDevice> {
         out.Set(i, Napi::Boolean::New(env, libevdev_get_event_value(dev_, EV_LED, codes[i]) != 0));
       } else {
         out.Set(i, env.Null());
+      }
+    }
+    return out;
+  }
+
+  // keysDown(): EV_KEY codes libevdev holds as down: its copy of the kernel state (EVIOCGKEY at
+  // open, resynced after SYN_DROPPED) moved on by every event read so far. The grab waits until
+  // this is empty, as QEMU's input-linux does, so the host sees the release of a key held when
+  // forwarding starts.
+  Napi::Value KeysDown(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireOpen(env);
+    Napi::Array out = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (unsigned code = 0; code <= KEY_MAX; code++) {
+      if (libevdev_has_event_code(dev_, EV_KEY, code) &&
+          libevdev_get_event_value(dev_, EV_KEY, code) != 0) {
+        out.Set(n++, Napi::Number::New(env, code));
       }
     }
     return out;

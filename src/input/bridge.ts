@@ -1,5 +1,12 @@
 // The input route: selected devices (and replay streams) -> forwarder -> VM, with exclusive grab
 // while forwarding, the toggle hotkey, LED sync and a clean release on every way out.
+//
+// Grab state machine, per device: a grab is wanted while forwarding to a VM; it is TAKEN only
+// once no key is down on the device (QEMU's input-linux does the same). A key held at that moment
+// (the Enter that started the bridge, a held Ctrl at toggle time) must reach the host compositor
+// as a release: grabbed, the release would go to the guest only, and the host would auto-repeat
+// the key forever. While the grab waits, events are forwarded as usual; after every batch read
+// from the device the key state is checked again.
 import { InputEventSource, openInputSource } from './device';
 import { ForwardMode, InputForwarder } from './forwarder';
 import { DEFAULT_HOTKEY, Hotkey, parseHotkey } from './hotkey';
@@ -35,6 +42,8 @@ let nextId = 0;
 export class InputBridge {
   private readonly rules: InputRule[];
   private readonly attached = new Map<InputEventSource, Attached>();
+  /** grab wanted but deferred until the device's keys are all up */
+  private readonly grabPending = new Set<InputEventSource>();
   private watcher: DeviceWatcher | undefined;
   private forwarder: InputForwarder | undefined;
   private vm: VmInput | null = null;
@@ -114,6 +123,7 @@ export class InputBridge {
       this.forwarder = undefined;
     }
     this.unsubscribeLeds?.();
+    this.grabPending.clear();
     for (const a of [...this.attached.values()]) {
       a.source.close();
       this.attached.delete(a.source);
@@ -130,7 +140,10 @@ export class InputBridge {
     this.attached.set(source, a);
     this.addToForwarder(a);
     source.start({
-      onEvents: (events) => this.forwarder?.handleEvents(a.id, events),
+      onEvents: (events) => {
+        this.forwarder?.handleEvents(a.id, events);
+        if (this.grabPending.has(source)) this.grabOne(source, true);
+      },
       onEnd: (reason) => {
         if (reason !== 'EOF') this.log(`input: ${source.path} went away (${reason})`);
         if (replay) this.detachSource(source, reason);
@@ -150,6 +163,7 @@ export class InputBridge {
     const a = this.attached.get(source);
     if (!a) return;
     this.attached.delete(source);
+    this.grabPending.delete(source);
     source.close();
     void this.forwarder?.removeDevice(a.id);
   }
@@ -167,6 +181,15 @@ export class InputBridge {
   private grabOne(source: InputEventSource, on: boolean): void {
     if (this.opts.grab === false || !source.canGrab) return;
     try {
+      if (on) {
+        const held = source.keysDown();
+        if (held.length > 0) {
+          if (!this.grabPending.has(source)) this.log(`input: ${source.path}: key ${held.join(', ')} is down; grabbing once it is released`);
+          this.grabPending.add(source);
+          return;
+        }
+      }
+      this.grabPending.delete(source);
       source.grab(on);
       if (on && this.vm) source.setLeds(this.vm.modifiers);
     } catch (err) {

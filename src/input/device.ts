@@ -67,6 +67,12 @@ export interface InputEventSource {
   start(handlers: SourceHandlers): void;
   /** EVIOCGRAB on/off; a no-op for plain streams. Throws Error with `code` (EBUSY...) */
   grab(on: boolean): void;
+  /**
+   * EV_KEY codes held down on the device right now, as far as the events delivered so far tell
+   * (evdev: libevdev's state, which includes keys held before we opened it); [] for streams.
+   * The bridge takes the grab only when this is empty.
+   */
+  keysDown(): readonly number[];
   /** Keyboard.Modifiers bits (bit0 Scroll, bit1 Num, bit2 Caps) -> EV_LED; no-op without LEDs */
   setLeds(leds: number): void;
   close(): void;
@@ -147,6 +153,10 @@ export class EvdevSource implements InputEventSource {
   start(handlers: SourceHandlers): void {
     this.handlers = handlers;
     this.dev.start();
+  }
+
+  keysDown(): readonly number[] {
+    return this.closed ? [] : this.dev.keysDown();
   }
 
   grab(on: boolean): void {
@@ -233,6 +243,10 @@ export class StreamSource implements InputEventSource {
   }
 
   grab(_on: boolean): void {}
+
+  keysDown(): readonly number[] {
+    return [];
+  }
 
   setLeds(_leds: number): void {}
 

@@ -1,7 +1,7 @@
 // Fakes for the input boundary, used by unit tests, the contract suite and the bench:
 // a recording VmInput (what QEMU would have received) and a scriptable event source.
 import { EventEmitter } from 'events';
-import { InputEvent } from './events';
+import { EV_KEY, InputEvent } from './events';
 import { InputDeviceInfo, InputEventSource, SourceHandlers } from './device';
 import { ConsoleSize, VmInput } from './vm-input';
 import type { EvdevDeviceHandle, EvdevNativeApi, EvdevRawInfo } from '../native-api/evdev';
@@ -101,20 +101,33 @@ export class RecordingVmInput implements VmInput {
   }
 }
 
-/** An in-memory input device: tests push events; grab/LED calls are recorded. */
+/**
+ * An in-memory input device: tests push events; grab/LED calls are recorded. Like the kernel, it
+ * tracks which keys are down (`held`: down before we opened it), and what the host sees: every
+ * event pushed while it is not grabbed (`hostSaw`).
+ */
 export class FakeEventSource implements InputEventSource {
   readonly kind = 'fake';
   grabbed = false;
   leds: number | undefined;
   closed = false;
   readonly grabLog: boolean[] = [];
+  readonly hostSaw: InputEvent[] = [];
+  readonly down: Set<number>;
   private handlers: SourceHandlers | undefined;
 
   constructor(
     readonly path: string,
     readonly info: InputDeviceInfo | null = null,
     readonly canGrab = true,
-  ) {}
+    held: number[] = [],
+  ) {
+    this.down = new Set(held);
+  }
+
+  keysDown(): readonly number[] {
+    return [...this.down];
+  }
 
   start(handlers: SourceHandlers): void {
     this.handlers = handlers;
@@ -122,7 +135,13 @@ export class FakeEventSource implements InputEventSource {
 
   push(events: InputEvent[] | Array<Omit<InputEvent, 'timeUs'>>): void {
     if (this.closed) throw new Error('FakeEventSource: push after close');
-    this.handlers?.onEvents(events.map((e) => ({ timeUs: 0, ...e })));
+    const evs = events.map((e) => ({ timeUs: 0, ...e }));
+    for (const e of evs) {
+      if (e.type === EV_KEY && e.value === 1) this.down.add(e.code);
+      else if (e.type === EV_KEY && e.value === 0) this.down.delete(e.code);
+      if (!this.grabbed) this.hostSaw.push(e);
+    }
+    this.handlers?.onEvents(evs);
   }
 
   /** Simulates an unplug (ENODEV) or end of stream. */
@@ -154,6 +173,12 @@ export class FakeNativeDevice implements EvdevDeviceHandle {
   grabbed = false;
   ledState: [boolean | null, boolean | null, boolean | null] = [true, false, false];
   readonly ledWrites: Array<[boolean, boolean, boolean]> = [];
+  /** libevdev's key state: set it for keys held at open; emit() moves it on */
+  readonly keyState = new Set<number>();
+  /** events emitted while not grabbed: what the host (compositor) received */
+  readonly hostSaw: Array<{ type: number; code: number; value: number }> = [];
+  /** every grab(on) in order */
+  readonly grabLog: boolean[] = [];
   closed = false;
   started = false;
   constructor(
@@ -169,6 +194,10 @@ export class FakeNativeDevice implements EvdevDeviceHandle {
   }
   grab(on: boolean): void {
     this.grabbed = on;
+    this.grabLog.push(on);
+  }
+  keysDown(): number[] {
+    return [...this.keyState];
   }
   setLeds(num: boolean, caps: boolean, scroll: boolean): void {
     this.ledWrites.push([num, caps, scroll]);
@@ -188,7 +217,14 @@ export class FakeNativeDevice implements EvdevDeviceHandle {
     const cap = this.batch.length / 4;
     for (let i = 0; i < events.length; i += cap) {
       const chunk = events.slice(i, i + cap);
-      chunk.forEach((e, j) => this.batch.set([e.type, e.code, e.value, e.timeUs ?? 0], j * 4));
+      chunk.forEach((e, j) => {
+        this.batch.set([e.type, e.code, e.value, e.timeUs ?? 0], j * 4);
+        if (e.type === EV_KEY) {
+          if (e.value === 0) this.keyState.delete(e.code);
+          else this.keyState.add(e.code);
+        }
+        if (!this.grabbed) this.hostSaw.push({ type: e.type, code: e.code, value: e.value });
+      });
       this.onEvents(chunk.length, i + cap >= events.length ? errorCode : undefined);
     }
     if (events.length === 0) this.onEvents(0, errorCode);

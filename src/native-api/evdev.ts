@@ -27,6 +27,8 @@ export interface EvdevDeviceHandle {
   setLeds(num: boolean, caps: boolean, scroll: boolean): void;
   /** [num, caps, scroll]; null where the device has no such LED */
   leds(): [boolean | null, boolean | null, boolean | null];
+  /** EV_KEY codes down in libevdev's copy of the device state (EVIOCGKEY at open + events read) */
+  keysDown(): number[];
   /** Starts uv_poll reads: onEvents(count, errorCode?) with `count` events in the batch array. */
   start(): void;
   close(): void;

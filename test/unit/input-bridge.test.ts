@@ -2,7 +2,10 @@
 // LED sync to grabbed keyboards, --no-grab, VM gone / back, EBUSY grabs.
 import { describe, expect, it } from 'vitest';
 import { InputBridge } from '../../src/input/bridge';
-import { FakeEventSource, RecordingVmInput } from '../../src/input/fakes';
+import { EvdevSource } from '../../src/input/device';
+import { EV_KEY, EV_LED, EV_SYN, SYN_REPORT } from '../../src/input/events';
+import { FakeEventSource, FakeNativeDevice, RecordingVmInput, fakeEvdevNative } from '../../src/input/fakes';
+import type { EvdevRawInfo } from '../../src/native-api/evdev';
 import { EventScript } from '../../src/input/replay-writer';
 
 function setup(opts: { grab?: boolean; grabToggle?: string; startInHost?: boolean } = {}) {
@@ -23,6 +26,43 @@ function setup(opts: { grab?: boolean; grabToggle?: string; startInHost?: boolea
 }
 
 const feed = (src: FakeEventSource, s: EventScript) => src.push(s.events.map((e) => ({ timeUs: 0, ...e })));
+
+const KEY_ENTER = 28;
+const KEY_LEFTSHIFT = 42;
+const KEYBOARD: EvdevRawInfo = {
+  name: 'Fake Keyboard',
+  phys: 'usb-0000:00:14.0-1/input0',
+  uniq: '',
+  bustype: 3,
+  vendor: 0x046d,
+  product: 0xc31c,
+  version: 0x111,
+  driverVersion: 0x10001,
+  events: { [EV_SYN]: [0], [EV_KEY]: Array.from({ length: 120 }, (_, i) => i + 1), [EV_LED]: [0, 1, 2] },
+  abs: {},
+};
+
+/** A bridge over one EvdevSource whose (fake) native device has `held` down when it is opened. */
+function evdevSetup(held: number[]) {
+  let dev: FakeNativeDevice | undefined;
+  const logs: string[] = [];
+  const bridge = new InputBridge({
+    replay: ['/dev/input/by-id/usb-kbd-event-kbd'],
+    log: (m) => logs.push(m),
+    watcher: {
+      open: (p) => {
+        const src = new EvdevSource(p, fakeEvdevNative(KEYBOARD));
+        dev = FakeNativeDevice.last;
+        for (const k of held) dev.keyState.add(k);
+        return src;
+      },
+    },
+  });
+  const vm = new RecordingVmInput();
+  bridge.setVm(vm);
+  bridge.start();
+  return { bridge, vm, dev: dev!, logs };
+}
 
 describe('InputBridge', () => {
   it('grabs every device while forwarding and applies the guest LEDs on grab', () => {
@@ -139,6 +179,66 @@ describe('InputBridge', () => {
     expect(logs.join('\n')).toMatch(/grabbing \/dev\/input\/by-id\/kbd failed \(EBUSY\): another program holds it exclusively/);
     feed(kbd, new EventScript().tap(30));
     expect(vm.calls.length).toBe(2);
+  });
+
+  it('a key held when forwarding starts: the grab waits for its release, which the host sees (evdev)', () => {
+    const { vm, dev, logs } = evdevSetup([KEY_ENTER]); // the Enter that started the bridge
+    expect(dev.grabLog).toEqual([]);
+    expect(logs.join('\n')).toMatch(/key 28 is down; grabbing once it is released/);
+    dev.emit([
+      { type: EV_KEY, code: KEY_ENTER, value: 0 },
+      { type: EV_SYN, code: SYN_REPORT, value: 0 },
+    ]);
+    expect(dev.hostSaw).toContainEqual({ type: EV_KEY, code: KEY_ENTER, value: 0 });
+    expect(dev.grabLog).toEqual([true]);
+    expect(vm.calls).toEqual([]); // its press never reached the guest, so neither does the release
+    dev.emit([
+      { type: EV_KEY, code: 30, value: 1 },
+      { type: EV_SYN, code: SYN_REPORT, value: 0 },
+    ]);
+    expect(dev.hostSaw.some((e) => e.code === 30)).toBe(false); // grabbed: only the guest got it
+    expect(vm.calls).toEqual([{ op: 'keyPress', qnum: 0x1e }]);
+  });
+
+  it('while the grab waits, input is forwarded; it is taken only when the last of several keys is up', () => {
+    const { vm, dev } = evdevSetup([KEY_LEFTSHIFT]);
+    const frame = (code: number, value: number) => [
+      { type: EV_KEY, code, value },
+      { type: EV_SYN, code: SYN_REPORT, value: 0 },
+    ];
+    dev.emit(frame(30, 1));
+    dev.emit(frame(KEY_LEFTSHIFT, 0));
+    expect(dev.grabLog).toEqual([]); // 'a' is still down
+    dev.emit(frame(30, 0));
+    expect(dev.grabLog).toEqual([true]);
+    expect(vm.calls).toEqual([
+      { op: 'keyPress', qnum: 0x1e },
+      { op: 'keyRelease', qnum: 0x1e },
+    ]);
+    expect(dev.hostSaw.filter((e) => e.type === EV_KEY)).toEqual([
+      { type: EV_KEY, code: 30, value: 1 },
+      { type: EV_KEY, code: KEY_LEFTSHIFT, value: 0 },
+      { type: EV_KEY, code: 30, value: 0 },
+    ]);
+  });
+
+  it('re-attach with a key held: the re-grab waits for the release; VM gone again cancels the wait', () => {
+    const { bridge, vm, kbd } = setup();
+    bridge.setVm(vm);
+    bridge.start();
+    bridge.setVm(null);
+    feed(kbd, new EventScript().key(KEY_LEFTSHIFT, 1));
+    const grabs = () => kbd.grabLog.filter((on) => on).length;
+    bridge.setVm(new RecordingVmInput());
+    expect([kbd.grabbed, grabs()]).toEqual([false, 1]);
+    bridge.setVm(null);
+    feed(kbd, new EventScript().key(KEY_LEFTSHIFT, 0));
+    expect([kbd.grabbed, grabs()]).toEqual([false, 1]); // no VM: nothing to grab for
+    feed(kbd, new EventScript().key(KEY_LEFTSHIFT, 1));
+    bridge.setVm(vm);
+    feed(kbd, new EventScript().key(KEY_LEFTSHIFT, 0));
+    expect([kbd.grabbed, grabs()]).toEqual([true, 2]);
+    expect(kbd.hostSaw.filter((e) => e.code === KEY_LEFTSHIFT).map((e) => e.value)).toEqual([1, 0, 1, 0]);
   });
 
   it('bad selections and hotkeys fail at construction with one clear line', () => {
