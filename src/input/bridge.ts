@@ -107,6 +107,7 @@ export class InputBridge {
       log: this.log,
       onModeChange: (m) => this.onModeChange(m),
     });
+    void this.forwarder.releaseGuestButtons();
     if (this.mode === 'host') this.forwarder.setMode('host');
     for (const a of this.attached.values()) this.addToForwarder(a);
     this.unsubscribeLeds = vm.onModifiers((leds) => this.syncLeds(leds));

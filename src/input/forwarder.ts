@@ -56,6 +56,9 @@ export const MOUSE_WHEEL_DOWN = 4;
 export const MOUSE_BUTTON_SIDE = 5;
 export const MOUSE_BUTTON_EXTRA = 6;
 
+/** The buttons the forwarder ever presses (wheel 3/4 are press+release at once). */
+export const GUEST_BUTTONS: readonly number[] = [MOUSE_BUTTON_LEFT, MOUSE_BUTTON_MIDDLE, MOUSE_BUTTON_RIGHT, MOUSE_BUTTON_SIDE, MOUSE_BUTTON_EXTRA];
+
 const BUTTONS = new Map<number, number>([
   [BTN_LEFT, MOUSE_BUTTON_LEFT],
   [BTN_MIDDLE, MOUSE_BUTTON_MIDDLE],
@@ -303,6 +306,15 @@ export class InputForwarder {
     const all = [...this.devices.values()].map((d) => this.releaseDevice(d));
     await Promise.all(all);
     await this.settled();
+  }
+
+  /**
+   * Attach / re-attach: a button may still be down in the guest, pressed by a bridge that died
+   * (QEMU lifts a vanished listener's keys, not its buttons). Release every button; a release of
+   * a button that is up changes nothing in the guest.
+   */
+  releaseGuestButtons(): Promise<void> {
+    return Promise.all(GUEST_BUTTONS.map((b) => this.track(this.vm.mouseRelease(b)))).then(() => undefined);
   }
 
   /** The VM is gone: its key state went with it. Forget what we sent, call nothing. */

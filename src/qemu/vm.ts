@@ -19,6 +19,7 @@ import { openBus, defaultBusAddress, type BusConnection } from './bus';
 import { detectCapabilities, type Capabilities } from './capabilities';
 import { QemuConsole } from './console';
 import { consoleListenerOptions } from './console-listener';
+import { ConsoleShare } from './console-share';
 import { discoverVms, hasRealUuid, matchesSelector, pickVm, QEMU_BUS_NAME, type FoundVm, type VmSelector } from './discovery';
 import { QemuDbusError, errorText, isQemuDbusError } from './errors';
 import type { AudioInHandler, AudioOutHandler, ConsoleListenerHandler } from './handlers';
@@ -145,6 +146,47 @@ class Registration implements ListenerHandle {
   }
 }
 
+/** One user of a console's shared registration (a display handler or a dead-man's switch). */
+class ConsoleMember implements ListenerHandle {
+  readonly kind = 'console' as const;
+  private removed = false;
+
+  constructor(
+    private readonly r: Registration,
+    private readonly share: ConsoleShare,
+    private readonly display: ConsoleListenerHandler | undefined,
+  ) {}
+
+  get consoleId(): number {
+    return this.r.consoleId;
+  }
+  get active(): boolean {
+    return this.r.active;
+  }
+  get stats(): PeerListenerStats | undefined {
+    return this.r.stats;
+  }
+  get registrations(): number {
+    return this.r.registrations;
+  }
+
+  async remove(): Promise<void> {
+    if (this.removed) return;
+    this.removed = true;
+    if (!this.display) this.share.holds--;
+    else if (this.share.displayHandler === this.display) {
+      this.share.setDisplay(undefined);
+      try {
+        this.display.disable(); // its stream is over, as if the listener had closed
+      } catch {
+        /* handler bugs must not stop the removal */
+      }
+    }
+    // The last user closes the connection (QEMU then lifts the console's keys).
+    if (this.share.empty) await this.r.remove();
+  }
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class QemuVm extends EventEmitter<QemuVmEvents> {
@@ -244,7 +286,51 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
   }
 
   async addConsoleListener(handler: ConsoleListenerHandler, opts: { console?: number } = {}): Promise<ListenerHandle> {
-    return this.add(new Registration('console', opts.console ?? this.vmInfo.consoleIds[0] ?? 0, handler, this));
+    return this.joinConsole(opts.console ?? this.vmInfo.consoleIds[0] ?? 0, handler);
+  }
+
+  /**
+   * A dead-man's switch for keys sent to a console's Keyboard: keeps a console listener registered
+   * (sharing the display's, if there is one) so that QEMU lifts every key pressed through that
+   * console when this process goes away without releasing them (SIGKILL, OOM, crash). QEMU lifts
+   * keys only: mouse buttons are not (the input route releases them at every attach). Re-registered
+   * on re-attach like every listener; remove() when no more keys will be sent.
+   */
+  async addDeadMansSwitch(opts: { console?: number } = {}): Promise<ListenerHandle> {
+    return this.joinConsole(opts.console ?? this.vmInfo.consoleIds[0] ?? 0, undefined);
+  }
+
+  private async joinConsole(consoleId: number, display: ConsoleListenerHandler | undefined): Promise<ListenerHandle> {
+    const shares = [...this.regs].filter((x) => x.kind === 'console' && x.consoleId === consoleId && !x.removed);
+    // A dead-man's switch joins any registration of the console; a display takes one that has none.
+    const r = display ? shares.find((x) => !(x.handler as ConsoleShare).displayHandler) : shares[0];
+    if (!r) {
+      const share = new ConsoleShare();
+      if (display) share.setDisplay(display);
+      else share.holds++;
+      const fresh = new Registration('console', consoleId, share, this);
+      await this.add(fresh);
+      return new ConsoleMember(fresh, share, display);
+    }
+    const share = r.handler as ConsoleShare;
+    if (!display) {
+      share.holds++;
+      return new ConsoleMember(r, share, undefined);
+    }
+    share.setDisplay(display);
+    // QEMU sends the full frame only at registration: register again so the display gets its
+    // first Scanout (QEMU lifts the console's held keys on the way; a held key may end early,
+    // never late).
+    if (r.active) await this.reregister(r);
+    return new ConsoleMember(r, share, display);
+  }
+
+  /** Close the current connection of `r` and register it again (not a teardown: handlers stay). */
+  private async reregister(r: Registration): Promise<void> {
+    const old = r.peer;
+    r.peer = undefined; // onListenerClosed ignores a peer that is no longer current
+    old?.close();
+    await this.register(r); // retries 7.2's "already registered" until QEMU saw the EOF
   }
 
   /**

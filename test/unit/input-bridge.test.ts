@@ -27,6 +27,11 @@ function setup(opts: { grab?: boolean; grabToggle?: string; startInHost?: boolea
 
 const feed = (src: FakeEventSource, s: EventScript) => src.push(s.events.map((e) => ({ timeUs: 0, ...e })));
 
+/** Every attach begins with a release of every button (a dead bridge may have left one down). */
+const ATTACH_RELEASES = [0, 1, 2, 5, 6].map((button) => ({ op: 'mouseRelease', button }));
+/** What the bridge sent to `vm` after those. */
+const sent = (vm: RecordingVmInput) => vm.calls.slice(ATTACH_RELEASES.length);
+
 const KEY_ENTER = 28;
 const KEY_LEFTSHIFT = 42;
 const KEYBOARD: EvdevRawInfo = {
@@ -104,7 +109,7 @@ describe('InputBridge', () => {
     bridge.setVm(vm);
     bridge.start();
     feed(kbd, new EventScript().tap(30));
-    expect(vm.calls.length).toBe(2);
+    expect(sent(vm).length).toBe(2);
     expect(kbd.grabLog).toEqual([]);
     expect(mouse.grabLog).toEqual([]);
   });
@@ -115,10 +120,10 @@ describe('InputBridge', () => {
     bridge.start();
     expect(kbd.grabbed).toBe(false);
     feed(kbd, new EventScript().tap(30));
-    expect(vm.calls).toEqual([]);
+    expect(sent(vm)).toEqual([]);
     feed(kbd, new EventScript().key(29, 1).key(97, 1).key(29, 0).key(97, 0).tap(30));
     expect(kbd.grabbed).toBe(true);
-    expect(vm.calls).toEqual([
+    expect(sent(vm)).toEqual([
       { op: 'keyPress', qnum: 0x1e },
       { op: 'keyRelease', qnum: 0x1e },
     ]);
@@ -136,11 +141,11 @@ describe('InputBridge', () => {
     bridge.setVm(vm2);
     expect(kbd.grabbed).toBe(true);
     feed(kbd, new EventScript().tap(48));
-    expect(vm2.calls).toEqual([
+    expect(sent(vm2)).toEqual([
       { op: 'keyPress', qnum: 0x30 },
       { op: 'keyRelease', qnum: 0x30 },
     ]);
-    expect(vm.calls).toEqual([{ op: 'keyPress', qnum: 0x2a }]); // the old VM's keys went with it
+    expect(sent(vm)).toEqual([{ op: 'keyPress', qnum: 0x2a }]); // the old VM's keys went with it
   });
 
   it('stop releases held keys and buttons in the guest, then ungrabs and closes the devices', async () => {
@@ -163,7 +168,7 @@ describe('InputBridge', () => {
     kbd.disappear('ENODEV');
     expect(vm.stuck().keys).toEqual([]);
     feed(mouse, new EventScript().click(0x111));
-    expect(vm.calls.slice(-2)).toEqual([
+    expect(sent(vm).slice(-2)).toEqual([
       { op: 'mousePress', button: 2 },
       { op: 'mouseRelease', button: 2 },
     ]);
@@ -178,7 +183,17 @@ describe('InputBridge', () => {
     bridge.start();
     expect(logs.join('\n')).toMatch(/grabbing \/dev\/input\/by-id\/kbd failed \(EBUSY\): another program holds it exclusively/);
     feed(kbd, new EventScript().tap(30));
-    expect(vm.calls.length).toBe(2);
+    expect(sent(vm).length).toBe(2);
+  });
+
+  it('every attach and re-attach begins with a release of every mouse button, in host mode too', () => {
+    const { bridge, vm } = setup({ startInHost: true });
+    bridge.start();
+    bridge.setVm(vm);
+    expect(vm.calls).toEqual(ATTACH_RELEASES);
+    bridge.setVm(null);
+    bridge.setVm(vm);
+    expect(vm.calls).toEqual([...ATTACH_RELEASES, ...ATTACH_RELEASES]);
   });
 
   it('a key held when forwarding starts: the grab waits for its release, which the host sees (evdev)', () => {
@@ -191,13 +206,13 @@ describe('InputBridge', () => {
     ]);
     expect(dev.hostSaw).toContainEqual({ type: EV_KEY, code: KEY_ENTER, value: 0 });
     expect(dev.grabLog).toEqual([true]);
-    expect(vm.calls).toEqual([]); // its press never reached the guest, so neither does the release
+    expect(sent(vm)).toEqual([]); // its press never reached the guest, so neither does the release
     dev.emit([
       { type: EV_KEY, code: 30, value: 1 },
       { type: EV_SYN, code: SYN_REPORT, value: 0 },
     ]);
     expect(dev.hostSaw.some((e) => e.code === 30)).toBe(false); // grabbed: only the guest got it
-    expect(vm.calls).toEqual([{ op: 'keyPress', qnum: 0x1e }]);
+    expect(sent(vm)).toEqual([{ op: 'keyPress', qnum: 0x1e }]);
   });
 
   it('while the grab waits, input is forwarded; it is taken only when the last of several keys is up', () => {
@@ -211,7 +226,7 @@ describe('InputBridge', () => {
     expect(dev.grabLog).toEqual([]); // 'a' is still down
     dev.emit(frame(30, 0));
     expect(dev.grabLog).toEqual([true]);
-    expect(vm.calls).toEqual([
+    expect(sent(vm)).toEqual([
       { op: 'keyPress', qnum: 0x1e },
       { op: 'keyRelease', qnum: 0x1e },
     ]);

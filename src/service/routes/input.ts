@@ -2,7 +2,11 @@
 // (src/input InputBridge over createDbusVmInput). The bridge releases every held key on the way
 // out; this adapter follows the VM across restarts (setVm(null) while it is gone, so nothing
 // stays grabbed with nowhere to send it) and reports device count and grab state.
+// For the ways out that run no code (SIGKILL, OOM, a crash) it holds a dead-man's switch on the
+// console it types into: a console listener whose disconnection makes QEMU lift every key held
+// (QemuVm.addDeadMansSwitch); buttons are released by the bridge at every attach instead.
 import type { BridgeConfig } from '../../config/schema';
+import type { ListenerHandle } from '../../qemu';
 import { InputBridge } from '../../input/bridge';
 import { createDbusVmInput, type DbusVmInput } from '../../input/dbus-vm-input';
 import type { QemuSession } from '../attach';
@@ -15,6 +19,7 @@ export class InputRoute implements Route<QemuSession> {
   private unsubscribe: (() => void) | undefined;
   private lastDevices = -1;
   private poll: NodeJS.Timeout | undefined;
+  private deadMan: ListenerHandle | undefined;
 
   constructor(private readonly config: BridgeConfig) {}
 
@@ -28,6 +33,12 @@ export class InputRoute implements Route<QemuSession> {
       log: (msg) => ctx.log.info(msg.replace(/^input: /, '')),
     });
     this.bridge = bridge;
+    // Before the first key is sent: from then on a dead bridge leaves nothing pressed.
+    const console = ctx.vm.qemu.console();
+    this.deadMan = await ctx.vm.qemu.addDeadMansSwitch({ console: console.id }).catch((err: Error) => {
+      ctx.log.warn(`no dead-man's switch on console ${console.id} (${err.message}): keys held when the bridge is killed may stay pressed in the guest`);
+      return undefined;
+    });
     bridge.start();
     await this.connectVm(ctx);
     this.unsubscribe = ctx.vm.onPresence((p) => {
@@ -70,6 +81,8 @@ export class InputRoute implements Route<QemuSession> {
     // Releases every key and button still down in the guest, then lets go of the devices.
     await this.bridge?.stop();
     this.bridge = undefined;
+    await this.deadMan?.remove();
+    this.deadMan = undefined;
     await this.vmInput?.close();
     this.vmInput = undefined;
   }
