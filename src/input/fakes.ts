@@ -2,6 +2,7 @@
 // a recording VmInput (what QEMU would have received) and a scriptable event source.
 import { EventEmitter } from 'events';
 import { EV_KEY, InputEvent } from './events';
+import { GUEST_BUTTONS } from './forwarder';
 import { InputDeviceInfo, InputEventSource, SourceHandlers } from './device';
 import { ConsoleSize, VmInput } from './vm-input';
 import type { EvdevDeviceHandle, EvdevNativeApi, EvdevRawInfo } from '../native-api/evdev';
@@ -99,6 +100,17 @@ export class RecordingVmInput implements VmInput {
     }
     return { keys: [...keys], buttons: [...buttons] };
   }
+}
+
+/** The button releases every attach begins with (InputForwarder.releaseGuestButtons). */
+export const ATTACH_RELEASES: readonly VmCall[] = GUEST_BUTTONS.map((button) => ({ op: 'mouseRelease' as const, button }));
+
+/** What the bridge sent after the releases of the first attach: what most tests are about. */
+export function sentAfterAttach(vm: RecordingVmInput): VmCall[] {
+  const n = ATTACH_RELEASES.length;
+  const head = vm.calls.slice(0, n);
+  const isAttach = head.length === n && head.every((c, i) => c.op === 'mouseRelease' && c.button === GUEST_BUTTONS[i]);
+  return isAttach ? vm.calls.slice(n) : vm.calls;
 }
 
 /**

@@ -18,6 +18,12 @@
 //   a frame longer than MAX_FRAME_EVENTS (a stream that never sends SYN_REPORT) is dropped like
 //   SYN_DROPPED. Both SYN_DROPPED and an over-long frame mean "device state unknown": what that
 //   device holds in the guest is released, so a lost release can never leave a key stuck.
+// - Key, button and wheel PRESSES spend a call budget (a token bucket, DEFAULT_CALL_BUDGET);
+//   a frame that would overspend it sends its releases only. Why: QEMU turns each call into
+//   virtio-input events at once, and when they overflow the guest's queue (64 events) QEMU drops
+//   whole packets, releases included (trace virtio_input_queue_full) - a flood of presses from a
+//   replay stream could otherwise cost the release of a key held meanwhile. Motion is not
+//   budgeted (a lost motion packet is harmless, and 8 kHz mice are legitimate).
 import {
   ABS_X,
   ABS_Y,
@@ -73,7 +79,15 @@ export type AbsRange = readonly [number, number];
 export const DEFAULT_ABS_RANGE: AbsRange = [0, 0x7fff];
 export const WHEEL_HI_RES_PER_NOTCH = 120;
 /** Notches applied per frame; more are dropped. A real wheel gives a few per report. */
-export const MAX_WHEEL_NOTCHES_PER_FRAME = 32;
+export const MAX_WHEEL_NOTCHES_PER_FRAME = 8;
+
+/** Press calls (key, button, 2 per wheel notch) allowed in a burst and refilled per second. */
+export interface CallBudget {
+  burst: number;
+  perSecond: number;
+}
+/** 24 presses at once (3 virtio events each at most: well inside a 64-event queue), 1000/s. */
+export const DEFAULT_CALL_BUDGET: CallBudget = { burst: 24, perSecond: 1000 };
 /** Events in one frame before it counts as lost (a keyboard frame has ~3, a 10-finger touch ~70). */
 export const MAX_FRAME_EVENTS = 512;
 const INT32_MAX = 0x7fffffff;
@@ -98,6 +112,10 @@ export interface ForwarderOptions {
   onModeChange?: (mode: ForwardMode) => void;
   /** one line per notable fact (mode flips, first error of a kind); never per event */
   log?: (msg: string) => void;
+  /** null: no budget (tests of other rules); default DEFAULT_CALL_BUDGET */
+  callBudget?: CallBudget | null;
+  /** clock in ms for the budget (tests); default performance.now */
+  now?: () => number;
 }
 
 export interface ForwarderStats {
@@ -114,6 +132,8 @@ export interface ForwarderStats {
   wheelNotchesClamped: number;
   /** frames lost: SYN_DROPPED, or longer than MAX_FRAME_EVENTS */
   framesLost: number;
+  /** frames whose presses overspent the call budget (their releases were sent) */
+  framesThrottled: number;
 }
 
 interface Frame {
@@ -195,13 +215,18 @@ export class InputForwarder {
     callErrors: 0,
     wheelNotchesClamped: 0,
     framesLost: 0,
+    framesThrottled: 0,
   };
+  private tokens: number;
+  private tokensAt: number;
 
   constructor(
     private readonly vm: VmInput,
     private readonly opts: ForwarderOptions,
   ) {
     this.absolute = vm.isAbsolute;
+    this.tokens = (opts.callBudget === undefined ? DEFAULT_CALL_BUDGET : opts.callBudget)?.burst ?? 0;
+    this.tokensAt = this.now();
     this.unsubscribe = vm.onAbsoluteChanged((abs) => {
       if (abs !== this.absolute) this.log(`guest pointer is now ${abs ? 'absolute' : 'relative'} (IsAbsolute changed)`);
       this.absolute = abs;
@@ -372,10 +397,35 @@ export class InputForwarder {
     else if (f.dx || f.dy || f.absX !== undefined || f.absY !== undefined) this.stats.dropped++;
     if (f.absX !== undefined) dev.lastAbsX = f.absX;
     if (f.absY !== undefined) dev.lastAbsY = f.absY;
-    for (const ev of f.keys) this.applyKey(dev, ev);
-    this.applyWheel(dev, f);
+    let notches = this.wheelNotches(dev, f);
+    let presses = 2 * Math.abs(notches);
+    for (const ev of f.keys) if (ev.value === KEY_PRESSED || (ev.value === KEY_REPEAT && this.opts.autorepeat)) presses++;
+    const send = !forwarding || presses === 0 || this.spend(presses);
+    if (!send) {
+      this.stats.framesThrottled++;
+      this.logOnce('budget', `input: ${dev.id}: more key/button/wheel presses than the guest's input queue takes; dropping presses, sending releases (further drops are counted, not logged)`);
+      notches = 0;
+    }
+    for (const ev of f.keys) this.applyKey(dev, ev, send);
+    this.applyWheel(notches);
     clearFrame(f);
     this.stats.framesApplied++;
+  }
+
+  private now(): number {
+    return this.opts.now ? this.opts.now() : performance.now();
+  }
+
+  /** Token bucket: true (and spent) when `n` presses fit the budget now. */
+  private spend(n: number): boolean {
+    const budget = this.opts.callBudget === undefined ? DEFAULT_CALL_BUDGET : this.opts.callBudget;
+    if (!budget) return true;
+    const t = this.now();
+    this.tokens = Math.min(budget.burst, this.tokens + ((t - this.tokensAt) * budget.perSecond) / 1000);
+    this.tokensAt = t;
+    if (n > this.tokens) return false;
+    this.tokens -= n;
+    return true;
   }
 
   private applyMotion(dev: DeviceState, f: Frame): void {
@@ -447,7 +497,8 @@ export class InputForwarder {
     this.log(`guest pointer is ${absolute ? 'absolute' : 'relative'} (QEMU refused the other mode; IsAbsolute was stale)`);
   }
 
-  private applyKey(dev: DeviceState, ev: InputEvent): void {
+  /** `send` false: the frame overspent the budget, presses are not sent (releases always are). */
+  private applyKey(dev: DeviceState, ev: InputEvent, send: boolean): void {
     const code = ev.code;
     if (ev.value === KEY_PRESSED) dev.down.add(code);
     else if (ev.value === KEY_RELEASED) dev.down.delete(code);
@@ -455,7 +506,7 @@ export class InputForwarder {
     const isKey = isKeyboardKey(code);
     const button = isKey ? undefined : BUTTONS.get(code);
     if (ev.value === KEY_PRESSED) {
-      if (this.modeValue === 'guest') {
+      if (this.modeValue === 'guest' && send) {
         if (isKey) this.pressKey(dev, code);
         else if (button !== undefined) this.pressButton(dev, code, button);
         else this.stats.dropped++;
@@ -470,7 +521,7 @@ export class InputForwarder {
       this.maybeToggle();
     } else if (ev.value === KEY_REPEAT) {
       const qnum = dev.sentKeys.get(code);
-      if (this.opts.autorepeat && qnum !== undefined && this.modeValue === 'guest') {
+      if (this.opts.autorepeat && qnum !== undefined && this.modeValue === 'guest' && send) {
         this.stats.keysForwarded++;
         void this.track(this.vm.keyPress(qnum)); // QEMU treats a press of a held key as autorepeat
       } else this.stats.dropped++;
@@ -531,7 +582,8 @@ export class InputForwarder {
     return this.track(this.vm.mouseRelease(button));
   }
 
-  private applyWheel(dev: DeviceState, f: Frame): void {
+  /** Whole notches in this frame (hi-res accumulated), clamped to MAX_WHEEL_NOTCHES_PER_FRAME; 0 in host mode. */
+  private wheelNotches(dev: DeviceState, f: Frame): number {
     if (f.wheelHiRes !== 0) dev.hiResWheel = true;
     let notches: number;
     if (dev.hiResWheel) {
@@ -540,7 +592,7 @@ export class InputForwarder {
       notches = Math.trunc(dev.hiResAccumulator / WHEEL_HI_RES_PER_NOTCH);
       dev.hiResAccumulator -= notches * WHEEL_HI_RES_PER_NOTCH;
     } else notches = f.wheel;
-    if (notches === 0) return;
+    if (notches === 0) return 0;
     if (Math.abs(notches) > MAX_WHEEL_NOTCHES_PER_FRAME) {
       this.stats.wheelNotchesClamped += Math.abs(notches) - MAX_WHEEL_NOTCHES_PER_FRAME;
       this.logOnce('wheel', `input: ${dev.id}: ${Math.abs(notches)} wheel notches in one frame, sending ${MAX_WHEEL_NOTCHES_PER_FRAME} (further clamps are counted, not logged)`);
@@ -548,8 +600,13 @@ export class InputForwarder {
     }
     if (this.modeValue !== 'guest') {
       this.stats.dropped++;
-      return;
+      return 0;
     }
+    return notches;
+  }
+
+  private applyWheel(notches: number): void {
+    if (notches === 0) return;
     const button = notches > 0 ? MOUSE_WHEEL_UP : MOUSE_WHEEL_DOWN;
     for (let i = Math.abs(notches); i > 0; i--) {
       this.stats.wheelNotches++;

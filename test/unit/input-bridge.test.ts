@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { InputBridge } from '../../src/input/bridge';
 import { EvdevSource } from '../../src/input/device';
 import { EV_KEY, EV_LED, EV_SYN, SYN_REPORT } from '../../src/input/events';
-import { FakeEventSource, FakeNativeDevice, RecordingVmInput, fakeEvdevNative } from '../../src/input/fakes';
+import { ATTACH_RELEASES, FakeEventSource, FakeNativeDevice, RecordingVmInput, fakeEvdevNative, sentAfterAttach } from '../../src/input/fakes';
 import type { EvdevRawInfo } from '../../src/native-api/evdev';
 import { EventScript } from '../../src/input/replay-writer';
 
@@ -27,10 +27,7 @@ function setup(opts: { grab?: boolean; grabToggle?: string; startInHost?: boolea
 
 const feed = (src: FakeEventSource, s: EventScript) => src.push(s.events.map((e) => ({ timeUs: 0, ...e })));
 
-/** Every attach begins with a release of every button (a dead bridge may have left one down). */
-const ATTACH_RELEASES = [0, 1, 2, 5, 6].map((button) => ({ op: 'mouseRelease', button }));
-/** What the bridge sent to `vm` after those. */
-const sent = (vm: RecordingVmInput) => vm.calls.slice(ATTACH_RELEASES.length);
+const sent = sentAfterAttach;
 
 const KEY_ENTER = 28;
 const KEY_LEFTSHIFT = 42;

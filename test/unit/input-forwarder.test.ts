@@ -21,7 +21,7 @@ import {
   SYN_DROPPED,
   SYN_REPORT,
 } from '../../src/input/events';
-import { ForwardMode, InputForwarder, MAX_FRAME_EVENTS, MAX_WHEEL_NOTCHES_PER_FRAME, scaleAbs } from '../../src/input/forwarder';
+import { CallBudget, DEFAULT_CALL_BUDGET, ForwardMode, InputForwarder, MAX_FRAME_EVENTS, MAX_WHEEL_NOTCHES_PER_FRAME, scaleAbs } from '../../src/input/forwarder';
 import { parseHotkey } from '../../src/input/hotkey';
 import { RecordingVmInput } from '../../src/input/fakes';
 import { EventScript } from '../../src/input/replay-writer';
@@ -38,13 +38,15 @@ const SYN = { type: EV_SYN, code: SYN_REPORT, value: 0, timeUs: 0 };
 const ev = (type: number, code: number, value: number) => ({ type, code, value, timeUs: 0 });
 const key = (code: number, value: number) => [ev(EV_KEY, code, value), SYN];
 
-function setup(opts: { hotkey?: string; autorepeat?: boolean; absolute?: boolean; reportedAbsolute?: boolean } = {}) {
+function setup(opts: { hotkey?: string; autorepeat?: boolean; absolute?: boolean; reportedAbsolute?: boolean; callBudget?: CallBudget | null; now?: () => number } = {}) {
   const vm = new RecordingVmInput({ absolute: opts.absolute ?? false, reportedAbsolute: opts.reportedAbsolute });
   const modes: ForwardMode[] = [];
   const logs: string[] = [];
   const fw = new InputForwarder(vm, {
     hotkey: parseHotkey(opts.hotkey ?? 'ctrl-ctrl'),
     autorepeat: opts.autorepeat,
+    callBudget: opts.callBudget,
+    now: opts.now,
     onModeChange: (m) => modes.push(m),
     log: (m) => logs.push(m),
   });
@@ -415,7 +417,7 @@ describe('toggle hotkey and no stuck keys', () => {
 
 describe('hostile values: bounded work per frame, no stuck key', () => {
   it('a wheel value of 1 000 000 sends MAX_WHEEL_NOTCHES_PER_FRAME notches, counts the rest and logs once', () => {
-    const { vm, fw, logs } = setup();
+    const { vm, fw, logs } = setup({ callBudget: null });
     fw.handleEvents('mouse', [ev(EV_REL, REL_WHEEL, 1_000_000), SYN, ev(EV_REL, REL_WHEEL, -100_000), SYN]);
     const ups = vm.calls.filter((c) => c.op === 'mousePress' && c.button === 3).length;
     const downs = vm.calls.filter((c) => c.op === 'mousePress' && c.button === 4).length;
@@ -433,6 +435,39 @@ describe('hostile values: bounded work per frame, no stuck key', () => {
     expect(vm.calls.length).toBe(2 * MAX_WHEEL_NOTCHES_PER_FRAME);
     fw.handleEvents('m', [ev(EV_REL, REL_WHEEL_HI_RES, 1), SYN]);
     expect(vm.calls.length).toBe(2 * MAX_WHEEL_NOTCHES_PER_FRAME); // the remainder was < 120
+  });
+
+  it('presses beyond the call budget are not sent, their releases are; the budget refills with time', () => {
+    let t = 1000;
+    const { vm, fw, logs } = setup({ now: () => t });
+    const burst = DEFAULT_CALL_BUDGET.burst;
+    // burst + 4 keys pressed in one instant, then all released
+    const codes = Array.from({ length: burst + 4 }, (_, i) => 2 + i);
+    for (const c of codes) fw.handleEvents('kbd', key(c, 1));
+    expect(vm.calls.filter((c) => c.op === 'keyPress').length).toBe(burst);
+    expect(fw.stats.framesThrottled).toBe(4);
+    expect(logs.filter((l) => /dropping presses, sending releases/.test(l)).length).toBe(1);
+    for (const c of codes) fw.handleEvents('kbd', key(c, 0));
+    expect(vm.stuck()).toEqual({ keys: [], buttons: [] });
+    expect(fw.guestDown()).toEqual({ keys: [], buttons: [] });
+    // 10 ms later 10 presses fit again (1000/s)
+    t += 10;
+    for (const c of codes.slice(0, 12)) fw.handleEvents('kbd', key(c, 1));
+    expect(vm.calls.filter((c) => c.op === 'keyPress').length).toBe(burst + 10);
+  });
+
+  it('a throttled frame still moves the pointer and still counts its keys as held (hotkey, grab)', () => {
+    let t = 0;
+    const { vm, fw } = setup({ now: () => t, callBudget: { burst: 1, perSecond: 1 } });
+    fw.handleEvents('mouse', [ev(EV_KEY, BTN_LEFT, 1), SYN]);
+    fw.handleEvents('kbd', [ev(EV_KEY, KEY_LEFTCTRL, 1), SYN]); // throttled
+    fw.handleEvents('mouse', [ev(EV_REL, REL_X, 5), ev(EV_KEY, BTN_RIGHT, 1), SYN]); // throttled
+    expect(vm.calls).toEqual([
+      { op: 'mousePress', button: 0 },
+      { op: 'rel', dx: 5, dy: 0 },
+    ]);
+    fw.handleEvents('kbd', [ev(EV_KEY, KEY_RIGHTCTRL, 1), SYN]);
+    expect(fw.toggleArmed).toBe(true); // both Ctrl keys are down on the device, sent or not
   });
 
   it('relative motion summed past int32 is clamped to what RelMotion(ii) can carry', () => {

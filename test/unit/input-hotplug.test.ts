@@ -6,7 +6,7 @@ import * as path from 'path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputBridge } from '../../src/input/bridge';
 import { InputDeviceInfo, StreamSource } from '../../src/input/device';
-import { RecordingVmInput } from '../../src/input/fakes';
+import { RecordingVmInput, sentAfterAttach } from '../../src/input/fakes';
 import { EventScript } from '../../src/input/replay-writer';
 import { parseInputRule, ruleMatches } from '../../src/input/selection';
 import { tempDir, waitFor } from '../harness/procs';
@@ -83,12 +83,12 @@ describe('hot-plug (fs.watch on a fake input directory, FIFOs as devices)', () =
     mkfifo(node);
     await waitFor('device opened', 10_000, () => bridge!.sources().length === 1);
     write(node, new EventScript().key(42, 1).tap(30)); // Shift held, 'A' typed
-    await waitFor('3 calls', 10_000, () => vm.calls.length >= 3);
+    await waitFor('3 calls', 10_000, () => sentAfterAttach(vm).length >= 3);
 
     fs.unlinkSync(node); // unplugged with Shift down
     await waitFor('device closed', 10_000, () => bridge!.sources().length === 0);
     await waitFor('shift released', 10_000, () => vm.stuck().keys.length === 0);
-    expect(vm.calls).toEqual([
+    expect(sentAfterAttach(vm)).toEqual([
       { op: 'keyPress', qnum: 0x2a },
       { op: 'keyPress', qnum: 0x1e },
       { op: 'keyRelease', qnum: 0x1e },
@@ -98,8 +98,8 @@ describe('hot-plug (fs.watch on a fake input directory, FIFOs as devices)', () =
     mkfifo(node); // plugged back in
     await waitFor('device re-opened', 10_000, () => bridge!.sources().length === 1);
     write(node, new EventScript().tap(48));
-    await waitFor('B typed', 10_000, () => vm.calls.length >= 6);
-    expect(vm.calls.slice(4)).toEqual([
+    await waitFor('B typed', 10_000, () => sentAfterAttach(vm).length >= 6);
+    expect(sentAfterAttach(vm).slice(4)).toEqual([
       { op: 'keyPress', qnum: 0x30 },
       { op: 'keyRelease', qnum: 0x30 },
     ]);
@@ -138,9 +138,9 @@ describe('hot-plug (fs.watch on a fake input directory, FIFOs as devices)', () =
     write(path.join(dir, 'event9'), new EventScript().tap(30));
     // the mouse was probed and closed again: nobody reads it (a non-blocking open proves it)
     expect(() => fs.openSync(path.join(dir, 'event5'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)).toThrow(expect.objectContaining({ code: 'ENXIO' }));
-    await waitFor('A from the new keyboard', 10_000, () => vm.calls.length >= 2);
+    await waitFor('A from the new keyboard', 10_000, () => sentAfterAttach(vm).length >= 2);
     await new Promise((r) => setTimeout(r, 100));
-    expect(vm.calls).toEqual([
+    expect(sentAfterAttach(vm)).toEqual([
       { op: 'keyPress', qnum: 0x1e },
       { op: 'keyRelease', qnum: 0x1e },
     ]);
@@ -182,6 +182,6 @@ describe('hot-plug when the input directory does not exist yet', () => {
     mkfifo(node);
     await waitFor('device opened', 10_000, () => bridge!.sources().length === 1);
     write(node, new EventScript().tap(30));
-    await waitFor('A typed', 10_000, () => vm.calls.length >= 2);
+    await waitFor('A typed', 10_000, () => sentAfterAttach(vm).length >= 2);
   });
 });
