@@ -457,7 +457,7 @@ describe('hostile values: bounded work per frame, no stuck key', () => {
   });
 
   it('a throttled frame still moves the pointer and still counts its keys as held (hotkey, grab)', () => {
-    let t = 0;
+    const t = 0;
     const { vm, fw } = setup({ now: () => t, callBudget: { burst: 1, perSecond: 1 } });
     fw.handleEvents('mouse', [ev(EV_KEY, BTN_LEFT, 1), SYN]);
     fw.handleEvents('kbd', [ev(EV_KEY, KEY_LEFTCTRL, 1), SYN]); // throttled
