@@ -13,6 +13,9 @@
 //                      relMotion, isAbsolute, onIsAbsoluteChanged), .multiTouch, .proxy (generated)
 //   vm.audio()         QemuAudio (throws ENO_AUDIO without `audiodev=` on -display dbus)
 //   await vm.addConsoleListener(handler: ConsoleListenerHandler, { console? })  -> ListenerHandle
+//   await vm.addDeadMansSwitch({ console? })                                    -> ListenerHandle
+//       A console's listener is shared (7.2: one per sender per console): the display handler and
+//       any dead-man's switches use one connection; when it closes QEMU lifts that console's keys.
 //   await vm.addAudioOutListener(handler: AudioOutHandler)                      -> ListenerHandle
 //   await vm.addAudioInListener(handler: AudioInHandler)                        -> ListenerHandle
 //       Handlers (handlers.ts) must not block. Audio calls run in the socket read; AudioInHandler.read's
