@@ -26,6 +26,8 @@ export type QemuDbusErrorCode =
   | 'EQEMU_UNRESPONSIVE'
   /** the peer-to-peer listener connection could not be set up */
   | 'ELISTENER'
+  /** QEMU sent a listener a call we refused, or its handler failed on it (counted, logged once) */
+  | 'ELISTENER_CALL'
   /** an argument we refuse to send because QEMU would misbehave (e.g. abort) */
   | 'EBAD_ARGUMENT';
 

@@ -24,7 +24,7 @@ import { QemuDbusError, errorText, isQemuDbusError } from './errors';
 import type { AudioInHandler, AudioOutHandler, ConsoleListenerHandler } from './handlers';
 import { connectP2pMain, type P2pMainConnection } from './p2p-main';
 import { serveListener, type PeerListener, type PeerListenerOptions, type PeerListenerStats } from './peer-listener';
-import { RemoteCallError, RemoteObject, type QemuLink } from './remote-object';
+import { onSignal, RemoteCallError, RemoteObject, type QemuLink } from './remote-object';
 import { readVmIdentity, VM_IFACE, VM_PATH } from './vm-object';
 
 export interface ConnectOptions extends VmSelector {
@@ -88,6 +88,8 @@ class Registration implements ListenerHandle {
   registrations = 0;
   removed = false;
   lastSelfHeal = 0;
+  /** the first refused/failed call was reported; the rest are only counted in `stats` */
+  warned = false;
   readonly voices = new VoiceSet();
   /** Console Width/Height subscription of the current registration (console listeners only). */
   unsubscribeSize: (() => Promise<void>) | undefined;
@@ -330,6 +332,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
         r.peer = peer;
         r.registrations++;
         peer.on('closed', () => this.onListenerClosed(r, peer));
+        peer.on('warning', (err) => this.listenerWarning(r, err));
         if (r.kind === 'console') await this.followConsoleSize(r);
         return;
       } catch (e) {
@@ -379,6 +382,15 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
       return new QemuDbusError('EQEMU_UNSUPPORTED', `registering the ${r.kind} listener failed: ${errorText(e)}`, 'use a QEMU >= 7.0 with -display dbus', { cause: e, dbusName: name });
     }
     return new QemuDbusError('ELISTENER', `registering the ${r.kind} listener with VM "${this.vmInfo.name}" failed: ${errorText(e)}`, 'check QEMU is running and its stderr; retry', { cause: e, dbusName: name });
+  }
+
+  /** A call QEMU made was refused or its handler threw: say so once, the connection stays up. */
+  private listenerWarning(r: Registration, err: Error): void {
+    if (r.warned) return;
+    r.warned = true;
+    this.emitError(
+      new QemuDbusError('ELISTENER_CALL', `the ${r.kind} listener of VM "${this.vmInfo.name}" refused or failed a call from QEMU (${errorText(err)}); further ones are only counted`, 'nothing to do unless the guest misbehaves; report it with the QEMU version if it repeats'),
+    );
   }
 
   private onListenerClosed(r: Registration, peer: PeerListener): void {
@@ -498,15 +510,14 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     const bus = this.link.bus;
     const rule = "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged'";
     await bus.addMatch(rule);
-    const key = bus.mangle('/org/freedesktop/DBus', 'org.freedesktop.DBus', 'NameOwnerChanged');
-    const onChange = (body: unknown[]): void => {
-      const [name, , newOwner] = body as [string, string, string];
-      if (this.closed) return;
+    // Only the bus itself may say a name vanished: a fake one from another peer would tear down
+    // every route and release the grab.
+    this.unsubscribeOwner = onSignal(bus, { sender: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', iface: 'org.freedesktop.DBus', member: 'NameOwnerChanged' }, (body) => {
+      const [name, , newOwner] = body as [unknown, unknown, unknown];
+      if (this.closed || typeof name !== 'string') return;
       if (name === this.link.destination && newOwner === '' && this.attachedFlag) this.markGone(`QEMU's bus name ${name} vanished`, 'name-vanished');
       else if (!this.attachedFlag && (name === QEMU_BUS_NAME || name.startsWith(':'))) void this.search();
-    };
-    bus.signals.on(key, onChange);
-    this.unsubscribeOwner = () => bus.signals.removeListener(key, onChange);
+    });
     const onClose = (): void => {
       if (this.closed) return;
       this.markGone('the bus connection closed', 'bus-closed');
