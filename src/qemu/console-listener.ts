@@ -1,7 +1,7 @@
 // org.qemu.Display1.Listener (+ Listener.Unix.Map) served for a ConsoleListenerHandler.
 // Only translation and validation here: the handler (src/camera/) knows nothing about D-Bus.
 import type { ConsoleListenerHandler } from './handlers';
-import { MAX_CURSOR_SIDE, MAX_DISPLAY_SIDE, clampCoordinate } from './limits';
+import { MAX_CURSOR_SIDE, MAX_DISPLAY_PIXELS, MAX_DISPLAY_SIDE, MAX_FRAME_BYTES, clampCoordinate } from './limits';
 import { ERR_INVALID_ARGS, MethodError, type ExportedInterface, type PeerListenerOptions } from './peer-listener';
 
 export const LISTENER_PATH = '/org/qemu/Display1/Listener';
@@ -17,7 +17,9 @@ function checkRect(what: string, w: number, h: number, stride: number, fmt: numb
   const bpp = bytesPerPixel(fmt);
   if (!(bpp === 2 || bpp === 3 || bpp === 4)) throw new MethodError(ERR_INVALID_ARGS, `${what}: unsupported pixman format 0x${fmt.toString(16)}`);
   if (w <= 0 || h <= 0 || w > MAX_DISPLAY_SIDE || h > MAX_DISPLAY_SIDE) throw new MethodError(ERR_INVALID_ARGS, `${what}: size ${w}x${h} out of range 1..${MAX_DISPLAY_SIDE}`);
+  if (w * h > MAX_DISPLAY_PIXELS) throw new MethodError(ERR_INVALID_ARGS, `${what}: ${w}x${h} is more than ${MAX_DISPLAY_PIXELS} pixels`);
   if (stride < w * bpp) throw new MethodError(ERR_INVALID_ARGS, `${what}: stride ${stride} < width ${w} x ${bpp} bytes`);
+  if ((h - 1) * stride + w * bpp > MAX_FRAME_BYTES) throw new MethodError(ERR_INVALID_ARGS, `${what}: ${h} rows at stride ${stride} span more than ${MAX_FRAME_BYTES} bytes`);
   if (dataLen !== null && dataLen < stride * (h - 1) + w * bpp) {
     throw new MethodError(ERR_INVALID_ARGS, `${what}: ${dataLen} bytes of data for ${w}x${h} stride ${stride}`);
   }
@@ -53,6 +55,12 @@ export function consoleListenerInterfaces(handler: ConsoleListenerHandler, withF
         validate: ([x, y, w, h, stride, fmt, data]) => {
           if ((x as number) < 0 || (y as number) < 0) throw new MethodError(ERR_INVALID_ARGS, `Update: negative origin ${String(x)},${String(y)}`);
           checkRect('Update', w as number, h as number, stride as number, fmt as number, asView(data).byteLength);
+          // The handler may grow its picture to hold the rectangle (7.2 text mode): bound that too.
+          const right = (x as number) + (w as number);
+          const bottom = (y as number) + (h as number);
+          if (right > MAX_DISPLAY_SIDE || bottom > MAX_DISPLAY_SIDE || right * bottom > MAX_DISPLAY_PIXELS) {
+            throw new MethodError(ERR_INVALID_ARGS, `Update: rectangle reaches ${right}x${bottom}, beyond ${MAX_DISPLAY_SIDE} a side or ${MAX_DISPLAY_PIXELS} pixels`);
+          }
         },
         call: ([x, y, w, h, stride, fmt, data]) => handler.update(x as number, y as number, w as number, h as number, stride as number, fmt as number, asView(data)),
       },

@@ -8,10 +8,12 @@ import { CameraPipeline } from '../../src/camera/pipeline';
 import { FakeSink } from '../../src/camera/sinks/fake';
 import { QemuVm, type ListenerHandle } from '../../src/qemu';
 import { openBus, type BusConnection } from '../../src/qemu/bus';
-import { MAX_DISPLAY_SIDE } from '../../src/qemu/limits';
+import { consoleListenerInterfaces } from '../../src/qemu/console-listener';
+import { MAX_DISPLAY_SIDE, MAX_FRAME_BYTES, MAX_VOICES } from '../../src/qemu/limits';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { sleep, waitFor } from '../harness/procs';
 import { FakeQemuPeer, type FakeListenerPeer } from '../fakes/qemu-peer';
+import { RecordingAudioOutHandler } from '../fakes/recording-handlers';
 
 const XRGB = 0x20020888;
 const INT32_MIN = -2147483648;
@@ -72,6 +74,37 @@ describe('hostile cursor coordinates (item 1)', () => {
     expect(() => pipeline.tick()).not.toThrow();
     expect(sink.frames).toHaveLength(1);
     await h.remove();
+  });
+});
+
+describe('frame geometry bounds at the listener boundary (item 7: every size QEMU announces)', () => {
+  const maps: number[][] = [];
+  const noop = (): void => undefined;
+  const handler = { scanout: noop, update: noop, disable: noop, cursorDefine: noop, mouseSet: noop, scanoutMap: (...a: number[]) => void maps.push(a) };
+  const [listener, unixMap] = consoleListenerInterfaces(handler, true);
+  const refusal = (f: () => void): string | undefined => {
+    try {
+      f();
+      return undefined;
+    } catch (e) {
+      return (e as { dbusName?: string }).dbusName;
+    }
+  };
+  const ctx = { fds: [-1], takeFd: () => -1 };
+
+  it('a ScanoutMap whose stride spans more than MAX_FRAME_BYTES is refused before the handler reads anything', () => {
+    const stride = Math.ceil(MAX_FRAME_BYTES / 100) + 4;
+    expect(refusal(() => unixMap.methods.ScanoutMap.call([0, 0, 1, 101, stride, XRGB], ctx))).toBe('org.freedesktop.DBus.Error.InvalidArgs');
+    expect(maps).toEqual([]);
+    expect(refusal(() => unixMap.methods.ScanoutMap.call([0, 0, 1, 101, 4096, XRGB], ctx))).toBeUndefined();
+    expect(maps).toEqual([[-1, 0, 1, 101, 4096, XRGB]]);
+  });
+
+  it('an Update whose rectangle would grow the picture beyond the bounds is refused', () => {
+    const data = Buffer.alloc(4);
+    expect(refusal(() => listener.methods.Update.validate!([8500, 8500, 1, 1, 4, XRGB, data]))).toBe('org.freedesktop.DBus.Error.InvalidArgs');
+    expect(refusal(() => listener.methods.Update.validate!([MAX_DISPLAY_SIDE, 0, 1, 1, 4, XRGB, data]))).toBe('org.freedesktop.DBus.Error.InvalidArgs');
+    expect(refusal(() => listener.methods.Update.validate!([719, 399, 1, 1, 4, XRGB, data]))).toBeUndefined();
   });
 });
 
@@ -156,6 +189,22 @@ describe('signals only from the right sender; sizes bounded (item 7)', () => {
     await sleep(100);
     expect(gone).toEqual([]);
     expect(vm.attached).toBe(true);
+  });
+
+  it(`an audio listener keeps at most ${MAX_VOICES} voices: the next new id is refused until one is finished`, async () => {
+    const speaker = new RecordingAudioOutHandler();
+    const h = await vm.addAudioOutListener(speaker);
+    const l = await fake.waitForListener('audio-out');
+    const init = (id: bigint) => l.call('Init', 'tybbuyuub', [id, 16, true, false, 48000, 2, 4, 192000, false], { reply: true });
+    const refused = (p: Promise<unknown>) => p.then(() => 'accepted', (e: { dbusName?: string }) => e.dbusName);
+    await waitFor('the greeting Init', 5000, () => speaker.inits.length === 1); // the fake's greeting voice is one
+    for (let i = 1; i < MAX_VOICES; i++) await init(BigInt(1000 + i));
+    expect(await refused(init(5000n))).toBe('org.freedesktop.DBus.Error.InvalidArgs');
+    expect(await refused(init(1001n))).toBe('accepted'); // a known id: its format changes, no new voice
+    await l.call('Fini', 't', [1001n], { reply: true });
+    expect(await refused(init(5000n))).toBe('accepted');
+    expect(speaker.inits).toHaveLength(MAX_VOICES + 2);
+    await h.remove();
   });
 
   it('Console Width/Height from another peer are ignored; from QEMU they pass only within bounds', async () => {
