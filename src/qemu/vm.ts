@@ -331,7 +331,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
         const peer = await serveListener(r.options(), call);
         r.peer = peer;
         r.registrations++;
-        peer.on('closed', () => this.onListenerClosed(r, peer));
+        peer.on('closed', (cause) => this.onListenerClosed(r, peer, cause));
         peer.on('warning', (err) => this.listenerWarning(r, err));
         if (r.kind === 'console') await this.followConsoleSize(r);
         return;
@@ -393,17 +393,17 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     );
   }
 
-  private onListenerClosed(r: Registration, peer: PeerListener): void {
+  private onListenerClosed(r: Registration, peer: PeerListener, cause: Error | undefined): void {
     if (r.peer !== peer) return;
     r.peer = undefined;
     r.detachHandler();
     if (this.closed || r.removed) return;
     // A listener socket EOF with the VM still attached: either QEMU died (NameOwnerChanged
     // follows) or it dropped just this listener. Check the VM rather than guess.
-    if (this.attachedFlag) void this.checkAliveAfterEof(r);
+    if (this.attachedFlag) void this.checkAliveAfterEof(r, cause);
   }
 
-  private async checkAliveAfterEof(r: Registration): Promise<void> {
+  private async checkAliveAfterEof(r: Registration, cause?: Error): Promise<void> {
     const alive = await this.probe();
     if (alive === 'gone') return this.markGone('listener socket closed and the VM no longer answers', 'listener-eof');
     if (alive === 'stuck') {
@@ -423,6 +423,9 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
         return;
       }
       r.lastSelfHeal = now;
+      this.emitError(
+        new QemuDbusError('ELISTENER_DROPPED', `VM "${this.vmInfo.name}" is running but the ${r.kind} listener connection closed (${cause ? errorText(cause) : 'end of stream'}); registering it again`, 'nothing to do if it does not repeat; otherwise report it with the QEMU version'),
+      );
       try {
         await this.register(r);
       } catch (e) {
