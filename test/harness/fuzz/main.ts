@@ -1,5 +1,6 @@
-// `npm run fuzz -- [--calls N] [--seed S]`: the long listener fuzz (default 100 000 calls per
+// `npm run fuzz -- [--calls N] [--seed S] [--only console,audio-out,audio-in]`: the long listener fuzz (default 100 000 calls per
 // interface, a random seed). Prints the seed first and, on failure, the one command that re-runs it.
+import { FUZZ_INTERFACES, type FuzzInterface } from './calls';
 import { formatReport, rerunCommand, runFuzz } from './run';
 
 function arg(name: string): string | undefined {
@@ -14,8 +15,13 @@ async function main(): Promise<number> {
     console.error('usage: npm run fuzz -- [--calls N] [--seed S]  (N >= 1, S an integer)');
     return 2;
   }
+  const only = arg('only')?.split(',') as FuzzInterface[] | undefined;
+  if (only?.some((i) => !FUZZ_INTERFACES.includes(i))) {
+    console.error(`--only takes a comma-separated list of ${FUZZ_INTERFACES.join(', ')}`);
+    return 2;
+  }
   console.log(`fuzz: seed ${seed}, ${calls} calls per interface (re-run: ${rerunCommand(seed, calls)})`);
-  const report = await runFuzz({ seed, calls, progress: (l) => console.log(l) });
+  const report = await runFuzz({ seed, calls, only, progress: (l) => console.log(l) });
   console.log(formatReport(report));
   if (report.failures.length) console.log(`fuzz: bridge log (tail):\n${report.log.slice(-4000)}`);
   return report.failures.length ? 1 : 0;

@@ -44,6 +44,8 @@ export interface FuzzOptions {
   calls: number;
   /** progress lines (default none) */
   progress?: (line: string) => void;
+  /** fuzz only these interfaces (default all three; the checks afterwards always run) */
+  only?: FuzzInterface[];
 }
 
 export interface InterfaceReport {
@@ -53,6 +55,12 @@ export interface InterfaceReport {
   /** of those, answered with a D-Bus error (refused: expected for most hostile calls) */
   errors: number;
   unanswered: string[];
+  /** why the fake QEMU's end of the connection closed, if it did */
+  closedBy?: string;
+  /** the last calls made before it closed */
+  lastCalls: string[];
+  /** voice ids this run sent an Init for (QEMU finishes its voices; so does the check afterwards) */
+  voiceIds: Set<bigint>;
   /** slowest answer per member, ms (fuzzer side: includes both event loops) */
   maxReplyMs: Record<string, number>;
   /** every answer time of the calls QEMU blocks its main loop on (Read, GetAll), ms */
@@ -61,6 +69,7 @@ export interface InterfaceReport {
 
 export interface FuzzReport {
   seed: number;
+  only?: FuzzInterface[];
   callsPerInterface: number;
   interfaces: Record<FuzzInterface, InterfaceReport>;
   /** the bridge exited during the run (null: it did not) */
@@ -143,6 +152,9 @@ async function fuzzInterface(l: FakeListenerPeer, iface: FuzzInterface, o: FuzzO
 
 async function oneCall(l: FakeListenerPeer, c: FuzzCall, shmFile: string, report: InterfaceReport, label: string): Promise<void> {
   const fd = c.fd ? fs.openSync(shmFile, 'r') : undefined;
+  if (c.member === 'Init' && typeof c.body[0] === 'bigint') report.voiceIds.add(c.body[0]);
+  report.lastCalls.push(`${label} ${c.iface}.${c.member}(${c.signature}) ${describeBody(c)}${c.reply ? '' : ' no-reply'}`);
+  if (report.lastCalls.length > 5) report.lastCalls.shift();
   const t0 = performance.now();
   try {
     await l.call(c.member, c.signature, materialise(c), { reply: c.reply, iface: c.iface, path: c.path, fds: fd !== undefined ? [fd] : undefined, timeoutMs: CALL_DEADLINE_MS });
@@ -167,6 +179,10 @@ async function oneCall(l: FakeListenerPeer, c: FuzzCall, shmFile: string, report
   }
 }
 
+function describeBody(c: FuzzCall): string {
+  return JSON.stringify(c.body, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+}
+
 /** The normal frame afterwards: a solid colour, cursor hidden; the camera shows it. */
 async function frameReachesCamera(l: FakeListenerPeer, pw: PipeWire): Promise<number> {
   const colour: Rgba = { r: 200, g: 40, b: 160, a: 255 };
@@ -185,8 +201,7 @@ async function frameReachesCamera(l: FakeListenerPeer, pw: PipeWire): Promise<nu
 async function toneReachesSink(l: FakeListenerPeer, pw: PipeWire): Promise<{ hz: number; level: number }> {
   const rec = recordSinkMonitor(pw, { sink: pw.sink, rate: 48000, channels: 2 });
   await rec.ready;
-  // A voice id the fuzz used too: its Init replaces that voice even if the fuzz took every slot.
-  await playLikeQemu(l.audioOut(), { id: 2n, format: pcmFormat({ bits: 16, freq: 48000, nchannels: 2 }), seconds: 3, freq: 440, amplitude: 0.5 });
+  await playLikeQemu(l.audioOut(), { id: 0x7777n, format: pcmFormat({ bits: 16, freq: 48000, nchannels: 2 }), seconds: 3, freq: 440, amplitude: 0.5 });
   const r = await rec.stop();
   // The middle of the recording: the tone is steady there.
   const mid = r.samples.subarray(Math.floor(r.samples.length * 0.3), Math.floor(r.samples.length * 0.8));
@@ -194,9 +209,10 @@ async function toneReachesSink(l: FakeListenerPeer, pw: PipeWire): Promise<{ hz:
 }
 
 export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
-  const empty = (): InterfaceReport => ({ calls: 0, answered: 0, errors: 0, unanswered: [], maxReplyMs: {}, blockingMs: [] });
+  const empty = (): InterfaceReport => ({ calls: 0, answered: 0, errors: 0, unanswered: [], lastCalls: [], voiceIds: new Set(), maxReplyMs: {}, blockingMs: [] });
   const report: FuzzReport = {
     seed: o.seed,
+    ...(o.only ? { only: o.only } : {}),
     callsPerInterface: o.calls,
     interfaces: { console: empty(), 'audio-out': empty(), 'audio-in': empty() },
     crashed: null,
@@ -228,9 +244,13 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const b = bridge;
     const listeners = {} as Record<FuzzInterface, FakeListenerPeer>;
     for (const iface of FUZZ_INTERFACES) {
-      listeners[iface] = await fake.waitForListener(iface, 60_000).catch((e: Error) => {
+      const l = await fake.waitForListener(iface, 60_000).catch((e: Error) => {
         throw new Error(`${e.message}; bridge ${b.exit ?? 'running'}; log:\n${b.log()}`);
       });
+      listeners[iface] = l;
+      const rep = report.interfaces[iface];
+      l.conn.connection.on('error', (e: Error) => (rep.closedBy ??= `error on the fake QEMU's end: ${e.message}`));
+      l.conn.connection.on('end', () => (rep.closedBy ??= 'the bridge closed the connection'));
     }
     // Settled: the camera node exists (the bridge is fully up) before RSS is taken.
     await waitFor('the camera node', 30_000, () => b.exit !== null || /camera/i.test(b.log()));
@@ -240,13 +260,16 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const t0 = performance.now();
     try {
       const tenth = (): void => void report.rssTrailKiB.push(rssKiB(b.proc.pid!));
-      await Promise.all(FUZZ_INTERFACES.map((iface) => fuzzInterface(listeners[iface], iface, o, b, shmFile, report.interfaces[iface], tenth)));
+      await Promise.all((o.only ?? FUZZ_INTERFACES).map((iface) => fuzzInterface(listeners[iface], iface, o, b, shmFile, report.interfaces[iface], tenth)));
     } finally {
       clearInterval(sampler);
     }
     report.fuzzSeconds = Math.round((performance.now() - t0) / 100) / 10;
     report.rssAfterKiB = rssKiB(b.proc.pid!);
-    for (const iface of FUZZ_INTERFACES) if (listeners[iface].closed) report.failures.push(`${iface}: the listener connection closed during the run (after ${report.interfaces[iface].calls} calls)`);
+    for (const iface of FUZZ_INTERFACES) {
+      const i = report.interfaces[iface];
+      if (listeners[iface].closed) report.failures.push(`${iface}: the listener connection closed during the run (${i.closedBy ?? 'cause unknown'}) after ${i.calls} calls; the last ones: ${i.lastCalls.join(' / ')}`);
+    }
     if (!b.exit) {
       // Against the connections the bridge has now (it registers again after a drop).
       const now = async (kind: FuzzInterface): Promise<FakeListenerPeer> => (listeners[kind].closed ? fake!.waitForListener(kind, 10_000) : listeners[kind]);
@@ -256,7 +279,10 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
         report.failures.push(`the normal frame afterwards: ${(e as Error).message}`);
       }
       try {
-        const tone = await toneReachesSink(await now('audio-out'), pw);
+        const out = await now('audio-out');
+        // QEMU finishes the voices it started; so do we, or every voice slot may still be taken.
+        for (const id of report.interfaces['audio-out'].voiceIds) await out.call('Fini', 't', [id], { reply: true });
+        const tone = await toneReachesSink(out, pw);
         report.toneHz = tone.hz;
         report.toneLevel = tone.level;
       } catch (e) {
@@ -295,7 +321,7 @@ function judge(r: FuzzReport): void {
   if (r.crashed) f.push(`the bridge ${r.crashed}`);
   for (const iface of FUZZ_INTERFACES) {
     const i = r.interfaces[iface];
-    if (i.calls < r.callsPerInterface && !r.crashed) f.push(`${iface}: only ${i.calls} of ${r.callsPerInterface} calls made`);
+    if (i.calls < r.callsPerInterface && !r.crashed && (!r.only || r.only.includes(iface))) f.push(`${iface}: only ${i.calls} of ${r.callsPerInterface} calls made`);
     if (i.unanswered.length) f.push(`${iface}: calls not answered within ${CALL_DEADLINE_MS} ms: ${i.unanswered.slice(0, 3).join('; ')}`);
   }
   if (r.rssAfterKiB - r.rssBeforeKiB > RSS_GROWTH_LIMIT_KIB) f.push(`RSS grew from ${r.rssBeforeKiB} to ${r.rssAfterKiB} KiB`);
