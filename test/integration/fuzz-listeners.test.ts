@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatReport, rerunCommand, runFuzz } from '../harness/fuzz/run';
 
-const CALLS = 1500;
+const CALLS = 3000;
 const seed = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 0x7fffffff);
 
 describe('listener fuzz (short, seeded)', () => {

@@ -20,7 +20,7 @@ async function main(): Promise<number> {
     console.error(`--only takes a comma-separated list of ${FUZZ_INTERFACES.join(', ')}`);
     return 2;
   }
-  console.log(`fuzz: seed ${seed}, ${calls} calls per interface (re-run: ${rerunCommand(seed, calls)})`);
+  console.log(`fuzz: seed ${seed}, ${calls} calls per interface (re-run: ${rerunCommand(seed, calls, only)})`);
   const report = await runFuzz({ seed, calls, only, progress: (l) => console.log(l) });
   console.log(formatReport(report));
   if (report.failures.length) console.log(`fuzz: bridge log (tail):\n${report.log.slice(-4000)}`);

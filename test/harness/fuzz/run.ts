@@ -97,7 +97,7 @@ export interface FuzzReport {
 }
 
 /** The command that re-runs exactly this run. */
-export const rerunCommand = (seed: number, calls: number): string => `npm run fuzz -- --seed ${seed} --calls ${calls}`;
+export const rerunCommand = (seed: number, calls: number, only?: readonly FuzzInterface[]): string => `npm run fuzz -- --seed ${seed} --calls ${calls}${only ? ` --only ${only.join(',')}` : ''}`;
 
 function rssKiB(pid: number): number {
   try {
@@ -341,11 +341,11 @@ export function formatReport(r: FuzzReport): string {
       .join(', ');
     lines.push(`fuzz: ${iface}: ${i.calls} calls, ${i.answered} answered (${i.errors} D-Bus errors), ${i.unanswered.length} unanswered; max reply ms: ${max}`);
     const q = percentiles(i.blockingMs);
-    if (q) lines.push(`fuzz: ${iface}: Read/GetAll answered in ${q} ms (p50/p99/max of ${i.blockingMs.length}, fuzzer side, all three interfaces fuzzed at once)`);
+    if (q) lines.push(`fuzz: ${iface}: Read/GetAll answered in ${q} ms (p50/p99/max of ${i.blockingMs.length}, fuzzer side, ${r.only ? r.only.join(' + ') : 'all three interfaces'} fuzzed at once)`);
   }
   lines.push(`fuzz: bridge ${r.crashed ?? 'alive'}; RSS ${r.rssBeforeKiB} KiB before, ${r.rssAfterKiB} KiB after, ${r.rssMaxKiB} KiB max; after each tenth of the calls: ${r.rssTrailKiB.join(' ')} KiB; ${r.logLines} log lines, ${r.warnLines} of them warnings/errors`);
   lines.push(`fuzz: afterwards: frame colour distance ${r.frameColorDistance}, tone ${r.toneHz.toFixed(1)} Hz at RMS ${r.toneLevel.toFixed(3)} (0.354 sent)`);
-  lines.push(r.failures.length ? `fuzz: FAILED: ${r.failures.join(' | ')}\nfuzz: re-run: ${rerunCommand(r.seed, r.callsPerInterface)}; bridge log: ${r.logFile ?? '-'}` : 'fuzz: passed');
+  lines.push(r.failures.length ? `fuzz: FAILED: ${r.failures.join(' | ')}\nfuzz: re-run: ${rerunCommand(r.seed, r.callsPerInterface, r.only)}; bridge log: ${r.logFile ?? '-'}` : 'fuzz: passed');
   return lines.join('\n');
 }
 
