@@ -26,6 +26,12 @@
 #include <atomic>
 #include <memory>
 
+// Test seam: runs between the consumer's two index loads in Read(), so a test can play the racing
+// producer there deterministically (test/unit/audio-spsc-ring.test.ts). Empty in the addon.
+#ifndef QDB_SPSC_BETWEEN_LOADS
+#define QDB_SPSC_BETWEEN_LOADS()
+#endif
+
 namespace qdb {
 
 class SpscRing {
@@ -46,7 +52,7 @@ class SpscRing {
   size_t Fill() const {
     uint64_t w = write_.load(std::memory_order_acquire);
     uint64_t r = read_.load(std::memory_order_acquire);
-    return w > r ? size_t(w - r) : 0;
+    return Avail(r, w);
   }
   size_t Space() const { return cap_ - Fill(); }
 
@@ -92,9 +98,9 @@ class SpscRing {
     n -= n % frame_;
     for (;;) {
       uint64_t r = read_.load(std::memory_order_acquire);
+      QDB_SPSC_BETWEEN_LOADS();
       uint64_t w = write_.load(std::memory_order_acquire);
-      size_t avail = w > r ? size_t(w - r) : 0;
-      size_t take = n < avail ? n : avail;
+      size_t take = n < Avail(r, w) ? n : Avail(r, w);
       CopyOut(r, dst, take);
       uint64_t expected = r;
       if (read_.compare_exchange_strong(expected, r + take, std::memory_order_acq_rel,
@@ -110,8 +116,7 @@ class SpscRing {
     for (;;) {
       uint64_t r = read_.load(std::memory_order_acquire);
       uint64_t w = write_.load(std::memory_order_acquire);
-      size_t avail = w > r ? size_t(w - r) : 0;
-      size_t take = n < avail ? n : avail;
+      size_t take = n < Avail(r, w) ? n : Avail(r, w);
       if (read_.compare_exchange_strong(r, r + take, std::memory_order_acq_rel,
                                         std::memory_order_acquire))
         return take;
@@ -123,6 +128,17 @@ class SpscRing {
   uint64_t total_read() const { return read_.load(std::memory_order_acquire); }
 
  private:
+  // w - r from two separate loads, clamped to [0, cap_]. The loads are not one snapshot: between
+  // the consumer's load of read_ and its load of write_, a producer that overflows
+  // (WriteDropOldest) may move read_ forward and write_ past r + cap_, so the raw difference can
+  // exceed the capacity. Copying that much would read past buf_; the clamp keeps the copy in
+  // bounds, and the consumer's CAS on read_ then fails (read_ moved) and it copies again.
+  size_t Avail(uint64_t r, uint64_t w) const {
+    if (w <= r) return 0;
+    uint64_t d = w - r;
+    return d > cap_ ? cap_ : size_t(d);
+  }
+
   void CopyIn(uint64_t at, const uint8_t* src, size_t n) {
     if (!n) return;
     size_t pos = size_t(at % cap_);

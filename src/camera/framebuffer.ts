@@ -3,12 +3,13 @@
 // size changes; what overlaps the old picture is kept, because QEMU 7.2 switches to VGA text
 // mode with no Scanout at all, only Console Width/Height and Updates for the new size.
 import { native } from '../native';
+import { MAX_DISPLAY_PIXELS, MAX_DISPLAY_SIDE } from '../qemu/limits';
 import { formatError, pixmanFormat } from './pixman';
 
-/** Largest picture side we accept (QEMU's D-Bus layer refuses larger frames too). */
-export const MAX_SIDE = 16384;
+/** Largest picture side we accept (the D-Bus layer refuses larger frames too). */
+export const MAX_SIDE = MAX_DISPLAY_SIDE;
 /** Largest picture we allocate: 8192x8192 (256 MiB of ARGB). QEMU's own limit is far lower. */
-export const MAX_PIXELS = 8192 * 8192;
+export const MAX_PIXELS = MAX_DISPLAY_PIXELS;
 
 export class Framebuffer {
   width = 0;

@@ -156,7 +156,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   cursorDefine(cursor: CursorImage): void {
     const bytes = cursor.width * cursor.height * 4;
     if (cursor.width <= 0 || cursor.height <= 0 || cursor.data.byteLength < bytes) {
-      this.log(`camera: ignoring CursorDefine ${cursor.width}x${cursor.height} with ${cursor.data.byteLength} bytes (needs width*height*4)`);
+      this.logOnce('camera: ignoring a CursorDefine whose data is shorter than width*height*4');
       return;
     }
     // QEMU's cursor words are 0xAARRGGBB, i.e. B,G,R,A bytes: already the framebuffer's layout.
@@ -251,12 +251,13 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
         got += n;
       }
     } catch (err) {
-      this.log(`camera: reading the mapped scanout failed (${(err as Error).message}); waiting for the next Scanout`);
+      this.logOnce(`camera: reading the mapped scanout failed (${(err as Error).message}); waiting for the next Scanout`);
       this.unmap();
       return;
     }
     if (got < len) {
-      this.log(`camera: mapped scanout is shorter than ${m.width}x${m.height} at stride ${m.stride}; waiting for the next Scanout`);
+      // Once: the geometry is QEMU's (or the guest's) to vary, the journal is not.
+      this.logOnce('camera: a mapped scanout is shorter than its size and stride say; waiting for the next Scanout');
       this.unmap();
       return;
     }

@@ -23,7 +23,7 @@ export interface CameraPipelineStats {
   idle: number;
   /** frames the sink dropped (write in flight) */
   dropped: number;
-  /** write errors (each logged once per distinct message) */
+  /** conversion or write errors (each logged once per distinct message); the frame is skipped */
   errors: number;
 }
 
@@ -99,9 +99,16 @@ export class CameraPipeline {
     }
     const changed = this.source.version !== this.lastVersion || format !== this.lastFormat || this.lastFrame === null;
     if (changed) {
-      this.lastFrame = this.compose(format);
+      // Marked taken first: a picture the converter refuses is not retried on every tick.
       this.lastVersion = this.source.version;
       this.lastFormat = format;
+      try {
+        this.lastFrame = this.compose(format);
+      } catch (err) {
+        // The last good frame stays (the sink repeats it) until the picture changes again.
+        this.failed(`camera: a guest picture could not be converted (${errorMessage(err)}); frame skipped`);
+        return;
+      }
       this.stats.converted++;
     } else if (this.sink.repeatsItself) {
       return;
@@ -110,12 +117,7 @@ export class CameraPipeline {
       if (this.sink.writeFrame(this.lastFrame!, format)) this.stats.written++;
       else this.stats.dropped++;
     } catch (err) {
-      this.stats.errors++;
-      const msg = (err as Error).message;
-      if (!this.loggedErrors.has(msg)) {
-        this.loggedErrors.add(msg);
-        this.log(msg);
-      }
+      this.failed(errorMessage(err));
       return;
     }
     if (changed && this.arrivals.length) {
@@ -125,8 +127,21 @@ export class CameraPipeline {
     }
   }
 
+  /** Counted, logged once per distinct line (at most 100 kept); the clock keeps running. */
+  private failed(line: string): void {
+    this.stats.errors++;
+    if (this.loggedErrors.has(line)) return;
+    if (this.loggedErrors.size < 100) this.loggedErrors.add(line);
+    this.log(line);
+  }
+
   private onTimer(): void {
-    this.tick();
+    // A timer callback that throws takes the process down: nothing the guest sends may do that.
+    try {
+      this.tick();
+    } catch (err) {
+      this.failed(`camera: frame tick failed (${errorMessage(err)})`);
+    }
     const period = 1000 / this.fps;
     const now = performance.now();
     this.nextAt += period;
@@ -173,6 +188,8 @@ export class CameraPipeline {
     return out;
   }
 }
+
+const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** Black in limited-range YUV: Y=16, U=V=128. */
 export function fillBlack(out: Buffer, format: CameraPixelFormat, width: number, height: number): void {

@@ -2,15 +2,13 @@
 // AudioInHandler. QEMU calls Read synchronously from its main loop: the reply is built in the
 // same tick from handler.read()'s return value (no promise, no queue).
 import type { AudioInHandler, AudioOutHandler, PcmFormat } from './handlers';
+import { MAX_READ_BYTES, MAX_VOICES } from './limits';
 import { ERR_INVALID_ARGS, MethodError, type ExportedInterface, type PeerListenerOptions } from './peer-listener';
 
 export const AUDIO_OUT_PATH = '/org/qemu/Display1/AudioOutListener';
 export const AUDIO_IN_PATH = '/org/qemu/Display1/AudioInListener';
 export const AUDIO_OUT_IFACE = 'org.qemu.Display1.AudioOutListener';
 export const AUDIO_IN_IFACE = 'org.qemu.Display1.AudioInListener';
-
-/** A Read larger than this is refused: 7.2 asks for at most one 4 KiB block, 10.x far less. */
-const MAX_READ_BYTES = 4 * 1024 * 1024;
 
 function toFormat(a: unknown[]): PcmFormat {
   const [, bits, isSigned, isFloat, freq, nchannels, bytesPerFrame, bytesPerSecond, be] = a as [bigint, number, boolean, boolean, number, number, number, number, boolean];
@@ -33,7 +31,9 @@ function common(handler: AudioOutHandler | AudioInHandler, voices: VoiceSet): Ex
       out: '',
       call: (a) => {
         const fmt = toFormat(a);
-        voices.ids.add(a[0] as bigint);
+        const id = a[0] as bigint;
+        if (!voices.ids.has(id) && voices.ids.size >= MAX_VOICES) throw new MethodError(ERR_INVALID_ARGS, `Init: already ${MAX_VOICES} voices; Fini one first`);
+        voices.ids.add(id);
         handler.init(a[0] as bigint, fmt);
       },
     },

@@ -1,14 +1,12 @@
 // org.qemu.Display1.Listener (+ Listener.Unix.Map) served for a ConsoleListenerHandler.
 // Only translation and validation here: the handler (src/camera/) knows nothing about D-Bus.
 import type { ConsoleListenerHandler } from './handlers';
+import { MAX_CURSOR_SIDE, MAX_DISPLAY_PIXELS, MAX_DISPLAY_SIDE, MAX_FRAME_BYTES, clampCoordinate } from './limits';
 import { ERR_INVALID_ARGS, MethodError, type ExportedInterface, type PeerListenerOptions } from './peer-listener';
 
 export const LISTENER_PATH = '/org/qemu/Display1/Listener';
 export const LISTENER_IFACE = 'org.qemu.Display1.Listener';
 export const LISTENER_UNIX_MAP_IFACE = 'org.qemu.Display1.Listener.Unix.Map';
-
-/** Frames above this are refused (QEMU's D-Bus messages are at most 128 MiB anyway). */
-const MAX_DIMENSION = 16384;
 
 function bytesPerPixel(pixmanFormat: number): number {
   // pixman_format_code_t: bpp in the top 8 bits (PIXMAN_FORMAT_BPP)
@@ -18,14 +16,17 @@ function bytesPerPixel(pixmanFormat: number): number {
 function checkRect(what: string, w: number, h: number, stride: number, fmt: number, dataLen: number | null): void {
   const bpp = bytesPerPixel(fmt);
   if (!(bpp === 2 || bpp === 3 || bpp === 4)) throw new MethodError(ERR_INVALID_ARGS, `${what}: unsupported pixman format 0x${fmt.toString(16)}`);
-  if (w <= 0 || h <= 0 || w > MAX_DIMENSION || h > MAX_DIMENSION) throw new MethodError(ERR_INVALID_ARGS, `${what}: size ${w}x${h} out of range 1..${MAX_DIMENSION}`);
+  if (w <= 0 || h <= 0 || w > MAX_DISPLAY_SIDE || h > MAX_DISPLAY_SIDE) throw new MethodError(ERR_INVALID_ARGS, `${what}: size ${w}x${h} out of range 1..${MAX_DISPLAY_SIDE}`);
+  if (w * h > MAX_DISPLAY_PIXELS) throw new MethodError(ERR_INVALID_ARGS, `${what}: ${w}x${h} is more than ${MAX_DISPLAY_PIXELS} pixels`);
   if (stride < w * bpp) throw new MethodError(ERR_INVALID_ARGS, `${what}: stride ${stride} < width ${w} x ${bpp} bytes`);
+  if ((h - 1) * stride + w * bpp > MAX_FRAME_BYTES) throw new MethodError(ERR_INVALID_ARGS, `${what}: ${h} rows at stride ${stride} span more than ${MAX_FRAME_BYTES} bytes`);
   if (dataLen !== null && dataLen < stride * (h - 1) + w * bpp) {
     throw new MethodError(ERR_INVALID_ARGS, `${what}: ${dataLen} bytes of data for ${w}x${h} stride ${stride}`);
   }
 }
 
 const asView = (b: unknown): Uint8Array => b as Uint8Array;
+const clampTo = (v: number, max: number): number => Math.min(Math.max(0, v), max);
 
 /**
  * The exported interfaces. `Interfaces` lists Listener.Unix.Map only when the handler can take
@@ -54,6 +55,12 @@ export function consoleListenerInterfaces(handler: ConsoleListenerHandler, withF
         validate: ([x, y, w, h, stride, fmt, data]) => {
           if ((x as number) < 0 || (y as number) < 0) throw new MethodError(ERR_INVALID_ARGS, `Update: negative origin ${String(x)},${String(y)}`);
           checkRect('Update', w as number, h as number, stride as number, fmt as number, asView(data).byteLength);
+          // The handler may grow its picture to hold the rectangle (7.2 text mode): bound that too.
+          const right = (x as number) + (w as number);
+          const bottom = (y as number) + (h as number);
+          if (right > MAX_DISPLAY_SIDE || bottom > MAX_DISPLAY_SIDE || right * bottom > MAX_DISPLAY_PIXELS) {
+            throw new MethodError(ERR_INVALID_ARGS, `Update: rectangle reaches ${right}x${bottom}, beyond ${MAX_DISPLAY_SIDE} a side or ${MAX_DISPLAY_PIXELS} pixels`);
+          }
         },
         call: ([x, y, w, h, stride, fmt, data]) => handler.update(x as number, y as number, w as number, h as number, stride as number, fmt as number, asView(data)),
       },
@@ -74,7 +81,8 @@ export function consoleListenerInterfaces(handler: ConsoleListenerHandler, withF
       },
       // Deferred too, only to stay in order with the frames around them.
       Disable: { in: '', out: '', deferrable: true, call: () => handler.disable() },
-      MouseSet: { in: 'iii', out: '', deferrable: true, call: ([x, y, on]) => handler.mouseSet(x as number, y as number, (on as number) !== 0) },
+      // Any int32 is well-typed: clamp here, so the handler's `x - hotX` stays a small integer.
+      MouseSet: { in: 'iii', out: '', deferrable: true, call: ([x, y, on]) => handler.mouseSet(clampCoordinate(x as number), clampCoordinate(y as number), (on as number) !== 0) },
       CursorDefine: {
         in: 'iiiiay',
         out: '',
@@ -83,11 +91,13 @@ export function consoleListenerInterfaces(handler: ConsoleListenerHandler, withF
           const n = asView(data).byteLength;
           const width = w as number;
           const height = h as number;
-          if (width <= 0 || height <= 0 || width > 512 || height > 512 || n < width * height * 4) {
+          if (width <= 0 || height <= 0 || width > MAX_CURSOR_SIDE || height > MAX_CURSOR_SIDE || n < width * height * 4) {
             throw new MethodError(ERR_INVALID_ARGS, `CursorDefine: ${width}x${height} with ${n} bytes`);
           }
         },
-        call: ([w, h, hx, hy, data]) => handler.cursorDefine({ width: w as number, height: h as number, hotX: hx as number, hotY: hy as number, data: asView(data) }),
+        // A hot spot outside the image is meaningless: clamp it onto the image.
+        call: ([w, h, hx, hy, data]) =>
+          handler.cursorDefine({ width: w as number, height: h as number, hotX: clampTo(hx as number, (w as number) - 1), hotY: clampTo(hy as number, (h as number) - 1), data: asView(data) }),
       },
     },
   };

@@ -1,6 +1,7 @@
 // org.qemu.Display1.Console_N: the console object (size, label) and its input interfaces.
 import { ConsoleProxy, type ConsoleProperties } from './generated/display1';
 import { Keyboard } from './keyboard';
+import { MAX_DISPLAY_SIDE, boundedConsoleSize } from './limits';
 import { Mouse } from './mouse';
 import { MultiTouch } from './multitouch';
 import { RemoteObject, type QemuLink } from './remote-object';
@@ -30,19 +31,25 @@ export class QemuConsole {
     return this.proxy.getAll(timeoutMs);
   }
 
+  /** Width/Height, each clamped into 0..MAX_DISPLAY_SIDE (QEMU may say 0 before the first surface). */
   async size(timeoutMs?: number): Promise<{ width: number; height: number }> {
     const p = await this.proxy.getAll(timeoutMs);
-    return { width: p.Width, height: p.Height };
+    const clamp = (v: unknown): number => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? Math.min(v, MAX_DISPLAY_SIDE) : 0);
+    return { width: clamp(p.Width), height: clamp(p.Height) };
   }
 
-  /** Width/Height PropertiesChanged (7.2 sends no Scanout for VGA text mode: size comes from here). */
+  /**
+   * Width/Height PropertiesChanged (7.2 sends no Scanout for VGA text mode: size comes from here).
+   * A size outside 1..MAX_DISPLAY_SIDE is dropped: nobody downstream allocates for it.
+   */
   onSizeChanged(cb: (width: number, height: number) => void): Promise<() => Promise<void>> {
-    let w = -1;
-    let h = -1;
+    let w: unknown = -1;
+    let h: unknown = -1;
     return this.proxy.onPropertiesChanged((c) => {
-      if (typeof c.Width === 'number') w = c.Width;
-      if (typeof c.Height === 'number') h = c.Height;
-      if (w >= 0 && h >= 0) cb(w, h);
+      if (c.Width !== undefined) w = c.Width;
+      if (c.Height !== undefined) h = c.Height;
+      const size = boundedConsoleSize(w, h);
+      if (size) cb(size.width, size.height);
     });
   }
 }

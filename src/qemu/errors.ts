@@ -26,6 +26,10 @@ export type QemuDbusErrorCode =
   | 'EQEMU_UNRESPONSIVE'
   /** the peer-to-peer listener connection could not be set up */
   | 'ELISTENER'
+  /** a listener connection closed while the VM kept running (registered again once) */
+  | 'ELISTENER_DROPPED'
+  /** QEMU sent a listener a call we refused, or its handler failed on it (counted, logged once) */
+  | 'ELISTENER_CALL'
   /** an argument we refuse to send because QEMU would misbehave (e.g. abort) */
   | 'EBAD_ARGUMENT';
 

@@ -83,18 +83,36 @@ export class RemoteObject {
     const bus = this.link.bus;
     const sender = this.link.destination;
     const rule = `type='signal',interface='${PROPS_IFACE}',member='PropertiesChanged',path='${this.path}',arg0='${iface}'` + (sender ? `,sender='${sender}'` : '');
-    const key = bus.mangle(this.path, PROPS_IFACE, 'PropertiesChanged');
-    const listener = (body: unknown[]): void => {
+    if (sender) await bus.addMatch(rule);
+    // Only from the VM's own unique name: any peer on the bus may send us a unicast signal.
+    const off = onSignal(bus, { sender, path: this.path, iface: PROPS_IFACE, member: 'PropertiesChanged' }, (body) => {
       if (body[0] !== iface) return;
       cb(plainDict(body[1]));
-    };
-    if (sender) await bus.addMatch(rule);
-    bus.signals.on(key, listener);
+    });
     return async () => {
-      bus.signals.removeListener(key, listener);
+      off();
       if (sender) await bus.removeMatch(rule).catch(() => undefined);
     };
   }
+}
+
+const SIGNAL = 4;
+
+/**
+ * Calls `cb(body)` for each signal with this path/interface/member that comes from `sender`.
+ * The sender is checked because a match rule only limits what the bus broadcasts to us: any peer
+ * may address a signal to our unique name directly, and the bus stamps its real sender on it.
+ * `sender` undefined: a peer-to-peer connection, where the only peer is QEMU itself.
+ * Returns the unsubscribe function.
+ */
+export function onSignal(bus: dbus.MessageBus, match: { sender: string | undefined; path: string; iface: string; member: string }, cb: (body: unknown[]) => void): () => void {
+  const listener = (msg: dbus.Message): void => {
+    if (msg.type !== SIGNAL || msg.member !== match.member || msg.interface !== match.iface || msg.path !== match.path) return;
+    if (match.sender !== undefined && msg.sender !== match.sender) return;
+    cb(msg.body ?? []);
+  };
+  bus.connection.on('message', listener);
+  return () => bus.connection.removeListener('message', listener);
 }
 
 /** a{sv} as dbus-native hands it (plain object, or pairs with classic shapes) -> plain object. */

@@ -21,6 +21,13 @@
 //    is gone as far as its owner is concerned). Until then the wrap is reachable through the
 //    callback usocket keeps in a persistent handle (callback -> owner -> wrap), so no GC hazard.
 //
+// 3. Descriptors lost on a full socket: uwrap.cc sends a write's fds with its first sendmsg(), and
+//    when that one meets a full socket (EAGAIN, nothing written) index.js retries after 'drain'
+//    with the data alone. The receiver then parses a message claiming fds that never arrive
+//    (dbus-native: "Message claims 1 file descriptor but 0 arrived") and drops the connection.
+//    Found by the listener fuzz (a ScanoutMap right behind a 2 MiB Scanout). Fix: when nothing
+//    was written, the retry carries the descriptors again.
+//
 // (The same persistent callback keeps a wrap that was never closed alive, so a socket dropped
 // without destroy() leaks its fd rather than crashing: every owner here closes what it opens.)
 import * as path from 'path';
@@ -125,3 +132,39 @@ function patch(
 
 patch(nativeWrapClasses.USocketWrap, usocket.USocket, 'connect', ['connect', 'error']);
 patch(nativeWrapClasses.UServerWrap, usocket.UServer, 'listen', ['listening', 'error']);
+
+type WriteCallback = (err?: Error | null) => void;
+interface WriteChunk {
+  data?: Buffer;
+  fds?: number[];
+  callback?: (chunk: unknown) => void;
+}
+interface WritableOwner {
+  _wrap?: { write(data?: Buffer, fds?: number[]): number | Error; drain?: unknown } | null;
+  _write(chunk: unknown, encoding: unknown, callback: WriteCallback): void;
+  [FDS_PATCHED]?: true;
+}
+const FDS_PATCHED = Symbol.for('qemu-dbus-bridge.usocket-fds-patched');
+
+function patchWriteWithFds(): void {
+  const proto = usocket.USocket.prototype as unknown as WritableOwner;
+  if (proto[FDS_PATCHED]) return;
+  proto[FDS_PATCHED] = true;
+  const original = proto._write;
+  proto._write = function write(this: WritableOwner, chunk: unknown, encoding: unknown, callback: WriteCallback): void {
+    const c = chunk as WriteChunk;
+    const wrap = this._wrap;
+    // Only a data+fds write can lose its fds; everything else takes the library's path.
+    if (!wrap || Buffer.isBuffer(chunk) || Array.isArray(chunk) || !c.data || !c.fds?.length) return original.call(this, chunk, encoding, callback);
+    const r = wrap.write(c.data, c.fds);
+    if (r instanceof Error) return callback(r);
+    if (r === c.data.length) {
+      c.callback?.(chunk);
+      return callback();
+    }
+    const rest: WriteChunk = r === 0 ? { data: c.data, fds: c.fds, callback: c.callback } : { data: c.data.subarray(r), callback: c.callback };
+    wrap.drain = proto._write.bind(this, rest, encoding, callback);
+  };
+}
+
+patchWriteWithFds();

@@ -25,7 +25,7 @@ import { QemuDbusError, errorText, isQemuDbusError } from './errors';
 import type { AudioInHandler, AudioOutHandler, ConsoleListenerHandler } from './handlers';
 import { connectP2pMain, type P2pMainConnection } from './p2p-main';
 import { serveListener, type PeerListener, type PeerListenerOptions, type PeerListenerStats } from './peer-listener';
-import { RemoteCallError, RemoteObject, type QemuLink } from './remote-object';
+import { onSignal, RemoteCallError, RemoteObject, type QemuLink } from './remote-object';
 import { readVmIdentity, VM_IFACE, VM_PATH } from './vm-object';
 
 export interface ConnectOptions extends VmSelector {
@@ -89,6 +89,8 @@ class Registration implements ListenerHandle {
   registrations = 0;
   removed = false;
   lastSelfHeal = 0;
+  /** the first refused/failed call was reported; the rest are only counted in `stats` */
+  warned = false;
   readonly voices = new VoiceSet();
   /** Console Width/Height subscription of the current registration (console listeners only). */
   unsubscribeSize: (() => Promise<void>) | undefined;
@@ -415,7 +417,8 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
         const peer = await serveListener(r.options(), call);
         r.peer = peer;
         r.registrations++;
-        peer.on('closed', () => this.onListenerClosed(r, peer));
+        peer.on('closed', (cause) => this.onListenerClosed(r, peer, cause));
+        peer.on('warning', (err) => this.listenerWarning(r, err));
         if (r.kind === 'console') await this.followConsoleSize(r);
         return;
       } catch (e) {
@@ -467,17 +470,26 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     return new QemuDbusError('ELISTENER', `registering the ${r.kind} listener with VM "${this.vmInfo.name}" failed: ${errorText(e)}`, 'check QEMU is running and its stderr; retry', { cause: e, dbusName: name });
   }
 
-  private onListenerClosed(r: Registration, peer: PeerListener): void {
+  /** A call QEMU made was refused or its handler threw: say so once, the connection stays up. */
+  private listenerWarning(r: Registration, err: Error): void {
+    if (r.warned) return;
+    r.warned = true;
+    this.emitError(
+      new QemuDbusError('ELISTENER_CALL', `the ${r.kind} listener of VM "${this.vmInfo.name}" refused or failed a call from QEMU (${errorText(err)}); further ones are only counted`, 'nothing to do unless the guest misbehaves; report it with the QEMU version if it repeats'),
+    );
+  }
+
+  private onListenerClosed(r: Registration, peer: PeerListener, cause: Error | undefined): void {
     if (r.peer !== peer) return;
     r.peer = undefined;
     r.detachHandler();
     if (this.closed || r.removed) return;
     // A listener socket EOF with the VM still attached: either QEMU died (NameOwnerChanged
     // follows) or it dropped just this listener. Check the VM rather than guess.
-    if (this.attachedFlag) void this.checkAliveAfterEof(r);
+    if (this.attachedFlag) void this.checkAliveAfterEof(r, cause);
   }
 
-  private async checkAliveAfterEof(r: Registration): Promise<void> {
+  private async checkAliveAfterEof(r: Registration, cause?: Error): Promise<void> {
     const alive = await this.probe();
     if (alive === 'gone') return this.markGone('listener socket closed and the VM no longer answers', 'listener-eof');
     if (alive === 'stuck') {
@@ -497,6 +509,9 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
         return;
       }
       r.lastSelfHeal = now;
+      this.emitError(
+        new QemuDbusError('ELISTENER_DROPPED', `VM "${this.vmInfo.name}" is running but the ${r.kind} listener connection closed (${cause ? errorText(cause) : 'end of stream'}); registering it again`, 'nothing to do if it does not repeat; otherwise report it with the QEMU version'),
+      );
       try {
         await this.register(r);
       } catch (e) {
@@ -584,15 +599,14 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     const bus = this.link.bus;
     const rule = "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged'";
     await bus.addMatch(rule);
-    const key = bus.mangle('/org/freedesktop/DBus', 'org.freedesktop.DBus', 'NameOwnerChanged');
-    const onChange = (body: unknown[]): void => {
-      const [name, , newOwner] = body as [string, string, string];
-      if (this.closed) return;
+    // Only the bus itself may say a name vanished: a fake one from another peer would tear down
+    // every route and release the grab.
+    this.unsubscribeOwner = onSignal(bus, { sender: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', iface: 'org.freedesktop.DBus', member: 'NameOwnerChanged' }, (body) => {
+      const [name, , newOwner] = body as [unknown, unknown, unknown];
+      if (this.closed || typeof name !== 'string') return;
       if (name === this.link.destination && newOwner === '' && this.attachedFlag) this.markGone(`QEMU's bus name ${name} vanished`, 'name-vanished');
       else if (!this.attachedFlag && (name === QEMU_BUS_NAME || name.startsWith(':'))) void this.search();
-    };
-    bus.signals.on(key, onChange);
-    this.unsubscribeOwner = () => bus.signals.removeListener(key, onChange);
+    });
     const onClose = (): void => {
       if (this.closed) return;
       this.markGone('the bus connection closed', 'bus-closed');

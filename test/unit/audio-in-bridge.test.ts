@@ -276,3 +276,27 @@ describe('AudioInBridge: failures', () => {
     expect(logs[0]).toMatch(/16-bit float/);
   });
 });
+
+describe('AudioInBridge: a hostile Read size', () => {
+  it('takes at most a ring of microphone audio per Read and answers the rest of the size with silence', () => {
+    const { server, bridge } = setup({ maxLatencyMs: 1000, targetLatencyMs: 1000 }); // no latency trim
+    bridge.init(ID, S16_STEREO);
+    bridge.setEnabled(ID, true);
+    const stream = server.live[0];
+    stream.deliver(new Uint8Array(stream.capacity).fill(0x11)); // a full ring of non-silence
+    const asked: number[] = [];
+    const read = stream.read.bind(stream);
+    stream.read = (into, offset, length) => {
+      asked.push(length ?? into.byteLength);
+      return read(into, offset, length);
+    };
+    const size = 4 * 1024 * 1024; // the largest Read the D-Bus layer lets through
+    const out = bridge.read(ID, size);
+    expect(asked).toEqual([stream.capacity]);
+    expect(out.byteLength).toBe(size);
+    expect(out[0]).toBe(0x11);
+    expect(out[stream.capacity - 1]).toBe(0x11);
+    expect(out.subarray(stream.capacity).every((b) => b === 0)).toBe(true);
+    expect(bridge.stats()[0]).toMatchObject({ capturedBytes: stream.capacity, paddedBytes: size - stream.capacity, underruns: 0 });
+  });
+});

@@ -131,3 +131,24 @@ describe('Speaker', () => {
     expect(() => backend.opened[0].write(new Uint8Array(4))).toThrow();
   });
 });
+
+describe('OutVoice timers never throw into the event loop', () => {
+  it('an exception in the poll timer: counted, told once, the voice keeps polling and playing', async () => {
+    const backend = fakeBackend();
+    const warnings: string[] = [];
+    const log = { warn: (m: string) => warnings.push(m), info: () => undefined, error: (m: string) => warnings.push(m), debug: () => undefined, child: () => log };
+    const s = new Speaker({ vmName: 'v', backend, pollMs: 5, log });
+    s.init(1n, S16);
+    // Whatever poll() meets (a native call throwing, a policy bug): it runs on a timer.
+    const voice = s.voice(1n)!;
+    (voice as unknown as { poll(): void }).poll = () => {
+      throw new RangeError('poll exploded');
+    };
+    await sleep(60);
+    expect(voice.stats().timerErrors).toBeGreaterThanOrEqual(2);
+    expect(warnings).toEqual(['audio voice: poll exploded']);
+    s.write(1n, new Uint8Array(4096));
+    expect(voice.stats().writtenFrames).toBe(1024);
+    await s.close();
+  });
+});

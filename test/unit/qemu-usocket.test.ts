@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bundleScript } from '../harness/cli';
+import { waitFor } from '../harness/procs';
 import { nativeWrapClasses, USocket, wrapsAwaitingClose } from '../../src/qemu/usocket';
 import { native } from '../../src/native';
 
@@ -105,5 +106,39 @@ describe('usocket close + garbage collection', () => {
     await new Promise((r) => setImmediate(() => setImmediate(() => setImmediate(r))));
     expect(wrapsAwaitingClose()).toBe(before);
     fs.closeSync(b);
+  });
+});
+
+describe('usocket writes with descriptors on a full socket', () => {
+  it('the descriptors still arrive when the first sendmsg of the write finds the socket full (bug 3)', async () => {
+    const [a, b] = native.socketpair();
+    const sender = new USocket({ fd: a });
+    // Fill the socket to EAGAIN (usocket made the fd non-blocking), so the next write starts full.
+    const block = Buffer.alloc(65536, 1);
+    let filled = 0;
+    for (;;) {
+      try {
+        filled += fs.writeSync(a, block);
+      } catch (e) {
+        expect((e as { code?: string }).code).toBe('EAGAIN');
+        break;
+      }
+    }
+    const passed = fs.openSync(__filename, 'r');
+    sender.write({ data: Buffer.from('with-fd'), fds: [passed] });
+    const receiver = new USocket({ fd: b });
+    const got: number[] = [];
+    let bytes = 0;
+    receiver.on('fds', (fds: number[]) => got.push(...fds));
+    receiver.on('data', (d: Buffer) => (bytes += d.length));
+    try {
+      await waitFor('everything read', 10_000, () => bytes === filled + 7);
+      expect(got).toHaveLength(1);
+      expect(fs.fstatSync(got[0]).ino).toBe(fs.fstatSync(passed).ino);
+    } finally {
+      for (const fd of [passed, ...got]) fs.closeSync(fd);
+      sender.destroy();
+      receiver.destroy();
+    }
   });
 });

@@ -219,7 +219,9 @@ export class AudioInBridge implements AudioInHandler {
       // reader keeps that cushion against the server's period jitter.
       if (v.priming && avail >= this.bytesFor(v, this.prebufferMs)) v.priming = false;
       if (!v.priming) {
-        const want = size - (size % l.bytesPerFrame);
+        // Never ask the ring for more than it can hold: a Read of megabytes (QEMU asks for one
+        // period) gets at most a ring's worth of microphone audio, the rest is silence below.
+        const want = Math.min(size - (size % l.bytesPerFrame), this.ringFrames(v) * l.bytesPerFrame);
         got = v.stream.read(out, 0, want);
         if (got < want) {
           v.priming = true;
@@ -277,6 +279,11 @@ export class AudioInBridge implements AudioInHandler {
     this.voices.clear();
   }
 
+  /** Capture ring size: also the most one Read takes from it (nothing beyond it is ever queued). */
+  private ringFrames(v: Voice): number {
+    return Math.max(256, Math.round((this.ringMs * v.format.freq) / 1000));
+  }
+
   private bytesFor(v: Voice, ms: number): number {
     return Math.ceil((ms * v.format.freq) / 1000) * v.format.bytesPerFrame;
   }
@@ -301,7 +308,7 @@ export class AudioInBridge implements AudioInHandler {
         ...(this.opts.remote !== undefined ? { remote: this.opts.remote } : {}),
         vmName: this.opts.vmName,
         latencyFrames: Math.max(16, Math.round((this.periodMs * rate) / 1000)),
-        ringFrames: Math.max(256, Math.round((this.ringMs * rate) / 1000)),
+        ringFrames: this.ringFrames(v),
         onState: (state, message) => this.onStreamState(v, gen, state, message),
       });
       // The server may have failed it synchronously (closeStream bumped the generation).

@@ -13,6 +13,7 @@ export class Speaker implements AudioOutHandler {
   private readonly voices = new Map<bigint, OutVoice>();
   private readonly finishing = new Set<Promise<void>>();
   private unknownWrites = 0;
+  private readonly formatErrors = new Set<string>();
 
   constructor(private readonly opts: SpeakerOptions) {}
 
@@ -26,7 +27,11 @@ export class Speaker implements AudioOutHandler {
       // A handler must not throw into the D-Bus layer for a format we cannot play: log it once
       // and ignore this voice's blocks (counted in unknownWrites).
       if (err instanceof AudioFormatError) {
-        this.opts.log?.error(err.message, { voice: id.toString() });
+        // Once per distinct format: a QEMU that repeats the Init must not flood the journal.
+        if (!this.formatErrors.has(err.message)) {
+          if (this.formatErrors.size < 32) this.formatErrors.add(err.message);
+          this.opts.log?.error(err.message, { voice: id.toString() });
+        }
         return;
       }
       throw err;

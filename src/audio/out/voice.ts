@@ -63,6 +63,8 @@ export interface VoiceStats {
   /** Frames that arrived while no stream was open (server down). */
   droppedFrames: number;
   reconnects: number;
+  /** Exceptions caught in this voice's timers (each distinct one logged once). */
+  timerErrors: number;
   delayMs?: number;
   lastError?: string;
 }
@@ -89,6 +91,7 @@ export class OutVoice {
   private droppedFrames = 0;
   private writtenFrames = 0;
   private reconnects = 0;
+  private timerErrors = 0;
   private lastError: string | undefined;
   private lastStats: NativePlaybackStats | undefined;
   private scratch: Uint8Array | undefined;
@@ -113,7 +116,7 @@ export class OutVoice {
     // (the polled fill is a sawtooth one block tall around its mean).
     this.drift = opts.driftControl === false ? undefined : new DriftController({ rate: format.rate, targetFrames: this.latencyFrames + block / 2 });
     this.open();
-    this.pollTimer = setInterval(() => this.poll(), opts.pollMs ?? 50);
+    this.pollTimer = setInterval(() => this.guarded(() => this.poll()), opts.pollMs ?? 50);
     this.pollTimer.unref();
   }
 
@@ -150,6 +153,16 @@ export class OutVoice {
     this.opts.log?.info('speaker stream open', { voice: this.id.toString(), format: this.format.describe, backend: this.opts.backend.kind });
   }
 
+  /** Timer callbacks have no caller to throw to: a throw would end the process. Counted, told once. */
+  private guarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.timerErrors++;
+      this.noteError(`audio voice: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   private noteError(msg: string): void {
     if (msg !== this.lastError) this.opts.log?.warn(msg, { voice: this.id.toString() });
     this.lastError = msg;
@@ -162,7 +175,7 @@ export class OutVoice {
     this.reopenTimer = setTimeout(() => {
       this.reopenTimer = undefined;
       this.reconnects++;
-      this.open();
+      this.guarded(() => this.open());
     }, delay);
     this.reopenTimer.unref();
   }
@@ -276,6 +289,7 @@ export class OutVoice {
       overflowFrames: this.overflowBase + (st?.overflowFrames ?? 0),
       droppedFrames: this.droppedFrames,
       reconnects: this.reconnects,
+      timerErrors: this.timerErrors,
       delayMs: st?.delayNs !== undefined ? st.delayNs / 1e6 : undefined,
       lastError: this.lastError,
     };
