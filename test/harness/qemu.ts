@@ -45,6 +45,8 @@ export interface GuestOptions {
   /** `-display dbus,p2p=yes`: no bus at all, clients come in through QMP add_client (Guest.addClient). */
   p2p?: boolean;
   pointer?: 'tablet' | 'mouse';
+  /** Display device: 'std' (default; bochs-drm in the guest) or 'virtio' (virtio-vga; virtio_gpu). */
+  vga?: 'std' | 'virtio';
   /** Default 'dbus'. `{pa: server}` uses QEMU's PulseAudio backend; 'none' has no host audio. */
   audiodev?: 'dbus' | { pa: string } | 'none';
   extraArgs?: string[];
@@ -174,7 +176,7 @@ export function guestArgs(
     '-kernel', image.kernel,
     '-initrd', image.initrd,
     '-append', append,
-    '-vga', 'std',
+    '-vga', o.vga ?? 'std',
     '-display', display,
     '-audiodev', audiodev,
     '-device', 'intel-hda',

@@ -89,6 +89,20 @@ describe.each(QEMU_MATRIX)('QEMU %s over a private bus', (_version, qemu) => {
     }
   });
 
+  // 7.2 refuses a second listener from the same bus connection ("already registered"); 9.2+ keeps several.
+  if (v10)
+    it('two display listeners at once on one console both get the frames (9.2+: several listeners per console)', async () => {
+      const a = new RecordingConsoleHandler();
+      const b = new RecordingConsoleHandler();
+      const ha = await vm.addConsoleListener(a);
+      const hb = await vm.addConsoleListener(b);
+      await waitFor('a Scanout on both', 30_000, () => a.scanouts.length > 0 && b.scanouts.length > 0);
+      expect(ha.active && hb.active).toBe(true);
+      await hb.remove();
+      expect(ha.active).toBe(true); // removing one leaves the other registered
+      await ha.remove();
+    });
+
   it('re-attaches and re-registers every listener when QEMU is killed and started again with the same name', async () => {
     const display = new RecordingConsoleHandler();
     const audio = new RecordingAudioOutHandler();
