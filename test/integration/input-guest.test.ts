@@ -6,7 +6,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QemuVm } from '../../src/qemu';
+import { QemuVm, TouchKind } from '../../src/qemu';
 import { InputBridge } from '../../src/input/bridge';
 import { DbusVmInput, createDbusVmInput } from '../../src/input/dbus-vm-input';
 import type { VmInput } from '../../src/input/vm-input';
@@ -345,4 +345,52 @@ describe('input bridge -> QEMU 7.2 guest with a relative mouse (virtio-mouse)', 
     ]);
     expect(logs.join('\n')).toMatch(/guest pointer is relative \(QEMU refused the other mode; IsAbsolute was stale\)/);
   }, 300_000);
+});
+
+// 8.1+: a virtio multitouch screen fed through org.qemu.Display1.MultiTouch. A guest of its own: QEMU
+// routes absolute pointer events to the most recently added absolute device, so next to the tablet
+// the multitouch device would take the mouse's events (the tablet suite above would see none).
+describe.each(QEMU_MATRIX.filter(([v]) => v !== '7.2'))('QEMU %s MultiTouch -> guest (virtio-multitouch-pci)', (_version, qemu) => {
+  let guest: Guest;
+  let qvm: QemuVm;
+  let touchDev: string;
+
+  beforeAll(async () => {
+    guest = await startGuest({ qemu, scenario: 'idle', extraArgs: ['-device', 'virtio-multitouch-pci'] });
+    await guest.waitForSerial(/MARK ready/, 120_000);
+    touchDev = (await guest.waitForSerial(/input (event\d+) name='QEMU Virtio MultiTouch'/, 10_000))[1];
+    qvm = await QemuVm.connect({ busAddress: guest.busAddress });
+    qvm.on('error', () => undefined);
+    expect(qvm.capabilities.multiTouch).toBe(true);
+  });
+
+  afterAll(async () => {
+    await qvm?.close();
+    await guest?.stop();
+  });
+
+  it('MultiTouch.SendEvent: two fingers down, one moves, both up reach the guest as ABS_MT slots', async () => {
+    const EV_ABS = 3;
+    const [ABS_MT_SLOT, ABS_MT_POSITION_X, ABS_MT_POSITION_Y, ABS_MT_TRACKING_ID] = [0x2f, 0x35, 0x36, 0x39];
+    const { width, height } = await qvm.console().size();
+    const mt = qvm.console().multiTouch;
+    expect(await mt.maxSlots()).toBe(10);
+    const from = guest.serial().length;
+    await mt.sendEvent(TouchKind.Begin, 0, width / 4, height / 4);
+    await mt.sendEvent(TouchKind.Begin, 1, (3 * width) / 4, (3 * height) / 4);
+    await mt.sendEvent(TouchKind.Update, 0, width / 2, height / 2);
+    await mt.sendEvent(TouchKind.End, 0, width / 2, height / 2);
+    await mt.sendEvent(TouchKind.End, 1, (3 * width) / 4, (3 * height) / 4);
+    const ev = () => guestEvents(guest, from).filter((e) => e.dev === touchDev && e.type === EV_ABS);
+    await waitFor('both slots released in the guest', 30_000, () => ev().filter((e) => e.code === ABS_MT_TRACKING_ID && e.value === -1).length >= 2);
+    const abs = ev();
+    const scale = (v: number, max: number) => Math.floor((v * 0x7fff) / max);
+    // tracking ids = slot numbers, the positions scaled to 0..0x7fff, then both lifted
+    expect(abs.filter((e) => e.code === ABS_MT_TRACKING_ID).map((e) => e.value)).toEqual(expect.arrayContaining([0, 1, -1]));
+    expect(abs.some((e) => e.code === ABS_MT_SLOT && e.value === 1)).toBe(true);
+    const xs = abs.filter((e) => e.code === ABS_MT_POSITION_X).map((e) => e.value);
+    const ys = abs.filter((e) => e.code === ABS_MT_POSITION_Y).map((e) => e.value);
+    for (const [v, max] of [[width / 4, width], [(3 * width) / 4, width], [width / 2, width]] as const) expect(xs).toContain(scale(v, max));
+    for (const [v, max] of [[height / 4, height], [height / 2, height]] as const) expect(ys).toContain(scale(v, max));
+  });
 });
