@@ -8,34 +8,11 @@
 // not offered Unix.Map and sends Scanout/Update as 7.2 does.
 import { CameraConsoleListener } from '../src/camera/listener';
 import { CameraPipeline } from '../src/camera/pipeline';
-import type { CameraPixelFormat, CameraSink, SinkStats } from '../src/camera/sinks/types';
 import { QemuVm } from '../src/qemu';
 import { startGuest } from '../test/harness/qemu';
 import { QEMU_TARGETS, qemuBinary } from '../test/harness/qemu-targets';
+import { CountingSink } from './camera.bench';
 import { BenchContext, BenchRow, percentile } from './lib';
-
-class CountingSink implements CameraSink {
-  readonly kind = 'fake';
-  readonly target = 'bench';
-  readonly repeatsItself = false;
-  readonly fps = 30;
-  written = 0;
-  constructor(
-    readonly width: number,
-    readonly height: number,
-  ) {}
-  wantedFormat(): CameraPixelFormat {
-    return 'YUY2';
-  }
-  writeFrame(): boolean {
-    this.written++;
-    return true;
-  }
-  stats(): SinkStats {
-    return { written: this.written, dropped: 0 };
-  }
-  async close(): Promise<void> {}
-}
 
 /** Counts what arrived by which path. */
 class CountingListener extends CameraConsoleListener {
@@ -83,7 +60,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       const listener = new CountingListener({ log: (l) => ctx.log(l) });
       // Hiding the method makes the listener offer no Unix.Map: QEMU copies pixels into messages.
       if (!mapped) Object.defineProperty(listener, 'scanoutMap', { value: undefined });
-      const sink = new CountingSink(1280, 720);
+      const sink = new CountingSink(1280, 720, 30, 'YUY2');
       const pipeline = new CameraPipeline({ source: listener, sink, log: (l) => ctx.log(l) });
       const handle = await vm.addConsoleListener(listener);
       pipeline.start();

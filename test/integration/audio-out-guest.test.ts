@@ -19,7 +19,7 @@ import { PipeWire, startPipeWire } from '../harness/pipewire';
 import { Pulse, startPulseAudio } from '../harness/pulseaudio';
 import { startGuest } from '../harness/qemu';
 import { QEMU_MATRIX, type QemuTarget } from '../harness/qemu-targets';
-import { TEST_LATENCY_MS, sleep } from './audio-out-helpers';
+import { TEST_LATENCY_MS, sleep, watchedSpeaker } from './audio-out-helpers';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -40,16 +40,7 @@ async function guestTone(server: PipeWire | Pulse, qemu?: QemuTarget): Promise<v
   const speaker = new Speaker({ vmName: guest.name, backend, latencyMs: TEST_LATENCY_MS, blockFrames });
   cleanups.push(() => speaker.close());
   const written: number[] = [];
-  const counting = {
-    init: speaker.init.bind(speaker),
-    fini: speaker.fini.bind(speaker),
-    setEnabled: speaker.setEnabled.bind(speaker),
-    setVolume: speaker.setVolume.bind(speaker),
-    write: (id: bigint, data: Uint8Array) => {
-      written.push(data.length);
-      speaker.write(id, data);
-    },
-  };
+  const counting = watchedSpeaker(speaker, (_id, data) => written.push(data.length));
   await vm.addAudioOutListener(counting);
   const start = await guest.waitForSerial(/MARK play-start [^\n]*/, 120_000);
   await guest.waitForSerial(/MARK play-done[^\n]*/, 60_000, start.index);

@@ -15,7 +15,7 @@ import { startPipeWire } from '../harness/pipewire';
 import { waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
 import { QEMU_MATRIX } from '../harness/qemu-targets';
-import { pitchToleranceHz, sleep } from './audio-out-helpers';
+import { pitchToleranceHz, sleep, watchedSpeaker } from './audio-out-helpers';
 
 interface WriteSeen {
   at: number;
@@ -79,17 +79,10 @@ describe.each(QEMU_MATRIX)('guest tone after a VM restart on QEMU %s', (version,
     const speaker = new Speaker({ vmName: name, backend, blockFrames }); // product default latency
     cleanups.push(() => speaker.close());
     const writes: WriteSeen[] = [];
-    const counting = {
-      init: speaker.init.bind(speaker),
-      fini: speaker.fini.bind(speaker),
-      setEnabled: speaker.setEnabled.bind(speaker),
-      setVolume: speaker.setVolume.bind(speaker),
-      write: (id: bigint, data: Uint8Array) => {
-        const pcm = new Int16Array(data.buffer, data.byteOffset, data.length >> 1);
-        writes.push({ at: performance.now(), bytes: data.length, loud: pcm.some((v) => Math.abs(v) > 327) });
-        speaker.write(id, data);
-      },
-    };
+    const counting = watchedSpeaker(speaker, (_id, data) => {
+      const pcm = new Int16Array(data.buffer, data.byteOffset, data.length >> 1);
+      writes.push({ at: performance.now(), bytes: data.length, loud: pcm.some((v) => Math.abs(v) > 327) });
+    });
     await vm.addAudioOutListener(counting);
     await guest.waitForSerial(/MARK play-start/, 120_000);
     await waitFor('1 s of the first tone received', 60_000, () => framesOf(writes) >= 44100);

@@ -1,28 +1,7 @@
-// WriteJitter (how late QEMU's Writes come, learned across voices) and the Speaker's use of it and
-// of the block size it sees: the prebuffer of a NEW voice covers both (src/audio/out/jitter.ts).
+// WriteJitter: how late QEMU's Writes come, learned across voices (src/audio/out/jitter.ts). The
+// Speaker's use of it is in audio-speaker.test.ts.
 import { describe, expect, it } from 'vitest';
-import type { PlaybackBackend } from '../../src/audio/backend';
-import { FakePlayback } from '../../src/audio/out/fake-playback';
 import { WriteJitter } from '../../src/audio/out/jitter';
-import { Speaker } from '../../src/audio/out/speaker';
-import type { NativePlaybackOptions } from '../../src/native-api/audio';
-import type { PcmFormat } from '../../src/qemu/handlers';
-
-const S16: PcmFormat = { bits: 16, isSigned: true, isFloat: false, freq: 48000, nchannels: 2, bytesPerFrame: 4, bytesPerSecond: 192000, bigEndian: false };
-
-function fakeBackend(): PlaybackBackend & { opened: FakePlayback[] } {
-  const b = {
-    kind: 'pipewire' as const,
-    where: '/fake/pipewire-0',
-    opened: [] as FakePlayback[],
-    openPlayback(o: NativePlaybackOptions): FakePlayback {
-      const p = new FakePlayback(o, 5);
-      b.opened.push(p);
-      return p;
-    },
-  };
-  return b;
-}
 
 describe('WriteJitter', () => {
   it('Writes exactly on time are not late', () => {
@@ -58,27 +37,5 @@ describe('WriteJitter', () => {
     j.note(10, 200); // 190 ms late, capped
     expect(j.lateMs(200)).toBe(120);
     expect(j.lateMs(1200)).toBeCloseTo(60, 6);
-  });
-});
-
-describe('Speaker prebuffer', () => {
-  it('a new voice starts with the block size QEMU really sent and the lateness seen so far', () => {
-    const backend = fakeBackend();
-    const s = new Speaker({ vmName: 'v', backend, latencyMs: 20, blockFrames: 1024 });
-    s.init(1n, S16);
-    expect(backend.opened[0].opts.startFrames).toBe(960 + 1024); // the announced block before any Write
-    s.setEnabled(1n, true);
-    const block = new Uint8Array(480 * 4); // 10 ms at 48 kHz, as QEMU 10.0 sends (NSamples = 480)
-    const t0 = performance.now();
-    s.write(1n, block);
-    s.write(1n, block);
-    while (performance.now() - t0 < 60); // the next block is ~40 ms late
-    s.write(1n, block);
-    s.fini(1n);
-    s.init(2n, S16);
-    const late = backend.opened[1].opts.startFrames - 960 - 480;
-    expect(late).toBeGreaterThanOrEqual(Math.round(0.04 * 48000));
-    expect(late).toBeLessThan(Math.round(0.12 * 48000));
-    void s.close();
   });
 });
