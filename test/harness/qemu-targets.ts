@@ -63,9 +63,6 @@ export const QEMU_TARGETS: readonly QemuTarget[] = (() => {
   return only ? all.filter((t) => t.version === only) : all;
 })();
 
-/** The system QEMU 7.2: what tests that are not version-sensitive run on. */
-export const QEMU_72: QemuTarget = QEMU_TARGETS.find((t) => t.version === '7.2') ?? probe('7.2', 'qemu-system-x86_64', "install 'qemu-system-x86'");
-
 /** The binary of a target, or the reason it cannot run (an Error with code EQEMUTARGET). */
 export function qemuBinary(t: QemuTarget): string {
   if (t.binary) return t.binary;
