@@ -18,7 +18,7 @@ const GH = 1080;
 const XRGB = 0x20020888;
 
 /** The hand-over point: counts frames, keeps nothing (what the sink does after is not ours). */
-class CountingSink implements CameraSink {
+export class CountingSink implements CameraSink {
   readonly kind = 'fake';
   readonly target = 'bench';
   readonly repeatsItself = false;

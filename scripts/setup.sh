@@ -3,6 +3,9 @@
 #   1. Debian packages (apt-get when root; otherwise prints the exact sudo line and exits 1)
 #   2. npm dependencies (npm ci, only when package-lock.json changed)
 #   3. the native addon, the TypeScript build and the test guest (each incremental)
+#   4. QEMU 10.0 next to the system's 7.2, for the real-QEMU test matrix (scripts/fetch-qemu10.sh,
+#      cached in .cache/qemu10; when it cannot be provided the reason goes to .cache/qemu10.unavailable
+#      and the QEMU 10.0 tests fail with it)
 # Set QDB_SETUP_QUIET=1 to print only problems.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,4 +72,13 @@ say "building TypeScript"
 node_modules/.bin/tsc -p tsconfig.build.json
 say "building test guest"
 bash guest/build-guest.sh >/dev/null
+say "QEMU 10.0 for the test matrix"
+mkdir -p .cache
+if qemu10=$(bash scripts/fetch-qemu10.sh 2>.cache/qemu10.log); then
+  rm -f .cache/qemu10.unavailable
+  say "QEMU 10.0: $qemu10"
+else
+  tail -n 3 .cache/qemu10.log | tr '\n' ' ' >.cache/qemu10.unavailable
+  echo "setup: QEMU 10.0 could not be provided (its tests will fail): $(cat .cache/qemu10.unavailable)" >&2
+fi
 say "ready"

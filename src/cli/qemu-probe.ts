@@ -21,6 +21,17 @@ export interface VmSummary {
   audio: boolean;
   clipboard: boolean;
   chardevs: string[];
+  /** What this QEMU offers, read from properties and introspection (never from a version string). */
+  features: QemuFeatures;
+}
+
+export interface QemuFeatures {
+  /** VM.Interfaces exists (8.1+) */
+  interfaces: boolean;
+  /** org.qemu.Display1.MultiTouch on the first console (8.1+) */
+  multiTouch: boolean;
+  /** Audio.NSamples (10.0+): frames per audio block; null = fixed 1024 */
+  audioNSamples: number | null;
 }
 
 function busctl(address: string, args: string[], timeoutMs = 5000): Promise<string> {
@@ -78,12 +89,25 @@ export async function probeVms(address: string | undefined, env: NodeJS.ProcessE
       const [type, label, width, height] = c.map((x) => x.data) as [string, string, number, number];
       consoles.push({ id, type, label, width, height, interfaces: await interfacesOf(addr, owner, p) });
     }
+    // Properties a QEMU too old to have them answers with an error: absent.
+    const prop = async (objPath: string, iface: string, name: string): Promise<unknown> =>
+      busctl(addr, ['get-property', owner, objPath, iface, name])
+        .then((o) => jsonLines(o)[0]?.data)
+        .catch(() => undefined);
+    const hasAudio = tree.includes('/org/qemu/Display1/Audio');
+    const nsamples = hasAudio ? await prop('/org/qemu/Display1/Audio', 'org.qemu.Display1.Audio', 'NSamples') : undefined;
+    const features: QemuFeatures = {
+      interfaces: (await prop('/org/qemu/Display1/VM', 'org.qemu.Display1.VM', 'Interfaces')) !== undefined,
+      multiTouch: consoles[0]?.interfaces.includes('org.qemu.Display1.MultiTouch') ?? false,
+      audioNSamples: typeof nsamples === 'number' ? nsamples : null,
+    };
     vms.push({
       owner,
       name,
       uuid,
+      features,
       consoles,
-      audio: tree.includes('/org/qemu/Display1/Audio'),
+      audio: hasAudio,
       clipboard: tree.includes('/org/qemu/Display1/Clipboard'),
       chardevs: tree.filter((t) => t.startsWith('/org/qemu/Display1/Chardev_')).map((t) => t.slice('/org/qemu/Display1/Chardev_'.length)),
     });

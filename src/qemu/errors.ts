@@ -33,9 +33,14 @@ export type QemuDbusErrorCode =
   /** an argument we refuse to send because QEMU would misbehave (e.g. abort) */
   | 'EBAD_ARGUMENT';
 
+/** Causes that cannot change while the same QEMU runs: callers report them once, never retry. */
+const PERMANENT: ReadonlySet<QemuDbusErrorCode> = new Set(['EP2P_AUDIO']);
+
 export class QemuDbusError extends Error {
   readonly code: QemuDbusErrorCode;
   readonly fix: string;
+  /** True when retrying on the same QEMU cannot help (see PERMANENT). */
+  readonly permanent: boolean;
   /** The D-Bus error name when the failure came back from a peer. */
   readonly dbusName?: string;
 
@@ -45,6 +50,7 @@ export class QemuDbusError extends Error {
     this.name = 'QemuDbusError';
     this.code = code;
     this.fix = fix;
+    this.permanent = PERMANENT.has(code);
     if (opts?.dbusName) this.dbusName = opts.dbusName;
   }
 }

@@ -10,9 +10,10 @@ import type { Logger } from '../log';
 import { BackoffOptions, DEFAULT_BACKOFF, backoffDelay } from './backoff';
 import { TypedEvents } from './events';
 import type { SystemdNotifier } from './notify';
-import { Attacher, ROUTE_ORDER, Route, RouteContext, RouteName, VmLink, errorCode, errorMessage } from './route';
+import { Attacher, ROUTE_ORDER, Route, RouteContext, RouteName, VmLink, errorCode, errorMessage, isPermanent } from './route';
 
-export type RouteState = 'idle' | 'starting' | 'running' | 'retrying' | 'stopping' | 'stopped';
+/** 'unavailable': failed for a reason that cannot change on this VM (isPermanent); not retried. */
+export type RouteState = 'idle' | 'starting' | 'running' | 'retrying' | 'unavailable' | 'stopping' | 'stopped';
 
 export interface ServiceEvents {
   attached: [vm: { name: string; uuid: string }];
@@ -169,9 +170,16 @@ class RouteRunner<V extends VmLink> {
       this.log.debug(`stop after failure also failed: ${errorMessage(stopErr)}`);
     }
     if (gen !== this.generation) return;
+    const msg = errorMessage(err);
+    if (isPermanent(err)) {
+      // Retrying cannot help: say it once, and wait for a VM that (re)appears.
+      this.log.warn(`${wasRunning ? 'failed' : 'cannot start'} on this VM: ${msg}`, { code: errorCode(err) });
+      this.lastFailure = msg;
+      this.set('unavailable', shortReason(err));
+      return;
+    }
     if (wasRunning && Date.now() - this.runningSince >= this.opts.stableMs) this.attempt = 0;
     const delay = backoffDelay(this.attempt++, this.opts.backoff, this.opts.random);
-    const msg = errorMessage(err);
     const fields = { code: errorCode(err), retryInMs: delay, attempt: this.attempt };
     // One line per change: repeating the same failure every backoff step is noise.
     if (msg !== this.lastFailure) this.log.warn(`${wasRunning ? 'failed' : 'could not start'}: ${msg}`, fields);
@@ -182,6 +190,13 @@ class RouteRunner<V extends VmLink> {
       this.timer = undefined;
       void this.tryStart(gen);
     }, delay);
+  }
+
+  /** The VM came back under the same link (maybe another QEMU): an 'unavailable' route tries again. */
+  retryUnavailable(): void {
+    if (this.state !== 'unavailable') return;
+    this.attempt = 0;
+    void this.tryStart(this.generation);
   }
 
   /** Stops the route; resolves within budgetMs even if the route hangs. */
@@ -331,6 +346,7 @@ export class Controller<V extends VmLink = VmLink> {
         if (p.present) {
           this.absentReason = undefined;
           this.events.emit('attached', { name: vm.name, uuid: vm.uuid });
+          for (const r of this.runners) r.retryUnavailable();
         } else {
           this.absentReason = p.reason ?? 'gone';
           this.events.emit('detached', this.absentReason);

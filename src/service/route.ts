@@ -70,6 +70,15 @@ export function errorCode(err: unknown): string | undefined {
   return typeof c === 'string' ? c : undefined;
 }
 
+/**
+ * A failure that cannot change while this VM stays as it is (the QEMU lacks a fix, the VM lacks
+ * a device): the error carries `permanent: true`. The Controller reports it once and does not
+ * retry it; it tries again only on a VM that attached or came back anew (it may be another QEMU).
+ */
+export function isPermanent(err: unknown): boolean {
+  return (err as { permanent?: unknown } | null)?.permanent === true;
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -1,4 +1,4 @@
-// QEMU 7.2 booting the test guest (guest/README.md) with `-display dbus` / `-audiodev dbus`, on a
+// QEMU (7.2 by default, or a QemuTarget from ./qemu-targets) booting the test guest (guest/README.md) with `-display dbus` / `-audiodev dbus`, on a
 // private bus the Guest owns unless the test passes its own. TCG by default: KVM does not boot guests on
 // these machines (docs/lab/qemu-guest.md); QDB_ACCEL overrides.
 import { execFile } from 'child_process';
@@ -9,10 +9,11 @@ import { dieWithParent, ownedTempDir } from './audio-tools';
 import { queuedOwnerPids, startDbusDaemon, type DbusDaemon } from './dbus';
 import { keepLogs, sleep, spawnManaged, waitFor, type Managed } from './procs';
 import { QmpSession } from './qmp';
+import { qemuBinary, type QemuTarget } from './qemu-targets';
 
 export { QmpSession, QmpError } from './qmp';
 
-export type GuestScenario = 'tone' | 'record' | 'keys' | 'pattern' | 'idle' | 'text';
+export type GuestScenario = 'tone' | 'record' | 'keys' | 'pattern' | 'idle' | 'text' | 'animate';
 
 /** Guest parameters passed as `bridge.<name>=<value>` on the kernel command line (guest/README.md). */
 export interface GuestParams {
@@ -44,6 +45,8 @@ export interface GuestOptions {
   /** `-display dbus,p2p=yes`: no bus at all, clients come in through QMP add_client (Guest.addClient). */
   p2p?: boolean;
   pointer?: 'tablet' | 'mouse';
+  /** Display device: 'std' (default; bochs-drm in the guest) or 'virtio' (virtio-vga; virtio_gpu). */
+  vga?: 'std' | 'virtio';
   /** Default 'dbus'. `{pa: server}` uses QEMU's PulseAudio backend; 'none' has no host audio. */
   audiodev?: 'dbus' | { pa: string } | 'none';
   extraArgs?: string[];
@@ -52,6 +55,8 @@ export interface GuestOptions {
   params?: GuestParams;
   /** Default: $QDB_ACCEL or 'tcg'. */
   accel?: string;
+  /** Which QEMU runs (qemu-targets.ts). Default: the system's qemu-system-x86_64 (7.2). */
+  qemu?: QemuTarget;
   /** Waiting for QEMU to start (QMP answering), ms. Default 60 s. */
   startTimeoutMs?: number;
 }
@@ -171,7 +176,7 @@ export function guestArgs(
     '-kernel', image.kernel,
     '-initrd', image.initrd,
     '-append', append,
-    '-vga', 'std',
+    '-vga', o.vga ?? 'std',
     '-display', display,
     '-audiodev', audiodev,
     '-device', 'intel-hda',
@@ -199,6 +204,7 @@ function removeRunDirsAtExit(dir: string): void {
  * owns or is queued for org.qemu. The guest itself is still booting: wait for `MARK ready` on serial.
  */
 export async function startGuest(opts: GuestOptions): Promise<Guest> {
+  const binary = opts.qemu ? qemuBinary(opts.qemu) : 'qemu-system-x86_64'; // throws why a target cannot run
   const image = await buildGuest();
   const name = opts.name ?? `qdb-${randomUUID().slice(0, 8)}`;
   const uuid = opts.uuid ?? randomUUID();
@@ -217,14 +223,14 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
   const serialPath = path.join(dir, 'serial.log');
   fs.writeFileSync(serialPath, '');
   const args = guestArgs(image, { ...opts, name, uuid, dir, busAddress });
-  fs.writeFileSync(path.join(dir, 'qemu.cmd'), ['qemu-system-x86_64', ...args].map(shellQuote).join(' ') + '\n');
+  fs.writeFileSync(path.join(dir, 'qemu.cmd'), [binary, ...args].map(shellQuote).join(' ') + '\n');
   const env = { ...process.env };
   delete env.DBUS_SESSION_BUS_ADDRESS; // QEMU must never fall back to the user's session bus
 
   let proc: Managed;
   try {
     // dieWithParent: QEMU must not outlive a killed vitest worker (its 'exit' handlers never run)
-    const [cmd, cmdArgs] = dieWithParent('qemu-system-x86_64', args);
+    const [cmd, cmdArgs] = dieWithParent(binary, args);
     proc = spawnManaged(`qemu ${name}`, cmd, cmdArgs, { logFile: path.join(dir, 'qemu.log'), env });
   } catch (err) {
     await bus?.stop();

@@ -1,4 +1,5 @@
-// Host microphone -> guest, end to end with real parts: QEMU 7.2 (TCG) records 1 s with arecord
+// Host microphone -> guest, end to end with real parts: QEMU 7.2 (TCG; the first PipeWire test
+// also on QEMU 10.0, test/harness/qemu-targets.ts) records 1 s with arecord
 // (guest scenario `record`) through -audiodev dbus; our AudioInBridge serves its AudioInListener
 // over the real p2p D-Bus connection (src/qemu) and captures from a real PipeWire / PulseAudio
 // whose virtual microphone carries a known tone. The guest reports what it recorded:
@@ -17,6 +18,7 @@ import { FeedHandle, makeToneWav, startFeed } from '../harness/audio-capture';
 import { PipeWire, startPipeWire } from '../harness/pipewire';
 import { Pulse, startPulseAudio } from '../harness/pulseaudio';
 import { Guest, startGuest } from '../harness/qemu';
+import { QEMU_MATRIX, type QemuTarget } from '../harness/qemu-targets';
 import { tempDir, waitFor } from '../harness/procs';
 
 interface RecDone {
@@ -73,7 +75,7 @@ interface Run {
 async function recordThroughBridge(
   server: PipeWire | Pulse,
   hz: number,
-  o: { mute?: boolean; volume?: number; beforeRecording?: (vmName: string) => Promise<void>; duringRecording?: (vmName: string) => Promise<void> } = {},
+  o: { qemu?: QemuTarget; mute?: boolean; volume?: number; beforeRecording?: (vmName: string) => Promise<void>; duringRecording?: (vmName: string) => Promise<void> } = {},
 ): Promise<Run> {
   const dir = tempDir('mic-guest');
   // Long enough to cover boot (~10-30 s on a loaded 2-core machine) and the recording.
@@ -81,7 +83,7 @@ async function recordThroughBridge(
   const feed: FeedHandle = await startFeed(server, wav);
   cleanups.push(() => feed.stop());
 
-  const guest = await startGuest({ scenario: 'record', params: { rec_ms: 1000, ...(o.mute ? { mute: 1 as const } : {}), ...(o.volume !== undefined ? { volume: o.volume } : {}) } });
+  const guest = await startGuest({ qemu: o.qemu, scenario: 'record', params: { rec_ms: 1000, ...(o.mute ? { mute: 1 as const } : {}), ...(o.volume !== undefined ? { volume: o.volume } : {}) } });
   cleanups.push(() => guest.stop());
   const vm = await QemuVm.connect({ busAddress: guest.busAddress, name: guest.name });
   cleanups.push(() => vm.close());
@@ -106,13 +108,14 @@ async function micNodes(pw: PipeWire, vmName: string): Promise<number> {
   return (await pw.pwDump()).filter((o) => o.type === 'PipeWire:Interface:Node' && o.info?.props?.['node.name'] === micNodeName(vmName)).length;
 }
 
-describe('guest records the host microphone through PipeWire', () => {
+describe.each(QEMU_MATRIX)('QEMU %s: guest records the host microphone through PipeWire', (_version, qemu) => {
   it('a 2500 Hz tone fed into vm-mic is what the guest records; the capture stream exists only while it records', async () => {
     const pw = await startPipeWire();
     cleanups.push(() => pw.stop());
     let seenDuring = 0;
     let beforeCount = -1;
     const run = await recordThroughBridge(pw, 2500, {
+      qemu,
       beforeRecording: async (vm) => {
         // QEMU replayed Init + SetEnabled(false) at registration: nothing may be capturing yet.
         beforeCount = await micNodes(pw, vm);
@@ -135,7 +138,9 @@ describe('guest records the host microphone through PipeWire', () => {
     await waitFor('the capture node to go away after the recording', 20_000, async () => (await micNodes(pw, run.guest.name)) === 0);
     expect(bridge.capturing).toBe(false);
   });
+});
 
+describe('guest records the host microphone through PipeWire', () => {
   it('names the capture node qemu-<vm>-mic, "<vm> microphone", media.role Communication, and a muted guest records silence', async () => {
     const pw = await startPipeWire();
     cleanups.push(() => pw.stop());

@@ -192,3 +192,17 @@ export async function finiReached(rig: PeerRig, id: bigint, what: string): Promi
   await waitFor(`${what}: Fini of voice ${id} reaching the speaker`, 20_000, () => rig.finis.has(id));
   await rig.speaker.idle();
 }
+
+/** The Speaker as QEMU's AudioOutHandler, with every Write shown to `onWrite` first (tests record them). */
+export function watchedSpeaker(speaker: Speaker, onWrite: (id: bigint, data: Uint8Array) => void): AudioOutHandler {
+  return {
+    init: speaker.init.bind(speaker),
+    fini: speaker.fini.bind(speaker),
+    setEnabled: speaker.setEnabled.bind(speaker),
+    setVolume: speaker.setVolume.bind(speaker),
+    write: (id: bigint, data: Uint8Array) => {
+      onWrite(id, data);
+      speaker.write(id, data);
+    },
+  };
+}

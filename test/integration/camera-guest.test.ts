@@ -16,6 +16,7 @@ import { captureCameraFrames, colorDistance, decodePng, meanColor, type Image } 
 import { startPipeWire, type PipeWire } from '../harness/pipewire';
 import { waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
+import { QEMU_MATRIX, type QemuTarget } from '../harness/qemu-targets';
 
 const TOL = 16;
 const RED = { r: 255, g: 0, b: 0 };
@@ -28,6 +29,20 @@ const BLACK = { r: 0, g: 0, b: 0 };
 class SizeTrackingListener extends CameraConsoleListener {
   readonly sizes: string[] = [];
   readonly scanoutSizes: string[] = [];
+  /** ScanoutMap calls (9.2+ shared memory) and UpdateMap calls. */
+  mapScanouts = 0;
+  mapUpdates = 0;
+  override scanoutMap(fd: number, offset: number, w: number, h: number, stride: number, f: number): void {
+    this.mapScanouts++;
+    this.scanoutSizes.push(`${w}x${h} (map)`);
+    super.scanoutMap(fd, offset, w, h, stride, f);
+    this.note();
+  }
+  override updateMap(x: number, y: number, w: number, h: number): void {
+    this.mapUpdates++;
+    super.updateMap(x, y, w, h);
+    this.note();
+  }
   private note(): void {
     const s = `${this.fb.width}x${this.fb.height}`;
     if (this.sizes[this.sizes.length - 1] !== s) this.sizes.push(s);
@@ -49,6 +64,8 @@ class SizeTrackingListener extends CameraConsoleListener {
 
 interface Rig {
   guest: Guest;
+  /** QEMU killed and started again under the same name; the QemuVm re-attaches by itself. */
+  restart(): Promise<void>;
   vm: QemuVm;
   listener: SizeTrackingListener;
   sink: PipeWireSink;
@@ -74,9 +91,10 @@ afterAll(async () => {
   await bus?.stop();
 });
 
-async function startRig(scenario: 'pattern' | 'text'): Promise<Rig> {
-  const name = `qdb-cam-${scenario}-${process.pid}`;
-  const guest = await startGuest({ scenario, busAddress: bus.address, name, audiodev: 'none' });
+async function startRig(scenario: 'pattern' | 'text', qemu?: QemuTarget, vga: 'std' | 'virtio' = 'std'): Promise<Rig> {
+  const name = `qdb-cam-${scenario}-${process.pid}-${qemu?.version ?? '7.2'}-${vga}`;
+  const uuid = '5a3e1c2d-0000-4000-8000-00000000d001';
+  let guest = await startGuest({ qemu, scenario, busAddress: bus.address, name, uuid, audiodev: 'none', vga });
   const vm = await QemuVm.connect({ busAddress: bus.address, name });
   vm.on('error', () => undefined);
   const logs: string[] = [];
@@ -88,7 +106,18 @@ async function startRig(scenario: 'pattern' | 'text'): Promise<Rig> {
   const pipeline = new CameraPipeline({ source: listener, sink, log: (l) => logs.push(l) });
   pipeline.start();
   return {
-    guest,
+    get guest() {
+      return guest;
+    },
+    async restart() {
+      const gone = new Promise<void>((r) => vm.once('vm-gone', () => r()));
+      guest.kill('SIGKILL');
+      await guest.exited;
+      await gone;
+      const back = new Promise<void>((r) => vm.once('reattached', () => r()));
+      guest = await startGuest({ qemu, scenario, busAddress: bus.address, name, uuid, audiodev: 'none', vga });
+      await back;
+    },
     vm,
     listener,
     sink,
@@ -110,21 +139,44 @@ async function grab(r: Rig, format: 'YUY2' | 'I420' | 'NV12' = 'YUY2'): Promise<
   return decodePng(files[files.length - 1]);
 }
 
-describe('guest screen -> PipeWire camera (QEMU 7.2, TCG)', () => {
-  it('pattern: the four quadrants and the black border arrive where the letterbox puts them', async () => {
-    rig = await startRig('pattern');
+/** The pattern in the listener's framebuffer (QEMU's dirty tracking has sent all of it). */
+async function patternInFramebuffer(l: SizeTrackingListener, gw: number, gh: number): Promise<void> {
+  await waitFor('pattern in the framebuffer', 60_000, () => {
+    if (l.fb.width !== gw || l.fb.height !== gh) return false;
+    const px = (x: number, y: number) => l.fb.data.readUInt32LE((y * gw + x) * 4) & 0xffffff;
+    return px(gw / 4, gh / 4) === 0xff0000 && px((3 * gw) / 4, (3 * gh) / 4) === 0xffffff && px(gw / 4, (3 * gh) / 4) === 0x0000ff;
+  });
+}
+
+describe.each(QEMU_MATRIX)('guest screen -> PipeWire camera (QEMU %s, TCG)', (version, qemu) => {
+  // 7.2 with std VGA (bochs), every frame copied; 10.0 with virtio-vga, whose 2D resources are
+  // shareable memfds in 9.2+: the whole picture comes through Listener.Unix.Map (ScanoutMap once,
+  // UpdateMap rectangles), never copied. (10.0 with std VGA maps only the surfaces QEMU allocates
+  // itself, the VGA modes; bochs' VRAM framebuffer still comes as a copied Scanout.)
+  const vga = version === '7.2' ? 'std' : 'virtio';
+  it(`pattern (${vga === 'std' ? 'std VGA, copied' : 'virtio-vga, through Unix.Map only'}): the four quadrants and the black border arrive where the letterbox puts them; again after a VM restart`, async () => {
+    rig = await startRig('pattern', qemu, vga);
+    let copiedUpdates = 0;
+    const l0 = rig.listener;
+    const update = l0.update.bind(l0);
+    l0.update = (...a: Parameters<typeof l0.update>) => {
+      copiedUpdates++;
+      update(...a);
+    };
     const m = await rig.guest.waitForSerial(/MARK pattern-drawn w=(\d+) h=(\d+) .*border=(\d+) split_x=(\d+) split_y=(\d+)/, 180_000);
     const [gw, gh, border] = [Number(m[1]), Number(m[2]), Number(m[3])];
     expect([gw, gh]).toEqual([1280, 800]);
     const l = rig.listener;
-    // the framebuffer holds the pattern once QEMU's dirty tracking has sent it
-    await waitFor('pattern in the framebuffer', 60_000, () => {
-      if (l.fb.width !== gw || l.fb.height !== gh) return false;
-      const px = (x: number, y: number) => l.fb.data.readUInt32LE((y * gw + x) * 4) & 0xffffff;
-      return px(gw / 4, gh / 4) === 0xff0000 && px((3 * gw) / 4, (3 * gh) / 4) === 0xffffff && px(gw / 4, (3 * gh) / 4) === 0x0000ff;
-    });
+    await patternInFramebuffer(l, gw, gh);
+    if (vga === 'std') expect(l.mapScanouts).toBe(0);
+    else {
+      expect(l.scanoutSizes[l.scanoutSizes.length - 1]).toBe(`${gw}x${gh} (map)`);
+      expect(l.scanoutSizes.every((sz) => sz.endsWith('(map)'))).toBe(true);
+      expect(l.mapUpdates).toBeGreaterThan(0);
+      expect(copiedUpdates).toBe(0);
+    }
     // mode changes seen on the way (where we join depends on boot speed): 640x480 (VGA graphics
-    // at registration), 720x400 (text mode, no Scanout), 1280x800 (bochs-drm); ends at bochs
+    // at registration), 720x400 (text mode, no Scanout), 1280x800 (the DRM driver); ends at 1280x800
     expect(l.sizes[l.sizes.length - 1]).toBe('1280x800');
     console.log(`[camera-guest] picture sizes: ${l.sizes.join(' -> ')}; Scanouts: ${l.scanoutSizes.join(', ')}`);
 
@@ -148,8 +200,24 @@ describe('guest screen -> PipeWire camera (QEMU 7.2, TCG)', () => {
     // pillarbox bars
     expect(colorDistance(meanColor(img, { x: 0, y: 100, w: rx, h: 500 }), BLACK)).toBeLessThanOrEqual(TOL);
     expect(colorDistance(meanColor(img, { x: rx + rw, y: 100, w: 1280 - rx - rw, h: 500 }), BLACK)).toBeLessThanOrEqual(TOL);
-  });
 
+    // The VM is killed and started again; the camera node stays, and shows the new guest's pattern.
+    const mapsBefore = l.mapScanouts;
+    await rig.restart();
+    await rig.guest.waitForSerial(/MARK pattern-drawn/, 180_000);
+    await patternInFramebuffer(l, gw, gh);
+    if (vga === 'virtio') {
+      expect(l.mapScanouts).toBeGreaterThan(mapsBefore); // the new QEMU's memfd
+      expect(copiedUpdates).toBe(0);
+    }
+    const again = await grab(rig);
+    expect(colorDistance(meanColor(again, { x: rx + (gw / 4) * s - 12, y: ry + (gh / 4) * s - 12, w: 24, h: 24 }), RED)).toBeLessThanOrEqual(TOL);
+    expect(colorDistance(meanColor(again, { x: rx + ((3 * gw) / 4) * s - 12, y: ry + ((3 * gh) / 4) * s - 12, w: 24, h: 24 }), WHITE)).toBeLessThanOrEqual(TOL);
+    console.log(`[camera-guest ${version}] after restart: sizes ${l.sizes.join(' -> ')}; Scanouts ${l.scanoutSizes.join(', ')}; UpdateMaps ${l.mapUpdates}`);
+  });
+});
+
+describe('guest screen -> PipeWire camera (QEMU 7.2, TCG)', () => {
   it('text mode: 720x400 from Updates and the Console size (no Scanout for it), text line visible at the top left', async () => {
     rig = await startRig('text');
     await rig.guest.waitForSerial(/MARK text-ready/, 180_000);

@@ -1,6 +1,7 @@
-// `list` and `doctor` through the real CLI entry against real QEMU 7.2 guests on a private bus:
-// one with audio wired to the display, one without (-audiodev none): list shows both with their
-// consoles, doctor passes the first and names the fix for the second.
+// `list` and `doctor` through the real CLI entry against real QEMU guests on a private bus:
+// one 7.2 with audio wired to the display, one without (-audiodev none), one 10.0: list shows them
+// with their consoles, doctor passes the first, names the fix for the second, and tells the
+// features each QEMU offers.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -9,11 +10,14 @@ import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { startPipeWire } from '../harness/pipewire';
 import { startGuest, type Guest } from '../harness/qemu';
 import { bundleCli } from '../harness/cli';
+import { QEMU_TARGETS } from '../harness/qemu-targets';
 
 let cli: string;
 let bus: DbusDaemon;
 let withAudio: Guest;
 let noAudio: Guest;
+let q10: Guest | undefined;
+const qemu10 = QEMU_TARGETS.find((t) => t.version === '10.0');
 
 beforeAll(async () => {
   cli = bundleCli('list');
@@ -25,6 +29,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await withAudio?.stop();
   await noAudio?.stop();
+  await q10?.stop();
   await bus?.stop();
   fs.rmSync(path.dirname(cli), { recursive: true, force: true });
 });
@@ -68,6 +73,17 @@ describe('list and doctor on a real bus', () => {
     expect(missing.out).toMatch(/\[FAIL\] QEMU on the bus: no VM 'nope' on .* \(found: .*list-audio/);
     // sound server: none in this environment -> FAIL with the command that starts one
     expect(missing.out).toMatch(/\[FAIL\] sound server: .*\n\s+fix: systemctl --user start pipewire/);
+  });
+
+  it('doctor tells the QEMU features each VM offers: 7.2 without Interfaces and 1024-frame blocks, 10.0 with them and 480', async () => {
+    q10 = await startGuest({ qemu: qemu10 ?? { version: '10.0', banner: '', problem: 'QEMU 10.0 is not among the targets (QDB_QEMU)' }, scenario: 'idle', busAddress: bus.address, name: 'list-q10' });
+    const old = runCli(['doctor', '--address', bus.address, '--vm', 'list-audio']);
+    expect(old.out).toContain("[ok  ] VM 'list-audio' QEMU features: Interfaces (8.1+): no; p2p audio (8.0+): not known fixed (refused over --qmp); MultiTouch (8.1+): no;");
+    expect(old.out).toContain('audio block: 1024 frames (fixed before 10.0) (tested: QEMU 7.2 and 10.0)');
+    const r = runCli(['doctor', '--address', bus.address, '--vm', 'list-q10']);
+    expect(r.out).toContain("[ok  ] VM 'list-q10' QEMU features: Interfaces (8.1+): yes; p2p audio (8.0+): yes; MultiTouch (8.1+): yes;");
+    expect(r.out).toContain('audio block: 480 frames (Audio.NSamples, 10.0+)');
+    expect(r.out).toMatch(/\[ok {2}\] QEMU D-Bus modules: /);
   });
 
   it('list on an unreachable bus is a runtime error (exit 1) naming the address', () => {

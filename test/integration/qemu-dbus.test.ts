@@ -1,23 +1,26 @@
-// The QEMU D-Bus layer against the REAL QEMU 7.2 guest on a private dbus-daemon:
-// discovery and console size, display and audio-out listeners, two listeners in turn, and
-// kill + restart of QEMU under the same name -> automatic re-attach.
+// The QEMU D-Bus layer against the REAL QEMU guest on a private dbus-daemon, once per QEMU of the
+// matrix (7.2 and 10.0, test/harness/qemu-targets.ts): discovery, capabilities and console size,
+// display and audio-out listeners, two listeners in turn, and kill + restart of QEMU under the
+// same name -> automatic re-attach.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
+import { QEMU_MATRIX } from '../harness/qemu-targets';
 import { discoverVms, openBus, QemuVm, type VmInfo } from '../../src/qemu';
 import { RecordingAudioOutHandler, RecordingConsoleHandler } from '../fakes/recording-handlers';
 
-describe('QEMU 7.2 over a private bus', () => {
+describe.each(QEMU_MATRIX)('QEMU %s over a private bus', (_version, qemu) => {
+  const v10 = qemu.version !== '7.2';
   let bus: DbusDaemon;
   let guest: Guest;
   let vm: QemuVm;
-  const name = `qdb-it-${process.pid}`;
-  const uuid = '5a3e1c2d-0000-4000-8000-00000000a001';
+  const name = `qdb-it-${process.pid}-${qemu.version}`;
+  const uuid = v10 ? '5a3e1c2d-0000-4000-8000-00000000a010' : '5a3e1c2d-0000-4000-8000-00000000a001';
 
   beforeAll(async () => {
     bus = await startDbusDaemon();
-    guest = await startGuest({ scenario: 'tone', busAddress: bus.address, name, uuid, params: { tone_ms: 3000 } });
+    guest = await startGuest({ qemu, scenario: 'tone', busAddress: bus.address, name, uuid, params: { tone_ms: 3000 } });
   });
 
   afterAll(async () => {
@@ -26,7 +29,7 @@ describe('QEMU 7.2 over a private bus', () => {
     await bus?.stop();
   });
 
-  it('lists the VM by name and UUID on the bus, and reads its console size', async () => {
+  it(`lists the VM by name and UUID on the bus, reads its capabilities (${qemu.banner}) and console size`, async () => {
     const conn = await openBus(bus.address);
     try {
       const found = await discoverVms(conn.bus);
@@ -41,8 +44,12 @@ describe('QEMU 7.2 over a private bus', () => {
     expect(vm.info.name).toBe(name);
     expect(vm.info.consoleIds).toEqual([0]);
     expect(vm.capabilities.audio).toBe(true);
-    expect(vm.capabilities.multiTouch).toBe(false); // 7.2 has no MultiTouch
-    expect(vm.capabilities.interfacesProperty).toBe(false);
+    // 7.2 has neither; 10.0 exports Interfaces (8.1+), the MultiTouch object (8.1+), NSamples (10.0)
+    expect(vm.capabilities.multiTouch).toBe(v10);
+    expect(vm.capabilities.interfacesProperty).toBe(v10);
+    expect(vm.capabilities.unixMap).toBe(v10);
+    expect(vm.capabilities.audioNSamples).toBe(v10 ? 480 : null);
+    console.log(`[qemu-dbus] QEMU ${qemu.version}: ${JSON.stringify({ ...vm.capabilities, objects: undefined })}`);
     const size = await vm.console().size();
     expect(size.width).toBeGreaterThan(0);
     expect(size.height).toBeGreaterThan(0);
@@ -68,7 +75,7 @@ describe('QEMU 7.2 over a private bus', () => {
     expect(audio.inits[0].format).toMatchObject({ bits: 16, isSigned: true, isFloat: false, freq: 44100, nchannels: 2, bytesPerFrame: 4 });
     await guest.waitForSerial(/MARK play-start/, 120_000);
     await waitFor('tone Writes with signal', 60_000, () => audio.writes >= 10 && audio.nonZeroBytes > 0);
-    expect(audio.bytes % 4096).toBe(0); // 7.2: 1024 frames per Write
+    expect(audio.bytes % (v10 ? 480 * 4 : 4096)).toBe(0); // 7.2: 1024 frames per Write; 10.0: Audio.NSamples = 480
     await handle.remove();
   });
 
@@ -81,6 +88,20 @@ describe('QEMU 7.2 over a private bus', () => {
       expect(handle.active).toBe(false);
     }
   });
+
+  // 7.2 refuses a second listener from the same bus connection ("already registered"); 9.2+ keeps several.
+  if (v10)
+    it('two display listeners at once on one console both get the frames (9.2+: several listeners per console)', async () => {
+      const a = new RecordingConsoleHandler();
+      const b = new RecordingConsoleHandler();
+      const ha = await vm.addConsoleListener(a);
+      const hb = await vm.addConsoleListener(b);
+      await waitFor('a Scanout on both', 30_000, () => a.scanouts.length > 0 && b.scanouts.length > 0);
+      expect(ha.active && hb.active).toBe(true);
+      await hb.remove();
+      expect(ha.active).toBe(true); // removing one leaves the other registered
+      await ha.remove();
+    });
 
   it('re-attaches and re-registers every listener when QEMU is killed and started again with the same name', async () => {
     const display = new RecordingConsoleHandler();
@@ -111,7 +132,7 @@ describe('QEMU 7.2 over a private bus', () => {
     const reattached = new Promise<number>((resolve) => vm.once('reattached', () => resolve(Date.now())));
     const scanoutsBefore = display.scanouts.length;
     const launched = Date.now();
-    guest = await startGuest({ scenario: 'idle', busAddress: bus.address, name, uuid });
+    guest = await startGuest({ qemu, scenario: 'idle', busAddress: bus.address, name, uuid });
     const at = await Promise.race([reattached, new Promise<number>((_, rej) => setTimeout(() => rej(new Error('no reattach in 30 s')), 30_000))]);
     console.log(`[qemu-dbus] re-attached ${at - launched} ms after the new QEMU was launched`);
     expect(vm.attached).toBe(true);

@@ -1,19 +1,22 @@
-// Bus-less mode against the real QEMU 7.2: -display dbus,p2p=yes, connection handed over through
-// QMP getfd + add_client. 7.2 breaks audio listeners on that connection: we must refuse clearly.
+// Bus-less mode against the real QEMU 7.2 and 10.0: -display dbus,p2p=yes, connection handed over
+// through QMP getfd + add_client. 7.2 breaks audio listeners on that connection: we must refuse
+// clearly; 8.0+ fixed it, and there the audio listener must work (Init and the tone's Writes).
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
+import { QEMU_MATRIX } from '../harness/qemu-targets';
 import { QemuDbusError, QemuVm } from '../../src/qemu';
 import { RecordingAudioOutHandler, RecordingConsoleHandler } from '../fakes/recording-handlers';
 
-describe('QEMU 7.2 bus-less (p2p=yes) through QMP', () => {
+describe.each(QEMU_MATRIX)('QEMU %s bus-less (p2p=yes) through QMP', (version, qemu) => {
   let guest: Guest;
   let vm: QemuVm;
 
   beforeAll(async () => {
-    guest = await startGuest({ scenario: 'idle', p2p: true, name: `qdb-p2p-${process.pid}` });
+    const scenario = version === '7.2' ? 'idle' : 'tone';
+    guest = await startGuest({ qemu, scenario, p2p: true, name: `qdb-p2p-${process.pid}`, params: { tone_ms: 3000 } });
   });
   afterAll(async () => {
     await vm?.close();
@@ -40,7 +43,8 @@ describe('QEMU 7.2 bus-less (p2p=yes) through QMP', () => {
     await h.remove();
   });
 
-  it('refuses audio listeners on 7.2 p2p with EP2P_AUDIO and the fix, leaving QEMU running', async () => {
+  // Each version registers only the audio test that applies to it (no skipped twin).
+  if (version === '7.2') it('refuses audio listeners on 7.2 p2p with EP2P_AUDIO and the fix, leaving QEMU running', async () => {
     expect(vm.capabilities.p2pAudioBroken).toBe(true);
     const err = await vm.addAudioOutListener(new RecordingAudioOutHandler()).then(
       () => undefined,
@@ -51,6 +55,17 @@ describe('QEMU 7.2 bus-less (p2p=yes) through QMP', () => {
     expect((err as QemuDbusError).fix).toMatch(/bus mode/);
     expect(guest.isRunning()).toBe(true);
     expect(vm.attached).toBe(true);
+  });
+
+  else it(`serves the audio-out listener on the p2p connection (${version}: Init and the tone's Writes)`, async () => {
+    expect(vm.capabilities.p2pAudioBroken).toBe(false);
+    const audio = new RecordingAudioOutHandler();
+    const h = await vm.addAudioOutListener(audio);
+    await waitFor('Init over p2p', 30_000, () => audio.inits.length > 0);
+    await guest.waitForSerial(/MARK play-start/, 120_000);
+    await waitFor('tone Writes with signal over p2p', 60_000, () => audio.writes >= 10 && audio.nonZeroBytes > 0);
+    expect(guest.isRunning()).toBe(true);
+    await h.remove();
   });
 });
 

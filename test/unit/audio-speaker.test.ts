@@ -130,6 +130,26 @@ describe('Speaker', () => {
     await s.close();
     expect(() => backend.opened[0].write(new Uint8Array(4))).toThrow();
   });
+
+  it('a new voice starts with the block size QEMU really sent and the lateness seen so far', () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend, latencyMs: 20, blockFrames: 1024 });
+    s.init(1n, S16);
+    expect(backend.opened[0].opts.startFrames).toBe(960 + 1024); // the announced block before any Write
+    s.setEnabled(1n, true);
+    const block = new Uint8Array(480 * 4); // 10 ms at 48 kHz, as QEMU 10.0 sends (NSamples = 480)
+    const t0 = performance.now();
+    s.write(1n, block);
+    s.write(1n, block);
+    while (performance.now() - t0 < 60); // the next block is ~40 ms late
+    s.write(1n, block);
+    s.fini(1n);
+    s.init(2n, S16);
+    const late = backend.opened[1].opts.startFrames - 960 - 480;
+    expect(late).toBeGreaterThanOrEqual(Math.round(0.04 * 48000));
+    expect(late).toBeLessThan(Math.round(0.12 * 48000));
+    void s.close();
+  });
 });
 
 describe('OutVoice timers never throw into the event loop', () => {

@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
-import { cameraCheck, inputCheck, qemuChecks, soundCheck } from '../../src/cli/commands/doctor';
+import { cameraCheck, inputCheck, qemuChecks, qemuModulesCheck, soundCheck } from '../../src/cli/commands/doctor';
 import { Host, audioInventory, inputDevices, loopbackDevices } from '../../src/cli/host';
 import { tempDir } from '../harness/procs';
 
@@ -94,8 +94,30 @@ describe('host inventory', () => {
   it('QEMU checks: bus error, VM missing, audio not wired', () => {
     expect(qemuChecks(new Error('Connection refused'), 'unix:path=/x')[0]).toMatchObject({ state: 'fail', detail: expect.stringContaining('unix:path=/x') });
     expect(qemuChecks([], 'unix:path=/x', 'win11')[0]).toMatchObject({ state: 'fail', fix: expect.stringContaining('-display dbus,audiodev=snd0') });
-    const vm = { owner: ':1.1', name: 'win11', uuid: 'u', consoles: [], audio: false, clipboard: true, chardevs: [] };
+    const vm = { owner: ':1.1', name: 'win11', uuid: 'u', consoles: [], audio: false, clipboard: true, chardevs: [], features: { interfaces: false, multiTouch: false, audioNSamples: null } };
     const checks = qemuChecks([vm], 'unix:path=/x', 'win11');
-    expect(checks.map((c) => c.state)).toEqual(['ok', 'fail']);
+    expect(checks.map((c) => c.state)).toEqual(['ok', 'ok', 'fail']);
+  });
+
+  it('QEMU features: each one with the version that brought it, and the tested versions', () => {
+    const vm = { owner: ':1.1', name: 'v', uuid: 'u', consoles: [], audio: true, clipboard: true, chardevs: [], features: { interfaces: true, multiTouch: true, audioNSamples: 480 } };
+    const line = qemuChecks([vm], 'unix:path=/x', 'v')[1];
+    expect(line).toMatchObject({ name: "VM 'v' QEMU features", state: 'ok' });
+    expect(line.detail).toBe(
+      'Interfaces (8.1+): yes; p2p audio (8.0+): yes; MultiTouch (8.1+): yes; shared-memory scanouts, Listener.Unix.Map (9.2+): offered by the bridge, used if this QEMU knows it; audio block: 480 frames (Audio.NSamples, 10.0+) (tested: QEMU 7.2 and 10.0)',
+    );
+  });
+
+  it('QEMU modules: a module dir without ui-dbus.so/audio-dbus.so fails and names the split package', () => {
+    const root = tempDir('mods');
+    const dir = path.join(root, 'usr/lib/x86_64-linux-gnu/qemu');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'audio-dbus.so'), '');
+    const h = { ...fakeHost(), root, env: {} };
+    expect(qemuModulesCheck(h)).toMatchObject({ state: 'fail', detail: 'ui-dbus.so missing from /usr/lib/x86_64-linux-gnu/qemu: -display dbus / -audiodev dbus will not start' });
+    expect(qemuModulesCheck(h).fix).toContain('sudo apt-get install qemu-system-modules-opengl');
+    fs.writeFileSync(path.join(dir, 'ui-dbus.so'), '');
+    expect(qemuModulesCheck(h).state).toBe('ok');
+    expect(qemuModulesCheck({ ...h, root: path.join(root, 'empty') }).state).toBe('ok'); // no module dir: nothing to say
   });
 });

@@ -58,6 +58,8 @@ class FakeRoute implements Route<FakeVm> {
   starts = 0;
   stops = 0;
   failStarts = 0;
+  /** Start fails with a permanent error (like EP2P_AUDIO) this many times. */
+  permanentFailStarts = 0;
   hangOnStop = false;
   hangOnStart = false;
   ctx: RouteContext<FakeVm> | undefined;
@@ -71,6 +73,10 @@ class FakeRoute implements Route<FakeVm> {
     this.startTimes.push(Date.now());
     this.journal.push(`start ${this.name} vm${ctx.vm.serial}`);
     if (this.hangOnStart) return new Promise(() => undefined);
+    if (this.permanentFailStarts > 0) {
+      this.permanentFailStarts--;
+      return Promise.reject(Object.assign(new CodedError('EFIXED', `${this.name} cannot work on this VM`), { permanent: true }));
+    }
     if (this.failStarts > 0) {
       this.failStarts--;
       return Promise.reject(new CodedError('EFAKE', `${this.name} cannot start`));
@@ -157,6 +163,27 @@ describe('Controller', () => {
     const cameraWarns = t.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.component === 'camera' && l.level === 'warn');
     expect(cameraWarns).toHaveLength(1);
     expect(t.logLines.some((l) => l.includes('"component":"camera"') && l.includes('recovered'))).toBe(true);
+    await t.controller.stop();
+  });
+
+  it('a route failing for a permanent reason is reported once, not retried, and tried again when the VM comes back', async () => {
+    const t = setup({ names: ['audio-out', 'camera'] });
+    const audio = t.byName('audio-out');
+    audio.permanentFailStarts = 1;
+    t.controller.start();
+    await waitFor('audio-out unavailable and camera running', 5000, () => t.controller.routeStates()['audio-out'] === 'unavailable' && t.controller.routeStates().camera === 'running');
+    await new Promise((r) => setTimeout(r, 300)); // several backoff steps (20, 40, 80, 160 ms) would have passed
+    expect(audio.starts).toBe(1);
+    expect(t.controller.statusLine()).toBe('audio-out unavailable (EFIXED: audio-out cannot work on this VM) · camera ok');
+    const warns = t.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.component === 'audio-out' && l.level === 'warn');
+    expect(warns).toHaveLength(1);
+    expect(warns[0]).toMatchObject({ msg: 'cannot start on this VM: audio-out cannot work on this VM', code: 'EFIXED' });
+    // The VM restarts under the same link (maybe another QEMU): the route tries once more, and runs.
+    t.attacher.vms[0].setPresent(false, 'QEMU exited');
+    t.attacher.vms[0].setPresent(true);
+    await waitFor('audio-out running after the VM came back', 5000, () => t.controller.routeStates()['audio-out'] === 'running');
+    expect(audio.starts).toBe(2);
+    expect(t.byName('camera').stops).toBe(0);
     await t.controller.stop();
   });
 

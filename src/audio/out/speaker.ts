@@ -3,6 +3,7 @@
 import type { AudioOutHandler, PcmFormat } from '../../qemu/handlers';
 import type { PlaybackBackend } from '../backend';
 import { AudioFormatError, streamFormatFor } from '../format';
+import { WriteJitter } from './jitter';
 import { OutVoice, VoiceOptions, VoiceStats } from './voice';
 
 export interface SpeakerOptions extends Omit<VoiceOptions, 'backend'> {
@@ -14,6 +15,11 @@ export class Speaker implements AudioOutHandler {
   private readonly finishing = new Set<Promise<void>>();
   private unknownWrites = 0;
   private readonly formatErrors = new Set<string>();
+  /** Lateness of Writes on this host; outlives voices and re-attaches (a new voice starts covered). */
+  private readonly jitter = new WriteJitter();
+  /** Frames per Write as QEMU really sends them (two equal Writes in a row); undefined before. */
+  private seenBlockFrames: number | undefined;
+  private lastWriteFrames = 0;
 
   constructor(private readonly opts: SpeakerOptions) {}
 
@@ -36,7 +42,8 @@ export class Speaker implements AudioOutHandler {
       }
       throw err;
     }
-    this.voices.set(id, new OutVoice(id, sf, this.opts));
+    const blockFrames = this.seenBlockFrames ?? this.opts.blockFrames;
+    this.voices.set(id, new OutVoice(id, sf, { ...this.opts, blockFrames, jitterMs: this.jitter.lateMs(performance.now()) }));
   }
 
   fini(id: bigint): void {
@@ -61,8 +68,15 @@ export class Speaker implements AudioOutHandler {
 
   write(id: bigint, data: Uint8Array): void {
     const v = this.voices.get(id);
-    if (v) v.write(data);
-    else this.unknownWrites++;
+    if (!v) {
+      this.unknownWrites++;
+      return;
+    }
+    const frames = Math.floor(data.length / v.format.bytesPerFrame);
+    if (frames === this.lastWriteFrames) this.seenBlockFrames = frames; // a short last Write is not a block
+    this.lastWriteFrames = frames;
+    this.jitter.note((frames * 1000) / v.format.rate, performance.now());
+    v.write(data);
   }
 
   voice(id: bigint): OutVoice | undefined {

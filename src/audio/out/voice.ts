@@ -40,6 +40,8 @@ export interface VoiceOptions {
   latencyMs?: number;
   /** Frames per QEMU Write (7.2: 1024; 10.0+: Audio.NSamples). Default 1024. */
   blockFrames?: number;
+  /** Extra prebuffer for the lateness of Writes seen on this host (Speaker's WriteJitter), ms. Default 0. */
+  jitterMs?: number;
   /** Stats poll / drift control period. Default 50 ms. */
   pollMs?: number;
   /** Drift control on/off (tests compare). Default on. */
@@ -108,13 +110,15 @@ export class OutVoice {
     this.latencyFrames = Math.max(64, Math.round((latencyMs * format.rate) / 1000));
     const block = opts.blockFrames ?? 1024;
     // Writes arrive one block at a time with ±10 ms timer jitter: hold one block on top of the
-    // latency target, so the ring never runs dry between two Writes.
-    this.startFrames = this.latencyFrames + block;
+    // latency target, so the ring never runs dry between two Writes; plus how late Writes have
+    // been arriving on this host (jitter.ts: the dropout after a re-attach on 10.0's small blocks).
+    const jitterFrames = Math.round(((opts.jitterMs ?? 0) * format.rate) / 1000);
+    this.startFrames = this.latencyFrames + block + jitterFrames;
     // Beyond 250 ms of excess the oldest audio is dropped: latency stays bounded after a stall.
     this.ringFrames = this.startFrames + block + Math.round(0.25 * format.rate);
     // The controller holds the level the stream settles at, never less than latency + half a block
     // (the polled fill is a sawtooth one block tall around its mean).
-    this.drift = opts.driftControl === false ? undefined : new DriftController({ rate: format.rate, targetFrames: this.latencyFrames + block / 2 });
+    this.drift = opts.driftControl === false ? undefined : new DriftController({ rate: format.rate, targetFrames: this.latencyFrames + jitterFrames + block / 2 });
     this.open();
     this.pollTimer = setInterval(() => this.guarded(() => this.poll()), opts.pollMs ?? 50);
     this.pollTimer.unref();

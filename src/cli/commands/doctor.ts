@@ -2,7 +2,7 @@
 // Exit 0 when nothing failed (warnings allowed), 1 otherwise.
 import * as fs from 'fs';
 import * as path from 'path';
-import { Host, audioInventory, inputDevices, realHost, v4l2loopbackModule } from '../host';
+import { type Host, audioInventory, inputDevices, realHost, v4l2loopbackModule } from '../host';
 import { ConfigFlags, validateFlags } from '../../config/load';
 import type { CliIo } from '../main';
 import { VmSummary, probeVms } from '../qemu-probe';
@@ -68,6 +68,43 @@ export function inputCheck(host: Host): Check {
   };
 }
 
+/** The QEMU versions the project's tests run against (test/harness/qemu-targets.ts). */
+export const TESTED_QEMU = ['7.2', '10.0'] as const;
+
+/** What a VM's QEMU offers, one readable phrase per feature, with the version that brought it. */
+export function describeFeatures(vm: VmSummary): string {
+  const f = vm.features;
+  const yes = (b: boolean) => (b ? 'yes' : 'no');
+  return [
+    `Interfaces (8.1+): ${yes(f.interfaces)}`,
+    `p2p audio (8.0+): ${f.interfaces ? 'yes' : 'not known fixed (refused over --qmp)'}`,
+    `MultiTouch (8.1+): ${yes(f.multiTouch)}`,
+    `shared-memory scanouts, Listener.Unix.Map (9.2+): ${f.interfaces ? 'offered by the bridge, used if this QEMU knows it' : 'no'}`,
+    `audio block: ${f.audioNSamples ?? 1024} frames${f.audioNSamples === null ? ' (fixed before 10.0)' : ' (Audio.NSamples, 10.0+)'}`,
+  ].join('; ');
+}
+
+/**
+ * QEMU loads -display dbus and -audiodev dbus from modules; distributions ship them in different
+ * packages (Debian 13 and bookworm-backports' QEMU 10 split them into qemu-system-modules-opengl).
+ * Checked where QEMU's module directory is on this host; absent directory = nothing to say.
+ */
+export function qemuModulesCheck(host: Host): Check {
+  const dirs = [host.env.QEMU_MODULE_DIR, '/usr/lib/x86_64-linux-gnu/qemu', '/usr/lib64/qemu', '/usr/lib/qemu'].filter((d): d is string => !!d);
+  const dir = dirs.find((d) => fs.existsSync(path.join(host.root, d)));
+  if (!dir) return { name: 'QEMU D-Bus modules', state: 'ok', detail: 'no QEMU module directory on this host (QEMU built without modules, or running elsewhere)' };
+  const missing = ['ui-dbus.so', 'audio-dbus.so'].filter((m) => !fs.existsSync(path.join(host.root, dir, m)));
+  if (missing.length === 0) return { name: 'QEMU D-Bus modules', state: 'ok', detail: `ui-dbus.so and audio-dbus.so in ${dir}` };
+  return {
+    name: 'QEMU D-Bus modules',
+    state: 'fail',
+    detail: `${missing.join(' and ')} missing from ${dir}: -display dbus / -audiodev dbus will not start`,
+    fix:
+      'Debian 13 or bookworm-backports (QEMU 10): sudo apt-get install qemu-system-modules-opengl; Debian 12 (QEMU 7.2): sudo apt-get install qemu-system-common; ' +
+      'Fedora: sudo dnf install qemu-ui-dbus qemu-audio-dbus; Arch: sudo pacman -S qemu-ui-dbus qemu-audio-dbus',
+  };
+}
+
 export function qemuChecks(vms: VmSummary[] | Error, address: string, wanted?: string): Check[] {
   const startHint = '-display dbus,audiodev=snd0 -audiodev dbus,id=snd0  (libvirt: <graphics type="dbus"/> and <audio type="dbus"/>)';
   if (vms instanceof Error)
@@ -85,6 +122,7 @@ export function qemuChecks(vms: VmSummary[] | Error, address: string, wanted?: s
   const out: Check[] = [];
   for (const vm of matching) {
     out.push({ name: `VM '${vm.name}'`, state: 'ok', detail: `reachable, ${vm.consoles.length} console(s)` });
+    out.push({ name: `VM '${vm.name}' QEMU features`, state: 'ok', detail: `${describeFeatures(vm)} (tested: QEMU ${TESTED_QEMU.join(' and ')})` });
     out.push(
       vm.audio
         ? { name: `VM '${vm.name}' audio`, state: 'ok', detail: 'audio wired to the display (org.qemu.Display1.Audio present)' }
@@ -103,7 +141,7 @@ export async function doctorCommand(argv: Record<string, unknown>, io: CliIo): P
   validateFlags(argv as ConfigFlags);
   const host = realHost(io.env);
   const address = (argv.address as string | undefined) ?? io.env.DBUS_SESSION_BUS_ADDRESS ?? '(no session bus)';
-  const checks: Check[] = [await soundCheck(host), cameraCheck(host), inputCheck(host)];
+  const checks: Check[] = [await soundCheck(host), cameraCheck(host), inputCheck(host), qemuModulesCheck(host)];
   if (argv.qmp) {
     checks.push({ name: 'QEMU (p2p)', state: fs.existsSync(argv.qmp as string) ? 'ok' : 'fail', detail: `QMP socket ${argv.qmp as string}`, fix: 'start QEMU with -display dbus,p2p=yes -qmp unix:PATH,server=on,wait=off' });
   } else {

@@ -1,0 +1,41 @@
+// WriteJitter: how late QEMU's Writes come, learned across voices (src/audio/out/jitter.ts). The
+// Speaker's use of it is in audio-speaker.test.ts.
+import { describe, expect, it } from 'vitest';
+import { WriteJitter } from '../../src/audio/out/jitter';
+
+describe('WriteJitter', () => {
+  it('Writes exactly on time are not late', () => {
+    const j = new WriteJitter();
+    for (let i = 0; i < 100; i++) j.note(10, i * 10);
+    expect(j.lateMs(1000)).toBe(0);
+  });
+
+  it('timer jitter counts from the earliest Write: every other one 3 ms early is 3 ms of lateness', () => {
+    const j = new WriteJitter();
+    for (let i = 0; i < 100; i++) j.note(10, i * 10 + (i % 2 ? -3 : 0));
+    expect(j.lateMs(1000)).toBeCloseTo(3, 1);
+  });
+
+  it('a stall followed by a burst counts as late by the stall minus the audio already received', () => {
+    const j = new WriteJitter();
+    for (let i = 0; i < 6; i++) j.note(10, i * 10); // 60 ms of audio by t = 50
+    for (let i = 0; i < 5; i++) j.note(10, 104); // 54 ms pause, then the catch-up burst
+    expect(j.lateMs(104)).toBeCloseTo(44, 6); // the 7th block was due at 60, came at 104
+  });
+
+  it('a pause longer than runGapMs starts a new run instead of counting as late', () => {
+    const j = new WriteJitter({ runGapMs: 250 });
+    j.note(10, 0);
+    j.note(10, 5000);
+    j.note(10, 5010);
+    expect(j.lateMs(5010)).toBe(0);
+  });
+
+  it('the remembered lateness halves every halfLifeMs and is capped at maxMs', () => {
+    const j = new WriteJitter({ halfLifeMs: 1000, maxMs: 120 });
+    j.note(10, 0);
+    j.note(10, 200); // 190 ms late, capped
+    expect(j.lateMs(200)).toBe(120);
+    expect(j.lateMs(1200)).toBeCloseTo(60, 6);
+  });
+});
