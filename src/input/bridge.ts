@@ -51,6 +51,7 @@ export class InputBridge {
   private mode: ForwardMode;
   private readonly log: (msg: string) => void;
   private readonly hotkey: Hotkey | null;
+  private eventErrorCount = 0;
 
   constructor(private readonly opts: InputBridgeOptions) {
     this.rules = (opts.inputs ?? []).map(parseInputRule);
@@ -66,6 +67,11 @@ export class InputBridge {
 
   get stats(): InputForwarder['stats'] | undefined {
     return this.forwarder?.stats;
+  }
+
+  /** Exceptions caught while handling a device's events (each one's batch is lost, nothing else). */
+  get eventErrors(): number {
+    return this.eventErrorCount;
   }
 
   sources(): InputEventSource[] {
@@ -140,18 +146,35 @@ export class InputBridge {
     const a: Attached = { source, id: `${source.path}#${nextId++}`, replay };
     this.attached.set(source, a);
     this.addToForwarder(a);
+    // These run from the device's poll callback (native) or a stream's 'data' event: an exception
+    // here would reach Node's loop and end the process, so it is caught, counted and told once.
     source.start({
       onEvents: (events) => {
-        this.forwarder?.handleEvents(a.id, events);
-        if (this.grabPending.has(source)) this.grabOne(source, true);
+        try {
+          this.forwarder?.handleEvents(a.id, events);
+          if (this.grabPending.has(source)) this.grabOne(source, true);
+        } catch (err) {
+          this.eventFailed(source, err);
+        }
       },
       onEnd: (reason) => {
-        if (reason !== 'EOF') this.log(`input: ${source.path} went away (${reason})`);
-        if (replay) this.detachSource(source, reason);
-        else this.watcher?.sourceEnded(source, reason);
+        try {
+          if (reason !== 'EOF') this.log(`input: ${source.path} went away (${reason})`);
+          if (replay) this.detachSource(source, reason);
+          else this.watcher?.sourceEnded(source, reason);
+        } catch (err) {
+          this.eventFailed(source, err);
+        }
       },
     });
     if (this.vm && this.mode === 'guest') this.grabOne(source, true);
+  }
+
+  private eventFailed(source: InputEventSource, err: unknown): void {
+    if (this.eventErrorCount++ === 0) {
+      const e = err as { code?: string; message?: string };
+      this.log(`input: handling events of ${source.path} failed (${e.code ?? e.message ?? String(err)}); the events were dropped, input goes on (further failures are counted, not logged)`);
+    }
   }
 
   private addToForwarder(a: Attached): void {

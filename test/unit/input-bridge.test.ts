@@ -253,6 +253,29 @@ describe('InputBridge', () => {
     expect(kbd.hostSaw.filter((e) => e.code === KEY_LEFTSHIFT).map((e) => e.value)).toEqual([1, 0, 1, 0]);
   });
 
+  it('an exception while handling a batch is caught, counted and logged once; later events still go through', () => {
+    const { bridge, kbd, logs } = setup();
+    class ThrowingVm extends RecordingVmInput {
+      throwsLeft = 2;
+      override keyPress(qnum: number): Promise<void> {
+        if (this.throwsLeft > 0) {
+          this.throwsLeft--;
+          throw new TypeError('boom');
+        }
+        return super.keyPress(qnum);
+      }
+    }
+    const vm = new ThrowingVm();
+    bridge.setVm(vm);
+    bridge.start();
+    feed(kbd, new EventScript().key(KEY_ENTER, 1));
+    feed(kbd, new EventScript().key(KEY_LEFTSHIFT, 1));
+    feed(kbd, new EventScript().key(KEY_ENTER, 0).key(KEY_ENTER, 1));
+    expect(bridge.eventErrors).toBe(2);
+    expect(logs.filter((l) => l.includes('handling events of /dev/input/by-id/kbd failed (boom)'))).toHaveLength(1);
+    expect(sent(vm).filter((c) => c.op === 'keyPress')).toHaveLength(1);
+  });
+
   it('bad selections and hotkeys fail at construction with one clear line', () => {
     expect(() => new InputBridge({ inputs: ['kbd'] })).toThrow(expect.objectContaining({ code: 'EINVALIDINPUT' }));
     expect(() => new InputBridge({ grabToggle: 'ctrl-banana' })).toThrow(expect.objectContaining({ code: 'EINVALIDHOTKEY' }));
