@@ -32,10 +32,10 @@ key=$(
     echo "$SUITE $MIRROR $INCLUDE ${RUNTIME_LIBS[*]} nodejs=$node_version"
   } | sha256sum | cut -c1-16
 )
-base=.cache/package-root
+base=$PWD/.cache/package-root
 root=$base/$key
 if [ -f "$root/.qdb-ready" ]; then
-  echo "$PWD/$root"
+  echo "$root"
   exit 0
 fi
 
@@ -85,4 +85,4 @@ in_root node --version >/dev/null
 
 touch "$root/.qdb-ready"
 say "ready in $(($(date +%s) - start)) s"
-echo "$PWD/$root"
+echo "$root"
