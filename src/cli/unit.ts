@@ -7,8 +7,15 @@ import * as path from 'path';
 
 export const UNIT_FILE = 'qemu-dbus-bridge@.service';
 
-/** The package's root: dist/src/cli/ -> ../../.. (the same in a clone, the npm tree and the .deb). */
-export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
+/** The package's root: the nearest directory up with package.json (from dist/src/cli or src/cli). */
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (dir === path.dirname(dir)) throw new Error(`no package.json above ${from}`);
+  }
+}
+
+export const PACKAGE_ROOT = packageRoot(__dirname);
 
 /** The program this installation runs: its bin shim (what npm links onto PATH). */
 export const INSTALLED_BIN = path.join(PACKAGE_ROOT, 'bin', 'qemu-dbus-bridge');

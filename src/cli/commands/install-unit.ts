@@ -14,9 +14,9 @@ export async function installUnitCommand(argv: Record<string, unknown>, io: CliI
   } catch (err) {
     throw new UsageError(`cannot find your systemd user unit directory: ${(err as Error).message}; pass --dir`);
   }
-  const template = fs.readFileSync(unitTemplatePath(), 'utf8');
   const bin = (argv.bin as string | undefined) ?? INSTALLED_BIN;
   if (!path.isAbsolute(bin) || /\s/.test(bin)) throw new UsageError(`--bin must be an absolute path without spaces, got "${bin}"`);
+  const template = fs.readFileSync(unitTemplatePath(), 'utf8');
   const { file, changed } = writeUnit(dir, renderUnit(template, bin));
   io.out(`${changed ? 'installed' : 'up to date'}: ${file} (ExecStart=${bin})`);
   io.out('enable it for a VM (the instance name is the VM name, QEMU -name):');
