@@ -2,7 +2,8 @@
 # scripts/build-deb.sh — builds the Debian package dist/pkg/qemu-dbus-bridge_<version>_<arch>.deb
 # (npm run package:deb). Prints the .deb's path.
 #
-#   1. builds what is stale in the checkout (the addon, the TypeScript; both incremental);
+#   1. builds what is stale in the checkout (the addon, the TypeScript; both incremental), unless
+#      --prebuilt;
 #   2. stages the runtime files — package.json, bin/, dist/src/*.js, the addon, the unit, the man
 #      page generated from --help, the production node_modules minus build-only modules — into
 #      .cache/deb-build/qemu-dbus-bridge-<version>/stage/ next to packaging/debian/;
@@ -24,8 +25,19 @@ for tool in dpkg-buildpackage dh; do
   }
 done
 
-bash scripts/build-native.sh
-node_modules/.bin/tsc -p tsconfig.build.json
+# --prebuilt: the caller has just built (the package tests run after scripts/setup.sh, and a
+# second tsc beside `npm pack`'s would race it on dist/).
+if [ "${1:-}" = --prebuilt ]; then
+  for f in build/Release/qemu_dbus_bridge.node dist/src/cli/main.js; do
+    [ -f "$f" ] || {
+      echo "build-deb: $f is missing; run: npm run setup" >&2
+      exit 1
+    }
+  done
+else
+  bash scripts/build-native.sh
+  node_modules/.bin/tsc -p tsconfig.build.json
+fi
 
 version=$(node -p "require('./package.json').version")
 work=.cache/deb-build
