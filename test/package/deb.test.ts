@@ -4,7 +4,7 @@
 // unit for the test guest (QEMU on the host, its bus mounted into the root): the bridge attaches,
 // replays keys from a FIFO into the VM (the guest logs them), is disabled, and `apt remove`
 // must leave the root exactly as it was. Needs root (overlay mount, chroot, cgroups).
-import { execFile, spawn, spawnSync, type ChildProcess } from 'child_process';
+import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,41 +12,29 @@ import { EventScript } from '../../src/input/replay-writer';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { sleep, tempDir, waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
+import { REPO, ok } from './exec';
 
-const REPO = path.join(__dirname, '../..');
 const VERSION = (JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 const KEY_H = 35;
 const KEY_I = 23;
-
-/** Runs a command without blocking the worker (builds take a minute); resolves with its stdout. */
-function run(cmd: string, args: string[], what: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { cwd: REPO, encoding: 'utf8', env, timeout: 600_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      console.log(`${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      if (err) reject(new Error(`${what} failed (${err.code ?? err.message}):\n${stderr}${stdout}`));
-      else resolve(stdout.trim());
-    });
-  });
-}
 
 let deb: string;
 
 beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error('the package tests need root (debootstrap, overlay mount, chroot): run them as root');
   // --prebuilt: `npm test` / `npm run test:package` ran scripts/setup.sh, which built everything.
-  deb = (await run('bash', ['scripts/build-deb.sh', '--prebuilt'], 'build-deb', { ...process.env, QDB_SETUP_QUIET: '1' })).split('\n').pop()!;
+  deb = (await ok('bash', ['scripts/build-deb.sh', '--prebuilt'], { what: 'build-deb', env: { ...process.env, QDB_SETUP_QUIET: '1' } })).trim().split('\n').pop()!;
 }, 600_000);
 
 describe('the .deb as built', () => {
   it('passes lintian (pedantic, info, experimental) with nothing but the explained overrides', async () => {
     // --fail-on makes lintian exit non-zero on any reported tag; the tags are the diagnostic.
-    const stdout = await run('lintian', ['--pedantic', '-I', '-E', '--fail-on', 'error,warning,info,pedantic,experimental', deb], 'lintian');
+    const stdout = await ok('lintian', ['--pedantic', '-I', '-E', '--fail-on', 'error,warning,info,pedantic,experimental', deb], { what: 'lintian' });
     expect(stdout.split('\n').filter((l) => /^[EWIPXO]: /.test(l))).toEqual([]);
   });
 
   it('depends on the runtime libraries it links and on the Node it was built for', async () => {
-    const depends = (await run('dpkg-deb', ['-f', deb, 'Depends'], 'dpkg-deb -f'))
+    const depends = (await ok('dpkg-deb', ['-f', deb, 'Depends'], { what: 'dpkg-deb -f' }))
       .split(',')
       .map((d) => d.trim());
     for (const lib of ['libpipewire-0.3-0', 'libpulse0', 'libyuv0', 'libevdev2']) expect(depends.some((d) => d.startsWith(`${lib} `) || d === lib)).toBe(true);
@@ -66,7 +54,7 @@ describe('the .deb in a clean Debian 12 root, enabled under systemd --user', () 
   const sections = new Map<string, string>();
 
   beforeAll(async () => {
-    root = (await run('bash', ['scripts/package-root.sh'], 'package-root (cached after the first run)')).split('\n').pop()!;
+    root = (await ok('bash', ['scripts/package-root.sh'], { what: 'package-root (cached after the first run)' })).trim().split('\n').pop()!;
     bus = await startDbusDaemon({ anyUser: true });
     const vm = `pkg${process.pid}`;
     guest = await startGuest({ scenario: 'keys', busAddress: bus.address, name: vm });

@@ -3,40 +3,15 @@
 // install; the installed command then runs `--help`, `list` against a real QEMU on a private bus,
 // and `install-unit`, whose unit systemd-analyze accepts. A missing -dev library names the
 // Debian package. The registry (or npm's cache) provides the dependencies.
-import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { tempDir } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
+import { REPO, ok, run } from './exec';
 
-const REPO = path.join(__dirname, '../..');
 const VERSION = (JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command without blocking the worker; resolves with its exit code and output. */
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; what: string }): Promise<Result> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { cwd: opts.cwd ?? REPO, env: opts.env ?? process.env, encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      console.log(`${opts.what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      if (err && typeof err.code !== 'number') reject(new Error(`${opts.what}: ${cmd} could not run: ${err.message}`));
-      else resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
-  });
-}
-
-async function ok(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; what: string }): Promise<string> {
-  const r = await run(cmd, args, opts);
-  if (r.code !== 0) throw new Error(`${opts.what} failed (exit ${r.code}):\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 
 describe('npm pack + npm install -g into a temporary prefix', () => {
   let dir: string;
