@@ -91,16 +91,27 @@ echo "exit $?"
 
 step "systemd"
 # A cgroup of our own, delegated to the user, for the user manager (as logind would do).
-cg=qdb-pkg-$$-$RANDOM
+cg=qdb-pkg-$VM-$RANDOM
+echo "cgroup: $cg"
 for h in systemd unified; do
   [ -d "/sys/fs/cgroup/$h" ] || continue
   mkdir "/sys/fs/cgroup/$h/$cg" && chown -R 1000:1000 "/sys/fs/cgroup/$h/$cg" && echo $$ >"/sys/fs/cgroup/$h/$cg/cgroup.procs"
 done
+# On exit: out of our cgroup, kill what is left in it (the user bus, the manager if it is still
+# there), then remove it, so nothing stays on the host.
 cleanup_cgroups() {
+  local h pids
   for h in systemd unified; do
-    [ -d "/sys/fs/cgroup/$h/$cg" ] || continue
-    echo $$ >"/sys/fs/cgroup/$h/cgroup.procs" 2>/dev/null
-    find "/sys/fs/cgroup/$h/$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+    [ -d "/sys/fs/cgroup/$h/$cg" ] && echo $$ >"/sys/fs/cgroup/$h/cgroup.procs" 2>/dev/null
+  done
+  for _ in $(seq 1 50); do
+    pids=$(find /sys/fs/cgroup/systemd/"$cg" /sys/fs/cgroup/unified/"$cg" -name cgroup.procs -exec cat {} + 2>/dev/null)
+    [ -z "$pids" ] && break
+    kill -9 $pids 2>/dev/null
+    sleep 0.1
+  done
+  for h in systemd unified; do
+    [ -d "/sys/fs/cgroup/$h/$cg" ] && find "/sys/fs/cgroup/$h/$cg" -depth -type d -exec rmdir {} +
   done
 }
 trap cleanup_cgroups EXIT

@@ -172,6 +172,12 @@ describe('the .deb in a clean Debian 12 root, enabled under systemd --user', () 
     expect(s).toMatch(/^ExecMainStatus=0$/m);
   });
 
+  it('leaves no cgroup of the user manager behind on the host', () => {
+    const cg = /^cgroup: (\S+)$/m.exec(section('systemd'))?.[1];
+    expect(cg).toMatch(/^qdb-pkg-pkg\d+-\d+$/);
+    for (const h of ['systemd', 'unified']) expect(fs.existsSync(`/sys/fs/cgroup/${h}/${cg}`)).toBe(false);
+  });
+
   it('apt remove leaves nothing behind (not even a dpkg record: no conffiles)', () => {
     expect(section('remove')).toMatch(/^Removing qemu-dbus-bridge \(/m);
     expect(section('remove')).toContain('dpkg-query: no packages found matching qemu-dbus-bridge');
