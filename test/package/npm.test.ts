@@ -68,6 +68,14 @@ describe('npm pack + npm install -g into a temporary prefix', () => {
     expect(out).toMatch(new RegExp(`^npm${process.pid} `, 'm'));
   });
 
+  it('demo, which needs a clone, says so instead of failing on a missing file', async () => {
+    const r = await run(bin, ['demo'], { what: 'demo' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'qemu-dbus-bridge: demo boots the test guest, which only a clone of the repository has; fix: git clone the repository and run npm run demo there [EDEMO_NEEDS_CLONE]\n',
+    );
+  });
+
   it('install-unit writes a unit that starts this installation and passes systemd-analyze verify', async () => {
     const units = path.join(dir, 'units');
     const out = await ok(bin, ['install-unit', '--dir', units], { what: 'install-unit' });
