@@ -23,7 +23,7 @@ PACKAGES=(
   # systemd-analyze for the unit checks
   systemd
   # the Debian package and its tests (test/package/): build, lint, a clean root to install into
-  debhelper dpkg-dev fakeroot lintian debootstrap dpkg-repack
+  debhelper dpkg-dev fakeroot lintian debootstrap dpkg-repack man-db
 )
 
 missing=()
