@@ -22,7 +22,8 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-Wno-unused-parameter", "-O2", "<!@(node native/pkgconfig.js --cflags)"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-Wno-unused-parameter", "-O2", "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong", "<!@(node native/pkgconfig.js --cflags)"],
+      "ldflags": ["-Wl,-z,relro", "-Wl,-z,now"],
       "libraries": ["<!@(node native/pkgconfig.js --libs)"]
     }
   ]

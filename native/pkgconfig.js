@@ -14,11 +14,14 @@ const LIBS = [
   { header: '/usr/include/libyuv.h', libs: ['-lyuv'], deb: 'libyuv-dev' },
 ];
 
+// In a clone, scripts/setup.sh installs everything; the npm package has no setup script.
+const inClone = fs.existsSync(require('path').join(__dirname, '..', 'scripts', 'setup.sh'));
+
 function fail(missing) {
   const debs = missing.map((l) => l.deb).join(' ');
   process.stderr.write(
     `\nqemu-dbus-bridge: cannot build the native addon, missing: ${missing.map((l) => l.pc || l.header).join(', ')}\n` +
-      `  fix: sudo apt-get install ${debs}   (or run: npm run setup)\n\n`,
+      `  fix: sudo apt-get install ${debs}${inClone ? '   (or run: npm run setup)' : ''}\n\n`,
   );
   process.exit(1);
 }

@@ -25,6 +25,8 @@ PACKAGES=(
   linux-image-amd64 busybox-static alsa-utils sox cpio kmod gzip
   # systemd-analyze for the unit checks
   systemd
+  # the Debian package and its tests (test/package/): build, lint, a clean root to install into
+  debhelper dpkg-dev fakeroot lintian debootstrap dpkg-repack man-db
 )
 
 missing=()

@@ -2,16 +2,14 @@
 // configuration error. Every failure prints exactly one line on stderr saying what is wrong
 // and what to do; --help prints examples for each command.
 import yargsFactory from 'yargs/yargs';
-import { ConfigError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError, isUsageProblem } from '../config/errors';
+import { ConfigError, EXIT_CODE_MEANINGS, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError, isUsageProblem } from '../config/errors';
 import { closest } from '../config/suggest';
 import { ALL_FLAGS, GLOBAL_GROUP, withConnectionOptions, withLogOptions, withRouteOptions } from './options';
 
 const PROG = 'qemu-dbus-bridge';
 
 const EPILOGUE = `Exit codes:
-  0  ok
-  1  runtime failure (VM or sound server unreachable, a crash)
-  2  usage or configuration error (the message names the flag or file and key)
+${EXIT_CODE_MEANINGS.map(([code, meaning]) => `  ${code}  ${meaning}`).join('\n')}
 Config: $XDG_CONFIG_HOME/${PROG}/<vm>.toml, overridden by flags; every key is in docs/config-example.toml.`;
 
 export interface CliIo {
@@ -39,6 +37,7 @@ const handlers: Record<string, Handler> = {
   devices: lazy(() => (require('./commands/devices') as typeof import('./commands/devices')).devicesCommand),
   doctor: lazy(() => (require('./commands/doctor') as typeof import('./commands/doctor')).doctorCommand),
   demo: lazy(() => (require('./commands/demo') as typeof import('./commands/demo')).demoCommand),
+  'install-unit': lazy(() => (require('./commands/install-unit') as typeof import('./commands/install-unit')).installUnitCommand),
 };
 
 export const COMMANDS = Object.keys(handlers);
@@ -132,6 +131,16 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
           .example('$0 demo', 'everything it starts is stopped again on Ctrl-C')
           .example('$0 demo --duration 60', 'run for one minute'),
       run('demo'),
+    )
+    .command(
+      'install-unit',
+      'install the systemd user unit qemu-dbus-bridge@.service for this installation (not needed with the Debian package)',
+      (c) =>
+        withLogOptions(c)
+          .option('dir', { type: 'string', describe: 'unit directory (default: $XDG_CONFIG_HOME/systemd/user, i.e. ~/.config/systemd/user)' })
+          .option('bin', { type: 'string', describe: 'absolute path of the program ExecStart runs (default: this installation)' })
+          .example('$0 install-unit', 'then: systemctl --user daemon-reload && systemctl --user enable --now qemu-dbus-bridge@win11'),
+      run('install-unit'),
     )
     .demandCommand(1, `a command is needed: ${COMMANDS.join(', ')}`)
     .strict()

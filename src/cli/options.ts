@@ -46,5 +46,5 @@ export function withRouteOptions<T>(y: Argv<T>) {
 export const ALL_FLAGS = [
   'help', 'version', 'log-format', 'log-level', 'address', 'vm', 'qmp', 'config', 'audio', 'audio-sink', 'audio-source',
   'audio-latency', 'camera', 'camera-size', 'camera-fps', 'camera-pin-resolution', 'input', 'input-replay', 'grab-toggle',
-  'grab', 'no-grab', 'json', 'duration', 'camera-format', 'camera-cursor', 'no-camera-cursor',
+  'grab', 'no-grab', 'json', 'duration', 'camera-format', 'camera-cursor', 'no-camera-cursor', 'dir', 'bin',
 ];

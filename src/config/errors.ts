@@ -5,6 +5,13 @@ export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
 
+/** What each exit code means, for --help and the man page (one definition). */
+export const EXIT_CODE_MEANINGS: readonly (readonly [number, string])[] = [
+  [EXIT_OK, 'ok'],
+  [EXIT_RUNTIME, 'runtime failure (VM or sound server unreachable, a crash)'],
+  [EXIT_USAGE, 'usage or configuration error (the message names the flag or file and key)'],
+];
+
 export class ConfigError extends Error {
   readonly code = 'ECONFIG';
   readonly exitCode = EXIT_USAGE;

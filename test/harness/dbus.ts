@@ -22,6 +22,12 @@ export interface DbusDaemon {
 export interface DbusDaemonOptions {
   /** Waiting for the daemon to listen, ms (default 20 s: the box is shared and slow). */
   startTimeoutMs?: number;
+  /**
+   * Let every uid connect (a session bus accepts only its owner's by default) and make the
+   * socket's directory searchable: for a client that runs as another user, e.g. the bridge
+   * under a `systemd --user` of uid 1000 in the package tests.
+   */
+  anyUser?: boolean;
 }
 
 const SESSION_CONF = '/usr/share/dbus-1/session.conf';
@@ -37,11 +43,22 @@ export async function startDbusDaemon(opts: DbusDaemonOptions = {}): Promise<Dbu
   const socket = path.join(dir, 'bus');
   const address = `unix:path=${socket}`;
   const logFile = path.join(dir, 'dbus.log');
+  let config = SESSION_CONF;
+  if (opts.anyUser) {
+    config = path.join(dir, 'any-user.conf');
+    fs.writeFileSync(
+      config,
+      '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"\n' +
+        ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">\n' +
+        `<busconfig><include>${SESSION_CONF}</include><policy context="default"><allow user="*"/></policy></busconfig>\n`,
+    );
+    fs.chmodSync(dir, 0o755);
+  }
   const env = { ...process.env };
   delete env.DBUS_SESSION_BUS_ADDRESS;
   // dieWithParent: a killed vitest worker never runs 'exit' handlers; the daemon must not outlive it.
   const [cmd, args] = dieWithParent('dbus-daemon', [
-    `--config-file=${SESSION_CONF}`,
+    `--config-file=${config}`,
     `--address=${address}`,
     '--nofork',
     '--nopidfile',

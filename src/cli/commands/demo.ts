@@ -9,6 +9,7 @@ import * as path from 'path';
 import { ConfigSchema } from '../../config/schema';
 import { createLogger, type Logger } from '../../log';
 import type { CliIo } from '../main';
+import { CodedError } from '../../service/route';
 
 /** Typed into the guest every few seconds (the guest logs every key it receives). */
 const TYPING = 'hello from qemu-dbus-bridge\n';
@@ -27,6 +28,13 @@ export async function demoCommand(argv: Record<string, unknown>, io: CliIo): Pro
   const log: Logger = createLogger({ format: config.log.format, level: config.log.level });
   const say = (line: string): void => io.out(line);
 
+  // The demo boots the test guest through the test harness: both exist only in a clone of the
+  // repository, not in the Debian or npm package.
+  if (!fs.existsSync(path.join(__dirname, '../../../test/harness/qemu.js')))
+    throw new CodedError(
+      'EDEMO_NEEDS_CLONE',
+      'demo boots the test guest, which only a clone of the repository has; fix: git clone the repository and run npm run demo there',
+    );
   // Loaded here: the harness and the service pull in QEMU, PipeWire and the addon.
   const { startGuest, buildGuest } = require('../../../test/harness/qemu') as typeof import('../../../test/harness/qemu');
   const { startPipeWire } = require('../../../test/harness/pipewire') as typeof import('../../../test/harness/pipewire');

@@ -1,0 +1,63 @@
+// The systemd user unit as installed: the template from systemd/ with ExecStart pointing at the
+// program of this installation. One definition for both installers: `install-unit` (npm, or a
+// clone installed with `npm install -g`) writes it under ~/.config/systemd/user/, and the Debian
+// package build (scripts/build-deb.sh) renders it for /usr/bin/qemu-dbus-bridge.
+import * as fs from 'fs';
+import * as path from 'path';
+
+export const UNIT_FILE = 'qemu-dbus-bridge@.service';
+
+/** The package's root: the nearest directory up with package.json (from dist/src/cli or src/cli). */
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (dir === path.dirname(dir)) throw new Error(`no package.json above ${from}`);
+  }
+}
+
+export const PACKAGE_ROOT = packageRoot(__dirname);
+
+/** The program this installation runs: its bin shim (what npm links onto PATH). */
+export const INSTALLED_BIN = path.join(PACKAGE_ROOT, 'bin', 'qemu-dbus-bridge');
+
+export function unitTemplatePath(root = PACKAGE_ROOT): string {
+  return path.join(root, 'systemd', UNIT_FILE);
+}
+
+/**
+ * The template's single `ExecStart=PROGRAM run --vm %I` with PROGRAM replaced by `bin`. Fails
+ * when the template does not have exactly one such line, so a changed template cannot silently
+ * keep pointing at a program that is not installed.
+ */
+export function renderUnit(template: string, bin: string): string {
+  if (!path.isAbsolute(bin) || /\s/.test(bin)) throw new Error(`the program path must be absolute and without spaces: ${bin}`);
+  const lines = template.split('\n');
+  const exec = lines.map((l, i) => [l, i] as const).filter(([l]) => /^ExecStart=\S+ run --vm %I$/.test(l));
+  if (exec.length !== 1) throw new Error(`the unit template must have exactly one "ExecStart=PROGRAM run --vm %I" line, found ${exec.length}`);
+  lines[exec[0][1]] = `ExecStart=${bin} run --vm %I`;
+  return lines.join('\n');
+}
+
+/** Where systemd looks for a user's own units: $XDG_CONFIG_HOME/systemd/user (~/.config/...). */
+export function userUnitDir(env: NodeJS.ProcessEnv): string {
+  const config = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : undefined;
+  if (config) return path.join(config, 'systemd', 'user');
+  if (!env.HOME) throw new Error('neither XDG_CONFIG_HOME nor HOME is set');
+  return path.join(env.HOME, '.config', 'systemd', 'user');
+}
+
+/** Writes the rendered unit into `dir`; returns its path and whether the file changed. */
+export function writeUnit(dir: string, text: string): { file: string; changed: boolean } {
+  const file = path.join(dir, UNIT_FILE);
+  let old: string | undefined;
+  try {
+    old = fs.readFileSync(file, 'utf8');
+  } catch {
+    old = undefined;
+  }
+  if (old === text) return { file, changed: false };
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(file + '.tmp', text, { mode: 0o644 });
+  fs.renameSync(file + '.tmp', file);
+  return { file, changed: true };
+}
