@@ -2,7 +2,7 @@
 // configuration error. Every failure prints exactly one line on stderr saying what is wrong
 // and what to do; --help prints examples for each command.
 import yargsFactory from 'yargs/yargs';
-import { ConfigError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError, isUsageProblem } from '../config/errors';
+import { ConfigError, EXIT_OK, EXIT_PERMISSION, EXIT_RUNTIME, EXIT_USAGE, UsageError, isUsageProblem } from '../config/errors';
 import { closest } from '../config/suggest';
 import { ALL_FLAGS, GLOBAL_GROUP, withConnectionOptions, withLogOptions, withRouteOptions } from './options';
 
@@ -12,7 +12,11 @@ const EPILOGUE = `Exit codes:
   0  ok
   1  runtime failure (VM or sound server unreachable, a crash)
   2  usage or configuration error (the message names the flag or file and key)
+  3  not allowed: the VM's D-Bus belongs to another user (the message says who may connect and the ways out)
 Config: $XDG_CONFIG_HOME/${PROG}/<vm>.toml, overridden by flags; every key is in docs/config-example.toml.`;
+
+/** Error codes with an exit status of their own (see EPILOGUE); every other runtime failure is 1. */
+const EXIT_FOR_CODE: Record<string, number> = { EBUS_PERMISSION: EXIT_PERMISSION };
 
 export interface CliIo {
   out: (line: string) => void;
@@ -73,9 +77,9 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
         failure = err.message;
         code = EXIT_USAGE;
       } else {
-        const e = err as Error & { code?: string };
+        const e = err as Error & { code?: string; exitCode?: unknown };
         failure = `${e.message}${e.code && !e.message.includes(e.code) ? ` [${e.code}]` : ''}`;
-        code = EXIT_RUNTIME;
+        code = typeof e.exitCode === 'number' ? e.exitCode : (EXIT_FOR_CODE[e.code ?? ''] ?? EXIT_RUNTIME);
         if (process.env.QDB_DEBUG) io.err(String(e.stack));
       }
     }

@@ -4,6 +4,8 @@
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
+/** Not allowed, and retrying cannot change it (the VM's bus belongs to another user). */
+export const EXIT_PERMISSION = 3;
 
 export class ConfigError extends Error {
   readonly code = 'ECONFIG';

@@ -10,9 +10,10 @@ import type { Logger } from '../log';
 import { BackoffOptions, DEFAULT_BACKOFF, backoffDelay } from './backoff';
 import { TypedEvents } from './events';
 import type { SystemdNotifier } from './notify';
-import { Attacher, ROUTE_ORDER, Route, RouteContext, RouteName, VmLink, errorCode, errorMessage } from './route';
+import { Attacher, ROUTE_ORDER, Route, RouteContext, RouteName, VmLink, errorCode, errorMessage, isPermanent } from './route';
 
-export type RouteState = 'idle' | 'starting' | 'running' | 'retrying' | 'stopping' | 'stopped';
+/** 'unavailable': failed with a permanent error (isPermanent); not retried until the next attach. */
+export type RouteState = 'idle' | 'starting' | 'running' | 'retrying' | 'unavailable' | 'stopping' | 'stopped';
 
 export interface ServiceEvents {
   attached: [vm: { name: string; uuid: string }];
@@ -169,6 +170,12 @@ class RouteRunner<V extends VmLink> {
       this.log.debug(`stop after failure also failed: ${errorMessage(stopErr)}`);
     }
     if (gen !== this.generation) return;
+    if (isPermanent(err)) {
+      // Cannot change while this VM runs: say it once, try again only on a new attach (begin()).
+      this.log.warn(`unavailable: ${errorMessage(err)}`, { code: errorCode(err) });
+      this.set('unavailable', shortReason(err));
+      return;
+    }
     if (wasRunning && Date.now() - this.runningSince >= this.opts.stableMs) this.attempt = 0;
     const delay = backoffDelay(this.attempt++, this.opts.backoff, this.opts.random);
     const msg = errorMessage(err);
@@ -192,7 +199,7 @@ class RouteRunner<V extends VmLink> {
     const wasActive = this.state === 'running' || this.state === 'starting';
     const end = Date.now() + budgetMs;
     this.ac?.abort();
-    if (this.state === 'idle' || this.state === 'stopped') return;
+    if (this.state === 'idle' || this.state === 'stopped' || this.state === 'unavailable') return this.set('stopped');
     this.set('stopping');
     // A start still in progress sees the aborted signal; give it part of the budget to unwind.
     if (this.inFlight) await within(this.inFlight, (end - Date.now()) / 2);
@@ -221,6 +228,9 @@ export class Controller<V extends VmLink = VmLink> {
   private absentReason: string | undefined;
   private readonly backoff: BackoffOptions;
   private readonly random: () => number;
+  private resolveFatal!: (err: Error) => void;
+  /** Resolves when attaching failed with a permanent error (isPermanent): supervision has ended. */
+  readonly fatal: Promise<Error> = new Promise((r) => (this.resolveFatal = r));
 
   constructor(private readonly opts: ControllerOptions<V>) {
     this.log = opts.log;
@@ -285,6 +295,7 @@ export class Controller<V extends VmLink = VmLink> {
       if (!(await within(vm.close(), end - Date.now()))) this.log.warn('VM link did not close in time');
     }
     if (this.loop) await within(this.loop, end - Date.now());
+    if (this.opts.attacher.close) await within(this.opts.attacher.close().catch(() => undefined), end - Date.now());
     this.log.info('stopped');
     this.events.emit('stopped');
   }
@@ -309,6 +320,14 @@ export class Controller<V extends VmLink = VmLink> {
         vm = await this.opts.attacher.attach(signal);
       } catch (err) {
         if (signal.aborted) break;
+        if (isPermanent(err)) {
+          // Retrying cannot help (e.g. the VM's bus belongs to another user): explained once, by
+          // whoever ends the service with it.
+          this.waitingReason = shortReason(err);
+          this.updateStatus();
+          this.resolveFatal(err instanceof Error ? err : new Error(errorMessage(err)));
+          break;
+        }
         const msg = errorMessage(err);
         const delay = backoffDelay(attempt++, { ...this.backoff, maxMs: Math.min(this.backoff.maxMs, 5000) }, this.random);
         if (msg !== lastError) this.log.warn(`cannot attach to ${this.opts.attacher.describe()}: ${msg}; will keep trying`, { code: errorCode(err) });

@@ -28,6 +28,8 @@ export interface Attacher<V extends VmLink = VmLink> {
   attach(signal: AbortSignal): Promise<V>;
   /** e.g. "VM 'demo' on unix:path=/run/user/1000/bus" (for logs and STATUS=). */
   describe(): string;
+  /** Optional: releases what the attacher holds between attaches (e.g. its libvirt connection). */
+  close?(): Promise<void>;
 }
 
 export interface RouteContext<V extends VmLink = VmLink> {
@@ -68,6 +70,14 @@ export class CodedError extends Error {
 export function errorCode(err: unknown): string | undefined {
   const c = (err as { code?: unknown } | null)?.code;
   return typeof c === 'string' ? c : undefined;
+}
+
+/**
+ * A failure retrying cannot fix (`permanent: true` on the error): a route reports it once and
+ * stays off until the next attach; an attacher's ends the service with the error's `exitCode`.
+ */
+export function isPermanent(err: unknown): boolean {
+  return (err as { permanent?: unknown } | null)?.permanent === true;
 }
 
 export function errorMessage(err: unknown): string {
