@@ -94,7 +94,7 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
       (c) =>
         withRouteOptions(withLogOptions(withConnectionOptions(c)))
           .example(`$0 run --vm win11`, 'bridge the VM named win11 on the session bus with ~/.config/qemu-dbus-bridge/win11.toml')
-          .example(`$0 run --address unix:path=/run/libvirt/qemu/dbus/1-win11-dbus.sock --vm win11 --camera /dev/video10`, "a libvirt VM's private bus, webcam on /dev/video10")
+          .example(`$0 run --libvirt win11 --camera /dev/video10`, 'the libvirt domain win11 (qemu:///session; followed across VM restarts), webcam on /dev/video10')
           .example(`$0 run --qmp /tmp/vm.qmp --audio pulse --audio-sink alsa_output.usb-headset`, 'a VM started with -display dbus,p2p=yes; audio to a PulseAudio sink')
           .example(`$0 run --vm win11 --input /dev/input/by-id/usb-Logitech-event-kbd --grab-toggle scrolllock`, 'forward a keyboard, Scroll Lock toggles the grab'),
       run('run'),
@@ -106,7 +106,8 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
         withLogOptions(withConnectionOptions(c))
           .option('json', { type: 'boolean', describe: 'machine-readable output' })
           .example('$0 list', 'VMs on the session bus')
-          .example('$0 list --address unix:path=/run/libvirt/qemu/dbus/1-win11-dbus.sock', "VMs on a libvirt VM's bus"),
+          .example('$0 list --address unix:path=/run/user/1000/qemu.bus', 'VMs on another bus')
+          .example('$0 list --qmp /run/user/1000/win11.qmp', 'the VM behind a QMP socket (-display dbus,p2p=yes)'),
       run('list'),
     )
     .command(
@@ -124,7 +125,8 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
       (c) =>
         withLogOptions(withConnectionOptions(c))
           .example('$0 doctor', 'sound server, v4l2loopback, /dev/input access, QEMU on the session bus')
-          .example('$0 doctor --vm win11', 'also check that VM win11 has -display dbus with audio wired'),
+          .example('$0 doctor --vm win11', 'also check that VM win11 has -display dbus with audio wired')
+          .example('$0 doctor --libvirt win11', "check libvirt domain win11's XML (D-Bus display, audio, input) and print the XML to add"),
       run('doctor'),
     )
     .command(

@@ -129,10 +129,10 @@ export function checkDomainDisplay(d: DomainDisplay): XmlFinding[] {
   } else if (dbusAudio) {
     out.push({ state: 'ok', what: `sound device ${wired[0].model} plays through it` });
   }
-  const hasKeyboard = d.inputs.some((i) => i.type === 'keyboard') || d.inputs.some((i) => i.bus === 'ps2' || i.bus === undefined);
+  const hasKeyboard = d.inputs.some((i) => i.type === 'keyboard');
   const hasPointer = d.inputs.some((i) => i.type === 'tablet' || i.type === 'mouse');
   if (!hasKeyboard || !hasPointer) {
-    out.push({ state: 'warn', what: 'no virtio keyboard/tablet: forwarded input goes through the emulated PS/2 devices', add: "<input type='keyboard' bus='virtio'/><input type='tablet' bus='virtio'/>" });
+    out.push({ state: 'warn', what: 'no keyboard or no pointing device in the XML: forwarded input needs both', add: "<input type='keyboard' bus='virtio'/><input type='tablet' bus='virtio'/>" });
   } else {
     out.push({ state: 'ok', what: `input devices: ${d.inputs.map((i) => `${i.type}${i.bus ? `/${i.bus}` : ''}`).join(', ')}` });
   }

@@ -31,6 +31,7 @@
 export * from './errors';
 export type { AudioInHandler, AudioOutHandler, ConsoleListenerHandler, CursorImage, PcmFormat } from './handlers';
 export { QemuVm, type ConnectOptions, type VmInfo, type QemuVmEvents, type ListenerHandle, type ListenerKind, type VmGoneKind } from './vm';
+export { connectFailure } from './transport';
 export { openBus, defaultBusAddress, unixPathOf, busFailure, foreignOwner, socketOwner, userName, type BusConnection, type SocketOwner } from './bus';
 export { discoverVms, listQueuedOwners, pickVm, QEMU_BUS_NAME, type FoundVm, type Discovery, type VmSelector } from './discovery';
 export { detectCapabilities, type Capabilities } from './capabilities';

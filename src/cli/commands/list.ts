@@ -1,12 +1,14 @@
 // `list`: the VMs on a bus with their consoles, audio and capabilities.
-import { sessionAddress, probeVms } from '../qemu-probe';
+import { sessionAddress, probeP2p, probeVms } from '../qemu-probe';
 import { ConfigFlags, validateFlags } from '../../config/load';
 import type { CliIo } from '../main';
 
 export async function listCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
   validateFlags(argv as ConfigFlags);
-  const address = sessionAddress(argv.address as string | undefined, io.env);
-  const vms = await probeVms(address, io.env);
+  // --qmp: the one VM behind that socket (bus-less); otherwise the VMs on a bus.
+  const qmp = argv.qmp as string | undefined;
+  const address = qmp ? `QMP socket ${qmp}` : sessionAddress(argv.address as string | undefined, io.env);
+  const vms = qmp ? [await probeP2p(qmp)] : await probeVms(address, io.env);
   if (argv.json) {
     io.out(JSON.stringify(vms, null, 2));
     return 0;
