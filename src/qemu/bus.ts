@@ -91,12 +91,19 @@ export function foreignOwner(address: string): SocketOwner | undefined {
  * by the file system or by a bus that belongs to another user = EBUS_PERMISSION, anything else =
  * EBUS_UNREACHABLE. Deterministic: the same cause always gives the same code.
  */
-export function busFailure(address: string, e: unknown, stage: 'connect' | 'handshake'): QemuDbusError {
+export function busFailure(address: string, e: unknown, stage: 'connect' | 'auth' | 'handshake'): QemuDbusError {
   const code = (e as { code?: unknown }).code;
   const owner = foreignOwner(address);
-  if (code === 'EACCES' || code === 'EPERM' || (stage === 'handshake' && owner)) {
-    const who = owner ? `${owner.user} (uid ${owner.uid})` : 'the user the bus belongs to';
-    return new QemuDbusError('EBUS_PERMISSION', `the D-Bus bus ${address} lets only ${who} connect, and this is ${userName(process.getuid?.() ?? -1)}`, `run the bridge as ${owner ? owner.user : 'that user'}`, { cause: e, permanent: true });
+  // 'auth': the bus answered but did not accept who we are (EXTERNAL = our uid).
+  const me = userName(process.getuid?.() ?? -1);
+  if (owner && (code === 'EACCES' || code === 'EPERM' || stage !== 'connect')) {
+    return new QemuDbusError('EBUS_PERMISSION', `the D-Bus bus ${address} lets only ${owner.user} (uid ${owner.uid}) connect, and this is ${me}`, `run the bridge as ${owner.user}`, { cause: e, permanent: true });
+  }
+  if (code === 'EACCES' || code === 'EPERM' || stage === 'auth') {
+    return new QemuDbusError('EBUS_PERMISSION', `the D-Bus bus ${address} does not let ${me} connect (${stage === 'auth' ? 'authentication refused' : errorText(e)})`, 'run the bridge as a user the bus accepts (the one it runs as, or one its <allow user=…> rules name)', {
+      cause: e,
+      permanent: true,
+    });
   }
   const why = stage === 'connect' ? errorText(e) : `it closed the connection before answering Hello (${errorText(e)})`;
   return new QemuDbusError('EBUS_UNREACHABLE', `cannot connect to the D-Bus bus ${address}: ${why}`, 'check that the bus is running and the address is right (DBUS_SESSION_BUS_ADDRESS or --address unix:path=...)', { cause: e });
@@ -115,6 +122,8 @@ export async function openBus(address: string = defaultBusAddress(), timeoutMs =
   // "rejected" into a confusing keyring file error.
   const bus = dbus.createClient({ stream, direct: true, timeout: timeoutMs, authMethods: ['EXTERNAL'] });
   const conn = bus.connection;
+  let authenticated = false;
+  conn.once('connect', () => (authenticated = true));
   // Connection-level errors before Hello resolves are turned into the Hello failure below;
   // afterwards the owner of BusConnection listens (QemuVm reports them as `error`).
   const early = new Promise<never>((_, reject) => {
@@ -126,7 +135,7 @@ export async function openBus(address: string = defaultBusAddress(), timeoutMs =
     uniqueName = await Promise.race([bus.invokeDbus<string>({ member: 'Hello' }, { timeout: timeoutMs }), early]);
   } catch (e) {
     destroyStream(stream);
-    throw busFailure(address, e, 'handshake');
+    throw busFailure(address, e, authenticated ? 'handshake' : 'auth');
   }
   early.catch(() => undefined);
   bus.name = uniqueName;

@@ -37,10 +37,17 @@ class FakeVm implements VmLink {
   }
 }
 
+/** A failure retrying cannot fix (isPermanent). */
+const permanentError = (code: string, message: string): CodedError => Object.assign(new CodedError(code, message), { permanent: true });
+
 class FakeAttacher implements Attacher<FakeVm> {
   vms: FakeVm[] = [];
   failuresLeft = 0;
+  attempts = 0;
+  permanentFailure: CodedError | undefined;
   attach(): Promise<FakeVm> {
+    this.attempts++;
+    if (this.permanentFailure) return Promise.reject(this.permanentFailure);
     if (this.failuresLeft > 0) {
       this.failuresLeft--;
       return Promise.reject(new CodedError('ENOVM', 'no VM yet'));
@@ -58,6 +65,7 @@ class FakeRoute implements Route<FakeVm> {
   starts = 0;
   stops = 0;
   failStarts = 0;
+  failPermanently: CodedError | undefined;
   hangOnStop = false;
   hangOnStart = false;
   ctx: RouteContext<FakeVm> | undefined;
@@ -71,6 +79,7 @@ class FakeRoute implements Route<FakeVm> {
     this.startTimes.push(Date.now());
     this.journal.push(`start ${this.name} vm${ctx.vm.serial}`);
     if (this.hangOnStart) return new Promise(() => undefined);
+    if (this.failPermanently) return Promise.reject(this.failPermanently);
     if (this.failStarts > 0) {
       this.failStarts--;
       return Promise.reject(new CodedError('EFAKE', `${this.name} cannot start`));
@@ -157,6 +166,34 @@ describe('Controller', () => {
     const cameraWarns = t.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.component === 'camera' && l.level === 'warn');
     expect(cameraWarns).toHaveLength(1);
     expect(t.logLines.some((l) => l.includes('"component":"camera"') && l.includes('recovered'))).toBe(true);
+    await t.controller.stop();
+  });
+
+  it('a route failing with a permanent error is reported once, left unavailable and not retried; a new attach tries it again', async () => {
+    const t = setup();
+    const audio = t.byName('audio-out');
+    audio.failPermanently = permanentError('EP2P_AUDIO', 'this QEMU cannot serve audio over p2p');
+    t.controller.start();
+    await waitFor('audio-out unavailable', 5000, () => t.controller.routeStates()['audio-out'] === 'unavailable');
+    await new Promise((r) => setTimeout(r, 300)); // backoff would have retried at 20, 40, 80, 160 ms
+    expect(audio.starts).toBe(1);
+    expect(t.controller.statusLine()).toContain('audio-out unavailable (EP2P_AUDIO: this QEMU cannot serve audio over p2p)');
+    const warns = t.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.component === 'audio-out' && l.level === 'warn');
+    expect(warns.map((w) => w.msg)).toEqual(['unavailable: this QEMU cannot serve audio over p2p']);
+    t.attacher.vms[0].lose('VM restarted');
+    await waitFor('second attach', 5000, () => t.attacher.vms.length === 2 && t.controller.routeStates()['audio-out'] === 'unavailable' && audio.starts === 2);
+    await t.controller.stop();
+  });
+
+  it('an attach failing with a permanent error ends supervision: fatal resolves with it, no retries', async () => {
+    const t = setup();
+    const err = permanentError('EBUS_PERMISSION', 'the bus lets only qemu connect');
+    t.attacher.permanentFailure = err;
+    t.controller.start();
+    expect(await t.controller.fatal).toBe(err);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(t.attacher.attempts).toBe(1);
+    expect(t.logLines.filter((l) => l.includes('cannot attach'))).toEqual([]);
     await t.controller.stop();
   });
 
