@@ -107,7 +107,8 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
           .option('json', { type: 'boolean', describe: 'machine-readable output' })
           .example('$0 list', 'VMs on the session bus')
           .example('$0 list --address unix:path=/run/user/1000/qemu.bus', 'VMs on another bus')
-          .example('$0 list --qmp /run/user/1000/win11.qmp', 'the VM behind a QMP socket (-display dbus,p2p=yes)'),
+          .example('$0 list --qmp /run/user/1000/win11.qmp', 'the VM behind a QMP socket (-display dbus,p2p=yes)')
+          .example('$0 list --libvirt win11', "libvirt domain win11's VM, wherever its display is now"),
       run('list'),
     )
     .command(

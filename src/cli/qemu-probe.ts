@@ -70,10 +70,14 @@ async function unreachable(address: string, err: unknown): Promise<Error> {
   return busFailure(address, err, 'handshake');
 }
 
-/** The VM behind a QMP socket (-display dbus,p2p=yes): attaches for a moment through add_client. */
-export async function probeP2p(qmpPath: string): Promise<VmSummary> {
+/**
+ * The VM behind a p2p display (-display dbus,p2p=yes): a QMP socket (attaches for a moment through
+ * add_client) or another source of the socket (libvirt's virDomainOpenGraphicsFD).
+ */
+export async function probeP2p(source: { qmpPath: string } | { p2pSource: { open: (timeoutMs: number) => Promise<number>; where: string } }): Promise<VmSummary> {
   const { QemuVm, RemoteObject, consolePath } = await import('../qemu');
-  const vm = await QemuVm.connect({ qmpPath, reattach: false, livenessIntervalMs: 0 });
+  const vm = await QemuVm.connect({ ...source, reattach: false, livenessIntervalMs: 0 });
+  const owner = 'qmpPath' in source ? `QMP ${source.qmpPath}` : source.p2pSource.where;
   try {
     const caps = vm.capabilities;
     const consoles: ConsoleSummary[] = [];
@@ -83,7 +87,7 @@ export async function probeP2p(qmpPath: string): Promise<VmSummary> {
       const { width, height } = await vm.console(id).size(5000);
       consoles.push({ id, type: String((await prop('Type')) ?? ''), label: String((await prop('Label')) ?? ''), width, height, interfaces: caps.objects[consolePath(id)] ?? [] });
     }
-    return { owner: `QMP ${qmpPath}`, name: vm.info.name, uuid: vm.info.uuid, consoles, audio: caps.audio, clipboard: caps.clipboard, chardevs: caps.chardevs };
+    return { owner, name: vm.info.name, uuid: vm.info.uuid, consoles, audio: caps.audio, clipboard: caps.clipboard, chardevs: caps.chardevs };
   } finally {
     await vm.close();
   }

@@ -144,6 +144,7 @@ function nextChange(client: LibvirtClient, uuid: string, signal: AbortSignal, ms
  * "stopped" or a new "started" of the domain ends the session at once.
  */
 export function createLibvirtAttacher(key: string, uri: string, log: Logger, client = new LibvirtClient(uri)): Attacher<QemuSession> {
+  client.on('closed', () => log.info(`the connection to libvirt at ${uri} closed (libvirtd restarted or exited); a new one is opened on the next look`));
   let said = '';
   const sayOnce = (line: string): void => {
     if (line !== said) log.info(line);

@@ -77,6 +77,8 @@ export interface SystemLibvirt {
   /** false when a libvirtd was already running (then it is left alone) */
   readonly owned: boolean;
   readonly dir: string;
+  /** Stops libvirtd by PID and starts it again (running domains keep running); only when owned. */
+  restartLibvirtd(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -86,30 +88,47 @@ const SYSTEM_SOCKET = '/run/libvirt/libvirt-sock';
 export async function startSystemLibvirt(): Promise<SystemLibvirt> {
   const dir = tempDir('libvirtd');
   if (fs.existsSync(SYSTEM_SOCKET) && (await virsh('qemu:///system', ['version'], { allowFail: true, timeoutMs: 20_000 })).code === 0) {
-    return { owned: false, dir, stop: async () => undefined };
+    return {
+      owned: false,
+      dir,
+      restartLibvirtd: () => Promise.reject(new Error('a qemu:///system libvirtd not started by these tests is running, so they cannot restart it: stop it (by its PID) and run again')),
+      stop: async () => undefined,
+    };
   }
   for (const bin of ['/usr/sbin/libvirtd', '/usr/sbin/virtlogd']) {
     if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: install libvirt-daemon-system libvirt-daemon-driver-qemu (bash scripts/setup.sh does)`);
   }
-  const procs: Managed[] = [];
-  procs.push(spawnManaged('virtlogd', '/usr/sbin/virtlogd', [], { logFile: path.join(dir, 'virtlogd.log') }));
-  procs.push(
+  const virtlogd = spawnManaged('virtlogd', '/usr/sbin/virtlogd', [], { logFile: path.join(dir, 'virtlogd.log') });
+  const startLibvirtd = (): Managed =>
     spawnManaged('libvirtd', '/usr/sbin/libvirtd', [], {
       logFile: path.join(dir, 'libvirtd.log'),
       env: { ...process.env, LIBVIRT_LOG_OUTPUTS: `3:file:${path.join(dir, 'libvirtd-debug.log')}` },
-    }),
-  );
+    });
+  let libvirtd = startLibvirtd();
   const stop = async (): Promise<void> => {
-    for (const p of procs.reverse()) await p.stop(5000);
+    await libvirtd.stop(5000);
+    await virtlogd.stop(5000);
   };
-  try {
-    await waitFor('libvirtd answering on qemu:///system', 60_000, async () => fs.existsSync(SYSTEM_SOCKET) && (await virsh('qemu:///system', ['version'], { allowFail: true, timeoutMs: 20_000 })).code === 0, 200);
-  } catch (e) {
-    const log = procs.map((p) => `${p.name}: ${p.log().slice(-800)}`).join('\n');
-    await stop();
-    throw new Error(`${(e as Error).message}\n${log}`);
-  }
-  return { owned: true, dir, stop };
+  const answering = async (): Promise<void> => {
+    try {
+      await waitFor('libvirtd answering on qemu:///system', 60_000, async () => fs.existsSync(SYSTEM_SOCKET) && (await virsh('qemu:///system', ['version'], { allowFail: true, timeoutMs: 20_000 })).code === 0, 200);
+    } catch (e) {
+      const log = [libvirtd, virtlogd].map((p) => `${p.name}: ${p.log().slice(-800)}`).join('\n');
+      await stop();
+      throw new Error(`${(e as Error).message}\n${log}`);
+    }
+  };
+  await answering();
+  return {
+    owned: true,
+    dir,
+    restartLibvirtd: async () => {
+      await libvirtd.stop(5000);
+      libvirtd = startLibvirtd();
+      await answering();
+    },
+    stop,
+  };
 }
 
 export interface DomainOptions {

@@ -168,6 +168,11 @@ describe('a qemu:///session domain, bridged by name as its owner', () => {
         await waitForDomainSerial(d, /MARK play-start/, 180_000);
         const tone = await waitForTone('1000 Hz on vm-sink');
         phase(`tone reached the sink (${tone.hz} Hz, rms ${tone.level.toFixed(3)})`);
+        // `list --libvirt` finds the same VM on the domain's current bus (as the user who owns it).
+        const [lcmd, largv] = user.as(process.execPath, [cli, 'list', '--libvirt', name, '--json']);
+        const list = spawnSync(lcmd, largv, { env: user.env, encoding: 'utf8', timeout: 60_000 });
+        expect(list.status, list.stderr).toBe(0);
+        expect(JSON.parse(list.stdout)).toMatchObject([{ name, audio: true }]);
 
         // Three restarts: each one must bring a re-attach on the new bus and the routes started on it
         // (audio listener registered with the new QEMU); the tone is measured after the last one
@@ -222,7 +227,7 @@ describe('a qemu:///system domain', () => {
     await d.remove();
   }, 120_000);
 
-  it("with p2p='yes': attached through virDomainOpenGraphicsFD (camera), again after a restart; QEMU 7.2's audio refusal logged once", async () => {
+  it("with p2p='yes': attached through virDomainOpenGraphicsFD (camera), again after libvirtd and then the VM restarted; QEMU 7.2's audio refusal logged once", async () => {
     const name = `qdb-lvp-${process.pid}`;
     const d = await defineDomain(SYSTEM, { name, scenario: 'pattern', graphicsAttrs: "p2p='yes'" });
     domains.push(d);
@@ -234,6 +239,11 @@ describe('a qemu:///system domain', () => {
       await expectPattern(name);
       phase('p2p camera');
       const attachesBefore = text(b).filter((l) => l.startsWith(`attached to VM '${name}'`)).length;
+      // libvirtd itself restarts (the VM keeps running): the bridge's libvirt connection closes,
+      // and the next VM start must still be seen and followed through a new connection.
+      await system!.restartLibvirtd();
+      await waitFor('the bridge noticed libvirtd went away', 30_000, () => text(b).some((l) => /connection to libvirt .* closed/.test(l)));
+      phase('libvirtd restarted');
       await d.destroy();
       await d.start();
       await waitFor('re-attached after restart', 120_000, () => text(b).filter((l) => l.startsWith(`attached to VM '${name}'`)).length > attachesBefore);
