@@ -268,6 +268,8 @@ class LibvirtConnection : public Napi::ObjectWrap<LibvirtConnection> {
           }
           // Keepalive makes a dead libvirtd show up as a close event within seconds.
           virConnectSetKeepAlive(c, 5, 3);
+          // Drivers without keepalive (e.g. test:///) leave an error behind: not ours to report.
+          virResetLastError();
           if (sink) {
             result->lifecycle_id = virConnectDomainEventRegisterAny(
                 c, nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(OnLifecycle),
