@@ -222,6 +222,14 @@ describe('a qemu:///system domain', () => {
       expect(stderrLast).toContain("p2p='yes'");
       // Explained once: no retry loop, no internal text.
       expect(b.log()).not.toMatch(/will keep trying|uwrap|USocket|--bus /);
+      // `list` says the same: by domain, and by the bus address itself (busctl underneath).
+      const socket = /its D-Bus \(([^)]+)\)/.exec(stderrLast)![1];
+      for (const args of [['--libvirt', name, '--libvirt-uri', SYSTEM], ['--address', `unix:path=${socket}`]]) {
+        const list = spawnSync(process.execPath, [cli, 'list', ...args], { encoding: 'utf8', timeout: 60_000 });
+        expect(list.status, list.stderr).toBe(3);
+        expect(list.stderr.trim().split('\n')).toHaveLength(1);
+        expect(list.stderr).toMatch(/lets only libvirt-qemu \(uid \d+\) connect, and (the bridge runs as|this is) root \[EBUS_PERMISSION\]/);
+      }
       phase('wrong uid explained');
     });
     await d.remove();
