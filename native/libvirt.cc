@@ -1,5 +1,5 @@
 // libvirt: one connection object with the five calls the bridge needs (open, domain lookup,
-// domain XML, virDomainOpenGraphicsFD, close) and lifecycle/close events. Thin on purpose: which
+// domain XML, virDomainOpenGraphics, close) and lifecycle/close events. Thin on purpose: which
 // domain, what an event means, when to reconnect and every message a user sees live in
 // src/libvirt/. Errors carry code "ELIBVIRT" plus libvirt's own number (`virCode`) so TypeScript
 // can decide by number, never by message text.
@@ -212,7 +212,7 @@ class LibvirtConnection : public Napi::ObjectWrap<LibvirtConnection> {
                            InstanceMethod<&LibvirtConnection::Open>("open"),
                            InstanceMethod<&LibvirtConnection::Domain>("domain"),
                            InstanceMethod<&LibvirtConnection::Xml>("xml"),
-                           InstanceMethod<&LibvirtConnection::OpenGraphicsFd>("openGraphicsFd"),
+                           InstanceMethod<&LibvirtConnection::OpenGraphics>("openGraphics"),
                            InstanceMethod<&LibvirtConnection::Close>("close"),
                        });
   }
@@ -369,27 +369,30 @@ class LibvirtConnection : public Napi::ObjectWrap<LibvirtConnection> {
         [out](Napi::Env env) -> Napi::Value { return Napi::String::New(env, *out); });
   }
 
-  // openGraphicsFd(key, byUuid, index): Promise<number> — our end of a fresh socket QEMU serves
-  // its p2p D-Bus display on (needs a read-write connection).
-  Napi::Value OpenGraphicsFd(const Napi::CallbackInfo& info) {
+  // openGraphics(key, byUuid, index, fd): Promise<void> — hands `fd` (one end of a socketpair
+  // the caller made) to QEMU as a p2p D-Bus display client (needs a read-write connection).
+  // Not virDomainOpenGraphicsFD: there libvirtd makes the socketpair, so QEMU's D-Bus server sees
+  // libvirtd's credentials on it, and EXTERNAL authentication as any user but root fails. Our own
+  // socketpair carries our credentials. The caller keeps `fd` open until the promise settles
+  // (libvirt sends a copy during the call).
+  Napi::Value OpenGraphics(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto [key, by_uuid] = KeyArgs(info, "openGraphicsFd");
-    unsigned int idx =
-        info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
-    auto fd = std::make_shared<int>(-1);
+    auto [key, by_uuid] = KeyArgs(info, "openGraphics");
+    if (info.Length() < 4 || !info[2].IsNumber() || !info[3].IsNumber())
+      throw Napi::TypeError::New(env, "openGraphics(key, byUuid, index: number, fd: number)");
+    unsigned int idx = info[2].As<Napi::Number>().Uint32Value();
+    int fd = info[3].As<Napi::Number>().Int32Value();
     return Queue(
         env,
         [key, by_uuid, idx, fd](virConnectPtr c, LvError& error) {
           virDomainPtr dom = Lookup(c, key, by_uuid, error);
           if (!dom) return false;
-          *fd = virDomainOpenGraphicsFD(dom, idx, 0);
-          if (*fd < 0) error = LastError("virDomainOpenGraphicsFD");
+          bool ok = virDomainOpenGraphics(dom, idx, fd, 0) == 0;
+          if (!ok) error = LastError("virDomainOpenGraphics");
           virDomainFree(dom);
-          if (*fd < 0) return false;
-          fcntl(*fd, F_SETFD, FD_CLOEXEC);
-          return true;
+          return ok;
         },
-        [fd](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *fd); });
+        [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
   }
 
   // close(): Promise<void>. Deregistration happens inside virConnectClose's final unref; calls

@@ -72,7 +72,7 @@ async function unreachable(address: string, err: unknown): Promise<Error> {
 
 /**
  * The VM behind a p2p display (-display dbus,p2p=yes): a QMP socket (attaches for a moment through
- * add_client) or another source of the socket (libvirt's virDomainOpenGraphicsFD).
+ * add_client) or another source of the socket (libvirt's virDomainOpenGraphics).
  */
 export async function probeP2p(source: { qmpPath: string } | { p2pSource: { open: (timeoutMs: number) => Promise<number>; where: string } }): Promise<VmSummary> {
   const { QemuVm, RemoteObject, consolePath } = await import('../qemu');

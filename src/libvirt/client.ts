@@ -3,7 +3,8 @@
 // failure turned into a LibvirtError that says what to do. The calls themselves are the addon's
 // (native/libvirt.cc); this file owns the policy.
 import { EventEmitter } from 'events';
-import { native } from '../native';
+import * as fs from 'fs';
+import { native, socketpair } from '../native';
 import type { NativeDomainInfo, NativeLibvirtConnection, NativeLibvirtEvent } from '../native-api/libvirt';
 
 /** virDomainEventType values the bridge reacts to. */
@@ -88,9 +89,22 @@ export class LibvirtClient extends EventEmitter<LibvirtClientEvents> {
     return this.call('ro', key, (c) => c.xml(key, isUuid(key), inactive));
   }
 
-  /** virDomainOpenGraphicsFD on a read-write connection: our end of a p2p D-Bus display socket. */
-  async openGraphicsFd(key: string, index: number): Promise<number> {
-    return this.call('rw', key, (c) => c.openGraphicsFd(key, isUuid(key), index));
+  /**
+   * Our end of a p2p D-Bus display socket of the domain: one end of our own socketpair goes to
+   * QEMU through virDomainOpenGraphics on a read-write connection (libvirt's QMP add_client).
+   * Our own pair, so QEMU's EXTERNAL authentication sees our uid (see native/libvirt.cc).
+   */
+  async openGraphics(key: string, index: number): Promise<number> {
+    const [mine, theirs] = socketpair();
+    try {
+      await this.call('rw', key, (c) => c.openGraphics(key, isUuid(key), index, theirs));
+      return mine;
+    } catch (e) {
+      fs.closeSync(mine);
+      throw e;
+    } finally {
+      fs.closeSync(theirs);
+    }
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import { readDomainXml } from './domain-xml';
 export type DisplayTarget =
   /** libvirt's private per-domain bus (changes at every start) */
   | { kind: 'bus'; domain: DomainInfo; address: string }
-  /** <graphics type='dbus' p2p='yes'/>: a socket from virDomainOpenGraphicsFD(index) */
+  /** <graphics type='dbus' p2p='yes'/>: a socket from virDomainOpenGraphics(index) */
   | { kind: 'p2p'; domain: DomainInfo; index: number }
   /** defined but not running */
   | { kind: 'stopped'; domain: DomainInfo };

@@ -44,7 +44,7 @@ export function parseXml(xml: string): XmlElement {
 const childrenNamed = (el: XmlElement | undefined, name: string): XmlElement[] => el?.children.filter((c) => c.name === name) ?? [];
 
 export interface DbusGraphics {
-  /** index among the domain's <graphics> elements (virDomainOpenGraphicsFD's idx) */
+  /** index among the domain's <graphics> elements (virDomainOpenGraphics's idx) */
   index: number;
   p2p: boolean;
   /** the live bus address (unix:path=…); absent in the persistent XML and in p2p mode */

@@ -24,8 +24,8 @@ export interface NativeLibvirtConnection {
   domain(key: string, byUuid: boolean): Promise<NativeDomainInfo>;
   /** virDomainGetXMLDesc: the live XML, or the persistent one when inactive */
   xml(key: string, byUuid: boolean, inactive: boolean): Promise<string>;
-  /** virDomainOpenGraphicsFD(dom, index, 0): our end of a socket QEMU serves the display on (close-on-exec) */
-  openGraphicsFd(key: string, byUuid: boolean, index: number): Promise<number>;
+  /** virDomainOpenGraphics(dom, index, fd, 0): QEMU serves the display on the peer of `fd` (keep `fd` open until this settles) */
+  openGraphics(key: string, byUuid: boolean, index: number, fd: number): Promise<void>;
   close(): Promise<void>;
 }
 

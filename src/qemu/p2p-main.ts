@@ -109,7 +109,7 @@ export async function handOverViaQmp(qmpPath: string, timeoutMs = 10_000): Promi
 
 /**
  * The D-Bus handshake on a socket QEMU serves its p2p display on (from handOverViaQmp, or from
- * libvirt's virDomainOpenGraphicsFD). Takes ownership of `fd`. `where` names the source in errors.
+ * libvirt's virDomainOpenGraphics). Takes ownership of `fd`. `where` names the source in errors.
  */
 export async function connectP2pOnFd(fd: number, where: string, timeoutMs = 10_000): Promise<P2pMainConnection> {
   let stream: ReturnType<typeof streamOnFd> | undefined = streamOnFd(fd, true);

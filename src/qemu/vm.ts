@@ -34,7 +34,7 @@ export interface ConnectOptions extends VmSelector {
   qmpPath?: string;
   /**
    * bus-less mode with another way to get the socket QEMU serves on (libvirt's
-   * virDomainOpenGraphicsFD): `open` resolves with our end; `where` names it in messages. Used
+   * virDomainOpenGraphics): `open` resolves with our end; `where` names it in messages. Used
    * like qmpPath after the add_client, again on every re-attach.
    */
   p2pSource?: { open: (timeoutMs: number) => Promise<number>; where: string };

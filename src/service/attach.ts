@@ -138,7 +138,7 @@ function nextChange(client: LibvirtClient, uuid: string, signal: AbortSignal, ms
 
 /**
  * A libvirt domain: on every attach attempt the display is located from the live domain (its bus
- * address changes at every start; p2p sockets come from virDomainOpenGraphicsFD), so nothing stale
+ * address changes at every start; p2p sockets come from virDomainOpenGraphics), so nothing stale
  * is ever retried. While the domain is stopped, attach waits for its "started" event (re-checking
  * every few seconds in case libvirtd restarted and the event was lost). While attached, a
  * "stopped" or a new "started" of the domain ends the session at once.
@@ -158,7 +158,7 @@ export function createLibvirtAttacher(key: string, uri: string, log: Logger, cli
     const { uuid, name } = target.domain;
     return QemuVm.connect({
       reattach: false,
-      p2pSource: { open: () => client.openGraphicsFd(uuid, target.index), where: `libvirt domain '${name}' (virDomainOpenGraphicsFD)` },
+      p2pSource: { open: () => client.openGraphics(uuid, target.index), where: `libvirt domain '${name}' (virDomainOpenGraphics)` },
     });
   };
   return {

@@ -35,6 +35,12 @@ export function testUser(): TestUser {
     id = spawnSync('id', ['-u', TEST_USER], { encoding: 'utf8' });
     if (id.status !== 0) throw new Error(`useradd ${TEST_USER} failed: ${r.stderr.trim()}`);
   }
+  // Member of `libvirt`: read-write access to qemu:///system (the p2p case across uids).
+  const groups = spawnSync('id', ['-nG', TEST_USER], { encoding: 'utf8' }).stdout.split(/\s+/);
+  if (!groups.includes('libvirt')) {
+    const r = spawnSync('usermod', ['-aG', 'libvirt', TEST_USER], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`usermod -aG libvirt ${TEST_USER} failed: ${r.stderr.trim()} (is libvirt-daemon-system installed?)`);
+  }
   const uid = Number(id.stdout.trim());
   const gid = Number(spawnSync('id', ['-g', TEST_USER], { encoding: 'utf8' }).stdout.trim());
   const home = `/home/${TEST_USER}`;
@@ -98,9 +104,14 @@ export async function startSystemLibvirt(): Promise<SystemLibvirt> {
   for (const bin of ['/usr/sbin/libvirtd', '/usr/sbin/virtlogd']) {
     if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: install libvirt-daemon-system libvirt-daemon-driver-qemu (bash scripts/setup.sh does)`);
   }
+  // Without systemd there is no polkit to ask: unix-socket access is decided by the socket
+  // permissions instead, as on a host configured for the `libvirt` group (read-write for its
+  // members, read-only for everyone).
+  const conf = path.join(dir, 'libvirtd.conf');
+  fs.writeFileSync(conf, 'unix_sock_group = "libvirt"\nunix_sock_ro_perms = "0777"\nunix_sock_rw_perms = "0770"\nauth_unix_ro = "none"\nauth_unix_rw = "none"\n');
   const virtlogd = spawnManaged('virtlogd', '/usr/sbin/virtlogd', [], { logFile: path.join(dir, 'virtlogd.log') });
   const startLibvirtd = (): Managed =>
-    spawnManaged('libvirtd', '/usr/sbin/libvirtd', [], {
+    spawnManaged('libvirtd', '/usr/sbin/libvirtd', ['--config', conf], {
       logFile: path.join(dir, 'libvirtd.log'),
       env: { ...process.env, LIBVIRT_LOG_OUTPUTS: `3:file:${path.join(dir, 'libvirtd-debug.log')}` },
     });

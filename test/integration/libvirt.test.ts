@@ -6,7 +6,7 @@
 // camera); destroy + start three times, re-attached each time to the new bus without restarting
 // the bridge; a system domain whose bus belongs to libvirt's qemu user gives one line naming who
 // may connect and exit 3, without retrying; a p2p='yes' domain attached through
-// virDomainOpenGraphicsFD (camera; QEMU 7.2's audio refusal logged once); doctor on a domain
+// virDomainOpenGraphics (camera; QEMU 7.2's audio refusal logged once); doctor on a domain
 // without <audio type='dbus'/> names the XML to add. Domains are undefined and daemons stopped
 // by PID at the end.
 import { spawn, spawnSync, type ChildProcess } from 'child_process';
@@ -235,12 +235,13 @@ describe('a qemu:///system domain', () => {
     await d.remove();
   }, 120_000);
 
-  it("with p2p='yes': attached through virDomainOpenGraphicsFD (camera), again after libvirtd and then the VM restarted; QEMU 7.2's audio refusal logged once", async () => {
+  it("with p2p='yes': a non-root user attaches through virDomainOpenGraphics (camera), again after libvirtd and then the VM restarted; QEMU 7.2's audio refusal logged once", async () => {
     const name = `qdb-lvp-${process.pid}`;
     const d = await defineDomain(SYSTEM, { name, scenario: 'pattern', graphicsAttrs: "p2p='yes'" });
     domains.push(d);
     await d.start();
-    const b = startBridge(['--libvirt', name, '--libvirt-uri', SYSTEM, '--audio', 'pipewire', '--audio-sink', 'vm-sink', '--camera', 'pipewire']);
+    // As the non-root test user (group libvirt): p2p works across uids, the socket comes from libvirt.
+    const b = startBridge(['--libvirt', name, '--libvirt-uri', SYSTEM, '--audio', 'pipewire', '--audio-sink', 'vm-sink', '--camera', 'pipewire'], user);
     await withLogs(b, d, async () => {
       await waitFor('bridge attached', 120_000, () => text(b).some((l) => l.startsWith(`attached to VM '${name}'`)));
       await waitForDomainSerial(d, /MARK pattern-drawn/, 180_000);

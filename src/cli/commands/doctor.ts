@@ -121,7 +121,7 @@ export async function libvirtChecks(key: string, uri: string): Promise<Check[]> 
       try {
         const target = await locateDisplay(client, domain.uuid);
         if (target.kind === 'bus') assertMayUseBus(target, uri);
-        out.push({ name: `${label} display`, state: 'ok', detail: target.kind === 'bus' ? `D-Bus display on ${target.address}, usable by this user` : 'p2p display through libvirt (virDomainOpenGraphicsFD)' });
+        out.push({ name: `${label} display`, state: 'ok', detail: target.kind === 'bus' ? `D-Bus display on ${target.address}, usable by this user` : 'p2p display through libvirt (virDomainOpenGraphics)' });
       } catch (e) {
         out.push({ name: `${label} display`, state: 'fail', detail: (e as Error).message.replace(/\s*Fix:.*$/, ''), fix: (e as { fix?: string }).fix });
       }

@@ -52,8 +52,8 @@ async function libvirtVms(key: string, uriFlag: string | undefined, env: NodeJS.
       assertMayUseBus(target, uri);
       return { address: target.address, vms: await probeVms(target.address, env) };
     }
-    const where = `libvirt domain '${target.domain.name}' (virDomainOpenGraphicsFD)`;
-    return { address: where, vms: [await probeP2p({ p2pSource: { open: () => client.openGraphicsFd(target.domain.uuid, target.index), where } })] };
+    const where = `libvirt domain '${target.domain.name}' (virDomainOpenGraphics)`;
+    return { address: where, vms: [await probeP2p({ p2pSource: { open: () => client.openGraphics(target.domain.uuid, target.index), where } })] };
   } finally {
     await client.close();
   }
