@@ -16,7 +16,8 @@
         "native/pw_video.cc",
         "native/yuv.cc",
         "native/v4l2.cc",
-        "native/evdev.cc"
+        "native/evdev.cc",
+        "native/libvirt.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

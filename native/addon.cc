@@ -42,6 +42,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   qdb::InitYuv(env, exports);
   qdb::InitV4l2(env, exports);
   qdb::InitEvdev(env, exports);
+  qdb::InitLibvirt(env, exports);
   return exports;
 }
 

@@ -35,6 +35,7 @@ void InitPwVideo(Napi::Env env, Napi::Object exports);
 void InitYuv(Napi::Env env, Napi::Object exports);
 void InitV4l2(Napi::Env env, Napi::Object exports);
 void InitEvdev(Napi::Env env, Napi::Object exports);
+void InitLibvirt(Napi::Env env, Napi::Object exports);
 
 }  // namespace qdb
 

@@ -11,6 +11,7 @@ const LIBS = [
   { pc: 'libpipewire-0.3', deb: 'libpipewire-0.3-dev' },
   { pc: 'libpulse', deb: 'libpulse-dev' },
   { pc: 'libevdev', deb: 'libevdev-dev' },
+  { pc: 'libvirt', deb: 'libvirt-dev' },
   { header: '/usr/include/libyuv.h', libs: ['-lyuv'], deb: 'libyuv-dev' },
 ];
 

@@ -15,7 +15,7 @@ say() { [ "${QDB_SETUP_QUIET:-0}" = 1 ] || echo "setup: $*" >&2; }
 PACKAGES=(
   # build
   g++ make python3 pkg-config clang-format
-  libpipewire-0.3-dev libpulse-dev libyuv-dev libevdev-dev
+  libpipewire-0.3-dev libpulse-dev libyuv-dev libevdev-dev libvirt-dev
   # QEMU with the D-Bus display/audio modules (+ the pa backend used as a benchmark baseline)
   qemu-system-x86 qemu-system-gui dbus
   # sound servers and tools used by tests and the demo
@@ -23,6 +23,8 @@ PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-pipewire gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   # the test guest: Debian kernel + busybox initramfs with ALSA tools
   linux-image-amd64 busybox-static alsa-utils sox cpio kmod gzip
+  # a real libvirtd for the libvirt tests (libvirt-daemon-system creates the qemu user and qemu.conf)
+  libvirt-daemon libvirt-clients libvirt-daemon-driver-qemu libvirt-daemon-system
   # systemd-analyze for the unit checks
   systemd
   # the Debian package and its tests (test/package/): build, lint, a clean root to install into

@@ -9,9 +9,10 @@ import type { CaptureNativeApi } from './native-api/capture';
 import type { CoreNativeApi } from './native-api/core';
 import type { FdNativeApi } from './native-api/fd';
 import type { EvdevNativeApi } from './native-api/evdev';
+import type { LibvirtNativeApi } from './native-api/libvirt';
 import type { VideoNativeApi } from './native-api/video';
 
-export type NativeAddon = CoreNativeApi & EvdevNativeApi & AudioNativeApi & VideoNativeApi & CaptureNativeApi & FdNativeApi;
+export type NativeAddon = CoreNativeApi & EvdevNativeApi & AudioNativeApi & VideoNativeApi & CaptureNativeApi & FdNativeApi & LibvirtNativeApi;
 
 function addonPath(): string {
   // src/native.ts compiles to dist/src/native.js; vitest runs it from src/: both are two

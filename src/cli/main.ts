@@ -2,7 +2,7 @@
 // configuration error. Every failure prints exactly one line on stderr saying what is wrong
 // and what to do; --help prints examples for each command.
 import yargsFactory from 'yargs/yargs';
-import { ConfigError, EXIT_CODE_MEANINGS, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError, isUsageProblem } from '../config/errors';
+import { ConfigError, EXIT_CODE_MEANINGS, EXIT_OK, EXIT_PERMISSION, EXIT_RUNTIME, EXIT_USAGE, UsageError, isUsageProblem } from '../config/errors';
 import { closest } from '../config/suggest';
 import { ALL_FLAGS, GLOBAL_GROUP, withConnectionOptions, withLogOptions, withRouteOptions } from './options';
 
@@ -11,6 +11,9 @@ const PROG = 'qemu-dbus-bridge';
 const EPILOGUE = `Exit codes:
 ${EXIT_CODE_MEANINGS.map(([code, meaning]) => `  ${code}  ${meaning}`).join('\n')}
 Config: $XDG_CONFIG_HOME/${PROG}/<vm>.toml, overridden by flags; every key is in docs/config-example.toml.`;
+
+/** Error codes with an exit status of their own (see EPILOGUE); every other runtime failure is 1. */
+const EXIT_FOR_CODE: Record<string, number> = { EBUS_PERMISSION: EXIT_PERMISSION };
 
 export interface CliIo {
   out: (line: string) => void;
@@ -72,9 +75,9 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
         failure = err.message;
         code = EXIT_USAGE;
       } else {
-        const e = err as Error & { code?: string };
+        const e = err as Error & { code?: string; exitCode?: unknown };
         failure = `${e.message}${e.code && !e.message.includes(e.code) ? ` [${e.code}]` : ''}`;
-        code = EXIT_RUNTIME;
+        code = typeof e.exitCode === 'number' ? e.exitCode : (EXIT_FOR_CODE[e.code ?? ''] ?? EXIT_RUNTIME);
         if (process.env.QDB_DEBUG) io.err(String(e.stack));
       }
     }
@@ -89,7 +92,7 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
       (c) =>
         withRouteOptions(withLogOptions(withConnectionOptions(c)))
           .example(`$0 run --vm win11`, 'bridge the VM named win11 on the session bus with ~/.config/qemu-dbus-bridge/win11.toml')
-          .example(`$0 run --address unix:path=/run/libvirt/qemu/dbus/1-win11-dbus.sock --vm win11 --camera /dev/video10`, "a libvirt VM's private bus, webcam on /dev/video10")
+          .example(`$0 run --libvirt win11 --camera /dev/video10`, 'the libvirt domain win11 (qemu:///session; followed across VM restarts), webcam on /dev/video10')
           .example(`$0 run --qmp /tmp/vm.qmp --audio pulse --audio-sink alsa_output.usb-headset`, 'a VM started with -display dbus,p2p=yes; audio to a PulseAudio sink')
           .example(`$0 run --vm win11 --input /dev/input/by-id/usb-Logitech-event-kbd --grab-toggle scrolllock`, 'forward a keyboard, Scroll Lock toggles the grab'),
       run('run'),
@@ -101,7 +104,9 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
         withLogOptions(withConnectionOptions(c))
           .option('json', { type: 'boolean', describe: 'machine-readable output' })
           .example('$0 list', 'VMs on the session bus')
-          .example('$0 list --address unix:path=/run/libvirt/qemu/dbus/1-win11-dbus.sock', "VMs on a libvirt VM's bus"),
+          .example('$0 list --address unix:path=/run/user/1000/qemu.bus', 'VMs on another bus')
+          .example('$0 list --qmp /run/user/1000/win11.qmp', 'the VM behind a QMP socket (-display dbus,p2p=yes)')
+          .example('$0 list --libvirt win11', "libvirt domain win11's VM, wherever its display is now"),
       run('list'),
     )
     .command(
@@ -119,7 +124,8 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
       (c) =>
         withLogOptions(withConnectionOptions(c))
           .example('$0 doctor', 'sound server, v4l2loopback, /dev/input access, QEMU on the session bus')
-          .example('$0 doctor --vm win11', 'also check that VM win11 has -display dbus with audio wired'),
+          .example('$0 doctor --vm win11', 'also check that VM win11 has -display dbus with audio wired')
+          .example('$0 doctor --libvirt win11', "check libvirt domain win11's XML (D-Bus display, audio, input) and print the XML to add"),
       run('doctor'),
     )
     .command(

@@ -20,7 +20,14 @@ export function withConnectionOptions<T>(y: Argv<T>) {
   return y
     .option('address', { type: 'string', group: CONN, describe: 'D-Bus address of the bus QEMU is on', defaultDescription: 'the session bus' })
     .option('vm', { type: 'string', group: CONN, describe: 'VM name or UUID (needed when several VMs share the bus)' })
-    .option('qmp', { type: 'string', group: CONN, describe: 'QMP socket of a VM started with -display dbus,p2p=yes (no bus)' });
+    .option('qmp', { type: 'string', group: CONN, describe: 'QMP socket of a VM started with -display dbus,p2p=yes (no bus)' })
+    .option('libvirt', { type: 'string', group: CONN, describe: 'libvirt domain name or UUID: libvirt says where its display is, after every VM start' })
+    .option('libvirt-uri', {
+      type: 'string',
+      group: CONN,
+      describe: 'libvirt connection URI',
+      defaultDescription: '$LIBVIRT_DEFAULT_URI, else qemu:///session (qemu:///system as root)',
+    });
 }
 
 export function withRouteOptions<T>(y: Argv<T>) {
@@ -44,7 +51,7 @@ export function withRouteOptions<T>(y: Argv<T>) {
 
 /** Every long flag (for "did you mean" on an unknown one). */
 export const ALL_FLAGS = [
-  'help', 'version', 'log-format', 'log-level', 'address', 'vm', 'qmp', 'config', 'audio', 'audio-sink', 'audio-source',
+  'help', 'version', 'log-format', 'log-level', 'address', 'vm', 'qmp', 'libvirt', 'libvirt-uri', 'config', 'audio', 'audio-sink', 'audio-source',
   'audio-latency', 'camera', 'camera-size', 'camera-fps', 'camera-pin-resolution', 'input', 'input-replay', 'grab-toggle',
   'grab', 'no-grab', 'json', 'duration', 'camera-format', 'camera-cursor', 'no-camera-cursor', 'dir', 'bin',
 ];

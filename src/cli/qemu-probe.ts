@@ -2,6 +2,7 @@
 // present where the systemd unit runs). It only reads properties and the object tree; the
 // bridge itself talks to QEMU through src/qemu.
 import { execFile } from 'child_process';
+import * as fs from 'fs';
 
 export interface ConsoleSummary {
   id: number;
@@ -67,16 +68,54 @@ async function interfacesOf(address: string, owner: string, objPath: string): Pr
   return [...out.matchAll(/<interface name="([^"]+)"/g)].map((m) => m[1]).filter((i) => i.startsWith('org.qemu.'));
 }
 
+/** The first call failed: the same classification (and codes) as the bridge's own connect. */
+async function unreachable(address: string, err: unknown): Promise<Error> {
+  const { busFailure, connectFailure, unixPathOf } = await import('../qemu');
+  let socket: string;
+  try {
+    socket = unixPathOf(address);
+  } catch (e) {
+    return e as Error;
+  }
+  if (!fs.existsSync(socket)) return busFailure(address, connectFailure(socket, { code: 'ENOENT' }), 'connect');
+  return busFailure(address, err, 'handshake');
+}
+
+/**
+ * The VM behind a p2p display (-display dbus,p2p=yes): a QMP socket (attaches for a moment through
+ * add_client) or another source of the socket (libvirt's virDomainOpenGraphics).
+ */
+export async function probeP2p(source: { qmpPath: string } | { p2pSource: { open: (timeoutMs: number) => Promise<number>; where: string } }): Promise<VmSummary> {
+  const { QemuVm, RemoteObject, consolePath } = await import('../qemu');
+  const vm = await QemuVm.connect({ ...source, reattach: false, livenessIntervalMs: 0 });
+  const owner = 'qmpPath' in source ? `QMP ${source.qmpPath}` : source.p2pSource.where;
+  try {
+    const caps = vm.capabilities;
+    const consoles: ConsoleSummary[] = [];
+    for (const id of vm.info.consoleIds) {
+      const o = new RemoteObject(vm.link, consolePath(id));
+      const prop = (name: string) => o.getProperty('org.qemu.Display1.Console', name, 5000).catch(() => undefined);
+      const { width, height } = await vm.console(id).size(5000);
+      consoles.push({ id, type: String((await prop('Type')) ?? ''), label: String((await prop('Label')) ?? ''), width, height, interfaces: caps.objects[consolePath(id)] ?? [] });
+    }
+    const features: QemuFeatures = { interfaces: caps.interfacesProperty, multiTouch: caps.multiTouch, audioNSamples: caps.audioNSamples };
+    return { owner, name: vm.info.name, uuid: vm.info.uuid, features, consoles, audio: caps.audio, clipboard: caps.clipboard, chardevs: caps.chardevs };
+  } finally {
+    await vm.close();
+  }
+}
+
 export async function probeVms(address: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<VmSummary[]> {
   const addr = sessionAddress(address, env);
-  let owners: string[];
+  let first: string;
   try {
-    const r = jsonLines(await busctl(addr, ['call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'ListQueuedOwners', 's', 'org.qemu']));
-    owners = (r[0].data as string[][])[0];
+    first = await busctl(addr, ['call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'ListQueuedOwners', 's', 'org.qemu']);
   } catch (err) {
     if (/NameHasNoOwner|could not get owners|has no owner/i.test((err as Error).message)) return [];
-    throw err;
+    throw await unreachable(addr, err);
   }
+  const r = jsonLines(first);
+  const owners = (r[0].data as string[][])[0];
   const vms: VmSummary[] = [];
   for (const owner of owners) {
     const props = jsonLines(await busctl(addr, ['get-property', owner, '/org/qemu/Display1/VM', 'org.qemu.Display1.VM', 'Name', 'UUID', 'ConsoleIDs']));

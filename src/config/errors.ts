@@ -1,15 +1,19 @@
-// Errors of the face: a usage or configuration problem is exit code 2, a runtime failure is 1.
+// Errors of the face: a usage or configuration problem is exit code 2, a runtime failure is 1,
+// a refusal that cannot change (another user's bus) is 3.
 // Every message is one line that says what is wrong and what would be accepted.
 
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
+/** Not allowed, and retrying cannot change it (the VM's bus belongs to another user). */
+export const EXIT_PERMISSION = 3;
 
 /** What each exit code means, for --help and the man page (one definition). */
 export const EXIT_CODE_MEANINGS: readonly (readonly [number, string])[] = [
   [EXIT_OK, 'ok'],
   [EXIT_RUNTIME, 'runtime failure (VM or sound server unreachable, a crash)'],
   [EXIT_USAGE, 'usage or configuration error (the message names the flag or file and key)'],
+  [EXIT_PERMISSION, "not allowed: the VM's D-Bus belongs to another user (the message says who may connect and the ways out)"],
 ];
 
 export class ConfigError extends Error {

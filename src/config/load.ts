@@ -15,6 +15,8 @@ export const FLAG_FOR_KEY: Record<string, string> = {
   'connection.address': '--address',
   'connection.vm': '--vm',
   'connection.qmp': '--qmp',
+  'connection.libvirt': '--libvirt',
+  'connection.libvirt_uri': '--libvirt-uri',
   'log.format': '--log-format',
   'log.level': '--log-level',
   'audio.backend': '--audio',
@@ -40,6 +42,8 @@ export interface ConfigFlags {
   address?: string;
   vm?: string;
   qmp?: string;
+  libvirt?: string;
+  libvirtUri?: string;
   logFormat?: string;
   logLevel?: string;
   audio?: string;
@@ -153,7 +157,7 @@ export function flagsToPartial(f: ConfigFlags): PartialConfig {
     return Object.keys(clean).length ? clean : undefined;
   };
   const out: Record<string, unknown> = {
-    connection: set({ address: f.address, vm: f.vm, qmp: f.qmp }),
+    connection: set({ address: f.address, vm: f.vm, qmp: f.qmp, libvirt: f.libvirt, libvirt_uri: f.libvirtUri }),
     log: set({ format: f.logFormat, level: f.logLevel }),
     audio: set({ backend: f.audio, sink: f.audioSink, source: f.audioSource, latency_ms: num(f.audioLatency) }),
     camera: set({
@@ -181,6 +185,9 @@ function checkFlagCombinations(f: ConfigFlags): void {
   };
   if (f.qmp !== undefined && f.address !== undefined)
     bad('--qmp and --address exclude each other: --qmp talks to one VM directly (-display dbus,p2p=yes), --address finds the VM on a bus');
+  if (f.libvirt !== undefined && (f.qmp !== undefined || f.address !== undefined))
+    bad('--libvirt excludes --address and --qmp: libvirt says where the VM\'s display is (its bus, or p2p through libvirt)');
+  if (f.libvirtUri !== undefined && f.libvirt === undefined) bad('--libvirt-uri needs --libvirt DOMAIN: it says which libvirt the domain lives in');
   if (f.grab === false && f.grabToggle !== undefined)
     bad('--no-grab and --grab-toggle exclude each other: the toggle switches a grab that --no-grab turns off');
   if (f.audio === 'none' && (f.audioSink !== undefined || f.audioSource !== undefined || f.audioLatency !== undefined))
@@ -222,8 +229,9 @@ export function resolveConfig(flags: ConfigFlags & { config?: string }, env: Nod
   if (flags.config !== undefined) {
     if (flags.config.trim() === '') throw new ConfigError('--config "" is not allowed: expected the path of a TOML file');
     file = path.resolve(flags.config);
-  } else if (flags.vm !== undefined && !flags.vm.includes('/')) {
-    const candidate = configPathFor(flags.vm, env);
+  } else if ((flags.vm ?? flags.libvirt) !== undefined && !(flags.vm ?? flags.libvirt)!.includes('/')) {
+    // --vm defaults to the libvirt domain's name: the same <name>.toml serves both.
+    const candidate = configPathFor((flags.vm ?? flags.libvirt)!, env);
     if (fs.existsSync(candidate)) file = candidate;
   }
   const fromFile = file ? readConfigFile(file) : {};
@@ -234,6 +242,13 @@ export function resolveConfig(flags: ConfigFlags & { config?: string }, env: Nod
     throw new ConfigError(
       `${file ? file + ': ' : ''}connection.qmp and connection.address exclude each other: choose the QMP socket (p2p) or a bus address`,
     );
+  }
+  const c = config.connection;
+  if (c.libvirt !== undefined && (c.qmp !== undefined || c.address !== undefined)) {
+    throw new ConfigError(`${file ? file + ': ' : ''}connection.libvirt excludes connection.address and connection.qmp: libvirt says where the VM's display is`);
+  }
+  if (c.libvirt_uri !== undefined && c.libvirt === undefined) {
+    throw new ConfigError(`${file ? file + ': ' : ''}connection.libvirt_uri needs connection.libvirt (the domain name or UUID)`);
   }
   for (const r of config.input.replay) {
     if (!fs.existsSync(r)) throw new ConfigError(`${FLAG_FOR_KEY['input.replay']} ${r}: no such file (a replay file or FIFO must exist before the bridge starts)`);

@@ -16,6 +16,8 @@ export const ALLOWED: Record<string, string> = {
   'connection.address': 'a D-Bus address such as "unix:path=/run/user/1000/bus" (default: the session bus)',
   'connection.vm': 'the VM name or UUID as QEMU reports it (-name / -uuid), without "/"',
   'connection.qmp': 'an absolute path to the QMP unix socket of a VM started with -display dbus,p2p=yes',
+  'connection.libvirt': 'a libvirt domain name or UUID, without "/"',
+  'connection.libvirt_uri': 'a libvirt connection URI such as "qemu:///session" or "qemu:///system"',
   'log.format': LOG_FORMATS.join(' or '),
   'log.level': LOG_LEVELS.join(', '),
   'audio.backend': 'auto, pipewire, pulse or none',
@@ -64,6 +66,12 @@ export const ConfigSchema = z
           .refine((v) => !v.includes('/'), { message: ALLOWED['connection.vm'] })
           .optional(),
         qmp: absPath('connection.qmp').optional(),
+        libvirt: text('connection.libvirt')
+          .refine((v) => !v.includes('/'), { message: ALLOWED['connection.libvirt'] })
+          .optional(),
+        libvirt_uri: text('connection.libvirt_uri')
+          .refine((u) => /^[a-z][a-z0-9+.-]*:\/\//.test(u), { message: ALLOWED['connection.libvirt_uri'] })
+          .optional(),
       })
       .strict()
       .default({}),

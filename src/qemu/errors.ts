@@ -33,24 +33,21 @@ export type QemuDbusErrorCode =
   /** an argument we refuse to send because QEMU would misbehave (e.g. abort) */
   | 'EBAD_ARGUMENT';
 
-/** Causes that cannot change while the same QEMU runs: callers report them once, never retry. */
-const PERMANENT: ReadonlySet<QemuDbusErrorCode> = new Set(['EP2P_AUDIO']);
-
 export class QemuDbusError extends Error {
   readonly code: QemuDbusErrorCode;
   readonly fix: string;
-  /** True when retrying on the same QEMU cannot help (see PERMANENT). */
-  readonly permanent: boolean;
   /** The D-Bus error name when the failure came back from a peer. */
   readonly dbusName?: string;
+  /** Retrying cannot help while this QEMU runs (e.g. EP2P_AUDIO): report once, try again only on a new attach. */
+  readonly permanent: boolean;
 
-  constructor(code: QemuDbusErrorCode, problem: string, fix: string, opts?: { cause?: unknown; dbusName?: string }) {
+  constructor(code: QemuDbusErrorCode, problem: string, fix: string, opts?: { cause?: unknown; dbusName?: string; permanent?: boolean }) {
     // One line: the problem, then the fix. Newlines from peers' messages are flattened.
     super(`${oneLine(problem)} [${code}] Fix: ${oneLine(fix)}`, opts?.cause !== undefined ? { cause: opts.cause } : undefined);
     this.name = 'QemuDbusError';
     this.code = code;
     this.fix = fix;
-    this.permanent = PERMANENT.has(code);
+    this.permanent = opts?.permanent ?? false;
     if (opts?.dbusName) this.dbusName = opts.dbusName;
   }
 }

@@ -34,7 +34,8 @@
 export * from './errors';
 export type { AudioInHandler, AudioOutHandler, ConsoleListenerHandler, CursorImage, PcmFormat } from './handlers';
 export { QemuVm, type ConnectOptions, type VmInfo, type QemuVmEvents, type ListenerHandle, type ListenerKind, type VmGoneKind } from './vm';
-export { openBus, defaultBusAddress, unixPathOf, type BusConnection } from './bus';
+export { connectFailure } from './transport';
+export { openBus, defaultBusAddress, unixPathOf, busFailure, foreignOwner, socketOwner, userName, type BusConnection, type SocketOwner } from './bus';
 export { discoverVms, listQueuedOwners, pickVm, QEMU_BUS_NAME, type FoundVm, type Discovery, type VmSelector } from './discovery';
 export { detectCapabilities, type Capabilities } from './capabilities';
 export { QemuConsole, consolePath } from './console';
@@ -49,5 +50,5 @@ export { RemoteObject, RemoteCallError, type QemuLink, type CallOptions } from '
 export { serveListener, PeerListener, MethodError, type ExportedInterface, type ExportedMethod, type PeerListenerOptions, type PeerListenerStats } from './peer-listener';
 export { consoleListenerInterfaces, consoleListenerOptions, LISTENER_PATH, LISTENER_IFACE, LISTENER_UNIX_MAP_IFACE } from './console-listener';
 export { audioInInterfaces, audioOutInterfaces, audioInOptions, audioOutOptions, AUDIO_IN_PATH, AUDIO_OUT_PATH } from './audio-listeners';
-export { connectP2pMain, type P2pMainConnection } from './p2p-main';
+export { connectP2pMain, connectP2pOnFd, handOverViaQmp, type P2pMainConnection } from './p2p-main';
 export * as display1 from './generated/display1';

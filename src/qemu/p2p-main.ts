@@ -74,16 +74,18 @@ export interface P2pMainConnection {
   close(): Promise<void>;
 }
 
-/** Connect to a QEMU started with `-display dbus,p2p=yes -qmp unix:<qmpPath>,server=on,wait=off`. */
-export async function connectP2pMain(qmpPath: string, timeoutMs = 10_000): Promise<P2pMainConnection> {
+/**
+ * Hands QEMU one end of a fresh socketpair through its QMP socket (`getfd` + `add_client` protocol
+ * "@dbus-display") and returns our end. QEMU started with `-display dbus,p2p=yes -qmp unix:<qmpPath>,server=on,wait=off`.
+ */
+export async function handOverViaQmp(qmpPath: string, timeoutMs = 10_000): Promise<number> {
   let qs: FdTransport;
   try {
     qs = await connectUnixWithFds(qmpPath, timeoutMs);
   } catch (e) {
-    throw new QemuDbusError('EQMP', `cannot connect to the QMP socket ${qmpPath}: ${errorText(e)}`, 'start QEMU with -qmp unix:<path>,server=on,wait=off and pass that path (and run as the same user)', { cause: e });
+    throw new QemuDbusError('EQMP', `cannot connect to the QMP socket ${errorText(e)}`, 'start QEMU with -qmp unix:<path>,server=on,wait=off and pass that path (and run as the same user)', { cause: e });
   }
   const [mine, theirs] = socketpair();
-  let stream;
   try {
     const qmp = new QmpSession(qs);
     const greeting = await qmp.next(timeoutMs);
@@ -92,6 +94,7 @@ export async function connectP2pMain(qmpPath: string, timeoutMs = 10_000): Promi
     const fdname = `dbus-bridge-${process.pid}`;
     await qmp.execute('getfd', { fdname }, [theirs], timeoutMs);
     await qmp.execute('add_client', { protocol: '@dbus-display', fdname }, [], timeoutMs);
+    return mine;
   } catch (e) {
     closeQuietly(mine);
     throw new QemuDbusError('EQMP', `QMP hand-over of the D-Bus socket failed on ${qmpPath}: ${errorText(e)}`, 'start QEMU with -display dbus,p2p=yes and a QMP socket; only one QMP client can be connected at a time', {
@@ -102,7 +105,14 @@ export async function connectP2pMain(qmpPath: string, timeoutMs = 10_000): Promi
     // QEMU's QMP socket serves one client at a time: leave it free for others.
     destroyStream(qs);
   }
-  stream = streamOnFd(mine, true);
+}
+
+/**
+ * The D-Bus handshake on a socket QEMU serves its p2p display on (from handOverViaQmp, or from
+ * libvirt's virDomainOpenGraphics). Takes ownership of `fd`. `where` names the source in errors.
+ */
+export async function connectP2pOnFd(fd: number, where: string, timeoutMs = 10_000): Promise<P2pMainConnection> {
+  let stream: ReturnType<typeof streamOnFd> | undefined = streamOnFd(fd, true);
   const bus = dbus.createClient({ stream, direct: true, timeout: timeoutMs, authMethods: ['EXTERNAL'] });
   bus.name = undefined;
   bus.connection.on('error', () => undefined);
@@ -120,7 +130,7 @@ export async function connectP2pMain(qmpPath: string, timeoutMs = 10_000): Promi
     });
   } catch (e) {
     destroyStream(stream);
-    throw new QemuDbusError('EQMP', `QEMU took the socket but the D-Bus handshake failed: ${errorText(e)}`, 'check that QEMU runs with -display dbus,p2p=yes', { cause: e });
+    throw new QemuDbusError('EQMP', `QEMU took the socket from ${where} but the D-Bus handshake failed: ${errorText(e)}`, 'check that QEMU runs with -display dbus,p2p=yes', { cause: e });
   }
   const s = stream;
   stream = undefined;
@@ -133,4 +143,9 @@ export async function connectP2pMain(qmpPath: string, timeoutMs = 10_000): Promi
       destroyStream(s);
     },
   };
+}
+
+/** Connect to a QEMU started with `-display dbus,p2p=yes -qmp unix:<qmpPath>,server=on,wait=off`. */
+export async function connectP2pMain(qmpPath: string, timeoutMs = 10_000): Promise<P2pMainConnection> {
+  return connectP2pOnFd(await handOverViaQmp(qmpPath, timeoutMs), `QMP socket ${qmpPath}`, timeoutMs);
 }

@@ -69,24 +69,41 @@ export function streamOnFd(fd: number, withFds: boolean): Duplex {
   return new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: false });
 }
 
-/** Connect to a unix socket path with fd passing. Rejects with the errno error (ENOENT, EACCES...). */
+/** What an errno of connect(2) on a unix socket means to a user (usocket's own text names its source file). */
+const CONNECT_ERRNO: Record<string, string> = {
+  ENOENT: 'no such socket',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ECONNREFUSED: 'nothing is listening on it',
+  ENOTDIR: 'a part of the path is not a directory',
+  ENAMETOOLONG: 'the path is too long for a unix socket',
+};
+
+/** An errno-coded error with a message fit for users: "<socket>: no such socket (ENOENT)". */
+export function connectFailure(socketPath: string, e: unknown): Error & { code: string } {
+  const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'EIO';
+  const what = CONNECT_ERRNO[code] ?? 'connect failed';
+  return Object.assign(new Error(`${socketPath}: ${what} (${code})`), { code });
+}
+
+/** Connect to a unix socket path with fd passing. Rejects with an errno-coded error (ENOENT, EACCES...), see connectFailure. */
 export function connectUnixWithFds(socketPath: string, timeoutMs = 5000): Promise<FdTransport> {
   return new Promise((resolve, reject) => {
     let us: USocket;
     try {
       us = new USocket({ path: socketPath });
     } catch (e) {
-      reject(e as Error);
+      reject(connectFailure(socketPath, e));
       return;
     }
     const timer = setTimeout(() => {
       cleanup();
       destroyStream(us as unknown as Duplex);
-      reject(Object.assign(new Error(`connect to ${socketPath} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      reject(Object.assign(new Error(`${socketPath}: no answer within ${timeoutMs} ms (ETIMEDOUT)`), { code: 'ETIMEDOUT' }));
     }, timeoutMs);
     const onError = (err: Error): void => {
       cleanup();
-      reject(err);
+      reject(connectFailure(socketPath, err));
     };
     const onConnected = (): void => {
       cleanup();

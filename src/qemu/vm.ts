@@ -23,7 +23,7 @@ import { ConsoleShare } from './console-share';
 import { discoverVms, hasRealUuid, matchesSelector, pickVm, QEMU_BUS_NAME, type FoundVm, type VmSelector } from './discovery';
 import { QemuDbusError, errorText, isQemuDbusError } from './errors';
 import type { AudioInHandler, AudioOutHandler, ConsoleListenerHandler } from './handlers';
-import { connectP2pMain, type P2pMainConnection } from './p2p-main';
+import { connectP2pMain, connectP2pOnFd, type P2pMainConnection } from './p2p-main';
 import { serveListener, type PeerListener, type PeerListenerOptions, type PeerListenerStats } from './peer-listener';
 import { onSignal, RemoteCallError, RemoteObject, type QemuLink } from './remote-object';
 import { readVmIdentity, VM_IFACE, VM_PATH } from './vm-object';
@@ -33,6 +33,12 @@ export interface ConnectOptions extends VmSelector {
   busAddress?: string;
   /** bus-less mode: QMP socket of a QEMU started with -display dbus,p2p=yes */
   qmpPath?: string;
+  /**
+   * bus-less mode with another way to get the socket QEMU serves on (libvirt's
+   * virDomainOpenGraphics): `open` resolves with our end; `where` names it in messages. Used
+   * like qmpPath after the add_client, again on every re-attach.
+   */
+  p2pSource?: { open: (timeoutMs: number) => Promise<number>; where: string };
   /** liveness read period; 0 disables. Default 1000 ms */
   livenessIntervalMs?: number;
   /** a liveness read slower than this reports EQEMU_UNRESPONSIVE. Default 3000 ms */
@@ -224,11 +230,11 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
   /** Find the VM (bus) or take over QEMU's p2p socket (qmpPath), and attach. */
   static async connect(opts: ConnectOptions = {}): Promise<QemuVm> {
     const timeout = opts.callTimeoutMs ?? 10_000;
-    if (opts.qmpPath) {
-      const p2p = await connectP2pMain(opts.qmpPath, timeout);
+    if (opts.qmpPath || opts.p2pSource) {
+      const p2p = await openP2p(opts, timeout);
       const link: QemuLink = { bus: p2p.bus, destination: undefined, canPassFds: true };
       try {
-        const id = await readVmIdentityChecked(link, timeout, `QMP socket ${opts.qmpPath}`);
+        const id = await readVmIdentityChecked(link, timeout, p2pWhere(opts));
         const caps = await detectCapabilities(link, { p2p: true, timeoutMs: timeout });
         const vm = new QemuVm(opts, link, { ...id, uniqueName: undefined, busAddress: undefined, p2p: true }, caps);
         vm.p2pConn = p2p;
@@ -378,7 +384,8 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
       throw new QemuDbusError(
         'EP2P_AUDIO',
         `VM "${this.vmInfo.name}" is attached bus-less (p2p=yes) and this QEMU predates the fix for audio listeners on a p2p connection (7.2 keys them by a NULL sender)`,
-        'use the bus mode for audio: -display dbus,addr=unix:path=<bus>,audiodev=snd0 (or upgrade QEMU to 8.0+)',
+        'use the bus mode for audio: -display dbus,addr=unix:path=<bus>,audiodev=snd0 (or upgrade QEMU to 8.1 or newer)',
+        { permanent: true },
       );
     }
   }
@@ -632,7 +639,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     if (this.searching || this.attachedFlag || this.closed) return;
     this.searching = true;
     try {
-      if (this.p2pConn || this.opts.qmpPath) return await this.searchP2p();
+      if (this.p2pConn || this.opts.qmpPath || this.opts.p2pSource) return await this.searchP2p();
       const found = await discoverVms(this.link.bus, 2000);
       const sel = this.selectorForReattach();
       const hit = found.vms.find((v) => matchesSelector(v, sel));
@@ -676,10 +683,9 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
   }
 
   private async searchP2p(): Promise<void> {
-    const qmpPath = this.opts.qmpPath!;
     let conn: P2pMainConnection;
     try {
-      conn = await connectP2pMain(qmpPath, 2000);
+      conn = await openP2p(this.opts, 2000);
     } catch {
       return;
     }
@@ -701,6 +707,16 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
       await conn.close().catch(() => undefined);
     }
   }
+}
+
+/** The main p2p connection: through QMP add_client, or from the caller's source (libvirt). */
+async function openP2p(opts: ConnectOptions, timeoutMs: number): Promise<P2pMainConnection> {
+  if (opts.p2pSource) return connectP2pOnFd(await opts.p2pSource.open(timeoutMs), opts.p2pSource.where, timeoutMs);
+  return connectP2pMain(opts.qmpPath!, timeoutMs);
+}
+
+function p2pWhere(opts: ConnectOptions): string {
+  return opts.p2pSource?.where ?? `QMP socket ${opts.qmpPath}`;
 }
 
 function infoOf(found: FoundVm, address: string): VmInfo {

@@ -207,7 +207,7 @@ class RouteRunner<V extends VmLink> {
     const wasActive = this.state === 'running' || this.state === 'starting';
     const end = Date.now() + budgetMs;
     this.ac?.abort();
-    if (this.state === 'idle' || this.state === 'stopped') return;
+    if (this.state === 'idle' || this.state === 'stopped' || this.state === 'unavailable') return this.set('stopped');
     this.set('stopping');
     // A start still in progress sees the aborted signal; give it part of the budget to unwind.
     if (this.inFlight) await within(this.inFlight, (end - Date.now()) / 2);
@@ -236,6 +236,9 @@ export class Controller<V extends VmLink = VmLink> {
   private absentReason: string | undefined;
   private readonly backoff: BackoffOptions;
   private readonly random: () => number;
+  private resolveFatal!: (err: Error) => void;
+  /** Resolves when attaching failed with a permanent error (isPermanent): supervision has ended. */
+  readonly fatal: Promise<Error> = new Promise((r) => (this.resolveFatal = r));
 
   constructor(private readonly opts: ControllerOptions<V>) {
     this.log = opts.log;
@@ -300,6 +303,7 @@ export class Controller<V extends VmLink = VmLink> {
       if (!(await within(vm.close(), end - Date.now()))) this.log.warn('VM link did not close in time');
     }
     if (this.loop) await within(this.loop, end - Date.now());
+    if (this.opts.attacher.close) await within(this.opts.attacher.close().catch(() => undefined), end - Date.now());
     this.log.info('stopped');
     this.events.emit('stopped');
   }
@@ -324,6 +328,14 @@ export class Controller<V extends VmLink = VmLink> {
         vm = await this.opts.attacher.attach(signal);
       } catch (err) {
         if (signal.aborted) break;
+        if (isPermanent(err)) {
+          // Retrying cannot help (e.g. the VM's bus belongs to another user): explained once, by
+          // whoever ends the service with it.
+          this.waitingReason = shortReason(err);
+          this.updateStatus();
+          this.resolveFatal(err instanceof Error ? err : new Error(errorMessage(err)));
+          break;
+        }
         const msg = errorMessage(err);
         const delay = backoffDelay(attempt++, { ...this.backoff, maxMs: Math.min(this.backoff.maxMs, 5000) }, this.random);
         if (msg !== lastError) this.log.warn(`cannot attach to ${this.opts.attacher.describe()}: ${msg}; will keep trying`, { code: errorCode(err) });

@@ -28,6 +28,8 @@ export interface Attacher<V extends VmLink = VmLink> {
   attach(signal: AbortSignal): Promise<V>;
   /** e.g. "VM 'demo' on unix:path=/run/user/1000/bus" (for logs and STATUS=). */
   describe(): string;
+  /** Optional: releases what the attacher holds between attaches (e.g. its libvirt connection). */
+  close?(): Promise<void>;
 }
 
 export interface RouteContext<V extends VmLink = VmLink> {
@@ -71,9 +73,8 @@ export function errorCode(err: unknown): string | undefined {
 }
 
 /**
- * A failure that cannot change while this VM stays as it is (the QEMU lacks a fix, the VM lacks
- * a device): the error carries `permanent: true`. The Controller reports it once and does not
- * retry it; it tries again only on a VM that attached or came back anew (it may be another QEMU).
+ * A failure retrying cannot fix (`permanent: true` on the error): a route reports it once and
+ * stays off until the next attach; an attacher's ends the service with the error's `exitCode`.
  */
 export function isPermanent(err: unknown): boolean {
   return (err as { permanent?: unknown } | null)?.permanent === true;

@@ -43,14 +43,17 @@ export async function runBridge<V extends VmLink>(opts: RunOptions<V>): Promise<
   process.on('SIGINT', onSignal);
   // A service runs until told to stop, even at moments when no socket or timer is pending.
   const keepAlive = setInterval(() => undefined, 1 << 30);
+  let fatal: Error | undefined;
   try {
     controller.start();
-    await Promise.race([stopRequested, opts.until ?? new Promise(() => undefined)]);
+    await Promise.race([stopRequested, opts.until ?? new Promise(() => undefined), controller.fatal.then((e) => (fatal = e))]);
     await controller.stop();
   } finally {
     clearInterval(keepAlive);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
+  // The caller prints it as the one line that explains the exit (its `exitCode`, if any, is the status).
+  if (fatal) throw fatal;
   return 0;
 }

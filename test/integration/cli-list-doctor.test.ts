@@ -86,6 +86,20 @@ describe('list and doctor on a real bus', () => {
     expect(r.out).toMatch(/\[ok {2}\] QEMU D-Bus modules: /);
   });
 
+  it('list --qmp shows the VM behind that QMP socket (bus-less p2p=yes), not the session bus', async () => {
+    const p2p = await startGuest({ scenario: 'idle', p2p: true, name: 'list-p2p' });
+    try {
+      const r = runCli(['list', '--qmp', p2p.qmpPath, '--json']);
+      expect(r.code, r.err).toBe(0);
+      const vms = JSON.parse(r.out) as Array<{ name: string; owner: string; consoles: Array<{ id: number; type: string }> }>;
+      expect(vms).toHaveLength(1);
+      expect(vms[0]).toMatchObject({ name: 'list-p2p', owner: `QMP ${p2p.qmpPath}` });
+      expect(vms[0].consoles[0]).toMatchObject({ id: 0, type: 'Graphic' });
+    } finally {
+      await p2p.stop();
+    }
+  });
+
   it('list on an unreachable bus is a runtime error (exit 1) naming the address', () => {
     const r = runCli(['list', '--address', 'unix:path=/nonexistent/bus']);
     expect(r.code).toBe(1);

@@ -56,7 +56,8 @@ describe('systemd/qemu-dbus-bridge@.service', () => {
     for (const line of [
       'Type=notify',
       'Restart=on-failure',
-      'RestartPreventExitStatus=2',
+      'RestartPreventExitStatus=2 3',
+      'Environment=LIBVIRT_AUTOSTART=0',
       'PrivateNetwork=yes',
       'RestrictAddressFamilies=AF_UNIX',
       'NoNewPrivileges=yes',
@@ -67,6 +68,7 @@ describe('systemd/qemu-dbus-bridge@.service', () => {
     ])
       expect(text.split('\n')).toContain(line);
     expect(text).toMatch(/^WatchdogSec=\d+/m);
+    expect(text).toMatch(/^After=.*\blibvirtd\.service\b/m);
     expect(text).toMatch(/^ExecStart=%h\/\.local\/bin\/qemu-dbus-bridge run --vm %I$/m);
   });
 

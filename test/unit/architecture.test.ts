@@ -30,11 +30,12 @@ function imports(file: string): string[] {
 }
 
 const FORBIDDEN: Record<string, string[]> = {
-  qemu: ['audio', 'camera', 'input', 'service', 'cli', 'config'],
+  qemu: ['audio', 'camera', 'input', 'service', 'cli', 'config', 'libvirt'],
+  libvirt: ['audio', 'camera', 'input', 'service', 'cli', 'config'],
   audio: ['camera', 'input', 'service', 'cli', 'config'],
   camera: ['audio', 'input', 'service', 'cli', 'config'],
   input: ['audio', 'camera', 'service', 'cli', 'config'],
-  native: ['qemu', 'audio', 'camera', 'input', 'service', 'cli', 'config'],
+  native: ['qemu', 'audio', 'camera', 'input', 'service', 'cli', 'config', 'libvirt'],
 };
 
 describe('architecture import rules', () => {

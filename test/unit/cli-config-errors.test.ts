@@ -66,6 +66,15 @@ const BAD: BadCase[] = [
   { what: 'missing replay file', args: ['run', '--input-replay', '$DIR/nope.replay'], expect: ['--input-replay', 'nope.replay: no such file'] },
   { what: 'bad address', args: ['run', '--address', '/run/user/1000/bus'], expect: ['--address "/run/user/1000/bus"', 'unix:path='] },
   { what: 'vm name with a slash', args: ['run', '--vm', 'a/b'], expect: ['--vm "a/b"', 'without "/"'] },
+  { what: '--libvirt with --address', args: ['run', '--libvirt', 'win11', '--address', 'unix:path=/tmp/b'], expect: ['--libvirt excludes --address and --qmp'] },
+  { what: '--libvirt-uri without --libvirt', args: ['run', '--libvirt-uri', 'qemu:///system'], expect: ['--libvirt-uri needs --libvirt DOMAIN'] },
+  { what: 'libvirt URI that is not a URI', args: ['run', '--libvirt', 'win11', '--libvirt-uri', 'system'], expect: ['--libvirt-uri "system"', 'qemu:///session'] },
+  {
+    what: 'libvirt and qmp both in the file (found through the domain name)',
+    args: ['run', '--libvirt', 'win11'],
+    files: { '$CFG/win11.toml': '[connection]\nqmp = "/run/q.sock"\n' },
+    expect: ['win11.toml', 'connection.libvirt excludes connection.address and connection.qmp'],
+  },
   {
     what: 'TOML syntax error (file:line:col)',
     args: ['run', '--config', '$DIR/syntax.toml'],

@@ -17,7 +17,7 @@ describe('native build dependencies (native/pkgconfig.js)', () => {
     expect(cflags.stdout).toContain('-I/usr/include/pipewire-0.3');
     const libs = run('--libs');
     expect(libs.status, libs.stderr).toBe(0);
-    for (const lib of ['-lpipewire-0.3', '-lpulse', '-levdev', '-lyuv']) expect(libs.stdout).toContain(lib);
+    for (const lib of ['-lpipewire-0.3', '-lpulse', '-levdev', '-lvirt', '-lyuv']) expect(libs.stdout).toContain(lib);
   });
 
   it('names the Debian packages to install when pkg-config finds none of the libraries', () => {
@@ -25,7 +25,7 @@ describe('native build dependencies (native/pkgconfig.js)', () => {
     const r = run('--cflags', { ...process.env, PKG_CONFIG_LIBDIR: '/nonexistent', PKG_CONFIG_PATH: '' });
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toContain('missing: libpipewire-0.3, libpulse, libevdev');
-    expect(r.stderr).toContain('sudo apt-get install libpipewire-0.3-dev libpulse-dev libevdev-dev');
+    expect(r.stderr).toContain('missing: libpipewire-0.3, libpulse, libevdev, libvirt');
+    expect(r.stderr).toContain('sudo apt-get install libpipewire-0.3-dev libpulse-dev libevdev-dev libvirt-dev');
   });
 });

@@ -1,10 +1,11 @@
 // Finding the VM and the errors a user gets, against fake Display1 peers on a real private bus.
+import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { tempDir } from '../harness/procs';
-import { openBus, QemuDbusError, QemuVm, unixPathOf } from '../../src/qemu';
+import { openBus, QemuDbusError, QemuVm, unixPathOf, userName } from '../../src/qemu';
 import { FakeQemuPeer } from '../fakes/qemu-peer';
 
 async function connectError(p: Promise<unknown>): Promise<QemuDbusError> {
@@ -46,6 +47,39 @@ describe('bus errors', () => {
     try {
       const err = await connectError(openBus(`unix:path=${sock}`, 3000));
       expect(err.code).toBe('EBUS_PERMISSION');
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('a bus that belongs to another user', () => {
+  // dbus-daemon lets in only its own uid: it accepts EXTERNAL and then drops the connection
+  // before Hello is answered. A fake bus socket owned by "nobody" does the same.
+  it('EBUS_PERMISSION naming the owner, permanent, the same code every time (no race with the close)', async () => {
+    if (process.getuid?.() !== 0) throw new Error('this test chowns a socket to another user: run it as root (CI does)');
+    const dir = tempDir('foreignbus');
+    fs.chmodSync(dir, 0o755);
+    const sock = path.join(dir, 'bus');
+    const server = net.createServer((s) => {
+      s.on('data', (d) => {
+        const t = d.toString('latin1');
+        if (/AUTH EXTERNAL/.test(t)) s.write('OK 0123456789abcdef0123456789abcdef\r\n');
+        if (/NEGOTIATE_UNIX_FD/.test(t)) s.write('AGREE_UNIX_FD\r\n');
+        if (/BEGIN/.test(t)) s.destroy();
+      });
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => server.listen(sock, r));
+    fs.chownSync(sock, 65534, 65534);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const err = await connectError(openBus(`unix:path=${sock}`, 3000));
+        expect(err.code).toBe('EBUS_PERMISSION');
+        expect(err.permanent).toBe(true);
+        expect(err.message).toContain(`lets only ${userName(65534)} (uid 65534) connect, and this is ${userName(0)}`);
+        expect(err.fix).toBe(`run the bridge as ${userName(65534)}`);
+      }
     } finally {
       server.close();
     }

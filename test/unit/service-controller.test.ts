@@ -37,10 +37,17 @@ class FakeVm implements VmLink {
   }
 }
 
+/** A failure retrying cannot fix (isPermanent). */
+const permanentError = (code: string, message: string): CodedError => Object.assign(new CodedError(code, message), { permanent: true });
+
 class FakeAttacher implements Attacher<FakeVm> {
   vms: FakeVm[] = [];
   failuresLeft = 0;
+  attempts = 0;
+  permanentFailure: CodedError | undefined;
   attach(): Promise<FakeVm> {
+    this.attempts++;
+    if (this.permanentFailure) return Promise.reject(this.permanentFailure);
     if (this.failuresLeft > 0) {
       this.failuresLeft--;
       return Promise.reject(new CodedError('ENOVM', 'no VM yet'));
@@ -58,8 +65,8 @@ class FakeRoute implements Route<FakeVm> {
   starts = 0;
   stops = 0;
   failStarts = 0;
-  /** Start fails with a permanent error (like EP2P_AUDIO) this many times. */
-  permanentFailStarts = 0;
+  /** Start fails with this permanent error (like EP2P_AUDIO) this many times. */
+  failPermanently: { err: CodedError; times: number } | undefined;
   hangOnStop = false;
   hangOnStart = false;
   ctx: RouteContext<FakeVm> | undefined;
@@ -73,10 +80,7 @@ class FakeRoute implements Route<FakeVm> {
     this.startTimes.push(Date.now());
     this.journal.push(`start ${this.name} vm${ctx.vm.serial}`);
     if (this.hangOnStart) return new Promise(() => undefined);
-    if (this.permanentFailStarts > 0) {
-      this.permanentFailStarts--;
-      return Promise.reject(Object.assign(new CodedError('EFIXED', `${this.name} cannot work on this VM`), { permanent: true }));
-    }
+    if (this.failPermanently && this.failPermanently.times-- > 0) return Promise.reject(this.failPermanently.err);
     if (this.failStarts > 0) {
       this.failStarts--;
       return Promise.reject(new CodedError('EFAKE', `${this.name} cannot start`));
@@ -169,7 +173,7 @@ describe('Controller', () => {
   it('a route failing for a permanent reason is reported once, not retried, and tried again when the VM comes back', async () => {
     const t = setup({ names: ['audio-out', 'camera'] });
     const audio = t.byName('audio-out');
-    audio.permanentFailStarts = 1;
+    audio.failPermanently = { err: permanentError('EFIXED', 'audio-out cannot work on this VM'), times: 1 };
     t.controller.start();
     await waitFor('audio-out unavailable and camera running', 5000, () => t.controller.routeStates()['audio-out'] === 'unavailable' && t.controller.routeStates().camera === 'running');
     await new Promise((r) => setTimeout(r, 300)); // several backoff steps (20, 40, 80, 160 ms) would have passed
@@ -184,6 +188,34 @@ describe('Controller', () => {
     await waitFor('audio-out running after the VM came back', 5000, () => t.controller.routeStates()['audio-out'] === 'running');
     expect(audio.starts).toBe(2);
     expect(t.byName('camera').stops).toBe(0);
+    await t.controller.stop();
+  });
+
+  it('a route failing with a permanent error is reported once, left unavailable and not retried; a new attach tries it again', async () => {
+    const t = setup();
+    const audio = t.byName('audio-out');
+    audio.failPermanently = { err: permanentError('EP2P_AUDIO', 'this QEMU cannot serve audio over p2p'), times: Infinity };
+    t.controller.start();
+    await waitFor('audio-out unavailable', 5000, () => t.controller.routeStates()['audio-out'] === 'unavailable');
+    await new Promise((r) => setTimeout(r, 300)); // backoff would have retried at 20, 40, 80, 160 ms
+    expect(audio.starts).toBe(1);
+    expect(t.controller.statusLine()).toContain('audio-out unavailable (EP2P_AUDIO: this QEMU cannot serve audio over p2p)');
+    const warns = t.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.component === 'audio-out' && l.level === 'warn');
+    expect(warns.map((w) => w.msg)).toEqual(['cannot start on this VM: this QEMU cannot serve audio over p2p']);
+    t.attacher.vms[0].lose('VM restarted');
+    await waitFor('second attach', 5000, () => t.attacher.vms.length === 2 && t.controller.routeStates()['audio-out'] === 'unavailable' && audio.starts === 2);
+    await t.controller.stop();
+  });
+
+  it('an attach failing with a permanent error ends supervision: fatal resolves with it, no retries', async () => {
+    const t = setup();
+    const err = permanentError('EBUS_PERMISSION', 'the bus lets only qemu connect');
+    t.attacher.permanentFailure = err;
+    t.controller.start();
+    expect(await t.controller.fatal).toBe(err);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(t.attacher.attempts).toBe(1);
+    expect(t.logLines.filter((l) => l.includes('cannot attach'))).toEqual([]);
     await t.controller.stop();
   });
 

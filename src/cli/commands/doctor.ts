@@ -137,12 +137,48 @@ export function qemuChecks(vms: VmSummary[] | Error, address: string, wanted?: s
   return out;
 }
 
+/**
+ * A libvirt domain: its persistent XML (what the next start uses) has what the bridge needs, and
+ * when it runs, where its display is and whether this user may use it.
+ */
+export async function libvirtChecks(key: string, uri: string): Promise<Check[]> {
+  const { LibvirtClient, checkDomainDisplay, readDomainXml, locateDisplay, assertMayUseBus } = require('../../libvirt') as typeof import('../../libvirt');
+  const client = new LibvirtClient(uri);
+  try {
+    let domain;
+    try {
+      domain = await client.domain(key);
+    } catch (e) {
+      return [{ name: `libvirt domain '${key}'`, state: 'fail', detail: (e as Error).message.replace(/\s*Fix:.*$/, ''), fix: (e as { fix?: string }).fix }];
+    }
+    const label = `libvirt domain '${domain.name}'`;
+    const out: Check[] = [{ name: label, state: 'ok', detail: `${domain.active ? `running (id ${domain.id})` : 'defined, not running'} at ${uri}` }];
+    const findings = checkDomainDisplay(readDomainXml(await client.xml(domain.uuid, true)));
+    for (const f of findings) out.push({ name: `${label} XML`, state: f.state, detail: f.what, fix: f.add ? `add inside <devices>: ${f.add}   (virsh -c ${uri} edit ${domain.name}; applies at the next start)` : undefined });
+    if (domain.active && findings.every((f) => f.state !== 'fail')) {
+      try {
+        const target = await locateDisplay(client, domain.uuid);
+        if (target.kind === 'bus') assertMayUseBus(target, uri);
+        out.push({ name: `${label} display`, state: 'ok', detail: target.kind === 'bus' ? `D-Bus display on ${target.address}, usable by this user` : 'p2p display through libvirt (virDomainOpenGraphics)' });
+      } catch (e) {
+        out.push({ name: `${label} display`, state: 'fail', detail: (e as Error).message.replace(/\s*Fix:.*$/, ''), fix: (e as { fix?: string }).fix });
+      }
+    }
+    return out;
+  } finally {
+    await client.close();
+  }
+}
+
 export async function doctorCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
   validateFlags(argv as ConfigFlags);
   const host = realHost(io.env);
   const address = (argv.address as string | undefined) ?? io.env.DBUS_SESSION_BUS_ADDRESS ?? '(no session bus)';
   const checks: Check[] = [await soundCheck(host), cameraCheck(host), inputCheck(host), qemuModulesCheck(host)];
-  if (argv.qmp) {
+  if (argv.libvirt) {
+    const { defaultLibvirtUri } = require('../../libvirt') as typeof import('../../libvirt');
+    checks.push(...(await libvirtChecks(argv.libvirt as string, (argv.libvirtUri as string | undefined) ?? defaultLibvirtUri(io.env))));
+  } else if (argv.qmp) {
     checks.push({ name: 'QEMU (p2p)', state: fs.existsSync(argv.qmp as string) ? 'ok' : 'fail', detail: `QMP socket ${argv.qmp as string}`, fix: 'start QEMU with -display dbus,p2p=yes -qmp unix:PATH,server=on,wait=off' });
   } else {
     const vms = await probeVms(argv.address as string | undefined, io.env).catch((err: Error) => err);
