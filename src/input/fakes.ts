@@ -154,6 +154,8 @@ export class FakeNativeDevice implements EvdevDeviceHandle {
   grabbed = false;
   ledState: [boolean | null, boolean | null, boolean | null] = [true, false, false];
   readonly ledWrites: Array<[boolean, boolean, boolean]> = [];
+  /** what the kernel's console keyboard handler writes when EVIOCGRAB is released (kbd_start) */
+  consoleLeds: [boolean, boolean, boolean] | undefined;
   closed = false;
   started = false;
   constructor(
@@ -169,6 +171,7 @@ export class FakeNativeDevice implements EvdevDeviceHandle {
   }
   grab(on: boolean): void {
     this.grabbed = on;
+    if (!on && this.consoleLeds) this.ledState = [...this.consoleLeds];
   }
   setLeds(num: boolean, caps: boolean, scroll: boolean): void {
     this.ledWrites.push([num, caps, scroll]);

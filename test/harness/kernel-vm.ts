@@ -12,6 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
+import { bundleCli } from './cli';
 import { keepLogs, spawnManaged, tempDir } from './procs';
 
 const ROOT = path.join(__dirname, '../..');
@@ -33,6 +34,11 @@ export interface GuestGroup {
   timeoutS: number;
   /** guest memory (default 1G) */
   memory?: string;
+  /**
+   * Bundle the CLI from the current sources first (esbuild, .cache/test-cli/) and hand its path to
+   * the guest as QDB_CLI_BUNDLE: one file starts in a third of the time dist/ takes over 9p.
+   */
+  cli?: boolean;
 }
 
 export interface CheckResult {
@@ -91,8 +97,10 @@ export async function runGuestGroup(g: GuestGroup): Promise<GroupRun> {
   if (g.vitest) args.push('bash', GUEST_VITEST, ...g.vitest);
   else if (g.command) args.push(...g.command);
   else throw new Error(`kernel group ${g.name}: neither vitest files nor a command`);
+  const env = { ...process.env };
+  if (g.cli) env.QDB_CLI_BUNDLE = bundleCli(`kernel-${g.name}`);
   const t0 = Date.now();
-  const proc = spawnManaged(`run-guest ${g.name}`, 'bash', [RUN_GUEST, ...args], { logFile: path.join(dir, 'run-guest.log'), cwd: ROOT });
+  const proc = spawnManaged(`run-guest ${g.name}`, 'bash', [RUN_GUEST, ...args], { logFile: path.join(dir, 'run-guest.log'), cwd: ROOT, env });
   const rc = await proc.exited;
   const wallS = (Date.now() - t0) / 1000;
   const cmdLog = fs.existsSync(path.join(dir, 'cmd.log')) ? fs.readFileSync(path.join(dir, 'cmd.log'), 'utf8') : '';

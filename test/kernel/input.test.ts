@@ -9,4 +9,5 @@ guestGroupSuite('kernel tier: evdev input on real devices', {
   qemuArgs: '-device qemu-xhci -device usb-kbd -device usb-mouse',
   vitest: ['test/kernel/guest/input.guest.ts'],
   timeoutS: 400,
+  cli: true,
 });

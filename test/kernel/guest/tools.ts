@@ -1,12 +1,14 @@
 // Helpers for the checks that run INSIDE the kernel tier's guest (as root, real kernel devices):
 // the uinput device factory (scripts/kernel-vm/guest/uinput-devices.py) and the bridge's real
-// CLI (dist/, built by scripts/setup.sh) as a child process, optionally as another user.
+// CLI as a child process, optionally as another user. The CLI is the bundle the host built from
+// the current sources (QDB_CLI_BUNDLE, see test/harness/kernel-vm.ts: one file loads much faster
+// over 9p under TCG than dist/ and node_modules), else dist/ (scripts/setup.sh builds it).
 import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as path from 'path';
 import { sleep, waitFor } from '../../harness/procs';
 
 const ROOT = path.join(__dirname, '../../..');
-export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+export const CLI = process.env.QDB_CLI_BUNDLE ?? path.join(ROOT, 'dist/src/cli/main.js');
 const FACTORY = path.join(ROOT, 'scripts/kernel-vm/guest/uinput-devices.py');
 
 /** nobody/nogroup: the unprivileged user the permission checks run as */
@@ -153,8 +155,17 @@ export class BridgeProcess {
 }
 
 /** `qemu-dbus-bridge ARGS...` to the end, optionally as another user: exit status and output. */
-export function runCli(args: string[], opts: { user?: { uid: number; gid: number }; groups?: number[]; env?: NodeJS.ProcessEnv } = {}): { status: number | null; out: string } {
+export function runCli(args: string[], opts: { user?: { uid: number; gid: number }; groups?: number[]; env?: NodeJS.ProcessEnv } = {}): Promise<{ status: number | null; out: string }> {
   const [cmd, argv] = opts.user ? asUser(opts.user, opts.groups ?? [], process.execPath, [CLI, ...args]) : [process.execPath, [CLI, ...args]];
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, ...opts.env }, timeout: 120_000 });
-  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+  const p = spawn(cmd, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const t = setTimeout(() => p.kill('SIGKILL'), 120_000);
+  return new Promise((resolve) =>
+    p.once('exit', (status) => {
+      clearTimeout(t);
+      resolve({ status, out });
+    }),
+  );
 }
