@@ -106,6 +106,7 @@ function bundleChecks(group: string, files: string[]): string {
 /** Boots the guest for one group and collects its checks. Never throws for guest-side failures. */
 export async function runGuestGroup(g: GuestGroup): Promise<GroupRun> {
   const dir = tempDir(`kvm-${g.name}`);
+  let checksBundle: string | undefined;
   const args = ['-t', String(g.timeoutS), '-d', dir];
   if (g.mode === 'udev') args.push('-u');
   if (g.mode === 'systemd') args.push('-S');
@@ -113,7 +114,7 @@ export async function runGuestGroup(g: GuestGroup): Promise<GroupRun> {
   if (g.memory) args.push('-m', g.memory);
   args.push('--');
   if (g.vitest && g.runner === 'vitest') args.push('bash', GUEST_VITEST, ...g.vitest);
-  else if (g.vitest) args.push(process.execPath, bundleChecks(g.name, g.vitest), '/mnt/kdev/vitest.json');
+  else if (g.vitest) args.push(process.execPath, (checksBundle = bundleChecks(g.name, g.vitest)), '/mnt/kdev/vitest.json');
   else if (g.command) args.push(...g.command);
   else throw new Error(`kernel group ${g.name}: neither vitest files nor a command`);
   const env = { ...process.env };
@@ -121,6 +122,9 @@ export async function runGuestGroup(g: GuestGroup): Promise<GroupRun> {
   const t0 = Date.now();
   const proc = spawnManaged(`run-guest ${g.name}`, 'bash', [RUN_GUEST, ...args], { logFile: path.join(dir, 'run-guest.log'), cwd: ROOT, env });
   const rc = await proc.exited;
+  // the bundles are per run (named by our pid): drop them
+  if (checksBundle) fs.rmSync(checksBundle, { force: true });
+  if (env.QDB_CLI_BUNDLE) fs.rmSync(path.dirname(env.QDB_CLI_BUNDLE), { recursive: true, force: true });
   const wallS = (Date.now() - t0) / 1000;
   const cmdLog = fs.existsSync(path.join(dir, 'cmd.log')) ? fs.readFileSync(path.join(dir, 'cmd.log'), 'utf8') : '';
   let checks: CheckResult[] = [];
