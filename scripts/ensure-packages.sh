@@ -1,4 +1,5 @@
-# Sourced by scripts/setup.sh and scripts/kernel-vm/setup-host.sh.
+# Sourced by scripts/setup.sh, scripts/kernel-vm/setup-host.sh, scripts/fetch-qemu10.sh and
+# scripts/package-root.sh: the project's few apt helpers, defined once.
 # ensure_packages PKG...: installs the Debian packages that are not installed yet, with apt-get when
 # root; otherwise prints the exact sudo line and returns 1. Quiet when everything is there.
 ensure_packages() {
@@ -17,4 +18,10 @@ ensure_packages() {
     echo "  sudo apt-get install --no-install-recommends ${missing[*]}" >&2
     return 1
   fi
+}
+
+# debian_archive_uri [SUITE]: the archive address this machine's own apt sources use for SUITE
+# (default bookworm), so that no script names a mirror of its own. Empty when there is none.
+debian_archive_uri() {
+  apt-get indextargets --format '$(REPO_URI) $(RELEASE)' | awk -v suite="${1:-bookworm}" '$2 == suite { print $1; exit }'
 }

@@ -22,7 +22,8 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-uri=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' | awk '$2 == "bookworm" { print $1; exit }')
+source "$repo/scripts/ensure-packages.sh"
+uri=$(debian_archive_uri bookworm)
 [ -n "$uri" ] || { echo "fetch-qemu10: no bookworm entry in the apt sources (run apt-get update first)" >&2; exit 1; }
 apt_dir=$prefix/apt
 mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$prefix/debs" "$prefix/bin"

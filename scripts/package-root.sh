@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/package-root.sh — a clean Debian 12 root for the package tests (test/package/), made
-# with debootstrap from Debian's archive and cached under .cache/package-root/<key>/ where <key>
+# with debootstrap from Debian's archive and cached under /var/cache/qemu-dbus-bridge/package-root/<key>/
+# ($QDB_PACKAGE_ROOT_CACHE overrides) where <key>
 # hashes every input (this script, suite, mirror, package lists, the host's nodejs version).
 # Prints the root's path. A first run downloads ~100 MB and takes a few minutes; later runs
 # reuse the cache (and delete roots of older keys).
@@ -20,7 +21,9 @@ cd "$(dirname "$0")/.."
 say() { echo "package-root: $*" >&2; }
 
 SUITE=bookworm
-MIRROR=http://deb.debian.org/debian
+source scripts/ensure-packages.sh
+MIRROR=$(debian_archive_uri "$SUITE")
+[ -n "$MIRROR" ] || { echo "package-root: no $SUITE entry in this machine's apt sources (run apt-get update first)" >&2; exit 1; }
 INCLUDE=systemd,dbus,dbus-user-session,libpam-systemd,ca-certificates
 # Downloaded only: what the package's Depends pull in (dh_shlibdeps of the addon).
 RUNTIME_LIBS=(libpipewire-0.3-0 libpulse0 libyuv0 libevdev2)
@@ -32,7 +35,8 @@ key=$(
     echo "$SUITE $MIRROR $INCLUDE ${RUNTIME_LIBS[*]} nodejs=$node_version"
   } | sha256sum | cut -c1-16
 )
-base=$PWD/.cache/package-root
+# Outside the checkout: the root needs root anyway, and CI's fresh clones on the same machine reuse it.
+base=${QDB_PACKAGE_ROOT_CACHE:-/var/cache/qemu-dbus-bridge/package-root}
 root=$base/$key
 if [ -f "$root/.qdb-ready" ]; then
   echo "$root"
