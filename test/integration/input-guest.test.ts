@@ -35,6 +35,16 @@ function guestEvents(guest: Guest, from: number): GuestEv[] {
 /** Key presses/releases (no autorepeat: the guest repeats by itself when TCG is slow) of one device. */
 const keysOf = (evs: GuestEv[], dev: string) => evs.filter((e) => e.dev === dev && e.type === EV_KEY && e.value !== 2).map((e) => [e.code, e.value]);
 
+/** A bridge reading a fresh replay FIFO in `dir`, forwarding to `vm`. */
+function replayBridge(dir: string, vm: VmInput, log: (m: string) => void, grabToggle = 'none'): { bridge: InputBridge; fifo: string } {
+  const fifo = path.join(dir, `replay-${Date.now()}`);
+  execFileSync('mkfifo', [fifo]);
+  const bridge = new InputBridge({ replay: [fifo], grabToggle, log });
+  bridge.setVm(vm);
+  bridge.start();
+  return { bridge, fifo };
+}
+
 const KEY_LEFTSHIFT = 42;
 const KEY_LEFTCTRL = 29;
 const KEY_RIGHTCTRL = 97;
@@ -103,12 +113,7 @@ describe.each(QEMU_MATRIX)('input bridge -> QEMU %s guest (virtio keyboard + tab
   }
 
   function startBridge(opts: { grabToggle?: string } = {}): { bridge: InputBridge; fifo: string } {
-    const fifo = path.join(dir, `replay-${Date.now()}`);
-    execFileSync('mkfifo', [fifo]);
-    const bridge = new InputBridge({ replay: [fifo], grabToggle: opts.grabToggle ?? 'none', log: (m) => logs.push(m) });
-    bridge.setVm(vmInput);
-    bridge.start();
-    return { bridge, fifo };
+    return replayBridge(dir, vmInput, (m) => logs.push(m), opts.grabToggle);
   }
 
   it('a typed sentence with shifted characters, digits, punctuation, arrows and function keys arrives exactly', async () => {
@@ -224,12 +229,8 @@ describe.each(QEMU_MATRIX)('input bridge -> QEMU %s guest (virtio keyboard + tab
       const touchInput = await createDbusVmInput(qvm.console(), { multiTouch: qvm.capabilities.multiTouch });
       try {
         expect(touchInput.touchSlots).toBe(0);
-        const fifo = path.join(dir, `touch-${Date.now()}`);
-        execFileSync('mkfifo', [fifo]);
         const touchLogs: string[] = [];
-        const bridge = new InputBridge({ replay: [fifo], grabToggle: 'none', log: (m) => touchLogs.push(m) });
-        bridge.setVm(touchInput);
-        bridge.start();
+        const { bridge, fifo } = replayBridge(dir, touchInput, (m) => touchLogs.push(m));
         const from = guest.serial().length;
         const script = new EventScript();
         for (let i = 0; i < 3; i++) script.touchFrame([{ slot: 0, id: i, x: 100 * i, y: 100 }]).raw(3, 0, 16384).raw(3, 1, 16384).key(0x14a /* BTN_TOUCH */, 1).key(0x14a, 0);
@@ -432,11 +433,7 @@ describe.each(QEMU_MATRIX.filter(([v]) => v !== '7.2'))('QEMU %s MultiTouch -> g
     try {
       expect(vmInput.touchSlots).toBe(10);
       const { width, height } = vmInput.consoleSize;
-      const fifo = path.join(dir, 'touch');
-      execFileSync('mkfifo', [fifo]);
-      const bridge = new InputBridge({ replay: [fifo], grabToggle: 'none', log: (m) => logs.push(m) });
-      bridge.setVm(vmInput);
-      bridge.start();
+      const { bridge, fifo } = replayBridge(dir, vmInput, (m) => logs.push(m));
       const from = guest.serial().length;
       // Device slots 3 and 7 (tracking ids 40, 41) land on console slots 0 and 1. Units 0..0x7fff
       // (a stream has no ranges): 8192 = a quarter, 24576 = three quarters, 16384 = the middle.
