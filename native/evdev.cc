@@ -95,7 +95,7 @@ class EvdevDevice : public Napi::ObjectWrap<EvdevDevice> {
   }
 
   // { name, phys, uniq, bustype, vendor, product, version, driverVersion,
-  //   events: { [type]: code[] }, abs: { [code]: [min, max, resolution] } }
+  //   events: { [type]: code[] }, abs: { [code]: [min, max, resolution] }, props: INPUT_PROP_*[] }
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     RequireOpen(env);
@@ -133,6 +133,12 @@ class EvdevDevice : public Napi::ObjectWrap<EvdevDevice> {
     }
     out.Set("events", events);
     out.Set("abs", abs);
+    // INPUT_PROP_DIRECT tells a touchscreen from a touchpad (both have ABS_MT_*).
+    Napi::Array props = Napi::Array::New(env);
+    uint32_t nprops = 0;
+    for (unsigned prop = 0; prop <= INPUT_PROP_MAX; prop++)
+      if (libevdev_has_property(dev_, prop)) props.Set(nprops++, Napi::Number::New(env, prop));
+    out.Set("props", props);
     return out;
   }
 

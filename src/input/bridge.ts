@@ -180,7 +180,7 @@ export class InputBridge {
   private addToForwarder(a: Attached): void {
     if (!this.forwarder || this.forwarder.hasDevice(a.id)) return;
     const info = a.source.info;
-    this.forwarder.addDevice(a.id, { absX: info?.absX, absY: info?.absY, hiResWheel: info?.hiResWheel });
+    this.forwarder.addDevice(a.id, { absX: info?.absX, absY: info?.absY, hiResWheel: info?.hiResWheel, touch: info?.touchscreen });
   }
 
   private detachSource(source: InputEventSource, _reason: string): void {

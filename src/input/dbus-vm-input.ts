@@ -1,9 +1,16 @@
-// VmInput over the real org.qemu.Display1 Keyboard/Mouse proxies of one console. Keeps the
-// properties the forwarder reads synchronously (IsAbsolute, Width/Height, Modifiers) current
+// VmInput over the real org.qemu.Display1 Keyboard/Mouse/MultiTouch proxies of one console. Keeps
+// the properties the forwarder reads synchronously (IsAbsolute, Width/Height, Modifiers) current
 // through PropertiesChanged.
 import { EventEmitter } from 'events';
-import type { QemuConsole } from '../qemu';
-import type { ConsoleSize, VmInput } from './vm-input';
+import { MULTITOUCH_MAX_SLOTS, TouchKind, type QemuConsole } from '../qemu';
+import type { ConsoleSize, TouchEventKind, VmInput } from './vm-input';
+
+const TOUCH_KIND = { begin: TouchKind.Begin, update: TouchKind.Update, end: TouchKind.End, cancel: TouchKind.Cancel } as const satisfies Record<TouchEventKind, number>;
+
+export interface DbusVmInputOptions {
+  /** the console exports org.qemu.Display1.MultiTouch (vm.capabilities.multiTouch, QEMU 8.1+) */
+  multiTouch?: boolean;
+}
 
 export interface DbusVmInput extends VmInput {
   /** Drops the PropertiesChanged subscriptions. */
@@ -19,9 +26,20 @@ function call(fn: () => Promise<void>): Promise<void> {
   }
 }
 
-export async function createDbusVmInput(console: QemuConsole): Promise<DbusVmInput> {
+/** MaxSlots as QEMU says, bounded to what SendEvent takes; 0 when unreadable. */
+async function touchSlots(console: QemuConsole): Promise<number> {
+  const n = await console.multiTouch.maxSlots().catch(() => 0);
+  return Number.isInteger(n) && n > 0 ? Math.min(n, MULTITOUCH_MAX_SLOTS) : 0;
+}
+
+export async function createDbusVmInput(console: QemuConsole, opts: DbusVmInputOptions = {}): Promise<DbusVmInput> {
   const ev = new EventEmitter();
-  const [size, isAbsolute, modifiers] = await Promise.all([console.size(), console.mouse.isAbsolute(), console.keyboard.leds()]);
+  const [size, isAbsolute, modifiers, slots] = await Promise.all([
+    console.size(),
+    console.mouse.isAbsolute(),
+    console.keyboard.leds(),
+    opts.multiTouch ? touchSlots(console) : 0,
+  ]);
   const state = { size: { ...size } as ConsoleSize, isAbsolute, modifiers };
   const unsubs = await Promise.all([
     console.onSizeChanged((width, height) => {
@@ -45,6 +63,8 @@ export async function createDbusVmInput(console: QemuConsole): Promise<DbusVmInp
     mouseRelease: (b) => call(() => mouse.release(b)),
     setAbsPosition: (x, y) => call(() => mouse.setAbsPosition(x, y)),
     relMotion: (dx, dy) => call(() => mouse.relMotion(dx, dy)),
+    touchSlots: slots,
+    touchEvent: (kind, slot, x, y) => call(() => console.multiTouch.sendEvent(TOUCH_KIND[kind], slot, x, y)),
     get isAbsolute() {
       return state.isAbsolute;
     },

@@ -7,6 +7,9 @@ import * as net from 'net';
 import { native as defaultNative } from '../native';
 import type { EvdevDeviceHandle, EvdevNativeApi, EvdevRawInfo } from '../native-api/evdev';
 import {
+  ABS_MT_POSITION_X,
+  ABS_MT_POSITION_Y,
+  ABS_MT_SLOT,
   ABS_X,
   ABS_Y,
   BTN_LEFT,
@@ -15,6 +18,7 @@ import {
   EV_KEY,
   EV_LED,
   EV_REL,
+  INPUT_PROP_DIRECT,
   InputEvent,
   InputEventDecoder,
   REL_WHEEL_HI_RES,
@@ -49,6 +53,11 @@ export interface InputDeviceInfo {
   absY?: AbsRange;
   hiResWheel: boolean;
   hasLeds: boolean;
+  /**
+   * A touchscreen (INPUT_PROP_DIRECT + ABS_MT_POSITION_X): its contacts go to the guest through
+   * MultiTouch. Ranges of ABS_MT_POSITION_X/Y, slots = ABS_MT_SLOT maximum + 1 (1 without slots).
+   */
+  touchscreen?: { x?: AbsRange; y?: AbsRange; slots: number };
 }
 
 export interface SourceHandlers {
@@ -96,6 +105,11 @@ export function describeDevice(raw: EvdevRawInfo): InputDeviceInfo {
     const r = raw.abs[code];
     return r ? [r[0], r[1]] : undefined;
   };
+  const slotMax = raw.abs[ABS_MT_SLOT]?.[1];
+  const touchscreen =
+    (raw.props?.includes(INPUT_PROP_DIRECT) ?? false) && has(EV_ABS, ABS_MT_POSITION_X)
+      ? { x: range(ABS_MT_POSITION_X), y: range(ABS_MT_POSITION_Y), slots: has(EV_ABS, ABS_MT_SLOT) && slotMax !== undefined ? slotMax + 1 : 1 }
+      : undefined;
   return {
     name: raw.name ?? '',
     phys: raw.phys ?? '',
@@ -111,6 +125,7 @@ export function describeDevice(raw: EvdevRawInfo): InputDeviceInfo {
     absY: range(ABS_Y),
     hiResWheel: has(EV_REL, REL_WHEEL_HI_RES),
     hasLeds: (raw.events[EV_LED]?.length ?? 0) > 0,
+    ...(touchscreen ? { touchscreen } : {}),
   };
 }
 

@@ -22,6 +22,14 @@ export const REL_HWHEEL_HI_RES = 0x0c;
 
 export const ABS_X = 0x00;
 export const ABS_Y = 0x01;
+/** Multi-touch protocol B (Documentation/input/multi-touch-protocol.rst) */
+export const ABS_MT_SLOT = 0x2f;
+export const ABS_MT_POSITION_X = 0x35;
+export const ABS_MT_POSITION_Y = 0x36;
+export const ABS_MT_TRACKING_ID = 0x39;
+
+/** INPUT_PROP_DIRECT: the device's coordinates are screen coordinates (touchscreens) */
+export const INPUT_PROP_DIRECT = 0x01;
 
 export const BTN_MISC = 0x100;
 export const BTN_LEFT = 0x110;

@@ -4,26 +4,30 @@ import { EventEmitter } from 'events';
 import { EV_KEY, InputEvent } from './events';
 import { GUEST_BUTTONS } from './forwarder';
 import { InputDeviceInfo, InputEventSource, SourceHandlers } from './device';
-import { ConsoleSize, VmInput } from './vm-input';
+import { ConsoleSize, TouchEventKind, VmInput } from './vm-input';
 import type { EvdevDeviceHandle, EvdevNativeApi, EvdevRawInfo } from '../native-api/evdev';
 
 export type VmCall =
   | { op: 'keyPress' | 'keyRelease'; qnum: number }
   | { op: 'mousePress' | 'mouseRelease'; button: number }
   | { op: 'abs'; x: number; y: number }
-  | { op: 'rel'; dx: number; dy: number };
+  | { op: 'rel'; dx: number; dy: number }
+  | { op: 'touch'; kind: TouchEventKind; slot: number; x: number; y: number };
 
 /** Records every call like QEMU would receive it; can reject calls the way QEMU 7.2 does. */
 export class RecordingVmInput implements VmInput {
   readonly calls: VmCall[] = [];
   consoleSize: ConsoleSize = { width: 1280, height: 800 };
   modifiers = 0;
+  /** MultiTouch.MaxSlots; 0 (default): a console without MultiTouch, like QEMU 7.2 */
+  readonly touchSlots: number;
   /** what the guest pointer really is; calls in the other mode fail like QEMU's Error.Invalid */
   guestAbsolute: boolean;
   private reported: boolean;
   private readonly ev = new EventEmitter();
 
-  constructor(opts: { absolute?: boolean; reportedAbsolute?: boolean } = {}) {
+  constructor(opts: { absolute?: boolean; reportedAbsolute?: boolean; touchSlots?: number } = {}) {
+    this.touchSlots = opts.touchSlots ?? 0;
     this.guestAbsolute = opts.absolute ?? false;
     this.reported = opts.reportedAbsolute ?? this.guestAbsolute;
   }
@@ -88,17 +92,28 @@ export class RecordingVmInput implements VmInput {
     return Promise.resolve();
   }
 
-  /** Keys/buttons pressed and not released, from the call log (what would be stuck in the guest). */
-  stuck(): { keys: number[]; buttons: number[] } {
+  /** Like QEMU: a slot from MaxSlots on is an error (and a console without MultiTouch has none). */
+  touchEvent(kind: TouchEventKind, slot: number, x: number, y: number): Promise<void> {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.touchSlots) return this.invalid(`Unexpected touch slot number: ${slot}`);
+    if (x >= this.consoleSize.width || y >= this.consoleSize.height || x < 0 || y < 0) return this.invalid('Invalid touch position');
+    this.calls.push({ op: 'touch', kind, slot, x, y });
+    return Promise.resolve();
+  }
+
+  /** Keys/buttons pressed and touch slots begun and not released/ended (what would be stuck in the guest). */
+  stuck(): { keys: number[]; buttons: number[]; touches: number[] } {
     const keys = new Set<number>();
     const buttons = new Set<number>();
+    const touches = new Set<number>();
     for (const c of this.calls) {
       if (c.op === 'keyPress') keys.add(c.qnum);
       else if (c.op === 'keyRelease') keys.delete(c.qnum);
       else if (c.op === 'mousePress') buttons.add(c.button);
       else if (c.op === 'mouseRelease') buttons.delete(c.button);
+      else if (c.op === 'touch' && c.kind === 'begin') touches.add(c.slot);
+      else if (c.op === 'touch' && c.kind === 'end') touches.delete(c.slot);
     }
-    return { keys: [...keys], buttons: [...buttons] };
+    return { keys: [...keys], buttons: [...buttons], touches: [...touches] };
   }
 }
 

@@ -24,6 +24,15 @@
 //   whole packets, releases included (trace virtio_input_queue_full) - a flood of presses from a
 //   replay stream could otherwise cost the release of a key held meanwhile. Motion is not
 //   budgeted (a lost motion packet is harmless, and 8 kHz mice are legitimate).
+// - Multi-touch (protocol B, src/input/touch.ts) goes to MultiTouch.SendEvent when the VM offers
+//   it (QEMU 8.1+; vm.touchSlots > 0): each device's contacts get console slots from one shared
+//   pool of touchSlots (QEMU keeps one slot table per console), positions scaled like the
+//   absolute pointer. A device in touch mode sends no pointer emulation (ABS_X/Y, BTN_TOUCH).
+//   Per frame at most one call per console slot per kind (end, begin, update); a begin spends a
+//   press from the call budget, and a contact beyond the pool or the budget is not forwarded at
+//   all (its updates and end neither). Whatever ends forwarding (host mode, unplug, lost frame,
+//   stop) ends every contact that reached the guest, with 'end': QEMU lifts a contact only on
+//   End (Cancel updates it). Without MultiTouch, touch is not forwarded and that is said once.
 import {
   ABS_X,
   ABS_Y,
@@ -51,7 +60,8 @@ import {
 } from './events';
 import { Hotkey, hotkeyHeld, hotkeyIncludes } from './hotkey';
 import { linuxToQnum } from './keymap';
-import { VmInput, classifyMouseError } from './vm-input';
+import { TouchChange, TouchSlots } from './touch';
+import { TouchEventKind, VmInput, classifyMouseError } from './vm-input';
 
 /** InputButton ordinals QEMU accepts on D-Bus (spec §6.2). */
 export const MOUSE_BUTTON_LEFT = 0;
@@ -104,6 +114,12 @@ export interface ForwarderDevice {
   absY?: AbsRange;
   /** device announces REL_WHEEL_HI_RES (then plain REL_WHEEL is ignored from the start) */
   hiResWheel?: boolean;
+  /**
+   * A touchscreen (INPUT_PROP_DIRECT + ABS_MT_POSITION_X): ABS_MT_POSITION_X/Y ranges and slot
+   * count (ABS_MT_SLOT maximum + 1). Absent: a device (a replay stream) turns touch on with its
+   * first ABS_MT event, with DEFAULT_ABS_RANGE and MAX_DEVICE_TOUCH_SLOTS.
+   */
+  touch?: { x?: AbsRange; y?: AbsRange; slots?: number };
 }
 
 export type ForwardMode = 'guest' | 'host';
@@ -139,6 +155,10 @@ export interface ForwarderStats {
   framesLost: number;
   /** frames whose presses overspent the call budget (their releases were sent) */
   framesThrottled: number;
+  /** MultiTouch.SendEvent calls */
+  touchEvents: number;
+  /** contacts not forwarded: no MultiTouch, console slots all taken, over budget, host mode */
+  touchesDropped: number;
 }
 
 interface Frame {
@@ -171,6 +191,18 @@ interface DeviceState {
   /** buttons whose press reached the guest: code -> button */
   readonly sentButtons: Map<number, number>;
   readonly frame: Frame;
+  /** multi-touch slot state; undefined until the device is known or seen to be a touch device */
+  touch: TouchSlots | undefined;
+  touchX: AbsRange;
+  touchY: AbsRange;
+  /** contacts that reached the guest: device slot -> console slot and last console position */
+  readonly sentTouches: Map<number, SentTouch>;
+}
+
+interface SentTouch {
+  guestSlot: number;
+  x: number;
+  y: number;
 }
 
 function emptyFrame(): Frame {
@@ -221,7 +253,11 @@ export class InputForwarder {
     wheelNotchesClamped: 0,
     framesLost: 0,
     framesThrottled: 0,
+    touchEvents: 0,
+    touchesDropped: 0,
   };
+  /** console touch slots in use (true), shared by all devices; length vm.touchSlots */
+  private readonly guestTouchSlots: boolean[];
   private tokens: number;
   private tokensAt: number;
 
@@ -230,6 +266,7 @@ export class InputForwarder {
     private readonly opts: ForwarderOptions,
   ) {
     this.absolute = vm.isAbsolute;
+    this.guestTouchSlots = new Array<boolean>(vm.touchSlots).fill(false);
     this.tokens = (opts.callBudget === undefined ? DEFAULT_CALL_BUDGET : opts.callBudget)?.burst ?? 0;
     this.tokensAt = this.now();
     this.unsubscribe = vm.onAbsoluteChanged((abs) => {
@@ -258,7 +295,7 @@ export class InputForwarder {
 
   addDevice(id: string, dev: ForwarderDevice = {}): void {
     if (this.devices.has(id)) throw new Error(`input device ${id} added twice`);
-    this.devices.set(id, {
+    const state: DeviceState = {
       id,
       absX: dev.absX ?? DEFAULT_ABS_RANGE,
       absY: dev.absY ?? DEFAULT_ABS_RANGE,
@@ -270,7 +307,13 @@ export class InputForwarder {
       sentKeys: new Map(),
       sentButtons: new Map(),
       frame: emptyFrame(),
-    });
+      touch: undefined,
+      touchX: dev.touch?.x ?? DEFAULT_ABS_RANGE,
+      touchY: dev.touch?.y ?? DEFAULT_ABS_RANGE,
+      sentTouches: new Map(),
+    };
+    this.devices.set(id, state);
+    if (dev.touch) this.touchOf(state, dev.touch.slots);
   }
 
   hasDevice(id: string): boolean {
@@ -324,6 +367,7 @@ export class InputForwarder {
         case EV_ABS:
           if (ev.code === ABS_X) f.absX = ev.value;
           else if (ev.code === ABS_Y) f.absY = ev.value;
+          else if (TouchSlots.handles(ev.code)) this.touchOf(dev).event(ev.code, ev.value);
           break;
         default:
           break; // EV_MSC (scancodes), EV_LED echoes, EV_REP: nothing to forward
@@ -352,9 +396,11 @@ export class InputForwarder {
     for (const dev of this.devices.values()) {
       dev.sentKeys.clear();
       dev.sentButtons.clear();
+      dev.sentTouches.clear();
     }
     this.guestKeys.clear();
     this.guestButtons.clear();
+    this.guestTouchSlots.fill(false);
   }
 
   /** Resolves when every VM call issued so far has completed (successfully or not). */
@@ -390,6 +436,7 @@ export class InputForwarder {
     this.logOnce(`lost:${why}`, `input: ${dev.id}: frame dropped (${why}); what it held in the guest is released (further drops are counted, not logged)`);
     void this.releaseDevice(dev);
     dev.down.clear();
+    dev.touch?.reset();
     this.maybeToggle();
   }
 
@@ -398,6 +445,14 @@ export class InputForwarder {
   private applyFrame(dev: DeviceState): void {
     const f = dev.frame;
     const forwarding = this.modeValue === 'guest';
+    const touches = dev.touch?.commit() ?? [];
+    const touchMode = dev.touch !== undefined && this.vm.touchSlots > 0;
+    if (touchMode) {
+      // The device's pointer emulation would click where the fingers are, a second time.
+      f.absX = undefined;
+      f.absY = undefined;
+      if (f.keys.some((ev) => ev.code === BTN_TOUCH)) f.keys = f.keys.filter((ev) => ev.code !== BTN_TOUCH);
+    }
     if (forwarding) this.applyMotion(dev, f);
     else if (f.dx || f.dy || f.absX !== undefined || f.absY !== undefined) this.stats.dropped++;
     if (f.absX !== undefined) dev.lastAbsX = f.absX;
@@ -405,16 +460,77 @@ export class InputForwarder {
     let notches = this.wheelNotches(dev, f);
     let presses = 2 * Math.abs(notches);
     for (const ev of f.keys) if (ev.value === KEY_PRESSED || (ev.value === KEY_REPEAT && this.opts.autorepeat)) presses++;
+    if (touchMode && forwarding) for (const t of touches) if (t.kind === 'begin') presses++;
     const send = !forwarding || presses === 0 || this.spend(presses);
     if (!send) {
       this.stats.framesThrottled++;
-      this.logOnce('budget', `input: ${dev.id}: more key/button/wheel presses than the guest's input queue takes; dropping presses, sending releases (further drops are counted, not logged)`);
+      this.logOnce('budget', `input: ${dev.id}: more key/button/wheel/touch presses than the guest's input queue takes; dropping presses, sending releases (further drops are counted, not logged)`);
       notches = 0;
     }
+    if (touchMode) this.applyTouches(dev, touches, forwarding && send);
     for (const ev of f.keys) this.applyKey(dev, ev, send);
     this.applyWheel(notches);
     clearFrame(f);
     this.stats.framesApplied++;
+  }
+
+  /** The device's slot state, created on first use; says once when the VM cannot take touch. */
+  private touchOf(dev: DeviceState, slots?: number): TouchSlots {
+    if (!dev.touch) {
+      dev.touch = new TouchSlots(slots);
+      if (this.vm.touchSlots === 0) {
+        this.logOnce(
+          'no-touch',
+          `input: ${dev.id}: touch contacts are not forwarded (ENOMULTITOUCH): this VM's console offers no org.qemu.Display1.MultiTouch; ` +
+            `it needs QEMU 8.1+ with -device virtio-multitouch-pci (a touchscreen's pointer emulation still moves the guest pointer)`,
+        );
+      }
+    }
+    return dev.touch;
+  }
+
+  /**
+   * One frame's contact changes -> MultiTouch.SendEvent. `begin` false: host mode or over budget,
+   * new contacts are not forwarded (counted); ends and updates of forwarded contacts always are.
+   */
+  private applyTouches(dev: DeviceState, changes: readonly TouchChange[], begin: boolean): void {
+    const { width, height } = this.vm.consoleSize;
+    for (const c of changes) {
+      const sent = dev.sentTouches.get(c.slot);
+      if (c.kind === 'end') {
+        if (sent) void this.endTouch(dev, c.slot, sent);
+        continue;
+      }
+      const x = scaleAbs(c.x, dev.touchX, width);
+      const y = scaleAbs(c.y, dev.touchY, height);
+      if (c.kind === 'update') {
+        if (!sent || (sent.x === x && sent.y === y)) continue;
+        sent.x = x;
+        sent.y = y;
+        void this.sendTouch('update', sent.guestSlot, x, y);
+        continue;
+      }
+      const guestSlot = begin ? this.guestTouchSlots.indexOf(false) : -1;
+      if (guestSlot < 0) {
+        this.stats.touchesDropped++;
+        if (begin) this.logOnce('touch-slots', `input: ${dev.id}: all ${this.guestTouchSlots.length} touch slots of the console are in use; further contacts are not forwarded until one lifts (counted, not logged)`);
+        continue;
+      }
+      this.guestTouchSlots[guestSlot] = true;
+      dev.sentTouches.set(c.slot, { guestSlot, x, y });
+      void this.sendTouch('begin', guestSlot, x, y);
+    }
+  }
+
+  private endTouch(dev: DeviceState, slot: number, sent: SentTouch): Promise<void> {
+    dev.sentTouches.delete(slot);
+    this.guestTouchSlots[sent.guestSlot] = false;
+    return this.sendTouch('end', sent.guestSlot, sent.x, sent.y);
+  }
+
+  private sendTouch(kind: TouchEventKind, guestSlot: number, x: number, y: number): Promise<void> {
+    this.stats.touchEvents++;
+    return this.track(this.vm.touchEvent(kind, guestSlot, x, y));
   }
 
   private now(): number {
@@ -641,6 +757,7 @@ export class InputForwarder {
     const pending: Promise<void>[] = [];
     for (const code of [...dev.sentKeys.keys()]) pending.push(this.releaseKey(dev, code));
     for (const code of [...dev.sentButtons.keys()]) pending.push(this.releaseButton(dev, code));
+    for (const [slot, sent] of [...dev.sentTouches]) pending.push(this.endTouch(dev, slot, sent));
     return Promise.all(pending).then(() => undefined);
   }
 

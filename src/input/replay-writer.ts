@@ -1,7 +1,24 @@
 // Writing replay streams: raw struct input_event records as the kernel would deliver them, and a
 // "type this sentence" helper (US layout, ASCII) for tests, the bench and demos.
 import * as fs from 'fs';
-import { EV_KEY, EV_REL, EV_ABS, EV_SYN, InputEvent, SYN_REPORT, encodeEvents, REL_X, REL_Y, REL_WHEEL, ABS_X, ABS_Y } from './events';
+import {
+  ABS_MT_POSITION_X,
+  ABS_MT_POSITION_Y,
+  ABS_MT_SLOT,
+  ABS_MT_TRACKING_ID,
+  ABS_X,
+  ABS_Y,
+  EV_ABS,
+  EV_KEY,
+  EV_REL,
+  EV_SYN,
+  InputEvent,
+  REL_WHEEL,
+  REL_X,
+  REL_Y,
+  SYN_REPORT,
+  encodeEvents,
+} from './events';
 
 const KEY_LEFTSHIFT = 42;
 
@@ -75,6 +92,20 @@ export class EventScript {
 
   wheel(notches: number): this {
     this.events.push({ type: EV_REL, code: REL_WHEEL, value: notches });
+    return this.syn();
+  }
+
+  /**
+   * One multi-touch protocol B frame: per contact ABS_MT_SLOT, then ABS_MT_TRACKING_ID when `id`
+   * is given (-1 lifts), then the position axes given.
+   */
+  touchFrame(contacts: ReadonlyArray<{ slot: number; id?: number; x?: number; y?: number }>): this {
+    for (const c of contacts) {
+      this.events.push({ type: EV_ABS, code: ABS_MT_SLOT, value: c.slot });
+      if (c.id !== undefined) this.events.push({ type: EV_ABS, code: ABS_MT_TRACKING_ID, value: c.id });
+      if (c.x !== undefined) this.events.push({ type: EV_ABS, code: ABS_MT_POSITION_X, value: c.x });
+      if (c.y !== undefined) this.events.push({ type: EV_ABS, code: ABS_MT_POSITION_Y, value: c.y });
+    }
     return this.syn();
   }
 

@@ -1,6 +1,6 @@
 // What the input forwarder needs from the VM: a small seam in front of the org.qemu.Display1
-// Keyboard and Mouse proxies (src/qemu/keyboard.ts, mouse.ts), so the forwarder is tested with a
-// recording fake and adapted to the real proxies in one place (see dbus-vm-input.ts).
+// Keyboard, Mouse and MultiTouch proxies (src/qemu/keyboard.ts, mouse.ts, multitouch.ts), so the
+// forwarder is tested with a recording fake and adapted to the real proxies in one place (see dbus-vm-input.ts).
 
 export interface ConsoleSize {
   width: number;
@@ -19,6 +19,16 @@ export interface VmInput {
   setAbsPosition(x: number, y: number): Promise<void>;
   /** Mouse.RelMotion(dx, dy) */
   relMotion(dx: number, dy: number): Promise<void>;
+  /**
+   * MultiTouch.MaxSlots (QEMU 8.1+), 0 when the console has no org.qemu.Display1.MultiTouch:
+   * touch contacts are then not forwarded.
+   */
+  readonly touchSlots: number;
+  /**
+   * MultiTouch.SendEvent(kind, slot, x, y): slot < touchSlots, x/y in console pixels. QEMU lifts a
+   * contact (ABS_MT_TRACKING_ID -1 in the guest) on 'end' only.
+   */
+  touchEvent(kind: TouchEventKind, slot: number, x: number, y: number): Promise<void>;
   /** Mouse.IsAbsolute as last reported (unreliable at start on 7.2: errors decide in the end) */
   readonly isAbsolute: boolean;
   /** Console Width/Height as last reported */
@@ -29,6 +39,8 @@ export interface VmInput {
   onModifiers(cb: (leds: number) => void): () => void;
   onAbsoluteChanged(cb: (absolute: boolean) => void): () => void;
 }
+
+export type TouchEventKind = 'begin' | 'update' | 'end' | 'cancel';
 
 export const LED_BIT_SCROLL = 1;
 export const LED_BIT_NUM = 2;

@@ -15,6 +15,8 @@ export interface EvdevRawInfo {
   events: Record<number, number[]>;
   /** ABS code -> [minimum, maximum, resolution] */
   abs: Record<number, [number, number, number]>;
+  /** INPUT_PROP_* the device has (absent from an addon built before it was reported) */
+  props?: number[];
 }
 
 export interface EvdevDeviceHandle {

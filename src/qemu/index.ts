@@ -41,7 +41,7 @@ export { detectCapabilities, type Capabilities } from './capabilities';
 export { QemuConsole, consolePath } from './console';
 export { Keyboard, LED_CAPS_LOCK, LED_NUM_LOCK, LED_SCROLL_LOCK } from './keyboard';
 export { Mouse, MouseButton, checkMouseButton, type MouseButtonValue } from './mouse';
-export { MultiTouch, TouchKind, type TouchKindValue } from './multitouch';
+export { MULTITOUCH_MAX_SLOTS, MultiTouch, TouchKind, type TouchKindValue } from './multitouch';
 export { QemuAudio, AUDIO_PATH } from './audio';
 export { Clipboard, CLIPBOARD_MIME, CLIPBOARD_PATH, ClipboardSelection } from './clipboard';
 export { Chardev } from './chardev';

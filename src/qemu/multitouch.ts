@@ -6,6 +6,9 @@ import type { RemoteObject } from './remote-object';
 export const TouchKind = { Begin: 0, Update: 1, End: 2, Cancel: 3 } as const;
 export type TouchKindValue = (typeof TouchKind)[keyof typeof TouchKind];
 
+/** QEMU's INPUT_EVENT_SLOTS_MAX: SendEvent refuses a slot number from here on. */
+export const MULTITOUCH_MAX_SLOTS = 10;
+
 export class MultiTouch {
   readonly proxy: MultiTouchProxy;
   constructor(object: RemoteObject) {
@@ -13,8 +16,8 @@ export class MultiTouch {
   }
   /** x, y in console pixels; slot < MaxSlots (10). */
   sendEvent(kind: TouchKindValue, slot: number, x: number, y: number): Promise<void> {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= 10) {
-      throw new QemuDbusError('EBAD_ARGUMENT', `touch slot ${slot} outside 0..9`, 'use slots 0..MaxSlots-1');
+    if (!Number.isInteger(slot) || slot < 0 || slot >= MULTITOUCH_MAX_SLOTS) {
+      throw new QemuDbusError('EBAD_ARGUMENT', `touch slot ${slot} outside 0..${MULTITOUCH_MAX_SLOTS - 1}`, 'use slots 0..MaxSlots-1');
     }
     return this.proxy.sendEvent(kind, BigInt(slot), x, y);
   }

@@ -12,7 +12,7 @@ import { DbusVmInput, createDbusVmInput } from '../../src/input/dbus-vm-input';
 import type { VmInput } from '../../src/input/vm-input';
 import { EV_KEY, encodeEvents } from '../../src/input/events';
 import { mappedKeyCodes } from '../../src/input/keymap';
-import { EventScript } from '../../src/input/replay-writer';
+import { EventScript, writePaced } from '../../src/input/replay-writer';
 import { sleep, tempDir, waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
 import { QEMU_MATRIX } from '../harness/qemu-targets';
@@ -34,6 +34,16 @@ function guestEvents(guest: Guest, from: number): GuestEv[] {
 
 /** Key presses/releases (no autorepeat: the guest repeats by itself when TCG is slow) of one device. */
 const keysOf = (evs: GuestEv[], dev: string) => evs.filter((e) => e.dev === dev && e.type === EV_KEY && e.value !== 2).map((e) => [e.code, e.value]);
+
+/** A bridge reading a fresh replay FIFO in `dir`, forwarding to `vm`. */
+function replayBridge(dir: string, vm: VmInput, log: (m: string) => void, grabToggle = 'none'): { bridge: InputBridge; fifo: string } {
+  const fifo = path.join(dir, `replay-${Date.now()}`);
+  execFileSync('mkfifo', [fifo]);
+  const bridge = new InputBridge({ replay: [fifo], grabToggle, log });
+  bridge.setVm(vm);
+  bridge.start();
+  return { bridge, fifo };
+}
 
 const KEY_LEFTSHIFT = 42;
 const KEY_LEFTCTRL = 29;
@@ -103,12 +113,7 @@ describe.each(QEMU_MATRIX)('input bridge -> QEMU %s guest (virtio keyboard + tab
   }
 
   function startBridge(opts: { grabToggle?: string } = {}): { bridge: InputBridge; fifo: string } {
-    const fifo = path.join(dir, `replay-${Date.now()}`);
-    execFileSync('mkfifo', [fifo]);
-    const bridge = new InputBridge({ replay: [fifo], grabToggle: opts.grabToggle ?? 'none', log: (m) => logs.push(m) });
-    bridge.setVm(vmInput);
-    bridge.start();
-    return { bridge, fifo };
+    return replayBridge(dir, vmInput, (m) => logs.push(m), opts.grabToggle);
   }
 
   it('a typed sentence with shifted characters, digits, punctuation, arrows and function keys arrives exactly', async () => {
@@ -215,6 +220,30 @@ describe.each(QEMU_MATRIX)('input bridge -> QEMU %s guest (virtio keyboard + tab
       [46, 0],
     ]);
   }, 300_000);
+
+  // 7.2 has no org.qemu.Display1.MultiTouch: a touch stream is not forwarded as touch, that is said
+  // once, and its single-touch pointer emulation still drives the tablet.
+  if (version === '7.2')
+    it('a replayed touch stream without MultiTouch: one ENOMULTITOUCH line, no touch call, the pointer emulation reaches the tablet', async () => {
+      expect(qvm.capabilities.multiTouch).toBe(false);
+      const touchInput = await createDbusVmInput(qvm.console(), { multiTouch: qvm.capabilities.multiTouch });
+      try {
+        expect(touchInput.touchSlots).toBe(0);
+        const touchLogs: string[] = [];
+        const { bridge, fifo } = replayBridge(dir, touchInput, (m) => touchLogs.push(m));
+        const from = guest.serial().length;
+        const script = new EventScript();
+        for (let i = 0; i < 3; i++) script.touchFrame([{ slot: 0, id: i, x: 100 * i, y: 100 }]).raw(3, 0, 16384).raw(3, 1, 16384).key(0x14a /* BTN_TOUCH */, 1).key(0x14a, 0);
+        await writePaced(fifo, script, FRAME_MS);
+        await waitFor('three tablet clicks in the guest', 30_000, () => guestEvents(guest, from).filter((e) => e.dev === tabletDev && e.type === EV_KEY && e.code === BTN_LEFT && e.value === 0).length >= 3);
+        expect(bridge.stats?.touchEvents).toBe(0);
+        expect(bridge.stats?.callErrors).toBe(0);
+        await bridge.stop();
+        expect(touchLogs.filter((l) => /touch contacts are not forwarded \(ENOMULTITOUCH\)/.test(l))).toHaveLength(1);
+      } finally {
+        await touchInput.close();
+      }
+    }, 40_000);
 
   // 8.0+ reports Mouse.IsAbsolute correctly from the first read; 7.2 may still say false here.
   if (version !== '7.2')
@@ -393,4 +422,61 @@ describe.each(QEMU_MATRIX.filter(([v]) => v !== '7.2'))('QEMU %s MultiTouch -> g
     for (const [v, max] of [[width / 4, width], [(3 * width) / 4, width], [width / 2, width]] as const) expect(xs).toContain(scale(v, max));
     for (const [v, max] of [[height / 4, height], [height / 2, height]] as const) expect(ys).toContain(scale(v, max));
   });
+
+  it('a replayed touch stream (FIFO, protocol B) reaches the guest as ABS_MT slots; the finger still down at bridge stop is lifted', async () => {
+    const EV_ABS = 3;
+    const [ABS_MT_SLOT, ABS_MT_POSITION_X, ABS_MT_POSITION_Y, ABS_MT_TRACKING_ID] = [0x2f, 0x35, 0x36, 0x39];
+    const t0 = Date.now();
+    const dir = tempDir('input-touch');
+    const vmInput = await createDbusVmInput(qvm.console(), { multiTouch: qvm.capabilities.multiTouch });
+    const logs: string[] = [];
+    try {
+      expect(vmInput.touchSlots).toBe(10);
+      const { width, height } = vmInput.consoleSize;
+      const { bridge, fifo } = replayBridge(dir, vmInput, (m) => logs.push(m));
+      const from = guest.serial().length;
+      // Device slots 3 and 7 (tracking ids 40, 41) land on console slots 0 and 1. Units 0..0x7fff
+      // (a stream has no ranges): 8192 = a quarter, 24576 = three quarters, 16384 = the middle.
+      const script = new EventScript()
+        .touchFrame([
+          { slot: 3, id: 40, x: 8192, y: 8192 },
+          { slot: 7, id: 41, x: 24576, y: 24576 },
+        ])
+        .touchFrame([{ slot: 3, x: 16384, y: 16384 }])
+        .touchFrame([{ slot: 3, id: -1 }]);
+      const ev = () => guestEvents(guest, from).filter((e) => e.dev === touchDev && e.type === EV_ABS);
+      const lifts = () => ev().filter((e) => e.code === ABS_MT_TRACKING_ID && e.value === -1).length;
+      await writePaced(fifo, script, 25);
+      await waitFor('the first finger lifted in the guest', 30_000, () => lifts() >= 1);
+      await bridge.stop(); // the second finger is still down: stop must lift it
+      await waitFor('the second finger lifted in the guest', 15_000, () => lifts() >= 2);
+      await bridge.settled();
+      const abs = ev();
+      // the bridge's pixel (scaled like the absolute pointer), then QEMU's pixel -> 0..0x7fff
+      const guestUnits = (units: number, size: number) => Math.floor((Math.round((units * (size - 1)) / 0x7fff) * 0x7fff) / size);
+      const slotsUsed = abs.filter((e) => e.code === ABS_MT_SLOT).map((e) => e.value);
+      expect(new Set(slotsUsed)).toEqual(new Set([0, 1]));
+      expect(abs.filter((e) => e.code === ABS_MT_TRACKING_ID).map((e) => e.value)).toEqual(expect.arrayContaining([0, 1, -1]));
+      const xs = abs.filter((e) => e.code === ABS_MT_POSITION_X).map((e) => e.value);
+      const ys = abs.filter((e) => e.code === ABS_MT_POSITION_Y).map((e) => e.value);
+      for (const u of [8192, 24576, 16384]) expect(xs).toContain(guestUnits(u, width));
+      for (const u of [8192, 24576, 16384]) expect(ys).toContain(guestUnits(u, height));
+      // the last thing the guest saw of each console slot is its lift
+      for (const slot of [0, 1]) {
+        let cur = 0;
+        let last: number | undefined;
+        for (const e of abs) {
+          if (e.code === ABS_MT_SLOT) cur = e.value;
+          else if (e.code === ABS_MT_TRACKING_ID && cur === slot) last = e.value;
+        }
+        expect(last, `console slot ${slot}`).toBe(-1);
+      }
+      expect(guestEvents(guest, from).filter((e) => e.type === 0 && e.code === 3)).toEqual([]); // no SYN_DROPPED
+      expect(logs.filter((l) => /ENOMULTITOUCH|VM call failed/.test(l))).toEqual([]);
+      console.log(`touch replay on QEMU ${_version}: ${abs.length} ABS events in the guest, ${Date.now() - t0} ms`);
+    } finally {
+      await vmInput.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
 });

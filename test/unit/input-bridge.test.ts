@@ -152,7 +152,7 @@ describe('InputBridge', () => {
     feed(kbd, new EventScript().key(42, 1).key(30, 1));
     feed(mouse, new EventScript().key(0x110, 1));
     await bridge.stop();
-    expect(vm.stuck()).toEqual({ keys: [], buttons: [] });
+    expect(vm.stuck()).toEqual({ keys: [], buttons: [], touches: [] });
     expect(kbd.closed && mouse.closed).toBe(true);
     expect(kbd.grabbed).toBe(false);
   });

@@ -124,7 +124,7 @@ describe('mouse', () => {
     }
     const pressed = vm.calls.filter((c) => c.op === 'mousePress').map((c) => (c as { button: number }).button);
     expect(pressed).toEqual([0, 1, 2, 5, 6]);
-    expect(vm.stuck()).toEqual({ keys: [], buttons: [] });
+    expect(vm.stuck()).toEqual({ keys: [], buttons: [], touches: [] });
     expect(fw.stats.dropped).toBe(6);
   });
 
@@ -330,7 +330,7 @@ describe('toggle hotkey and no stuck keys', () => {
     fw.handleEvents('kbd', key(KEY_A, 1));
     fw.handleEvents('mouse', key(BTN_RIGHT, 1));
     fw.setMode('host');
-    expect(vm.stuck()).toEqual({ keys: [], buttons: [] });
+    expect(vm.stuck()).toEqual({ keys: [], buttons: [], touches: [] });
     fw.handleEvents('kbd', key(KEY_A, 0)); // its release on the host side is not sent twice
     expect(vm.calls.filter((c) => c.op === 'keyRelease').length).toBe(1);
   });
@@ -373,11 +373,11 @@ describe('toggle hotkey and no stuck keys', () => {
     fw.handleEvents('kbd', [...key(KEY_LEFTSHIFT, 1), ...key(KEY_A, 1)]);
     fw.handleEvents('mouse', key(BTN_LEFT, 1));
     await fw.removeDevice('kbd');
-    expect(vm.stuck()).toEqual({ keys: [], buttons: [0] });
+    expect(vm.stuck()).toEqual({ keys: [], buttons: [0], touches: [] });
     fw.handleEvents('mouse', [...key(KEY_LEFTCTRL, 1), ...key(KEY_RIGHTCTRL, 1), ...key(KEY_LEFTCTRL, 0), ...key(KEY_RIGHTCTRL, 0)]);
     expect(fw.mode).toBe('guest'); // BTN_LEFT still held on the mouse
     await fw.removeDevice('mouse');
-    expect(vm.stuck()).toEqual({ keys: [], buttons: [] });
+    expect(vm.stuck()).toEqual({ keys: [], buttons: [], touches: [] });
     expect(fw.mode).toBe('host');
   });
 
@@ -387,7 +387,7 @@ describe('toggle hotkey and no stuck keys', () => {
     fw.handleEvents('mouse', [...key(BTN_LEFT, 1), ...key(BTN_SIDE, 1)]);
     expect(fw.guestDown()).toEqual({ keys: [0x1e, 0x2a, 0xc8], buttons: [0, 5] });
     await fw.releaseAll();
-    expect(vm.stuck()).toEqual({ keys: [], buttons: [] });
+    expect(vm.stuck()).toEqual({ keys: [], buttons: [], touches: [] });
     expect(fw.guestDown()).toEqual({ keys: [], buttons: [] });
     await fw.releaseAll(); // idempotent: nothing more is sent
     expect(vm.calls.length).toBe(10);
@@ -424,7 +424,7 @@ describe('hostile values: bounded work per frame, no stuck key', () => {
     expect([ups, downs, vm.calls.length]).toEqual([MAX_WHEEL_NOTCHES_PER_FRAME, MAX_WHEEL_NOTCHES_PER_FRAME, 4 * MAX_WHEEL_NOTCHES_PER_FRAME]);
     expect(fw.stats.wheelNotchesClamped).toBe(1_000_000 + 100_000 - 2 * MAX_WHEEL_NOTCHES_PER_FRAME);
     expect(logs.filter((l) => /wheel notches in one frame/.test(l)).length).toBe(1);
-    expect(vm.stuck()).toEqual({ keys: [], buttons: [] });
+    expect(vm.stuck()).toEqual({ keys: [], buttons: [], touches: [] });
   });
 
   it('a huge hi-res wheel sum is clamped too and leaves no remainder beyond one notch', () => {
@@ -448,7 +448,7 @@ describe('hostile values: bounded work per frame, no stuck key', () => {
     expect(fw.stats.framesThrottled).toBe(4);
     expect(logs.filter((l) => /dropping presses, sending releases/.test(l)).length).toBe(1);
     for (const c of codes) fw.handleEvents('kbd', key(c, 0));
-    expect(vm.stuck()).toEqual({ keys: [], buttons: [] });
+    expect(vm.stuck()).toEqual({ keys: [], buttons: [], touches: [] });
     expect(fw.guestDown()).toEqual({ keys: [], buttons: [] });
     // 10 presses fit again after the time they take to refill
     t += (10 * 1000) / DEFAULT_CALL_BUDGET.perSecond;

@@ -63,7 +63,7 @@ export class InputRoute implements Route<QemuSession> {
   }
 
   private async connectVm(ctx: RouteContext<QemuSession>): Promise<void> {
-    const vmInput = await createDbusVmInput(ctx.vm.qemu.console());
+    const vmInput = await createDbusVmInput(ctx.vm.qemu.console(), { multiTouch: ctx.vm.qemu.capabilities.multiTouch });
     if (ctx.signal.aborted) {
       await vmInput.close();
       return;
