@@ -4,7 +4,7 @@
 import yargsFactory from 'yargs/yargs';
 import { ConfigError, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError, isUsageProblem } from '../config/errors';
 import { closest } from '../config/suggest';
-import { ALL_FLAGS, GLOBAL_GROUP, withConnectionOptions, withLogOptions, withRouteOptions } from './options';
+import { ALL_FLAGS, GLOBAL_GROUP, withConnectionOptions, withLogOptions, withRouteOptions, withSystemdInstanceOption } from './options';
 
 const PROG = 'qemu-dbus-bridge';
 
@@ -88,7 +88,7 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
       'run',
       'bridge one VM until stopped (SIGTERM/SIGINT stop it cleanly)',
       (c) =>
-        withRouteOptions(withLogOptions(withConnectionOptions(c)))
+        withSystemdInstanceOption(withRouteOptions(withLogOptions(withConnectionOptions(c))))
           .example(`$0 run --vm win11`, 'bridge the VM named win11 on the session bus with ~/.config/qemu-dbus-bridge/win11.toml')
           .example(`$0 run --address unix:path=/run/libvirt/qemu/dbus/1-win11-dbus.sock --vm win11 --camera /dev/video10`, "a libvirt VM's private bus, webcam on /dev/video10")
           .example(`$0 run --qmp /tmp/vm.qmp --audio pulse --audio-sink alsa_output.usb-headset`, 'a VM started with -display dbus,p2p=yes; audio to a PulseAudio sink')

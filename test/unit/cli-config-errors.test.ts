@@ -66,6 +66,9 @@ const BAD: BadCase[] = [
   { what: 'missing replay file', args: ['run', '--input-replay', '$DIR/nope.replay'], expect: ['--input-replay', 'nope.replay: no such file'] },
   { what: 'bad address', args: ['run', '--address', '/run/user/1000/bus'], expect: ['--address "/run/user/1000/bus"', 'unix:path='] },
   { what: 'vm name with a slash', args: ['run', '--vm', 'a/b'], expect: ['--vm "a/b"', 'without "/"'] },
+  { what: '--vm with --systemd-instance', args: ['run', '--vm', 'a', '--systemd-instance=b'], expect: ['--vm and --systemd-instance both name the VM'] },
+  { what: 'systemd instance with a stray backslash', args: ['run', '--systemd-instance=win\\y'], expect: ['--systemd-instance "win\\y"', '\\xNN escape'] },
+  { what: 'systemd instance escapes that are not UTF-8', args: ['run', '--systemd-instance=\\xff\\xfe'], expect: ['--systemd-instance "\\xff\\xfe"', 'not UTF-8'] },
   {
     what: 'TOML syntax error (file:line:col)',
     args: ['run', '--config', '$DIR/syntax.toml'],
