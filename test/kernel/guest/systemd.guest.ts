@@ -25,33 +25,38 @@ const KEY_A = 30;
 const KEY_LEFTSHIFT = 42;
 const ENV = { XDG_RUNTIME_DIR: `/run/user/${UID}`, DBUS_SESSION_BUS_ADDRESS: `unix:path=/run/user/${UID}/bus`, HOME, PATH: '/usr/local/bin:/usr/bin:/bin' };
 
-/** A command as the unprivileged user (runuser: its groups from /etc/group, like a login). */
-function asUser(cmd: string, args: string[], timeoutMs = 120_000): { status: number | null; out: string } {
-  const r = spawnSync('runuser', ['-u', USER, '--', 'env', ...Object.entries(ENV).map(([k, v]) => `${k}=${v}`), cmd, ...args], { encoding: 'utf8', timeout: timeoutMs, cwd: '/' });
-  return { status: r.status, out: `${r.stdout}${r.stderr}`.trim() };
-}
+const userArgv = (cmd: string, args: string[]): string[] => ['-u', USER, '--', 'env', ...Object.entries(ENV).map(([k, v]) => `${k}=${v}`), cmd, ...args];
 
-/** asUser, without blocking this process (the fake VM's stdout is read meanwhile) */
-function asUserAsync(cmd: string, args: string[]): Promise<{ status: number | null; out: string }> {
+/**
+ * Runs a command to its end without blocking this process: the fake VM's and the uinput factory's
+ * output is read meanwhile, and vitest's worker must keep answering its runner (a long spawnSync
+ * made it report "Timeout calling onTaskUpdate").
+ */
+function run(cmd: string, args: string[]): Promise<{ status: number | null; out: string }> {
   return new Promise((resolve) => {
     let out = '';
-    const p = spawn('runuser', ['-u', USER, '--', 'env', ...Object.entries(ENV).map(([k, v]) => `${k}=${v}`), cmd, ...args], { cwd: '/' });
+    const p = spawn(cmd, args, { cwd: '/' });
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr.on('data', (d: Buffer) => (out += d.toString()));
     p.once('exit', (status) => resolve({ status, out: out.trim() }));
   });
 }
 
-function root(cmd: string, args: string[], timeoutMs = 120_000): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stdout}${r.stderr}`);
-  return r.stdout;
+/** A command as the unprivileged user (runuser: its groups from /etc/group, like a login). */
+function asUser(cmd: string, args: string[]): Promise<{ status: number | null; out: string }> {
+  return run('runuser', userArgv(cmd, args));
+}
+
+async function root(cmd: string, args: string[]): Promise<string> {
+  const r = await run(cmd, args);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.out}`);
+  return r.out;
 }
 
 /** `systemctl --user show` properties of a unit */
 function show(unit: string, ...props: string[]): Record<string, string> {
-  const r = asUser('systemctl', ['--user', 'show', unit, ...props.map((p) => `--property=${p}`)]);
-  return Object.fromEntries(r.out.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const r = spawnSync('runuser', userArgv('systemctl', ['--user', 'show', unit, ...props.map((p) => `--property=${p}`)]), { encoding: 'utf8', timeout: 30_000, cwd: '/' });
+  return Object.fromEntries(`${r.stdout}`.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
 
 function journal(unit: string, lines = 30): string {
@@ -93,7 +98,7 @@ class FakeVm {
       ['usocket'],
     );
     fs.chmodSync(path.dirname(bundle), 0o755);
-    const proc = spawn('runuser', ['-u', USER, '--', 'env', ...Object.entries(ENV).map(([k, v]) => `${k}=${v}`), `NODE_PATH=${ROOT}/node_modules`, process.execPath, bundle, name], {
+    const proc = spawn('runuser', userArgv('env', [`NODE_PATH=${ROOT}/node_modules`, process.execPath, bundle, name]), {
       stdio: ['pipe', 'pipe', 'inherit'],
       cwd: '/',
     });
@@ -124,30 +129,30 @@ let kbd = '';
 beforeAll(async () => {
   const t0 = Date.now();
   const step = (what: string): void => console.log(`setup: ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  root('useradd', ['-m', '-u', String(UID), '-G', 'input,video', '-s', '/bin/bash', USER]);
-  root('modprobe', ['uinput']);
-  root('modprobe', ['evdev']);
-  root('modprobe', ['v4l2loopback', 'devices=1', 'video_nr=10', 'exclusive_caps=1', 'card_label=VM Camera']);
+  await root('useradd', ['-m', '-u', String(UID), '-G', 'input,video', '-s', '/bin/bash', USER]);
+  await root('modprobe', ['uinput']);
+  await root('modprobe', ['evdev']);
+  await root('modprobe', ['v4l2loopback', 'devices=1', 'video_nr=10', 'exclusive_caps=1', 'card_label=VM Camera']);
   // systemd.run= boots sysinit.target and the command only: the system bus and logind (which
   // user@.service's runtime dir needs) are started here
-  root('systemctl', ['start', 'dbus.socket', 'dbus.service', 'systemd-logind.service']);
-  root('systemctl', ['start', `user@${UID}.service`]);
+  await root('systemctl', ['start', 'dbus.socket', 'dbus.service', 'systemd-logind.service']);
+  await root('systemctl', ['start', `user@${UID}.service`]);
   step('user manager up');
   // systemd/README.md, Install: the program under ~/.local, the unit in ~/.config/systemd/user.
   // There the user owns the clone; here the checkout is root's, and npm chmods the bin it links:
   // give the user that one file (in the guest's overlay only).
-  root('chown', [USER, path.join(ROOT, 'bin/qemu-dbus-bridge')]);
-  const npmDone = asUserAsync('npm', ['install', '--global', '--prefix', `${HOME}/.local`, '--offline', '--no-audit', '--no-fund', ROOT]);
+  await root('chown', [USER, path.join(ROOT, 'bin/qemu-dbus-bridge')]);
+  const npmDone = asUser('npm', ['install', '--global', '--prefix', `${HOME}/.local`, '--offline', '--no-audit', '--no-fund', ROOT]);
   const unitDir = `${HOME}/.config/systemd/user`;
   const cfgDir = `${HOME}/.config/qemu-dbus-bridge`;
-  expect(asUser('mkdir', ['-p', unitDir, cfgDir]).status).toBe(0);
-  expect(asUser('cp', [path.join(ROOT, 'systemd/qemu-dbus-bridge@.service'), unitDir]).status).toBe(0);
+  expect((await asUser('mkdir', ['-p', unitDir, cfgDir])).status).toBe(0);
+  expect((await asUser('cp', [path.join(ROOT, 'systemd/qemu-dbus-bridge@.service'), unitDir])).status).toBe(0);
   fs.writeFileSync(
     `${cfgDir}/${VM}.toml`,
     ['[audio]', 'backend = "none"', '[camera]', 'device = "/dev/video10"', 'size = "320x240"', 'fps = 15', '[input]', 'devices = ["name:^qdb sd keyboard$"]', 'grab = true', ''].join('\n'),
   );
-  root('chown', ['-R', `${USER}:`, `${HOME}/.config`]);
-  expect(asUser('systemctl', ['--user', 'daemon-reload']).status).toBe(0);
+  await root('chown', ['-R', `${USER}:`, `${HOME}/.config`]);
+  expect((await asUser('systemctl', ['--user', 'daemon-reload'])).status).toBe(0);
   uinput = await UinputFactory.start();
   kbd = await uinput.create('kbd', 'keyboard', 'qdb sd keyboard', 0x1d6b, 0x0104);
   await waitFor('udev: the keyboard in group input', 30_000, () => (fs.statSync(kbd).mode & 0o060) === 0o060);
@@ -170,9 +175,9 @@ async function pressed(code: number, from: number, what: 'press' | 'release'): P
 }
 
 describe(`${UNIT} under a real systemd --user (user in groups input and video)`, () => {
-  it('starts with Type=notify: systemctl --user start returns once READY=1 is sent, the unit is active', () => {
+  it('starts with Type=notify: systemctl --user start returns once READY=1 is sent, the unit is active', async () => {
     const t = Date.now();
-    const r = asUser('systemctl', ['--user', 'start', UNIT]);
+    const r = await asUser('systemctl', ['--user', 'start', UNIT]);
     console.log(`systemctl --user start ${UNIT}: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     expect(r.status, `${r.out}\n${journal(UNIT)}`).toBe(0);
     expect(show(UNIT, 'ActiveState', 'SubState', 'NRestarts')).toEqual({ ActiveState: 'active', SubState: 'running', NRestarts: '0' });
@@ -203,9 +208,9 @@ describe(`${UNIT} under a real systemd --user (user in groups input and video)`,
     await pressed(KEY_A, from, 'release');
   });
 
-  it('the camera route writes frames a consumer can read from /dev/video10', () => {
+  it('the camera route writes frames a consumer can read from /dev/video10', async () => {
     const file = '/tmp/qdb-sd-frames.raw';
-    root('v4l2-ctl', ['-d', '/dev/video10', '--stream-mmap', '--stream-count=2', `--stream-to=${file}`], 60_000);
+    await root('v4l2-ctl', ['-d', '/dev/video10', '--stream-mmap', '--stream-count=2', `--stream-to=${file}`]);
     expect(fs.statSync(file).size).toBe(2 * 320 * 240 * 2);
   });
 
@@ -226,7 +231,7 @@ describe(`${UNIT} under a real systemd --user (user in groups input and video)`,
 
   it('SIGKILL: Restart=on-failure brings it back, READY again, and the camera device works for the new process', async () => {
     const before = Number(show(UNIT, 'NRestarts').NRestarts);
-    expect(asUser('systemctl', ['--user', 'kill', '--signal=SIGKILL', UNIT]).status).toBe(0);
+    expect((await asUser('systemctl', ['--user', 'kill', '--signal=SIGKILL', UNIT])).status).toBe(0);
     await waitFor('a restart after SIGKILL', 90_000, () => {
       const s = show(UNIT, 'NRestarts', 'ActiveState', 'SubState');
       return Number(s.NRestarts) === before + 1 && s.ActiveState === 'active' && s.SubState === 'running';
@@ -254,7 +259,7 @@ describe(`${UNIT} under a real systemd --user (user in groups input and video)`,
     await pressed(KEY_LEFTSHIFT, from, 'press');
     const stopFrom = vm.keys().length;
     const t = Date.now();
-    expect(asUser('systemctl', ['--user', 'stop', UNIT]).status).toBe(0);
+    expect((await asUser('systemctl', ['--user', 'stop', UNIT])).status).toBe(0);
     console.log(`systemctl --user stop: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     await pressed(KEY_LEFTSHIFT, stopFrom, 'release');
     expect(show(UNIT, 'ActiveState', 'Result')).toEqual({ ActiveState: 'inactive', Result: 'success' });
@@ -273,8 +278,8 @@ describe('which hardening options a user manager enforces (a probe unit with the
     fs.chmodSync('/srv/qdb-probe', 0o1777); // writable by the user, but under ProtectSystem=strict
     fs.writeFileSync('/tmp/qdb-outside-marker', '');
     const probe = path.join(ROOT, 'test/kernel/guest/hardening-probe.js');
-    const run = asUser(process.execPath, [probe, kbd]);
-    base = JSON.parse(run.out) as Record<string, string>;
+    const plain = await asUser(process.execPath, [probe, kbd]);
+    base = JSON.parse(plain.out) as Record<string, string>;
     const unitText = fs.readFileSync(path.join(ROOT, 'systemd/qemu-dbus-bridge@.service'), 'utf8');
     const hardening = unitText.slice(unitText.indexOf('# --- Hardening'), unitText.indexOf('[Install]'));
     const unitDir = `${HOME}/.config/systemd/user`;
@@ -282,9 +287,9 @@ describe('which hardening options a user manager enforces (a probe unit with the
       `${unitDir}/qdb-hardening-probe.service`,
       `[Service]\nType=oneshot\nExecStart=${process.execPath} ${probe} ${kbd}\nStandardOutput=file:/run/user/${UID}/probe.json\n${hardening}`,
     );
-    root('chown', [`${USER}:`, `${unitDir}/qdb-hardening-probe.service`]);
-    expect(asUser('systemctl', ['--user', 'daemon-reload']).status).toBe(0);
-    const r = asUser('systemctl', ['--user', 'start', 'qdb-hardening-probe.service']);
+    await root('chown', [`${USER}:`, `${unitDir}/qdb-hardening-probe.service`]);
+    expect((await asUser('systemctl', ['--user', 'daemon-reload'])).status).toBe(0);
+    const r = await asUser('systemctl', ['--user', 'start', 'qdb-hardening-probe.service']);
     expect(r.status, `${r.out}\n${journal('qdb-hardening-probe.service')}`).toBe(0);
     seen = JSON.parse(fs.readFileSync(`/run/user/${UID}/probe.json`, 'utf8')) as Record<string, string>;
     console.log(`hardening probe, plain: ${JSON.stringify(base)}`);
