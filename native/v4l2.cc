@@ -1,7 +1,8 @@
-// v4l2loopback producer setup: the three ioctls a writer needs (QUERYCAP, S_FMT on the OUTPUT
-// queue, S_PARM). The fd is opened and written from TypeScript (fs), and TypeScript turns the
-// errno codes thrown here (ENOTTY on a non-V4L2 file, EBUSY, EINVAL...) into advice. Each call
-// returns what the driver KEPT: v4l2loopback silently substitutes formats, so the caller compares.
+// v4l2loopback producer setup: the four ioctls a writer needs (QUERYCAP, S_FMT on the OUTPUT
+// queue, S_PARM, STREAMON on the OUTPUT queue). The fd is opened and written from TypeScript (fs),
+// and TypeScript turns the errno codes thrown here (ENOTTY on a non-V4L2 file, EBUSY, EINVAL...)
+// into advice. Each call returns what the driver KEPT: v4l2loopback silently substitutes formats,
+// so the caller compares.
 #include <errno.h>
 #include <linux/videodev2.h>
 #include <string.h>
@@ -106,6 +107,18 @@ Napi::Value SetOutputFps(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// v4l2StreamOn(fd): VIDIOC_STREAMON on the OUTPUT queue. A write()-only producer does not need
+// it to move frames, but v4l2loopback (0.12.7) marks an opener as its writer only here, and only
+// a writer's close() gives the device its OUTPUT capability back: without it the device is left
+// with no capability at all and every later producer fails until the module is reloaded.
+Napi::Value StreamOn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(info[0]);
+  int type = V4L2_BUF_TYPE_VIDEO_OUTPUT;
+  if (Ioctl(fd, VIDIOC_STREAMON, &type) < 0) ThrowErrno(env, errno, "VIDIOC_STREAMON(OUTPUT)");
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitV4l2(Napi::Env env, Napi::Object exports) {
@@ -113,6 +126,7 @@ void InitV4l2(Napi::Env env, Napi::Object exports) {
   exports.Set("v4l2SetOutputFormat",
               Napi::Function::New(env, SetOutputFormat, "v4l2SetOutputFormat"));
   exports.Set("v4l2SetOutputFps", Napi::Function::New(env, SetOutputFps, "v4l2SetOutputFps"));
+  exports.Set("v4l2StreamOn", Napi::Function::New(env, StreamOn, "v4l2StreamOn"));
 }
 
 }  // namespace qdb

@@ -4,7 +4,7 @@
 import yargsFactory from 'yargs/yargs';
 import { ConfigError, EXIT_CODE_MEANINGS, EXIT_OK, EXIT_PERMISSION, EXIT_RUNTIME, EXIT_USAGE, UsageError, isUsageProblem } from '../config/errors';
 import { closest } from '../config/suggest';
-import { ALL_FLAGS, GLOBAL_GROUP, withConnectionOptions, withLogOptions, withRouteOptions } from './options';
+import { ALL_FLAGS, GLOBAL_GROUP, withConnectionOptions, withLogOptions, withRouteOptions, withSystemdInstanceOption } from './options';
 
 const PROG = 'qemu-dbus-bridge';
 
@@ -90,7 +90,7 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
       'run',
       'bridge one VM until stopped (SIGTERM/SIGINT stop it cleanly)',
       (c) =>
-        withRouteOptions(withLogOptions(withConnectionOptions(c)))
+        withSystemdInstanceOption(withRouteOptions(withLogOptions(withConnectionOptions(c))))
           .example(`$0 run --vm win11`, 'bridge the VM named win11 on the session bus with ~/.config/qemu-dbus-bridge/win11.toml')
           .example(`$0 run --libvirt win11 --camera /dev/video10`, 'the libvirt domain win11 (qemu:///session; followed across VM restarts), webcam on /dev/video10')
           .example(`$0 run --qmp /tmp/vm.qmp --audio pulse --audio-sink alsa_output.usb-headset`, 'a VM started with -display dbus,p2p=yes; audio to a PulseAudio sink')

@@ -49,9 +49,18 @@ export function withRouteOptions<T>(y: Argv<T>) {
     .option('grab', { type: 'boolean', group: INPUT, describe: 'grab input devices exclusively (--no-grab: share them with the host)', defaultDescription: 'true' });
 }
 
+/** `run` only: how the systemd unit names the VM (src/cli/systemd-instance.ts). */
+export function withSystemdInstanceOption<T>(y: Argv<T>) {
+  return y.option('systemd-instance', {
+    type: 'string',
+    group: CONN,
+    describe: "the VM name as a systemd instance name (the unit passes --systemd-instance=%i): \\xNN escapes decoded, '-' kept",
+  });
+}
+
 /** Every long flag (for "did you mean" on an unknown one). */
 export const ALL_FLAGS = [
   'help', 'version', 'log-format', 'log-level', 'address', 'vm', 'qmp', 'libvirt', 'libvirt-uri', 'config', 'audio', 'audio-sink', 'audio-source',
   'audio-latency', 'camera', 'camera-size', 'camera-fps', 'camera-pin-resolution', 'input', 'input-replay', 'grab-toggle',
-  'grab', 'no-grab', 'json', 'duration', 'camera-format', 'camera-cursor', 'no-camera-cursor', 'dir', 'bin',
+  'grab', 'no-grab', 'json', 'duration', 'camera-format', 'camera-cursor', 'no-camera-cursor', 'dir', 'bin', 'systemd-instance',
 ];

@@ -100,5 +100,7 @@ export interface VideoNativeApi {
   v4l2SetOutputFormat(fd: number, width: number, height: number, fourcc: number, bytesperline: number, sizeimage: number): V4l2PixFormat;
   /** VIDIOC_S_PARM timeperframe 1/fps on the OUTPUT queue; returns what the driver kept */
   v4l2SetOutputFps(fd: number, fps: number): { numerator: number; denominator: number };
+  /** VIDIOC_STREAMON on the OUTPUT queue: makes the opener v4l2loopback's writer */
+  v4l2StreamOn(fd: number): void;
   PwCamera: new (opts: PwCameraOptions) => PwCameraHandle;
 }

@@ -72,6 +72,7 @@ describe('v4l2 ioctl path on files that are not V4L2 devices (real addon, real f
       expect(errorOf(() => native.v4l2QueryCap(fd)).code).toBe('ENOTTY');
       expect(errorOf(() => native.v4l2SetOutputFormat(fd, 640, 480, 0x56595559, 1280, 614400)).code).toBe('ENOTTY');
       expect(errorOf(() => native.v4l2SetOutputFps(fd, 30)).code).toBe('ENOTTY');
+      expect(errorOf(() => native.v4l2StreamOn(fd)).code).toBe('ENOTTY');
       expect(errorOf(() => native.v4l2QueryCap(-1)).code).toBe('EBADF');
     } finally {
       fs.closeSync(fd);
@@ -90,7 +91,7 @@ describe('v4l2 sink protocol against the fake v4l2loopback device', () => {
     ] as const) {
       const dev = new FakeV4l2Loopback();
       const sink = open(dev, { format });
-      expect(dev.locked).toMatchObject({ width: 640, height: 480, pixelformat: fourcc, bytesperline: bpl, sizeimage: frameBytes(format, 640, 480) });
+      expect(dev.pixFormat).toMatchObject({ width: 640, height: 480, pixelformat: fourcc, bytesperline: bpl, sizeimage: frameBytes(format, 640, 480) });
       expect(sink.keptFrameInterval).toEqual({ numerator: 1, denominator: 30 });
       sink.writeFrame(Buffer.alloc(frameBytes(format, 640, 480), 7), format);
       expect(dev.frames).toHaveLength(1);
@@ -131,6 +132,39 @@ describe('v4l2 sink protocol against the fake v4l2loopback device', () => {
     expect(e.code).toBe('ECAMERA_NOTOUTPUT');
     expect(e.message).toMatch(/another producer is already writing/);
     void first.close();
+  });
+
+  it('the fake models v4l2loopback 0.12.7: a write()-only producer leaves the device with no capability once it closes', () => {
+    const dev = new FakeV4l2Loopback();
+    const fd = dev.open(dev.path);
+    dev.setFormat(fd, 640, 480, 0x56595559, 1280, frameBytes('YUY2', 640, 480));
+    dev.write(fd, Buffer.alloc(frameBytes('YUY2', 640, 480)));
+    dev.close(fd);
+    const fd2 = dev.open(dev.path);
+    expect(dev.queryCap(fd2).deviceCaps & 0x3).toBe(0);
+    dev.close(fd2);
+  });
+
+  it('the bridge restarted: a closed sink leaves the device with OUTPUT for the next producer', () => {
+    const dev = new FakeV4l2Loopback();
+    const first = open(dev);
+    first.writeFrame(Buffer.alloc(frameBytes('YUY2', 640, 480), 1), 'YUY2');
+    void first.close();
+    const second = open(dev);
+    second.writeFrame(Buffer.alloc(frameBytes('YUY2', 640, 480), 2), 'YUY2');
+    expect(dev.frames.map((f) => f[0])).toEqual([1, 2]);
+    void second.close();
+    const fd = dev.open(dev.path);
+    expect(dev.queryCap(fd).deviceCaps & 0x3).toBe(0x2);
+    dev.close(fd);
+  });
+
+  it('STREAMON refused: ECAMERA_STREAMON with the reload command, and the fd is closed', () => {
+    const dev = new FakeV4l2Loopback({ streamOnError: 'EIO' });
+    const e = errorOf(() => open(dev));
+    expect(e.code).toBe('ECAMERA_STREAMON');
+    expect(e.message).toMatch(/refused to start its output queue \(VIDIOC_STREAMON: EIO\)\. Reload the module: sudo modprobe -r v4l2loopback; sudo modprobe v4l2loopback/);
+    expect(dev.openFds.size).toBe(0);
   });
 
   it('a real webcam (capture-only uvcvideo) is not a loopback device', () => {

@@ -75,6 +75,9 @@ const BAD: BadCase[] = [
     files: { '$CFG/win11.toml': '[connection]\nqmp = "/run/q.sock"\n' },
     expect: ['win11.toml', 'connection.libvirt excludes connection.address and connection.qmp'],
   },
+  { what: '--vm with --systemd-instance', args: ['run', '--vm', 'a', '--systemd-instance=b'], expect: ['--vm and --systemd-instance both name the VM'] },
+  { what: 'systemd instance with a stray backslash', args: ['run', '--systemd-instance=win\\y'], expect: ['--systemd-instance "win\\y"', '\\xNN escape'] },
+  { what: 'systemd instance escapes that are not UTF-8', args: ['run', '--systemd-instance=\\xff\\xfe'], expect: ['--systemd-instance "\\xff\\xfe"', 'not UTF-8'] },
   {
     what: 'TOML syntax error (file:line:col)',
     args: ['run', '--config', '$DIR/syntax.toml'],

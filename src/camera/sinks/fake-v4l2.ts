@@ -1,8 +1,13 @@
 // A fake v4l2loopback 0.12.7 device behind the V4l2Deps seam, for unit tests of V4l2Sink: the
-// behaviour the sink must cope with, from the driver's source (docs/lab/audio-video.md §5):
-// exclusive_caps=1 reports OUTPUT only until a producer writes, CAPTURE only afterwards; an
-// unknown fourcc is silently replaced by formats[0] (BGR4); once a producer is active S_FMT
-// returns the locked format; sizes are clamped to max_width x max_height; write() = one frame.
+// behaviour the sink must cope with, from the driver's source (docs/lab/audio-video.md §5,
+// ../shared/docs/lab/kernel-vm.md). Two device flags decide what QUERYCAP announces with
+// exclusive_caps=1: ready_for_output (OUTPUT; set at load, cleared by STREAMON(OUTPUT) and by
+// write(), set again ONLY when an opener that did STREAMON(OUTPUT) - the "writer" - closes) and
+// ready_for_capture (CAPTURE; set by STREAMON(OUTPUT)/write(), cleared when the last opener
+// closes). So a write()-only producer leaves the device with no capability at all once it
+// closes, and every later producer fails until the module is reloaded. While ready_for_capture,
+// S_FMT returns the format in use (locked); an unknown fourcc is silently replaced by formats[0]
+// (BGR4); sizes are clamped to max_width x max_height; write() = one frame.
 import type { V4l2Deps } from './v4l2';
 
 const V4L2_CAP_VIDEO_CAPTURE = 0x1;
@@ -26,14 +31,19 @@ export interface FakeLoopbackOptions {
   /** pretend to be another kind of V4L2 device (e.g. a real webcam: capture only) */
   driver?: string;
   caps?: number;
+  /** VIDIOC_STREAMON(OUTPUT) fails with this errno code */
+  streamOnError?: string;
 }
 
 export class FakeV4l2Loopback implements V4l2Deps {
   readonly path: string;
   readonly frames: Buffer[] = [];
-  locked: { width: number; height: number; pixelformat: number; bytesperline: number; sizeimage: number } | null = null;
-  producerActive = false;
-  openFds = new Set<number>();
+  /** the driver's pix_format: set by S_FMT, locked while readyForCapture */
+  pixFormat: { width: number; height: number; pixelformat: number; bytesperline: number; sizeimage: number } | null = null;
+  readyForOutput = true;
+  readyForCapture = false;
+  /** open fds -> whether that opener did STREAMON(OUTPUT) (v4l2loopback's WRITER) */
+  readonly openers = new Map<number, { writer: boolean }>();
   private nextFd = 1000;
   private readonly o: FakeLoopbackOptions;
 
@@ -42,31 +52,41 @@ export class FakeV4l2Loopback implements V4l2Deps {
     this.path = o.path ?? '/dev/video10';
   }
 
+  get openFds(): ReadonlySet<number> {
+    return new Set(this.openers.keys());
+  }
+
   open(path: string): number {
     if (path !== this.path) throw errno('ENOENT', `open ${path}`);
     if (this.o.openError) throw errno(this.o.openError, `open ${path}`);
     const fd = this.nextFd++;
-    this.openFds.add(fd);
+    this.openers.set(fd, { writer: false });
     return fd;
   }
 
   close(fd: number): void {
-    if (!this.openFds.delete(fd)) throw errno('EBADF', 'close');
-    if (this.openFds.size === 0) {
-      this.producerActive = false; // last opener gone: buffers freed (no keep_format)
-      this.locked = null;
+    const opener = this.openers.get(fd);
+    if (!opener) throw errno('EBADF', 'close');
+    this.openers.delete(fd);
+    if (this.openers.size === 0) {
+      // try_free_buffers (no keep_format): buffers freed, the format no longer locked
+      this.readyForCapture = false;
     }
+    if (opener.writer) this.readyForOutput = true;
   }
 
   private check(fd: number): void {
-    if (!this.openFds.has(fd)) throw errno('EBADF', 'ioctl');
+    if (!this.openers.has(fd)) throw errno('EBADF', 'ioctl');
   }
 
   queryCap(fd: number) {
     this.check(fd);
     let caps = this.o.caps;
     if (caps === undefined) {
-      const io = this.o.exclusiveCaps === false ? V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_VIDEO_OUTPUT : this.producerActive ? V4L2_CAP_VIDEO_CAPTURE : V4L2_CAP_VIDEO_OUTPUT;
+      const io =
+        this.o.exclusiveCaps === false
+          ? V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_VIDEO_OUTPUT
+          : (this.readyForCapture ? V4L2_CAP_VIDEO_CAPTURE : 0) | (this.readyForOutput ? V4L2_CAP_VIDEO_OUTPUT : 0);
       caps = io | V4L2_CAP_READWRITE | V4L2_CAP_STREAMING;
     }
     return { driver: this.o.driver ?? 'v4l2 loopback', card: 'VM Camera', busInfo: 'platform:v4l2loopback-000', version: 0x60100, capabilities: caps | 0x80000000, deviceCaps: caps };
@@ -74,14 +94,14 @@ export class FakeV4l2Loopback implements V4l2Deps {
 
   setFormat(fd: number, width: number, height: number, fourcc: number, bytesperline: number, sizeimage: number) {
     this.check(fd);
-    if (this.locked) return { ...this.locked, field: 1, colorspace: 8 };
+    if (this.readyForCapture && this.pixFormat) return { ...this.pixFormat, field: 1, colorspace: 8 };
     const w = Math.max(48, Math.min(this.o.maxWidth ?? 8192, width));
     const h = Math.max(32, Math.min(this.o.maxHeight ?? 8192, height));
     const pf = KNOWN.has(fourcc) ? fourcc : BGR4;
     const bpl = pf === fourcc && w === width ? bytesperline : w * 4;
     const size = pf === fourcc && w === width && h === height ? sizeimage : bpl * h;
-    this.locked = { width: w, height: h, pixelformat: pf, bytesperline: bpl, sizeimage: size };
-    return { ...this.locked, field: 1, colorspace: 8 };
+    this.pixFormat = { width: w, height: h, pixelformat: pf, bytesperline: bpl, sizeimage: size };
+    return { ...this.pixFormat, field: 1, colorspace: 8 };
   }
 
   setFps(fd: number, fps: number) {
@@ -90,12 +110,28 @@ export class FakeV4l2Loopback implements V4l2Deps {
     return { numerator: 1, denominator: f };
   }
 
+  streamOn(fd: number): void {
+    this.check(fd);
+    if (this.o.streamOnError) throw errno(this.o.streamOnError, 'VIDIOC_STREAMON(OUTPUT)');
+    const opener = this.openers.get(fd)!;
+    opener.writer = true;
+    this.becomeProducer();
+  }
+
   write(fd: number, data: Uint8Array): number {
     this.check(fd);
-    if (!this.locked) throw errno('EINVAL', 'write before S_FMT');
-    const n = Math.min(data.byteLength, this.locked.sizeimage);
+    this.becomeProducer();
+    const n = Math.min(data.byteLength, this.pixFormat!.sizeimage);
     this.frames.push(Buffer.from(data.subarray(0, n)));
-    this.producerActive = true;
     return n;
+  }
+
+  private becomeProducer(): void {
+    this.readyForOutput = false;
+    if (!this.readyForCapture) {
+      // allocate_buffers() needs the buffer size S_FMT computed
+      if (!this.pixFormat) throw errno('EINVAL', 'no format set');
+      this.readyForCapture = true;
+    }
   }
 }

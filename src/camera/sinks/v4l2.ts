@@ -1,8 +1,12 @@
 // v4l2loopback sink: the producer side of a loopback device (docs/lab/audio-video.md §5):
 // open O_RDWR -> VIDIOC_QUERYCAP (must offer VIDEO_OUTPUT) -> VIDIOC_S_FMT(OUTPUT) and CHECK what
 // the driver kept (v4l2loopback silently substitutes formats[0] for unknown fourccs and returns
-// the locked format once a producer is active) -> VIDIOC_S_PARM(OUTPUT, 1/fps) -> write() one
-// whole frame per call. Every failure is one Error with a `code` and the command that fixes it.
+// the locked format once a producer is active) -> VIDIOC_S_PARM(OUTPUT, 1/fps) ->
+// VIDIOC_STREAMON(OUTPUT) -> write() one whole frame per call. STREAMON moves no frame (write()
+// does), but v4l2loopback 0.12.7 makes an opener its writer only there, and only a writer's
+// close() gives the device its OUTPUT capability back: a write()-only producer leaves the device
+// dead for the next one (the restarted bridge) until the module is reloaded.
+// Every failure is one Error with a `code` and the command that fixes it.
 import * as fs from 'fs';
 import { native } from '../../native';
 import { CameraPixelFormat, CameraSink, SinkStats, checkFrame, frameBytes, sinkError } from './types';
@@ -39,6 +43,7 @@ export interface V4l2Deps {
   queryCap: typeof native.v4l2QueryCap;
   setFormat: typeof native.v4l2SetOutputFormat;
   setFps: typeof native.v4l2SetOutputFps;
+  streamOn: typeof native.v4l2StreamOn;
 }
 
 const realDeps = (): V4l2Deps => ({
@@ -49,6 +54,7 @@ const realDeps = (): V4l2Deps => ({
   queryCap: (fd) => native.v4l2QueryCap(fd),
   setFormat: (...a) => native.v4l2SetOutputFormat(...a),
   setFps: (fd, fps) => native.v4l2SetOutputFps(fd, fps),
+  streamOn: (fd) => native.v4l2StreamOn(fd),
 });
 
 function describeFile(path: string): string {
@@ -174,6 +180,16 @@ export class V4l2Sink implements CameraSink {
       } catch (err) {
         this.keptFrameInterval = null;
         log(`camera: ${p} did not take the frame rate (VIDIOC_S_PARM: ${(err as Error).message}); frames are still written at ${o.fps}/s`);
+      }
+
+      // Last, so that a producer refused above never became the writer (its close() changes nothing).
+      try {
+        deps.streamOn(this.fd);
+      } catch (err) {
+        throw sinkError(
+          'ECAMERA_STREAMON',
+          `camera: ${p} refused to start its output queue (VIDIOC_STREAMON: ${(err as { code?: string }).code ?? (err as Error).message}). Reload the module: sudo modprobe -r v4l2loopback; ${modprobeLine(p)}`,
+        );
       }
     } catch (err) {
       deps.close(this.fd);

@@ -2,10 +2,17 @@
 // The service (D-Bus, the native addon) is loaded only after the config is known to be good, so
 // a typo never depends on the native build.
 import { ConfigFlags, resolveConfig } from '../../config/load';
+import { UsageError } from '../../config/errors';
 import { createLogger } from '../../log';
 import type { CliIo } from '../main';
+import { vmFromSystemdInstance } from '../systemd-instance';
 
 export async function runCommand(argv: Record<string, unknown>, io: CliIo): Promise<number> {
+  const instance = argv['systemd-instance'];
+  if (typeof instance === 'string') {
+    if (argv.vm !== undefined) throw new UsageError('--vm and --systemd-instance both name the VM: give one of them');
+    argv = { ...argv, vm: vmFromSystemdInstance(instance) };
+  }
   const { config, file } = resolveConfig(argv as ConfigFlags & { config?: string }, io.env);
   const log = createLogger({ format: config.log.format, level: config.log.level });
   if (file) log.info(`config: ${file}`);
