@@ -237,8 +237,16 @@ class EvdevDevice : public Napi::ObjectWrap<EvdevDevice> {
     }
   }
 
+  // libuv calls this straight from the event loop, outside any JS call, so there is no V8 handle
+  // scope open: every napi value Drain creates (batch_ref_.Value() first of all) needs one, or V8
+  // aborts the process with "HandleScope::CreateHandle(): Cannot create a handle without a
+  // HandleScope" on the first event. The Env is named first on purpose: written inline as
+  // `Napi::HandleScope scope(Napi::Env(env_));` C++ parses a function declaration, not a scope.
   static void OnPoll(uv_poll_t* handle, int status, int events) {
-    static_cast<EvdevDevice*>(handle->data)->Drain(status);
+    EvdevDevice* self = static_cast<EvdevDevice*>(handle->data);
+    Napi::Env env(self->env_);
+    Napi::HandleScope scope(env);
+    self->Drain(status);
   }
 
   // Called from the uv_poll callback, i.e. on the JS thread but outside any JS call: an exception

@@ -69,4 +69,8 @@ say "building TypeScript"
 node_modules/.bin/tsc -p tsconfig.build.json
 say "building test guest"
 bash guest/build-guest.sh >/dev/null
+# the kernel-device tier (test/kernel/): its packages, v4l2loopback built for the guest kernel with
+# DKMS (nothing is loaded on this host), the stage-1 initramfs
+say "preparing the kernel-device tier"
+bash scripts/kernel-vm/setup-host.sh
 say "ready"

@@ -166,9 +166,12 @@ export class EvdevSource implements InputEventSource {
       this.grabbed = true;
       if (this.info.hasLeds) this.savedLeds = this.dev.leds();
     } else {
-      this.restoreLeds();
+      // Release first, then restore: releasing EVIOCGRAB restarts the device's other handlers, and
+      // the console keyboard handler writes its own LED state then (kbd_start), overwriting a
+      // restore made before the release (seen on a real kernel: test/kernel/guest/input.guest.ts).
       this.dev.grab(false);
       this.grabbed = false;
+      this.restoreLeds();
     }
   }
 

@@ -191,6 +191,8 @@ export class FakeNativeDevice implements EvdevDeviceHandle {
   readonly hostSaw: Array<{ type: number; code: number; value: number }> = [];
   /** every grab(on) in order */
   readonly grabLog: boolean[] = [];
+  /** what the kernel's console keyboard handler writes when EVIOCGRAB is released (kbd_start) */
+  consoleLeds: [boolean, boolean, boolean] | undefined;
   closed = false;
   started = false;
   constructor(
@@ -207,6 +209,7 @@ export class FakeNativeDevice implements EvdevDeviceHandle {
   grab(on: boolean): void {
     this.grabbed = on;
     this.grabLog.push(on);
+    if (!on && this.consoleLeds) this.ledState = [...this.consoleLeds];
   }
   keysDown(): number[] {
     return [...this.keyState];

@@ -126,6 +126,9 @@ export class FakeQemuPeer {
   readonly listeners: FakeListenerPeer[] = [];
   readonly keys: ['press' | 'release', number][] = [];
   readonly buttons: ['press' | 'release', number][] = [];
+  /** Mouse.SetAbsPosition / Mouse.RelMotion calls, in order */
+  readonly absPositions: [number, number][] = [];
+  readonly relMotions: [number, number][] = [];
   readonly touches: [number, bigint, number, number][] = [];
   /** set when a client sent a mouse button QEMU would assert on: a real QEMU would be dead now */
   aborted: string | undefined;
@@ -198,7 +201,18 @@ export class FakeQemuPeer {
     return this.flavour !== '7.2';
   }
 
+  /** Keyboard.Modifiers: the guest's LED bits (1 scroll, 2 num, 4 caps); see setModifiers(). */
+  private modifiers = 0;
+
+  /** The guest changed its keyboard LEDs: the property and its PropertiesChanged, as QEMU sends them. */
+  setModifiers(bits: number): void {
+    this.modifiers = bits;
+    this.bus.emitPropertiesChanged('/org/qemu/Display1/Console_0', 'org.qemu.Display1.Keyboard', { Modifiers: bits });
+  }
+
   private export(): void {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this; // read by the exported Modifiers getter
     const b = this.bus;
     const root = '/org/qemu/Display1';
     b.exportObjectManager(root);
@@ -253,7 +267,9 @@ export class FakeQemuPeer {
     );
     b.exportInterface(
       {
-        Modifiers: 0,
+        get Modifiers() {
+          return self.modifiers;
+        },
         Press: (k: number) => {
           this.keys.push(['press', k]);
           return null;
@@ -273,7 +289,19 @@ export class FakeQemuPeer {
       return null;
     };
     b.exportInterface(
-      { IsAbsolute: true, Press: button('press'), Release: button('release'), SetAbsPosition: () => null, RelMotion: () => null },
+      {
+        IsAbsolute: true,
+        Press: button('press'),
+        Release: button('release'),
+        SetAbsPosition: (x: number, y: number) => {
+          this.absPositions.push([x, y]);
+          return null;
+        },
+        RelMotion: (dx: number, dy: number) => {
+          this.relMotions.push([dx, dy]);
+          return null;
+        },
+      },
       c,
       {
         name: 'org.qemu.Display1.Mouse',

@@ -22,6 +22,8 @@ export interface DbusDaemon {
 export interface DbusDaemonOptions {
   /** Waiting for the daemon to listen, ms (default 20 s: the box is shared and slow). */
   startTimeoutMs?: number;
+  /** let every local user connect (the kernel tier runs the bridge as an unprivileged user) */
+  allowAnyUser?: boolean;
 }
 
 const SESSION_CONF = '/usr/share/dbus-1/session.conf';
@@ -37,11 +39,17 @@ export async function startDbusDaemon(opts: DbusDaemonOptions = {}): Promise<Dbu
   const socket = path.join(dir, 'bus');
   const address = `unix:path=${socket}`;
   const logFile = path.join(dir, 'dbus.log');
+  let config = SESSION_CONF;
+  if (opts.allowAnyUser) {
+    config = path.join(dir, 'any-user.conf');
+    fs.writeFileSync(config, `<busconfig><include>${SESSION_CONF}</include><policy context="default"><allow user="*"/></policy></busconfig>\n`);
+    fs.chmodSync(dir, 0o755); // the socket lives here
+  }
   const env = { ...process.env };
   delete env.DBUS_SESSION_BUS_ADDRESS;
   // dieWithParent: a killed vitest worker never runs 'exit' handlers; the daemon must not outlive it.
   const [cmd, args] = dieWithParent('dbus-daemon', [
-    `--config-file=${SESSION_CONF}`,
+    `--config-file=${config}`,
     `--address=${address}`,
     '--nofork',
     '--nopidfile',

@@ -72,6 +72,17 @@ describe('EvdevSource (TypeScript side, fake native device)', () => {
     expect(() => src.setLeds(1)).not.toThrow(); // after close: ignored
   });
 
+  it('the host LED state is restored after EVIOCGRAB is released, so the console handler cannot undo it', () => {
+    const src = new EvdevSource('/dev/input/event3', fakeNative(KEYBOARD));
+    const dev = FakeNativeDevice.last;
+    dev.ledState = [true, false, false]; // host: Num Lock on
+    dev.consoleLeds = [false, false, false]; // the VT's own idea, written on release
+    src.grab(true);
+    src.setLeds(4);
+    src.grab(false);
+    expect(dev.ledState).toEqual([true, false, false]);
+  });
+
   it('a node opened read-only gets no LED writes', () => {
     const src = new EvdevSource('/dev/input/event3', fakeNative(KEYBOARD));
     FakeNativeDevice.last.writable = false;

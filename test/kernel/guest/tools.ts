@@ -1,0 +1,171 @@
+// Helpers for the checks that run INSIDE the kernel tier's guest (as root, real kernel devices):
+// the uinput device factory (scripts/kernel-vm/guest/uinput-devices.py) and the bridge's real
+// CLI as a child process, optionally as another user. The CLI is the bundle the host built from
+// the current sources (QDB_CLI_BUNDLE, see test/harness/kernel-vm.ts: one file loads much faster
+// over 9p under TCG than dist/ and node_modules), else dist/ (scripts/setup.sh builds it).
+import { spawn, spawnSync, type ChildProcess } from 'child_process';
+import * as path from 'path';
+import { sleep, waitFor } from '../../harness/procs';
+
+const ROOT = path.join(__dirname, '../../..');
+export const CLI = process.env.QDB_CLI_BUNDLE ?? path.join(ROOT, 'dist/src/cli/main.js');
+const FACTORY = path.join(ROOT, 'scripts/kernel-vm/guest/uinput-devices.py');
+
+/** nobody/nogroup: the unprivileged user the permission checks run as */
+export const NOBODY = { uid: 65534, gid: 65534 };
+
+/** gid of a group in the guest (its /etc/group is the host's) */
+export function groupId(name: string): number {
+  const r = spawnSync('getent', ['group', name], { encoding: 'utf8' });
+  const gid = Number(r.stdout.split(':')[2]);
+  if (r.status !== 0 || !Number.isInteger(gid)) throw new Error(`no group ${name} in the guest`);
+  return gid;
+}
+
+/** [cmd, args] running cmd as `user` with exactly `groups` (setpriv: no PAM, no login) */
+export function asUser(user: { uid: number; gid: number }, groups: number[], cmd: string, args: string[]): [string, string[]] {
+  const g = groups.length ? ['--groups', groups.join(',')] : ['--clear-groups'];
+  return ['setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), ...g, '--', cmd, ...args]];
+}
+
+export type DeviceKind = 'keyboard' | 'mouse' | 'hires-mouse' | 'tablet';
+
+/** One uinput factory process; devices are created and destroyed through it. */
+export class UinputFactory {
+  readonly lines: string[] = [];
+  private buf = '';
+  private constructor(private readonly proc: ChildProcess) {
+    proc.stdout!.on('data', (d: Buffer) => {
+      this.buf += d.toString();
+      let i;
+      while ((i = this.buf.indexOf('\n')) >= 0) {
+        this.lines.push(this.buf.slice(0, i));
+        this.buf = this.buf.slice(i + 1);
+      }
+    });
+  }
+
+  static async start(): Promise<UinputFactory> {
+    const proc = spawn('/usr/bin/python3', [FACTORY], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const f = new UinputFactory(proc);
+    await f.expect(/^READY$/, 0);
+    return f;
+  }
+
+  /** Waits for a line matching re at or after index `from`; returns it. */
+  async expect(re: RegExp, from: number, ms = 20_000): Promise<string> {
+    let hit: string | undefined;
+    await waitFor(`uinput factory: ${re}`, ms, () => {
+      const err = this.lines.slice(from).find((l) => l.startsWith('ERROR'));
+      if (err) throw new Error(err);
+      hit = this.lines.slice(from).find((l) => re.test(l));
+      return hit !== undefined;
+    }, 20);
+    return hit!;
+  }
+
+  private async command(line: string, answer: RegExp): Promise<string> {
+    const from = this.lines.length;
+    this.proc.stdin!.write(line + '\n');
+    return this.expect(answer, from);
+  }
+
+  /** Creates a device; `name` may contain spaces. Returns its /dev/input/eventN. */
+  async create(id: string, kind: DeviceKind, name: string, vendor: number, product: number): Promise<string> {
+    const hex = (n: number): string => n.toString(16).padStart(4, '0');
+    const line = await this.command(`create ${id} ${kind} ${name.replace(/ /g, '_')} ${hex(vendor)} ${hex(product)}`, new RegExp(`^CREATED ${id} `));
+    return line.split(' ')[2];
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.command(`destroy ${id}`, new RegExp(`^DESTROYED ${id}$`));
+  }
+
+  /** Writes [type, code, value] events and a SYN_REPORT: one frame. */
+  async frame(id: string, ...events: [number, number, number][]): Promise<void> {
+    await this.command(`ev ${id} ${events.flat().join(' ')}`, new RegExp(`^OK ev ${id}$`));
+  }
+
+  /** n KEY_A press/release frames as fast as the kernel takes them, then KEY_A held. */
+  async flood(id: string, n: number): Promise<void> {
+    await this.command(`flood ${id} ${n}`, new RegExp(`^FLOODED ${id} ${n}$`));
+  }
+
+  /** EV_LED writes the device received since line index `from`: [code, value][] */
+  ledWrites(id: string, from = 0): [number, number][] {
+    return this.lines
+      .slice(from)
+      .map((l) => l.split(' '))
+      .filter((a) => a[0] === 'LED' && a[1] === id)
+      .map((a) => [Number(a[2]), Number(a[3])]);
+  }
+
+  async stop(): Promise<void> {
+    this.proc.stdin!.end('quit\n');
+    await Promise.race([new Promise((r) => this.proc.once('exit', r)), sleep(5000)]);
+    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+  }
+}
+
+/** The bridge CLI as a child process, its stdout+stderr collected. */
+export class BridgeProcess {
+  private out = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private constructor(readonly proc: ChildProcess) {
+    proc.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.exited = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+  }
+
+  /** `qemu-dbus-bridge ARGS...`; `user`: run as that user with exactly `groups`. */
+  static start(args: string[], opts: { env?: NodeJS.ProcessEnv; user?: { uid: number; gid: number }; groups?: number[] } = {}): BridgeProcess {
+    const [cmd, argv] = opts.user ? asUser(opts.user, opts.groups ?? [], process.execPath, [CLI, ...args]) : [process.execPath, [CLI, ...args]];
+    return new BridgeProcess(spawn(cmd, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  log(): string {
+    return this.out;
+  }
+
+  get running(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** Waits for the log to match re (after character offset `from`); fails early if the bridge died. */
+  async waitLog(re: RegExp, ms = 30_000, from = 0): Promise<void> {
+    await waitFor(`bridge log ${re}`, ms, () => {
+      if (re.test(this.out.slice(from))) return true;
+      if (!this.running) throw new Error(`the bridge exited (${this.proc.exitCode ?? this.proc.signalCode}) before logging ${re}:\n${this.tail()}`);
+      return false;
+    }, 25);
+  }
+
+  tail(lines = 25): string {
+    return this.out.trim().split('\n').slice(-lines).join('\n');
+  }
+
+  /** SIGTERM; resolves with how it ended (SIGKILL after 15 s). */
+  async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.running) this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 15_000);
+    const r = await this.exited;
+    clearTimeout(t);
+    return r;
+  }
+}
+
+/** `qemu-dbus-bridge ARGS...` to the end, optionally as another user: exit status and output. */
+export function runCli(args: string[], opts: { user?: { uid: number; gid: number }; groups?: number[]; env?: NodeJS.ProcessEnv } = {}): Promise<{ status: number | null; out: string }> {
+  const [cmd, argv] = opts.user ? asUser(opts.user, opts.groups ?? [], process.execPath, [CLI, ...args]) : [process.execPath, [CLI, ...args]];
+  const p = spawn(cmd, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const t = setTimeout(() => p.kill('SIGKILL'), 120_000);
+  return new Promise((resolve) =>
+    p.once('exit', (status) => {
+      clearTimeout(t);
+      resolve({ status, out });
+    }),
+  );
+}

@@ -1,0 +1,13 @@
+// Kernel tier, input group: ONE guest boot (udev running, QEMU's USB keyboard and mouse attached for
+// /dev/input/by-id) runs test/kernel/guest/input.guest.ts: real evdev devices (uinput, USB HID) ->
+// the bridge's CLI -> the project's fake QEMU peer in the guest. Each in-guest check is one test here.
+import { guestGroupSuite } from '../harness/kernel-vm';
+
+guestGroupSuite('kernel tier: evdev input on real devices', {
+  name: 'input',
+  mode: 'udev',
+  qemuArgs: '-device qemu-xhci -device usb-kbd -device usb-mouse',
+  vitest: ['test/kernel/guest/input.guest.ts'],
+  timeoutS: 400,
+  cli: true,
+});
