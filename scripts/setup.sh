@@ -24,23 +24,8 @@ PACKAGES=(
   systemd
 )
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
-  [ "${status:0:2}" = ii ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    say "installing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  else
-    echo "setup: missing Debian packages. Install them with:" >&2
-    echo "  sudo apt-get install --no-install-recommends ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+source scripts/ensure-packages.sh
+ensure_packages "${PACKAGES[@]}" || exit 1
 
 # The guest boots a Debian kernel: linux-image-amd64 must have left one with its modules.
 if ! ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1; then

@@ -16,29 +16,14 @@ say() { [ "${QDB_SETUP_QUIET:-0}" = 1 ] || echo "kernel-vm setup: $*" >&2; }
 KVER=${1:-${KVER:-$(ls -1 /lib/modules 2>/dev/null | grep -- '-amd64$' | sort -V | tail -1 || true)}}
 [ -n "$KVER" ] || { echo "kernel-vm setup: no Debian amd64 kernel in /lib/modules: apt-get install linux-image-amd64" >&2; exit 1; }
 
-# Keep in sync with README "Requirements" (kernel-device tier).
+# What the guest uses comes from this host (its root is the guest's): the kernel tier's packages.
 PACKAGES=("linux-image-$KVER" "linux-headers-$KVER" dkms v4l2loopback-dkms v4l-utils evtest udev
   busybox-static kmod cpio xz-utils python3 dbus dbus-user-session systemd
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
-  [ "${status:0:2}" = ii ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    say "installing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    # headers before v4l2loopback-dkms: its postinst then builds for KVER straight away
-    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "linux-headers-$KVER" >&2
-    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}" >&2
-  else
-    echo "kernel-vm setup: missing Debian packages for the kernel-device tier. Install them with:" >&2
-    echo "  sudo apt-get install --no-install-recommends ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+source "$HERE/../ensure-packages.sh"
+# headers first: v4l2loopback-dkms's postinst then builds for KVER straight away
+ensure_packages "linux-headers-$KVER" || exit 1
+ensure_packages "${PACKAGES[@]}" || exit 1
 
 # v4l2loopback for the GUEST kernel (dkms only builds and copies; it loads nothing)
 if ! modinfo -k "$KVER" v4l2loopback >/dev/null 2>&1; then

@@ -24,6 +24,6 @@ export function bundleCli(label: string): string {
  * packages loaded from node_modules at run time instead (usocket must be: its `bindings` call finds
  * the addon relative to the calling file).
  */
-export function bundleScript(contents: string, outfile: string, external: string[] = []): void {
-  build({ stdin: { contents, resolveDir: ROOT, loader: 'ts', sourcefile: 'script.ts' }, outfile, external: ['*.node', ...external] });
+export function bundleScript(contents: string, outfile: string, external: string[] = [], alias?: Record<string, string>): void {
+  build({ stdin: { contents, resolveDir: ROOT, loader: 'ts', sourcefile: 'script.ts' }, outfile, external: ['*.node', ...external], alias });
 }

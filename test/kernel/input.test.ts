@@ -9,5 +9,6 @@ guestGroupSuite('kernel tier: evdev input on real devices', {
   qemuArgs: '-device qemu-xhci -device usb-kbd -device usb-mouse',
   vitest: ['test/kernel/guest/input.guest.ts'],
   timeoutS: 400,
+  memory: '2G',
   cli: true,
 });

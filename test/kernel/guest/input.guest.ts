@@ -24,7 +24,7 @@ const KEY_E = 18;
 const KEY_X = 45;
 const KEY_F12 = 88;
 const KEY_LEFTCTRL = 29;
-const KEY_RIGHTCTRL = 97;
+const KEY_F11 = 87;
 const KEY_LEFTSHIFT = 42;
 // QEMU's InputButton on D-Bus: 3 wheel up, 4 wheel down
 const WHEEL_UP = 3;
@@ -37,14 +37,19 @@ const HEIGHT = 240;
 
 let bus: DbusDaemon;
 let peer: FakeQemuPeer;
+// a second bus and VM for the all-keyboards bridge, which runs alongside the others and opens
+// every device: what it forwards must not mix with what the checks of the others count
+let bus2: DbusDaemon;
+let peer2: FakeQemuPeer;
 let uinput: UinputFactory;
 const dev: Record<string, string> = {};
 /** /dev/input/by-id/<this> is QEMU's USB keyboard */
 let usbKbd: string | undefined;
 
 beforeAll(async () => {
-  bus = await startDbusDaemon({ allowAnyUser: true });
+  [bus, bus2] = await Promise.all([startDbusDaemon({ allowAnyUser: true }), startDbusDaemon({ allowAnyUser: true })]);
   peer = await FakeQemuPeer.start({ busAddress: bus.address, name: VM, width: WIDTH, height: HEIGHT });
+  peer2 = await FakeQemuPeer.start({ busAddress: bus2.address, name: VM, width: WIDTH, height: HEIGHT });
   // QEMU's USB keyboard (run-guest -q "-device qemu-xhci -device usb-kbd"): udev gives it by-id links
   spawnSync('modprobe', ['-a', 'xhci_pci', 'usbhid', 'hid_generic']);
   uinput = await UinputFactory.start();
@@ -54,41 +59,114 @@ beforeAll(async () => {
   dev.kbd4 = await uinput.create('kbd4', 'keyboard', 'kdev keyboard four', 0x1d6b, 0x0104);
   dev.mouse = await uinput.create('mouse', 'hires-mouse', 'kdev hires mouse', 0x1d6b, 0x0201);
   dev.tablet = await uinput.create('tablet', 'tablet', 'kdev pen tablet', 0x1d6b, 0x0301);
+  dev.kbd5 = await uinput.create('kbd5', 'keyboard', 'kdev keyboard five', 0x1d6b, 0x0105);
+  dev.kbd6 = await uinput.create('kbd6', 'keyboard', 'kdev keyboard six', 0x1d6b, 0x0106);
   // udev has set the group (input, 0660) on every node before a check runs as another user
   await waitFor('udev to settle', 30_000, () => Object.values(dev).every((p) => (fs.statSync(p).mode & 0o060) === 0o060));
   await waitFor('the USB keyboard in /dev/input/by-id', 60_000, () => {
     usbKbd = fs.existsSync('/dev/input/by-id') ? fs.readdirSync('/dev/input/by-id').find((n) => n.endsWith('-event-kbd')) : undefined;
     return usbKbd;
   }, 200);
+  // Bridge and CLI start-up is the slow part under TCG (5-25 s each): start them all now, on
+  // disjoint devices, while the checks run one after the other. Failures surface in the checks.
+  const up = Object.values(bridges).map((b) => b.get().catch(() => undefined));
+  // the CLI runs once the bridges are up: nine Node start-ups at once starve the 2 vCPUs
+  cliRuns = Promise.all(up).then(startCliRuns);
 });
 
 afterAll(async () => {
+  await Promise.all(Object.values(bridges).map((b) => b.stop()));
   await uinput?.stop();
-  peer?.bus.connection.end();
-  await bus?.stop();
+  for (const p of [peer, peer2]) p?.bus.connection.end();
+  await Promise.all([bus?.stop(), bus2?.stop()]);
 });
 
-const runArgs = (...inputs: string[]): string[] => ['run', '--address', bus.address, '--vm', VM, '--audio', 'none', '--camera', 'none', ...inputs.flatMap((i) => ['--input', i])];
+const runArgs = (address: string, ...inputs: string[]): string[] => ['run', '--address', address, '--vm', VM, '--audio', 'none', '--camera', 'none', ...inputs.flatMap((i) => ['--input', i])];
 
 /** Keys the VM saw since `from`: ['press'|'release', qnum][] */
 const keysSince = (from: number): ['press' | 'release', number][] => peer.keys.slice(from);
 
 /**
- * Starts a bridge and waits until its route is live: a probe key (F12) on `probeDev` reaches the
+ * Starts a bridge and waits until its route is live: a probe key (F12) on `probeId` reaches the
  * VM (the bridge attaches, then opens the devices: pressing before that is not forwarded).
  */
-async function startBridge(args: string[], probeId: string, opts: Parameters<typeof BridgeProcess.start>[1] = {}): Promise<BridgeProcess> {
+async function startBridge(args: string[], probeId: string, opts: Parameters<typeof BridgeProcess.start>[1] = {}, vm = peer): Promise<BridgeProcess> {
   const b = BridgeProcess.start(args, opts);
-  await b.waitLog(/attached to VM/, 60_000);
-  await waitFor(`a probe key on ${probeId} to reach the VM`, 30_000, async () => {
-    if (!b.running) throw new Error(`the bridge exited (${b.proc.exitCode ?? b.proc.signalCode}) on the first key press from a real device:\n${b.tail()}`);
-    const from = peer.keys.length;
+  await b.waitLog(/attached to VM/, 90_000);
+  await b.until(`a key press on ${probeId} (a real evdev device) to reach the VM`, 60_000, async () => {
+    const from = vm.keys.length;
     await uinput.frame(probeId, [EV_KEY, KEY_F12, 1]);
     await uinput.frame(probeId, [EV_KEY, KEY_F12, 0]);
-    await sleep(150);
-    return keysSince(from).some(([k, c]) => k === 'release' && c === qnum(KEY_F12));
+    await sleep(200);
+    return vm.keys.slice(from).some(([k, c]) => k === 'release' && c === qnum(KEY_F12));
   }, 300);
   return b;
+}
+
+/**
+ * One bridge shared by the checks of a describe, started by the first check that needs it: when
+ * the start fails, every check fails with that reason (a failed beforeAll would only mark them skipped).
+ */
+function sharedBridge(start: () => Promise<BridgeProcess>): { get: () => Promise<BridgeProcess>; stop: () => Promise<void> } {
+  let started: Promise<BridgeProcess> | undefined;
+  return {
+    get: () => (started ??= start()),
+    stop: async () => {
+      const b = await started?.catch(() => undefined);
+      await b?.stop();
+    },
+  };
+}
+
+/** Reader fds of the LED/grab and SYN_DROPPED checks (opened when their bridge is up). */
+const fds: { grab?: number; flood?: number } = {};
+/** where the flood check's count starts */
+let floodFrom = 0;
+
+const bridges = {
+  // A: --input selection, USB by-id, hi-res wheel, tablet, unplug
+  select: sharedBridge(() => startBridge(runArgs(bus.address, dev.kbd1, 'name:^kdev keyboard two$', 'id:1d6b:0103', `/dev/input/by-id/${usbKbd}`, dev.mouse, dev.tablet), 'kbd1')),
+  // B: EVIOCGRAB, hotkey, LEDs on keyboard five
+  grab: sharedBridge(async () => {
+    // the host's own LED state before the bridge grabs: Num Lock on, Caps Lock off
+    const host = new EvdevSource(dev.kbd5);
+    host.setLeds(LED_BIT_NUM);
+    host.close();
+    expect([ledOn(dev.kbd5, 'LED_NUML'), ledOn(dev.kbd5, 'LED_CAPSL')], 'host LEDs set before the grab').toEqual([true, false]);
+    const b = await startBridge([...runArgs(bus.address, dev.kbd5), '--grab-toggle', 'KEY_LEFTCTRL+KEY_F11'], 'kbd5');
+    fds.grab = fs.openSync(dev.kbd5, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    return b;
+  }),
+  // C: SYN_DROPPED on keyboard six, not grabbed so that a plain reader sees the overflow too
+  flood: sharedBridge(async () => {
+    const b = await startBridge([...runArgs(bus.address, dev.kbd6), '--no-grab'], 'kbd6');
+    fds.flood = fs.openSync(dev.kbd6, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    floodFrom = peer.keys.length;
+    b.proc.kill('SIGSTOP'); // nothing reads: the kernel's per-client buffer overflows
+    await uinput.flood('kbd6', 2000);
+    b.proc.kill('SIGCONT');
+    return b;
+  }),
+  // D: all-keyboards/all-mice as nobody in group input, on the second VM; --no-grab: it opens the
+  // devices the others hold grabbed (and keeps the default Ctrl+Ctrl hotkey, which B does not press)
+  all: sharedBridge(() =>
+    startBridge([...runArgs(bus2.address, 'all-keyboards', 'all-mice'), '--no-grab'], 'kbd4', { user: NOBODY, groups: [groupId('input')], env: { HOME: '/tmp' } }, peer2),
+  ),
+};
+
+type CliRun = { status: number | null; out: string };
+let cliRuns: Promise<{ root: CliRun; outsideDevices: CliRun; outsideDoctor: CliRun; inGroupDevices: CliRun; inGroupDoctor: CliRun }>;
+async function startCliRuns(): Promise<Awaited<typeof cliRuns>> {
+  const nobody = { user: NOBODY, env: { HOME: '/tmp' } };
+  const input = { ...nobody, groups: [groupId('input')] };
+  const [root, outsideDevices, outsideDoctor, inGroupDevices, inGroupDoctor] = await Promise.all([
+    runCli(['devices']),
+    runCli(['devices'], nobody),
+    runCli(['doctor'], nobody),
+    runCli(['devices'], input),
+    runCli(['doctor'], input),
+  ]);
+  return { root, outsideDevices, outsideDoctor, inGroupDevices, inGroupDoctor };
 }
 
 async function tap(id: string, key: number): Promise<void> {
@@ -97,10 +175,9 @@ async function tap(id: string, key: number): Promise<void> {
 }
 
 /** Waits until the VM has seen press+release of `key` after `from`. */
-async function vmGotTap(key: number, from: number, what: string, b: BridgeProcess): Promise<void> {
-  await waitFor(`${what}: press+release of ${key} in the VM`, 10_000, () => {
-    if (!b.running) throw new Error(`the bridge died:\n${b.tail()}`);
-    const seen = keysSince(from);
+async function vmGotTap(key: number, from: number, what: string, b: BridgeProcess, vm = peer): Promise<void> {
+  await b.until(`${what}: press+release of ${key} in the VM`, 30_000, () => {
+    const seen = vm.keys.slice(from);
     return seen.some(([k, c]) => k === 'press' && c === qnum(key)) && seen.some(([k, c]) => k === 'release' && c === qnum(key));
   });
 }
@@ -144,25 +221,21 @@ function drain(fd: number): [number, number, number][] {
   }
 }
 
+/** B's grab toggle, a chord (--grab-toggle KEY_LEFTCTRL+KEY_F11): not the default Ctrl+Ctrl of D, which sees these keys whenever B is not grabbing */
 async function hotkey(id: string): Promise<void> {
   await uinput.frame(id, [EV_KEY, KEY_LEFTCTRL, 1]);
-  await uinput.frame(id, [EV_KEY, KEY_RIGHTCTRL, 1]);
-  await uinput.frame(id, [EV_KEY, KEY_RIGHTCTRL, 0]);
+  await uinput.frame(id, [EV_KEY, KEY_F11, 1]);
+  await uinput.frame(id, [EV_KEY, KEY_F11, 0]);
   await uinput.frame(id, [EV_KEY, KEY_LEFTCTRL, 0]);
 }
 
 
 describe('--input selection, USB by-id, hi-res wheel, tablet, unplug (one bridge as root)', () => {
-  let b: BridgeProcess;
-  beforeAll(async () => {
-    const inputs = [dev.kbd1, 'name:^kdev keyboard two$', 'id:1d6b:0103', `/dev/input/by-id/${usbKbd}`, dev.mouse, dev.tablet];
-    b = await startBridge(runArgs(...inputs), 'kbd1');
-  });
-  afterAll(async () => {
-    await b?.stop();
-  });
+  const bridge = bridges.select;
+  afterAll(() => bridge.stop());
 
   it('a key press from a real evdev node (by path) reaches the VM and the bridge lives on (uv_poll callback has a HandleScope)', async () => {
+    const b = await bridge.get();
     const from = peer.keys.length;
     await tap('kbd1', KEY_B);
     await vmGotTap(KEY_B, from, 'by path', b);
@@ -170,6 +243,7 @@ describe('--input selection, USB by-id, hi-res wheel, tablet, unplug (one bridge
   });
 
   it('--input name:REGEX selects the device with that name', async () => {
+    const b = await bridge.get();
     const from = peer.keys.length;
     await tap('kbd2', KEY_C);
     await vmGotTap(KEY_C, from, 'name:', b);
@@ -177,17 +251,20 @@ describe('--input selection, USB by-id, hi-res wheel, tablet, unplug (one bridge
   });
 
   it('--input id:VVVV:PPPP selects the device with those ids', async () => {
+    const b = await bridge.get();
     const from = peer.keys.length;
     await tap('kbd3', KEY_D);
     await vmGotTap(KEY_D, from, 'id:', b);
     expect(b.log()).toContain(`input: using ${dev.kbd3} (kdev keyboard three)`);
   });
 
-  it('--input /dev/input/by-id/…-event-kbd opens QEMU\'s USB keyboard', () => {
+  it('--input /dev/input/by-id/…-event-kbd opens QEMU\'s USB keyboard', async () => {
+    const b = await bridge.get();
     expect(b.log()).toMatch(/input: using \S+ \(QEMU QEMU USB Keyboard\)/);
   });
 
   it('a device no rule matches is not opened and its keys do not reach the VM', async () => {
+    const b = await bridge.get();
     const from = peer.keys.length;
     await tap('kbd4', KEY_E);
     await tap('kbd1', KEY_B); // a marker behind it on a selected device
@@ -197,11 +274,12 @@ describe('--input selection, USB by-id, hi-res wheel, tablet, unplug (one bridge
   });
 
   it('hi-res wheel: two half notches (REL_WHEEL_HI_RES 60, then 60 with REL_WHEEL 1) scroll once up; a full notch back once down', async () => {
+    const b = await bridge.get();
     const from = peer.buttons.length;
     await uinput.frame('mouse', [EV_REL, REL_WHEEL_HI_RES, 60]);
     await uinput.frame('mouse', [EV_REL, REL_WHEEL_HI_RES, 60], [EV_REL, REL_WHEEL, 1]);
     await uinput.frame('mouse', [EV_REL, REL_WHEEL_HI_RES, -120], [EV_REL, REL_WHEEL, -1]);
-    await waitFor('the wheel-down release', 10_000, () => peer.buttons.slice(from).some(([k, bt]) => k === 'release' && bt === WHEEL_DOWN));
+    await b.until('the wheel-down release', 10_000, () => peer.buttons.slice(from).some(([k, bt]) => k === 'release' && bt === WHEEL_DOWN));
     await sleep(300);
     expect(peer.buttons.slice(from)).toEqual([
       ['press', WHEEL_UP],
@@ -212,11 +290,12 @@ describe('--input selection, USB by-id, hi-res wheel, tablet, unplug (one bridge
   });
 
   it('the tablet (ABS_X 0..15199, ABS_Y 0..9499) maps its corners and centre onto the 320x240 console', async () => {
+    const b = await bridge.get();
     const from = peer.absPositions.length;
     await uinput.frame('tablet', [EV_ABS, ABS_X, 15199], [EV_ABS, ABS_Y, 9499]);
     await uinput.frame('tablet', [EV_ABS, ABS_X, 7600], [EV_ABS, ABS_Y, 4750]);
     await uinput.frame('tablet', [EV_ABS, ABS_X, 0], [EV_ABS, ABS_Y, 0]);
-    await waitFor('three positions', 10_000, () => peer.absPositions.length - from >= 3);
+    await b.until('three positions', 10_000, () => peer.absPositions.length - from >= 3);
     // (value - min) * (size - 1) / (max - min), rounded: 7600 * 319 / 15199 = 159.5, 4750 * 239 / 9499 = 119.5
     expect(peer.absPositions.slice(from)).toEqual([
       [319, 239],
@@ -226,6 +305,7 @@ describe('--input selection, USB by-id, hi-res wheel, tablet, unplug (one bridge
   });
 
   it('Shift+X held when the keyboard is unplugged: both are released in the VM, the bridge lives on', async () => {
+    const b = await bridge.get();
     const from = peer.keys.length;
     await uinput.frame('kbd3', [EV_KEY, KEY_LEFTSHIFT, 1]);
     await uinput.frame('kbd3', [EV_KEY, KEY_X, 1]);
@@ -239,100 +319,80 @@ describe('--input selection, USB by-id, hi-res wheel, tablet, unplug (one bridge
   });
 });
 
-describe('EVIOCGRAB, the grab hotkey and LEDs (bridge as root on keyboard four)', () => {
-  let b: BridgeProcess;
-  let fd: number;
-  beforeAll(async () => {
-    // the host's own LED state before the bridge grabs: Num Lock on, Caps Lock off
-    const host = new EvdevSource(dev.kbd4);
-    host.setLeds(LED_BIT_NUM);
-    host.close();
-    expect([ledOn(dev.kbd4, 'LED_NUML'), ledOn(dev.kbd4, 'LED_CAPSL')]).toEqual([true, false]);
-    b = await startBridge(runArgs(dev.kbd4), 'kbd4');
-    fd = fs.openSync(dev.kbd4, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  });
-  afterAll(async () => {
-    if (fd !== undefined) fs.closeSync(fd);
-    await b?.stop();
-  });
+describe('EVIOCGRAB, the grab hotkey and LEDs (bridge as root on keyboard five)', () => {
+  const bridge = bridges.grab;
+  afterAll(() => bridge.stop());
 
   it('while forwarding, another EVIOCGRAB gets EBUSY and other readers see no keys', async () => {
-    expect(grabFromOutside(dev.kbd4)).toBe('EBUSY');
-    drain(fd);
+    const b = await bridge.get();
+    expect(grabFromOutside(dev.kbd5)).toBe('EBUSY');
+    drain(fds.grab!);
     const from = peer.keys.length;
-    await tap('kbd4', KEY_B);
+    await tap('kbd5', KEY_B);
     await vmGotTap(KEY_B, from, 'grabbed', b);
-    expect(drain(fd).filter(([t]) => t === EV_KEY)).toEqual([]);
+    expect(drain(fds.grab!).filter(([t]) => t === EV_KEY)).toEqual([]);
   });
 
   it("the guest's Caps Lock lights the host keyboard's Caps Lock LED (and only that one)", async () => {
+    const b = await bridge.get();
     const from = uinput.lines.length;
     peer.setModifiers(LED_BIT_CAPS);
-    await waitFor('the Caps Lock LED write', 10_000, () => uinput.ledWrites('kbd4', from).some(([c, v]) => c === LED_CAPSL && v === 1));
-    expect([ledOn(dev.kbd4, 'LED_NUML'), ledOn(dev.kbd4, 'LED_CAPSL')]).toEqual([false, true]);
+    await b.until('the Caps Lock LED write', 10_000, () => uinput.ledWrites('kbd5', from).some(([c, v]) => c === LED_CAPSL && v === 1));
+    expect([ledOn(dev.kbd5, 'LED_NUML'), ledOn(dev.kbd5, 'LED_CAPSL')]).toEqual([false, true]);
   });
 
-  it("both Ctrl keys hand the keyboard back to the host, with the host's LEDs from before the grab (Num Lock on, Caps Lock off)", async () => {
+  it("the grab hotkey (Ctrl+F11) hands the keyboard back to the host, with the host's LEDs from before the grab (Num Lock on, Caps Lock off)", async () => {
+    const b = await bridge.get();
     const at = b.log().length;
     const from = uinput.lines.length;
-    await hotkey('kbd4');
+    await hotkey('kbd5');
     await b.waitLog(/input: released to the host/, 10_000, at);
     await sleep(500); // the console keyboard handler writes its LEDs when the grab is released
     // (checked before anything else grabs: every EVIOCGRAB release makes the console handler write again)
-    expect([ledOn(dev.kbd4, 'LED_NUML'), ledOn(dev.kbd4, 'LED_CAPSL')], `LED writes seen: ${JSON.stringify(uinput.ledWrites('kbd4', from))}`).toEqual([true, false]);
+    expect([ledOn(dev.kbd5, 'LED_NUML'), ledOn(dev.kbd5, 'LED_CAPSL')], `LED writes seen: ${JSON.stringify(uinput.ledWrites('kbd5', from))}`).toEqual([true, false]);
   });
 
   it('handed back: EVIOCGRAB is free and keys stay on the host', async () => {
-    expect(grabFromOutside(dev.kbd4)).toBeUndefined();
-    drain(fd);
+    const b = await bridge.get();
+    expect(grabFromOutside(dev.kbd5)).toBeUndefined();
+    drain(fds.grab!);
     const from = peer.keys.length;
-    await tap('kbd4', KEY_C);
-    await waitFor('the host reader to see KEY_C', 10_000, () => drain(fd).some(([t, c, v]) => t === EV_KEY && c === KEY_C && v === 0));
+    await tap('kbd5', KEY_C);
+    await b.until('the host reader to see KEY_C', 10_000, () => drain(fds.grab!).some(([t, c, v]) => t === EV_KEY && c === KEY_C && v === 0));
     await sleep(300);
     expect(keysSince(from).filter(([, c]) => c === qnum(KEY_C))).toEqual([]);
   });
 
-  it('both Ctrl keys again: grabbed again and forwarding resumes with the guest LEDs', async () => {
+  it('the hotkey again: grabbed again and forwarding resumes with the guest LEDs', async () => {
+    const b = await bridge.get();
     const at = b.log().length;
-    await hotkey('kbd4');
+    await hotkey('kbd5');
     await b.waitLog(/input: forwarding to the guest/, 10_000, at);
-    await waitFor('EVIOCGRAB taken again', 10_000, () => grabFromOutside(dev.kbd4) === 'EBUSY');
+    await waitFor('EVIOCGRAB taken again', 10_000, () => grabFromOutside(dev.kbd5) === 'EBUSY');
     const from = peer.keys.length;
-    await tap('kbd4', KEY_D);
+    await tap('kbd5', KEY_D);
     await vmGotTap(KEY_D, from, 'grabbed again', b);
-    await waitFor('guest LEDs on the host keyboard again', 10_000, () => ledOn(dev.kbd4, 'LED_CAPSL') && !ledOn(dev.kbd4, 'LED_NUML'));
+    await waitFor('guest LEDs on the host keyboard again', 10_000, () => ledOn(dev.kbd5, 'LED_CAPSL') && !ledOn(dev.kbd5, 'LED_NUML'));
   });
 });
 
-describe('SYN_DROPPED on a flooded device (bridge --no-grab on keyboard two, stopped while the flood arrives)', () => {
-  let b: BridgeProcess;
-  let fd: number;
-  let from: number;
-  beforeAll(async () => {
-    b = await startBridge([...runArgs(dev.kbd2), '--no-grab'], 'kbd2');
-    fd = fs.openSync(dev.kbd2, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    from = peer.keys.length;
-    b.proc.kill('SIGSTOP'); // nothing reads: the kernel's per-client buffer overflows
-    await uinput.flood('kbd2', 2000);
-    b.proc.kill('SIGCONT');
-  });
-  afterAll(async () => {
-    if (fd !== undefined) fs.closeSync(fd);
-    await b?.stop();
-  });
+describe('SYN_DROPPED on a flooded device (bridge --no-grab on keyboard six, stopped while the flood arrives)', () => {
+  const bridge = bridges.flood;
+  afterAll(() => bridge.stop());
 
-  it('the kernel really dropped events (a plain reader sees SYN_DROPPED)', () => {
-    expect(drain(fd).some(([t, c]) => t === EV_SYN && c === SYN_DROPPED)).toBe(true);
+  it('the kernel really dropped events (a plain reader sees SYN_DROPPED)', async () => {
+    await bridge.get();
+    expect(drain(fds.flood!).some(([t, c]) => t === EV_SYN && c === SYN_DROPPED)).toBe(true);
   });
 
   it('after the resync the VM holds KEY_A (the device state), with presses and releases alternating', async () => {
-    await waitFor('KEY_A held in the VM', 30_000, () => {
-      if (!b.running) throw new Error(`the bridge died:\n${b.tail()}`);
-      const a = keysSince(from).filter(([, c]) => c === qnum(KEY_A));
+    const b = await bridge.get();
+    await b.until('KEY_A held in the VM', 30_000, () => {
+      const a = keysSince(floodFrom).filter(([, c]) => c === qnum(KEY_A));
       return a.length > 0 && a[a.length - 1][0] === 'press';
     });
     await sleep(500);
-    const a = keysSince(from).filter(([, c]) => c === qnum(KEY_A));
+    const a = keysSince(floodFrom).filter(([, c]) => c === qnum(KEY_A));
     console.log(`SYN_DROPPED: the VM saw ${a.length} KEY_A calls for 4001 key events sent`);
     expect(a.length).toBeLessThan(4001);
     expect(a.every(([k], i) => k === (i % 2 === 0 ? 'press' : 'release'))).toBe(true);
@@ -340,64 +400,55 @@ describe('SYN_DROPPED on a flooded device (bridge --no-grab on keyboard two, sto
   });
 
   it('releasing KEY_A afterwards releases it in the VM: nothing stuck', async () => {
+    const b = await bridge.get();
     const at = peer.keys.length;
-    await uinput.frame('kbd2', [EV_KEY, KEY_A, 0]);
-    await waitFor('KEY_A release in the VM', 10_000, () => keysSince(at).some(([k, c]) => k === 'release' && c === qnum(KEY_A)));
+    await uinput.frame('kbd6', [EV_KEY, KEY_A, 0]);
+    await b.until('KEY_A release in the VM', 10_000, () => keysSince(at).some(([k, c]) => k === 'release' && c === qnum(KEY_A)));
   });
 });
 
-describe('all-keyboards / all-mice and hot-plug with udev (bridge as nobody in group input)', () => {
-  let b: BridgeProcess;
-  beforeAll(async () => {
-    b = await startBridge(runArgs('all-keyboards', 'all-mice'), 'kbd1', { user: NOBODY, groups: [groupId('input')], env: { HOME: '/tmp' } });
-  });
-  afterAll(async () => {
-    await b?.stop();
-  });
+describe('all-keyboards / all-mice and hot-plug with udev (bridge as nobody in group input, --no-grab, second VM)', () => {
+  const bridge = bridges.all;
+  afterAll(() => bridge.stop());
 
-  it('all-keyboards opens every keyboard (the USB one too) and all-mice the mouse and the tablet', () => {
-    for (const d of ['kbd1', 'kbd2', 'kbd4', 'mouse', 'tablet']) expect(b.log(), d).toContain(`input: using ${dev[d]}`);
+  it('all-keyboards opens every keyboard (the USB one too) and all-mice the mouse and the tablet', async () => {
+    const b = await bridge.get();
+    for (const d of ['kbd1', 'kbd2', 'kbd4', 'kbd5', 'kbd6', 'mouse', 'tablet']) expect(b.log(), d).toContain(`input: using ${dev[d]}`);
     expect(b.log()).toMatch(/input: using \S+ \(QEMU QEMU USB Keyboard\)/);
   });
 
   it('a keyboard plugged in after the start is picked up once udev gave it to the input group', async () => {
+    const b = await bridge.get();
     const at = b.log().length;
-    dev.kbd5 = await uinput.create('kbd5', 'keyboard', 'kdev keyboard five', 0x1d6b, 0x0105);
-    await b.waitLog(new RegExp(`input: using ${dev.kbd5}`), 20_000, at);
-    const from = peer.keys.length;
-    await tap('kbd5', KEY_E);
-    await vmGotTap(KEY_E, from, 'hot-plugged', b);
+    dev.kbd7 = await uinput.create('kbd7', 'keyboard', 'kdev keyboard seven', 0x1d6b, 0x0107);
+    await b.waitLog(new RegExp(`input: using ${dev.kbd7}`), 20_000, at);
+    const from = peer2.keys.length;
+    await tap('kbd7', KEY_E);
+    await vmGotTap(KEY_E, from, 'hot-plugged', b, peer2);
   });
 
   it('removed and plugged in again: forwarded again', async () => {
-    await uinput.destroy('kbd5');
+    const b = await bridge.get();
+    await uinput.destroy('kbd7');
     await sleep(500);
     const at = b.log().length;
-    dev.kbd5 = await uinput.create('kbd5', 'keyboard', 'kdev keyboard five', 0x1d6b, 0x0105);
-    await b.waitLog(new RegExp(`input: using ${dev.kbd5}`), 20_000, at);
-    const from = peer.keys.length;
-    await tap('kbd5', KEY_X);
-    await vmGotTap(KEY_X, from, 're-plugged', b);
+    dev.kbd7 = await uinput.create('kbd7', 'keyboard', 'kdev keyboard seven', 0x1d6b, 0x0107);
+    await b.waitLog(new RegExp(`input: using ${dev.kbd7}`), 20_000, at);
+    const from = peer2.keys.length;
+    await tap('kbd7', KEY_X);
+    await vmGotTap(KEY_X, from, 're-plugged', b, peer2);
   });
 });
 
 describe('devices and doctor on the real devices, with and without the input group', () => {
-  // four CLI runs at once: each costs 5-15 s of Node start-up under TCG
-  let root: { status: number | null; out: string };
-  let outsideDevices: typeof root;
-  let outsideDoctor: typeof root;
-  let inGroupDevices: typeof root;
-  let inGroupDoctor: typeof root;
+  // (the five runs started with the bridges, in the top-level beforeAll)
+  let root: CliRun;
+  let outsideDevices: CliRun;
+  let outsideDoctor: CliRun;
+  let inGroupDevices: CliRun;
+  let inGroupDoctor: CliRun;
   beforeAll(async () => {
-    const nobody = { user: NOBODY, env: { HOME: '/tmp' } };
-    const input = { ...nobody, groups: [groupId('input')] };
-    [root, outsideDevices, outsideDoctor, inGroupDevices, inGroupDoctor] = await Promise.all([
-      runCli(['devices']),
-      runCli(['devices'], nobody),
-      runCli(['doctor'], nobody),
-      runCli(['devices'], input),
-      runCli(['doctor'], input),
-    ]);
+    ({ root, outsideDevices, outsideDoctor, inGroupDevices, inGroupDoctor } = await cliRuns);
   });
 
   it('devices (root) lists the uinput devices by node and the USB keyboard by its by-id path', () => {

@@ -131,13 +131,21 @@ export class BridgeProcess {
     return this.proc.exitCode === null && this.proc.signalCode === null;
   }
 
-  /** Waits for the log to match re (after character offset `from`); fails early if the bridge died. */
+  /** Waits for the log to match re (after character offset `from`); fails at once if the bridge died. */
   async waitLog(re: RegExp, ms = 30_000, from = 0): Promise<void> {
-    await waitFor(`bridge log ${re}`, ms, () => {
-      if (re.test(this.out.slice(from))) return true;
-      if (!this.running) throw new Error(`the bridge exited (${this.proc.exitCode ?? this.proc.signalCode}) before logging ${re}:\n${this.tail()}`);
-      return false;
-    }, 25);
+    await this.until(`the log to show ${re}`, ms, () => re.test(this.out.slice(from)));
+  }
+
+  /** waitFor(cond) that fails at once, with the bridge's last words, when the bridge has died. */
+  async until<T>(what: string, ms: number, cond: () => T | Promise<T>, intervalMs = 25): Promise<T> {
+    let r: T | 'died';
+    try {
+      r = await waitFor(what, ms, async () => (this.running ? await cond() : 'died'), intervalMs);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; the bridge's last words:\n${this.tail()}`);
+    }
+    if (r === 'died') throw new Error(`the bridge exited (${this.proc.exitCode ?? this.proc.signalCode}) while waiting for ${what}:\n${this.tail()}`);
+    return r as T;
   }
 
   tail(lines = 25): string {
