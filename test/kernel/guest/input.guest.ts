@@ -482,7 +482,8 @@ describe('EVIOCGRAB waits until no key is down (bridge as root on keyboard eight
     await waitFor('the host reader to see the Shift release', 5000, () => hostKeys(KEY_LEFTSHIFT, at).includes(0));
     expect(hostKeys(KEY_LEFTSHIFT, at)).toEqual([0]);
     // no key between the release and the grab (the bridge logs after its EVIOCGRAB): a key pressed
-    // before the bridge has read the release would be grabbed while down, its release lost to the host
+    // after the bridge read the release but before its EVIOCGRAB would be grabbed while down and its
+    // release lost to the host (seen here with a marker key right behind the release)
     await b.waitLog(new RegExp(`input: ${dev.kbd8}: no key down any more; grabbed`), 10_000, log);
     expect(held()).toEqual([]);
     expect(grabFromOutside(dev.kbd8)).toBe('EBUSY');
