@@ -213,8 +213,9 @@ export class InputBridge {
           return;
         }
       }
-      this.grabPending.delete(source);
+      const waited = this.grabPending.delete(source);
       source.grab(on);
+      if (on && waited) this.log(`input: ${source.path}: no key down any more; grabbed`); // the follow-up to "grabbing once it is released"
       if (on && this.vm) source.setLeds(this.vm.modifiers);
     } catch (err) {
       const code = (err as { code?: string }).code;

@@ -203,6 +203,7 @@ describe('InputBridge', () => {
     ]);
     expect(dev.hostSaw).toContainEqual({ type: EV_KEY, code: KEY_ENTER, value: 0 });
     expect(dev.grabLog).toEqual([true]);
+    expect(logs[logs.length - 1]).toMatch(/: no key down any more; grabbed$/);
     expect(sent(vm)).toEqual([]); // its press never reached the guest, so neither does the release
     dev.emit([
       { type: EV_KEY, code: 30, value: 1 },

@@ -23,6 +23,10 @@ const KEY_D = 32;
 const KEY_E = 18;
 const KEY_X = 45;
 const KEY_F12 = 88;
+const KEY_F10 = 68;
+const KEY_F9 = 67;
+const KEY_F8 = 66;
+const KEY_F7 = 65;
 const KEY_LEFTCTRL = 29;
 const KEY_F11 = 87;
 const KEY_LEFTSHIFT = 42;
@@ -61,6 +65,7 @@ beforeAll(async () => {
   dev.tablet = await uinput.create('tablet', 'tablet', 'kdev pen tablet', 0x1d6b, 0x0301);
   dev.kbd5 = await uinput.create('kbd5', 'keyboard', 'kdev keyboard five', 0x1d6b, 0x0105);
   dev.kbd6 = await uinput.create('kbd6', 'keyboard', 'kdev keyboard six', 0x1d6b, 0x0106);
+  dev.kbd8 = await uinput.create('kbd8', 'keyboard', 'kdev keyboard eight', 0x1d6b, 0x0108);
   // udev has set the group (input, 0660) on every node before a check runs as another user
   await waitFor('udev to settle', 30_000, () => Object.values(dev).every((p) => (fs.statSync(p).mode & 0o060) === 0o060));
   await waitFor('the USB keyboard in /dev/input/by-id', 60_000, () => {
@@ -87,18 +92,19 @@ const runArgs = (address: string, ...inputs: string[]): string[] => ['run', '--a
 const keysSince = (from: number): ['press' | 'release', number][] => peer.keys.slice(from);
 
 /**
- * Starts a bridge and waits until its route is live: a probe key (F12) on `probeId` reaches the
- * VM (the bridge attaches, then opens the devices: pressing before that is not forwarded).
+ * Starts a bridge and waits until its route is live: a probe key on `probeId` reaches the VM (the
+ * bridge attaches, then opens the devices: pressing before that is not forwarded). The bridges
+ * start at once and share a VM, so each probes with its own key: another's probe proves nothing.
  */
-async function startBridge(args: string[], probeId: string, opts: Parameters<typeof BridgeProcess.start>[1] = {}, vm = peer): Promise<BridgeProcess> {
+async function startBridge(args: string[], probeId: string, probeKey: number, opts: Parameters<typeof BridgeProcess.start>[1] = {}, vm = peer): Promise<BridgeProcess> {
   const b = BridgeProcess.start(args, opts);
   await b.waitLog(/attached to VM/, 90_000);
   await b.until(`a key press on ${probeId} (a real evdev device) to reach the VM`, 60_000, async () => {
     const from = vm.keys.length;
-    await uinput.frame(probeId, [EV_KEY, KEY_F12, 1]);
-    await uinput.frame(probeId, [EV_KEY, KEY_F12, 0]);
+    await uinput.frame(probeId, [EV_KEY, probeKey, 1]);
+    await uinput.frame(probeId, [EV_KEY, probeKey, 0]);
     await sleep(200);
-    return vm.keys.slice(from).some(([k, c]) => k === 'release' && c === qnum(KEY_F12));
+    return vm.keys.slice(from).some(([k, c]) => k === 'release' && c === qnum(probeKey));
   }, 300);
   return b;
 }
@@ -120,12 +126,17 @@ function sharedBridge(start: () => Promise<BridgeProcess>): { get: () => Promise
 
 /** Reader fds of the LED/grab and SYN_DROPPED checks (opened when their bridge is up). */
 const fds: { grab?: number; flood?: number } = {};
+/**
+ * The deferred-grab checks' views of keyboard eight, opened before its keys go down: a plain reader
+ * (what the host's compositor would see) and an EvdevSource whose key state moves on with the events.
+ */
+const deferred: { host?: HostReader; watch?: EvdevSource } = {};
 /** where the flood check's count starts */
 let floodFrom = 0;
 
 const bridges = {
   // A: --input selection, USB by-id, hi-res wheel, tablet, unplug
-  select: sharedBridge(() => startBridge(runArgs(bus.address, dev.kbd1, 'name:^kdev keyboard two$', 'id:1d6b:0103', `/dev/input/by-id/${usbKbd}`, dev.mouse, dev.tablet), 'kbd1')),
+  select: sharedBridge(() => startBridge(runArgs(bus.address, dev.kbd1, 'name:^kdev keyboard two$', 'id:1d6b:0103', `/dev/input/by-id/${usbKbd}`, dev.mouse, dev.tablet), 'kbd1', KEY_F12)),
   // B: EVIOCGRAB, hotkey, LEDs on keyboard five
   grab: sharedBridge(async () => {
     // the host's own LED state before the bridge grabs: Num Lock on, Caps Lock off
@@ -133,13 +144,13 @@ const bridges = {
     host.setLeds(LED_BIT_NUM);
     host.close();
     expect([ledOn(dev.kbd5, 'LED_NUML'), ledOn(dev.kbd5, 'LED_CAPSL')], 'host LEDs set before the grab').toEqual([true, false]);
-    const b = await startBridge([...runArgs(bus.address, dev.kbd5), '--grab-toggle', 'KEY_LEFTCTRL+KEY_F11'], 'kbd5');
+    const b = await startBridge([...runArgs(bus.address, dev.kbd5), '--grab-toggle', 'KEY_LEFTCTRL+KEY_F11'], 'kbd5', KEY_F10);
     fds.grab = fs.openSync(dev.kbd5, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     return b;
   }),
   // C: SYN_DROPPED on keyboard six, not grabbed so that a plain reader sees the overflow too
   flood: sharedBridge(async () => {
-    const b = await startBridge([...runArgs(bus.address, dev.kbd6), '--no-grab'], 'kbd6');
+    const b = await startBridge([...runArgs(bus.address, dev.kbd6), '--no-grab'], 'kbd6', KEY_F9);
     fds.flood = fs.openSync(dev.kbd6, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     floodFrom = peer.keys.length;
     b.proc.kill('SIGSTOP'); // nothing reads: the kernel's per-client buffer overflows
@@ -147,10 +158,19 @@ const bridges = {
     b.proc.kill('SIGCONT');
     return b;
   }),
+  // E: keyboard eight with A and Shift held when the bridge starts (the grab must wait for them)
+  defer: sharedBridge(async () => {
+    deferred.watch = new EvdevSource(dev.kbd8);
+    deferred.watch.start({ onEvents: () => {}, onEnd: () => {} });
+    deferred.host = new HostReader(dev.kbd8);
+    await uinput.frame('kbd8', [EV_KEY, KEY_A, 1]);
+    await uinput.frame('kbd8', [EV_KEY, KEY_LEFTSHIFT, 1]);
+    return startBridge([...runArgs(bus.address, dev.kbd8), '--grab-toggle', 'KEY_LEFTCTRL+KEY_F11'], 'kbd8', KEY_F8);
+  }),
   // D: all-keyboards/all-mice as nobody in group input, on the second VM; --no-grab: it opens the
   // devices the others hold grabbed (and keeps the default Ctrl+Ctrl hotkey, which B does not press)
   all: sharedBridge(() =>
-    startBridge([...runArgs(bus2.address, 'all-keyboards', 'all-mice'), '--no-grab'], 'kbd4', { user: NOBODY, groups: [groupId('input')], env: { HOME: '/tmp' } }, peer2),
+    startBridge([...runArgs(bus2.address, 'all-keyboards', 'all-mice'), '--no-grab'], 'kbd4', KEY_F7, { user: NOBODY, groups: [groupId('input')], env: { HOME: '/tmp' } }, peer2),
   ),
 };
 
@@ -182,12 +202,14 @@ async function vmGotTap(key: number, from: number, what: string, b: BridgeProces
   });
 }
 
-/** The LED as the kernel has it now (EVIOCGLED through evtest --query: exit 10 = on, 0 = off). */
-function ledOn(path: string, led: 'LED_NUML' | 'LED_CAPSL'): boolean {
-  const r = spawnSync('evtest', ['--query', path, 'EV_LED', led]);
-  if (r.status !== 0 && r.status !== 10) throw new Error(`evtest --query ${path} EV_LED ${led}: exit ${r.status} ${r.stderr}`);
+/** A key or LED as the kernel has it now (EVIOCGKEY/EVIOCGLED through evtest --query: exit 10 = on, 0 = off). */
+function evtestOn(path: string, type: 'EV_KEY' | 'EV_LED', code: string): boolean {
+  const r = spawnSync('evtest', ['--query', path, type, code]);
+  if (r.status !== 0 && r.status !== 10) throw new Error(`evtest --query ${path} ${type} ${code}: exit ${r.status} ${r.stderr}`);
   return r.status === 10;
 }
+
+const ledOn = (path: string, led: 'LED_NUML' | 'LED_CAPSL'): boolean => evtestOn(path, 'EV_LED', led);
 
 /** Another program trying EVIOCGRAB on the node: undefined if it got it (and let go), else the errno code. */
 function grabFromOutside(path: string): string | undefined {
@@ -221,7 +243,30 @@ function drain(fd: number): [number, number, number][] {
   }
 }
 
-/** B's grab toggle, a chord (--grab-toggle KEY_LEFTCTRL+KEY_F11): not the default Ctrl+Ctrl of D, which sees these keys whenever B is not grabbing */
+/** A plain (never grabbing) reader of a device, drained every 50 ms so autorepeat cannot overflow it. */
+class HostReader {
+  readonly seen: [number, number, number][] = [];
+  private readonly fd: number;
+  private readonly timer: NodeJS.Timeout;
+  constructor(path: string) {
+    this.fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    this.timer = setInterval(() => this.poll(), 50);
+  }
+  poll(): void {
+    this.seen.push(...drain(this.fd));
+  }
+  /** key presses (1) and releases (0) of `code` since index `from`; autorepeats (2) left out */
+  keys(code: number, from = 0): number[] {
+    this.poll();
+    return this.seen.slice(from).filter(([t, c, v]) => t === EV_KEY && c === code && v !== 2).map(([, , v]) => v);
+  }
+  close(): void {
+    clearInterval(this.timer);
+    fs.closeSync(this.fd);
+  }
+}
+
+/** The grab toggle of B and E, a chord (--grab-toggle KEY_LEFTCTRL+KEY_F11): not the default Ctrl+Ctrl of D, which sees these keys whenever B is not grabbing */
 async function hotkey(id: string): Promise<void> {
   await uinput.frame(id, [EV_KEY, KEY_LEFTCTRL, 1]);
   await uinput.frame(id, [EV_KEY, KEY_F11, 1]);
@@ -281,7 +326,8 @@ describe('--input selection, USB by-id, hi-res wheel, tablet, unplug (one bridge
     await uinput.frame('mouse', [EV_REL, REL_WHEEL_HI_RES, -120], [EV_REL, REL_WHEEL, -1]);
     await b.until('the wheel-down release', 10_000, () => peer.buttons.slice(from).some(([k, bt]) => k === 'release' && bt === WHEEL_DOWN));
     await sleep(300);
-    expect(peer.buttons.slice(from)).toEqual([
+    // only the wheel's buttons: the other bridges on this VM release buttons 0 1 2 5 6 when they attach
+    expect(peer.buttons.slice(from).filter(([, bt]) => bt === WHEEL_UP || bt === WHEEL_DOWN)).toEqual([
       ['press', WHEEL_UP],
       ['release', WHEEL_UP],
       ['press', WHEEL_DOWN],
@@ -373,6 +419,112 @@ describe('EVIOCGRAB, the grab hotkey and LEDs (bridge as root on keyboard five)'
     await tap('kbd5', KEY_D);
     await vmGotTap(KEY_D, from, 'grabbed again', b);
     await waitFor('guest LEDs on the host keyboard again', 10_000, () => ledOn(dev.kbd5, 'LED_CAPSL') && !ledOn(dev.kbd5, 'LED_NUML'));
+  });
+});
+
+describe('EVIOCGRAB waits until no key is down (bridge as root on keyboard eight, A and Shift held when it starts)', () => {
+  const bridge = bridges.defer;
+  afterAll(async () => {
+    deferred.watch?.close();
+    deferred.host?.close();
+    await bridge.stop();
+  });
+  const held = (): readonly number[] => deferred.watch!.keysDown();
+  const hostKeys = (code: number, from: number): number[] => deferred.host!.keys(code, from);
+  /** Taps F8 (E's own probe key) and waits for the VM to see its release: the bridge has handled everything sent before. */
+  const marker = async (b: BridgeProcess): Promise<void> => {
+    const from = peer.keys.length;
+    await tap('kbd8', KEY_F8);
+    await b.until('the F8 marker release in the VM', 30_000, () => keysSince(from).some(([k, c]) => k === 'release' && c === qnum(KEY_F8)));
+  };
+
+  it('keysDown() reports the keys the kernel holds down: moved on by the events read, at open (EVIOCGKEY), and as evtest sees them', async () => {
+    await bridge.get();
+    await waitFor('the watching source to see A and Shift down', 5000, () => held().length >= 2);
+    expect(held()).toEqual([KEY_A, KEY_LEFTSHIFT]);
+    const fresh = new EvdevSource(dev.kbd8);
+    try {
+      expect(fresh.keysDown()).toEqual([KEY_A, KEY_LEFTSHIFT]);
+    } finally {
+      fresh.close();
+    }
+    expect([evtestOn(dev.kbd8, 'EV_KEY', 'KEY_A'), evtestOn(dev.kbd8, 'EV_KEY', 'KEY_LEFTSHIFT'), evtestOn(dev.kbd8, 'EV_KEY', 'KEY_B')]).toEqual([true, true, false]);
+  });
+
+  it('keys held at start: the bridge forwards but leaves EVIOCGRAB free, says why, and the host still sees keys', async () => {
+    const b = await bridge.get();
+    expect(grabFromOutside(dev.kbd8)).toBeUndefined();
+    expect(b.log()).toContain(`input: ${dev.kbd8}: key ${KEY_A}, ${KEY_LEFTSHIFT} is down; grabbing once it is released`);
+    const at = deferred.host!.seen.length;
+    const from = peer.keys.length;
+    await tap('kbd8', KEY_B);
+    await vmGotTap(KEY_B, from, 'not grabbed yet', b);
+    await waitFor('the host reader to see the B tap', 5000, () => hostKeys(KEY_B, at).length === 2);
+    expect(hostKeys(KEY_B, at)).toEqual([1, 0]);
+  });
+
+  it('A released while Shift is still down: the host sees the release, EVIOCGRAB stays free', async () => {
+    const b = await bridge.get();
+    const at = deferred.host!.seen.length;
+    await uinput.frame('kbd8', [EV_KEY, KEY_A, 0]);
+    await marker(b);
+    await waitFor('the host reader to see the A release', 5000, () => hostKeys(KEY_A, at).includes(0));
+    expect(hostKeys(KEY_A, at)).toEqual([0]);
+    expect(held()).toEqual([KEY_LEFTSHIFT]);
+    expect(grabFromOutside(dev.kbd8)).toBeUndefined();
+  });
+
+  it('Shift released: the host sees the release, then the bridge holds EVIOCGRAB and the host no longer sees keys', async () => {
+    const b = await bridge.get();
+    const at = deferred.host!.seen.length;
+    const log = b.log().length;
+    await uinput.frame('kbd8', [EV_KEY, KEY_LEFTSHIFT, 0]);
+    await waitFor('the host reader to see the Shift release', 5000, () => hostKeys(KEY_LEFTSHIFT, at).includes(0));
+    expect(hostKeys(KEY_LEFTSHIFT, at)).toEqual([0]);
+    // no key between the release and the grab (the bridge logs after its EVIOCGRAB): a key pressed
+    // after the bridge read the release but before its EVIOCGRAB would be grabbed while down and its
+    // release lost to the host (seen here with a marker key right behind the release)
+    await b.waitLog(new RegExp(`input: ${dev.kbd8}: no key down any more; grabbed`), 10_000, log);
+    expect(held()).toEqual([]);
+    expect(grabFromOutside(dev.kbd8)).toBe('EBUSY');
+    const after = deferred.host!.seen.length;
+    const from = peer.keys.length;
+    await tap('kbd8', KEY_B);
+    await vmGotTap(KEY_B, from, 'grabbed', b);
+    await sleep(200);
+    expect(hostKeys(KEY_B, after)).toEqual([]);
+  });
+
+  it('the hotkey back to the guest read together with a new key press: the grab waits for that key, whose release the host sees', async () => {
+    const b = await bridge.get();
+    let at = b.log().length;
+    await hotkey('kbd8');
+    await b.waitLog(/input: released to the host/, 10_000, at);
+    // (the bridge logs the hand-back just before its EVIOCGRAB release)
+    await b.until('EVIOCGRAB free after the hand-back', 10_000, () => grabFromOutside(dev.kbd8) === undefined);
+    // Stopped, the bridge reads the whole sequence in one batch: the toggle fires on the hotkey's
+    // last release while B, pressed right after it, is already down (a user typing on at once).
+    at = b.log().length;
+    const seen = deferred.host!.seen.length;
+    const from = peer.keys.length;
+    b.proc.kill('SIGSTOP');
+    try {
+      await hotkey('kbd8');
+      await uinput.frame('kbd8', [EV_KEY, KEY_B, 1]);
+    } finally {
+      b.proc.kill('SIGCONT');
+    }
+    // B's press reaches the VM after the toggle, in the same batch: the grab has been decided by then
+    await b.until('B pressed in the VM', 30_000, () => keysSince(from).some(([k, c]) => k === 'press' && c === qnum(KEY_B)));
+    expect(grabFromOutside(dev.kbd8), 'EVIOCGRAB while B is down').toBeUndefined();
+    expect(b.log().slice(at)).toContain('input: forwarding to the guest');
+    expect(b.log().slice(at)).toContain(`input: ${dev.kbd8}: key ${KEY_B} is down; grabbing once it is released`);
+    await uinput.frame('kbd8', [EV_KEY, KEY_B, 0]);
+    await waitFor('the host reader to see the B release', 5000, () => hostKeys(KEY_B, seen).includes(0));
+    expect(hostKeys(KEY_B, seen)).toEqual([1, 0]);
+    await b.waitLog(new RegExp(`input: ${dev.kbd8}: no key down any more; grabbed`), 10_000, at);
+    expect(grabFromOutside(dev.kbd8)).toBe('EBUSY');
+    await vmGotTap(KEY_B, from, 'pressed after the toggle', b);
   });
 });
 
