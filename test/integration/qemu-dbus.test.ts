@@ -1,7 +1,7 @@
 // The QEMU D-Bus layer against the REAL QEMU guest on a private dbus-daemon, once per QEMU of the
 // matrix (7.2 and 10.0, test/harness/qemu-targets.ts): discovery, capabilities and console size,
-// display and audio-out listeners, two listeners in turn, and kill + restart of QEMU under the
-// same name -> automatic re-attach.
+// display and audio-out listeners, two listeners in turn, the cursor state a late listener gets at
+// registration, and kill + restart of QEMU under the same name -> automatic re-attach.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { waitFor } from '../harness/procs';
@@ -102,6 +102,38 @@ describe.each(QEMU_MATRIX)('QEMU %s over a private bus', (_version, qemu) => {
       expect(ha.active).toBe(true); // removing one leaves the other registered
       await ha.remove();
     });
+
+  // 8.0+ hands a newly registered listener the console's current cursor state (CursorDefine when
+  // the guest defined one, then MouseSet) so a late client starts right; 7.2 sends neither until
+  // the guest changes its cursor. std VGA has no hardware cursor, so the state is "none defined,
+  // pointer hidden at (0,0)": 10.0 sends exactly MouseSet(0, 0, false) and no CursorDefine.
+  it(`a listener registered late from a second client gets the cursor state at registration: ${v10 ? 'MouseSet(0, 0, hidden), no CursorDefine (8.0+)' : 'nothing (7.2)'}`, async () => {
+    const first = new RecordingConsoleHandler();
+    const fh = await vm.addConsoleListener(first);
+    await waitFor('Scanout on the first listener', 30_000, () => first.scanouts.length > 0);
+    const firstMouse = first.mouse.length;
+    const other = await QemuVm.connect({ busAddress: bus.address, name });
+    other.on('error', () => undefined);
+    // removed in finally: a failure here must not leave this connection registered (7.2 would
+    // then refuse the next test's listener as "already registered")
+    try {
+      const late = new RecordingConsoleHandler();
+      const lh = await other.addConsoleListener(late);
+      await waitFor('Scanout on the late listener', 30_000, () => late.scanouts.length > 0);
+      // QEMU queues the registration's Scanout, CursorDefine and MouseSet in one main-loop turn on
+      // one socket: once the Scanout is in, the rest has been sent; 1 s is margin for our side.
+      await new Promise((r) => setTimeout(r, 1000));
+      console.log(`[qemu-dbus] QEMU ${qemu.version} late listener: CursorDefine x${late.cursors.length}, MouseSet ${JSON.stringify(late.mouse)}`);
+      expect(late.cursors).toEqual([]);
+      expect(late.mouse).toEqual(v10 ? [[0, 0, false]] : []);
+      expect(first.mouse.length).toBe(firstMouse); // only the new listener is told
+      expect(first.cursors).toEqual([]);
+      await lh.remove();
+    } finally {
+      await other.close();
+      await fh.remove();
+    }
+  });
 
   it('re-attaches and re-registers every listener when QEMU is killed and started again with the same name', async () => {
     const display = new RecordingConsoleHandler();
