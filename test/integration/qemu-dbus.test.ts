@@ -10,6 +10,7 @@ import { QEMU_MATRIX } from '../harness/qemu-targets';
 import { discoverVms, openBus, QemuVm, type VmInfo } from '../../src/qemu';
 import { RecordingAudioOutHandler, RecordingConsoleHandler } from '../fakes/recording-handlers';
 import type { CursorImage } from '../../src/qemu';
+import { CameraConsoleListener } from '../../src/camera/listener';
 
 describe.each(QEMU_MATRIX)('QEMU %s over a private bus', (_version, qemu) => {
   const v10 = qemu.version !== '7.2';
@@ -116,7 +117,7 @@ describe.each(QEMU_MATRIX)('QEMU %s over a private bus', (_version, qemu) => {
   // square at the top left, placed at (100, 50). 8.0+ hands a newly registered listener the
   // console's current cursor (CursorDefine, then MouseSet) so a late client starts right; 7.2
   // sends neither until the guest changes its cursor, only listeners already there got it.
-  it(`a listener registered after the guest showed its cursor gets it at registration: ${v10 ? 'CursorDefine + MouseSet (8.0+)' : 'nothing, only the listener already there has it (7.2)'}`, async () => {
+  it(`a listener registered after the guest showed its cursor gets it at registration, and so does the camera's cursor(): ${v10 ? 'CursorDefine + MouseSet (8.0+)' : 'nothing, only the listener already there has it (7.2)'}`, async () => {
     const shown = await guest.waitForSerial(/MARK cursor-shown crtc=\d+ w=(\d+) h=(\d+) hot_x=(\d+) hot_y=(\d+) x=(\d+) y=(\d+)/, 180_000);
     const [w, h, hx, hy, x, y] = shown.slice(1, 7).map(Number);
     const sane = (c: CursorImage) => {
@@ -153,6 +154,20 @@ describe.each(QEMU_MATRIX)('QEMU %s over a private bus', (_version, qemu) => {
         expect([early.cursors.length, early.mouse.length]).toEqual([earlyCursors, earlyMouse]);
       } finally {
         await lh.remove();
+      }
+      // The camera's listener, registered late in the same way: what the pipeline composes into
+      // the picture is its cursor(), the image placed at the pointer minus the hot spot.
+      const cam = new CameraConsoleListener({ log: () => undefined });
+      const ch = await other.addConsoleListener(cam);
+      try {
+        await waitFor('a picture on the camera listener', 30_000, () => cam.picture() !== null);
+        await new Promise((r) => setTimeout(r, 1000));
+        const c = cam.cursor();
+        if (v10) expect(c && { width: c.width, height: c.height, x: c.x, y: c.y }).toEqual({ width: w, height: h, x: x - hx, y: y - hy });
+        else expect(c).toBeNull();
+      } finally {
+        await ch.remove();
+        cam.close();
       }
     } finally {
       await other.close();
