@@ -2,7 +2,7 @@
 # build-guest.sh - build the tiny test guest (Debian kernel + busybox initramfs) for the
 # qemu-dbus-bridge integration tests. guest/README.md describes the scenarios and serial output.
 #
-# Needs (Debian 12): linux-image-amd64 busybox-static alsa-utils sox cpio kmod util-linux (xz-utils: faster boots)
+# Needs (Debian 12): linux-image-amd64 busybox-static alsa-utils sox cpio kmod util-linux gcc libc6-dev (xz-utils: faster boots)
 # Output: <cache>/<hash>/{kernel,initramfs.cpio}, where <hash> covers every input (this script,
 #         guest/init, kernel version, busybox and alsa-utils versions). A second call with the same
 #         inputs does nothing but print the paths. <cache> is $QDB_GUEST_CACHE or <repo>/.cache/guest;
@@ -36,6 +36,9 @@ need cpio cpio
 need modprobe kmod
 need flock util-linux
 need sha256sum coreutils
+need gcc gcc
+CURSOR_SRC=$(dirname "$INIT_SRC")/drm-cursor.c
+[ -r "$CURSOR_SRC" ] || die "missing $CURSOR_SRC (it is part of the repository; restore it with git)"
 [ -r "$INIT_SRC" ] || die "missing $INIT_SRC (it is part of the repository; restore it with git)"
 
 if [ -z "${KVER:-}" ]; then
@@ -51,7 +54,7 @@ KIMG=/boot/vmlinuz-$KVER
 BB_VERSION=$(/bin/busybox 2>&1 | sed -n 1p)
 ALSA_VERSION=$(aplay --version 2>&1 | sed -n 1p)
 KSTAT=$(stat -c '%s %Y' "$KIMG")
-HASH=$( { sha256sum "$0" "$INIT_SRC" | cut -d' ' -f1; echo "$KVER $KSTAT"; echo "$BB_VERSION"; echo "$ALSA_VERSION"; } \
+HASH=$( { sha256sum "$0" "$INIT_SRC" "$CURSOR_SRC" | cut -d' ' -f1; echo "$KVER $KSTAT"; echo "$BB_VERSION"; echo "$ALSA_VERSION"; } \
   | sha256sum | cut -c1-16)
 OUT=$CACHE/$HASH
 
@@ -132,6 +135,10 @@ for hz in $TONE_HZ; do
     sox -n -r "$rate" -c 2 -b 16 -e signed-integer -t raw "$ROOT/tones/tone-$hz-$rate.raw" synth 1.0 sine "$hz" vol 0.5
   done
 done
+
+# --- drm-cursor (static): the `cursor` scenario's hardware cursor -----------------
+gcc -static -Os -s -o "$ROOT/bin/drm-cursor" "$CURSOR_SRC" \
+  || die "cannot build $CURSOR_SRC statically: install the Debian packages 'gcc' and 'libc6-dev'"
 
 # --- /init -----------------------------------------------------------------------
 cp "$INIT_SRC" "$ROOT/init"

@@ -1,7 +1,7 @@
 // The QEMU D-Bus layer against the REAL QEMU guest on a private dbus-daemon, once per QEMU of the
 // matrix (7.2 and 10.0, test/harness/qemu-targets.ts): discovery, capabilities and console size,
-// display and audio-out listeners, two listeners in turn, and kill + restart of QEMU under the
-// same name -> automatic re-attach.
+// display and audio-out listeners, two listeners in turn, the cursor state a late listener gets at
+// registration, and kill + restart of QEMU under the same name -> automatic re-attach.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { waitFor } from '../harness/procs';
@@ -9,21 +9,31 @@ import { startGuest, type Guest } from '../harness/qemu';
 import { QEMU_MATRIX } from '../harness/qemu-targets';
 import { discoverVms, openBus, QemuVm, type VmInfo } from '../../src/qemu';
 import { RecordingAudioOutHandler, RecordingConsoleHandler } from '../fakes/recording-handlers';
+import type { CursorImage } from '../../src/qemu';
+import { CameraConsoleListener } from '../../src/camera/listener';
 
 describe.each(QEMU_MATRIX)('QEMU %s over a private bus', (_version, qemu) => {
   const v10 = qemu.version !== '7.2';
   let bus: DbusDaemon;
   let guest: Guest;
   let vm: QemuVm;
+  let watcher: QemuVm;
+  const early = new RecordingConsoleHandler();
   const name = `qdb-it-${process.pid}-${qemu.version}`;
   const uuid = v10 ? '5a3e1c2d-0000-4000-8000-00000000a010' : '5a3e1c2d-0000-4000-8000-00000000a001';
 
   beforeAll(async () => {
     bus = await startDbusDaemon();
-    guest = await startGuest({ qemu, scenario: 'tone', busAddress: bus.address, name, uuid, params: { tone_ms: 3000 } });
+    // virtio-vga: the `cursor` scenario sets a hardware cursor through DRM (bochs has no cursor plane)
+    guest = await startGuest({ qemu, scenario: ['cursor', 'tone'], vga: 'virtio', busAddress: bus.address, name, uuid, params: { tone_ms: 3000 } });
+    // a listener from its own client, there before the guest defines its cursor
+    watcher = await QemuVm.connect({ busAddress: bus.address, name });
+    watcher.on('error', () => undefined);
+    await watcher.addConsoleListener(early);
   });
 
   afterAll(async () => {
+    await watcher?.close();
     await vm?.close();
     await guest?.stop();
     await bus?.stop();
@@ -102,6 +112,67 @@ describe.each(QEMU_MATRIX)('QEMU %s over a private bus', (_version, qemu) => {
       expect(ha.active).toBe(true); // removing one leaves the other registered
       await ha.remove();
     });
+
+  // The guest's hardware cursor (guest/drm-cursor.c): 64x64, hot spot (4, 6), a magenta 32x32
+  // square at the top left, placed at (100, 50). 8.0+ hands a newly registered listener the
+  // console's current cursor (CursorDefine, then MouseSet) so a late client starts right; 7.2
+  // sends neither until the guest changes its cursor, only listeners already there got it.
+  it(`a listener registered after the guest showed its cursor gets it at registration, and so does the camera's cursor(): ${v10 ? 'CursorDefine + MouseSet (8.0+)' : 'nothing, only the listener already there has it (7.2)'}`, async () => {
+    const shown = await guest.waitForSerial(/MARK cursor-shown crtc=\d+ w=(\d+) h=(\d+) hot_x=(\d+) hot_y=(\d+) x=(\d+) y=(\d+)/, 180_000);
+    const [w, h, hx, hy, x, y] = shown.slice(1, 7).map(Number);
+    const sane = (c: CursorImage) => {
+      expect([c.width, c.height, c.hotX, c.hotY]).toEqual([w, h, hx, hy]);
+      expect(c.data.byteLength).toBe(w * h * 4);
+      expect([...c.data.subarray(0, 4)]).toEqual([0xff, 0x00, 0xff, 0xff]); // B,G,R,A: opaque magenta
+      expect([...c.data.subarray(w * 4 - 4, w * 4)]).toEqual([0, 0, 0, 0]); // transparent right half
+    };
+    await waitFor('the cursor on the listener that was there', 30_000, () => early.cursors.length > 0);
+    sane(early.cursors[early.cursors.length - 1]);
+    await waitFor('the pointer position on the listener that was there', 30_000, () => early.mouse.some(([mx, my, on]) => mx === x && my === y && on));
+    const earlyMouse = early.mouse.length;
+    const earlyCursors = early.cursors.length;
+    const other = await QemuVm.connect({ busAddress: bus.address, name });
+    other.on('error', () => undefined);
+    try {
+      const late = new RecordingConsoleHandler();
+      const lh = await other.addConsoleListener(late);
+      try {
+        await waitFor('Scanout on the late listener', 30_000, () => late.scanouts.length > 0);
+        // QEMU queues the registration's Scanout, CursorDefine and MouseSet in one main-loop turn
+        // on one socket: once the Scanout is in, the rest has been sent; 1 s is margin for our side.
+        await new Promise((r) => setTimeout(r, 1000));
+        console.log(`[qemu-dbus] QEMU ${qemu.version} late listener: CursorDefine x${late.cursors.length}, MouseSet ${JSON.stringify(late.mouse)}; the listener already there: MouseSet ${JSON.stringify(early.mouse)}`);
+        if (v10) {
+          expect(late.cursors).toHaveLength(1);
+          sane(late.cursors[0]);
+          expect(late.mouse).toEqual([[x, y, true]]); // where the guest put it, shown
+        } else {
+          expect(late.cursors).toEqual([]);
+          expect(late.mouse).toEqual([]);
+        }
+        // only the new listener is told
+        expect([early.cursors.length, early.mouse.length]).toEqual([earlyCursors, earlyMouse]);
+      } finally {
+        await lh.remove();
+      }
+      // The camera's listener, registered late in the same way: what the pipeline composes into
+      // the picture is its cursor(), the image placed at the pointer minus the hot spot.
+      const cam = new CameraConsoleListener({ log: () => undefined });
+      const ch = await other.addConsoleListener(cam);
+      try {
+        await waitFor('a picture on the camera listener', 30_000, () => cam.picture() !== null);
+        await new Promise((r) => setTimeout(r, 1000));
+        const c = cam.cursor();
+        if (v10) expect(c && { width: c.width, height: c.height, x: c.x, y: c.y }).toEqual({ width: w, height: h, x: x - hx, y: y - hy });
+        else expect(c).toBeNull();
+      } finally {
+        await ch.remove();
+        cam.close();
+      }
+    } finally {
+      await other.close();
+    }
+  });
 
   it('re-attaches and re-registers every listener when QEMU is killed and started again with the same name', async () => {
     const display = new RecordingConsoleHandler();
