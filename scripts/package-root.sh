@@ -26,7 +26,7 @@ MIRROR=$(debian_archive_uri "$SUITE")
 [ -n "$MIRROR" ] || { echo "package-root: no $SUITE entry in this machine's apt sources (run apt-get update first)" >&2; exit 1; }
 INCLUDE=systemd,dbus,dbus-user-session,libpam-systemd,ca-certificates
 # Downloaded only: what the package's Depends pull in (dh_shlibdeps of the addon).
-RUNTIME_LIBS=(libpipewire-0.3-0 libpulse0 libyuv0 libevdev2)
+RUNTIME_LIBS=(libpipewire-0.3-0 libpulse0 libyuv0 libevdev2 libvirt0)
 
 node_version=$(dpkg-query -W -f='${Version}' nodejs)
 key=$(

@@ -101,7 +101,7 @@ describe('npm pack + npm install -g into a temporary prefix', () => {
       env: { ...process.env, PKG_CONFIG_LIBDIR: path.join(dir, 'no-pkgconfig') },
     });
     expect(r.code).not.toBe(0);
-    expect(r.stderr + r.stdout).toContain('fix: sudo apt-get install libpipewire-0.3-dev libpulse-dev libevdev-dev\n');
+    expect(r.stderr + r.stdout).toContain('fix: sudo apt-get install libpipewire-0.3-dev libpulse-dev libevdev-dev libvirt-dev\n');
   });
 
   it('npm uninstall -g removes the command again', async () => {
