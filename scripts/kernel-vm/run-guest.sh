@@ -40,6 +40,8 @@ cp "$HERE/guest/stage2.sh" "$HERE/guest/sd-init.sh" "$HERE/guest/sd-run.sh" "$DI
 # the command, run in the guest from the same directory; QDB_* and KDEV_* variables go along
 { for v in $(compgen -e | grep -E '^(KDEV|QDB)_' || true); do printf 'export %s=%q\n' "$v" "${!v}"; done
   echo "cd $(printf %q "$PWD") || exit 125"; printf '%q ' "$@"; echo; } >"$DIR/cmd.sh"
+# the directory the command runs in, raw: stage2.sh keeps it visible when it lies under /tmp
+printf '%s\n' "$PWD" >"$DIR/workdir"
 
 APPEND="console=ttyS0 panic=-1 loglevel=4"
 [ $UDEV = 1 ] && APPEND+=" kdev.udev=1"

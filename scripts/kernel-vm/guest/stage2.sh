@@ -9,8 +9,14 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o mode=755 tmpfs /run
-# a fresh /tmp: the host's (seen through the overlay) is full of other processes' sockets and dirs
+# a fresh /tmp: the host's (seen through the overlay) is full of other processes' sockets and dirs.
+# A checkout under /tmp (CI may clone there) stays visible at its path, writable in the overlay:
+# its overlay view is moved aside, the fresh /tmp mounted, and the view moved back.
+workdir=$(cat /mnt/kdev/workdir 2>/dev/null)
+case "$workdir" in /tmp/?*) keep=1 ;; *) keep=0 ;; esac
+if [ $keep = 1 ] && [ -d "$workdir" ]; then mkdir -p /run/kdev-workdir && mount --bind "$workdir" /run/kdev-workdir; fi
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+if [ $keep = 1 ] && mountpoint -q /run/kdev-workdir; then mkdir -p "$workdir" && mount --move /run/kdev-workdir "$workdir"; fi
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin; ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr
 mark stage2
