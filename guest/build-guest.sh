@@ -108,9 +108,10 @@ cp -a /usr/share/alsa "$ROOT/usr/share/alsa"
 # virtio_pci + virtio_input + evdev : virtio keyboard / tablet / mouse -> /dev/input/event*
 # snd-hda-codec-generic + snd-hda-intel : intel-hda + hda-duplex (QEMU's codec uses the generic parser)
 # bochs : DRM driver for -vga std -> /dev/fb0 (not loaded by the `text` scenario, see init)
+# button : ACPI power button -> "Power Button" input device; /init powers off when it is pressed
 # virtio_gpu : DRM driver for -vga virtio -> /dev/fb0 (QEMU 9.2+ shares its 2D resources as memfds:
 #   the Listener.Unix.Map path; without the device it binds nothing)
-MODS="virtio_pci virtio_input evdev snd-hda-codec-generic snd-hda-intel bochs virtio_gpu"
+MODS="button virtio_pci virtio_input evdev snd-hda-codec-generic snd-hda-intel bochs virtio_gpu"
 : >"$ROOT/modules.order"
 for m in $MODS; do
   modprobe -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}' | while read -r ko; do
