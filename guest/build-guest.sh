@@ -83,7 +83,7 @@ for a in $(/bin/busybox --list); do
   [ "$a" = busybox ] || ln -s busybox "$ROOT/bin/$a"
 done
 # the guest's /init needs these applets
-for a in sh awk od md5sum hexdump dd head insmod poweroff sed cut wc cat sleep; do
+for a in sh awk od md5sum hexdump dd head insmod poweroff killall sed cut wc cat sleep; do
   [ -e "$ROOT/bin/$a" ] || die "/bin/busybox lacks the '$a' applet: reinstall busybox-static (apt-get install --reinstall busybox-static)"
 done
 
