@@ -86,7 +86,7 @@ for a in $(/bin/busybox --list); do
   [ "$a" = busybox ] || ln -s busybox "$ROOT/bin/$a"
 done
 # the guest's /init needs these applets
-for a in sh awk od md5sum hexdump dd head insmod poweroff sed cut wc cat sleep; do
+for a in sh awk od md5sum hexdump dd head insmod poweroff killall sed cut wc cat sleep; do
   [ -e "$ROOT/bin/$a" ] || die "/bin/busybox lacks the '$a' applet: reinstall busybox-static (apt-get install --reinstall busybox-static)"
 done
 
@@ -111,9 +111,10 @@ cp -a /usr/share/alsa "$ROOT/usr/share/alsa"
 # virtio_pci + virtio_input + evdev : virtio keyboard / tablet / mouse -> /dev/input/event*
 # snd-hda-codec-generic + snd-hda-intel : intel-hda + hda-duplex (QEMU's codec uses the generic parser)
 # bochs : DRM driver for -vga std -> /dev/fb0 (not loaded by the `text` scenario, see init)
+# button : ACPI power button -> "Power Button" input device; /init powers off when it is pressed
 # virtio_gpu : DRM driver for -vga virtio -> /dev/fb0 (QEMU 9.2+ shares its 2D resources as memfds:
 #   the Listener.Unix.Map path; without the device it binds nothing)
-MODS="virtio_pci virtio_input evdev snd-hda-codec-generic snd-hda-intel bochs virtio_gpu"
+MODS="button virtio_pci virtio_input evdev snd-hda-codec-generic snd-hda-intel bochs virtio_gpu"
 : >"$ROOT/modules.order"
 for m in $MODS; do
   modprobe -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}' | while read -r ko; do

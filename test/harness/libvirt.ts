@@ -150,6 +150,9 @@ export interface DomainOptions {
   graphicsAttrs?: string;
   /** leave out <audio type='dbus'/> and its wiring (for doctor) */
   noAudio?: boolean;
+  /** <on_reboot>: 'destroy' (default) or 'restart' (what `virsh reboot` needs: with destroy,
+   *  libvirt turns a reboot into a shutdown) */
+  onReboot?: 'destroy' | 'restart';
   /** where the guest's serial console goes (must be writable by the user QEMU runs as) */
   serialLog: string;
 }
@@ -170,8 +173,12 @@ export async function domainXml(o: DomainOptions): Promise<string> {
     <initrd>${g.initrd}</initrd>
     <cmdline>console=ttyS0 loglevel=6 panic=-1 vt.global_cursor_default=0 bridge.scenario=${scenarios.join(',')}${params}</cmdline>
   </os>
+  <features>
+    <!-- without it libvirt starts QEMU with -no-acpi: no power button for virsh shutdown/reboot -->
+    <acpi/>
+  </features>
   <on_poweroff>destroy</on_poweroff>
-  <on_reboot>destroy</on_reboot>
+  <on_reboot>${o.onReboot ?? 'destroy'}</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
     <serial type='file'>
@@ -199,6 +206,12 @@ export interface TestDomain {
   readonly serialLog: string;
   start(): Promise<void>;
   destroy(): Promise<void>;
+  /** `virsh reboot` (ACPI power button + libvirt's fake reboot; the guest's /init powers off on it) */
+  reboot(): Promise<void>;
+  /** `virsh shutdown` (ACPI power button), then waits until the domain is shut off */
+  shutdown(): Promise<void>;
+  /** `virsh domid`: the running domain's id */
+  id(): Promise<number>;
   /** the serial console log of the current boot so far */
   serial(): string;
   /** destroy (if running) and undefine */
@@ -226,6 +239,14 @@ export async function defineDomain(uri: string, o: Omit<DomainOptions, 'serialLo
     destroy: async () => {
       await virsh(uri, ['destroy', o.name], { user });
     },
+    reboot: async () => {
+      await virsh(uri, ['reboot', o.name], { user });
+    },
+    shutdown: async () => {
+      await virsh(uri, ['shutdown', o.name], { user });
+      await waitFor(`${o.name} shut off`, 60_000, async () => (await virsh(uri, ['domstate', o.name], { user })).stdout.trim() === 'shut off', 200);
+    },
+    id: async () => Number((await virsh(uri, ['domid', o.name], { user })).stdout.trim()),
     serial: () => {
       try {
         return fs.readFileSync(serialLog, 'utf8');

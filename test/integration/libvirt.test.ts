@@ -4,7 +4,9 @@
 // <graphics type='dbus'/>, a private PipeWire and gst. Checked: a session domain bridged by name
 // as its non-root owner (typed keys reach the guest, tone reaches the sink, pattern reaches the
 // camera); destroy + start three times, re-attached each time to the new bus without restarting
-// the bridge; a system domain whose bus belongs to libvirt's qemu user gives one line naming who
+// the bridge; `virsh reboot` (ACPI power button, libvirt resets the same QEMU) keeps the bridge
+// attached to the same bus with the tone flowing again, `virsh shutdown` + `start` re-attaches; a
+// system domain whose bus belongs to libvirt's qemu user gives one line naming who
 // may connect and exit 3, without retrying; a p2p='yes' domain attached through
 // virDomainOpenGraphics (camera; QEMU 7.2's audio refusal logged once); doctor on a domain
 // without <audio type='dbus'/> names the XML to add. Domains are undefined and daemons stopped
@@ -137,9 +139,9 @@ afterAll(async () => {
 }, 120_000);
 
 describe('a qemu:///session domain, bridged by name as its owner', () => {
-  it('brings typed keys, the tone and the pattern across, and re-attaches after destroy + start three times', async () => {
+  it('brings typed keys, the tone and the pattern across, re-attaches after destroy + start three times, stays attached across virsh reboot and re-attaches after virsh shutdown + start', async () => {
     const name = `qdb-lv-${process.pid}`;
-    const d = await defineDomain(SESSION, { name, scenario: ['pattern', 'tone'], params: { tone_hz: 1000, tone_ms: 120_000 } }, user);
+    const d = await defineDomain(SESSION, { name, scenario: ['pattern', 'tone'], params: { tone_hz: 1000, tone_ms: 120_000 }, onReboot: 'restart' }, user);
     domains.push(d);
     await d.start();
     const fifoDir = fs.mkdtempSync('/tmp/qdb-lv-fifo-');
@@ -196,13 +198,45 @@ describe('a qemu:///session domain, bridged by name as its owner', () => {
         phase(`tone after the third restart: ${t.hz} Hz rms ${t.level.toFixed(3)}`);
         // Each start had its own bus path (the domain id is in it): the bridge followed all four.
         expect(buses.size).toBe(4);
+
+        // `virsh reboot`: libvirt presses the ACPI power button, the guest powers off, and QEMU
+        // (started with -no-shutdown) is reset and resumed by libvirt ("fake reboot"): the same
+        // QEMU process, domain id and bus, so no "stopped"/"started" event and no re-attach —
+        // the bridge's session simply carries on into the new boot.
+        const qemuPid = (): string => fs.readFileSync(path.join(user.runtimeDir, 'libvirt', 'qemu', 'run', `${name}.pid`), 'utf8').trim();
+        const boots = (): number => (d.serial().match(/MARK init-start/g) ?? []).length;
+        const plays = (): number => (d.serial().match(/MARK play-start/g) ?? []).length;
+        const drops = (): string[] => text(b).filter((l) => l.includes(`libvirt domain '${name}' stopped`) || l.includes(`libvirt domain '${name}' started again`));
+        const [idBefore, pidBefore, bootsBefore, playsBefore, attachesBeforeReboot, dropsBeforeReboot] = [await d.id(), qemuPid(), boots(), plays(), attaches(), drops()];
+        await d.reboot();
+        await waitForDomainSerial(d, /MARK poweroff reason=acpi-power-button/, 60_000);
+        await waitFor('the guest booted again after virsh reboot', 120_000, () => boots() > bootsBefore);
+        await waitFor('the tone started again after virsh reboot', 180_000, () => plays() > playsBefore);
+        const tr = await waitForTone('tone after virsh reboot');
+        phase(`virsh reboot: id ${idBefore} -> ${await d.id()}, QEMU pid ${pidBefore} -> ${qemuPid()}; tone ${tr.hz} Hz rms ${tr.level.toFixed(3)}`);
+        expect([await d.id(), qemuPid(), attaches()]).toEqual([idBefore, pidBefore, attachesBeforeReboot]);
+        expect(drops()).toEqual(dropsBeforeReboot);
+
+        // `virsh shutdown` (ACPI power button, on_poweroff destroy: QEMU exits) + `virsh start`:
+        // a new QEMU on a new bus, re-attached like after destroy.
+        const [attachesBeforeShutdown, startsBeforeShutdown] = [attaches(), audioStarts()];
+        await d.shutdown();
+        expect(d.serial()).toMatch(/MARK poweroff reason=acpi-power-button/);
+        await d.start();
+        await waitFor('re-attached after shutdown + start', 120_000, () => attaches() > attachesBeforeShutdown);
+        await waitFor('audio route started again after shutdown + start', 60_000, () => audioStarts() > startsBeforeShutdown);
+        buses.add(busLines().at(-1)!);
+        expect(buses.size).toBe(5);
+        await waitForDomainSerial(d, /MARK play-start/, 180_000);
+        const ts = await waitForTone('tone after virsh shutdown + start');
+        phase(`virsh shutdown + start: re-attached on ${busLines().at(-1)!.replace(/.*on /, '')}; tone ${ts.hz} Hz rms ${ts.level.toFixed(3)}`);
         expect(b.proc.exitCode).toBeNull();
       });
     } finally {
       await (writer ?? (await writerP.catch(() => undefined)))?.close();
       fs.rmSync(fifoDir, { recursive: true, force: true });
     }
-  }, 240_000);
+  }, 360_000);
 });
 
 describe('a qemu:///system domain', () => {
