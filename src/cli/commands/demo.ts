@@ -28,15 +28,21 @@ export async function demoCommand(argv: Record<string, unknown>, io: CliIo): Pro
   const log: Logger = createLogger({ format: config.log.format, level: config.log.level });
   const say = (line: string): void => io.out(line);
 
-  // The demo boots the test guest through the test harness: both exist only in a clone of the
-  // repository, not in the Debian or npm package.
-  if (!fs.existsSync(path.join(__dirname, '../../../test/harness/qemu.js')))
+  // The demo boots the test guest through the test harness, which only a clone of the repository
+  // has (not the Debian or npm package). Loaded here, not at the top: the harness and the service
+  // pull in QEMU, PipeWire and the addon. Asked of require itself, not of a path on disk, so that it
+  // holds for dist/ and for a bundle of the CLI alike.
+  let harness: typeof import('../../../test/harness/qemu');
+  try {
+    harness = require('../../../test/harness/qemu') as typeof import('../../../test/harness/qemu');
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') throw err;
     throw new CodedError(
       'EDEMO_NEEDS_CLONE',
       'demo boots the test guest, which only a clone of the repository has; fix: git clone the repository and run npm run demo there',
     );
-  // Loaded here: the harness and the service pull in QEMU, PipeWire and the addon.
-  const { startGuest, buildGuest } = require('../../../test/harness/qemu') as typeof import('../../../test/harness/qemu');
+  }
+  const { startGuest, buildGuest } = harness;
   const { startPipeWire } = require('../../../test/harness/pipewire') as typeof import('../../../test/harness/pipewire');
   const { probeUnixSocket, pipewireSocketPath } = require('../../audio/backend') as typeof import('../../audio/backend');
   const { EventScript, writeEvents } = require('../../input/replay-writer') as typeof import('../../input/replay-writer');
