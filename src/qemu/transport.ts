@@ -34,24 +34,7 @@ function adapt(us: USocket): FdTransport {
   us.on('fds', (fds: number[]) => {
     for (const fd of fds) markCloexec(fd);
   });
-  // usocket overrides destroy() without emitting 'close' (or 'error'), and Node's stream code
-  // calls destroy() itself when a write fails (EPIPE once the peer died). dbus-native would
-  // then never learn the socket is gone: pending calls time out, nobody reports the VM gone.
-  // Make destroy() end in exactly one 'close'.
-  let closeEmitted = false;
-  us.on('close', () => {
-    closeEmitted = true;
-  });
-  const destroy = us.destroy.bind(us) as (err?: Error) => unknown;
-  (us as unknown as { destroy: (err?: Error) => USocket }).destroy = (err?: Error): USocket => {
-    destroy(err);
-    process.nextTick(() => {
-      if (closeEmitted) return;
-      closeEmitted = true;
-      us.emit('close', err);
-    });
-    return us;
-  };
+  // destroy() emitting one 'close' is patched into every USocket (src/qemu/usocket.ts, bug 4).
   // usocket's write() returns undefined (no backpressure signal): report "written".
   t.writeWithFds = (buf: Buffer, fds: number[]): boolean => {
     us.write({ data: buf, fds });
@@ -120,8 +103,8 @@ export function connectUnixWithFds(socketPath: string, timeoutMs = 5000): Promis
 }
 
 /**
- * Tear a stream down now. usocket's destroy() closes the fd but emits no 'close' and leaves
- * `destroyed` false, so callers track closing themselves (see PeerConnection).
+ * Tear a stream down now. usocket's destroy() closes the fd and (patched) emits 'close' on the
+ * next tick, but leaves `destroyed` false, so callers track closing themselves (see PeerConnection).
  */
 export function destroyStream(s: Duplex): void {
   try {

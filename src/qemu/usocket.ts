@@ -28,6 +28,15 @@
 //    Found by the listener fuzz (a ScanoutMap right behind a 2 MiB Scanout). Fix: when nothing
 //    was written, the retry carries the descriptors again.
 //
+// 4. destroy() emits nothing: usocket overrides it with one that closes the wrap and stays silent
+//    (no 'close', `destroyed` stays false), and read() returns null once the wrap is gone, so a
+//    pending 'end' never comes either. Node's stream code calls destroy() itself when a write
+//    fails (EPIPE once the peer closed), and dbus-native calls it on a framing error: its owner
+//    then never learns the connection is gone — pending calls wait for their timeout, a
+//    bus.close() waits forever, and the fake QEMU's listener looked open after the bridge closed
+//    it. Fix: a destroy() that closed a wrap emits exactly one 'close' on the next tick (none if
+//    usocket already emitted its own, as after an error or a clean end in both directions).
+//
 // (The same persistent callback keeps a wrap that was never closed alive, so a socket dropped
 // without destroy() leaks its fd rather than crashing: every owner here closes what it opens.)
 import * as path from 'path';
@@ -168,3 +177,36 @@ function patchWriteWithFds(): void {
 }
 
 patchWriteWithFds();
+
+interface DestroyableOwner {
+  _wrap?: unknown;
+  destroy(err?: Error): unknown;
+  emit(event: string | symbol, ...args: unknown[]): boolean;
+  [CLOSE_EMITTED]?: true;
+  [DESTROY_PATCHED]?: true;
+}
+const CLOSE_EMITTED = Symbol('close emitted');
+const DESTROY_PATCHED = Symbol.for('qemu-dbus-bridge.usocket-destroy-patched');
+
+function patchDestroyEmitsClose(): void {
+  const proto = usocket.USocket.prototype as unknown as DestroyableOwner;
+  if (proto[DESTROY_PATCHED]) return;
+  proto[DESTROY_PATCHED] = true;
+  const nativeDestroy = proto.destroy;
+  const nativeEmit = proto.emit;
+  proto.emit = function emit(this: DestroyableOwner, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'close') {
+      if (this[CLOSE_EMITTED]) return false;
+      this[CLOSE_EMITTED] = true;
+    }
+    return nativeEmit.call(this, event, ...args);
+  };
+  proto.destroy = function destroy(this: DestroyableOwner, err?: Error): DestroyableOwner {
+    const hadWrap = Boolean(this._wrap);
+    nativeDestroy.call(this, err);
+    if (hadWrap) process.nextTick(() => this.emit('close', err));
+    return this;
+  };
+}
+
+patchDestroyEmitsClose();

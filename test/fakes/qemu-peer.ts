@@ -418,7 +418,19 @@ export class FakeQemuPeer {
   async stop(): Promise<void> {
     for (const l of this.listeners) l.close();
     this.frozen = false;
-    await this.bus.close().catch(() => undefined);
+    // Like BusConnection.close(): the daemon's answer to our shutdown is awaited a moment, not
+    // forever (bus.close() resolves only on 'close'/'end'), so a teardown cannot hang a suite;
+    // when it does not come, say so (a suspected cause of a 120 s afterAll hang, never seen since).
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      this.bus.close().then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 2000))),
+    ]);
+    clearTimeout(timer);
+    if (!closed) console.warn(`fake QEMU "${this.opts.name}": its bus connection did not close within 2 s of shutdown; dropped`);
     this.us.destroy();
     for (const f of this.shmFiles) fs.rmSync(f, { force: true });
   }

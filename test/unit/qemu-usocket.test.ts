@@ -142,3 +142,53 @@ describe('usocket writes with descriptors on a full socket', () => {
     }
   });
 });
+
+// Bug 4 (src/qemu/usocket.ts): a write that fails because the peer closed (EPIPE) makes Node's
+// stream code call destroy(), which usocket overrides with one that emits nothing; an EOF read in
+// the same wake-up then never becomes 'end' (read() returns null once the wrap is gone). The owner
+// (dbus-native) never learns the connection died: the fake QEMU's listener looked open forever
+// after the bridge closed it (test/unit/qemu-dead-man.test.ts, about 1 run in 5 under load).
+describe("usocket destroy() tells the owner: one 'close' (bug 4)", () => {
+  it("a write that fails with EPIPE (Node then calls destroy()) emits 'close' exactly once", async () => {
+    const [a, b] = native.socketpair();
+    const s = new USocket({ fd: a });
+    let closes = 0;
+    let writeError: Error | null | undefined;
+    s.on('close', () => closes++);
+    s.on('error', () => undefined);
+    fs.closeSync(b);
+    // Nobody reads, so usocket polls nothing: only the failed write can tell it the peer is gone.
+    s.write(Buffer.from('to nobody'), (e?: Error | null) => (writeError = e));
+    await waitFor("'close' after the failed write", 5000, () => closes > 0);
+    expect((writeError as { code?: string } | undefined)?.code).toBe('EPIPE');
+    s.destroy();
+    await new Promise((r) => setImmediate(() => setImmediate(r)));
+    expect(closes).toBe(1);
+  });
+
+  it("destroy() by the owner emits 'close' once, and so does a clean end in both directions", async () => {
+    const [a, b] = native.socketpair();
+    const s = new USocket({ fd: a });
+    let closes = 0;
+    s.on('close', () => closes++);
+    s.destroy();
+    s.destroy();
+    await new Promise((r) => setImmediate(() => setImmediate(r)));
+    expect(closes).toBe(1);
+    fs.closeSync(b);
+
+    const [c, d] = native.socketpair();
+    const x = new USocket({ fd: c });
+    const y = new USocket({ fd: d });
+    let xCloses = 0;
+    x.on('close', () => xCloses++);
+    x.resume();
+    y.resume();
+    y.on('end', () => y.end());
+    x.end();
+    await waitFor("x's 'close' after both directions ended", 5000, () => xCloses > 0);
+    await new Promise((r) => setImmediate(() => setImmediate(r)));
+    expect(xCloses).toBe(1);
+    y.destroy();
+  });
+});
