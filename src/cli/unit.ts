@@ -25,16 +25,18 @@ export function unitTemplatePath(root = PACKAGE_ROOT): string {
 }
 
 /**
- * The template's single `ExecStart=PROGRAM run --vm %I` with PROGRAM replaced by `bin`. Fails
- * when the template does not have exactly one such line, so a changed template cannot silently
- * keep pointing at a program that is not installed.
+ * The template's single `ExecStart=PROGRAM run …` line with PROGRAM replaced by `bin`; its
+ * arguments (how the unit names the VM) stay as the template has them. Fails when the template
+ * does not have exactly one such line, so a changed template cannot silently keep pointing at a
+ * program that is not installed.
  */
 export function renderUnit(template: string, bin: string): string {
   if (!path.isAbsolute(bin) || /\s/.test(bin)) throw new Error(`the program path must be absolute and without spaces: ${bin}`);
   const lines = template.split('\n');
-  const exec = lines.map((l, i) => [l, i] as const).filter(([l]) => /^ExecStart=\S+ run --vm %I$/.test(l));
-  if (exec.length !== 1) throw new Error(`the unit template must have exactly one "ExecStart=PROGRAM run --vm %I" line, found ${exec.length}`);
-  lines[exec[0][1]] = `ExecStart=${bin} run --vm %I`;
+  const exec = lines.map((l, i) => [l, i, /^ExecStart=\S+( run( .*)?)$/.exec(l)] as const).filter(([, , m]) => m !== null);
+  if (exec.length !== 1) throw new Error(`the unit template must have exactly one "ExecStart=PROGRAM run …" line, found ${exec.length}`);
+  const [, at, m] = exec[0];
+  lines[at] = `ExecStart=${bin}${m![1]}`;
   return lines.join('\n');
 }
 

@@ -81,7 +81,7 @@ describe('npm pack + npm install -g into a temporary prefix', () => {
     const out = await ok(bin, ['install-unit', '--dir', units], { what: 'install-unit' });
     expect(out).toContain(`installed: ${path.join(units, 'qemu-dbus-bridge@.service')}`);
     const unit = fs.readFileSync(path.join(units, 'qemu-dbus-bridge@.service'), 'utf8');
-    expect(unit).toMatch(new RegExp(`^ExecStart=${path.join(pkgDir, 'bin/qemu-dbus-bridge')} run --vm %I$`, 'm'));
+    expect(unit).toMatch(new RegExp(`^ExecStart=${path.join(pkgDir, 'bin/qemu-dbus-bridge')} run --systemd-instance=%i$`, 'm'));
     fs.symlinkSync('qemu-dbus-bridge@.service', path.join(units, 'qemu-dbus-bridge@pkgtest.service'));
     const run_ = path.join(dir, 'run');
     fs.mkdirSync(run_, { mode: 0o700 });

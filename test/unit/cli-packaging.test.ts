@@ -22,7 +22,7 @@ describe('renderUnit', () => {
     const before = TEMPLATE.split('\n');
     const changed = before.map((l, i) => [l, out[i]]).filter(([a, b]) => a !== b);
     expect(out.length).toBe(before.length);
-    expect(changed).toEqual([['ExecStart=%h/.local/bin/qemu-dbus-bridge run --vm %I', 'ExecStart=/usr/bin/qemu-dbus-bridge run --vm %I']]);
+    expect(changed).toEqual([['ExecStart=%h/.local/bin/qemu-dbus-bridge run --systemd-instance=%i', 'ExecStart=/usr/bin/qemu-dbus-bridge run --systemd-instance=%i']]);
   });
 
   it('refuses a template without exactly one ExecStart line to rewrite', () => {
