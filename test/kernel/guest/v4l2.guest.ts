@@ -138,7 +138,7 @@ class EarlyConsumer {
   readonly file = path.join(dir, 'early-consumer.raw');
   readonly proc: ChildProcess;
   constructor() {
-    this.proc = spawn('/usr/bin/python3', [path.join(__dirname, 'v4l2_consumer.py'), DEV, this.file], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.proc = spawn('/usr/bin/python3', [path.join(__dirname, '../../..', 'test/kernel/guest/v4l2_consumer.py'), DEV, this.file], { stdio: ['pipe', 'pipe', 'inherit'] });
     let buf = '';
     this.proc.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
