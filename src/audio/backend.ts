@@ -4,6 +4,7 @@
 // service may start before the user's sound server, and the voices retry with backoff.
 import * as net from 'net';
 import * as path from 'path';
+import { CodedError } from '../errors';
 import { native as addon } from '../native';
 import type { AudioNativeApi, NativePlayback, NativePlaybackOptions } from '../native-api/audio';
 import type { AudioBackendKind } from './format';
@@ -11,12 +12,10 @@ import type { AudioBackendKind } from './format';
 export type AudioChoice = AudioBackendKind | 'none' | 'auto';
 export const AUDIO_CHOICES: readonly AudioChoice[] = ['auto', 'pipewire', 'pulse', 'none'];
 
-export class AudioBackendError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+export class AudioBackendError extends CodedError {
+  constructor(code: string, problem: string, fix = '') {
+    super(code, problem, fix);
+    this.name = 'AudioBackendError';
   }
 }
 

@@ -6,13 +6,17 @@
 // "paused" forever: seen in the format-matrix test); PulseAudio has no S8, U16 or U32. Those are
 // converted here by flipping the sign bit into the signed/unsigned sibling of the same width,
 // which is exact and costs one XOR per sample.
+import { CodedError } from '../errors';
 import type { ChannelPosition, NativeSampleFormat } from '../native-api/audio';
 import type { PcmFormat } from '../qemu/handlers';
 
 export type AudioBackendKind = 'pipewire' | 'pulse';
 
-export class AudioFormatError extends Error {
-  readonly code = 'EAUDIOFORMAT';
+export class AudioFormatError extends CodedError<'EAUDIOFORMAT'> {
+  constructor(problem: string, fix = '') {
+    super('EAUDIOFORMAT', problem, fix);
+    this.name = 'AudioFormatError';
+  }
 }
 
 /**

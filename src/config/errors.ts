@@ -2,6 +2,8 @@
 // a refusal that cannot change (another user's bus) is 3.
 // Every message is one line that says what is wrong and what would be accepted.
 
+import { CodedError } from '../errors';
+
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
@@ -16,20 +18,20 @@ export const EXIT_CODE_MEANINGS: readonly (readonly [number, string])[] = [
   [EXIT_PERMISSION, "not allowed: the VM's D-Bus belongs to another user (the message says who may connect and the ways out)"],
 ];
 
-export class ConfigError extends Error {
-  readonly code = 'ECONFIG';
-  readonly exitCode = EXIT_USAGE;
+/** A config file problem; the message names the file and key and what would be accepted. */
+export class ConfigError extends CodedError<'ECONFIG'> {
+  declare readonly exitCode: number;
   constructor(message: string) {
-    super(message);
+    super('ECONFIG', message, '', { exitCode: EXIT_USAGE });
     this.name = 'ConfigError';
   }
 }
 
-export class UsageError extends Error {
-  readonly code = 'EUSAGE';
-  readonly exitCode = EXIT_USAGE;
+/** A command-line problem; the message names the flag and what would be accepted. */
+export class UsageError extends CodedError<'EUSAGE'> {
+  declare readonly exitCode: number;
   constructor(message: string) {
-    super(message);
+    super('EUSAGE', message, '', { exitCode: EXIT_USAGE });
     this.name = 'UsageError';
   }
 }

@@ -4,6 +4,7 @@
 // (native/libvirt.cc); this file owns the policy.
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
+import { CodedError } from '../errors';
 import { native, socketpair } from '../native';
 import type { NativeDomainInfo, NativeLibvirtConnection, NativeLibvirtEvent } from '../native-api/libvirt';
 
@@ -25,17 +26,13 @@ export type LibvirtErrorCode =
   /** any other libvirt failure (its message is included) */
   | 'ELIBVIRT';
 
-export class LibvirtError extends Error {
-  readonly code: LibvirtErrorCode;
-  readonly fix: string;
+export class LibvirtError extends CodedError<LibvirtErrorCode> {
   /** libvirt's virErrorNumber when the failure came from libvirt */
   readonly virCode?: number;
 
-  constructor(code: LibvirtErrorCode, problem: string, fix: string, opts: { cause?: unknown; virCode?: number } = {}) {
-    super(`${problem.replace(/\s*\n\s*/g, ' ').trim()} [${code}] Fix: ${fix}`, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+  constructor(code: LibvirtErrorCode, problem: string, fix: string, opts: { cause?: unknown; virCode?: number; permanent?: boolean; exitCode?: number } = {}) {
+    super(code, problem, fix, opts);
     this.name = 'LibvirtError';
-    this.code = code;
-    this.fix = fix;
     if (opts.virCode !== undefined) this.virCode = opts.virCode;
   }
 }

@@ -1,6 +1,8 @@
 // Every failure of the QEMU D-Bus layer that a user can act on is a QemuDbusError: one line
 // saying what is wrong, a stable `code` for programs, and the `fix` a person should apply.
 
+import { CodedError } from '../errors';
+
 export type QemuDbusErrorCode =
   /** no bus at the address (socket missing, refused, bad address) */
   | 'EBUS_UNREACHABLE'
@@ -33,27 +35,16 @@ export type QemuDbusErrorCode =
   /** an argument we refuse to send because QEMU would misbehave (e.g. abort) */
   | 'EBAD_ARGUMENT';
 
-export class QemuDbusError extends Error {
-  readonly code: QemuDbusErrorCode;
-  readonly fix: string;
+export class QemuDbusError extends CodedError<QemuDbusErrorCode> {
   /** The D-Bus error name when the failure came back from a peer. */
   readonly dbusName?: string;
-  /** Retrying cannot help while this QEMU runs (e.g. EP2P_AUDIO): report once, try again only on a new attach. */
-  readonly permanent: boolean;
 
+  /** `permanent`: retrying cannot help while this QEMU runs (e.g. EP2P_AUDIO). */
   constructor(code: QemuDbusErrorCode, problem: string, fix: string, opts?: { cause?: unknown; dbusName?: string; permanent?: boolean }) {
-    // One line: the problem, then the fix. Newlines from peers' messages are flattened.
-    super(`${oneLine(problem)} [${code}] Fix: ${oneLine(fix)}`, opts?.cause !== undefined ? { cause: opts.cause } : undefined);
+    super(code, problem, fix, { cause: opts?.cause, permanent: opts?.permanent });
     this.name = 'QemuDbusError';
-    this.code = code;
-    this.fix = fix;
-    this.permanent = opts?.permanent ?? false;
     if (opts?.dbusName) this.dbusName = opts.dbusName;
   }
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ').trim();
 }
 
 export function isQemuDbusError(e: unknown, code?: QemuDbusErrorCode): e is QemuDbusError {

@@ -10,7 +10,7 @@ import type { Logger } from '../log';
 import { BackoffOptions, DEFAULT_BACKOFF, backoffDelay } from './backoff';
 import { TypedEvents } from './events';
 import type { SystemdNotifier } from './notify';
-import { Attacher, ROUTE_ORDER, Route, RouteContext, RouteName, VmLink, errorCode, errorMessage, isPermanent } from './route';
+import { Attacher, ROUTE_ORDER, Route, RouteContext, RouteName, VmLink, errorCode, errorMessage, errorProblem, isPermanent } from './route';
 
 /** 'unavailable': failed for a reason that cannot change on this VM (isPermanent); not retried. */
 export type RouteState = 'idle' | 'starting' | 'running' | 'retrying' | 'unavailable' | 'stopping' | 'stopped';
@@ -62,14 +62,10 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   }
 }
 
-/** STATUS= must stay one readable line: code and the problem, not the whole fix (that is in the log). */
+/** STATUS= must stay one readable line: code and the problem, not the fix (that is in the log). */
 export function shortReason(err: unknown): string {
   const code = errorCode(err);
-  let text = errorMessage(err)
-    .replace(/\s*\[[A-Z0-9_]+\]\s*Fix:.*$/s, '')
-    .replace(/\s*Fix:.*$/s, '')
-    .replace(/\s+/g, ' ')
-    .trim();
+  let text = errorProblem(err).replace(/\s+/g, ' ').trim();
   if (text.length > 90) text = text.slice(0, 89) + '…';
   return code && !text.includes(code) ? `${code}: ${text}` : text;
 }

@@ -56,30 +56,7 @@ export interface Route<V extends VmLink = VmLink> {
   status(): string;
 }
 
-/** Error with a machine-readable code (every error the service raises has one). */
-export class CodedError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'CodedError';
-  }
-}
-
-export function errorCode(err: unknown): string | undefined {
-  const c = (err as { code?: unknown } | null)?.code;
-  return typeof c === 'string' ? c : undefined;
-}
-
-/**
- * A failure retrying cannot fix (`permanent: true` on the error): a route reports it once and
- * stays off until the next attach; an attacher's ends the service with the error's `exitCode`.
- */
-export function isPermanent(err: unknown): boolean {
-  return (err as { permanent?: unknown } | null)?.permanent === true;
-}
-
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+// Every error the service raises is a CodedError (src/errors.ts). A permanent one (a failure
+// retrying cannot fix) is reported once by a route, which stays off until the next attach; an
+// attacher's ends the service with the error's `exitCode`.
+export { CodedError, errorCode, errorMessage, errorProblem, isPermanent } from '../errors';

@@ -39,7 +39,8 @@ export async function demoCommand(argv: Record<string, unknown>, io: CliIo): Pro
     if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') throw err;
     throw new CodedError(
       'EDEMO_NEEDS_CLONE',
-      'demo boots the test guest, which only a clone of the repository has; fix: git clone the repository and run npm run demo there',
+      'demo boots the test guest, which only a clone of the repository has',
+      'git clone the repository and run npm run demo there',
     );
   }
   const { startGuest, buildGuest } = harness;

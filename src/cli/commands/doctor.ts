@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { type Host, audioInventory, inputDevices, realHost, v4l2loopbackModule } from '../host';
 import { ConfigFlags, validateFlags } from '../../config/load';
+import { errorProblem } from '../../errors';
 import type { CliIo } from '../main';
 import { VmSummary, probeVms } from '../qemu-probe';
 
@@ -149,7 +150,7 @@ export async function libvirtChecks(key: string, uri: string): Promise<Check[]> 
     try {
       domain = await client.domain(key);
     } catch (e) {
-      return [{ name: `libvirt domain '${key}'`, state: 'fail', detail: (e as Error).message.replace(/\s*Fix:.*$/, ''), fix: (e as { fix?: string }).fix }];
+      return [{ name: `libvirt domain '${key}'`, state: 'fail', detail: errorProblem(e), fix: (e as { fix?: string }).fix || undefined }];
     }
     const label = `libvirt domain '${domain.name}'`;
     const out: Check[] = [{ name: label, state: 'ok', detail: `${domain.active ? `running (id ${domain.id})` : 'defined, not running'} at ${uri}` }];
@@ -161,7 +162,7 @@ export async function libvirtChecks(key: string, uri: string): Promise<Check[]> 
         if (target.kind === 'bus') assertMayUseBus(target, uri);
         out.push({ name: `${label} display`, state: 'ok', detail: target.kind === 'bus' ? `D-Bus display on ${target.address}, usable by this user` : 'p2p display through libvirt (virDomainOpenGraphics)' });
       } catch (e) {
-        out.push({ name: `${label} display`, state: 'fail', detail: (e as Error).message.replace(/\s*Fix:.*$/, ''), fix: (e as { fix?: string }).fix });
+        out.push({ name: `${label} display`, state: 'fail', detail: errorProblem(e), fix: (e as { fix?: string }).fix || undefined });
       }
     }
     return out;
