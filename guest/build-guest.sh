@@ -19,6 +19,8 @@ CACHE=${QDB_GUEST_CACHE:-$REPO/.cache/guest}
 INIT_SRC=$HERE/init
 
 die() { echo "build-guest: $*" >&2; exit 1; }
+# shellcheck source=copy-modules.sh
+. "$HERE/copy-modules.sh"
 trap 'echo "build-guest: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 need() { # need <command> <debian package>
   command -v "$1" >/dev/null 2>&1 || die "'$1' not found: install the Debian package '$2' (apt-get install $2)"
@@ -54,7 +56,7 @@ KIMG=/boot/vmlinuz-$KVER
 BB_VERSION=$(/bin/busybox 2>&1 | sed -n 1p)
 ALSA_VERSION=$(aplay --version 2>&1 | sed -n 1p)
 KSTAT=$(stat -c '%s %Y' "$KIMG")
-HASH=$( { sha256sum "$0" "$INIT_SRC" "$CURSOR_SRC" | cut -d' ' -f1; echo "$KVER $KSTAT"; echo "$BB_VERSION"; echo "$ALSA_VERSION"; } \
+HASH=$( { sha256sum "$0" "$INIT_SRC" "$CURSOR_SRC" "$HERE/copy-modules.sh" | cut -d' ' -f1; echo "$KVER $KSTAT"; echo "$BB_VERSION"; echo "$ALSA_VERSION"; } \
   | sha256sum | cut -c1-16)
 OUT=$CACHE/$HASH
 
@@ -115,16 +117,7 @@ cp -a /usr/share/alsa "$ROOT/usr/share/alsa"
 # virtio_gpu : DRM driver for -vga virtio -> /dev/fb0 (QEMU 9.2+ shares its 2D resources as memfds:
 #   the Listener.Unix.Map path; without the device it binds nothing)
 MODS="button virtio_pci virtio_input evdev snd-hda-codec-generic snd-hda-intel bochs virtio_gpu"
-: >"$ROOT/modules.order"
-for m in $MODS; do
-  modprobe -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}' | while read -r ko; do
-    rel=${ko#/lib/modules/$KVER/}
-    grep -qxF "$rel" "$ROOT/modules.order" && continue
-    mkdir -p "$ROOT/lib/modules/$(dirname "$rel")"
-    cp "$ko" "$ROOT/lib/modules/$rel"
-    echo "$rel" >>"$ROOT/modules.order"
-  done
-done
+copy_modules "$KVER" "$ROOT" $MODS
 grep -q 'bochs' "$ROOT/modules.order" || die "kernel $KVER has no bochs module: install 'linux-image-amd64'"
 
 # --- tones: exactly one second of a sine (an integer number of periods), S16_LE stereo, raw --------
