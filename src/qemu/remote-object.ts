@@ -38,12 +38,29 @@ export class RemoteCallError extends CodedError<DbusErrorCode> {
   /** `path interface.Member` */
   readonly target: string;
 
-  constructor(call: { dbusName: string | undefined; path: string; iface: string; member: string; text: string; cause?: unknown; code?: DbusErrorCode }) {
+  constructor(private readonly call: FailedCall) {
     super(call.code ?? dbusErrorCode(call.dbusName, `${call.iface}.${call.member}`), `${call.iface}.${call.member} on ${call.path} failed: ${call.text}`, '', { cause: call.cause });
     this.name = 'RemoteCallError';
     this.dbusName = call.dbusName;
     this.target = `${call.path} ${call.iface}.${call.member}`;
   }
+
+  /** The same failure, with the code a caller that knows more has settled on (see Mouse). */
+  withCode(code: DbusErrorCode): RemoteCallError {
+    return new RemoteCallError({ ...this.call, code });
+  }
+}
+
+interface FailedCall {
+  dbusName: string | undefined;
+  path: string;
+  iface: string;
+  member: string;
+  /** the peer's (or the library's) text, kept for the message only */
+  text: string;
+  cause?: unknown;
+  /** instead of the one the table gives for `dbusName` */
+  code?: DbusErrorCode;
 }
 
 export class RemoteObject {
