@@ -28,6 +28,10 @@
 //   vm.on('error', (err: QemuDbusError) => ...)   e.g. EQEMU_UNRESPONSIVE from the liveness read
 //   await vm.close()
 //
+// Failed calls into QEMU reject with RemoteCallError, ours to QEMU are MethodErrors: both are
+// CodedErrors whose `code` comes from the D-Bus error name through one table (dbus-errors.ts),
+// e.g. EMOUSE_NOT_ABSOLUTE from Mouse.setAbsPosition, EUNSUPPORTED from SetUIInfo. Branch on it.
+//
 // Lower level (tests, tools): openBus, discoverVms/pickVm, detectCapabilities, serveListener
 // (one p2p listener on a socketpair), consoleListenerInterfaces / audioOutInterfaces /
 // audioInInterfaces, the generated proxies (generated/display1.ts) and connectP2pMain.

@@ -26,7 +26,7 @@ import type { QemuLink } from './remote-object';
 import type { AttachEvents, Attachment, Attached, ConnectOptions, VmGoneKind, VmInfo } from './vm/attachment';
 import { attachOnBus } from './vm/bus-attachment';
 import { ListenerSet } from './vm/listeners';
-import { Liveness, probeVm } from './vm/liveness';
+import { Liveness, probeVm, type Probe } from './vm/liveness';
 import { attachP2p, isP2p } from './vm/p2p-attachment';
 import type { ListenerHandle } from './vm/registration';
 
@@ -194,7 +194,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     }
   }
 
-  private probe(): ReturnType<typeof probeVm> {
+  private probe(): Promise<Probe> {
     return probeVm(this.link, this.opts.livenessTimeoutMs ?? 3000);
   }
 
