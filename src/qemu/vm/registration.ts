@@ -11,7 +11,7 @@ import type { QemuConsole } from '../console';
 import { consoleListenerOptions } from '../console-listener';
 import { ConsoleShare } from '../console-share';
 import { QemuDbusError, errorText } from '../errors';
-import type { AudioInHandler, AudioOutHandler } from '../handlers';
+import type { AudioInHandler, AudioOutHandler, ConsoleListenerHandler } from '../handlers';
 import type { PeerListener, PeerListenerOptions, PeerListenerStats } from '../peer-listener';
 import type { QemuLink } from '../remote-object';
 
@@ -200,7 +200,7 @@ export class ConsoleMember implements ListenerHandle {
 
   constructor(
     private readonly r: ConsoleRegistration,
-    private readonly display: ConsoleRegistration['share']['displayHandler'],
+    private readonly display: ConsoleListenerHandler | undefined,
   ) {}
 
   get consoleId(): number {
