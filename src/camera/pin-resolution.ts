@@ -4,7 +4,7 @@
 // virtio-vga, vfio display, xenfb); std VGA, bochs, cirrus and qxl answer Error.Unsupported.
 // The Console proxy belongs to src/qemu/: this takes only the one method it needs.
 
-import { errorCode, errorMessage } from '../errors';
+import { errorCode } from '../errors';
 
 export interface UiInfoTarget {
   setUIInfo(widthMm: number, heightMm: number, xoff: number, yoff: number, width: number, height: number): Promise<void>;
@@ -21,13 +21,14 @@ export async function pinGuestResolution(console: UiInfoTarget, width: number, h
     await console.setUIInfo(millimetres(width), millimetres(height), 0, 0, width, height);
     return true;
   } catch (err) {
+    const e = err as Error;
     // EUNSUPPORTED: QEMU's Error.Unsupported, by the code src/qemu gives it (dbus-errors.ts).
     if (errorCode(err) === 'EUNSUPPORTED') {
       log(
         `camera: --camera-pin-resolution: the guest's display device cannot be resized from the host (SetUIInfo unsupported: std VGA/bochs/cirrus/qxl). Use -device virtio-vga or virtio-gpu-pci, or drop the flag; the picture is scaled instead.`,
       );
     } else {
-      log(`camera: --camera-pin-resolution: SetUIInfo(${width}x${height}) failed: ${errorMessage(err)}; the picture is scaled instead`);
+      log(`camera: --camera-pin-resolution: SetUIInfo(${width}x${height}) failed: ${e.message}; the picture is scaled instead`);
     }
     return false;
   }
