@@ -115,6 +115,36 @@ function generate(ifaces) {
   }
   L.push('};');
   L.push('');
+  // The interfaces QEMU calls on us: each method's arguments as the tuple the implementation
+  // receives (after the dispatcher checked the signature) and its reply, so the served tables
+  // (console-listener.ts, audio-listeners.ts) take their types from here instead of restating them.
+  const served = ifaces.filter((x) => x.annotations['org.qemu.bridge.Side'] === 'client');
+  for (const i of served) {
+    L.push(`/** The calls QEMU makes on ${i.name} (we serve it): arguments and reply. */`);
+    L.push(`export interface ${shortName(i.name)}Calls {`);
+    for (const m of i.methods) {
+      const args = m.in.map((a) => `${camel(a.name)}: ${tsType(a.type, true)}`).join(', ');
+      let ret = 'void';
+      if (m.out.length === 1) ret = tsType(m.out[0].type, false);
+      else if (m.out.length > 1) ret = `[${m.out.map((a) => tsType(a.type, false)).join(', ')}]`;
+      L.push(`  ${m.name}: { args: [${args}]; reply: ${ret} };`);
+    }
+    L.push('}');
+    L.push('');
+    L.push(`/** Properties of ${i.name} (read-only, served by us). */`);
+    if (i.properties.length === 0) L.push(`export type ${shortName(i.name)}ServedProperties = Record<never, never>;`);
+    else {
+      L.push(`export interface ${shortName(i.name)}ServedProperties {`);
+      for (const p of i.properties) L.push(`  ${p.name}: ${tsType(p.type, false)};`);
+      L.push('}');
+    }
+    L.push('');
+  }
+  L.push('/** Served interface name -> its calls and properties. */');
+  L.push('export interface ServedInterfaces {');
+  for (const i of served) L.push(`  '${i.name}': { calls: ${shortName(i.name)}Calls; properties: ${shortName(i.name)}ServedProperties };`);
+  L.push('}');
+  L.push('');
   for (const i of ifaces.filter((x) => x.annotations['org.qemu.bridge.Side'] === 'server')) {
     const short = shortName(i.name);
     const ifaceSince = i.annotations['org.qemu.bridge.Since'];

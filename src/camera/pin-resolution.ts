@@ -4,6 +4,8 @@
 // virtio-vga, vfio display, xenfb); std VGA, bochs, cirrus and qxl answer Error.Unsupported.
 // The Console proxy belongs to src/qemu/: this takes only the one method it needs.
 
+import { errorCode } from '../errors';
+
 export interface UiInfoTarget {
   setUIInfo(widthMm: number, heightMm: number, xoff: number, yoff: number, width: number, height: number): Promise<void>;
 }
@@ -19,9 +21,9 @@ export async function pinGuestResolution(console: UiInfoTarget, width: number, h
     await console.setUIInfo(millimetres(width), millimetres(height), 0, 0, width, height);
     return true;
   } catch (err) {
-    const e = err as Error & { name?: string; type?: string; dbusName?: string };
-    const text = `${e.dbusName ?? ''} ${e.name ?? ''} ${e.type ?? ''} ${e.message}`;
-    if (/Unsupported|not supported/i.test(text)) {
+    const e = err as Error;
+    // EUNSUPPORTED: QEMU's Error.Unsupported, by the code src/qemu gives it (dbus-errors.ts).
+    if (errorCode(err) === 'EUNSUPPORTED') {
       log(
         `camera: --camera-pin-resolution: the guest's display device cannot be resized from the host (SetUIInfo unsupported: std VGA/bochs/cirrus/qxl). Use -device virtio-vga or virtio-gpu-pci, or drop the flag; the picture is scaled instead.`,
       );

@@ -5,6 +5,7 @@ import { EV_KEY, InputEvent } from './events';
 import { GUEST_BUTTONS } from './forwarder';
 import { InputDeviceInfo, InputEventSource, SourceHandlers } from './device';
 import { ConsoleSize, TouchEventKind, VmInput } from './vm-input';
+import { DBUS_ERR, type DbusErrorCode } from '../qemu';
 import type { EvdevDeviceHandle, EvdevNativeApi, EvdevRawInfo } from '../native-api/evdev';
 
 export type VmCall =
@@ -56,10 +57,9 @@ export class RecordingVmInput implements VmInput {
     return () => this.ev.off('absolute', cb);
   }
 
-  private invalid(msg: string): Promise<void> {
-    const err = new Error(msg) as Error & { name: string };
-    err.name = 'org.qemu.Display1.Error.Invalid';
-    return Promise.reject(err);
+  /** QEMU's Error.Invalid with the code the qemu layer gives it (src/qemu/dbus-errors.ts). */
+  private invalid(msg: string, code: DbusErrorCode): Promise<void> {
+    return Promise.reject(Object.assign(new Error(msg), { name: DBUS_ERR.QEMU_INVALID, code }));
   }
 
   keyPress(qnum: number): Promise<void> {
@@ -81,21 +81,21 @@ export class RecordingVmInput implements VmInput {
     return Promise.resolve();
   }
   setAbsPosition(x: number, y: number): Promise<void> {
-    if (!this.guestAbsolute) return this.invalid('Mouse is not absolute');
-    if (x >= this.consoleSize.width || y >= this.consoleSize.height || x < 0 || y < 0) return this.invalid('Invalid mouse position');
+    if (!this.guestAbsolute) return this.invalid('Mouse is not absolute', 'EMOUSE_NOT_ABSOLUTE');
+    if (x >= this.consoleSize.width || y >= this.consoleSize.height || x < 0 || y < 0) return this.invalid('Invalid mouse position', 'EMOUSE_POSITION');
     this.calls.push({ op: 'abs', x, y });
     return Promise.resolve();
   }
   relMotion(dx: number, dy: number): Promise<void> {
-    if (this.guestAbsolute) return this.invalid('Mouse is not relative');
+    if (this.guestAbsolute) return this.invalid('Mouse is not relative', 'EMOUSE_NOT_RELATIVE');
     this.calls.push({ op: 'rel', dx, dy });
     return Promise.resolve();
   }
 
   /** Like QEMU: a slot from MaxSlots on is an error (and a console without MultiTouch has none). */
   touchEvent(kind: TouchEventKind, slot: number, x: number, y: number): Promise<void> {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= this.touchSlots) return this.invalid(`Unexpected touch slot number: ${slot}`);
-    if (x >= this.consoleSize.width || y >= this.consoleSize.height || x < 0 || y < 0) return this.invalid('Invalid touch position');
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.touchSlots) return this.invalid(`Unexpected touch slot number: ${slot}`, 'EINVALID');
+    if (x >= this.consoleSize.width || y >= this.consoleSize.height || x < 0 || y < 0) return this.invalid('Invalid touch position', 'EINVALID');
     this.calls.push({ op: 'touch', kind, slot, x, y });
     return Promise.resolve();
   }

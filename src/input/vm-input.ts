@@ -1,6 +1,8 @@
 // What the input forwarder needs from the VM: a small seam in front of the org.qemu.Display1
 // Keyboard, Mouse and MultiTouch proxies (src/qemu/keyboard.ts, mouse.ts, multitouch.ts), so the
 // forwarder is tested with a recording fake and adapted to the real proxies in one place (see dbus-vm-input.ts).
+import { errorCode } from '../errors';
+import type { DbusErrorCode } from '../qemu';
 
 export interface ConsoleSize {
   width: number;
@@ -15,9 +17,12 @@ export interface VmInput {
   /** Mouse.Press(button): button is an InputButton ordinal 0..6 (never anything else: QEMU aborts) */
   mousePress(button: number): Promise<void>;
   mouseRelease(button: number): Promise<void>;
-  /** Mouse.SetAbsPosition(x, y) in console pixels, x < width, y < height */
+  /**
+   * Mouse.SetAbsPosition(x, y) in console pixels, x < width, y < height. Rejects with code
+   * EMOUSE_NOT_ABSOLUTE (the guest pointer is relative) or EMOUSE_POSITION (outside the console).
+   */
   setAbsPosition(x: number, y: number): Promise<void>;
-  /** Mouse.RelMotion(dx, dy) */
+  /** Mouse.RelMotion(dx, dy); rejects with code EMOUSE_NOT_RELATIVE when the guest pointer is absolute */
   relMotion(dx: number, dy: number): Promise<void>;
   /**
    * MultiTouch.MaxSlots (QEMU 8.1+), 0 when the console has no org.qemu.Display1.MultiTouch:
@@ -46,18 +51,12 @@ export const LED_BIT_SCROLL = 1;
 export const LED_BIT_NUM = 2;
 export const LED_BIT_CAPS = 4;
 
-/** Mouse mode errors QEMU answers with org.qemu.Display1.Error.Invalid (text decides which). */
+/** Mouse mode errors QEMU answers with org.qemu.Display1.Error.Invalid, by the code src/qemu gives them. */
 export type MouseErrorKind = 'not-absolute' | 'not-relative' | 'bad-position';
 
+const MOUSE_ERRORS: Partial<Record<string, MouseErrorKind>> = { EMOUSE_NOT_ABSOLUTE: 'not-absolute', EMOUSE_NOT_RELATIVE: 'not-relative', EMOUSE_POSITION: 'bad-position' } satisfies Partial<Record<DbusErrorCode, MouseErrorKind>>;
+
 export function classifyMouseError(err: unknown): MouseErrorKind | undefined {
-  const e = err as { message?: unknown; code?: unknown; name?: unknown } | null;
-  if (!e) return undefined;
-  if (e.code === 'ENOTABSOLUTE') return 'not-absolute';
-  if (e.code === 'ENOTRELATIVE') return 'not-relative';
-  if (e.code === 'EBADPOSITION') return 'bad-position';
-  const text = `${typeof e.name === 'string' ? e.name : ''} ${typeof e.message === 'string' ? e.message : String(e.message ?? '')}`;
-  if (/not absolute/i.test(text)) return 'not-absolute';
-  if (/not relative/i.test(text)) return 'not-relative';
-  if (/invalid mouse position/i.test(text)) return 'bad-position';
-  return undefined;
+  const code = errorCode(err);
+  return code === undefined ? undefined : MOUSE_ERRORS[code];
 }

@@ -2,6 +2,7 @@
 // instances queue behind the first: ListQueuedOwners names them all, and we always talk to the
 // unique name (the well-known name silently moves to the next QEMU when the first one exits).
 import type * as dbus from 'dbus-native';
+import { dbusErrorCode } from './dbus-errors';
 import { QemuDbusError, dbusErrorName, errorText } from './errors';
 import type { QemuLink } from './remote-object';
 import { readVmIdentity, type VmIdentity } from './vm-object';
@@ -24,7 +25,7 @@ export async function listQueuedOwners(bus: dbus.MessageBus, timeoutMs = 5000): 
   try {
     return await bus.invokeDbus<string[]>({ member: 'ListQueuedOwners', signature: 's', body: [QEMU_BUS_NAME] }, { timeout: timeoutMs });
   } catch (e) {
-    if (dbusErrorName(e) === 'org.freedesktop.DBus.Error.NameHasNoOwner') return [];
+    if (dbusErrorCode(dbusErrorName(e)) === 'ENO_OWNER') return [];
     throw e;
   }
 }

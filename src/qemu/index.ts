@@ -28,10 +28,15 @@
 //   vm.on('error', (err: QemuDbusError) => ...)   e.g. EQEMU_UNRESPONSIVE from the liveness read
 //   await vm.close()
 //
+// Failed calls into QEMU reject with RemoteCallError, ours to QEMU are MethodErrors: both are
+// CodedErrors whose `code` comes from the D-Bus error name through one table (dbus-errors.ts),
+// e.g. EMOUSE_NOT_ABSOLUTE from Mouse.setAbsPosition, EUNSUPPORTED from SetUIInfo. Branch on it.
+//
 // Lower level (tests, tools): openBus, discoverVms/pickVm, detectCapabilities, serveListener
 // (one p2p listener on a socketpair), consoleListenerInterfaces / audioOutInterfaces /
 // audioInInterfaces, the generated proxies (generated/display1.ts) and connectP2pMain.
 export * from './errors';
+export { DBUS_ERR, dbusErrorCode, type DbusErrorCode } from './dbus-errors';
 export type { AudioInHandler, AudioOutHandler, ConsoleListenerHandler, CursorImage, PcmFormat } from './handlers';
 export { QemuVm, type ConnectOptions, type VmInfo, type QemuVmEvents, type ListenerHandle, type ListenerKind, type VmGoneKind } from './vm';
 export { connectFailure } from './transport';
@@ -47,7 +52,7 @@ export { Clipboard, CLIPBOARD_MIME, CLIPBOARD_PATH, ClipboardSelection } from '.
 export { Chardev } from './chardev';
 export { VM_PATH, VM_IFACE, readVmIdentity, type VmIdentity } from './vm-object';
 export { RemoteObject, RemoteCallError, type QemuLink, type CallOptions } from './remote-object';
-export { serveListener, PeerListener, MethodError, type ExportedInterface, type ExportedMethod, type PeerListenerOptions, type PeerListenerStats } from './peer-listener';
+export { serveListener, servedInterface, PeerListener, MethodError, type ExportedInterface, type ExportedMethod, type PeerListenerOptions, type PeerListenerStats } from './peer-listener';
 export { consoleListenerInterfaces, consoleListenerOptions, LISTENER_PATH, LISTENER_IFACE, LISTENER_UNIX_MAP_IFACE } from './console-listener';
 export { audioInInterfaces, audioOutInterfaces, audioInOptions, audioOutOptions, AUDIO_IN_PATH, AUDIO_OUT_PATH } from './audio-listeners';
 export { connectP2pMain, connectP2pOnFd, handOverViaQmp, type P2pMainConnection } from './p2p-main';

@@ -2,6 +2,8 @@
 // deadline, PropertiesChanged subscriptions. The generated proxies (generated/display1.ts) sit on
 // this; it never decides policy.
 import type * as dbus from 'dbus-native';
+import { CodedError } from '../errors';
+import { dbusErrorCode, type DbusErrorCode } from './dbus-errors';
 import { dbusErrorName, errorText } from './errors';
 
 export const PROPS_IFACE = 'org.freedesktop.DBus.Properties';
@@ -26,17 +28,39 @@ export interface CallOptions {
   noReply?: boolean;
 }
 
-/** A failed D-Bus call, with the peer's error name kept for callers that branch on it. */
-export class RemoteCallError extends Error {
-  constructor(
-    readonly dbusName: string | undefined,
-    readonly target: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+/**
+ * A failed D-Bus call. `code` comes from the peer's error name through the one table
+ * (dbus-errors.ts); `dbusName` is kept for messages and tests. No `fix`: what to do depends on
+ * the caller, which wraps it (QemuDbusError) where a person has to act.
+ */
+export class RemoteCallError extends CodedError<DbusErrorCode> {
+  readonly dbusName: string | undefined;
+  /** `path interface.Member` */
+  readonly target: string;
+
+  constructor(private readonly call: FailedCall) {
+    super(call.code ?? dbusErrorCode(call.dbusName, `${call.iface}.${call.member}`), `${call.iface}.${call.member} on ${call.path} failed: ${call.text}`, '', { cause: call.cause });
     this.name = 'RemoteCallError';
+    this.dbusName = call.dbusName;
+    this.target = `${call.path} ${call.iface}.${call.member}`;
   }
+
+  /** The same failure, with the code a caller that knows more has settled on (see Mouse). */
+  withCode(code: DbusErrorCode): RemoteCallError {
+    return new RemoteCallError({ ...this.call, code });
+  }
+}
+
+interface FailedCall {
+  dbusName: string | undefined;
+  path: string;
+  iface: string;
+  member: string;
+  /** the peer's (or the library's) text, kept for the message only */
+  text: string;
+  cause?: unknown;
+  /** instead of the one the table gives for `dbusName` */
+  code?: DbusErrorCode;
 }
 
 export class RemoteObject {
@@ -57,8 +81,7 @@ export class RemoteObject {
     try {
       return (await this.link.bus.invoke<T>(msg, { timeout: opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS })) as T;
     } catch (e) {
-      const name = dbusErrorName(e);
-      throw new RemoteCallError(name, `${this.path} ${iface}.${member}`, `${iface}.${member} on ${this.path} failed: ${errorText(e)}`, { cause: e });
+      throw new RemoteCallError({ dbusName: dbusErrorName(e), path: this.path, iface, member, text: errorText(e), cause: e });
     }
   }
 

@@ -129,6 +129,8 @@ export class FakeQemuPeer {
   /** Mouse.SetAbsPosition / Mouse.RelMotion calls, in order */
   readonly absPositions: [number, number][] = [];
   readonly relMotions: [number, number][] = [];
+  /** what the guest pointer really is; IsAbsolute keeps saying true (7.2's stale property) */
+  mouseAbsolute = true;
   readonly touches: [number, bigint, number, number][] = [];
   /** set when a client sent a mouse button QEMU would assert on: a real QEMU would be dead now */
   aborted: string | undefined;
@@ -293,11 +295,15 @@ export class FakeQemuPeer {
         IsAbsolute: true,
         Press: button('press'),
         Release: button('release'),
+        // QEMU's checks and error names (ui/dbus-console.c): the mode first, then the size.
         SetAbsPosition: (x: number, y: number) => {
+          if (!this.mouseAbsolute) throw Object.assign(new Error('Mouse is not absolute'), { dbusName: 'org.qemu.Display1.Error.Invalid' });
+          if (x >= this.width || y >= this.height) throw Object.assign(new Error('Invalid mouse position'), { dbusName: 'org.qemu.Display1.Error.Invalid' });
           this.absPositions.push([x, y]);
           return null;
         },
         RelMotion: (dx: number, dy: number) => {
+          if (this.mouseAbsolute) throw Object.assign(new Error('Mouse is not relative'), { dbusName: 'org.qemu.Display1.Error.Invalid' });
           this.relMotions.push([dx, dy]);
           return null;
         },

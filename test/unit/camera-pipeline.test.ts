@@ -250,7 +250,7 @@ describe('--camera-pin-resolution', () => {
   });
   it('std VGA/bochs (Error.Unsupported): one line that says what to use instead', async () => {
     const lines: string[] = [];
-    const err = Object.assign(new Error('SetUIInfo is not supported'), { name: 'org.qemu.Display1.Error.Unsupported' });
+    const err = Object.assign(new Error('SetUIInfo is not supported'), { name: 'RemoteCallError', dbusName: 'org.qemu.Display1.Error.Unsupported', code: 'EUNSUPPORTED' });
     const ok = await pinGuestResolution({ setUIInfo: () => Promise.reject(err) }, 1280, 720, (l) => lines.push(l));
     expect(ok).toBe(false);
     expect(lines).toHaveLength(1);

@@ -57,6 +57,24 @@ describe('input proxies (fake peer)', () => {
     expect(await mouse.isAbsolute()).toBe(true);
   });
 
+  it('QEMU\'s Error.Invalid from the mouse becomes the code of its cause (by name and the console size, never the text)', async () => {
+    const mouse = vm.console().mouse;
+    const codeOf = (p: Promise<unknown>): Promise<unknown> => p.then(() => 'accepted', (e: { code?: string; dbusName?: string }) => [e.code, e.dbusName]);
+    const invalid = 'org.qemu.Display1.Error.Invalid';
+    expect(await codeOf(mouse.setAbsPosition(639, 479))).toBe('accepted');
+    expect(await codeOf(mouse.setAbsPosition(640, 10))).toEqual(['EMOUSE_POSITION', invalid]);
+    expect(await codeOf(mouse.relMotion(1, 1))).toEqual(['EMOUSE_NOT_RELATIVE', invalid]);
+    fake.mouseAbsolute = false;
+    try {
+      expect(await codeOf(mouse.setAbsPosition(10, 10))).toEqual(['EMOUSE_NOT_ABSOLUTE', invalid]);
+      expect(await codeOf(mouse.relMotion(1, -1))).toBe('accepted');
+    } finally {
+      fake.mouseAbsolute = true;
+    }
+    expect(fake.absPositions).toEqual([[639, 479]]);
+    expect(fake.relMotions).toEqual([[1, -1]]);
+  });
+
   it('console size and properties come through the generated proxy', async () => {
     expect(await vm.console().size()).toEqual({ width: 640, height: 480 });
     const p = await vm.console().properties();

@@ -185,6 +185,76 @@ export const DISPLAY1: Record<string, InterfaceInfo> = {
   },
 };
 
+/** The calls QEMU makes on org.qemu.Display1.Listener (we serve it): arguments and reply. */
+export interface ListenerCalls {
+  Scanout: { args: [width: number, height: number, stride: number, pixmanFormat: number, data: Uint8Array]; reply: void };
+  Update: { args: [x: number, y: number, width: number, height: number, stride: number, pixmanFormat: number, data: Uint8Array]; reply: void };
+  ScanoutDMABUF: { args: [dmabuf: number, width: number, height: number, stride: number, fourcc: number, modifier: bigint, y0Top: boolean]; reply: void };
+  UpdateDMABUF: { args: [x: number, y: number, width: number, height: number]; reply: void };
+  Disable: { args: []; reply: void };
+  MouseSet: { args: [x: number, y: number, on: number]; reply: void };
+  CursorDefine: { args: [width: number, height: number, hotX: number, hotY: number, data: Uint8Array]; reply: void };
+}
+
+/** Properties of org.qemu.Display1.Listener (read-only, served by us). */
+export interface ListenerServedProperties {
+  Interfaces: string[];
+}
+
+/** The calls QEMU makes on org.qemu.Display1.Listener.Unix.Map (we serve it): arguments and reply. */
+export interface ListenerUnixMapCalls {
+  ScanoutMap: { args: [handle: number, offset: number, width: number, height: number, stride: number, pixmanFormat: number]; reply: void };
+  UpdateMap: { args: [x: number, y: number, width: number, height: number]; reply: void };
+}
+
+/** Properties of org.qemu.Display1.Listener.Unix.Map (read-only, served by us). */
+export type ListenerUnixMapServedProperties = Record<never, never>;
+
+/** The calls QEMU makes on org.qemu.Display1.Listener.Unix.ScanoutDMABUF2 (we serve it): arguments and reply. */
+export interface ListenerUnixScanoutDMABUF2Calls {
+  ScanoutDMABUF2: { args: [dmabuf: number[], x: number, y: number, width: number, height: number, offset: number[], stride: number[], numPlanes: number, fourcc: number, backingWidth: number, backingHeight: number, modifier: bigint, y0Top: boolean]; reply: void };
+}
+
+/** Properties of org.qemu.Display1.Listener.Unix.ScanoutDMABUF2 (read-only, served by us). */
+export type ListenerUnixScanoutDMABUF2ServedProperties = Record<never, never>;
+
+/** The calls QEMU makes on org.qemu.Display1.AudioOutListener (we serve it): arguments and reply. */
+export interface AudioOutListenerCalls {
+  Init: { args: [id: bigint, bits: number, isSigned: boolean, isFloat: boolean, freq: number, nchannels: number, bytesPerFrame: number, bytesPerSecond: number, be: boolean]; reply: void };
+  Fini: { args: [id: bigint]; reply: void };
+  SetEnabled: { args: [id: bigint, enabled: boolean]; reply: void };
+  SetVolume: { args: [id: bigint, mute: boolean, volume: Uint8Array]; reply: void };
+  Write: { args: [id: bigint, data: Uint8Array]; reply: void };
+}
+
+/** Properties of org.qemu.Display1.AudioOutListener (read-only, served by us). */
+export interface AudioOutListenerServedProperties {
+  Interfaces: string[];
+}
+
+/** The calls QEMU makes on org.qemu.Display1.AudioInListener (we serve it): arguments and reply. */
+export interface AudioInListenerCalls {
+  Init: { args: [id: bigint, bits: number, isSigned: boolean, isFloat: boolean, freq: number, nchannels: number, bytesPerFrame: number, bytesPerSecond: number, be: boolean]; reply: void };
+  Fini: { args: [id: bigint]; reply: void };
+  SetEnabled: { args: [id: bigint, enabled: boolean]; reply: void };
+  SetVolume: { args: [id: bigint, mute: boolean, volume: Uint8Array]; reply: void };
+  Read: { args: [id: bigint, size: bigint]; reply: Buffer };
+}
+
+/** Properties of org.qemu.Display1.AudioInListener (read-only, served by us). */
+export interface AudioInListenerServedProperties {
+  Interfaces: string[];
+}
+
+/** Served interface name -> its calls and properties. */
+export interface ServedInterfaces {
+  'org.qemu.Display1.Listener': { calls: ListenerCalls; properties: ListenerServedProperties };
+  'org.qemu.Display1.Listener.Unix.Map': { calls: ListenerUnixMapCalls; properties: ListenerUnixMapServedProperties };
+  'org.qemu.Display1.Listener.Unix.ScanoutDMABUF2': { calls: ListenerUnixScanoutDMABUF2Calls; properties: ListenerUnixScanoutDMABUF2ServedProperties };
+  'org.qemu.Display1.AudioOutListener': { calls: AudioOutListenerCalls; properties: AudioOutListenerServedProperties };
+  'org.qemu.Display1.AudioInListener': { calls: AudioInListenerCalls; properties: AudioInListenerServedProperties };
+}
+
 /** Properties of org.qemu.Display1.VM. */
 export interface VMProperties {
   Name: string;

@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { cameraNodeName } from '../../../src/camera/sinks/pipewire';
+import { dbusErrorCode } from '../../../src/qemu/dbus-errors';
 import { FakeQemuPeer, type FakeListenerPeer } from '../../fakes/qemu-peer';
 import { pcmFormat, playLikeQemu } from '../../integration/audio-out-helpers';
 import { channel, dominantFrequency, recordSinkMonitor, rms } from '../audio-capture';
@@ -161,7 +162,9 @@ async function oneCall(l: FakeListenerPeer, c: FuzzCall, shmFile: string, report
     if (c.reply) report.answered++;
   } catch (e) {
     const err = e as { dbusName?: string; name?: string; message?: string };
-    const isTimeout = /timed? ?out|timeout/i.test(err.message ?? '') && !err.dbusName?.startsWith('org.freedesktop.DBus.Error.InvalidArgs');
+    // By the name's code, not the text: dbus-native says "No reply within N ms", which the old
+    // /timeout/ test missed, counting an unanswered call as an answered error.
+    const isTimeout = dbusErrorCode(err.dbusName) === 'ENO_REPLY';
     if (!c.reply || isTimeout || !err.dbusName) {
       if (report.unanswered.length < 20) report.unanswered.push(`${label} ${c.iface}.${c.member}: ${err.message ?? String(e)}`);
     } else {

@@ -1,0 +1,68 @@
+// Our end of a listener's peer-to-peer connection. QEMU opens it with g_dbus_connection_new_sync
+// as the SASL server once Register* returned; we are the auth CLIENT (EXTERNAL, our uid) and send
+// no Hello: this is not a bus, there are no names. dbus-native starts the client handshake at
+// once ('\0' + AUTH EXTERNAL); the bytes wait in the socket until QEMU reads them.
+import * as dbus from 'dbus-native';
+import type { Duplex } from 'stream';
+import { errorText } from '../errors';
+import { streamOnFd } from '../transport';
+
+export interface PeerConnection {
+  conn: dbus.DBusConnection;
+  stream: Duplex;
+  /** the SASL handshake is over */
+  readonly connected: boolean;
+  /** Did the peer agree to fd passing in the handshake? */
+  readonly unixFdsAgreed: boolean;
+}
+
+/** `fds`: negotiate fd passing (usocket); else a plain net.Socket. */
+export function openPeerConnection(fd: number, fds: boolean): PeerConnection {
+  const stream = streamOnFd(fd, fds);
+  const conn = dbus.createConnection({ stream, direct: true, ayBuffer: 'view', authMethods: ['EXTERNAL'] });
+  let connected = false;
+  conn.on('connect', () => {
+    connected = true;
+  });
+  return {
+    conn,
+    stream,
+    get connected() {
+      return connected;
+    },
+    get unixFdsAgreed() {
+      return Boolean((conn as { unixFdsAgreed?: boolean }).unixFdsAgreed);
+    },
+  };
+}
+
+/**
+ * Resolves when the handshake is done; rejects if `closed` settles first (the connection died)
+ * or after `timeoutMs`.
+ */
+export function waitHandshake(peer: PeerConnection, closed: { isClosed: boolean; promise: Promise<Error | undefined> }, timeoutMs: number): Promise<void> {
+  if (peer.connected) return Promise.resolve();
+  if (closed.isClosed) return Promise.reject(new Error('listener connection closed before the handshake finished'));
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`no D-Bus handshake from QEMU within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onConnect = (): void => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = (): void => {
+      settled = true;
+      clearTimeout(timer);
+      peer.conn.removeListener('connect', onConnect);
+    };
+    peer.conn.on('connect', onConnect);
+    void closed.promise.then((cause) => {
+      if (settled) return;
+      cleanup();
+      reject(new Error(`listener connection closed during the handshake${cause ? `: ${errorText(cause)}` : ''}`));
+    });
+  });
+}
