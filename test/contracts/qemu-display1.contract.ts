@@ -1,11 +1,11 @@
 // ONE contract suite for the QEMU Display1 boundary, run against the fake peer
-// (test/unit/qemu-contract.test.ts) and the real QEMU 7.2 guest
-// (test/integration/qemu-contract.test.ts): whatever the fake claims, QEMU does too.
+// (test/unit/qemu-display1.fake.test.ts) and the real QEMU 7.2 guest
+// (test/integration/qemu-display1.real.test.ts): whatever the fake claims, QEMU does too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { waitFor } from '../harness/procs';
 import { QemuVm } from '../../src/qemu';
-import { RecordingAudioOutHandler, RecordingConsoleHandler } from './recording-handlers';
+import { RecordingAudioOutHandler, RecordingConsoleHandler } from '../fakes/recording-handlers';
 
 /** A running Display1 peer on a bus, whichever implementation. */
 export interface Display1Peer {
