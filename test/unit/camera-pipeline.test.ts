@@ -8,9 +8,9 @@ import { CameraConsoleListener } from '../../src/camera/listener';
 import { parseCameraFlags } from '../../src/camera/options';
 import { CameraPipeline } from '../../src/camera/pipeline';
 import { millimetres, pinGuestResolution } from '../../src/camera/pin-resolution';
-import { FakeSink } from '../../src/camera/sinks/fake';
+import { FakeSink } from '../fakes/camera-sink';
 import { tempDir, waitFor } from '../harness/procs';
-import { argbAt, dist, encodePixman, rgbAtFrame } from './camera-yuv-helpers';
+import { argbAt, dist, encodePixman, rgbAtFrame } from '../harness/yuv';
 
 const XRGB = 0x20020888;
 const RED = { r: 255, g: 0, b: 0 };

@@ -5,7 +5,7 @@ import * as dbus from 'dbus-native';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CameraConsoleListener, type PictureSource } from '../../src/camera/listener';
 import { CameraPipeline } from '../../src/camera/pipeline';
-import { FakeSink } from '../../src/camera/sinks/fake';
+import { FakeSink } from '../fakes/camera-sink';
 import { QemuVm, type ListenerHandle } from '../../src/qemu';
 import { openBus, type BusConnection } from '../../src/qemu/bus';
 import { consoleListenerInterfaces } from '../../src/qemu/console-listener';

@@ -1,6 +1,6 @@
 // What the camera pipeline hands frames to. One interface for the real sinks (v4l2loopback,
-// PipeWire node, raw file/FIFO) and the fake used by unit tests; test/unit/camera-sink-contract
-// runs the same contract suite against each of them.
+// PipeWire node, raw file/FIFO); test/contracts/camera-sink.contract.ts is what every sink (and
+// the unit tests' fake) must do, run against the fake and the real ones.
 
 export type CameraPixelFormat = 'YUY2' | 'I420' | 'NV12';
 
@@ -19,9 +19,10 @@ export interface SinkStats {
   dropped: number;
 }
 
+export type CameraSinkKind = 'v4l2' | 'pipewire' | 'file';
+
 export interface CameraSink {
-  /** 'v4l2', 'pipewire', 'file', 'fake' */
-  readonly kind: string;
+  readonly kind: CameraSinkKind;
   /** human-readable target (device path, node name, file) for status lines */
   readonly target: string;
   readonly width: number;

@@ -35,8 +35,13 @@ export interface V4l2SinkOptions {
   log?: (line: string) => void;
 }
 
-/** Seams for fault injection in unit tests; default to fs and the addon. */
-export interface V4l2Deps {
+/**
+ * The camera's backend seam: the device calls V4l2Sink makes, nothing else. Failures throw an
+ * Error with the errno `code` (ENOENT, EACCES, ENOTTY, EINVAL, EBUSY...), as fs and the addon do.
+ * The real one is v4l2Backend (fs + the addon's ioctls); test/fakes/v4l2-loopback.ts plays
+ * v4l2loopback 0.12.7, and the camera sink contract runs V4l2Sink over both.
+ */
+export interface V4l2Backend {
   open(path: string): number;
   close(fd: number): void;
   write(fd: number, data: Uint8Array): number;
@@ -46,7 +51,7 @@ export interface V4l2Deps {
   streamOn: typeof native.v4l2StreamOn;
 }
 
-const realDeps = (): V4l2Deps => ({
+export const v4l2Backend: V4l2Backend = {
   // libuv adds O_CLOEXEC itself
   open: (p) => fs.openSync(p, fs.constants.O_RDWR),
   close: (fd) => fs.closeSync(fd),
@@ -55,7 +60,7 @@ const realDeps = (): V4l2Deps => ({
   setFormat: (...a) => native.v4l2SetOutputFormat(...a),
   setFps: (fd, fps) => native.v4l2SetOutputFps(fd, fps),
   streamOn: (fd) => native.v4l2StreamOn(fd),
-});
+};
 
 function describeFile(path: string): string {
   try {
@@ -93,14 +98,14 @@ export class V4l2Sink implements CameraSink {
   /** timeperframe the driver kept (numerator/denominator), or null if S_PARM failed */
   readonly keptFrameInterval: { numerator: number; denominator: number } | null;
   private readonly fd: number;
-  private readonly deps: V4l2Deps;
+  private readonly deps: V4l2Backend;
   private closed = false;
   private written = 0;
   private dropped = 0;
   error: Error | undefined;
 
   /** Opens and configures the device; throws one clear Error (see codes below) on failure. */
-  constructor(o: V4l2SinkOptions, deps: V4l2Deps = realDeps()) {
+  constructor(o: V4l2SinkOptions, deps: V4l2Backend = v4l2Backend) {
     this.target = o.path;
     this.width = o.width;
     this.height = o.height;

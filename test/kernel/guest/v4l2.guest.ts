@@ -23,7 +23,7 @@ import { startDbusDaemon, type DbusDaemon } from '../../harness/dbus';
 import { runTool } from '../../harness/audio-tools';
 import { decodePng, meanColor } from '../../harness/gst';
 import { tempDir, waitFor } from '../../harness/procs';
-import { encodePixman, rgbAtFrame, dist, type Rgb } from '../../unit/camera-yuv-helpers';
+import { encodePixman, rgbAtFrame, dist, type Rgb } from '../../harness/yuv';
 import { BridgeProcess } from './tools';
 
 const DEV = '/dev/video10';
