@@ -6,7 +6,7 @@ import * as path from 'path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputBridge } from '../../src/input/bridge';
 import { InputDeviceInfo, StreamSource } from '../../src/input/device';
-import { RecordingVmInput, sentAfterAttach } from '../../src/input/fakes';
+import { RecordingVmInput, sentAfterAttach } from '../fakes/input';
 import { EventScript } from '../../src/input/replay-writer';
 import { parseInputRule, ruleMatches } from '../../src/input/selection';
 import { tempDir, waitFor } from '../harness/procs';
