@@ -162,7 +162,10 @@ describe('v4l2 sink protocol against the fake v4l2loopback device', () => {
     const dev = new FakeV4l2Loopback({ streamOnError: 'EIO' });
     const e = errorOf(() => open(dev));
     expect(e.code).toBe('ECAMERA_STREAMON');
-    expect(e.message).toMatch(/refused to start its output queue \(VIDIOC_STREAMON: EIO\)\. Reload the module: sudo modprobe -r v4l2loopback; sudo modprobe v4l2loopback/);
+    expect(e).toMatchObject({
+      problem: expect.stringMatching(/refused to start its output queue \(VIDIOC_STREAMON: EIO\)$/),
+      fix: expect.stringMatching(/^reload the module: sudo modprobe -r v4l2loopback; sudo modprobe v4l2loopback/),
+    });
     expect(dev.openFds.size).toBe(0);
   });
 

@@ -2,6 +2,8 @@
 // PipeWire node, raw file/FIFO); test/contracts/camera-sink.contract.ts is what every sink (and
 // the unit tests' fake) must do, run against the fake and the real ones.
 
+import { CameraError } from '../errors';
+
 export type CameraPixelFormat = 'YUY2' | 'I420' | 'NV12';
 
 export const CAMERA_PIXEL_FORMATS: readonly CameraPixelFormat[] = ['YUY2', 'I420', 'NV12'];
@@ -46,19 +48,13 @@ export interface CameraSink {
   close(): Promise<void>;
 }
 
-export function sinkError(code: string, message: string): Error & { code: string } {
-  const e = new Error(message) as Error & { code: string };
-  e.code = code;
-  return e;
-}
-
 /** Shared argument checks, so every sink fails the same way (the contract suite tests this). */
 export function checkFrame(sink: CameraSink, closed: boolean, frame: Uint8Array, format: CameraPixelFormat): void {
-  if (closed) throw sinkError('ECLOSED', `camera sink ${sink.target} is closed`);
+  if (closed) throw new CameraError('ECLOSED', `camera sink ${sink.target} is closed`);
   const want = sink.wantedFormat();
-  if (want !== null && format !== want) throw sinkError('EFORMAT', `camera sink ${sink.target} wants ${want} frames, got ${format}`);
+  if (want !== null && format !== want) throw new CameraError('EFORMAT', `camera sink ${sink.target} wants ${want} frames, got ${format}`);
   const n = frameBytes(format, sink.width, sink.height);
   if (frame.byteLength !== n) {
-    throw sinkError('ERANGE', `camera sink ${sink.target}: a ${format} ${sink.width}x${sink.height} frame is ${n} bytes, got ${frame.byteLength}`);
+    throw new CameraError('ERANGE', `camera sink ${sink.target}: a ${format} ${sink.width}x${sink.height} frame is ${n} bytes, got ${frame.byteLength}`);
   }
 }
