@@ -19,7 +19,7 @@ const XRGB = 0x20020888;
 
 /** The hand-over point: counts frames, keeps nothing (what the sink does after is not ours). */
 export class CountingSink implements CameraSink {
-  readonly kind = 'fake';
+  readonly kind = 'file'; // writes every tick, like the file and v4l2 sinks (repeatsItself false)
   readonly target = 'bench';
   readonly repeatsItself = false;
   written = 0;

@@ -4,6 +4,7 @@
 // mode with no Scanout at all, only Console Width/Height and Updates for the new size.
 import { native } from '../native';
 import { MAX_DISPLAY_PIXELS, MAX_DISPLAY_SIDE } from '../qemu/limits';
+import { CameraError } from './errors';
 import { formatError, pixmanFormat } from './pixman';
 
 /** Largest picture side we accept (the D-Bus layer refuses larger frames too). */
@@ -24,9 +25,7 @@ export class Framebuffer {
   resize(width: number, height: number): boolean {
     if (width === this.width && height === this.height) return false;
     if (width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS) {
-      const e = new Error(`picture ${width}x${height} is larger than the ${MAX_PIXELS / 1048576} Mpixel the camera accepts`) as Error & { code: string };
-      e.code = 'ERANGE';
-      throw e;
+      throw new CameraError('ERANGE', `picture ${width}x${height} is larger than the ${MAX_PIXELS / 1048576} Mpixel the camera accepts`);
     }
     const next = Buffer.alloc(width * height * 4);
     const rows = Math.min(height, this.height);
@@ -65,9 +64,7 @@ export class Framebuffer {
       y += dy;
     }
     if (x + w > MAX_SIDE || y + h > MAX_SIDE) {
-      const e = new Error(`update at ${x},${y} size ${w}x${h} lies beyond ${MAX_SIDE}x${MAX_SIDE}`) as Error & { code: string };
-      e.code = 'ERANGE';
-      throw e;
+      throw new CameraError('ERANGE', `update at ${x},${y} size ${w}x${h} lies beyond ${MAX_SIDE}x${MAX_SIDE}`);
     }
     this.growToFit(x + w, y + h);
     native.yuvBlit(src, stride, format, w, h, this.data, this.stride, x, y);

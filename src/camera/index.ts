@@ -18,7 +18,6 @@ export { parseCameraFlags, parseCameraTarget } from './options';
 export type { CameraConfig, CameraFlags, CameraTarget } from './options';
 export { pinGuestResolution } from './pin-resolution';
 export type { UiInfoTarget } from './pin-resolution';
-export { FakeSink } from './sinks/fake';
 export { FileSink } from './sinks/file';
 export { PipeWireSink, cameraNodeName } from './sinks/pipewire';
 export { V4l2Sink, modprobeLine } from './sinks/v4l2';

@@ -10,7 +10,7 @@ import type { ConsoleListenerHandler, CursorImage } from '../qemu/handlers';
 import type { ComposeCursor } from '../native-api/video';
 import { DISPLAY_OFF_HEIGHT, DISPLAY_OFF_WIDTH, displayOffPicture } from './display-off';
 import { Framebuffer, MAX_PIXELS, MAX_SIDE } from './framebuffer';
-import { hex32, pixmanFormat as knownPixmanFormat } from './pixman';
+import { formatError, hex32, pixmanFormat as knownPixmanFormat } from './pixman';
 
 export interface PictureView {
   data: Uint8Array;
@@ -233,7 +233,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
       this.refusedFormats.add(format);
       this.log(`camera: guest display uses pixman format ${hex32(format)}, which is not supported; frames in it are dropped (configure the guest for 32-bit colour)`);
     }
-    this.lastError = new Error(`unsupported pixman format ${hex32(format)}`);
+    this.lastError = formatError(format);
     return false;
   }
 

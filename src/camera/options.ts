@@ -4,6 +4,7 @@
 //   --camera-format YUY2|I420|NV12 (v4l2/file only; PipeWire negotiates; default YUY2)
 //   --camera-pin-resolution (ask the guest to render at the camera size, virtio-gpu only)
 //   --camera-cursor / --no-camera-cursor (default on)
+import { CameraError } from './errors';
 import { parseCameraSize } from './letterbox';
 import { CAMERA_PIXEL_FORMATS, CameraPixelFormat } from './sinks/types';
 
@@ -28,10 +29,8 @@ export interface CameraFlags {
   cameraCursor?: boolean;
 }
 
-function usage(message: string): Error & { code: string } {
-  const e = new Error(message) as Error & { code: string };
-  e.code = 'EUSAGE';
-  return e;
+function usage(message: string): CameraError {
+  return new CameraError('EUSAGE', message);
 }
 
 export function parseCameraTarget(text: string): CameraTarget {

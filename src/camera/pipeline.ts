@@ -3,6 +3,7 @@
 // since the last frame; otherwise it writes the last frame again (v4l2/file) or does nothing
 // (PipeWire repeats by itself). While nobody consumes (wantedFormat() null) it converts nothing.
 import { native } from '../native';
+import { CameraError } from './errors';
 import { letterbox, Rect } from './letterbox';
 import type { PictureSource } from './listener';
 import { CameraPixelFormat, CameraSink, FORMAT_CODE, frameBytes } from './sinks/types';
@@ -56,7 +57,7 @@ export class CameraPipeline {
     this.height = o.sink.height;
     this.fps = o.sink.fps;
     this.log = o.log ?? ((l) => console.error(l));
-    if (this.width % 2 || this.height % 2) throw new Error(`camera size ${this.width}x${this.height} must be even`);
+    if (this.width % 2 || this.height % 2) throw new CameraError('EUSAGE', `camera size ${this.width}x${this.height} must be even`);
   }
 
   /** Starts the steady 1/fps clock (drift-free: deadlines are counted from the start). */

@@ -3,6 +3,7 @@
 // ARGB framebuffer by native/yuv.cc (yuvBlit); anything else is rejected with formatError().
 // Which devices send what: docs qemu-dbus-spec.md §5.2 (x8r8g8b8 in practice; virtio-gpu hands
 // the guest's 32-bpp format through; qxl/bochs/vmware can send 16/24 bpp).
+import { CameraError } from './errors';
 
 export interface PixmanFormat {
   code: number;
@@ -52,16 +53,15 @@ export function hex32(n: number): string {
 }
 
 /** Error for a pixman format we do not convert: says what it is and what would work. */
-export function formatError(code: number): Error & { code: string } {
+export function formatError(code: number): CameraError {
   const bpp = (code >>> 24) & 0xff;
   const type = (code >>> 16) & 0xff;
   const kind =
     type === 6 || type === 7 ? 'a YUV format' : type === 4 ? 'a palette format' : type === 5 ? 'a grey format' : `${bpp} bpp`;
-  const e = new Error(
+  return new CameraError(
+    'EPIXMANFORMAT',
     `guest display uses pixman format ${hex32(code)} (${kind}), which the camera does not convert; ` +
-      `supported: 32-bpp [ax]8r8g8b8 and every channel order, 2:10:10:10, 24-bpp r8g8b8/b8g8r8, 16-bpp 565/1555/4444. ` +
-      `Configure the guest for 32-bit colour (e.g. virtio-gpu/bochs at 32 bpp).`,
-  ) as Error & { code: string };
-  e.code = 'EPIXMANFORMAT';
-  return e;
+      `supported: 32-bpp [ax]8r8g8b8 and every channel order, 2:10:10:10, 24-bpp r8g8b8/b8g8r8, 16-bpp 565/1555/4444`,
+    'configure the guest for 32-bit colour (e.g. virtio-gpu/bochs at 32 bpp)',
+  );
 }

@@ -3,6 +3,7 @@
 // bridge itself talks to QEMU through src/qemu.
 import { execFile } from 'child_process';
 import * as fs from 'fs';
+import { CodedError, errorCode } from '../errors';
 
 export interface ConsoleSummary {
   id: number;
@@ -40,8 +41,11 @@ function busctl(address: string, args: string[], timeoutMs = 5000): Promise<stri
     execFile('busctl', [`--address=${address}`, '--json=short', '--timeout=3', ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
       if (err) {
         const e = err as NodeJS.ErrnoException;
-        const msg = e.code === 'ENOENT' ? 'busctl is not installed (package systemd)' : `${address}: ${String(stderr).trim().split('\n')[0] || e.message}`;
-        reject(Object.assign(new Error(msg), { code: 'EBUS' }));
+        const said = String(stderr).trim().split('\n')[0] || e.message;
+        if (e.code === 'ENOENT') reject(new CodedError('EBUSCTL', 'busctl is not installed', 'install the Debian package systemd', { cause: err }));
+        // busctl says so only in words: classified here, once, into a code the callers check
+        else if (/NameHasNoOwner|could not get owners|has no owner/i.test(said)) reject(new CodedError('ENOOWNER', `${address}: ${said}`, '', { cause: err }));
+        else reject(new CodedError('EBUS', `${address}: ${said}`, '', { cause: err }));
         return;
       }
       resolve(String(stdout));
@@ -58,7 +62,7 @@ function jsonLines(out: string): { type: string; data: unknown }[] {
 
 export function sessionAddress(address: string | undefined, env: NodeJS.ProcessEnv): string {
   const a = address ?? env.DBUS_SESSION_BUS_ADDRESS;
-  if (!a) throw Object.assign(new Error('no session bus (DBUS_SESSION_BUS_ADDRESS is unset); pass --address'), { code: 'ENOBUS' });
+  if (!a) throw new CodedError('ENOBUS', 'no session bus (DBUS_SESSION_BUS_ADDRESS is unset)', 'pass --address');
   return a;
 }
 
@@ -111,7 +115,7 @@ export async function probeVms(address: string | undefined, env: NodeJS.ProcessE
   try {
     first = await busctl(addr, ['call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'ListQueuedOwners', 's', 'org.qemu']);
   } catch (err) {
-    if (/NameHasNoOwner|could not get owners|has no owner/i.test((err as Error).message)) return [];
+    if (errorCode(err) === 'ENOOWNER') return [];
     throw await unreachable(addr, err);
   }
   const r = jsonLines(first);

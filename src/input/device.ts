@@ -1,11 +1,13 @@
 // Input event sources: a real evdev node through libevdev (native/evdev.cc), or a plain stream
 // of struct input_event records (replay file or FIFO) read in TypeScript. Both implement
-// InputEventSource; FakeEventSource (fakes.ts) is the third implementation, and one contract
-// suite (test/unit/input-source-contract.test.ts) runs against all of them.
+// InputEventSource; one contract suite (test/contracts/input-source.contract.ts) runs against
+// them and the unit tests' fake source. EvdevSource reaches the device through one backend seam,
+// EvdevBackend: the addon here, test/fakes/input.ts's FakeEvdevBackend in unit tests.
 import * as fs from 'fs';
 import * as net from 'net';
-import { native as defaultNative } from '../native';
+import { native } from '../native';
 import type { EvdevDeviceHandle, EvdevNativeApi, EvdevRawInfo } from '../native-api/evdev';
+import { InputError } from './errors';
 import {
   ABS_MT_POSITION_X,
   ABS_MT_POSITION_Y,
@@ -68,7 +70,7 @@ export interface SourceHandlers {
 
 export interface InputEventSource {
   readonly path: string;
-  readonly kind: 'evdev' | 'stream' | 'fake';
+  readonly kind: 'evdev' | 'stream';
   /** null for plain event streams (no ioctls) */
   readonly info: InputDeviceInfo | null;
   /** false where EVIOCGRAB is impossible (plain streams) */
@@ -87,11 +89,29 @@ export interface InputEventSource {
   close(): void;
 }
 
-function codeError(code: string, message: string): Error & { code: string } {
-  const err = new Error(message) as Error & { code: string };
-  err.code = code;
-  return err;
+/**
+ * The input part's backend seam: opening an evdev node. The device handle reads through libevdev
+ * (EVIOCGRAB, LEDs, the key state); failures throw an Error with the errno `code` (ENOTTY: not an
+ * evdev node). The real one is evdevBackend (the addon); test/fakes/input.ts has the fake, and
+ * the input source contract runs EvdevSource over both.
+ */
+export interface EvdevBackend {
+  /** batch: Float64Array of 4 doubles per event (type, code, value, time in µs), reused every call. */
+  open(path: string, batch: Float64Array, onEvents: (count: number, errorCode?: string) => void): EvdevDeviceHandle;
 }
+
+/** The backend over the addon's EvdevDevice (libevdev); ENATIVE from an addon built without it. */
+export function nativeEvdevBackend(api: EvdevNativeApi): EvdevBackend {
+  return {
+    open(path, batch, onEvents) {
+      const Ctor = api.EvdevDevice;
+      if (!Ctor) throw new InputError('ENATIVE', 'this build of the native addon has no evdev support', 'rebuild it with: npm run setup');
+      return new Ctor(path, batch, onEvents);
+    },
+  };
+}
+
+export const evdevBackend: EvdevBackend = nativeEvdevBackend(native);
 
 /** Classifies a device from its capabilities. */
 export function describeDevice(raw: EvdevRawInfo): InputDeviceInfo {
@@ -146,11 +166,9 @@ export class EvdevSource implements InputEventSource {
   /** Throws Error with an errno `code`: ENOTTY when `path` is not an evdev node. */
   constructor(
     readonly path: string,
-    nativeApi: EvdevNativeApi = defaultNative,
+    backend: EvdevBackend = evdevBackend,
   ) {
-    const Ctor = nativeApi.EvdevDevice;
-    if (!Ctor) throw codeError('ENATIVE', 'this build of the native addon has no evdev support; rebuild it with: npm run setup');
-    this.dev = new Ctor(path, this.batch, (count, errorCode) => this.onNative(count, errorCode));
+    this.dev = backend.open(path, this.batch, (count, errorCode) => this.onNative(count, errorCode));
     this.info = describeDevice(this.dev.info());
   }
 
@@ -276,7 +294,7 @@ export class StreamSource implements InputEventSource {
 }
 
 export interface OpenOptions {
-  nativeApi?: EvdevNativeApi;
+  backend?: EvdevBackend;
   log?: (msg: string) => void;
 }
 
@@ -286,7 +304,7 @@ export interface OpenOptions {
  */
 export function openInputSource(path: string, opts: OpenOptions = {}): InputEventSource {
   try {
-    return new EvdevSource(path, opts.nativeApi);
+    return new EvdevSource(path, opts.backend);
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'ENOTTY' || code === 'EINVAL') {
@@ -294,9 +312,9 @@ export function openInputSource(path: string, opts: OpenOptions = {}): InputEven
       return new StreamSource(path);
     }
     if (code === 'EACCES' || code === 'EPERM') {
-      throw codeError(code, `cannot open ${path} (${code}): add your user to the "input" group or use a udev rule granting access`);
+      throw new InputError(code, `cannot open ${path} (${code})`, 'add your user to the "input" group or use a udev rule granting access');
     }
-    if (code === 'ENOENT') throw codeError(code, `input device ${path} does not exist: check the path (ls -l /dev/input/by-id/)`);
+    if (code === 'ENOENT') throw new InputError(code, `input device ${path} does not exist`, 'check the path (ls -l /dev/input/by-id/)');
     throw err;
   }
 }

@@ -1,6 +1,7 @@
 // The host<->guest toggle hotkey: named presets as QEMU's input-linux offers them, or a custom
 // combination of KEY_* names joined with "+".
 import { keyCodeByName, keyName } from './keymap';
+import { InputError } from './errors';
 
 const KEY_LEFTCTRL = 29;
 const KEY_RIGHTCTRL = 97;
@@ -29,13 +30,12 @@ export const HOTKEY_PRESETS: Record<string, number[][]> = {
 
 export const DEFAULT_HOTKEY = 'ctrl-ctrl';
 
-function invalid(spec: string, why: string): Error {
-  const err = new Error(
-    `invalid --grab-toggle "${spec}": ${why}. Use one of ${Object.keys(HOTKEY_PRESETS).join(', ')}, ` +
-      `"none", or a combination like KEY_LEFTCTRL+KEY_F12`,
-  ) as Error & { code: string };
-  err.code = 'EINVALIDHOTKEY';
-  return err;
+function invalid(spec: string, why: string): InputError {
+  return new InputError(
+    'EINVALIDHOTKEY',
+    `invalid --grab-toggle "${spec}": ${why}`,
+    `use one of ${Object.keys(HOTKEY_PRESETS).join(', ')}, "none", or a combination like KEY_LEFTCTRL+KEY_F12`,
+  );
 }
 
 /** Parses a hotkey spec; null for "none" (no toggling: forwarding stays on). */

@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { InputDeviceInfo, InputEventSource } from './device';
+import { InputError } from './errors';
 
 export type InputRule =
   | { kind: 'path'; path: string }
@@ -12,12 +13,12 @@ export type InputRule =
   | { kind: 'all-keyboards' }
   | { kind: 'all-mice' };
 
-function invalidRule(text: string, why: string): Error {
-  const err = new Error(
-    `invalid input selection "${text}": ${why}. Use a device path (/dev/input/by-id/...), name:REGEX, id:VVVV:PPPP (hex), all-keyboards or all-mice`,
-  ) as Error & { code: string };
-  err.code = 'EINVALIDINPUT';
-  return err;
+function invalidRule(text: string, why: string): InputError {
+  return new InputError(
+    'EINVALIDINPUT',
+    `invalid input selection "${text}": ${why}`,
+    'use a device path (/dev/input/by-id/...), name:REGEX, id:VVVV:PPPP (hex), all-keyboards or all-mice',
+  );
 }
 
 export function parseInputRule(text: string): InputRule {

@@ -3,6 +3,7 @@
 // the same UUID/name comes back), so routes stay up while the VM reboots or restarts; the
 // Controller re-attaches from scratch only when the connection itself is gone (bus closed).
 import type { BridgeConfig } from '../config/schema';
+import { CodedError } from '../errors';
 import { DomainEvent, LibvirtClient, assertMayUseBus, defaultLibvirtUri, locateDisplay, type DisplayTarget } from '../libvirt';
 import type { Logger } from '../log';
 import { QemuVm, type ConnectOptions, type VmInfo } from '../qemu';
@@ -178,7 +179,7 @@ export function createLibvirtAttacher(key: string, uri: string, log: Logger, cli
         if (target.kind === 'stopped') {
           sayOnce(`libvirt domain '${domain.name}' is not running; waiting for it to start`);
           await change.done;
-          if (signal.aborted) throw Object.assign(new Error('stopped while waiting for the domain'), { code: 'EABORTED' });
+          if (signal.aborted) throw new CodedError('EABORTED', 'stopped while waiting for the domain');
           continue;
         }
         change.cancel();

@@ -1,8 +1,8 @@
 // Guest picture -> camera pipeline -> REAL PipeWire camera node (private pipewire + WirePlumber)
 // -> gst-launch-1.0 pipewiresrc ... ! pngenc -> PNG decoded and compared region by region, in
-// each negotiated format. Also the sink contract against the real node, the node's identity
-// (what the camera portal filters on), and "paused when nobody watches".
-import * as path from 'path';
+// each negotiated format. Also the node's identity (what the camera portal filters on), and
+// "paused when nobody watches". The sink contract against the real node is in
+// camera-sink.real.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CameraConsoleListener } from '../../src/camera/listener';
 import { letterbox } from '../../src/camera/letterbox';
@@ -11,10 +11,8 @@ import { PipeWireSink, cameraNodeName } from '../../src/camera/sinks/pipewire';
 import type { CameraPixelFormat } from '../../src/camera/sinks/types';
 import { captureCameraFrames, colorDistance, decodePng, meanColor } from '../harness/gst';
 import { startPipeWire, PipeWire } from '../harness/pipewire';
-import { Managed, spawnManaged, tempDir, waitFor } from '../harness/procs';
-import { clientEnv } from '../harness/audio-tools';
-import { encodePixman } from '../unit/camera-yuv-helpers';
-import { sinkContract } from '../unit/camera-sink-contract';
+import { waitFor } from '../harness/procs';
+import { encodePixman } from '../harness/yuv';
 
 const XRGB = 0x20020888;
 // YUV rounding plus bilinear scaling at region centres: well under the distance between any two
@@ -38,43 +36,12 @@ function newSink(o: { vm?: string; width?: number; height?: number; fps?: number
   return new PipeWireSink({ vmName: o.vm ?? vmName(), width: o.width ?? 640, height: o.height ?? 360, fps: o.fps ?? 30, formats: o.formats, remote: pw.env.PIPEWIRE_REMOTE });
 }
 
-/** A consumer that keeps the node streaming until stopped. */
-function startConsumer(target: string, format: CameraPixelFormat = 'YUY2'): Managed {
-  const dir = tempDir('gstc');
-  return spawnManaged('gst-consumer', 'gst-launch-1.0', ['-q', 'pipewiresrc', `target-object=${target}`, '!', capsFor(format), '!', 'fakesink', 'sync=false'], {
-    env: clientEnv(pw.env),
-    logFile: path.join(dir, 'gst.log'),
-  });
-}
-
 const RED = { r: 255, g: 0, b: 0 };
 const GREEN = { r: 0, g: 255, b: 0 };
 const BLUE = { r: 0, g: 0, b: 255 };
 const WHITE = { r: 255, g: 255, b: 255 };
 const BLACK = { r: 0, g: 0, b: 0 };
 const quadrants = (w: number, h: number) => (x: number, y: number) => (y < h / 2 ? (x < w / 2 ? RED : GREEN) : x < w / 2 ? BLUE : WHITE);
-
-sinkContract(
-  'pipewire (real node)',
-  async () => {
-    const sink = newSink();
-    let consumer: Managed | undefined;
-    return {
-      sink,
-      consume: async () => {
-        consumer = startConsumer(sink.target);
-        await waitFor(`${sink.target} streaming to gst`, 30_000, () => {
-          if (!consumer!.isRunning()) throw new Error(`gst consumer exited: ${consumer!.log().slice(-1500)}`);
-          return sink.wantedFormat() !== null;
-        });
-      },
-      cleanup: async () => {
-        await consumer?.stop();
-      },
-    };
-  },
-  { timeoutMs: 60_000 },
-);
 
 describe('PipeWire camera node', () => {
   it('is a Video/Source with media.role=Camera named after the VM, paused while nobody watches', async () => {

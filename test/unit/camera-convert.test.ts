@@ -7,11 +7,11 @@ import { letterbox } from '../../src/camera/letterbox';
 import { CameraConsoleListener } from '../../src/camera/listener';
 import { PIXMAN_FORMATS } from '../../src/camera/pixman';
 import { CameraPipeline } from '../../src/camera/pipeline';
-import { FakeSink } from '../../src/camera/sinks/fake';
+import { FakeSink } from '../fakes/camera-sink';
 import { CameraPixelFormat, frameBytes } from '../../src/camera/sinks/types';
 import { DISPLAY_OFF_BACKGROUND, DISPLAY_OFF_HEIGHT, DISPLAY_OFF_TEXT, DISPLAY_OFF_WIDTH, displayOffTextBox } from '../../src/camera/display-off';
 import { native } from '../../src/native';
-import { Rgb, argbAt, dist, encodePixman, quantStep, rgbAtFrame } from './camera-yuv-helpers';
+import { Rgb, argbAt, dist, encodePixman, quantStep, rgbAtFrame } from '../harness/yuv';
 
 const X8R8G8B8 = 0x20020888;
 const RED: Rgb = { r: 255, g: 0, b: 0 };

@@ -8,9 +8,9 @@ import { CameraConsoleListener } from '../../src/camera/listener';
 import { parseCameraFlags } from '../../src/camera/options';
 import { CameraPipeline } from '../../src/camera/pipeline';
 import { millimetres, pinGuestResolution } from '../../src/camera/pin-resolution';
-import { FakeSink } from '../../src/camera/sinks/fake';
+import { FakeSink } from '../fakes/camera-sink';
 import { tempDir, waitFor } from '../harness/procs';
-import { argbAt, dist, encodePixman, rgbAtFrame } from './camera-yuv-helpers';
+import { argbAt, dist, encodePixman, rgbAtFrame } from '../harness/yuv';
 
 const XRGB = 0x20020888;
 const RED = { r: 255, g: 0, b: 0 };
@@ -74,18 +74,29 @@ describe('pipeline: converts only on change, steady output', () => {
   });
 
   it('records latency from change arrival to hand-over for every change', () => {
-    const l = withFrame();
-    const sink = new FakeSink({ width: 64, height: 48, fps: 30 });
-    const p = new CameraPipeline({ source: l, sink });
-    p.tick();
-    const g = encodePixman(XRGB, 4, 4, () => GREEN);
-    for (let i = 0; i < 3; i++) l.update(i, 0, 4, 4, g.stride, XRGB, g.data);
-    p.tick();
-    const lat = p.takeLatencies();
-    expect(lat).toHaveLength(4); // the scanout + three updates
-    for (const v of lat) expect(v).toBeGreaterThanOrEqual(0);
-    p.tick();
-    expect(p.takeLatencies()).toHaveLength(0);
+    // a clock of our own: the latencies are then exact, not merely plausible
+    let clock = 1000;
+    const now = vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    try {
+      const l = withFrame(); // scanout at 1000
+      const sink = new FakeSink({ width: 64, height: 48, fps: 30 });
+      const p = new CameraPipeline({ source: l, sink });
+      clock = 1002;
+      p.tick(); // hands the scanout over
+      const g = encodePixman(XRGB, 4, 4, () => GREEN);
+      for (let i = 0; i < 3; i++) {
+        clock = 1005 + i;
+        l.update(i, 0, 4, 4, g.stride, XRGB, g.data);
+      }
+      clock = 1010;
+      p.tick();
+      // the scanout (handed over at 1002), then three updates handed over together at 1010
+      expect(p.takeLatencies()).toEqual([2, 5, 4, 3]);
+      p.tick();
+      expect(p.takeLatencies()).toHaveLength(0);
+    } finally {
+      now.mockRestore();
+    }
   });
 
   it('a sink error is logged once, the clock keeps going', () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { InputBridge } from '../../src/input/bridge';
 import { EvdevSource } from '../../src/input/device';
 import { EV_KEY, EV_LED, EV_SYN, SYN_REPORT } from '../../src/input/events';
-import { ATTACH_RELEASES, FakeEventSource, FakeNativeDevice, RecordingVmInput, fakeEvdevNative, sentAfterAttach } from '../../src/input/fakes';
+import { ATTACH_RELEASES, FakeEvdevBackend, FakeEventSource, FakeNativeDevice, RecordingVmInput, sentAfterAttach } from '../fakes/input';
 import type { EvdevRawInfo } from '../../src/native-api/evdev';
 import { EventScript } from '../../src/input/replay-writer';
 
@@ -53,8 +53,9 @@ function evdevSetup(held: number[]) {
     log: (m) => logs.push(m),
     watcher: {
       open: (p) => {
-        const src = new EvdevSource(p, fakeEvdevNative(KEYBOARD));
-        dev = FakeNativeDevice.last;
+        const backend = new FakeEvdevBackend(KEYBOARD);
+        const src = new EvdevSource(p, backend);
+        dev = backend.last!;
         for (const k of held) dev.keyState.add(k);
         return src;
       },

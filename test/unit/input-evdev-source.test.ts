@@ -1,11 +1,11 @@
-// EvdevSource's TypeScript side over a fake of the native EvdevDevice (dependency injection, as
-// the real node is missing on these machines): batch decoding, unplug, grab with LED save/restore,
+// EvdevSource's TypeScript side over the fake EvdevBackend (test/fakes/input.ts; the real node is
+// missing on these machines): batch decoding, unplug, grab with LED save/restore,
 // LED bit mapping, read-only nodes, and the capability classification.
 import { describe, expect, it } from 'vitest';
-import { EvdevSource, describeDevice } from '../../src/input/device';
+import { EvdevSource, describeDevice, nativeEvdevBackend } from '../../src/input/device';
 import type { EvdevRawInfo } from '../../src/native-api/evdev';
-import { FakeNativeDevice, fakeEvdevNative as fakeNative } from '../../src/input/fakes';
 import { EV_ABS, EV_KEY, EV_LED, EV_REL, InputEvent } from '../../src/input/events';
+import { FakeEvdevBackend, FakeNativeDevice } from '../fakes/input';
 
 const KEYBOARD: EvdevRawInfo = {
   name: 'Fake Keyboard',
@@ -20,34 +20,41 @@ const KEYBOARD: EvdevRawInfo = {
   abs: {},
 };
 
+/** An EvdevSource over the fake backend, and the fake device it opened. */
+function open(): { src: EvdevSource; dev: FakeNativeDevice } {
+  const backend = new FakeEvdevBackend(KEYBOARD);
+  const src = new EvdevSource('/dev/input/event3', backend);
+  return { src, dev: backend.last! };
+}
+
 describe('EvdevSource (TypeScript side, fake native device)', () => {
   it('decodes batches into events, across several full batches', () => {
-    const src = new EvdevSource('/dev/input/event3', fakeNative(KEYBOARD));
+    const { src, dev } = open();
     const got: InputEvent[] = [];
     src.start({ onEvents: (e) => got.push(...e), onEnd: () => undefined });
-    expect(FakeNativeDevice.last.started).toBe(true);
+    expect(dev.started).toBe(true);
     const evs = Array.from({ length: 600 }, (_, i) => ({ type: EV_REL, code: i % 2, value: i - 300, timeUs: 1e15 + i }));
-    FakeNativeDevice.last.emit(evs);
+    dev.emit(evs);
     expect(got).toEqual(evs);
   });
 
   it('reports an unplug (ENODEV) after delivering what was read before it', () => {
-    const src = new EvdevSource('/dev/input/event3', fakeNative(KEYBOARD));
+    const { src, dev } = open();
     const got: InputEvent[] = [];
     const ends: string[] = [];
     src.start({ onEvents: (e) => got.push(...e), onEnd: (r) => ends.push(r) });
-    FakeNativeDevice.last.emit([{ type: EV_KEY, code: 30, value: 0 }], 'ENODEV');
+    dev.emit([{ type: EV_KEY, code: 30, value: 0 }], 'ENODEV');
     expect(got.length).toBe(1);
     expect(ends).toEqual(['ENODEV']);
   });
 
   it('maps Modifiers bits (Scroll=1, Num=2, Caps=4) to num/caps/scroll LEDs', () => {
-    const src = new EvdevSource('/dev/input/event3', fakeNative(KEYBOARD));
+    const { src, dev } = open();
     src.setLeds(4);
     src.setLeds(2);
     src.setLeds(1);
     src.setLeds(7);
-    expect(FakeNativeDevice.last.ledWrites).toEqual([
+    expect(dev.ledWrites).toEqual([
       [false, true, false],
       [true, false, false],
       [false, false, true],
@@ -56,8 +63,7 @@ describe('EvdevSource (TypeScript side, fake native device)', () => {
   });
 
   it('grab saves the host LED state and ungrab restores it; close ungrabs', () => {
-    const src = new EvdevSource('/dev/input/event3', fakeNative(KEYBOARD));
-    const dev = FakeNativeDevice.last;
+    const { src, dev } = open();
     dev.ledState = [true, false, false]; // host: Num Lock on
     src.grab(true);
     src.setLeds(4); // guest: Caps Lock only
@@ -69,12 +75,13 @@ describe('EvdevSource (TypeScript side, fake native device)', () => {
     src.close();
     expect(dev.grabbed).toBe(false);
     expect(dev.closed).toBe(true);
-    expect(() => src.setLeds(1)).not.toThrow(); // after close: ignored
+    const writes = dev.ledWrites.length;
+    src.setLeds(1); // after close: ignored
+    expect(dev.ledWrites.length).toBe(writes);
   });
 
   it('the host LED state is restored after EVIOCGRAB is released, so the console handler cannot undo it', () => {
-    const src = new EvdevSource('/dev/input/event3', fakeNative(KEYBOARD));
-    const dev = FakeNativeDevice.last;
+    const { src, dev } = open();
     dev.ledState = [true, false, false]; // host: Num Lock on
     dev.consoleLeds = [false, false, false]; // the VT's own idea, written on release
     src.grab(true);
@@ -84,14 +91,14 @@ describe('EvdevSource (TypeScript side, fake native device)', () => {
   });
 
   it('a node opened read-only gets no LED writes', () => {
-    const src = new EvdevSource('/dev/input/event3', fakeNative(KEYBOARD));
-    FakeNativeDevice.last.writable = false;
+    const { src, dev } = open();
+    dev.writable = false;
     src.setLeds(7);
-    expect(FakeNativeDevice.last.ledWrites).toEqual([]);
+    expect(dev.ledWrites).toEqual([]);
   });
 
   it('without evdev support in the addon: ENATIVE with the fix', () => {
-    expect(() => new EvdevSource('/dev/input/event3', {})).toThrow(expect.objectContaining({ code: 'ENATIVE', message: expect.stringMatching(/npm run setup/) }));
+    expect(() => new EvdevSource('/dev/input/event3', nativeEvdevBackend({}))).toThrow(expect.objectContaining({ code: 'ENATIVE', message: expect.stringMatching(/npm run setup/) }));
   });
 });
 

@@ -23,7 +23,7 @@ import {
 } from '../../src/input/events';
 import { CallBudget, DEFAULT_CALL_BUDGET, ForwardMode, InputForwarder, MAX_FRAME_EVENTS, MAX_WHEEL_NOTCHES_PER_FRAME, scaleAbs } from '../../src/input/forwarder';
 import { parseHotkey } from '../../src/input/hotkey';
-import { RecordingVmInput } from '../../src/input/fakes';
+import { RecordingVmInput } from '../fakes/input';
 import { EventScript } from '../../src/input/replay-writer';
 
 const KEY_A = 30;

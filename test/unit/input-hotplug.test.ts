@@ -6,7 +6,7 @@ import * as path from 'path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputBridge } from '../../src/input/bridge';
 import { InputDeviceInfo, StreamSource } from '../../src/input/device';
-import { RecordingVmInput, sentAfterAttach } from '../../src/input/fakes';
+import { RecordingVmInput, sentAfterAttach } from '../fakes/input';
 import { EventScript } from '../../src/input/replay-writer';
 import { parseInputRule, ruleMatches } from '../../src/input/selection';
 import { tempDir, waitFor } from '../harness/procs';
@@ -183,5 +183,9 @@ describe('hot-plug when the input directory does not exist yet', () => {
     await waitFor('device opened', 10_000, () => bridge!.sources().length === 1);
     write(node, new EventScript().tap(30));
     await waitFor('A typed', 10_000, () => sentAfterAttach(vm).length >= 2);
+    expect(sentAfterAttach(vm)).toEqual([
+      { op: 'keyPress', qnum: 0x1e },
+      { op: 'keyRelease', qnum: 0x1e },
+    ]);
   });
 });

@@ -17,7 +17,7 @@ import {
   SYN_DROPPED,
   SYN_REPORT,
 } from '../../src/input/events';
-import { RecordingVmInput, sentAfterAttach } from '../../src/input/fakes';
+import { RecordingVmInput, sentAfterAttach } from '../fakes/input';
 import { DEFAULT_CALL_BUDGET, ForwarderDevice, InputForwarder, MAX_FRAME_EVENTS } from '../../src/input/forwarder';
 import { EventScript } from '../../src/input/replay-writer';
 import { MAX_DEVICE_TOUCH_SLOTS, TouchSlots } from '../../src/input/touch';

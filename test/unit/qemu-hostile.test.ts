@@ -5,7 +5,7 @@ import * as dbus from 'dbus-native';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CameraConsoleListener, type PictureSource } from '../../src/camera/listener';
 import { CameraPipeline } from '../../src/camera/pipeline';
-import { FakeSink } from '../../src/camera/sinks/fake';
+import { FakeSink } from '../fakes/camera-sink';
 import { QemuVm, type ListenerHandle } from '../../src/qemu';
 import { openBus, type BusConnection } from '../../src/qemu/bus';
 import { consoleListenerInterfaces } from '../../src/qemu/console-listener';
@@ -57,7 +57,7 @@ describe('hostile cursor coordinates (item 1)', () => {
     const v = cam.version;
     await l.call('MouseSet', 'iii', [INT32_MIN, 0, 1], { reply: true });
     await waitFor('MouseSet handled', 5000, () => cam.version > v);
-    expect(() => pipeline.tick()).not.toThrow();
+    pipeline.tick();
     expect(pipeline.stats).toMatchObject({ converted: 1, written: 1, errors: 0 });
     expect(sink.frames).toHaveLength(1);
     expect(cam.cursor()).toMatchObject({ x: -MAX_DISPLAY_SIDE, y: 0 });
@@ -71,7 +71,8 @@ describe('hostile cursor coordinates (item 1)', () => {
     await l.call('CursorDefine', 'iiiiay', [8, 8, INT32_MIN, INT32_MAX, Buffer.alloc(8 * 8 * 4, 0xff)], { reply: true });
     await waitFor('CursorDefine handled', 5000, () => cam.version > v);
     expect(cam.cursor()).toMatchObject({ x: MAX_DISPLAY_SIDE, y: -MAX_DISPLAY_SIDE - 7 });
-    expect(() => pipeline.tick()).not.toThrow();
+    pipeline.tick();
+    expect(pipeline.stats).toMatchObject({ converted: 1, written: 1, errors: 0 });
     expect(sink.frames).toHaveLength(1);
     await h.remove();
   });

@@ -2,7 +2,7 @@
 """uinput device factory for the kernel-device tier (runs in the guest as root; stdlib only).
 
 Commands, one per line on stdin; answers on stdout:
-  create ID KIND NAME VID PID   KIND: keyboard | mouse | hires-mouse | tablet; NAME without spaces
+  create ID KIND NAME VID PID   KIND: keyboard | mouse | hires-mouse | tablet | combo; NAME without spaces
                                 (underscores become spaces). -> CREATED ID /dev/input/eventN
   destroy ID                    -> DESTROYED ID
   ev ID T C V [T C V ...]       write the events, then SYN_REPORT -> OK ev ID
@@ -50,6 +50,9 @@ KINDS = {
     'hires-mouse': ([EV_KEY, EV_REL], [0x110, 0x111, 0x112], [0, 1, 6, 8, 11, 12], {}, [], []),
     # a pen tablet: ABS_X 0..15199, ABS_Y 0..9499 (resolution 100 units/mm), BTN_TOUCH, BTN_STYLUS
     'tablet': ([EV_KEY, EV_ABS], [0x14A, 0x14B], [], {0: (0, 15199, 100), 1: (0, 9499, 100)}, [], [INPUT_PROP_DIRECT]),
+    # keyboard (LEDs, no autorepeat: a press held across a slow TCG moment must stay one press)
+    # and plain mouse in one device, as a stream replay may mix both: the input source contract's
+    'combo': ([EV_KEY, EV_REL, EV_LED], KEYBOARD_KEYS + [0x110, 0x111, 0x112], [0, 1, 8], {}, [0, 1, 2], []),
 }
 
 
@@ -105,7 +108,7 @@ def led_reader():
     """EV_LED written to a device arrives on its uinput fd: report it (keyboards only)."""
     while True:
         with devices_lock:
-            fds = {d.fd: d for d in devices.values() if d.kind == 'keyboard' and d.fd >= 0}
+            fds = {d.fd: d for d in devices.values() if d.kind in ('keyboard', 'combo') and d.fd >= 0}
         if not fds:
             time.sleep(0.02)
             continue

@@ -5,7 +5,8 @@
 // One write is in flight at a time (libuv thread pool, so a slow FIFO reader never blocks the
 // event loop); a frame that comes while the previous one is still being written is dropped.
 import * as fs from 'fs';
-import { CameraPixelFormat, CameraSink, SinkStats, checkFrame, frameBytes, sinkError } from './types';
+import { CameraError } from '../errors';
+import { CameraPixelFormat, CameraSink, SinkStats, checkFrame, frameBytes } from './types';
 
 export interface FileSinkOptions {
   path: string;
@@ -49,7 +50,7 @@ export class FileSink implements CameraSink {
       this.fd = fs.openSync(o.path, isFifo ? 'r+' : 'w');
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      throw sinkError(e.code ?? 'EIO', `camera file sink: cannot open ${o.path} for writing: ${e.message}`);
+      throw new CameraError(e.code ?? 'EIO', `camera file sink: cannot open ${o.path} for writing: ${e.message}`, 'give a writable file or FIFO path', { cause: err });
     }
     this.copy = Buffer.alloc(frameBytes(o.format, o.width, o.height));
   }

@@ -1,6 +1,8 @@
 // What the camera pipeline hands frames to. One interface for the real sinks (v4l2loopback,
-// PipeWire node, raw file/FIFO) and the fake used by unit tests; test/unit/camera-sink-contract
-// runs the same contract suite against each of them.
+// PipeWire node, raw file/FIFO); test/contracts/camera-sink.contract.ts is what every sink (and
+// the unit tests' fake) must do, run against the fake and the real ones.
+
+import { CameraError } from '../errors';
 
 export type CameraPixelFormat = 'YUY2' | 'I420' | 'NV12';
 
@@ -19,9 +21,10 @@ export interface SinkStats {
   dropped: number;
 }
 
+export type CameraSinkKind = 'v4l2' | 'pipewire' | 'file';
+
 export interface CameraSink {
-  /** 'v4l2', 'pipewire', 'file', 'fake' */
-  readonly kind: string;
+  readonly kind: CameraSinkKind;
   /** human-readable target (device path, node name, file) for status lines */
   readonly target: string;
   readonly width: number;
@@ -45,19 +48,13 @@ export interface CameraSink {
   close(): Promise<void>;
 }
 
-export function sinkError(code: string, message: string): Error & { code: string } {
-  const e = new Error(message) as Error & { code: string };
-  e.code = code;
-  return e;
-}
-
 /** Shared argument checks, so every sink fails the same way (the contract suite tests this). */
 export function checkFrame(sink: CameraSink, closed: boolean, frame: Uint8Array, format: CameraPixelFormat): void {
-  if (closed) throw sinkError('ECLOSED', `camera sink ${sink.target} is closed`);
+  if (closed) throw new CameraError('ECLOSED', `camera sink ${sink.target} is closed`);
   const want = sink.wantedFormat();
-  if (want !== null && format !== want) throw sinkError('EFORMAT', `camera sink ${sink.target} wants ${want} frames, got ${format}`);
+  if (want !== null && format !== want) throw new CameraError('EFORMAT', `camera sink ${sink.target} wants ${want} frames, got ${format}`);
   const n = frameBytes(format, sink.width, sink.height);
   if (frame.byteLength !== n) {
-    throw sinkError('ERANGE', `camera sink ${sink.target}: a ${format} ${sink.width}x${sink.height} frame is ${n} bytes, got ${frame.byteLength}`);
+    throw new CameraError('ERANGE', `camera sink ${sink.target}: a ${format} ${sink.width}x${sink.height} frame is ${n} bytes, got ${frame.byteLength}`);
   }
 }

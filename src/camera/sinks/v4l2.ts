@@ -6,10 +6,11 @@
 // does), but v4l2loopback 0.12.7 makes an opener its writer only there, and only a writer's
 // close() gives the device its OUTPUT capability back: a write()-only producer leaves the device
 // dead for the next one (the restarted bridge) until the module is reloaded.
-// Every failure is one Error with a `code` and the command that fixes it.
+// Every failure is one CameraError with a `code`, the problem and the command that fixes it.
 import * as fs from 'fs';
 import { native } from '../../native';
-import { CameraPixelFormat, CameraSink, SinkStats, checkFrame, frameBytes, sinkError } from './types';
+import { CameraError } from '../errors';
+import { CameraPixelFormat, CameraSink, SinkStats, checkFrame, frameBytes } from './types';
 
 export const V4L2_CAP_VIDEO_CAPTURE = 0x1;
 export const V4L2_CAP_VIDEO_OUTPUT = 0x2;
@@ -35,8 +36,13 @@ export interface V4l2SinkOptions {
   log?: (line: string) => void;
 }
 
-/** Seams for fault injection in unit tests; default to fs and the addon. */
-export interface V4l2Deps {
+/**
+ * The camera's backend seam: the device calls V4l2Sink makes, nothing else. Failures throw an
+ * Error with the errno `code` (ENOENT, EACCES, ENOTTY, EINVAL, EBUSY...), as fs and the addon do.
+ * The real one is v4l2Backend (fs + the addon's ioctls); test/fakes/v4l2-loopback.ts plays
+ * v4l2loopback 0.12.7, and the camera sink contract runs V4l2Sink over both.
+ */
+export interface V4l2Backend {
   open(path: string): number;
   close(fd: number): void;
   write(fd: number, data: Uint8Array): number;
@@ -46,7 +52,7 @@ export interface V4l2Deps {
   streamOn: typeof native.v4l2StreamOn;
 }
 
-const realDeps = (): V4l2Deps => ({
+export const v4l2Backend: V4l2Backend = {
   // libuv adds O_CLOEXEC itself
   open: (p) => fs.openSync(p, fs.constants.O_RDWR),
   close: (fd) => fs.closeSync(fd),
@@ -55,7 +61,7 @@ const realDeps = (): V4l2Deps => ({
   setFormat: (...a) => native.v4l2SetOutputFormat(...a),
   setFps: (fd, fps) => native.v4l2SetOutputFps(fd, fps),
   streamOn: (fd) => native.v4l2StreamOn(fd),
-});
+};
 
 function describeFile(path: string): string {
   try {
@@ -93,14 +99,14 @@ export class V4l2Sink implements CameraSink {
   /** timeperframe the driver kept (numerator/denominator), or null if S_PARM failed */
   readonly keptFrameInterval: { numerator: number; denominator: number } | null;
   private readonly fd: number;
-  private readonly deps: V4l2Deps;
+  private readonly deps: V4l2Backend;
   private closed = false;
   private written = 0;
   private dropped = 0;
   error: Error | undefined;
 
   /** Opens and configures the device; throws one clear Error (see codes below) on failure. */
-  constructor(o: V4l2SinkOptions, deps: V4l2Deps = realDeps()) {
+  constructor(o: V4l2SinkOptions, deps: V4l2Backend = v4l2Backend) {
     this.target = o.path;
     this.width = o.width;
     this.height = o.height;
@@ -115,14 +121,15 @@ export class V4l2Sink implements CameraSink {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'ENOENT')
-        throw sinkError('ECAMERA_NODEVICE', `camera: ${p} does not exist; the v4l2loopback module is not loaded (or uses another video_nr). Load it with: ${modprobeLine(p)}`);
+        throw new CameraError('ECAMERA_NODEVICE', `camera: ${p} does not exist; the v4l2loopback module is not loaded (or uses another video_nr)`, `load it with: ${modprobeLine(p)}`);
       if (e.code === 'EACCES' || e.code === 'EPERM')
-        throw sinkError(
+        throw new CameraError(
           'ECAMERA_PERMISSION',
-          `camera: permission denied opening ${p} (group ${groupOf(p)}): add your user to that group (sudo usermod -aG ${groupOf(p)} $USER) and log in again`,
+          `camera: permission denied opening ${p} (group ${groupOf(p)})`,
+          `add your user to that group (sudo usermod -aG ${groupOf(p)} $USER) and log in again`,
         );
-      if (e.code === 'EBUSY') throw sinkError('ECAMERA_BUSY', `camera: ${p} is busy (another program holds it exclusively)`);
-      throw sinkError(e.code ?? 'EIO', `camera: cannot open ${p}: ${e.message}`);
+      if (e.code === 'EBUSY') throw new CameraError('ECAMERA_BUSY', `camera: ${p} is busy (another program holds it exclusively)`, 'stop the other program or use another device');
+      throw new CameraError(e.code ?? 'EIO', `camera: cannot open ${p}: ${e.message}`, '', { cause: err });
     }
 
     try {
@@ -132,22 +139,28 @@ export class V4l2Sink implements CameraSink {
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (code === 'ENOTTY' || code === 'EINVAL')
-          throw sinkError(
+          throw new CameraError(
             'ECAMERA_NOTV4L2',
-            `camera: ${p} is not a V4L2 device (${describeFile(p)}; VIDIOC_QUERYCAP: ${code}). Give the v4l2loopback device, e.g. /dev/video10 (list them: v4l2-ctl --list-devices; create one: ${modprobeLine('/dev/video10')})`,
+            `camera: ${p} is not a V4L2 device (${describeFile(p)}; VIDIOC_QUERYCAP: ${code})`,
+            `give the v4l2loopback device, e.g. /dev/video10 (list them: v4l2-ctl --list-devices; create one: ${modprobeLine('/dev/video10')})`,
           );
-        throw sinkError(code ?? 'EIO', `camera: VIDIOC_QUERYCAP on ${p} failed: ${(err as Error).message}`);
+        throw new CameraError(code ?? 'EIO', `camera: VIDIOC_QUERYCAP on ${p} failed: ${(err as Error).message}`, '', { cause: err });
       }
       this.card = cap.card;
       this.driver = cap.driver;
       if (!(cap.deviceCaps & V4L2_CAP_VIDEO_OUTPUT)) {
         const loopback = /loopback/i.test(cap.driver);
-        throw sinkError(
-          'ECAMERA_NOTOUTPUT',
-          loopback
-            ? `camera: ${p} (v4l2loopback "${cap.card}") offers no video output: another producer is already writing to it (with exclusive_caps=1 the device turns capture-only once a producer runs). Stop the other producer or use another device.`
-            : `camera: ${p} is a "${cap.driver}" device ("${cap.card}") without video output, not a v4l2loopback device. Load v4l2loopback: ${modprobeLine(p)}`,
-        );
+        throw loopback
+          ? new CameraError(
+              'ECAMERA_NOTOUTPUT',
+              `camera: ${p} (v4l2loopback "${cap.card}") offers no video output: another producer is already writing to it (with exclusive_caps=1 the device turns capture-only once a producer runs)`,
+              'stop the other producer or use another device',
+            )
+          : new CameraError(
+              'ECAMERA_NOTOUTPUT',
+              `camera: ${p} is a "${cap.driver}" device ("${cap.card}") without video output, not a v4l2loopback device`,
+              `load v4l2loopback: ${modprobeLine(p)}`,
+            );
       }
 
       const fourcc = V4L2_FOURCC[o.format];
@@ -157,20 +170,22 @@ export class V4l2Sink implements CameraSink {
       try {
         kept = deps.setFormat(this.fd, o.width, o.height, fourcc, bytesperline, sizeimage);
       } catch (err) {
-        throw sinkError(
+        throw new CameraError(
           'ECAMERA_FORMAT',
-          `camera: ${p} refused ${fourccName(fourcc)} ${o.width}x${o.height} (VIDIOC_S_FMT: ${(err as Error).message}). v4l2loopback keeps the format of a running producer/consumer and limits sizes to max_width x max_height.`,
+          `camera: ${p} refused ${fourccName(fourcc)} ${o.width}x${o.height} (VIDIOC_S_FMT: ${(err as Error).message}); v4l2loopback keeps the format of a running producer/consumer and limits sizes to max_width x max_height`,
+          `close the other program, or reload the module (sudo modprobe -r v4l2loopback; ${modprobeLine(p)})`,
         );
       }
       if (kept.pixelformat !== fourcc || kept.width !== o.width || kept.height !== o.height) {
-        throw sinkError(
+        throw new CameraError(
           'ECAMERA_FORMAT',
-          `camera: ${p} refused ${fourccName(fourcc)} ${o.width}x${o.height}: the driver kept ${fourccName(kept.pixelformat)} ${kept.width}x${kept.height}. ` +
-            `Another program has locked the format, or the size is over the module's max_width/max_height: close it, or reload the module (sudo modprobe -r v4l2loopback; ${modprobeLine(p)}).`,
+          `camera: ${p} refused ${fourccName(fourcc)} ${o.width}x${o.height}: the driver kept ${fourccName(kept.pixelformat)} ${kept.width}x${kept.height}; ` +
+            `another program has locked the format, or the size is over the module's max_width/max_height`,
+          `close it, or reload the module (sudo modprobe -r v4l2loopback; ${modprobeLine(p)})`,
         );
       }
       if (kept.sizeimage < sizeimage) {
-        throw sinkError('ECAMERA_FORMAT', `camera: ${p} kept sizeimage ${kept.sizeimage} < ${sizeimage} bytes per ${o.format} frame`);
+        throw new CameraError('ECAMERA_FORMAT', `camera: ${p} kept sizeimage ${kept.sizeimage} < ${sizeimage} bytes per ${o.format} frame`, `reload the module (sudo modprobe -r v4l2loopback; ${modprobeLine(p)})`);
       }
 
       try {
@@ -186,9 +201,10 @@ export class V4l2Sink implements CameraSink {
       try {
         deps.streamOn(this.fd);
       } catch (err) {
-        throw sinkError(
+        throw new CameraError(
           'ECAMERA_STREAMON',
-          `camera: ${p} refused to start its output queue (VIDIOC_STREAMON: ${(err as { code?: string }).code ?? (err as Error).message}). Reload the module: sudo modprobe -r v4l2loopback; ${modprobeLine(p)}`,
+          `camera: ${p} refused to start its output queue (VIDIOC_STREAMON: ${(err as { code?: string }).code ?? (err as Error).message})`,
+          `reload the module: sudo modprobe -r v4l2loopback; ${modprobeLine(p)}`,
         );
       }
     } catch (err) {
@@ -207,7 +223,7 @@ export class V4l2Sink implements CameraSink {
     try {
       // v4l2loopback copies the frame into its ring and returns: a blocking write is ~a memcpy.
       const n = this.deps.write(this.fd, frame);
-      if (n !== frame.byteLength) throw new Error(`short write: ${n} of ${frame.byteLength} bytes`);
+      if (n !== frame.byteLength) throw new CameraError('EIO', `short write: ${n} of ${frame.byteLength} bytes`);
       this.written++;
       return true;
     } catch (err) {
@@ -216,7 +232,7 @@ export class V4l2Sink implements CameraSink {
         this.dropped++;
         return false;
       }
-      this.error = sinkError(e.code ?? 'EIO', `camera: writing a frame to ${this.target} failed: ${e.message}`);
+      this.error = new CameraError(e.code ?? 'EIO', `camera: writing a frame to ${this.target} failed: ${e.message}`, '', { cause: err });
       throw this.error;
     }
   }

@@ -3,6 +3,7 @@
 import { selectAudioBackend } from '../../audio/backend';
 import { AudioInBridge } from '../../audio/in/audio-in-bridge';
 import { captureOpenerFor } from '../../audio/in/native-capture';
+import { CodedError } from '../../errors';
 import type { BridgeConfig } from '../../config/schema';
 import type { ListenerHandle } from '../../qemu';
 import type { QemuSession } from '../attach';
@@ -20,7 +21,7 @@ export class AudioInRoute implements Route<QemuSession> {
   async start(ctx: RouteContext<QemuSession>): Promise<void> {
     const a = this.config.audio;
     const backend = await selectAudioBackend(a.backend === 'none' ? 'auto' : a.backend);
-    if (!backend) throw Object.assign(new Error('audio is off (--audio none)'), { code: 'EDISABLED' });
+    if (!backend) throw new CodedError('EDISABLED', 'audio is off (--audio none)', '', { permanent: true });
     const bridge = new AudioInBridge({
       vmName: ctx.vm.name,
       source: a.source || undefined,

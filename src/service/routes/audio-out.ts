@@ -4,6 +4,7 @@
 import { selectAudioBackend, type PlaybackBackend } from '../../audio/backend';
 import { Speaker } from '../../audio/out/speaker';
 import type { BridgeConfig } from '../../config/schema';
+import { CodedError } from '../../errors';
 import type { AudioOutHandler, ListenerHandle, PcmFormat } from '../../qemu';
 import type { QemuSession } from '../attach';
 import type { Route, RouteContext } from '../route';
@@ -61,7 +62,7 @@ export class AudioOutRoute implements Route<QemuSession> {
   async start(ctx: RouteContext<QemuSession>): Promise<void> {
     const a = this.config.audio;
     const backend = await selectAudioBackend(a.backend === 'none' ? 'auto' : a.backend);
-    if (!backend) throw Object.assign(new Error('audio is off (--audio none)'), { code: 'EDISABLED' });
+    if (!backend) throw new CodedError('EDISABLED', 'audio is off (--audio none)', '', { permanent: true });
     this.backend = backend;
     const speaker = new Speaker({
       vmName: ctx.vm.name,

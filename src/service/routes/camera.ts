@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import { pinGuestResolution, startCamera, type Camera, type CameraConfig, type CameraTarget } from '../../camera';
 import type { BridgeConfig } from '../../config/schema';
+import { CodedError } from '../../errors';
 import { parseSize } from '../../config/schema';
 import type { ListenerHandle } from '../../qemu';
 import type { QemuSession } from '../attach';
@@ -54,7 +55,7 @@ export class CameraRoute implements Route<QemuSession> {
     this.cfg = cfg;
     const log = (line: string): void => ctx.log.info(line);
     const camera = startCamera(cfg, ctx.vm.name, { log });
-    if (!camera) throw Object.assign(new Error('camera is off (--camera none)'), { code: 'EDISABLED' });
+    if (!camera) throw new CodedError('EDISABLED', 'camera is off (--camera none)', '', { permanent: true });
     this.camera = camera;
     const console = ctx.vm.qemu.console();
     this.handle = await ctx.vm.qemu.addConsoleListener(camera.listener, { console: console.id });

@@ -28,7 +28,7 @@ export function asUser(user: { uid: number; gid: number }, groups: number[], cmd
   return ['setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), ...g, '--', cmd, ...args]];
 }
 
-export type DeviceKind = 'keyboard' | 'mouse' | 'hires-mouse' | 'tablet';
+export type DeviceKind = 'keyboard' | 'mouse' | 'hires-mouse' | 'tablet' | 'combo';
 
 /** One uinput factory process; devices are created and destroyed through it. */
 export class UinputFactory {

@@ -18,12 +18,13 @@ import { letterbox } from '../../../src/camera/letterbox';
 import { V4L2_CAP_VIDEO_CAPTURE, V4L2_CAP_VIDEO_OUTPUT, V4l2Sink } from '../../../src/camera/sinks/v4l2';
 import { frameBytes, type CameraPixelFormat } from '../../../src/camera/sinks/types';
 import { native } from '../../../src/native';
+import { sinkContract } from '../../contracts/camera-sink.contract';
 import { FakeQemuPeer } from '../../fakes/qemu-peer';
 import { startDbusDaemon, type DbusDaemon } from '../../harness/dbus';
 import { runTool } from '../../harness/audio-tools';
 import { decodePng, meanColor } from '../../harness/gst';
 import { tempDir, waitFor } from '../../harness/procs';
-import { encodePixman, rgbAtFrame, dist, type Rgb } from '../../unit/camera-yuv-helpers';
+import { encodePixman, rgbAtFrame, dist, type Rgb } from '../../harness/yuv';
 import { BridgeProcess } from './tools';
 
 const DEV = '/dev/video10';
@@ -349,3 +350,11 @@ describe('v4l2loopback 0.12.7 (exclusive_caps=1) fed by the bridge, read by real
     });
   });
 });
+
+// The camera sink contract (test/contracts/camera-sink.contract.ts) on the real device through
+// V4l2Sink's real backend (v4l2Backend: fs + the addon's ioctls): what the fake v4l2loopback
+// backend claims in test/unit/camera-sink.fake.test.ts holds on the kernel's. Runs last, when
+// the checks above have given the device its OUTPUT back.
+sinkContract('v4l2 over the real backend (v4l2loopback 0.12.7)', async () => ({
+  sink: new V4l2Sink({ path: DEV, width: W, height: H, fps: 15, format: 'YUY2', log: () => undefined }),
+}));

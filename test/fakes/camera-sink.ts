@@ -1,6 +1,7 @@
 // In-memory sink for unit tests and fault injection: keeps copies of the frames it was given,
 // can pretend nobody watches (wantedFormat null) or switch format like a PipeWire consumer.
-import { CameraPixelFormat, CameraSink, SinkStats, checkFrame } from './types';
+// It passes the camera sink contract (test/contracts/camera-sink.contract.ts) like the real sinks.
+import { CameraPixelFormat, CameraSink, CameraSinkKind, SinkStats, checkFrame } from '../../src/camera/sinks/types';
 
 export interface FakeSinkOptions {
   width: number;
@@ -9,13 +10,15 @@ export interface FakeSinkOptions {
   /** null = nobody watches; default YUY2 */
   format?: CameraPixelFormat | null;
   repeatsItself?: boolean;
+  /** the real sink it stands in for; default 'file' (it keeps the bytes, like a file) */
+  kind?: CameraSinkKind;
   /** keep at most this many frames (oldest dropped); default 100 */
   keep?: number;
 }
 
 export class FakeSink implements CameraSink {
-  readonly kind = 'fake';
-  readonly target = 'fake';
+  readonly kind: CameraSinkKind;
+  readonly target = 'memory';
   readonly width: number;
   readonly height: number;
   readonly fps: number;
@@ -31,6 +34,7 @@ export class FakeSink implements CameraSink {
   private readonly keep: number;
 
   constructor(o: FakeSinkOptions) {
+    this.kind = o.kind ?? 'file';
     this.width = o.width;
     this.height = o.height;
     this.fps = o.fps;

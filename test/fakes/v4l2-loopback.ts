@@ -1,4 +1,4 @@
-// A fake v4l2loopback 0.12.7 device behind the V4l2Deps seam, for unit tests of V4l2Sink: the
+// A fake v4l2loopback 0.12.7 device behind the V4l2Backend seam, for unit tests of V4l2Sink: the
 // behaviour the sink must cope with, from the driver's source (docs/lab/audio-video.md §5,
 // ../shared/docs/lab/kernel-vm.md). Two device flags decide what QUERYCAP announces with
 // exclusive_caps=1: ready_for_output (OUTPUT; set at load, cleared by STREAMON(OUTPUT) and by
@@ -8,7 +8,7 @@
 // closes, and every later producer fails until the module is reloaded. While ready_for_capture,
 // S_FMT returns the format in use (locked); an unknown fourcc is silently replaced by formats[0]
 // (BGR4); sizes are clamped to max_width x max_height; write() = one frame.
-import type { V4l2Deps } from './v4l2';
+import type { V4l2Backend } from '../../src/camera/sinks/v4l2';
 
 const V4L2_CAP_VIDEO_CAPTURE = 0x1;
 const V4L2_CAP_VIDEO_OUTPUT = 0x2;
@@ -35,7 +35,7 @@ export interface FakeLoopbackOptions {
   streamOnError?: string;
 }
 
-export class FakeV4l2Loopback implements V4l2Deps {
+export class FakeV4l2Loopback implements V4l2Backend {
   readonly path: string;
   readonly frames: Buffer[] = [];
   /** the driver's pix_format: set by S_FMT, locked while readyForCapture */

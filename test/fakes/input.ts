@@ -1,12 +1,13 @@
-// Fakes for the input boundary, used by unit tests, the contract suite and the bench:
-// a recording VmInput (what QEMU would have received) and a scriptable event source.
+// Fakes for the input boundary, used by unit tests and the input source contract
+// (test/contracts/input-source.contract.ts): a recording VmInput (what QEMU would have received),
+// a scriptable event source, and the fake EvdevBackend whose devices stand in for the addon's.
 import { EventEmitter } from 'events';
-import { EV_KEY, InputEvent } from './events';
-import { GUEST_BUTTONS } from './forwarder';
-import { InputDeviceInfo, InputEventSource, SourceHandlers } from './device';
-import { ConsoleSize, TouchEventKind, VmInput } from './vm-input';
-import { DBUS_ERR, type DbusErrorCode } from '../qemu';
-import type { EvdevDeviceHandle, EvdevNativeApi, EvdevRawInfo } from '../native-api/evdev';
+import { EV_KEY, InputEvent } from '../../src/input/events';
+import { GUEST_BUTTONS } from '../../src/input/forwarder';
+import { EvdevBackend, InputDeviceInfo, InputEventSource, SourceHandlers } from '../../src/input/device';
+import { ConsoleSize, TouchEventKind, VmInput } from '../../src/input/vm-input';
+import { DBUS_ERR, type DbusErrorCode } from '../../src/qemu';
+import type { EvdevDeviceHandle, EvdevRawInfo } from '../../src/native-api/evdev';
 
 export type VmCall =
   | { op: 'keyPress' | 'keyRelease'; qnum: number }
@@ -134,7 +135,8 @@ export function sentAfterAttach(vm: RecordingVmInput): VmCall[] {
  * event pushed while it is not grabbed (`hostSaw`).
  */
 export class FakeEventSource implements InputEventSource {
-  readonly kind = 'fake';
+  /** it plays an evdev device: grab, LEDs, keys held */
+  readonly kind = 'evdev';
   grabbed = false;
   leds: number | undefined;
   closed = false;
@@ -194,7 +196,6 @@ export class FakeEventSource implements InputEventSource {
 
 /** Stands in for the addon's EvdevDevice (no /dev/input here): drives EvdevSource's TS side. */
 export class FakeNativeDevice implements EvdevDeviceHandle {
-  static last: FakeNativeDevice;
   readonly fd = 42;
   writable = true;
   grabbed = false;
@@ -215,9 +216,7 @@ export class FakeNativeDevice implements EvdevDeviceHandle {
     readonly batch: Float64Array,
     readonly onEvents: (count: number, errorCode?: string) => void,
     readonly raw: EvdevRawInfo,
-  ) {
-    FakeNativeDevice.last = this;
-  }
+  ) {}
   info(): EvdevRawInfo {
     return this.raw;
   }
@@ -261,13 +260,17 @@ export class FakeNativeDevice implements EvdevDeviceHandle {
   }
 }
 
-/** An EvdevNativeApi whose EvdevDevice is a FakeNativeDevice reporting `raw` as its info. */
-export function fakeEvdevNative(raw: EvdevRawInfo): EvdevNativeApi {
-  return {
-    EvdevDevice: class {
-      constructor(path: string, batch: Float64Array, cb: (n: number, e?: string) => void) {
-        return new FakeNativeDevice(path, batch, cb, raw);
-      }
-    } as unknown as EvdevNativeApi['EvdevDevice'],
-  };
+/** An EvdevBackend whose devices are FakeNativeDevices reporting `raw` as their info. */
+export class FakeEvdevBackend implements EvdevBackend {
+  /** the device opened last */
+  last: FakeNativeDevice | undefined;
+  /** every path opened, in order */
+  readonly opened: string[] = [];
+  constructor(readonly raw: EvdevRawInfo) {}
+
+  open(path: string, batch: Float64Array, onEvents: (count: number, errorCode?: string) => void): FakeNativeDevice {
+    this.opened.push(path);
+    this.last = new FakeNativeDevice(path, batch, onEvents, this.raw);
+    return this.last;
+  }
 }

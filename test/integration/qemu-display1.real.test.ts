@@ -1,6 +1,6 @@
 // The Display1 contract against the real QEMU 7.2 guest (the same suite runs against the fake
-// peer in test/unit/qemu-contract.test.ts).
-import { display1Contract } from '../fakes/qemu-display1-contract';
+// peer in test/unit/qemu-display1.fake.test.ts).
+import { display1Contract } from '../contracts/qemu-display1.contract';
 import { startGuest } from '../harness/qemu';
 
 display1Contract(
