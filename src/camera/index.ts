@@ -1,6 +1,6 @@
 // The camera part: guest screen -> webcam. The service builds a CameraConsoleListener (handed to
 // src/qemu/ as the ConsoleListenerHandler), opens a sink from the parsed flags and runs a
-// CameraPipeline between them.
+// CameraPipeline between them. options.ts is the one definition of the `[camera]` settings.
 import { CameraConsoleListener, CameraListenerOptions } from './listener';
 import type { CameraConfig } from './options';
 import { CameraPipeline } from './pipeline';
@@ -10,12 +10,14 @@ import type { CameraSink } from './sinks/types';
 import { V4l2Sink } from './sinks/v4l2';
 
 export { cameraDevices, noDeviceHint } from './devices';
+export { loopbackDevices, v4l2loopbackModule } from './loopback';
 export type { CameraDevice } from './devices';
+export type { LoopbackDevice, V4l2LoopbackModule } from './loopback';
 export { CameraConsoleListener } from './listener';
 export type { PictureSource, PictureView } from './listener';
 export { CameraPipeline } from './pipeline';
-export { parseCameraFlags, parseCameraTarget } from './options';
-export type { CameraConfig, CameraFlags, CameraTarget } from './options';
+export { CAMERA_DEFAULTS, CAMERA_PIXEL_FORMATS, cameraConfigOf, parseCameraDevice, parseCameraFormat, parseCameraFps, parseCameraSize, resolveCameraTarget } from './options';
+export type { CameraConfig, CameraDeviceChoice, CameraSettings, CameraTarget } from './options';
 export { pinGuestResolution } from './pin-resolution';
 export type { UiInfoTarget } from './pin-resolution';
 export { FakeSink } from './sinks/fake';

@@ -5,35 +5,11 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import { native as defaultNative } from '../native';
-import type { EvdevDeviceHandle, EvdevNativeApi, EvdevRawInfo } from '../native-api/evdev';
-import {
-  ABS_MT_POSITION_X,
-  ABS_MT_POSITION_Y,
-  ABS_MT_SLOT,
-  ABS_X,
-  ABS_Y,
-  BTN_LEFT,
-  BTN_TOUCH,
-  EV_ABS,
-  EV_KEY,
-  EV_LED,
-  EV_REL,
-  INPUT_PROP_DIRECT,
-  InputEvent,
-  InputEventDecoder,
-  REL_WHEEL_HI_RES,
-  REL_X,
-  REL_Y,
-} from './events';
+import type { EvdevDeviceHandle, EvdevNativeApi } from '../native-api/evdev';
+import { describeDevice } from './devices';
+import { InputEvent, InputEventDecoder } from './events';
 import type { AbsRange } from './forwarder';
 import { LED_BIT_CAPS, LED_BIT_NUM, LED_BIT_SCROLL } from './vm-input';
-
-const KEY_A = 30;
-const KEY_Z = 44;
-const KEY_ENTER = 28;
-const BTN_TOOL_PEN = 0x140;
-const BTN_JOYSTICK = 0x120;
-const BTN_GAMEPAD = 0x130;
 
 /** What we know about a device; plain event streams have none of it. */
 export interface InputDeviceInfo {
@@ -87,46 +63,12 @@ export interface InputEventSource {
   close(): void;
 }
 
+export { describeDevice };
+
 function codeError(code: string, message: string): Error & { code: string } {
   const err = new Error(message) as Error & { code: string };
   err.code = code;
   return err;
-}
-
-/** Classifies a device from its capabilities. */
-export function describeDevice(raw: EvdevRawInfo): InputDeviceInfo {
-  const has = (type: number, code: number) => raw.events[type]?.includes(code) ?? false;
-  const keyboard = has(EV_KEY, KEY_A) && has(EV_KEY, KEY_Z) && has(EV_KEY, KEY_ENTER);
-  const mouse = has(EV_REL, REL_X) && has(EV_REL, REL_Y) && has(EV_KEY, BTN_LEFT);
-  const joystick = has(EV_KEY, BTN_JOYSTICK) || has(EV_KEY, BTN_GAMEPAD);
-  const absolutePointer =
-    !joystick && has(EV_ABS, ABS_X) && has(EV_ABS, ABS_Y) && (has(EV_KEY, BTN_LEFT) || has(EV_KEY, BTN_TOUCH) || has(EV_KEY, BTN_TOOL_PEN));
-  const range = (code: number): AbsRange | undefined => {
-    const r = raw.abs[code];
-    return r ? [r[0], r[1]] : undefined;
-  };
-  const slotMax = raw.abs[ABS_MT_SLOT]?.[1];
-  const touchscreen =
-    (raw.props?.includes(INPUT_PROP_DIRECT) ?? false) && has(EV_ABS, ABS_MT_POSITION_X)
-      ? { x: range(ABS_MT_POSITION_X), y: range(ABS_MT_POSITION_Y), slots: has(EV_ABS, ABS_MT_SLOT) && slotMax !== undefined ? slotMax + 1 : 1 }
-      : undefined;
-  return {
-    name: raw.name ?? '',
-    phys: raw.phys ?? '',
-    uniq: raw.uniq ?? '',
-    bustype: raw.bustype,
-    vendor: raw.vendor,
-    product: raw.product,
-    version: raw.version,
-    keyboard,
-    mouse,
-    absolutePointer,
-    absX: range(ABS_X),
-    absY: range(ABS_Y),
-    hiResWheel: has(EV_REL, REL_WHEEL_HI_RES),
-    hasLeds: (raw.events[EV_LED]?.length ?? 0) > 0,
-    ...(touchscreen ? { touchscreen } : {}),
-  };
 }
 
 const BATCH_EVENTS = 256;

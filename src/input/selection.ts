@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { InputDeviceInfo, InputEventSource } from './device';
+import { INPUT_DEV_DIR } from './devices';
 
 export type InputRule =
   | { kind: 'path'; path: string }
@@ -35,6 +36,16 @@ export function parseInputRule(text: string): InputRule {
   if (id) return { kind: 'id', vendor: parseInt(id[1], 16), product: parseInt(id[2], 16) };
   if (t.startsWith('/')) return { kind: 'path', path: t };
   throw invalidRule(text, 'not an absolute path and not a known rule');
+}
+
+/**
+ * A rule as a user may configure it (`--input`, `[input] devices`): a path must be an evdev node
+ * under /dev/input (by-id links come and go with hot-plug, so it need not exist yet).
+ */
+export function parseConfiguredInputRule(text: string): InputRule {
+  const rule = parseInputRule(text);
+  if (rule.kind === 'path' && !rule.path.startsWith(`${INPUT_DEV_DIR}/`)) throw invalidRule(text, `not an input device (expected ${INPUT_DEV_DIR}/by-id/... or ${INPUT_DEV_DIR}/eventN)`);
+  return rule;
 }
 
 /** Does a device (info null = plain stream) at `devPath` match the rule? */
@@ -85,7 +96,7 @@ export class DeviceWatcher {
     private readonly deps: WatcherDeps,
     private readonly events: WatcherEvents,
   ) {
-    this.inputDir = deps.inputDir ?? '/dev/input';
+    this.inputDir = deps.inputDir ?? INPUT_DEV_DIR;
   }
 
   private get needsScan(): boolean {
