@@ -1,6 +1,7 @@
 // The camera part: guest screen -> webcam. The service builds a CameraConsoleListener (handed to
 // src/qemu/ as the ConsoleListenerHandler), opens a sink from the parsed flags and runs a
 // CameraPipeline between them. options.ts is the one definition of the `[camera]` settings.
+import type { Logger } from '../log';
 import { CameraConsoleListener, CameraListenerOptions } from './listener';
 import type { CameraConfig } from './options';
 import { CameraPipeline } from './pipeline';
@@ -27,13 +28,13 @@ export { V4l2Sink, modprobeLine } from './sinks/v4l2';
 export type { CameraPixelFormat, CameraSink } from './sinks/types';
 
 /** Opens the sink the config names (null for `--camera none`). Throws the sink's clear error. */
-export function openCameraSink(cfg: CameraConfig, vmName: string, log?: (line: string) => void): CameraSink | null {
+export function openCameraSink(cfg: CameraConfig, vmName: string, log?: Logger): CameraSink | null {
   const { width, height, fps, format } = cfg;
   switch (cfg.target.kind) {
     case 'none':
       return null;
     case 'pipewire':
-      return new PipeWireSink({ vmName, width, height, fps });
+      return new PipeWireSink({ vmName, width, height, fps, log });
     case 'v4l2':
       return new V4l2Sink({ path: cfg.target.path, width, height, fps, format, log });
     case 'file':

@@ -10,6 +10,7 @@ import { describeDevice } from './devices';
 import { InputEvent, InputEventDecoder } from './events';
 import type { AbsRange } from './forwarder';
 import { LED_BIT_CAPS, LED_BIT_NUM, LED_BIT_SCROLL } from './vm-input';
+import type { Logger } from '../log';
 
 /** What we know about a device; plain event streams have none of it. */
 export interface InputDeviceInfo {
@@ -219,7 +220,8 @@ export class StreamSource implements InputEventSource {
 
 export interface OpenOptions {
   nativeApi?: EvdevNativeApi;
-  log?: (msg: string) => void;
+  /** the fallback to a plain stream, as info */
+  log?: Logger;
 }
 
 /**
@@ -232,7 +234,7 @@ export function openInputSource(path: string, opts: OpenOptions = {}): InputEven
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'ENOTTY' || code === 'EINVAL') {
-      opts.log?.(`input: ${path} is not an evdev device (${code}): reading it as a plain struct input_event stream (no grab, no LEDs, no device info)`);
+      opts.log?.info(`${path} is not an evdev device (${code}): reading it as a plain struct input_event stream (no grab, no LEDs, no device info)`);
       return new StreamSource(path);
     }
     if (code === 'EACCES' || code === 'EPERM') {

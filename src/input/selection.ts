@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { InputDeviceInfo, InputEventSource } from './device';
 import { INPUT_DEV_DIR } from './devices';
+import type { Logger } from '../log';
 
 export type InputRule =
   | { kind: 'path'; path: string }
@@ -69,7 +70,8 @@ export interface WatcherDeps {
   inputDir?: string;
   open: (devPath: string) => InputEventSource;
   watch?: (dir: string, listener: (event: string, filename: string | null) => void) => { close(): void };
-  log?: (msg: string) => void;
+  /** hot-plug watch failures as warnings, devices taken into use as info. Default: silent. */
+  log?: Logger;
   /** re-tries of an open that failed with EACCES right after creation (udev sets permissions late) */
   openRetries?: number;
   retryDelayMs?: number;
@@ -119,7 +121,7 @@ export class DeviceWatcher {
     if (!fs.existsSync(dir)) {
       const parent = path.dirname(dir);
       if (parent === dir || !fs.existsSync(parent)) {
-        this.deps.log?.(`input: cannot watch ${dir} for hot-plug (neither it nor ${parent} exists): devices plugged in later are not picked up`);
+        this.deps.log?.warn(`cannot watch ${dir} for hot-plug (neither it nor ${parent} exists): devices plugged in later are not picked up`);
         return;
       }
       let parentWatch: { close(): void } | undefined;
@@ -136,14 +138,14 @@ export class DeviceWatcher {
         parentWatch = watch(parent, onParent);
         this.watchers.push(parentWatch);
       } catch (err) {
-        this.deps.log?.(`input: cannot watch ${parent} for hot-plug (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+        this.deps.log?.warn(`cannot watch ${parent} for hot-plug (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
       }
       return;
     }
     try {
       this.watchers.push(watch(dir, (_event, filename) => this.onDirEvent(dir, filename)));
     } catch (err) {
-      this.deps.log?.(`input: cannot watch ${dir} for hot-plug (${(err as NodeJS.ErrnoException).code ?? String(err)}): devices plugged in later are not picked up`);
+      this.deps.log?.warn(`cannot watch ${dir} for hot-plug (${(err as NodeJS.ErrnoException).code ?? String(err)}): devices plugged in later are not picked up`);
     }
   }
 
@@ -242,7 +244,7 @@ export class DeviceWatcher {
         this.retryLater(devPath, retriesLeft - 1);
         return;
       }
-      if (pathRule) this.deps.log?.(`input: ${(err as Error).message}`);
+      if (pathRule) this.deps.log?.warn((err as Error).message);
       return;
     }
     if (!pathRule && !this.rules.some((r) => ruleMatches(r, devPath, source.info))) {
@@ -250,7 +252,7 @@ export class DeviceWatcher {
       return;
     }
     this.open.set(key, { source, devPath });
-    this.deps.log?.(`input: using ${devPath}${source.info ? ` (${source.info.name})` : ''}`);
+    this.deps.log?.info(`using ${devPath}${source.info ? ` (${source.info.name})` : ''}`);
     this.events.added(source, devPath);
   }
 

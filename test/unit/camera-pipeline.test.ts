@@ -11,13 +11,15 @@ import { millimetres, pinGuestResolution } from '../../src/camera/pin-resolution
 import { FakeSink } from '../../src/camera/sinks/fake';
 import { tempDir, waitFor } from '../harness/procs';
 import { argbAt, dist, encodePixman, rgbAtFrame } from './camera-yuv-helpers';
+import { silentLogger } from '../../src/log';
+import { lineLogger } from '../fakes/logger';
 
 const XRGB = 0x20020888;
 const RED = { r: 255, g: 0, b: 0 };
 const GREEN = { r: 0, g: 255, b: 0 };
 
 function withFrame(w = 64, h = 48) {
-  const l = new CameraConsoleListener({ log: () => undefined });
+  const l = new CameraConsoleListener({ log: silentLogger });
   const src = encodePixman(XRGB, w, h, () => RED);
   l.scanout(w, h, src.stride, XRGB, src.data);
   return l;
@@ -93,7 +95,7 @@ describe('pipeline: converts only on change, steady output', () => {
     const l = withFrame();
     const sink = new FakeSink({ width: 64, height: 48, fps: 30 });
     sink.failWrites = { count: 3, error: new Error('camera: device gone') };
-    const p = new CameraPipeline({ source: l, sink, log: (s) => lines.push(s) });
+    const p = new CameraPipeline({ source: l, sink, log: lineLogger((s) => lines.push(s)) });
     for (let i = 0; i < 5; i++) p.tick();
     expect(lines).toEqual(['camera: device gone']);
     expect(p.stats).toMatchObject({ errors: 3, written: 2 });
@@ -136,7 +138,7 @@ describe('ScanoutMap / UpdateMap (memfd, read with pread)', () => {
   };
   const loggingListener = () => {
     const lines: string[] = [];
-    return { lines, l: new CameraConsoleListener({ log: (s) => lines.push(s) }) };
+    return { lines, l: new CameraConsoleListener({ log: lineLogger((s) => lines.push(s)) }) };
   };
 
   it('reads the mapped scanout at its offset and applies damage rectangles', () => {
@@ -146,7 +148,7 @@ describe('ScanoutMap / UpdateMap (memfd, read with pread)', () => {
     const offset = 100;
     const pic = encodePixman(XRGB, w, h, () => RED, stride);
     const fd = memfd(Buffer.concat([Buffer.alloc(offset, 0x55), pic.data]), 'r+');
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const v0 = l.version;
     l.scanoutMap(fd, offset, w, h, stride, XRGB);
     expect(l.version).toBe(v0 + 1);
@@ -188,7 +190,7 @@ describe('startCamera (settings -> sink -> running pipeline)', () => {
     const dir = tempDir('cam-start');
     const file = path.join(dir, 'cam.yuv');
     const cfg = cameraConfigOf({ ...CAMERA_DEFAULTS, device: `file:${file}`, size: '64x48', fps: 50, format: 'I420' });
-    const cam = startCamera(cfg, 'vm1', { log: () => undefined })!;
+    const cam = startCamera(cfg, 'vm1', { log: silentLogger })!;
     const src = encodePixman(XRGB, 100, 100, () => GREEN);
     cam.listener.scanout(100, 100, src.stride, XRGB, src.data);
     await waitFor('two frames written', 20_000, () => cam.sink.stats().written >= 2);
@@ -255,7 +257,7 @@ describe('settings (the [camera] table; the config schema validates with the sam
 describe('--camera-pin-resolution', () => {
   it('asks the guest for the camera size (96 dpi physical size)', async () => {
     const calls: number[][] = [];
-    const ok = await pinGuestResolution({ setUIInfo: async (...a) => void calls.push(a) }, 1280, 720, () => undefined);
+    const ok = await pinGuestResolution({ setUIInfo: async (...a) => void calls.push(a) }, 1280, 720, silentLogger);
     expect(ok).toBe(true);
     expect(calls).toEqual([[millimetres(1280), millimetres(720), 0, 0, 1280, 720]]);
     expect(millimetres(1280)).toBe(339);
@@ -263,7 +265,7 @@ describe('--camera-pin-resolution', () => {
   it('std VGA/bochs (Error.Unsupported): one line that says what to use instead', async () => {
     const lines: string[] = [];
     const err = Object.assign(new Error('SetUIInfo is not supported'), { name: 'org.qemu.Display1.Error.Unsupported' });
-    const ok = await pinGuestResolution({ setUIInfo: () => Promise.reject(err) }, 1280, 720, (l) => lines.push(l));
+    const ok = await pinGuestResolution({ setUIInfo: () => Promise.reject(err) }, 1280, 720, lineLogger((l) => lines.push(l)));
     expect(ok).toBe(false);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/virtio-vga/);

@@ -10,6 +10,7 @@
 import * as fs from 'fs';
 import { native } from '../../native';
 import { CameraPixelFormat, CameraSink, SinkStats, checkFrame, frameBytes, sinkError } from './types';
+import { silentLogger, type Logger } from '../../log';
 
 export const V4L2_CAP_VIDEO_CAPTURE = 0x1;
 export const V4L2_CAP_VIDEO_OUTPUT = 0x2;
@@ -32,7 +33,8 @@ export interface V4l2SinkOptions {
   height: number;
   fps: number;
   format: CameraPixelFormat;
-  log?: (line: string) => void;
+  /** warnings when the device kept another frame rate. Default: silent. */
+  log?: Logger;
 }
 
 /** Seams for fault injection in unit tests; default to fs and the addon. */
@@ -107,7 +109,7 @@ export class V4l2Sink implements CameraSink {
     this.fps = o.fps;
     this.format = o.format;
     this.deps = deps;
-    const log = o.log ?? ((l: string) => console.error(l));
+    const log = o.log ?? silentLogger;
     const p = o.path;
 
     try {
@@ -176,10 +178,10 @@ export class V4l2Sink implements CameraSink {
       try {
         this.keptFrameInterval = deps.setFps(this.fd, o.fps);
         const k = this.keptFrameInterval;
-        if (k.numerator * o.fps !== k.denominator) log(`camera: ${p} kept ${k.denominator}/${k.numerator} fps instead of ${o.fps}; frames are still written at ${o.fps}/s`);
+        if (k.numerator * o.fps !== k.denominator) log.warn(`${p} kept ${k.denominator}/${k.numerator} fps instead of ${o.fps}; frames are still written at ${o.fps}/s`);
       } catch (err) {
         this.keptFrameInterval = null;
-        log(`camera: ${p} did not take the frame rate (VIDIOC_S_PARM: ${(err as Error).message}); frames are still written at ${o.fps}/s`);
+        log.warn(`${p} did not take the frame rate (VIDIOC_S_PARM: ${(err as Error).message}); frames are still written at ${o.fps}/s`);
       }
 
       // Last, so that a producer refused above never became the writer (its close() changes nothing).

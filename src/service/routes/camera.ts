@@ -17,13 +17,12 @@ export class CameraRoute implements Route<QemuSession> {
   async start(ctx: RouteContext<QemuSession>): Promise<void> {
     const cfg = cameraConfigOf(this.config.camera);
     this.cfg = cfg;
-    const log = (line: string): void => ctx.log.info(line);
-    const camera = startCamera(cfg, ctx.vm.name, { log });
+    const camera = startCamera(cfg, ctx.vm.name, { log: ctx.log });
     if (!camera) throw Object.assign(new Error('camera is off (--camera none)'), { code: 'EDISABLED' });
     this.camera = camera;
     const console = ctx.vm.qemu.console();
     this.handle = await ctx.vm.qemu.addConsoleListener(camera.listener, { console: console.id });
-    if (cfg.pinResolution) await pinGuestResolution(console.proxy, cfg.width, cfg.height, log);
+    if (cfg.pinResolution) await pinGuestResolution(console.proxy, cfg.width, cfg.height, ctx.log);
   }
 
   async stop(): Promise<void> {
