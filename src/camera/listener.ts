@@ -2,7 +2,7 @@
 // cursor and the display-off state, and tells the pipeline that something changed (a version
 // counter plus arrival times for latency). No D-Bus here: src/qemu/ serves this object.
 //
-// QEMU 7.2 facts this follows (docs/lab/qemu-guest.md): every full-frame damage is a Scanout
+// QEMU 7.2 facts this follows (seen with the test guest, test/integration/camera-guest.test.ts): every full-frame damage is a Scanout
 // (not only resizes); VGA text mode gets NO Scanout, only Console Width/Height and 720x400
 // Updates while the last Scanout was 640x480; Disable is only sent on GL paths.
 import * as fs from 'fs';

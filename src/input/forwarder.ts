@@ -2,7 +2,8 @@
 // toggle and the "no stuck keys, ever" bookkeeping. Pure logic over the VmInput seam: no devices,
 // no D-Bus, no timers, so every rule here is unit-tested with a recording fake.
 //
-// Rules (see docs: spec §6, lab qemu-guest.md):
+// Rules (QEMU's D-Bus input semantics, QEMU 7.2 ui/dbus-console.c, ui/input.c and ui/kbd-state.c;
+// checked against the test guest in test/integration/input-guest.test.ts):
 // - Events are applied per frame (up to SYN_REPORT), motion first, then keys/buttons in order,
 //   then the wheel, so a click lands where the pointer moved to in the same frame.
 // - Keys go through the generated linux->qnum table; keys without a qnum are dropped.
@@ -64,7 +65,10 @@ import { TouchChange, TouchSlots } from './touch';
 import { TouchEventKind, VmInput, classifyMouseError } from './vm-input';
 import type { Logger } from '../log';
 
-/** InputButton ordinals QEMU accepts on D-Bus (spec §6.2). */
+/**
+ * InputButton ordinals QEMU accepts on D-Bus (QEMU's InputButton enum, qapi/ui.json). QEMU does not
+ * range-check them: a value past the enum aborts QEMU in its input tracing, so only these are sent.
+ */
 export const MOUSE_BUTTON_LEFT = 0;
 export const MOUSE_BUTTON_MIDDLE = 1;
 export const MOUSE_BUTTON_RIGHT = 2;

@@ -290,7 +290,7 @@ describe.each(QEMU_MATRIX)('input bridge -> QEMU %s guest (virtio keyboard + tab
       expect(pressed.filter((c) => !codes.includes(c))).toEqual([]);
       for (let i = 0; i < got.length; i += 2) expect([got[i][0], got[i + 1]?.[0], got[i][1], got[i + 1]?.[1]]).toEqual([got[i][0], got[i][0], 1, 0]);
       expect(pressed).toEqual(codes.filter((c) => pressed.includes(c)));
-      // the standard keyboard block, the E0 keys of the spec appendix and common media keys all make it
+      // the standard keyboard block, the E0 keys of keycodemapdb's linux -> qnum table and common media keys all make it
       for (const c of [...Array.from({ length: 82 }, (_, i) => i + 2), 86, 87, 88, 96, 97, 98, 99, 100, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 113, 114, 115, 119, 125, 126, 127, 163, 164, 165, 166]) {
         expect(pressed, `KEY code ${c}`).toContain(c);
       }

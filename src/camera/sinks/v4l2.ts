@@ -1,4 +1,5 @@
-// v4l2loopback sink: the producer side of a loopback device (docs/lab/audio-video.md §5):
+// v4l2loopback sink: the producer side of a loopback device (v4l2loopback 0.12.7; run on the real
+// module by the kernel tier, test/kernel/v4l2.test.ts):
 // open O_RDWR -> VIDIOC_QUERYCAP (must offer VIDEO_OUTPUT) -> VIDIOC_S_FMT(OUTPUT) and CHECK what
 // the driver kept (v4l2loopback silently substitutes formats[0] for unknown fourccs and returns
 // the locked format once a producer is active) -> VIDIOC_S_PARM(OUTPUT, 1/fps) ->
