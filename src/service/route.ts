@@ -20,6 +20,8 @@ export interface VmLink {
    * qemu layer re-attached by itself). Routes keep running; the status line says so.
    */
   onPresence?(cb: (p: { present: boolean; reason?: string }) => void): () => void;
+  /** Optional: what this QEMU offers, as short words (status bus QemuFeatures). */
+  features?(): string[];
 }
 
 /** Finds the VM and connects to it. Retrying is the Controller's job, not the attacher's. */
