@@ -145,8 +145,11 @@ export interface Route<V extends VmLink = VmLink> {
    * the event that changes them (never by polling).
    */
   counters(): RouteCounters;
-  /** The input route only: forward to the guest (grab) or release to the host. True when input now goes to the guest. */
-  setGrab?(want: GrabRequest): boolean;
+  /**
+   * The input route only: forward to the guest (grab) or release to the host. True when input
+   * now goes to the guest; undefined when the route is not running (nothing changed).
+   */
+  setGrab?(want: GrabRequest): boolean | undefined;
 }
 
 // Every error the service raises is a CodedError (src/errors.ts). A permanent one (a failure

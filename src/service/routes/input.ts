@@ -110,9 +110,9 @@ export class InputRoute implements Route<QemuSession> {
     };
   }
 
-  setGrab(want: GrabRequest): boolean {
+  setGrab(want: GrabRequest): boolean | undefined {
     const b = this.bridge;
-    if (!b) return false;
+    if (!b) return undefined;
     const mode = want === 'grab' ? 'guest' : want === 'release' ? 'host' : b.forwardMode === 'guest' ? 'host' : 'guest';
     b.setForwardMode(mode);
     return b.forwardMode === 'guest';

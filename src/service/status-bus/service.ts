@@ -37,7 +37,7 @@ export class AlreadyBridgedError extends CodedError<'EALREADY_BRIDGED'> {
 /** A method call refused with one of our error names (ERROR_PREFIX + name). */
 class BridgeMethodError extends Error {
   readonly dbusName: string;
-  constructor(name: 'NoInputRoute' | 'UnknownRoute' | 'NotAttached', message: string) {
+  constructor(name: 'NoInputRoute' | 'NotRunning' | 'UnknownRoute' | 'NotAttached', message: string) {
     super(message);
     this.dbusName = ERROR_PREFIX + name;
   }
@@ -150,6 +150,7 @@ export class StatusService<V extends VmLink> {
     if (!input?.setGrab) throw new BridgeMethodError('NoInputRoute', 'this bridge forwards no input (no --input or --input-replay)');
     this.opts.log.info(`${want} requested on the status bus`);
     const forwarding = input.setGrab(want);
+    if (forwarding === undefined) throw new BridgeMethodError('NotRunning', 'the input route is not running now (see the Routes property for why)');
     this.scheduleFlush();
     return forwarding;
   }

@@ -1,0 +1,24 @@
+// Reading D-Bus introspection XML in tests: the members of one interface, as signatures.
+
+/** Members of the one interface in an introspection XML: properties and method signatures. */
+export function parseIntrospection(xml: string): { properties: Record<string, string>; methods: Record<string, { in: string; out: string }> } {
+  const properties: Record<string, string> = {};
+  const methods: Record<string, { in: string; out: string }> = {};
+  let method: { in: string; out: string } | undefined;
+  const body = xml.replace(/<!--[\s\S]*?-->/g, '');
+  for (const m of body.matchAll(/<(\/?)(property|method|arg)\b([^>]*?)(\/?)>/g)) {
+    const [, closing, tag, rest, self] = m;
+    const attr = (n: string) => new RegExp(`${n}="([^"]*)"`).exec(rest)?.[1] ?? '';
+    if (closing) {
+      if (tag === 'method') method = undefined;
+      continue;
+    }
+    if (tag === 'property') properties[attr('name')] = attr('type');
+    if (tag === 'method') {
+      method = methods[attr('name')] = { in: '', out: '' };
+      if (self) method = undefined;
+    }
+    if (tag === 'arg' && method) method[attr('direction') === 'out' ? 'out' : 'in'] += attr('type');
+  }
+  return { properties, methods };
+}
