@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import { ROUTE_ORDER, emptyCounters } from '../../src/service/route';
-import { BRIDGE1, COUNTER_TYPES, busNameFor, countersFromDict, countersToDict, escapeVmName, unescapeVmName } from '../../src/service/status-bus/interface';
+import { BRIDGE1, COUNTER_TYPES, INTERFACE, busNameFor, countersFromDict, countersToDict, escapeVmName, unescapeVmName } from '../../src/service/status-bus/interface';
 import { routeJson, statusJsonSchema } from '../../src/service/status-bus/json';
 import { parseIntrospection } from '../harness/introspection';
 
@@ -16,7 +16,7 @@ const SCHEMA = path.join(ROOT, 'docs/status.schema.json');
 
 describe('status bus interface', () => {
   it('bridge1.xml declares exactly the properties and methods of BRIDGE1, with the same types', () => {
-    const xml = parseIntrospection(fs.readFileSync(XML, 'utf8'));
+    const xml = parseIntrospection(fs.readFileSync(XML, 'utf8'), INTERFACE);
     expect(xml.properties).toEqual(BRIDGE1.properties);
     expect(xml.methods).toEqual(BRIDGE1.methods);
   });

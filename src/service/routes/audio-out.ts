@@ -118,9 +118,12 @@ export class AudioOutRoute implements Route<QemuSession> {
       blockFrames: s?.blockFrames ?? 0,
       targetLatencyMs: st && rate ? (st.targetFrames * 1000) / rate : 0,
       measuredLatencyMs: st?.delayMs ?? 0,
+      frames: st?.writtenFrames ?? 0,
       fillFrames: st?.fillFrames ?? 0,
       underruns: st?.underruns ?? 0,
       overruns: st?.overflowFrames ?? 0,
+      lostFrames: st?.droppedFrames ?? 0,
+      reconnects: st?.reconnects ?? 0,
       driftPpm: (ratio - 1) * 1e6,
       rateRatio: ratio,
     };
