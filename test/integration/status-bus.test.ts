@@ -194,7 +194,9 @@ describe('status bus of a bridge on the real guest', () => {
       let conn: BusConnection | undefined;
       try {
         conn = await openBus(session.address);
-        const obj = new RemoteObject({ bus: conn.bus, destination: name, canPassFds: false }, OBJECT_PATH);
+        // Signals carry the sender's unique name, so subscribe with the name's owner.
+        const owner = await conn.bus.getNameOwner(name);
+        const obj = new RemoteObject({ bus: conn.bus, destination: owner, canPassFds: false }, OBJECT_PATH);
         const live = parseIntrospection(await obj.introspect(), INTERFACE);
         const committed = parseIntrospection(fs.readFileSync(path.join(__dirname, '../../src/service/status-bus/bridge1.xml'), 'utf8'), INTERFACE);
         expect(live).toEqual(committed);
