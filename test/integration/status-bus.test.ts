@@ -218,6 +218,27 @@ describe('status bus of a bridge on the real guest', () => {
     }),
   60_000);
 
+  it('RestartRoute and Reattach through D-Bus (busctl): the route, then the whole attach, come back running', () =>
+    withLog(a, async () => {
+      const call = (member: string, ...args: string[]) =>
+        new Promise<string>((resolve, reject) =>
+          execFile('busctl', [`--address=${session.address}`, 'call', busNameFor('st-a'), OBJECT_PATH, INTERFACE, member, ...args], { timeout: 30_000 }, (e, out, err) => (e ? reject(new Error(`${e.message}: ${err}`)) : resolve(out.trim()))),
+        );
+      const before = routeOf((await statusOf('st-a')).bridges[0], 'audio-out')!.counters as AudioOutCounters;
+      expect(await call('RestartRoute', 's', 'audio-out')).toBe('as 1 "audio-out"');
+      // A fresh route counts from zero; it runs again and the tone flows into it.
+      await waitStatus('audio-out restarted and playing', 'st-a', (s) => {
+        const c = audioOut(s);
+        return routeOf(s.bridges[0], 'audio-out')!.state === 'running' && c.frames > 0 && c.frames < before.frames;
+      });
+      await expect(call('RestartRoute', 's', 'speaker')).rejects.toThrow(/no route 'speaker'/);
+
+      expect(await call('Reattach')).toBe('');
+      await waitStatus('attached again, every route running', 'st-a', (s) => s.bridges[0].attached && s.bridges[0].routes.every((r) => r.state === 'running'));
+      expect(a.log()).toMatch(/re-attach requested on the status bus/);
+    }),
+  90_000);
+
   it('two bridges are two rows; a second bridge of the same VM ends with one line naming the first', async () => {
     const b = startBridge(['--vm', 'st-b', '--audio', 'none', '--camera', 'none'], sessionEnv());
     await withLog(b, async () => {
