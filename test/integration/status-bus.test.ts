@@ -218,6 +218,18 @@ describe('status bus of a bridge on the real guest', () => {
     }),
   60_000);
 
+  it('status --watch --json prints one schema-valid object per second until stopped', async () => {
+    const proc = spawn(process.execPath, [cli, 'status', '--watch', '--json'], { env: sessionEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    started.push(proc);
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor('three readings', 20_000, () => out.split('\n').filter((l) => l.trim()).length >= 3);
+    proc.kill('SIGTERM');
+    const lines = out.split('\n').filter((l) => l.trim());
+    for (const l of lines) expect(statusJson.safeParse(JSON.parse(l)).success, l).toBe(true);
+    expect(JSON.parse(lines[0]).bridges[0].vm).toBe('st-a');
+  }, 30_000);
+
   it('RestartRoute and Reattach through D-Bus (busctl): the route, then the whole attach, come back running', () =>
     withLog(a, async () => {
       const call = (member: string, ...args: string[]) =>
