@@ -54,8 +54,6 @@ export interface StatusServiceOptions<V extends VmLink> {
   countersMs?: number;
 }
 
-type PropValues = { [K in Bridge1Property]: unknown };
-
 export class StatusService<V extends VmLink> {
   private conn: BusConnection | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -165,25 +163,29 @@ export class StatusService<V extends VmLink> {
 
   /** Current value of a property (counters: the last reading, refreshed when older than the period). */
   private value(name: Bridge1Property): unknown {
-    const snap = this.opts.controller.snapshot();
-    const vm = this.opts.controller.attachedVm;
-    const v: PropValues = {
-      VmName: snap.vm?.name ?? this.vmName ?? '',
-      VmUuid: snap.vm?.uuid ?? '',
-      Pid: process.pid,
-      Attached: snap.vm !== undefined && snap.vmPresent,
-      Status: snap.status,
-      QemuFeatures: vm?.features?.() ?? [],
-      Routes: undefined,
-      Counters: undefined,
-    };
-    if (name === 'Routes' || name === 'Counters') {
-      const counters = this.readCounters(false);
-      if (name === 'Counters') return counters;
-      const targetOf = (route: string): string => String(counters.find(([n]) => n === route)?.[1].find(([k]) => k === 'target')?.[1][1] ?? '');
-      return snap.routes.map((r): RouteTuple => [r.name, r.state, r.reason, r.nextRetryAt, r.summary, targetOf(r.name)]);
+    const c = this.opts.controller;
+    const snap = c.snapshot();
+    switch (name) {
+      case 'VmName':
+        return snap.vm?.name ?? this.vmName ?? '';
+      case 'VmUuid':
+        return snap.vm?.uuid ?? '';
+      case 'Pid':
+        return process.pid;
+      case 'Attached':
+        return snap.vm !== undefined && snap.vmPresent;
+      case 'Status':
+        return snap.status;
+      case 'QemuFeatures':
+        return c.attachedVm?.features?.() ?? [];
+      case 'Counters':
+        return this.readCounters(false);
+      case 'Routes': {
+        const counters = this.readCounters(false);
+        const targetOf = (route: string): string => String(counters.find(([n]) => n === route)?.[1].find(([k]) => k === 'target')?.[1][1] ?? '');
+        return snap.routes.map((r): RouteTuple => [r.name, r.state, r.reason, r.nextRetryAt, r.summary, targetOf(r.name)]);
+      }
     }
-    return v[name];
   }
 
   /** The routes' counters: read now when `force` or when the last reading is older than the period. */
