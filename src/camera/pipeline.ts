@@ -109,6 +109,9 @@ export class CameraPipeline {
       this.onViewerChange?.();
     }
     if (format === null) {
+      // Changes that come while nobody watches are no latency of a later viewer's frames.
+      this.source.takeArrivals(this.arrivals);
+      this.arrivals.length = 0;
       this.stats.idle++;
       this.lastFormat = null; // convert afresh when a consumer comes back
       return;

@@ -16,7 +16,9 @@ import { EventScript, writeEvents } from '../../src/input/replay-writer';
 import { openBus, RemoteObject, type BusConnection } from '../../src/qemu';
 import { INTERFACE, OBJECT_PATH, busNameFor } from '../../src/service/status-bus/interface';
 import { statusJson, type BridgeJson, type StatusJson } from '../../src/service/status-bus/json';
-import type { AudioOutCounters, InputCounters } from '../../src/service/route';
+import type { AudioOutCounters, CameraCounters, InputCounters } from '../../src/service/route';
+import { cameraNodeName } from '../../src/camera/sinks/pipewire';
+import { captureCameraFrames } from '../harness/gst';
 import { bundleCli } from '../harness/cli';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { parseIntrospection } from '../harness/introspection';
@@ -77,6 +79,7 @@ async function statusOf(vm?: string): Promise<StatusJson> {
 
 const routeOf = (b: BridgeJson, name: string) => b.routes.find((r) => r.name === name);
 const audioOut = (s: StatusJson): AudioOutCounters => routeOf(s.bridges[0], 'audio-out')!.counters as AudioOutCounters;
+const camera = (s: StatusJson): CameraCounters => routeOf(s.bridges[0], 'camera')!.counters as CameraCounters;
 const input = (s: StatusJson): InputCounters => routeOf(s.bridges[0], 'input')!.counters as InputCounters;
 
 /** Polls `status --json --vm` until cond holds; the last reading is in the failure message. */
@@ -99,7 +102,7 @@ beforeAll(async () => {
   guest = await startGuest({ scenario: ['tone'], busAddress: vmBus.address, name: 'st-a', params: { tone_hz: 1000, tone_ms: 90_000 } });
   fifo = path.join(dir, 'keys.fifo');
   await new Promise<void>((r, j) => execFile('mkfifo', [fifo], (e) => (e ? j(e) : r())));
-  a = startBridge(['--vm', 'st-a', '--audio', 'pipewire', '--audio-sink', 'vm-sink', '--camera', 'none', '--input-replay', fifo], sessionEnv());
+  a = startBridge(['--vm', 'st-a', '--audio', 'pipewire', '--audio-sink', 'vm-sink', '--camera', 'pipewire', '--camera-size', '320x240', '--camera-fps', '10', '--input-replay', fifo], sessionEnv());
   // The bridge opens the FIFO's reading end once attached; opening the writer waits for that.
   writer = await fs.promises.open(fifo, 'w');
   console.log(`status-bus: setup ${Date.now() - t0} ms`);
@@ -161,6 +164,23 @@ describe('status bus of a bridge on the real guest', () => {
       console.log(`PipeWire halted and resumed: lostFrames ${back.lostFrames}, reconnects ${back.reconnects}`);
     }),
   120_000);
+
+  it('camera: a viewer shows as viewer and fps while it watches, and goes again', () =>
+    withLog(a, async () => {
+      expect(camera(await statusOf('st-a'))).toMatchObject({ viewer: false, target: 'PipeWire camera' });
+      // 80 frames at 10 fps: about 8 s of a real PipeWire consumer.
+      const capture = captureCameraFrames({ env: pw.env, target: cameraNodeName('st-a'), count: 80, timeoutMs: 60_000 });
+      try {
+        // fps is measured between two readings a second apart: the first one after the viewer came is partial.
+        const watching = camera(await waitStatus('viewer and about 10 fps delivered', 'st-a', (s) => camera(s).viewer && camera(s).fps >= 5, 30_000));
+        console.log(`camera while watched: ${JSON.stringify(watching)}`);
+        expect(watching.converted).toBeGreaterThan(0);
+      } finally {
+        await capture;
+      }
+      await waitStatus('viewer gone', 'st-a', (s) => !camera(s).viewer, 30_000);
+    }),
+  90_000);
 
   it('Release and Grab through D-Bus move input between host and guest (replayed keys dropped, then forwarded)', () =>
     withLog(a, async () => {

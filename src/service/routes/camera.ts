@@ -91,7 +91,7 @@ export class CameraRoute implements Route<QemuSession> {
   counters(): CameraCounters {
     const p = this.camera?.pipeline;
     const now = performance.now();
-    const written = p?.stats.written ?? 0;
+    const written = this.camera?.sink.delivered?.() ?? p?.stats.written ?? 0;
     // fps and latencies over the interval since the previous reading (the status bus reads once a second).
     const dt = (now - this.lastRead.at) / 1000;
     const fps = p && dt > 0 && written >= this.lastRead.written ? (written - this.lastRead.written) / dt : 0;
