@@ -4,8 +4,6 @@ import type { Argv } from 'yargs';
 
 type Run = (name: string) => (argv: Record<string, unknown>) => Promise<void>;
 
-export const STATUS_COMMANDS = ['status', 'grab', 'release'] as const;
-
 export function withStatusCommands<T>(y: Argv<T>, run: Run): Argv<T> {
   return y
     .command(
