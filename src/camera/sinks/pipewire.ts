@@ -132,6 +132,12 @@ export class PipeWireSink implements CameraSink {
     return { written: this.pushed, dropped: this.dropped };
   }
 
+  /** Buffers the stream produced: fresh frames and its repeats of the last one. */
+  delivered(): number {
+    const s = this.nativeStats();
+    return s.sent + s.repeated;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -44,6 +44,12 @@ export interface CameraSink {
    */
   writeFrame(frame: Uint8Array, format: CameraPixelFormat): boolean;
   stats(): SinkStats;
+  /**
+   * Optional: frames the consumer got so far, where the sink sends more than it is handed
+   * (repeatsItself: PipeWire sends the last frame again at the negotiated rate). Without it,
+   * what the pipeline wrote is what was delivered.
+   */
+  delivered?(): number;
   /** Idempotent. Waits for a write in flight. */
   close(): Promise<void>;
 }
