@@ -4,9 +4,11 @@
 // release its input. Separate from the VM's bus (which may be libvirt's private one): this
 // connection carries no VM traffic.
 //
-// Rules: state changes (a route's state or status, attach, detach) go out as PropertiesChanged
-// when they happen; counters are read from the routes at most once per second (a timer, and Get
-// answered from that reading) and sent only when a value changed. Nothing here is on a hot path.
+// Rules: state changes (a route's state or status, attach, detach, a grab or release) go out as
+// PropertiesChanged when they happen, with the counters read anew (the input route's grab state is
+// in its counters, and a `status` right after `release` must see it); otherwise counters are read
+// from the routes at most once per second (a timer, and Get answered from that reading) and sent
+// only when a value changed. Nothing here is on a hot path.
 // Without a session bus the bridge runs on and says once that its status is not published. A
 // second bridge for the same VM gets the name refused and ends with AlreadyBridgedError.
 import * as dbus from 'dbus-native';
@@ -229,13 +231,15 @@ export class StatusService<V extends VmLink> {
     this.flushPending = true;
     setImmediate(() => {
       this.flushPending = false;
-      this.flush(false);
+      // State changes are rare (they are events, not a rate): reading the counters with them costs
+      // nothing and keeps the state they carry (forwardTo, grabbed, open, viewer) current.
+      this.flush(true);
     });
   }
 
   /**
-   * Sends PropertiesChanged with every property whose value differs from what was last sent.
-   * Counters are read anew only by the timer (`readCounters`); an event sends the last reading.
+   * Sends PropertiesChanged with every property whose value differs from what was last sent,
+   * reading the counters anew when `readCounters` (the timer and every state change).
    */
   private flush(readCounters: boolean): void {
     if (this.closed || !this.conn) return;
