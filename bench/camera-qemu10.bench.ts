@@ -13,6 +13,7 @@ import { startGuest } from '../test/harness/qemu';
 import { QEMU_TARGETS, qemuBinary } from '../test/harness/qemu-targets';
 import { CountingSink } from './camera.bench';
 import { BenchContext, BenchRow, percentile } from './lib';
+import { lineLogger } from '../test/fakes/logger';
 
 /** Counts what arrived by which path. */
 class CountingListener extends CameraConsoleListener {
@@ -57,11 +58,11 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     const measure = async (mapped: boolean): Promise<PathResult> => {
       const vm = await QemuVm.connect({ busAddress: guest.busAddress, name: guest.name });
       vm.on('error', () => undefined);
-      const listener = new CountingListener({ log: (l) => ctx.log(l) });
+      const listener = new CountingListener({ log: lineLogger((l) => ctx.log(l)) });
       // Hiding the method makes the listener offer no Unix.Map: QEMU copies pixels into messages.
       if (!mapped) Object.defineProperty(listener, 'scanoutMap', { value: undefined });
       const sink = new CountingSink(1280, 720, 30, 'YUY2');
-      const pipeline = new CameraPipeline({ source: listener, sink, log: (l) => ctx.log(l) });
+      const pipeline = new CameraPipeline({ source: listener, sink, log: lineLogger((l) => ctx.log(l)) });
       const handle = await vm.addConsoleListener(listener);
       pipeline.start();
       await new Promise((r) => setTimeout(r, 1000)); // first full frame, steady state

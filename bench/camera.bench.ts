@@ -12,6 +12,7 @@ import { CameraPipeline } from '../src/camera/pipeline';
 import { CameraPixelFormat, CameraSink, FORMAT_CODE, SinkStats, frameBytes } from '../src/camera/sinks/types';
 import { native } from '../src/native';
 import { BenchContext, BenchRow, percentile } from './lib';
+import { lineLogger } from '../test/fakes/logger';
 
 const GW = 1920;
 const GH = 1080;
@@ -123,9 +124,9 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     timesMs.sort((a, b) => a - b);
 
     // The bridge path: listener at 60/s + camera clock at 30/s.
-    const listener = new CameraConsoleListener({ log: (l) => ctx.log(l) });
+    const listener = new CameraConsoleListener({ log: lineLogger((l) => ctx.log(l)) });
     const sink = new CountingSink(cw, ch, 30, format);
-    const pipeline = new CameraPipeline({ source: listener, sink, log: (l) => ctx.log(l) });
+    const pipeline = new CameraPipeline({ source: listener, sink, log: lineLogger((l) => ctx.log(l)) });
     listener.scanout(GW, GH, GW * 4, XRGB, frames[1]);
     pipeline.tick();
     pipeline.takeLatencies();

@@ -13,7 +13,7 @@
 // does prebuffering (prebuf) and reports underruns (underflow callback).
 //
 // Buffering: small tlength + PA_STREAM_ADJUST_LATENCY, or the server defaults to a 2 s buffer
-// (docs/lab/audio-video.md §2). PA_STREAM_VARIABLE_RATE allows pa_stream_update_sample_rate
+// (PulseAudio 16). PA_STREAM_VARIABLE_RATE allows pa_stream_update_sample_rate
 // for drift control.
 #include <math.h>
 #include <pulse/pulseaudio.h>

@@ -5,7 +5,7 @@
 // FLOAT32 in both byte orders; src/audio/in/ captures S8/U16/U32 guests as their sign-flipped
 // twin and converts), so the server resamples/remixes and the ring holds guest bytes.
 // fragsize is small and PA_STREAM_ADJUST_LATENCY is set: with the default attributes the
-// server delivers audio in 2 s lumps (docs/lab/audio-video.md §2).
+// server delivers audio in 2 s lumps (PulseAudio 16).
 //
 // Everything PulseAudio does happens on the mainloop thread: connecting, the state callbacks
 // and the read callback, which copies into the ring and returns. Nothing there waits for JS.

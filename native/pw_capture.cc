@@ -6,7 +6,7 @@
 // The stream is opened in the guest's sample format, rate and channel count: PipeWire's
 // adapter converts from the source, so the ring holds exactly the bytes the guest reads.
 // The context uses client-rt.conf (loads module-rt): without it the data thread stays
-// SCHED_OTHER and glitches under load (docs/lab/audio-video.md §3).
+// SCHED_OTHER and glitches under load (seen with PipeWire 0.3.65 on 2 shared cores).
 //
 // JavaScript API (see src/native-api/capture.ts):
 //   new PwCapture(options, onState(state, message)) ; read(into, offset?, length?) ;

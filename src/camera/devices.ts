@@ -1,8 +1,10 @@
 // `devices()` listing for the CLI: the V4L2 nodes on this host and whether each can take our
-// frames (a v4l2loopback device offering VIDEO_OUTPUT), with the reason when it cannot.
+// frames (a v4l2loopback device offering VIDEO_OUTPUT), with the reason when it cannot. It opens
+// the nodes (QUERYCAP through the addon); loopback.ts lists what sysfs shows without opening.
 import * as fs from 'fs';
 import * as path from 'path';
 import { native } from '../native';
+import { videoNodes } from './loopback';
 import { V4L2_CAP_VIDEO_OUTPUT, modprobeLine } from './sinks/v4l2';
 
 export interface CameraDevice {
@@ -18,14 +20,7 @@ export interface CameraDevice {
 
 /** V4L2 nodes under dir (default /dev), video<N> in numeric order. Opens each read-only for QUERYCAP. */
 export function cameraDevices(dir = '/dev'): CameraDevice[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir).filter((n) => /^video\d+$/.test(n));
-  } catch {
-    return [];
-  }
-  names.sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
-  return names.map((n) => {
+  return videoNodes(dir).map((n) => {
     const p = path.join(dir, n);
     let fd: number;
     try {

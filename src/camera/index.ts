@@ -1,6 +1,7 @@
 // The camera part: guest screen -> webcam. The service builds a CameraConsoleListener (handed to
 // src/qemu/ as the ConsoleListenerHandler), opens a sink from the parsed flags and runs a
-// CameraPipeline between them.
+// CameraPipeline between them. options.ts is the one definition of the `[camera]` settings.
+import type { Logger } from '../log';
 import { CameraConsoleListener, CameraListenerOptions } from './listener';
 import type { CameraConfig } from './options';
 import { CameraPipeline } from './pipeline';
@@ -10,12 +11,14 @@ import type { CameraSink } from './sinks/types';
 import { V4l2Sink } from './sinks/v4l2';
 
 export { cameraDevices, noDeviceHint } from './devices';
+export { loopbackDevices, v4l2loopbackModule } from './loopback';
 export type { CameraDevice } from './devices';
+export type { LoopbackDevice, V4l2LoopbackModule } from './loopback';
 export { CameraConsoleListener } from './listener';
 export type { PictureSource, PictureView } from './listener';
 export { CameraPipeline } from './pipeline';
-export { parseCameraFlags, parseCameraTarget } from './options';
-export type { CameraConfig, CameraFlags, CameraTarget } from './options';
+export { CAMERA_DEFAULTS, CAMERA_PIXEL_FORMATS, cameraConfigOf, parseCameraDevice, parseCameraFormat, parseCameraFps, parseCameraSize, resolveCameraTarget } from './options';
+export type { CameraConfig, CameraDeviceChoice, CameraSettings, CameraTarget } from './options';
 export { pinGuestResolution } from './pin-resolution';
 export type { UiInfoTarget } from './pin-resolution';
 export { FileSink } from './sinks/file';
@@ -24,13 +27,13 @@ export { V4l2Sink, modprobeLine } from './sinks/v4l2';
 export type { CameraPixelFormat, CameraSink } from './sinks/types';
 
 /** Opens the sink the config names (null for `--camera none`). Throws the sink's clear error. */
-export function openCameraSink(cfg: CameraConfig, vmName: string, log?: (line: string) => void): CameraSink | null {
+export function openCameraSink(cfg: CameraConfig, vmName: string, log?: Logger): CameraSink | null {
   const { width, height, fps, format } = cfg;
   switch (cfg.target.kind) {
     case 'none':
       return null;
     case 'pipewire':
-      return new PipeWireSink({ vmName, width, height, fps });
+      return new PipeWireSink({ vmName, width, height, fps, log });
     case 'v4l2':
       return new V4l2Sink({ path: cfg.target.path, width, height, fps, format, log });
     case 'file':

@@ -2,7 +2,7 @@
 // cursor and the display-off state, and tells the pipeline that something changed (a version
 // counter plus arrival times for latency). No D-Bus here: src/qemu/ serves this object.
 //
-// QEMU 7.2 facts this follows (docs/lab/qemu-guest.md): every full-frame damage is a Scanout
+// QEMU 7.2 facts this follows (seen with the test guest, test/integration/camera-guest.test.ts): every full-frame damage is a Scanout
 // (not only resizes); VGA text mode gets NO Scanout, only Console Width/Height and 720x400
 // Updates while the last Scanout was 640x480; Disable is only sent on GL paths.
 import * as fs from 'fs';
@@ -11,6 +11,7 @@ import type { ComposeCursor } from '../native-api/video';
 import { DISPLAY_OFF_HEIGHT, DISPLAY_OFF_WIDTH, displayOffPicture } from './display-off';
 import { Framebuffer, MAX_PIXELS, MAX_SIDE } from './framebuffer';
 import { formatError, hex32, pixmanFormat as knownPixmanFormat } from './pixman';
+import { type Logger, silentLogger } from '../log';
 
 export interface PictureView {
   data: Uint8Array;
@@ -32,8 +33,8 @@ export interface PictureSource {
 }
 
 export interface CameraListenerOptions {
-  /** One line per event worth telling (format refused, gl=on, bad memfd). Default: console.error. */
-  log?: (line: string) => void;
+  /** Warnings about what QEMU sends (format refused, gl=on, bad memfd), each cause once. Default: silent. */
+  log?: Logger;
   /** Draw the guest's hardware cursor into the picture (default true). */
   cursor?: boolean;
   /** Picture for the display-off state (default: the built-in "DISPLAY OFF" frame). */
@@ -60,7 +61,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   /** set when the guest's pixel format was refused (cleared by the next accepted frame) */
   lastError: Error | undefined;
 
-  private readonly log: (line: string) => void;
+  private readonly log: Logger;
   private readonly cursorOn: boolean;
   private readonly offPicture: () => PictureView;
   private cursorImage: ComposeCursor | null = null;
@@ -81,7 +82,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   private readonly loggedLines = new Set<string>();
 
   constructor(opts: CameraListenerOptions = {}) {
-    this.log = opts.log ?? ((l) => console.error(l));
+    this.log = opts.log ?? silentLogger;
     this.cursorOn = opts.cursor ?? true;
     this.offPicture =
       opts.displayOff ??
@@ -97,7 +98,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
       this.fb.resize(width, height);
       this.fb.blit(0, 0, width, height, stride, pixmanFormat, data);
     } catch (err) {
-      this.logOnce(`camera: dropped a Scanout: ${(err as Error).message}`);
+      this.logOnce(`dropped a Scanout: ${(err as Error).message}`);
       return;
     }
     this.changed(true);
@@ -113,7 +114,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     try {
       this.fb.blit(x, y, width, height, stride, pixmanFormat, data);
     } catch (err) {
-      this.logOnce(`camera: dropped an Update: ${(err as Error).message}`);
+      this.logOnce(`dropped an Update: ${(err as Error).message}`);
       return;
     }
     this.changed(true);
@@ -130,7 +131,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     try {
       this.fb.resize(width, height);
     } catch (err) {
-      this.logOnce(`camera: dropped a ScanoutMap: ${(err as Error).message}`);
+      this.logOnce(`dropped a ScanoutMap: ${(err as Error).message}`);
       this.unmap();
       return;
     }
@@ -156,7 +157,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   cursorDefine(cursor: CursorImage): void {
     const bytes = cursor.width * cursor.height * 4;
     if (cursor.width <= 0 || cursor.height <= 0 || cursor.data.byteLength < bytes) {
-      this.logOnce('camera: ignoring a CursorDefine whose data is shorter than width*height*4');
+      this.logOnce('ignoring a CursorDefine whose data is shorter than width*height*4');
       return;
     }
     // QEMU's cursor words are 0xAARRGGBB, i.e. B,G,R,A bytes: already the framebuffer's layout.
@@ -184,7 +185,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   scanoutDmabuf(): void {
     if (this.glLogged) return;
     this.glLogged = true;
-    this.log('camera: QEMU offers a GL (dmabuf) scanout; gl=on is not supported yet: start QEMU with -display dbus,gl=off');
+    this.log.warn('QEMU offers a GL (dmabuf) scanout; gl=on is not supported yet: start QEMU with -display dbus,gl=off');
   }
 
   /** Releases the mapped scanout fd, if any. */
@@ -231,7 +232,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     }
     if (!this.refusedFormats.has(format)) {
       this.refusedFormats.add(format);
-      this.log(`camera: guest display uses pixman format ${hex32(format)}, which is not supported; frames in it are dropped (configure the guest for 32-bit colour)`);
+      this.log.warn(`guest display uses pixman format ${hex32(format)}, which is not supported; frames in it are dropped (configure the guest for 32-bit colour)`);
     }
     this.lastError = formatError(format);
     return false;
@@ -251,13 +252,13 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
         got += n;
       }
     } catch (err) {
-      this.logOnce(`camera: reading the mapped scanout failed (${(err as Error).message}); waiting for the next Scanout`);
+      this.logOnce(`reading the mapped scanout failed (${(err as Error).message}); waiting for the next Scanout`);
       this.unmap();
       return;
     }
     if (got < len) {
       // Once: the geometry is QEMU's (or the guest's) to vary, the journal is not.
-      this.logOnce('camera: a mapped scanout is shorter than its size and stride say; waiting for the next Scanout');
+      this.logOnce('a mapped scanout is shorter than its size and stride say; waiting for the next Scanout');
       this.unmap();
       return;
     }
@@ -268,7 +269,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   private logOnce(line: string): void {
     if (this.loggedLines.has(line)) return;
     if (this.loggedLines.size < 100) this.loggedLines.add(line);
-    this.log(line);
+    this.log.warn(line);
   }
 
   private unmap(): void {

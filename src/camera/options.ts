@@ -1,14 +1,20 @@
-// `run` flags of the camera, validated here so the CLI only forwards them:
-//   --camera /dev/videoN | pipewire | file:<path> | none      (default pipewire)
-//   --camera-size WxH (even, default 1280x720)   --camera-fps N (1..120, default 30)
-//   --camera-format YUY2|I420|NV12 (v4l2/file only; PipeWire negotiates; default YUY2)
-//   --camera-pin-resolution (ask the guest to render at the camera size, virtio-gpu only)
-//   --camera-cursor / --no-camera-cursor (default on)
+// The camera's settings: one definition of what each `[camera]` key / `--camera*` flag accepts and
+// of its default. src/config/schema.ts validates the file and the flags with these parsers (the
+// wording of its errors is the face's), and the service turns the validated table into a
+// CameraConfig with cameraConfigOf (which resolves `auto` through the device listing).
+//   device: auto | pipewire | none | /dev/videoN | file:/path   (default auto)
+//   size: WxH (even, 48x32..8192x8192, default 1280x720)   fps: 1..120 (default 30)
+//   format: YUY2|I420|NV12 (v4l2/file only; PipeWire negotiates; default YUY2)
+//   pin_resolution: ask the guest to render at the camera size (virtio-gpu only; default off)
+//   cursor: draw the guest's pointer into the picture (default on)
 import { CameraError } from './errors';
+import { loopbackDevices, type LoopbackDevice } from './loopback';
 import { parseCameraSize } from './letterbox';
 import { CAMERA_PIXEL_FORMATS, CameraPixelFormat } from './sinks/types';
 
 export type CameraTarget = { kind: 'none' } | { kind: 'pipewire' } | { kind: 'v4l2'; path: string } | { kind: 'file'; path: string };
+/** What `device` names before `auto` is resolved against the host's devices. */
+export type CameraDeviceChoice = CameraTarget | { kind: 'auto' };
 
 export interface CameraConfig {
   target: CameraTarget;
@@ -20,34 +26,70 @@ export interface CameraConfig {
   cursor: boolean;
 }
 
-export interface CameraFlags {
-  camera?: string;
-  cameraSize?: string;
-  cameraFps?: number | string;
-  cameraFormat?: string;
-  cameraPinResolution?: boolean;
-  cameraCursor?: boolean;
+/** The `[camera]` table as the config holds it (validated by the parsers below). */
+export interface CameraSettings {
+  device: string;
+  size: string;
+  fps: number;
+  format: CameraPixelFormat;
+  pin_resolution: boolean;
+  cursor: boolean;
 }
 
-function usage(message: string): CameraError {
-  return new CameraError('EUSAGE', message);
+/** Defaults of every camera setting (README, docs/config-example.toml and --help say the same). */
+export const CAMERA_DEFAULTS: Readonly<CameraSettings> = {
+  device: 'auto',
+  size: '1280x720',
+  fps: 30,
+  format: 'YUY2',
+  pin_resolution: false,
+  cursor: true,
+};
+
+export { CAMERA_PIXEL_FORMATS, parseCameraSize };
+
+/** A value the setting does not accept: the problem says what would be. */
+const usage = (problem: string): CameraError => new CameraError('EUSAGE', problem);
+
+export function parseCameraDevice(text: string): CameraDeviceChoice {
+  if (text === 'auto') return { kind: 'auto' };
+  if (text === 'none') return { kind: 'none' };
+  if (text === 'pipewire') return { kind: 'pipewire' };
+  if (/^file:\/./.test(text)) return { kind: 'file', path: text.slice(5) };
+  if (/^\/dev\/video\d+$/.test(text)) return { kind: 'v4l2', path: text };
+  throw usage(`--camera ${JSON.stringify(text)}: expected auto, pipewire, none, a v4l2loopback device such as /dev/video10, or file:/path`);
 }
 
-export function parseCameraTarget(text: string): CameraTarget {
-  const t = text.trim();
-  if (t === 'none' || t === 'off') return { kind: 'none' };
-  if (t === 'pipewire') return { kind: 'pipewire' };
-  if (t.startsWith('file:') && t.length > 5) return { kind: 'file', path: t.slice(5) };
-  if (t.startsWith('/dev/')) return { kind: 'v4l2', path: t };
-  throw usage(`--camera ${JSON.stringify(text)}: expected /dev/videoN (v4l2loopback), pipewire, file:<path> or none`);
+export function parseCameraFps(fps: number): number {
+  if (!Number.isInteger(fps) || fps < 1 || fps > 120) throw usage(`--camera-fps ${String(fps)}: expected a whole number from 1 to 120 (example: --camera-fps 30)`);
+  return fps;
 }
 
-export function parseCameraFlags(f: CameraFlags): CameraConfig {
-  const target = parseCameraTarget(f.camera ?? 'pipewire');
-  const { width, height } = parseCameraSize(f.cameraSize ?? '1280x720');
-  const fps = Number(f.cameraFps ?? 30);
-  if (!Number.isInteger(fps) || fps < 1 || fps > 120) throw usage(`--camera-fps ${String(f.cameraFps)}: expected a whole number from 1 to 120 (example: --camera-fps 30)`);
-  const format = (f.cameraFormat ?? 'YUY2').toUpperCase() as CameraPixelFormat;
-  if (!CAMERA_PIXEL_FORMATS.includes(format)) throw usage(`--camera-format ${JSON.stringify(f.cameraFormat)}: expected YUY2, I420 or NV12`);
-  return { target, width, height, fps, format, pinResolution: f.cameraPinResolution ?? false, cursor: f.cameraCursor ?? true };
+export function parseCameraFormat(text: string): CameraPixelFormat {
+  if (!(CAMERA_PIXEL_FORMATS as readonly string[]).includes(text)) throw usage(`--camera-format ${JSON.stringify(text)}: expected YUY2, I420 or NV12`);
+  return text as CameraPixelFormat;
+}
+
+/**
+ * `auto`: the first v4l2loopback device when the module made one, else a PipeWire camera node.
+ * `loopbacks` is the host's listing (devices.ts), passed in by tests.
+ */
+export function resolveCameraTarget(choice: CameraDeviceChoice, loopbacks: () => LoopbackDevice[] = loopbackDevices): CameraTarget {
+  if (choice.kind !== 'auto') return choice;
+  const first = loopbacks()[0];
+  return first ? { kind: 'v4l2', path: first.node } : { kind: 'pipewire' };
+}
+
+/** The validated `[camera]` table -> what startCamera takes (throws EUSAGE on a value the parsers refuse). */
+export function cameraConfigOf(s: CameraSettings, loopbacks?: () => LoopbackDevice[]): CameraConfig {
+  const { width, height } = parseCameraSize(s.size);
+  return {
+    target: resolveCameraTarget(parseCameraDevice(s.device), loopbacks),
+    width,
+    height,
+    fps: parseCameraFps(s.fps),
+    format: parseCameraFormat(s.format),
+    pinResolution: s.pin_resolution,
+    cursor: s.cursor,
+  };
 }

@@ -3,6 +3,7 @@
 // guest 1:1 with no scaling. Only devices with a ui_info hook honour it (QEMU 7.2: virtio-gpu /
 // virtio-vga, vfio display, xenfb); std VGA, bochs, cirrus and qxl answer Error.Unsupported.
 // The Console proxy belongs to src/qemu/: this takes only the one method it needs.
+import { silentLogger, type Logger } from '../log';
 
 import { errorCode } from '../errors';
 
@@ -16,7 +17,7 @@ export function millimetres(px: number): number {
 }
 
 /** true when QEMU accepted the hint; false (after one log line) when the device cannot do it. */
-export async function pinGuestResolution(console: UiInfoTarget, width: number, height: number, log: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<boolean> {
+export async function pinGuestResolution(console: UiInfoTarget, width: number, height: number, log: Logger = silentLogger): Promise<boolean> {
   try {
     await console.setUIInfo(millimetres(width), millimetres(height), 0, 0, width, height);
     return true;
@@ -24,11 +25,11 @@ export async function pinGuestResolution(console: UiInfoTarget, width: number, h
     const e = err as Error;
     // EUNSUPPORTED: QEMU's Error.Unsupported, by the code src/qemu gives it (dbus-errors.ts).
     if (errorCode(err) === 'EUNSUPPORTED') {
-      log(
-        `camera: --camera-pin-resolution: the guest's display device cannot be resized from the host (SetUIInfo unsupported: std VGA/bochs/cirrus/qxl). Use -device virtio-vga or virtio-gpu-pci, or drop the flag; the picture is scaled instead.`,
+      log.warn(
+        `--camera-pin-resolution: the guest's display device cannot be resized from the host (SetUIInfo unsupported: std VGA/bochs/cirrus/qxl). Use -device virtio-vga or virtio-gpu-pci, or drop the flag; the picture is scaled instead.`,
       );
     } else {
-      log(`camera: --camera-pin-resolution: SetUIInfo(${width}x${height}) failed: ${e.message}; the picture is scaled instead`);
+      log.warn(`--camera-pin-resolution: SetUIInfo(${width}x${height}) failed: ${e.message}; the picture is scaled instead`);
     }
     return false;
   }

@@ -7,11 +7,13 @@ import { CameraError } from './errors';
 import { letterbox, Rect } from './letterbox';
 import type { PictureSource } from './listener';
 import { CameraPixelFormat, CameraSink, FORMAT_CODE, frameBytes } from './sinks/types';
+import { type Logger, silentLogger } from '../log';
 
 export interface CameraPipelineOptions {
   source: PictureSource;
   sink: CameraSink;
-  log?: (line: string) => void;
+  /** Conversion and write failures, each distinct one once, as warnings. Default: silent. */
+  log?: Logger;
 }
 
 export interface CameraPipelineStats {
@@ -36,7 +38,7 @@ export class CameraPipeline {
   readonly fps: number;
   private readonly source: PictureSource;
   private readonly sink: CameraSink;
-  private readonly log: (line: string) => void;
+  private readonly log: Logger;
   private readonly outs = new Map<CameraPixelFormat, Buffer>();
   private scratch: Buffer | undefined;
   private saveUnder = Buffer.alloc(64 * 64 * 4);
@@ -56,7 +58,7 @@ export class CameraPipeline {
     this.width = o.sink.width;
     this.height = o.sink.height;
     this.fps = o.sink.fps;
-    this.log = o.log ?? ((l) => console.error(l));
+    this.log = o.log ?? silentLogger;
     if (this.width % 2 || this.height % 2) throw new CameraError('EUSAGE', `camera size ${this.width}x${this.height} must be even`);
   }
 
@@ -107,7 +109,7 @@ export class CameraPipeline {
         this.lastFrame = this.compose(format);
       } catch (err) {
         // The last good frame stays (the sink repeats it) until the picture changes again.
-        this.failed(`camera: a guest picture could not be converted (${errorMessage(err)}); frame skipped`);
+        this.failed(`a guest picture could not be converted (${errorMessage(err)}); frame skipped`);
         return;
       }
       this.stats.converted++;
@@ -133,7 +135,7 @@ export class CameraPipeline {
     this.stats.errors++;
     if (this.loggedErrors.has(line)) return;
     if (this.loggedErrors.size < 100) this.loggedErrors.add(line);
-    this.log(line);
+    this.log.warn(line);
   }
 
   private onTimer(): void {
@@ -141,7 +143,7 @@ export class CameraPipeline {
     try {
       this.tick();
     } catch (err) {
-      this.failed(`camera: frame tick failed (${errorMessage(err)})`);
+      this.failed(`frame tick failed (${errorMessage(err)})`);
     }
     const period = 1000 / this.fps;
     const now = performance.now();

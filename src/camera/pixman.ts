@@ -1,8 +1,9 @@
 // Pixman format codes QEMU may put in Scanout/Update/ScanoutMap (pixman_format_code_t:
 // bpp<<24 | type<<16 | a<<12 | r<<8 | g<<4 | b, pixman.h). Every entry here is converted to the
 // ARGB framebuffer by native/yuv.cc (yuvBlit); anything else is rejected with formatError().
-// Which devices send what: docs qemu-dbus-spec.md §5.2 (x8r8g8b8 in practice; virtio-gpu hands
-// the guest's 32-bpp format through; qxl/bochs/vmware can send 16/24 bpp).
+// Which devices send what (QEMU 7.2 ui/console.c, hw/display/vga.c, virtio-gpu-pixman.h):
+// x8r8g8b8 in practice (the common VGA renderer converts everything else to it); virtio-gpu hands
+// the guest's 32-bpp format through; qxl/bochs/vmware can send 16/24 bpp.
 import { CameraError } from './errors';
 
 export interface PixmanFormat {

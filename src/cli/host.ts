@@ -1,9 +1,10 @@
-// Host inventory for `devices` and `doctor`: evdev input devices, sound sinks and sources
-// (pw-dump / pactl), v4l2loopback webcams. Everything reads through an injectable Host so unit
-// tests can point it at a fake /sys tree and canned command output.
+// Host inventory for `devices` and `doctor`: evdev input devices and v4l2loopback webcams (the
+// input and camera parts' own listings: the face reads no /sys or /dev itself), sound sinks and
+// sources (pw-dump / pactl). Everything goes through an injectable Host so unit tests can point
+// it at a fake /sys tree and canned command output.
 import { execFile } from 'child_process';
-import * as fs from 'fs';
-import * as path from 'path';
+import { loopbackDevices as listLoopbackDevices, v4l2loopbackModule as readV4l2loopbackModule, type LoopbackDevice, type V4l2LoopbackModule } from '../camera/loopback';
+import { inputDevices as listInputDevices, type ListedInputDevice } from '../input/devices';
 
 export interface CommandResult {
   code: number;
@@ -12,7 +13,7 @@ export interface CommandResult {
 }
 
 export interface Host {
-  /** Root for /sys and /dev lookups ("/" on a real machine). */
+  /** Root of the tree the parts' device listings read ("/" on a real machine). */
   root: string;
   env: NodeJS.ProcessEnv;
   exec(cmd: string, args: string[], timeoutMs?: number): Promise<CommandResult>;
@@ -33,121 +34,18 @@ export function realHost(env: NodeJS.ProcessEnv = process.env): Host {
   };
 }
 
-const at = (host: Host, p: string): string => path.join(host.root, p);
-const readText = (file: string): string | undefined => {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-};
-const list = (dir: string): string[] => {
-  try {
-    return fs.readdirSync(dir).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-  } catch {
-    return [];
-  }
-};
-
-export type InputKind = 'keyboard' | 'mouse' | 'tablet' | 'joystick' | 'other';
-
-export interface InputDevice {
-  /** /dev/input/eventN */
-  node: string;
-  /** Stable path to use in config (/dev/input/by-id/...), when udev made one. */
-  byId?: string;
-  name: string;
-  kind: InputKind;
-  readable: boolean;
+/** The input part's listing of evdev devices (kinds by the forwarder's own rule). */
+export function inputDevices(host: Host): ListedInputDevice[] {
+  return listInputDevices(host.root);
 }
 
-/**
- * Capability bitmaps in /sys are space-separated hex `unsigned long` words (unpadded), most
- * significant first: the word size is the kernel's, which matches this (native) process.
- */
-const BITS_PER_LONG = ['x64', 'arm64', 'ppc64', 's390x', 'riscv64', 'loong64', 'mips64el'].includes(process.arch) ? 64 : 32;
-function hasBit(bitmap: string | undefined, bit: number): boolean {
-  if (!bitmap) return false;
-  const words = bitmap.split(/\s+/).reverse();
-  const bitsPerWord = BITS_PER_LONG;
-  const word = words[Math.floor(bit / bitsPerWord)];
-  if (!word) return false;
-  return (BigInt('0x' + word) >> BigInt(bit % bitsPerWord)) & 1n ? true : false;
-}
-
-function classify(host: Host, event: string): InputKind {
-  const caps = at(host, `/sys/class/input/${event}/device/capabilities`);
-  const key = readText(path.join(caps, 'key'));
-  const rel = readText(path.join(caps, 'rel'));
-  const abs = readText(path.join(caps, 'abs'));
-  const KEY_A = 30;
-  const BTN_LEFT = 0x110;
-  const BTN_JOYSTICK = 0x120;
-  const REL_X = 0;
-  const ABS_X = 0;
-  if (hasBit(key, KEY_A)) return 'keyboard';
-  if (hasBit(rel, REL_X) && hasBit(key, BTN_LEFT)) return 'mouse';
-  if (hasBit(abs, ABS_X) && hasBit(key, BTN_LEFT)) return 'tablet';
-  if (hasBit(key, BTN_JOYSTICK)) return 'joystick';
-  return 'other';
-}
-
-export function inputDevices(host: Host): InputDevice[] {
-  const byIdDir = at(host, '/dev/input/by-id');
-  const byIdFor = new Map<string, string>();
-  for (const link of list(byIdDir)) {
-    try {
-      const target = path.basename(fs.readlinkSync(path.join(byIdDir, link)));
-      // Prefer the "-event-kbd"/"-event-mouse" link over "-if01-event-..." siblings.
-      if (!byIdFor.has(target)) byIdFor.set(target, `/dev/input/by-id/${link}`);
-    } catch {
-      /* not a link */
-    }
-  }
-  return list(at(host, '/dev/input'))
-    .filter((n) => /^event\d+$/.test(n))
-    .map((event) => {
-      let readable = false;
-      try {
-        fs.accessSync(at(host, `/dev/input/${event}`), fs.constants.R_OK);
-        readable = true;
-      } catch {
-        readable = false;
-      }
-      return {
-        node: `/dev/input/${event}`,
-        byId: byIdFor.get(event),
-        name: readText(at(host, `/sys/class/input/${event}/device/name`)) ?? '(unknown)',
-        kind: classify(host, event),
-        readable,
-      };
-    });
-}
-
-export interface VideoDevice {
-  node: string;
-  name: string;
-}
-
-/** v4l2loopback devices are the ones under /sys/devices/virtual/video4linux. */
-export function loopbackDevices(host: Host): VideoDevice[] {
-  const dir = at(host, '/sys/devices/virtual/video4linux');
-  return list(dir)
-    .filter((n) => /^video\d+$/.test(n))
-    .map((n) => ({ node: `/dev/${n}`, name: readText(path.join(dir, n, 'name')) ?? n }));
-}
-
-export interface V4l2LoopbackModule {
-  loaded: boolean;
-  /** exclusive_caps per device ("Y"/"N"), as the module reports it. */
-  exclusiveCaps: string[];
+/** The camera part's listing of v4l2loopback devices. */
+export function loopbackDevices(host: Host): LoopbackDevice[] {
+  return listLoopbackDevices(host.root);
 }
 
 export function v4l2loopbackModule(host: Host): V4l2LoopbackModule {
-  const mod = at(host, '/sys/module/v4l2loopback');
-  if (!fs.existsSync(mod)) return { loaded: false, exclusiveCaps: [] };
-  const caps = readText(path.join(mod, 'parameters', 'exclusive_caps')) ?? '';
-  return { loaded: true, exclusiveCaps: caps.split(',').filter(Boolean) };
+  return readV4l2loopbackModule(host.root);
 }
 
 export interface AudioNode {

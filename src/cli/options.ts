@@ -2,6 +2,7 @@
 // that was not typed must stay undefined so the config file can supply the value (the defaults
 // are shown with defaultDescription and applied by the schema).
 import type { Argv } from 'yargs';
+import { CAMERA_DEFAULTS } from '../camera/options';
 import { GRAB_TOGGLE_PRESETS } from '../config/schema';
 
 export const GLOBAL_GROUP = 'Global:';
@@ -37,12 +38,12 @@ export function withRouteOptions<T>(y: Argv<T>) {
     .option('audio-sink', { type: 'string', group: AUDIO, describe: 'where guest audio plays (node name)', defaultDescription: 'default sink' })
     .option('audio-source', { type: 'string', group: AUDIO, describe: 'what the guest microphone hears (node name)', defaultDescription: 'default source' })
     .option('audio-latency', { type: 'string', group: AUDIO, describe: 'target latency in ms', defaultDescription: '20' })
-    .option('camera', { type: 'string', group: CAMERA, describe: 'screen-as-webcam target: /dev/videoN (v4l2loopback), pipewire or none', defaultDescription: 'auto' })
-    .option('camera-size', { type: 'string', group: CAMERA, describe: 'webcam frame size WxH', defaultDescription: '1280x720' })
-    .option('camera-fps', { type: 'string', group: CAMERA, describe: 'webcam frame rate', defaultDescription: '30' })
+    .option('camera', { type: 'string', group: CAMERA, describe: 'screen-as-webcam target: auto (the first v4l2loopback device, else pipewire), /dev/videoN (v4l2loopback), pipewire, file:/path (raw frames) or none', defaultDescription: CAMERA_DEFAULTS.device })
+    .option('camera-size', { type: 'string', group: CAMERA, describe: 'webcam frame size WxH', defaultDescription: CAMERA_DEFAULTS.size })
+    .option('camera-fps', { type: 'string', group: CAMERA, describe: 'webcam frame rate', defaultDescription: String(CAMERA_DEFAULTS.fps) })
     .option('camera-pin-resolution', { type: 'boolean', group: CAMERA, describe: 'ask the guest to render at the webcam size (Console.SetUIInfo; virtio-vga/virtio-gpu only)' })
-    .option('camera-format', { type: 'string', group: CAMERA, describe: 'pixel format for v4l2loopback/file: YUY2, I420 or NV12', defaultDescription: 'YUY2' })
-    .option('camera-cursor', { type: 'boolean', group: CAMERA, describe: "draw the guest's mouse pointer into the picture (--no-camera-cursor: don't)", defaultDescription: 'true' })
+    .option('camera-format', { type: 'string', group: CAMERA, describe: 'pixel format for v4l2loopback/file: YUY2, I420 or NV12', defaultDescription: CAMERA_DEFAULTS.format })
+    .option('camera-cursor', { type: 'boolean', group: CAMERA, describe: "draw the guest's mouse pointer into the picture (--no-camera-cursor: don't)", defaultDescription: String(CAMERA_DEFAULTS.cursor) })
     .option('input', { type: 'string', group: INPUT, describe: 'device to forward (repeatable): /dev/input/by-id/…, name:REGEX, id:VVVV:PPPP, all-keyboards, all-mice' })
     .option('input-replay', { type: 'string', group: INPUT, describe: 'replay a file/FIFO of input_event records into the VM (repeatable)' })
     .option('grab-toggle', { type: 'string', group: INPUT, describe: `hotkey that toggles the grab: ${GRAB_TOGGLE_PRESETS.join(', ')} or "KEY_A+KEY_B"`, defaultDescription: 'ctrl-ctrl' })

@@ -2,14 +2,13 @@
 // The same schema validates the TOML file and the command-line flags, so a bad value gets the
 // same "what is allowed" text whichever way it came in. Unknown keys are errors (strict).
 import { z } from 'zod';
+import { CAMERA_DEFAULTS, CAMERA_PIXEL_FORMATS, parseCameraDevice, parseCameraFps, parseCameraSize } from '../camera/options';
 import { parseHotkey } from '../input/hotkey';
-import { parseInputRule } from '../input/selection';
+import { parseConfiguredInputRule } from '../input/selection';
 import { LOG_FORMATS, LOG_LEVELS } from '../log';
 
 /** Grab-toggle presets; anything else must be a KEY_A+KEY_B chord of evdev key names. */
 export const GRAB_TOGGLE_PRESETS = ['ctrl-ctrl', 'alt-alt', 'shift-shift', 'meta-meta', 'scrolllock', 'ctrl-scrolllock', 'none'] as const;
-const VIDEO_DEVICE = /^\/dev\/video\d+$/;
-const SIZE = /^(\d{2,5})x(\d{2,5})$/;
 
 /** What each key accepts, in words (used in every error message about that key). */
 export const ALLOWED: Record<string, string> = {
@@ -26,7 +25,7 @@ export const ALLOWED: Record<string, string> = {
   'audio.latency_ms': 'an integer number of milliseconds from 5 to 500',
   'audio.microphone': 'true or false',
   'camera.device': 'auto, pipewire, none, a v4l2loopback device such as /dev/video10, or file:/path (raw frames)',
-  'camera.size': 'WIDTHxHEIGHT with even numbers from 16x16 to 7680x4320, e.g. 1280x720',
+  'camera.size': 'WIDTHxHEIGHT with even numbers from 48x32 to 8192x8192, e.g. 1280x720',
   'camera.fps': 'an integer from 1 to 120',
   'camera.pin_resolution': 'true or false',
   'camera.format': 'YUY2, I420 or NV12 (v4l2loopback and file targets; PipeWire negotiates)',
@@ -38,10 +37,10 @@ export const ALLOWED: Record<string, string> = {
   'input.grab_toggle': `${GRAB_TOGGLE_PRESETS.join(', ')} or a chord of evdev key names like "KEY_LEFTCTRL+KEY_F12"`,
 };
 
-/** The input part's own parser decides (one definition of what a rule or hotkey is). */
-function accepts(parse: (s: string) => unknown, s: string): boolean {
+/** The part's own parser decides (one definition of what a device, rule, size or hotkey is). */
+function accepts<T>(parse: (v: T) => unknown, v: T): boolean {
   try {
-    parse(s);
+    parse(v);
     return true;
   } catch {
     return false;
@@ -95,26 +94,18 @@ export const ConfigSchema = z
     camera: z
       .object({
         device: text('camera.device')
-          .refine((d) => ['auto', 'pipewire', 'none'].includes(d) || VIDEO_DEVICE.test(d) || /^file:\/./.test(d), {
-            message: ALLOWED['camera.device'],
-          })
-          .default('auto'),
+          .refine((d) => accepts(parseCameraDevice, d), { message: ALLOWED['camera.device'] })
+          .default(CAMERA_DEFAULTS.device),
         size: text('camera.size')
-          .refine(
-            (s) => {
-              const m = SIZE.exec(s);
-              if (!m) return false;
-              const w = Number(m[1]);
-              const h = Number(m[2]);
-              return w % 2 === 0 && h % 2 === 0 && w >= 16 && h >= 16 && w <= 7680 && h <= 4320;
-            },
-            { message: ALLOWED['camera.size'] },
-          )
-          .default('1280x720'),
-        fps: int('camera.fps', 1, 120).default(30),
-        pin_resolution: bool('camera.pin_resolution').default(false),
-        format: oneOf('camera.format', ['YUY2', 'I420', 'NV12']).default('YUY2'),
-        cursor: bool('camera.cursor').default(true),
+          .refine((d) => accepts(parseCameraSize, d), { message: ALLOWED['camera.size'] })
+          .default(CAMERA_DEFAULTS.size),
+        fps: z
+          .number({ message: ALLOWED['camera.fps'] })
+          .refine((n) => accepts(parseCameraFps, n), { message: ALLOWED['camera.fps'] })
+          .default(CAMERA_DEFAULTS.fps),
+        pin_resolution: bool('camera.pin_resolution').default(CAMERA_DEFAULTS.pin_resolution),
+        format: z.enum(CAMERA_PIXEL_FORMATS, { message: ALLOWED['camera.format'] }).default(CAMERA_DEFAULTS.format),
+        cursor: bool('camera.cursor').default(CAMERA_DEFAULTS.cursor),
       })
       .strict()
       .default({}),
@@ -122,7 +113,7 @@ export const ConfigSchema = z
       .object({
         devices: z
           .array(
-            text('input.devices').refine((r) => accepts(parseInputRule, r) && (!r.startsWith('/') || r.startsWith('/dev/')), {
+            text('input.devices').refine((r) => accepts(parseConfiguredInputRule, r), {
               message: ALLOWED['input.devices'],
             }),
             { message: ALLOWED['input.devices'] },
@@ -151,10 +142,4 @@ export const ALL_KEYS = Object.keys(ALLOWED);
 
 export function keysOf(table: string): string[] {
   return ALL_KEYS.filter((k) => k.startsWith(table + '.')).map((k) => k.slice(table.length + 1));
-}
-
-export function parseSize(size: string): { width: number; height: number } {
-  const m = SIZE.exec(size);
-  if (!m) throw new Error(`bad size ${size}`);
-  return { width: Number(m[1]), height: Number(m[2]) };
 }

@@ -12,6 +12,7 @@ import { ForwardMode, InputForwarder } from './forwarder';
 import { DEFAULT_HOTKEY, Hotkey, parseHotkey } from './hotkey';
 import { DeviceWatcher, InputRule, WatcherDeps, parseInputRule } from './selection';
 import type { VmInput } from './vm-input';
+import { silentLogger, type Logger } from '../log';
 
 export interface InputBridgeOptions {
   /** --input PATH values and config match rules (see parseInputRule) */
@@ -26,7 +27,8 @@ export interface InputBridgeOptions {
   autorepeat?: boolean;
   /** start with input released to the host (toggle in with the hotkey) */
   startInHost?: boolean;
-  log?: (msg: string) => void;
+  /** State changes (devices in use, grab, forwarding) as info, failures as warnings; never per event. Default: silent. */
+  log?: Logger;
   /** seams for tests: fake /dev/input, fake open, fake fs.watch */
   watcher?: Partial<WatcherDeps>;
 }
@@ -49,7 +51,7 @@ export class InputBridge {
   private vm: VmInput | null = null;
   private unsubscribeLeds: (() => void) | undefined;
   private mode: ForwardMode;
-  private readonly log: (msg: string) => void;
+  private readonly log: Logger;
   private readonly hotkey: Hotkey | null;
   private eventErrorCount = 0;
 
@@ -57,7 +59,7 @@ export class InputBridge {
     this.rules = (opts.inputs ?? []).map(parseInputRule);
     this.hotkey = parseHotkey(opts.grabToggle ?? DEFAULT_HOTKEY); // throws EINVALIDHOTKEY early
     this.mode = opts.startInHost ? 'host' : 'guest';
-    this.log = opts.log ?? (() => undefined);
+    this.log = opts.log ?? silentLogger;
   }
 
   /** Current forwarding mode */
@@ -159,7 +161,7 @@ export class InputBridge {
       },
       onEnd: (reason) => {
         try {
-          if (reason !== 'EOF') this.log(`input: ${source.path} went away (${reason})`);
+          if (reason !== 'EOF') this.log.info(`${source.path} went away (${reason})`);
           if (replay) this.detachSource(source, reason);
           else this.watcher?.sourceEnded(source, reason);
         } catch (err) {
@@ -173,7 +175,7 @@ export class InputBridge {
   private eventFailed(source: InputEventSource, err: unknown): void {
     if (this.eventErrorCount++ === 0) {
       const e = err as { code?: string; message?: string };
-      this.log(`input: handling events of ${source.path} failed (${e.code ?? e.message ?? String(err)}); the events were dropped, input goes on (further failures are counted, not logged)`);
+      this.log.warn(`handling events of ${source.path} failed (${e.code ?? e.message ?? String(err)}); the events were dropped, input goes on (further failures are counted, not logged)`);
     }
   }
 
@@ -208,19 +210,19 @@ export class InputBridge {
       if (on) {
         const held = source.keysDown();
         if (held.length > 0) {
-          if (!this.grabPending.has(source)) this.log(`input: ${source.path}: key ${held.join(', ')} is down; grabbing once it is released`);
+          if (!this.grabPending.has(source)) this.log.info(`${source.path}: key ${held.join(', ')} is down; grabbing once it is released`);
           this.grabPending.add(source);
           return;
         }
       }
       const waited = this.grabPending.delete(source);
       source.grab(on);
-      if (on && waited) this.log(`input: ${source.path}: no key down any more; grabbed`); // the follow-up to "grabbing once it is released"
+      if (on && waited) this.log.info(`${source.path}: no key down any more; grabbed`); // the follow-up to "grabbing once it is released"
       if (on && this.vm) source.setLeds(this.vm.modifiers);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      this.log(
-        `input: ${on ? 'grabbing' : 'releasing'} ${source.path} failed (${code ?? (err as Error).message})` +
+      this.log.warn(
+        `${on ? 'grabbing' : 'releasing'} ${source.path} failed (${code ?? (err as Error).message})` +
           (code === 'EBUSY' ? ': another program holds it exclusively; input is forwarded but the host sees it too' : ''),
       );
     }
@@ -233,7 +235,7 @@ export class InputBridge {
       try {
         a.source.setLeds(leds);
       } catch (err) {
-        this.log(`input: LED sync to ${a.source.path} failed (${(err as { code?: string }).code ?? (err as Error).message})`);
+        this.log.warn(`LED sync to ${a.source.path} failed (${(err as { code?: string }).code ?? (err as Error).message})`);
       }
     }
   }

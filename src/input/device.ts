@@ -6,36 +6,13 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import { native } from '../native';
-import type { EvdevDeviceHandle, EvdevNativeApi, EvdevRawInfo } from '../native-api/evdev';
+import type { EvdevDeviceHandle, EvdevNativeApi } from '../native-api/evdev';
+import { describeDevice } from './devices';
 import { InputError } from './errors';
-import {
-  ABS_MT_POSITION_X,
-  ABS_MT_POSITION_Y,
-  ABS_MT_SLOT,
-  ABS_X,
-  ABS_Y,
-  BTN_LEFT,
-  BTN_TOUCH,
-  EV_ABS,
-  EV_KEY,
-  EV_LED,
-  EV_REL,
-  INPUT_PROP_DIRECT,
-  InputEvent,
-  InputEventDecoder,
-  REL_WHEEL_HI_RES,
-  REL_X,
-  REL_Y,
-} from './events';
+import { InputEvent, InputEventDecoder } from './events';
 import type { AbsRange } from './forwarder';
 import { LED_BIT_CAPS, LED_BIT_NUM, LED_BIT_SCROLL } from './vm-input';
-
-const KEY_A = 30;
-const KEY_Z = 44;
-const KEY_ENTER = 28;
-const BTN_TOOL_PEN = 0x140;
-const BTN_JOYSTICK = 0x120;
-const BTN_GAMEPAD = 0x130;
+import type { Logger } from '../log';
 
 /** What we know about a device; plain event streams have none of it. */
 export interface InputDeviceInfo {
@@ -113,41 +90,7 @@ export function nativeEvdevBackend(api: EvdevNativeApi): EvdevBackend {
 
 export const evdevBackend: EvdevBackend = nativeEvdevBackend(native);
 
-/** Classifies a device from its capabilities. */
-export function describeDevice(raw: EvdevRawInfo): InputDeviceInfo {
-  const has = (type: number, code: number) => raw.events[type]?.includes(code) ?? false;
-  const keyboard = has(EV_KEY, KEY_A) && has(EV_KEY, KEY_Z) && has(EV_KEY, KEY_ENTER);
-  const mouse = has(EV_REL, REL_X) && has(EV_REL, REL_Y) && has(EV_KEY, BTN_LEFT);
-  const joystick = has(EV_KEY, BTN_JOYSTICK) || has(EV_KEY, BTN_GAMEPAD);
-  const absolutePointer =
-    !joystick && has(EV_ABS, ABS_X) && has(EV_ABS, ABS_Y) && (has(EV_KEY, BTN_LEFT) || has(EV_KEY, BTN_TOUCH) || has(EV_KEY, BTN_TOOL_PEN));
-  const range = (code: number): AbsRange | undefined => {
-    const r = raw.abs[code];
-    return r ? [r[0], r[1]] : undefined;
-  };
-  const slotMax = raw.abs[ABS_MT_SLOT]?.[1];
-  const touchscreen =
-    (raw.props?.includes(INPUT_PROP_DIRECT) ?? false) && has(EV_ABS, ABS_MT_POSITION_X)
-      ? { x: range(ABS_MT_POSITION_X), y: range(ABS_MT_POSITION_Y), slots: has(EV_ABS, ABS_MT_SLOT) && slotMax !== undefined ? slotMax + 1 : 1 }
-      : undefined;
-  return {
-    name: raw.name ?? '',
-    phys: raw.phys ?? '',
-    uniq: raw.uniq ?? '',
-    bustype: raw.bustype,
-    vendor: raw.vendor,
-    product: raw.product,
-    version: raw.version,
-    keyboard,
-    mouse,
-    absolutePointer,
-    absX: range(ABS_X),
-    absY: range(ABS_Y),
-    hiResWheel: has(EV_REL, REL_WHEEL_HI_RES),
-    hasLeds: (raw.events[EV_LED]?.length ?? 0) > 0,
-    ...(touchscreen ? { touchscreen } : {}),
-  };
-}
+export { describeDevice };
 
 const BATCH_EVENTS = 256;
 
@@ -295,7 +238,8 @@ export class StreamSource implements InputEventSource {
 
 export interface OpenOptions {
   backend?: EvdevBackend;
-  log?: (msg: string) => void;
+  /** the fallback to a plain stream, as info */
+  log?: Logger;
 }
 
 /**
@@ -308,7 +252,7 @@ export function openInputSource(path: string, opts: OpenOptions = {}): InputEven
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'ENOTTY' || code === 'EINVAL') {
-      opts.log?.(`input: ${path} is not an evdev device (${code}): reading it as a plain struct input_event stream (no grab, no LEDs, no device info)`);
+      opts.log?.info(`${path} is not an evdev device (${code}): reading it as a plain struct input_event stream (no grab, no LEDs, no device info)`);
       return new StreamSource(path);
     }
     if (code === 'EACCES' || code === 'EPERM') {

@@ -31,12 +31,19 @@ export const ABS_MT_TRACKING_ID = 0x39;
 /** INPUT_PROP_DIRECT: the device's coordinates are screen coordinates (touchscreens) */
 export const INPUT_PROP_DIRECT = 0x01;
 
+export const KEY_ENTER = 28;
+export const KEY_A = 30;
+export const KEY_Z = 44;
+
 export const BTN_MISC = 0x100;
 export const BTN_LEFT = 0x110;
 export const BTN_RIGHT = 0x111;
 export const BTN_MIDDLE = 0x112;
 export const BTN_SIDE = 0x113;
 export const BTN_EXTRA = 0x114;
+export const BTN_JOYSTICK = 0x120;
+export const BTN_GAMEPAD = 0x130;
+export const BTN_TOOL_PEN = 0x140;
 export const BTN_TOUCH = 0x14a;
 /** First code after the button block: from here on EV_KEY codes are keys again (KEY_OK...). */
 export const KEY_OK = 0x160;

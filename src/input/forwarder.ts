@@ -2,7 +2,8 @@
 // toggle and the "no stuck keys, ever" bookkeeping. Pure logic over the VmInput seam: no devices,
 // no D-Bus, no timers, so every rule here is unit-tested with a recording fake.
 //
-// Rules (see docs: spec §6, lab qemu-guest.md):
+// Rules (QEMU's D-Bus input semantics, QEMU 7.2 ui/dbus-console.c, ui/input.c and ui/kbd-state.c;
+// checked against the test guest in test/integration/input-guest.test.ts):
 // - Events are applied per frame (up to SYN_REPORT), motion first, then keys/buttons in order,
 //   then the wheel, so a click lands where the pointer moved to in the same frame.
 // - Keys go through the generated linux->qnum table; keys without a qnum are dropped.
@@ -62,8 +63,12 @@ import { Hotkey, hotkeyHeld, hotkeyIncludes } from './hotkey';
 import { linuxToQnum } from './keymap';
 import { TouchChange, TouchSlots } from './touch';
 import { TouchEventKind, VmInput, classifyMouseError } from './vm-input';
+import type { Logger } from '../log';
 
-/** InputButton ordinals QEMU accepts on D-Bus (spec §6.2). */
+/**
+ * InputButton ordinals QEMU accepts on D-Bus (QEMU's InputButton enum, qapi/ui.json). QEMU does not
+ * range-check them: a value past the enum aborts QEMU in its input tracing, so only these are sent.
+ */
 export const MOUSE_BUTTON_LEFT = 0;
 export const MOUSE_BUTTON_MIDDLE = 1;
 export const MOUSE_BUTTON_RIGHT = 2;
@@ -131,8 +136,8 @@ export interface ForwarderOptions {
   autorepeat?: boolean;
   /** called when forwarding switches (the bridge grabs/ungrabs devices there) */
   onModeChange?: (mode: ForwardMode) => void;
-  /** one line per notable fact (mode flips, first error of a kind); never per event */
-  log?: (msg: string) => void;
+  /** mode flips as info, the first failure of a kind as a warning; never per event. Default: silent. */
+  log?: Logger;
   /** null: no budget (tests of other rules); default DEFAULT_CALL_BUDGET */
   callBudget?: CallBudget | null;
   /** clock in ms for the budget (tests); default performance.now */
@@ -270,7 +275,7 @@ export class InputForwarder {
     this.tokens = (opts.callBudget === undefined ? DEFAULT_CALL_BUDGET : opts.callBudget)?.burst ?? 0;
     this.tokensAt = this.now();
     this.unsubscribe = vm.onAbsoluteChanged((abs) => {
-      if (abs !== this.absolute) this.log(`guest pointer is now ${abs ? 'absolute' : 'relative'} (IsAbsolute changed)`);
+      if (abs !== this.absolute) this.info(`guest pointer is now ${abs ? 'absolute' : 'relative'} (IsAbsolute changed)`);
       this.absolute = abs;
     });
   }
@@ -418,7 +423,7 @@ export class InputForwarder {
     if (mode === 'host') for (const dev of this.devices.values()) void this.releaseDevice(dev);
     this.modeValue = mode;
     this.togglePending = false;
-    this.log(mode === 'guest' ? 'input: forwarding to the guest' : 'input: released to the host');
+    this.info(mode === 'guest' ? 'forwarding to the guest' : 'released to the host');
     this.opts.onModeChange?.(mode);
   }
 
@@ -433,7 +438,7 @@ export class InputForwarder {
     clearFrame(f);
     f.dropping = true;
     this.stats.framesLost++;
-    this.logOnce(`lost:${why}`, `input: ${dev.id}: frame dropped (${why}); what it held in the guest is released (further drops are counted, not logged)`);
+    this.logOnce(`lost:${why}`, `${dev.id}: frame dropped (${why}); what it held in the guest is released (further drops are counted, not logged)`);
     void this.releaseDevice(dev);
     dev.down.clear();
     dev.touch?.reset();
@@ -464,7 +469,7 @@ export class InputForwarder {
     const send = !forwarding || presses === 0 || this.spend(presses);
     if (!send) {
       this.stats.framesThrottled++;
-      this.logOnce('budget', `input: ${dev.id}: more key/button/wheel/touch presses than the guest's input queue takes; dropping presses, sending releases (further drops are counted, not logged)`);
+      this.logOnce('budget', `${dev.id}: more key/button/wheel/touch presses than the guest's input queue takes; dropping presses, sending releases (further drops are counted, not logged)`);
       notches = 0;
     }
     if (touchMode) this.applyTouches(dev, touches, forwarding && send);
@@ -481,7 +486,7 @@ export class InputForwarder {
       if (this.vm.touchSlots === 0) {
         this.logOnce(
           'no-touch',
-          `input: ${dev.id}: touch contacts are not forwarded (ENOMULTITOUCH): this VM's console offers no org.qemu.Display1.MultiTouch; ` +
+          `${dev.id}: touch contacts are not forwarded (ENOMULTITOUCH): this VM's console offers no org.qemu.Display1.MultiTouch; ` +
             `it needs QEMU 8.1+ with -device virtio-multitouch-pci (a touchscreen's pointer emulation still moves the guest pointer)`,
         );
       }
@@ -513,7 +518,7 @@ export class InputForwarder {
       const guestSlot = begin ? this.guestTouchSlots.indexOf(false) : -1;
       if (guestSlot < 0) {
         this.stats.touchesDropped++;
-        if (begin) this.logOnce('touch-slots', `input: ${dev.id}: all ${this.guestTouchSlots.length} touch slots of the console are in use; further contacts are not forwarded until one lifts (counted, not logged)`);
+        if (begin) this.logOnce('touch-slots', `${dev.id}: all ${this.guestTouchSlots.length} touch slots of the console are in use; further contacts are not forwarded until one lifts (counted, not logged)`);
         continue;
       }
       this.guestTouchSlots[guestSlot] = true;
@@ -615,7 +620,7 @@ export class InputForwarder {
   private flipPointerMode(absolute: boolean): void {
     if (this.absolute === absolute) return;
     this.absolute = absolute;
-    this.log(`guest pointer is ${absolute ? 'absolute' : 'relative'} (QEMU refused the other mode; IsAbsolute was stale)`);
+    this.info(`guest pointer is ${absolute ? 'absolute' : 'relative'} (QEMU refused the other mode; IsAbsolute was stale)`);
   }
 
   /** `send` false: the frame overspent the budget, presses are not sent (releases always are). */
@@ -633,7 +638,7 @@ export class InputForwarder {
         else this.stats.dropped++;
       } else this.stats.dropped++;
       if (this.opts.hotkey && hotkeyIncludes(this.opts.hotkey, code) && hotkeyHeld(this.opts.hotkey, (c) => this.anyDown(c))) {
-        if (!this.togglePending) this.log(`input: toggle hotkey ${this.opts.hotkey.spec} held, switching once all keys are up`);
+        if (!this.togglePending) this.info(`toggle hotkey ${this.opts.hotkey.spec} held, switching once all keys are up`);
         this.togglePending = true;
       }
     } else if (ev.value === KEY_RELEASED) {
@@ -716,7 +721,7 @@ export class InputForwarder {
     if (notches === 0) return 0;
     if (Math.abs(notches) > MAX_WHEEL_NOTCHES_PER_FRAME) {
       this.stats.wheelNotchesClamped += Math.abs(notches) - MAX_WHEEL_NOTCHES_PER_FRAME;
-      this.logOnce('wheel', `input: ${dev.id}: ${Math.abs(notches)} wheel notches in one frame, sending ${MAX_WHEEL_NOTCHES_PER_FRAME} (further clamps are counted, not logged)`);
+      this.logOnce('wheel', `${dev.id}: ${Math.abs(notches)} wheel notches in one frame, sending ${MAX_WHEEL_NOTCHES_PER_FRAME} (further clamps are counted, not logged)`);
       notches = Math.sign(notches) * MAX_WHEEL_NOTCHES_PER_FRAME;
     }
     if (this.modeValue !== 'guest') {
@@ -769,7 +774,7 @@ export class InputForwarder {
         this.stats.callErrors++;
         if (onError?.(err)) return;
         const msg = err instanceof Error ? err.message : String(err);
-        this.logOnce(msg.replace(/\d+/g, 'N'), `input: VM call failed: ${msg} (further failures like this are counted, not logged)`);
+        this.logOnce(msg.replace(/\d+/g, 'N'), `VM call failed: ${msg} (further failures like this are counted, not logged)`);
       },
     );
     this.inFlight.add(p);
@@ -780,10 +785,10 @@ export class InputForwarder {
   private logOnce(kind: string, msg: string): void {
     if (this.logged.has(kind)) return;
     this.logged.add(kind);
-    this.log(msg);
+    this.opts.log?.warn(msg);
   }
 
-  private log(msg: string): void {
-    this.opts.log?.(msg);
+  private info(msg: string): void {
+    this.opts.log?.info(msg);
   }
 }

@@ -5,6 +5,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { InputDeviceInfo, InputEventSource } from './device';
 import { InputError } from './errors';
+import { INPUT_DEV_DIR } from './devices';
+import type { Logger } from '../log';
 
 export type InputRule =
   | { kind: 'path'; path: string }
@@ -38,6 +40,16 @@ export function parseInputRule(text: string): InputRule {
   throw invalidRule(text, 'not an absolute path and not a known rule');
 }
 
+/**
+ * A rule as a user may configure it (`--input`, `[input] devices`): a path must be an evdev node
+ * under /dev/input (by-id links come and go with hot-plug, so it need not exist yet).
+ */
+export function parseConfiguredInputRule(text: string): InputRule {
+  const rule = parseInputRule(text);
+  if (rule.kind === 'path' && !rule.path.startsWith(`${INPUT_DEV_DIR}/`)) throw invalidRule(text, `not an input device (expected ${INPUT_DEV_DIR}/by-id/... or ${INPUT_DEV_DIR}/eventN)`);
+  return rule;
+}
+
 /** Does a device (info null = plain stream) at `devPath` match the rule? */
 export function ruleMatches(rule: InputRule, devPath: string, info: InputDeviceInfo | null): boolean {
   switch (rule.kind) {
@@ -59,7 +71,8 @@ export interface WatcherDeps {
   inputDir?: string;
   open: (devPath: string) => InputEventSource;
   watch?: (dir: string, listener: (event: string, filename: string | null) => void) => { close(): void };
-  log?: (msg: string) => void;
+  /** hot-plug watch failures as warnings, devices taken into use as info. Default: silent. */
+  log?: Logger;
   /** re-tries of an open that failed with EACCES right after creation (udev sets permissions late) */
   openRetries?: number;
   retryDelayMs?: number;
@@ -86,7 +99,7 @@ export class DeviceWatcher {
     private readonly deps: WatcherDeps,
     private readonly events: WatcherEvents,
   ) {
-    this.inputDir = deps.inputDir ?? '/dev/input';
+    this.inputDir = deps.inputDir ?? INPUT_DEV_DIR;
   }
 
   private get needsScan(): boolean {
@@ -109,7 +122,7 @@ export class DeviceWatcher {
     if (!fs.existsSync(dir)) {
       const parent = path.dirname(dir);
       if (parent === dir || !fs.existsSync(parent)) {
-        this.deps.log?.(`input: cannot watch ${dir} for hot-plug (neither it nor ${parent} exists): devices plugged in later are not picked up`);
+        this.deps.log?.warn(`cannot watch ${dir} for hot-plug (neither it nor ${parent} exists): devices plugged in later are not picked up`);
         return;
       }
       let parentWatch: { close(): void } | undefined;
@@ -126,14 +139,14 @@ export class DeviceWatcher {
         parentWatch = watch(parent, onParent);
         this.watchers.push(parentWatch);
       } catch (err) {
-        this.deps.log?.(`input: cannot watch ${parent} for hot-plug (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+        this.deps.log?.warn(`cannot watch ${parent} for hot-plug (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
       }
       return;
     }
     try {
       this.watchers.push(watch(dir, (_event, filename) => this.onDirEvent(dir, filename)));
     } catch (err) {
-      this.deps.log?.(`input: cannot watch ${dir} for hot-plug (${(err as NodeJS.ErrnoException).code ?? String(err)}): devices plugged in later are not picked up`);
+      this.deps.log?.warn(`cannot watch ${dir} for hot-plug (${(err as NodeJS.ErrnoException).code ?? String(err)}): devices plugged in later are not picked up`);
     }
   }
 
@@ -232,7 +245,7 @@ export class DeviceWatcher {
         this.retryLater(devPath, retriesLeft - 1);
         return;
       }
-      if (pathRule) this.deps.log?.(`input: ${(err as Error).message}`);
+      if (pathRule) this.deps.log?.warn((err as Error).message);
       return;
     }
     if (!pathRule && !this.rules.some((r) => ruleMatches(r, devPath, source.info))) {
@@ -240,7 +253,7 @@ export class DeviceWatcher {
       return;
     }
     this.open.set(key, { source, devPath });
-    this.deps.log?.(`input: using ${devPath}${source.info ? ` (${source.info.name})` : ''}`);
+    this.deps.log?.info(`using ${devPath}${source.info ? ` (${source.info.name})` : ''}`);
     this.events.added(source, devPath);
   }
 

@@ -4,7 +4,7 @@
 // it — a display handler or a dead-man's switch.
 //
 // Dead-man's switch: when a console listener's connection closes, QEMU lifts every key pressed
-// through that console's Keyboard (qkbd_state_lift_all_keys, spec §3.1 step 7). That is the only
+// through that console's Keyboard (qkbd_state_lift_all_keys on the p2p connection's `closed` signal, QEMU 7.2 ui/dbus-console.c). That is the only
 // release the guest gets when this process dies without running its own (SIGKILL, OOM, a crash),
 // so the input route holds the console's share for as long as it forwards keys. With no display
 // handler the share drops the frames QEMU still sends (their cost is in bench/input-hostile).

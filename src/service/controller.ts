@@ -1,4 +1,4 @@
-// Composition root (style practice 12): attach to the VM, start the routes in a fixed order,
+// Composition root: attach to the VM, start the routes in a fixed order,
 // keep each one alive on its own, re-attach when the VM comes back, stop everything in reverse
 // order within a fixed budget. The constructor does nothing; start() begins supervision and
 // stop() ends it.

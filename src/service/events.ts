@@ -1,4 +1,4 @@
-// Typed in-process events (style practice 13): every listener is a Disposable, and everything
+// Typed in-process events: every listener is a Disposable, and everything
 // one owner registered can be removed at once, so a route or the demo's status line never
 // leaks listeners across re-attach cycles.
 

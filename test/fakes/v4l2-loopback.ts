@@ -1,6 +1,6 @@
 // A fake v4l2loopback 0.12.7 device behind the V4l2Backend seam, for unit tests of V4l2Sink: the
-// behaviour the sink must cope with, from the driver's source (docs/lab/audio-video.md §5,
-// ../shared/docs/lab/kernel-vm.md). Two device flags decide what QUERYCAP announces with
+// behaviour the sink must cope with, from the driver's source (v4l2loopback.c of 0.12.7; the kernel tier,
+// test/kernel/v4l2.test.ts, checks the real sink on the real module). Two device flags decide what QUERYCAP announces with
 // exclusive_caps=1: ready_for_output (OUTPUT; set at load, cleared by STREAMON(OUTPUT) and by
 // write(), set again ONLY when an opener that did STREAMON(OUTPUT) - the "writer" - closes) and
 // ready_for_capture (CAPTURE; set by STREAMON(OUTPUT)/write(), cleared when the last opener

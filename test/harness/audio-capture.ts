@@ -3,7 +3,6 @@
 // parecord on <sink>.monitor or a source. Feeding the VM microphone: pw-play with autoconnect off
 // plus pw-link into vm-mic (WirePlumber never links a playback stream into an Audio/Source/Virtual
 // node), or paplay into PulseAudio's vm-mic-in null sink. Test tones come from sox.
-// Facts used here are from /work/shared/docs/lab/audio-video.md sections 1 and 2.
 import * as fs from 'fs';
 import * as path from 'path';
 import { AudioServer, clientEnv, codedError, dieWithParent, runTool, scratchDir } from './audio-tools';

@@ -1,7 +1,7 @@
 // GStreamer helpers for camera tests: capture N frames of a PipeWire video node to PNG files with
 // gst-launch-1.0 (the way a camera consumer sees the node), a PipeWire test video source built from
 // videotestsrc ! pipewiresink, and a small PNG decoder so tests can check pixel colours.
-// 0.3.65 notes (lab/audio-video.md section 4): pipewiresrc straight into a sink with no caps and no
+// PipeWire 0.3.65 / GStreamer 1.22: pipewiresrc straight into a sink with no caps and no
 // videoconvert hangs in negotiation, so there is always a videoconvert before pngenc.
 import * as fs from 'fs';
 import * as path from 'path';

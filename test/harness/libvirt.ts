@@ -2,8 +2,7 @@
 // PID, for machines without systemd as PID 1), a non-root test user whose qemu:///session daemon
 // libvirt spawns by itself, and TCG domains that direct-boot the project's test guest with
 // <graphics type='dbus'/>. Domains are driven with virsh, as a user would; the bridge under test
-// never uses virsh. Everything started here is stopped by PID. Recipe verified in
-// /work/shared/docs/lab/libvirt.md.
+// never uses virsh. Everything started here is stopped by PID.
 import { execFile, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';

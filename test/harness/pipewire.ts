@@ -1,7 +1,6 @@
 // Headless PipeWire + WirePlumber for integration tests: private runtime dir, no systemd, no D-Bus,
 // null devices vm-sink (Audio/Sink) and vm-mic (Audio/Source/Virtual) from conf/pipewire, and an
 // optional pipewire-pulse. Processes are stopped by PID; logs are kept when something went wrong.
-// Recipe verified in /work/shared/docs/lab/audio-video.md section 1.
 import * as fs from 'fs';
 import * as path from 'path';
 import { AudioEnv, AudioServer, CONF_DIR, RunOptions, RunResult, clientEnv, codedError, dieWithParent, ownedTempDir, runTool } from './audio-tools';

@@ -1,7 +1,6 @@
 // PulseAudio 16 for integration tests: per-user daemon (-n, explicit modules from conf/pulse/harness.pa),
 // private HOME/XDG dirs, anonymous auth on <dir>/run/pulse/native, no D-Bus, no autospawn.
 // Null sink vm-sink; microphone vm-mic = module-remap-source over the monitor of null sink vm-mic-in.
-// Recipe verified in /work/shared/docs/lab/audio-video.md section 2.
 import * as fs from 'fs';
 import * as path from 'path';
 import { AudioEnv, AudioServer, CONF_DIR, RunOptions, RunResult, clientEnv, codedError, dieWithParent, ownedTempDir, runTool } from './audio-tools';

@@ -1,6 +1,6 @@
 // QEMU (7.2 by default, or a QemuTarget from ./qemu-targets) booting the test guest (guest/README.md) with `-display dbus` / `-audiodev dbus`, on a
 // private bus the Guest owns unless the test passes its own. TCG by default: KVM does not boot guests on
-// these machines (docs/lab/qemu-guest.md); QDB_ACCEL overrides.
+// the machines the tests were written on; QDB_ACCEL overrides.
 import { execFile } from 'child_process';
 import { randomUUID } from 'crypto';
 import * as fs from 'fs';

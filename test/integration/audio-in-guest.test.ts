@@ -5,7 +5,7 @@
 // whose virtual microphone carries a known tone. The guest reports what it recorded:
 //   MARK rec-done bytes=N md5=... freq=F rms=R zeros=Z frames=N rms_r=...
 // `freq` is upward zero crossings per second over ALL frames, and silence padding (QEMU 7.2 under
-// TCG asks ~1.37x faster than real time, docs/lab/qemu-guest.md) is exact zeros that add no
+// TCG asks ~1.37x faster than real time) is exact zeros that add no
 // crossings: so the tone's frequency is about freq * frames / (frames - zeros) (see
 // expectToneInRecording for the exact bound).
 import * as path from 'path';

@@ -17,6 +17,7 @@ import { startPipeWire, type PipeWire } from '../harness/pipewire';
 import { waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
 import { QEMU_MATRIX, type QemuTarget } from '../harness/qemu-targets';
+import { lineLogger } from '../fakes/logger';
 
 const TOL = 16;
 const RED = { r: 255, g: 0, b: 0 };
@@ -98,12 +99,12 @@ async function startRig(scenario: 'pattern' | 'text', qemu?: QemuTarget, vga: 's
   const vm = await QemuVm.connect({ busAddress: bus.address, name });
   vm.on('error', () => undefined);
   const logs: string[] = [];
-  const listener = new SizeTrackingListener({ log: (l) => logs.push(l) });
+  const listener = new SizeTrackingListener({ log: lineLogger((l) => logs.push(l)) });
   // QEMU 7.2 announces VGA text mode only through the Console Width/Height properties (no
   // Scanout): addConsoleListener passes the current size and every change to consoleSize().
   const handle = await vm.addConsoleListener(listener);
   const sink = new PipeWireSink({ vmName: name, width: 1280, height: 720, fps: 30, remote: pw.env.PIPEWIRE_REMOTE });
-  const pipeline = new CameraPipeline({ source: listener, sink, log: (l) => logs.push(l) });
+  const pipeline = new CameraPipeline({ source: listener, sink, log: lineLogger((l) => logs.push(l)) });
   pipeline.start();
   return {
     get guest() {
@@ -239,7 +240,7 @@ describe('guest screen -> PipeWire camera (QEMU 7.2, TCG)', () => {
 
     // --camera-pin-resolution on std VGA: QEMU 7.2 answers Error.Unsupported, we say what to use
     const lines: string[] = [];
-    expect(await pinGuestResolution(rig.vm.console().proxy, 1280, 720, (x) => lines.push(x))).toBe(false);
+    expect(await pinGuestResolution(rig.vm.console().proxy, 1280, 720, lineLogger((x) => lines.push(x)))).toBe(false);
     expect(lines).toEqual([expect.stringMatching(/SetUIInfo unsupported.*virtio-vga/)]);
 
     const img = await grab(rig, 'I420');

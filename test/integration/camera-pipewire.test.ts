@@ -13,6 +13,8 @@ import { captureCameraFrames, colorDistance, decodePng, meanColor } from '../har
 import { startPipeWire, PipeWire } from '../harness/pipewire';
 import { waitFor } from '../harness/procs';
 import { encodePixman } from '../harness/yuv';
+import { silentLogger } from '../../src/log';
+import { lineLogger } from '../fakes/logger';
 
 const XRGB = 0x20020888;
 // YUV rounding plus bilinear scaling at region centres: well under the distance between any two
@@ -61,8 +63,8 @@ describe('PipeWire camera node', () => {
   it('PipeWire restarts: the node comes back by itself and consumers get frames again', async () => {
     const lines: string[] = [];
     const vm = vmName();
-    const sink = new PipeWireSink({ vmName: vm, width: 320, height: 180, fps: 30, remote: pw.env.PIPEWIRE_REMOTE, log: (l) => lines.push(l) });
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const sink = new PipeWireSink({ vmName: vm, width: 320, height: 180, fps: 30, remote: pw.env.PIPEWIRE_REMOTE, log: lineLogger((l) => lines.push(l)) });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const src = encodePixman(XRGB, 320, 180, () => BLUE);
     l.scanout(320, 180, src.stride, XRGB, src.data);
     const p = new CameraPipeline({ source: l, sink });
@@ -95,7 +97,7 @@ describe('PipeWire camera node', () => {
   for (const format of ['YUY2', 'I420', 'NV12'] as const) {
     it(`guest 1366x768 quadrants -> 640x360 ${format} -> gst PNG: regions, black bars`, async () => {
       const sink = newSink();
-      const l = new CameraConsoleListener({ log: () => undefined });
+      const l = new CameraConsoleListener({ log: silentLogger });
       const src = encodePixman(XRGB, 1366, 768, quadrants(1366, 768));
       l.scanout(1366, 768, src.stride, XRGB, src.data);
       const p = new CameraPipeline({ source: l, sink });
@@ -123,7 +125,7 @@ describe('PipeWire camera node', () => {
 
   it('4:3 guest pillarboxed; idle guest: the node repeats the last frame; pauses after the consumer leaves', async () => {
     const sink = newSink({ fps: 30 });
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const src = encodePixman(XRGB, 640, 480, quadrants(640, 480));
     l.scanout(640, 480, src.stride, XRGB, src.data);
     const p = new CameraPipeline({ source: l, sink });
@@ -162,7 +164,7 @@ describe('PipeWire camera node', () => {
 
   it('Disable -> the consumer sees the DISPLAY OFF frame, not the last picture', async () => {
     const sink = newSink();
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const src = encodePixman(XRGB, 640, 360, () => GREEN);
     l.scanout(640, 360, src.stride, XRGB, src.data);
     l.disable();

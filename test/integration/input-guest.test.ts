@@ -16,6 +16,7 @@ import { EventScript, writePaced } from '../../src/input/replay-writer';
 import { sleep, tempDir, waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
 import { QEMU_MATRIX } from '../harness/qemu-targets';
+import { lineLogger } from '../fakes/logger';
 
 interface GuestEv {
   dev: string;
@@ -39,7 +40,7 @@ const keysOf = (evs: GuestEv[], dev: string) => evs.filter((e) => e.dev === dev 
 function replayBridge(dir: string, vm: VmInput, log: (m: string) => void, grabToggle = 'none'): { bridge: InputBridge; fifo: string } {
   const fifo = path.join(dir, `replay-${Date.now()}`);
   execFileSync('mkfifo', [fifo]);
-  const bridge = new InputBridge({ replay: [fifo], grabToggle, log });
+  const bridge = new InputBridge({ replay: [fifo], grabToggle, log: lineLogger(log, 'input') });
   bridge.setVm(vm);
   bridge.start();
   return { bridge, fifo };
@@ -289,7 +290,7 @@ describe.each(QEMU_MATRIX)('input bridge -> QEMU %s guest (virtio keyboard + tab
       expect(pressed.filter((c) => !codes.includes(c))).toEqual([]);
       for (let i = 0; i < got.length; i += 2) expect([got[i][0], got[i + 1]?.[0], got[i][1], got[i + 1]?.[1]]).toEqual([got[i][0], got[i][0], 1, 0]);
       expect(pressed).toEqual(codes.filter((c) => pressed.includes(c)));
-      // the standard keyboard block, the E0 keys of the spec appendix and common media keys all make it
+      // the standard keyboard block, the E0 keys of keycodemapdb's linux -> qnum table and common media keys all make it
       for (const c of [...Array.from({ length: 82 }, (_, i) => i + 2), 86, 87, 88, 96, 97, 98, 99, 100, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 113, 114, 115, 119, 125, 126, 127, 163, 164, 165, 166]) {
         expect(pressed, `KEY code ${c}`).toContain(c);
       }
@@ -333,7 +334,7 @@ describe('input bridge -> QEMU 7.2 guest with a relative mouse (virtio-mouse)', 
     expect(vmInput.isAbsolute).toBe(false);
     const fifo = path.join(dir, 'rel.fifo');
     execFileSync('mkfifo', [fifo]);
-    const bridge = new InputBridge({ replay: [fifo], grabToggle: 'none', log: (m) => logs.push(m) });
+    const bridge = new InputBridge({ replay: [fifo], grabToggle: 'none', log: lineLogger((m) => logs.push(m), 'input') });
     bridge.setVm(vmInput);
     bridge.start();
     const from = guest.serial().length;
@@ -354,7 +355,7 @@ describe('input bridge -> QEMU 7.2 guest with a relative mouse (virtio-mouse)', 
     const stale: VmInput = Object.create(vmInput, { isAbsolute: { get: () => true } }) as VmInput;
     const fifo = path.join(dir, 'stale.fifo');
     execFileSync('mkfifo', [fifo]);
-    const bridge = new InputBridge({ replay: [fifo], grabToggle: 'none', log: (m) => logs.push(m) });
+    const bridge = new InputBridge({ replay: [fifo], grabToggle: 'none', log: lineLogger((m) => logs.push(m), 'input') });
     bridge.setVm(stale);
     bridge.start();
     const from = guest.serial().length;

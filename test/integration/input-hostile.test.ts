@@ -24,6 +24,7 @@ import { bundleCli } from '../harness/cli';
 import { HostileStream, PROBE_BUTTONS, PROBE_KEYS, type Rec } from '../harness/hostile-input';
 import { sleep, tempDir, waitFor } from '../harness/procs';
 import { parseInputEvents, startGuest, type Guest } from '../harness/qemu';
+import { lineLogger } from '../fakes/logger';
 
 const KEY_LEFTSHIFT = 42;
 const BTN_LEFT = 0x110;
@@ -161,7 +162,7 @@ describe('input hostility and release-all invariants (QEMU 7.2 guest)', () => {
     const stream = new HostileStream(seed);
     const fifo = await makeFifo('hostile');
     const logs: string[] = [];
-    const bridge = new InputBridge({ replay: [fifo], grabToggle: 'none', log: (m) => logs.push(m) });
+    const bridge = new InputBridge({ replay: [fifo], grabToggle: 'none', log: lineLogger((m) => logs.push(m), 'input') });
     const calls = counting(vmInput);
     bridge.setVm(calls.vm);
     bridge.start();

@@ -12,6 +12,7 @@ import { InputBridge } from '../../src/input/bridge';
 import { EventScript } from '../../src/input/replay-writer';
 import { inputSourceContract } from '../contracts/input-source.contract';
 import { RecordingVmInput, sentAfterAttach } from '../fakes/input';
+import { lineLogger } from '../fakes/logger';
 import { tempDir, waitFor } from '../harness/procs';
 
 inputSourceContract('FIFO stream (openInputSource falls back from evdev)', () => {
@@ -41,7 +42,7 @@ describe('replay from a regular file', () => {
     fs.writeFileSync(file, encodeEvents([...new EventScript().key(42, 1).key(30, 1).events]));
     const vm = new RecordingVmInput();
     const logs: string[] = [];
-    const bridge = new InputBridge({ replay: [file], grabToggle: 'none', log: (m) => logs.push(m) });
+    const bridge = new InputBridge({ replay: [file], grabToggle: 'none', log: lineLogger((m) => logs.push(m), 'input') });
     bridge.setVm(vm);
     bridge.start();
     await waitFor('presses and their releases', 10_000, () => sentAfterAttach(vm).length >= 4);

@@ -11,6 +11,7 @@ import { discoverVms, openBus, QemuVm, type VmInfo } from '../../src/qemu';
 import { RecordingAudioOutHandler, RecordingConsoleHandler } from '../fakes/recording-handlers';
 import type { CursorImage } from '../../src/qemu';
 import { CameraConsoleListener } from '../../src/camera/listener';
+import { silentLogger } from '../../src/log';
 
 describe.each(QEMU_MATRIX)('QEMU %s over a private bus', (_version, qemu) => {
   const v10 = qemu.version !== '7.2';
@@ -157,7 +158,7 @@ describe.each(QEMU_MATRIX)('QEMU %s over a private bus', (_version, qemu) => {
       }
       // The camera's listener, registered late in the same way: what the pipeline composes into
       // the picture is its cursor(), the image placed at the pointer minus the hot spot.
-      const cam = new CameraConsoleListener({ log: () => undefined });
+      const cam = new CameraConsoleListener({ log: silentLogger });
       const ch = await other.addConsoleListener(cam);
       try {
         await waitFor('a picture on the camera listener', 30_000, () => cam.picture() !== null);

@@ -1,6 +1,7 @@
 // Enforces the import rules of docs/architecture.md on the real source tree, so a shortcut
 // across parts fails CI instead of slowly eroding the layering.
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 
@@ -38,6 +39,27 @@ const FORBIDDEN: Record<string, string[]> = {
   native: ['qemu', 'audio', 'camera', 'input', 'service', 'cli', 'config', 'libvirt'],
 };
 
+/** The face (src/cli/, src/config/) asks the parts' listings and parsers about devices. */
+const FACE = ['cli', 'config'];
+/** A string literal that is a /sys or /dev path, absolute or relative to a root it is joined onto. */
+const DEVICE_PATH_LITERAL = /(['"`])\/?(?:sys|dev)(?:\/[^'"`\s]*)?\1/g;
+/** The same inside a regular expression literal (/^\/dev\/video\d+$/). */
+const DEVICE_PATH_REGEX = /\\\/(?:sys|dev)\\\//g;
+
+/** Where these files name a /sys or /dev path themselves: `file:line: text` per hit. */
+function devicePaths(files: string[], root: string): string[] {
+  const out: string[] = [];
+  for (const file of files) {
+    fs.readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        if (/^\s*(\/\/|\*|\/\*)/.test(line)) return; // comments may say where things are
+        for (const m of [...line.matchAll(DEVICE_PATH_LITERAL), ...line.matchAll(DEVICE_PATH_REGEX)]) out.push(`${path.relative(root, file)}:${i + 1}: ${m[0]}`);
+      });
+  }
+  return out;
+}
+
 describe('architecture import rules', () => {
   const files = walk(SRC);
 
@@ -65,6 +87,23 @@ describe('architecture import rules', () => {
       }
     }
     expect(violations).toEqual([]);
+  });
+
+  it('the face reads no /sys or /dev itself: device listings and device rules are the parts\' (src/input, src/camera)', () => {
+    const face = files.filter((f) => FACE.includes(partOf(f)));
+    expect(face.length).toBeGreaterThan(10);
+    expect(devicePaths(face, SRC)).toEqual([]);
+  });
+
+  it('the face rule sees a /sys or /dev path in a string, a template or a regular expression', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'arch-probe-'));
+    const file = path.join(dir, 'probe.ts');
+    try {
+      fs.writeFileSync(file, ["fs.readdirSync('/sys/class/input');", 'const p = `/dev/input/${e}`;', "path.join(root, 'dev/input');", 'const re = /^\\/dev\\/video\\d+$/;', "// a comment about /dev/input is fine", "describe('/dev/input access');"].join('\n'));
+      expect(devicePaths([file], dir)).toEqual(["probe.ts:1: '/sys/class/input'", 'probe.ts:2: `/dev/input/${e}`', "probe.ts:3: 'dev/input'", 'probe.ts:4: \\/dev\\/']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('only src/native.ts loads the addon', () => {

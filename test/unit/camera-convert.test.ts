@@ -12,6 +12,8 @@ import { CameraPixelFormat, frameBytes } from '../../src/camera/sinks/types';
 import { DISPLAY_OFF_BACKGROUND, DISPLAY_OFF_HEIGHT, DISPLAY_OFF_TEXT, DISPLAY_OFF_WIDTH, displayOffTextBox } from '../../src/camera/display-off';
 import { native } from '../../src/native';
 import { Rgb, argbAt, dist, encodePixman, quantStep, rgbAtFrame } from '../harness/yuv';
+import { silentLogger } from '../../src/log';
+import { lineLogger } from '../fakes/logger';
 
 const X8R8G8B8 = 0x20020888;
 const RED: Rgb = { r: 255, g: 0, b: 0 };
@@ -27,7 +29,7 @@ const quadrants = (w: number, h: number) => (x: number, y: number): Rgb => (y < 
 
 function compose(listener: CameraConsoleListener, camW: number, camH: number, format: CameraPixelFormat): Buffer {
   const sink = new FakeSink({ width: camW, height: camH, fps: 30, format });
-  const p = new CameraPipeline({ source: listener, sink, log: () => undefined });
+  const p = new CameraPipeline({ source: listener, sink, log: silentLogger });
   p.tick();
   expect(sink.frames).toHaveLength(1);
   expect(sink.frames[0].data.length).toBe(frameBytes(format, camW, camH));
@@ -76,9 +78,16 @@ describe('pixman formats -> ARGB framebuffer', () => {
     expect(() => native.yuvBlit(Buffer.alloc(64 * 16), 64, X8R8G8B8, 16, 16, dst, 64, 1, 0)).toThrow(/does not fit/);
   });
 
+  it("the listener's refused format is a warning, its line without a part prefix (the service tags the component)", () => {
+    const entries: string[] = [];
+    const l = new CameraConsoleListener({ log: lineLogger((s, level) => entries.push(`${level} ${s}`)) });
+    l.update(0, 0, 4, 4, 4, 0x08018000, Buffer.alloc(16));
+    expect(entries).toEqual([expect.stringMatching(/^warn guest display uses pixman format 0x08018000, which is not supported/)]);
+  });
+
   it('the listener logs a refused format once and keeps the last good picture', () => {
     const lines: string[] = [];
-    const l = new CameraConsoleListener({ log: (s) => lines.push(s) });
+    const l = new CameraConsoleListener({ log: lineLogger((s) => lines.push(s)) });
     const good = encodePixman(X8R8G8B8, 4, 4, () => RED);
     l.scanout(4, 4, good.stride, X8R8G8B8, good.data);
     for (let i = 0; i < 3; i++) l.update(0, 0, 4, 4, 4, 0x08018000, Buffer.alloc(16));
@@ -128,7 +137,7 @@ describe('guest picture -> camera frame', () => {
   for (const [gw, gh] of cases)
     for (const format of formats) {
       it(`${gw}x${gh} -> 1280x720 ${format}: quadrants where the letterbox puts them, black bars`, () => {
-        const l = new CameraConsoleListener({ log: () => undefined });
+        const l = new CameraConsoleListener({ log: silentLogger });
         const src = encodePixman(X8R8G8B8, gw, gh, gw === 1 ? () => GREEN : quadrants(gw, gh));
         l.scanout(gw, gh, src.stride, X8R8G8B8, src.data);
         const frame = compose(l, 1280, 720, format);
@@ -149,7 +158,7 @@ describe('guest picture -> camera frame', () => {
     }
 
   it('a camera the size of the guest is converted without scaling (exact quadrant edges)', () => {
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const src = encodePixman(X8R8G8B8, 640, 480, quadrants(640, 480));
     l.scanout(640, 480, src.stride, X8R8G8B8, src.data);
     const frame = compose(l, 640, 480, 'I420');
@@ -158,7 +167,7 @@ describe('guest picture -> camera frame', () => {
   });
 
   it('before the first frame the camera shows black', () => {
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const frame = compose(l, 64, 48, 'YUY2');
     expect(frame.subarray(0, 8)).toEqual(Buffer.from([16, 128, 16, 128, 16, 128, 16, 128]));
   });
@@ -168,7 +177,7 @@ describe('cursor', () => {
   const fbW = 200;
   const fbH = 100;
   const setup = () => {
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const src = encodePixman(X8R8G8B8, fbW, fbH, () => BLUE);
     l.scanout(fbW, fbH, src.stride, X8R8G8B8, src.data);
     // 16x16 cursor: opaque red, except a transparent right half; hotspot (2, 3)
@@ -219,7 +228,7 @@ describe('cursor', () => {
     l.mouseSet(100, 50, false);
     let frame = compose(l, fbW, fbH, 'YUY2');
     expect(dist(rgbAtFrame(frame, 'YUY2', fbW, fbH, 100, 50), BLUE)).toBeLessThanOrEqual(YUV_TOL);
-    const off = new CameraConsoleListener({ cursor: false, log: () => undefined });
+    const off = new CameraConsoleListener({ cursor: false, log: silentLogger });
     const src = encodePixman(X8R8G8B8, fbW, fbH, () => BLUE);
     off.scanout(fbW, fbH, src.stride, X8R8G8B8, src.data);
     off.cursorDefine({ width: 1, height: 1, hotX: 0, hotY: 0, data: Buffer.from([0, 0, 255, 255]) });
@@ -231,7 +240,7 @@ describe('cursor', () => {
 
 describe('display states', () => {
   it('Disable shows the DISPLAY OFF picture, not the last frame; the next Scanout ends it', () => {
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const src = encodePixman(X8R8G8B8, 640, 360, () => GREEN);
     l.scanout(640, 360, src.stride, X8R8G8B8, src.data);
     l.disable();
@@ -248,7 +257,7 @@ describe('display states', () => {
   });
 
   it('VGA text mode on QEMU 7.2: Console size 720x400 and Updates, no Scanout', () => {
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const boot = encodePixman(X8R8G8B8, 640, 480, () => BLUE);
     l.scanout(640, 480, boot.stride, X8R8G8B8, boot.data);
     l.consoleSize(720, 400);
@@ -260,7 +269,7 @@ describe('display states', () => {
   });
 
   it('an Update outside the last Scanout grows the picture (Width/Height not seen yet)', () => {
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const boot = encodePixman(X8R8G8B8, 640, 480, () => BLUE);
     l.scanout(640, 480, boot.stride, X8R8G8B8, boot.data);
     const row = encodePixman(X8R8G8B8, 720, 16, () => RED);
@@ -275,7 +284,7 @@ describe('display states', () => {
 
   it('gl=on (ScanoutDMABUF) is reported once', () => {
     const lines: string[] = [];
-    const l = new CameraConsoleListener({ log: (s) => lines.push(s) });
+    const l = new CameraConsoleListener({ log: lineLogger((s) => lines.push(s)) });
     l.scanoutDmabuf();
     l.scanoutDmabuf();
     expect(lines).toEqual([expect.stringMatching(/gl=on is not supported yet/)]);
@@ -284,7 +293,7 @@ describe('display states', () => {
 
 describe('mode change races (Console size vs listener messages on two connections)', () => {
   it('a stale Scanout after the Console size: text-mode Updates take the Console size, not max-growth', () => {
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     l.consoleSize(720, 400);
     const boot = encodePixman(X8R8G8B8, 640, 480, () => BLUE);
     l.scanout(640, 480, boot.stride, X8R8G8B8, boot.data); // registration Scanout of the old surface
@@ -298,7 +307,7 @@ describe('mode change races (Console size vs listener messages on two connection
 describe('absurd input from the peer', () => {
   it('an Update far outside any sane size is dropped with one log line, not allocated', () => {
     const lines: string[] = [];
-    const l = new CameraConsoleListener({ log: (s) => lines.push(s) });
+    const l = new CameraConsoleListener({ log: lineLogger((s) => lines.push(s)) });
     const px = encodePixman(X8R8G8B8, 4, 4, () => RED);
     l.scanout(4, 4, px.stride, X8R8G8B8, px.data);
     for (let i = 0; i < 3; i++) l.update(16380, 100, 8, 4, 32, X8R8G8B8, Buffer.alloc(8 * 4 * 4));
@@ -309,7 +318,7 @@ describe('absurd input from the peer', () => {
 
   it('an Update whose data is shorter than its rectangle is dropped (addon bounds check)', () => {
     const lines: string[] = [];
-    const l = new CameraConsoleListener({ log: (s) => lines.push(s) });
+    const l = new CameraConsoleListener({ log: lineLogger((s) => lines.push(s)) });
     const px = encodePixman(X8R8G8B8, 4, 4, () => RED);
     l.scanout(4, 4, px.stride, X8R8G8B8, px.data);
     const v = l.version;

@@ -7,6 +7,7 @@ import { QemuVm } from '../../src/qemu';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { waitFor } from '../harness/procs';
 import { FakeQemuPeer } from '../fakes/qemu-peer';
+import { lineLogger } from '../fakes/logger';
 
 describe('camera listener on a 10.1 peer with Listener.Unix.Map', () => {
   let bus: DbusDaemon;
@@ -26,7 +27,7 @@ describe('camera listener on a 10.1 peer with Listener.Unix.Map', () => {
 
   it('advertises Unix.Map, maps the memfd and shows the shared surface', async () => {
     const lines: string[] = [];
-    const cam = new CameraConsoleListener({ log: (l) => lines.push(l) });
+    const cam = new CameraConsoleListener({ log: lineLogger((l) => lines.push(l)) });
     const h = await vm.addConsoleListener(cam);
     await waitFor('mapped frame in the framebuffer', 10_000, () => cam.fb.width === 640 && cam.fb.data.toString('ascii', 0, 12) === 'MAPPED-FRAME');
     expect(fake.listeners.at(-1)!.interfaces).toEqual(['org.qemu.Display1.Listener.Unix.Map']);

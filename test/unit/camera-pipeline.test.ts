@@ -5,19 +5,21 @@ import * as path from 'path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startCamera } from '../../src/camera';
 import { CameraConsoleListener } from '../../src/camera/listener';
-import { parseCameraFlags } from '../../src/camera/options';
+import { CAMERA_DEFAULTS, cameraConfigOf, type CameraSettings } from '../../src/camera/options';
 import { CameraPipeline } from '../../src/camera/pipeline';
 import { millimetres, pinGuestResolution } from '../../src/camera/pin-resolution';
 import { FakeSink } from '../fakes/camera-sink';
 import { tempDir, waitFor } from '../harness/procs';
 import { argbAt, dist, encodePixman, rgbAtFrame } from '../harness/yuv';
+import { silentLogger } from '../../src/log';
+import { lineLogger } from '../fakes/logger';
 
 const XRGB = 0x20020888;
 const RED = { r: 255, g: 0, b: 0 };
 const GREEN = { r: 0, g: 255, b: 0 };
 
 function withFrame(w = 64, h = 48) {
-  const l = new CameraConsoleListener({ log: () => undefined });
+  const l = new CameraConsoleListener({ log: silentLogger });
   const src = encodePixman(XRGB, w, h, () => RED);
   l.scanout(w, h, src.stride, XRGB, src.data);
   return l;
@@ -104,7 +106,7 @@ describe('pipeline: converts only on change, steady output', () => {
     const l = withFrame();
     const sink = new FakeSink({ width: 64, height: 48, fps: 30 });
     sink.failWrites = { count: 3, error: new Error('camera: device gone') };
-    const p = new CameraPipeline({ source: l, sink, log: (s) => lines.push(s) });
+    const p = new CameraPipeline({ source: l, sink, log: lineLogger((s) => lines.push(s)) });
     for (let i = 0; i < 5; i++) p.tick();
     expect(lines).toEqual(['camera: device gone']);
     expect(p.stats).toMatchObject({ errors: 3, written: 2 });
@@ -147,7 +149,7 @@ describe('ScanoutMap / UpdateMap (memfd, read with pread)', () => {
   };
   const loggingListener = () => {
     const lines: string[] = [];
-    return { lines, l: new CameraConsoleListener({ log: (s) => lines.push(s) }) };
+    return { lines, l: new CameraConsoleListener({ log: lineLogger((s) => lines.push(s)) }) };
   };
 
   it('reads the mapped scanout at its offset and applies damage rectangles', () => {
@@ -157,7 +159,7 @@ describe('ScanoutMap / UpdateMap (memfd, read with pread)', () => {
     const offset = 100;
     const pic = encodePixman(XRGB, w, h, () => RED, stride);
     const fd = memfd(Buffer.concat([Buffer.alloc(offset, 0x55), pic.data]), 'r+');
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const v0 = l.version;
     l.scanoutMap(fd, offset, w, h, stride, XRGB);
     expect(l.version).toBe(v0 + 1);
@@ -194,12 +196,12 @@ describe('ScanoutMap / UpdateMap (memfd, read with pread)', () => {
   });
 });
 
-describe('startCamera (flags -> sink -> running pipeline)', () => {
+describe('startCamera (settings -> sink -> running pipeline)', () => {
   it('file target: frames of the configured size and format reach the file; none: no camera', async () => {
     const dir = tempDir('cam-start');
     const file = path.join(dir, 'cam.yuv');
-    const cfg = parseCameraFlags({ camera: `file:${file}`, cameraSize: '64x48', cameraFps: 50, cameraFormat: 'I420' });
-    const cam = startCamera(cfg, 'vm1', { log: () => undefined })!;
+    const cfg = cameraConfigOf({ ...CAMERA_DEFAULTS, device: `file:${file}`, size: '64x48', fps: 50, format: 'I420' });
+    const cam = startCamera(cfg, 'vm1', { log: silentLogger })!;
     const src = encodePixman(XRGB, 100, 100, () => GREEN);
     cam.listener.scanout(100, 100, src.stride, XRGB, src.data);
     await waitFor('two frames written', 20_000, () => cam.sink.stats().written >= 2);
@@ -210,38 +212,50 @@ describe('startCamera (flags -> sink -> running pipeline)', () => {
     expect(bytes.length / n).toBeGreaterThanOrEqual(2);
     const last = bytes.subarray(bytes.length - n);
     expect(dist(rgbAtFrame(last, 'I420', 64, 48, 32, 24), GREEN)).toBeLessThanOrEqual(6);
-    expect(startCamera(parseCameraFlags({ camera: 'none' }), 'vm1')).toBeNull();
+    expect(startCamera(cameraConfigOf({ ...CAMERA_DEFAULTS, device: 'none' }), 'vm1')).toBeNull();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 
-describe('flags', () => {
-  it('defaults: PipeWire camera 1280x720@30 YUY2, cursor on', () => {
-    expect(parseCameraFlags({})).toEqual({ target: { kind: 'pipewire' }, width: 1280, height: 720, fps: 30, format: 'YUY2', pinResolution: false, cursor: true });
+describe('settings (the [camera] table; the config schema validates with the same parsers)', () => {
+  const settings = (over: Partial<CameraSettings>): CameraSettings => ({ ...CAMERA_DEFAULTS, ...over });
+  it('defaults: auto 1280x720@30 YUY2, cursor on; auto is a PipeWire camera node without a v4l2loopback device', () => {
+    expect(CAMERA_DEFAULTS.device).toBe('auto');
+    expect(cameraConfigOf(CAMERA_DEFAULTS, () => [])).toEqual({ target: { kind: 'pipewire' }, width: 1280, height: 720, fps: 30, format: 'YUY2', pinResolution: false, cursor: true });
+  });
+  it('auto takes the first v4l2loopback device the listing shows', () => {
+    const listing = () => [
+      { node: '/dev/video10', name: 'VM camera' },
+      { node: '/dev/video11', name: 'other' },
+    ];
+    expect(cameraConfigOf(CAMERA_DEFAULTS, listing).target).toEqual({ kind: 'v4l2', path: '/dev/video10' });
+    expect(cameraConfigOf(settings({ device: 'pipewire' }), listing).target).toEqual({ kind: 'pipewire' });
   });
   it('parses devices, files, sizes', () => {
-    expect(parseCameraFlags({ camera: '/dev/video10', cameraSize: '640x480', cameraFps: '15', cameraFormat: 'nv12' })).toMatchObject({
+    expect(cameraConfigOf(settings({ device: '/dev/video10', size: '640x480', fps: 15, format: 'NV12' }))).toMatchObject({
       target: { kind: 'v4l2', path: '/dev/video10' },
       width: 640,
       height: 480,
       fps: 15,
       format: 'NV12',
     });
-    expect(parseCameraFlags({ camera: 'file:/tmp/x.yuv' }).target).toEqual({ kind: 'file', path: '/tmp/x.yuv' });
-    expect(parseCameraFlags({ camera: 'none' }).target).toEqual({ kind: 'none' });
+    expect(cameraConfigOf(settings({ device: 'file:/tmp/x.yuv' })).target).toEqual({ kind: 'file', path: '/tmp/x.yuv' });
+    expect(cameraConfigOf(settings({ device: 'none' })).target).toEqual({ kind: 'none' });
   });
   it.each([
-    [{ cameraSize: '1281x720' }, /must be even/],
-    [{ cameraSize: '1280*720' }, /expected WIDTHxHEIGHT/],
-    [{ cameraSize: '20x20' }, /between 48x32/],
-    [{ cameraFps: 0 }, /1 to 120/],
-    [{ cameraFps: '29.97' }, /whole number/],
-    [{ cameraFormat: 'MJPG' }, /YUY2, I420 or NV12/],
-    [{ camera: 'video10' }, /\/dev\/videoN/],
-  ])('%j -> one clear usage error', (flags, re) => {
+    [{ size: '1281x720' }, /must be even/],
+    [{ size: '1280*720' }, /expected WIDTHxHEIGHT/],
+    [{ size: '20x20' }, /between 48x32/],
+    [{ fps: 0 }, /1 to 120/],
+    [{ fps: 29.97 }, /whole number/],
+    [{ format: 'MJPG' }, /YUY2, I420 or NV12/],
+    [{ device: 'video10' }, /\/dev\/video10/],
+    [{ device: '/dev/sda' }, /\/dev\/video10/],
+    [{ device: 'file:relative.yuv' }, /file:\/path/],
+  ])('%j -> one clear usage error', (over, re) => {
     let err: (Error & { code?: string }) | undefined;
     try {
-      parseCameraFlags(flags);
+      cameraConfigOf(settings(over as Partial<CameraSettings>));
     } catch (e) {
       err = e as Error & { code?: string };
     }
@@ -254,7 +268,7 @@ describe('flags', () => {
 describe('--camera-pin-resolution', () => {
   it('asks the guest for the camera size (96 dpi physical size)', async () => {
     const calls: number[][] = [];
-    const ok = await pinGuestResolution({ setUIInfo: async (...a) => void calls.push(a) }, 1280, 720, () => undefined);
+    const ok = await pinGuestResolution({ setUIInfo: async (...a) => void calls.push(a) }, 1280, 720, silentLogger);
     expect(ok).toBe(true);
     expect(calls).toEqual([[millimetres(1280), millimetres(720), 0, 0, 1280, 720]]);
     expect(millimetres(1280)).toBe(339);
@@ -262,7 +276,7 @@ describe('--camera-pin-resolution', () => {
   it('std VGA/bochs (Error.Unsupported): one line that says what to use instead', async () => {
     const lines: string[] = [];
     const err = Object.assign(new Error('SetUIInfo is not supported'), { name: 'RemoteCallError', dbusName: 'org.qemu.Display1.Error.Unsupported', code: 'EUNSUPPORTED' });
-    const ok = await pinGuestResolution({ setUIInfo: () => Promise.reject(err) }, 1280, 720, (l) => lines.push(l));
+    const ok = await pinGuestResolution({ setUIInfo: () => Promise.reject(err) }, 1280, 720, lineLogger((l) => lines.push(l)));
     expect(ok).toBe(false);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/virtio-vga/);

@@ -17,8 +17,9 @@ import { tempDir, waitFor } from '../harness/procs';
 import { FakeSink } from '../fakes/camera-sink';
 import { FakeV4l2Loopback } from '../fakes/v4l2-loopback';
 import { encodePixman } from '../harness/yuv';
+import { silentLogger } from '../../src/log';
 
-const base = { width: 640, height: 480, fps: 30, format: 'YUY2' as const, log: () => undefined };
+const base = { width: 640, height: 480, fps: 30, format: 'YUY2' as const, log: silentLogger };
 
 function errorOf(fn: () => unknown): Error & { code?: string } {
   try {
@@ -178,7 +179,7 @@ describe('v4l2 sink protocol against the fake v4l2loopback device', () => {
   it('the device gets exactly the bytes the file sink writes (same pipeline, same frames)', async () => {
     const dir = tempDir('v4l2');
     const file = path.join(dir, 'frames.yuv');
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const src = encodePixman(0x20020888, 100, 60, (x, y) => ({ r: x * 2, g: y * 4, b: 128 }));
     l.scanout(100, 60, src.stride, 0x20020888, src.data);
     const dev = new FakeV4l2Loopback();
@@ -228,7 +229,7 @@ describe('file/FIFO sink: exact frame layout', () => {
     const reader = spawn('sh', ['-c', `head -c ${4 * n} < '${fifo}' > '${out}'`]);
     const done = new Promise<number | null>((r) => reader.on('exit', r));
     const sink = new FileSink({ path: fifo, width: 64, height: 48, fps: 30, format: 'I420' });
-    const l = new CameraConsoleListener({ log: () => undefined });
+    const l = new CameraConsoleListener({ log: silentLogger });
     const fake = new FakeSink({ width: 64, height: 48, fps: 30, format: 'I420' });
     const pf = new CameraPipeline({ source: l, sink: fake });
     const p = new CameraPipeline({ source: l, sink });

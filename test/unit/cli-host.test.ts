@@ -6,6 +6,8 @@ import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import { cameraCheck, inputCheck, qemuChecks, qemuModulesCheck, soundCheck } from '../../src/cli/commands/doctor';
 import { Host, audioInventory, inputDevices, loopbackDevices } from '../../src/cli/host';
+import { describeDevice, sysfsDeviceInfo } from '../../src/input/devices';
+import { ruleMatches } from '../../src/input/selection';
 import { tempDir } from '../harness/procs';
 
 function fakeHost(exec: Host['exec'] = () => Promise.resolve({ code: 127, stdout: '', stderr: 'not installed' })): Host {
@@ -43,6 +45,20 @@ describe('host inventory', () => {
       ['/dev/input/event6', 'other', null],
     ]);
     expect(d[0].name).toBe('Logitech USB Keyboard');
+  });
+
+  it("kinds follow the forwarder's rule: KEY_A alone is no keyboard, and all-keyboards picks exactly what the listing calls keyboard", () => {
+    const h = fakeHost();
+    addInput(h, 3, 'Logitech USB Keyboard', { key: KEYBOARD_KEYS });
+    addInput(h, 7, 'Macro Pad', { key: '40000000' }); // KEY_A (bit 30) only: no KEY_Z, no KEY_ENTER
+    addInput(h, 8, 'Gamepad', { key: '1000000000000 0 0 0 0' }); // BTN_GAMEPAD (0x130 = word 4, bit 48)
+    expect(inputDevices(h).map((d) => [d.node, d.kind])).toEqual([
+      ['/dev/input/event3', 'keyboard'],
+      ['/dev/input/event7', 'other'],
+      ['/dev/input/event8', 'joystick'],
+    ]);
+    const picked = ['event3', 'event7', 'event8'].filter((e) => ruleMatches({ kind: 'all-keyboards' }, `/dev/input/${e}`, describeDevice(sysfsDeviceInfo(h.root, e))));
+    expect(picked).toEqual(['event3']);
   });
 
   it('finds v4l2loopback devices and checks exclusive_caps', () => {

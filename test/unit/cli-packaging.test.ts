@@ -95,6 +95,23 @@ describe('configDefaults (docs/config-example.toml)', () => {
   });
 });
 
+describe('package.json', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { main: string };
+
+  it('main is the CLI module the bin shim loads, compiled from a source file that exists', () => {
+    const shim = fs.readFileSync(path.join(ROOT, 'bin/qemu-dbus-bridge'), 'utf8');
+    expect(shim).toContain("path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js')");
+    expect(pkg.main).toBe('dist/src/cli/main.js');
+    expect(fs.existsSync(path.join(ROOT, pkg.main.replace(/^dist\//, '').replace(/\.js$/, '.ts')))).toBe(true);
+  });
+
+  it('main exists after the TypeScript build and exports main(argv)', () => {
+    const file = path.join(ROOT, pkg.main);
+    expect(fs.existsSync(file), `${pkg.main} missing: run npm run build:ts`).toBe(true);
+    expect(typeof (require(file) as { main?: unknown }).main).toBe('function');
+  });
+});
+
 describe('scripts/gen-man.js', () => {
   let dir: string;
   let page: string;

@@ -7,6 +7,7 @@ import { EV_KEY, EV_LED, EV_SYN, SYN_REPORT } from '../../src/input/events';
 import { ATTACH_RELEASES, FakeEvdevBackend, FakeEventSource, FakeNativeDevice, RecordingVmInput, sentAfterAttach } from '../fakes/input';
 import type { EvdevRawInfo } from '../../src/native-api/evdev';
 import { EventScript } from '../../src/input/replay-writer';
+import { lineLogger } from '../fakes/logger';
 
 function setup(opts: { grab?: boolean; grabToggle?: string; startInHost?: boolean } = {}) {
   const kbd = new FakeEventSource('/dev/input/by-id/kbd');
@@ -18,7 +19,7 @@ function setup(opts: { grab?: boolean; grabToggle?: string; startInHost?: boolea
     grab: opts.grab,
     grabToggle: opts.grabToggle,
     startInHost: opts.startInHost,
-    log: (m) => logs.push(m),
+    log: lineLogger((m) => logs.push(m), 'input'),
     watcher: { open: (p) => devices[p] },
   });
   const vm = new RecordingVmInput();
@@ -50,7 +51,7 @@ function evdevSetup(held: number[]) {
   const logs: string[] = [];
   const bridge = new InputBridge({
     replay: ['/dev/input/by-id/usb-kbd-event-kbd'],
-    log: (m) => logs.push(m),
+    log: lineLogger((m) => logs.push(m), 'input'),
     watcher: {
       open: (p) => {
         const backend = new FakeEvdevBackend(KEYBOARD);

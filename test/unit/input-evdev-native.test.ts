@@ -9,6 +9,7 @@ import { native } from '../../src/native';
 import { EvdevSource, StreamSource, openInputSource } from '../../src/input/device';
 import { EV_KEY, EV_REL, EV_SYN, INPUT_EVENT_SIZE, InputEvent, InputEventDecoder, decodeEvent, encodeEvents } from '../../src/input/events';
 import { tempDir, waitFor } from '../harness/procs';
+import { lineLogger } from '../fakes/logger';
 
 let dir: string;
 beforeEach(() => {
@@ -104,7 +105,7 @@ describe('real ioctls on things that are not evdev nodes', () => {
     const fifo = path.join(dir, 'fifo');
     mkfifo(fifo);
     const logs: string[] = [];
-    const src = openInputSource(fifo, { log: (m) => logs.push(m) });
+    const src = openInputSource(fifo, { log: lineLogger((m) => logs.push(m), 'input') });
     expect(src).toBeInstanceOf(StreamSource);
     expect(src.canGrab).toBe(false);
     expect(src.info).toBeNull();

@@ -25,6 +25,7 @@ import { CallBudget, DEFAULT_CALL_BUDGET, ForwardMode, InputForwarder, MAX_FRAME
 import { parseHotkey } from '../../src/input/hotkey';
 import { RecordingVmInput } from '../fakes/input';
 import { EventScript } from '../../src/input/replay-writer';
+import { lineLogger } from '../fakes/logger';
 
 const KEY_A = 30;
 const KEY_B = 48;
@@ -48,7 +49,7 @@ function setup(opts: { hotkey?: string; autorepeat?: boolean; absolute?: boolean
     callBudget: opts.callBudget,
     now: opts.now,
     onModeChange: (m) => modes.push(m),
-    log: (m) => logs.push(m),
+    log: lineLogger((m) => logs.push(m), 'input'),
   });
   fw.addDevice('kbd');
   fw.addDevice('mouse');
@@ -406,12 +407,29 @@ describe('toggle hotkey and no stuck keys', () => {
     const vm = new RecordingVmInput();
     vm.keyPress = () => Promise.reject(new Error('The connection is closed 1'));
     const logs: string[] = [];
-    const fw = new InputForwarder(vm, { hotkey: null, log: (m) => logs.push(m) });
+    const fw = new InputForwarder(vm, { hotkey: null, log: lineLogger((m) => logs.push(m), 'input') });
     fw.addDevice('k');
     fw.handleEvents('k', [...key(KEY_A, 1), ...key(KEY_A, 0), ...key(KEY_B, 1), ...key(KEY_B, 0)]);
     await fw.settled();
     expect(fw.stats.callErrors).toBe(2);
     expect(logs.filter((l) => /connection is closed/.test(l)).length).toBe(1);
+  });
+});
+
+describe('logging through the shared Logger', () => {
+  it('a mode flip is info and a clamped wheel a warning, each line without a part prefix (the service tags the component)', () => {
+    const vm = new RecordingVmInput();
+    const entries: string[] = [];
+    const fw = new InputForwarder(vm, { hotkey: parseHotkey('scrolllock'), callBudget: null, log: lineLogger((m, level) => entries.push(`${level} ${m}`)) });
+    fw.addDevice('kbd');
+    fw.addDevice('mouse');
+    fw.handleEvents('kbd', [...key(KEY_SCROLLLOCK, 1), ...key(KEY_SCROLLLOCK, 0)]);
+    fw.handleEvents('mouse', [ev(EV_REL, REL_WHEEL, 1000), SYN]);
+    expect(entries).toEqual([
+      'info toggle hotkey scrolllock held, switching once all keys are up',
+      'info released to the host',
+      `warn mouse: 1000 wheel notches in one frame, sending ${MAX_WHEEL_NOTCHES_PER_FRAME} (further clamps are counted, not logged)`,
+    ]);
   });
 });
 

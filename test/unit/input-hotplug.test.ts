@@ -10,6 +10,7 @@ import { RecordingVmInput, sentAfterAttach } from '../fakes/input';
 import { EventScript } from '../../src/input/replay-writer';
 import { parseInputRule, ruleMatches } from '../../src/input/selection';
 import { tempDir, waitFor } from '../harness/procs';
+import { lineLogger } from '../fakes/logger';
 
 let dir: string;
 let bridge: InputBridge | undefined;
@@ -75,7 +76,7 @@ describe('hot-plug (fs.watch on a fake input directory, FIFOs as devices)', () =
     const node = path.join(byId, 'usb-Fake_Keyboard-event-kbd');
     const vm = new RecordingVmInput();
     const logs: string[] = [];
-    bridge = new InputBridge({ inputs: [node], grabToggle: 'none', log: (m) => logs.push(m) });
+    bridge = new InputBridge({ inputs: [node], grabToggle: 'none', log: lineLogger((m) => logs.push(m), 'input') });
     bridge.setVm(vm);
     bridge.start();
     expect(bridge.sources()).toEqual([]); // not there yet

@@ -21,6 +21,7 @@ import { RecordingVmInput, sentAfterAttach } from '../fakes/input';
 import { DEFAULT_CALL_BUDGET, ForwarderDevice, InputForwarder, MAX_FRAME_EVENTS } from '../../src/input/forwarder';
 import { EventScript } from '../../src/input/replay-writer';
 import { MAX_DEVICE_TOUCH_SLOTS, TouchSlots } from '../../src/input/touch';
+import { lineLogger } from '../fakes/logger';
 
 const abs = (code: number, value: number) => ({ type: EV_ABS, code, value, timeUs: 0 });
 const SYN = { type: EV_SYN, code: SYN_REPORT, value: 0, timeUs: 0 };
@@ -104,7 +105,7 @@ function setup(opts: { touchSlots?: number; device?: ForwarderDevice; absolute?:
   const vm = new RecordingVmInput({ absolute: opts.absolute ?? true, touchSlots: opts.touchSlots ?? 10 });
   vm.consoleSize = { width: 1000, height: 500 };
   const logs: string[] = [];
-  const fw = new InputForwarder(vm, { hotkey: null, callBudget: null, log: (m) => logs.push(m) });
+  const fw = new InputForwarder(vm, { hotkey: null, callBudget: null, log: lineLogger((m) => logs.push(m), 'input') });
   fw.addDevice('ts', opts.device ?? {});
   const send = (s: EventScript) => fw.handleEvents('ts', s.events.map((e) => ({ ...e, timeUs: 0 })));
   const touches = () => sentAfterAttach(vm).filter((c) => c.op === 'touch');

@@ -14,6 +14,8 @@ import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { sleep, waitFor } from '../harness/procs';
 import { FakeQemuPeer, type FakeListenerPeer } from '../fakes/qemu-peer';
 import { RecordingAudioOutHandler } from '../fakes/recording-handlers';
+import { silentLogger } from '../../src/log';
+import { lineLogger } from '../fakes/logger';
 
 const XRGB = 0x20020888;
 const INT32_MIN = -2147483648;
@@ -41,12 +43,12 @@ describe('hostile cursor coordinates (item 1)', () => {
   });
 
   async function cameraOnListener(): Promise<{ cam: CameraConsoleListener; pipeline: CameraPipeline; sink: FakeSink; l: FakeListenerPeer; h: ListenerHandle }> {
-    const cam = new CameraConsoleListener({ log: () => undefined });
+    const cam = new CameraConsoleListener({ log: silentLogger });
     const h = await vm.addConsoleListener(cam);
     const l = await fake.waitForListener('console');
     await waitFor('first frame', 5000, () => cam.picture() !== null);
     const sink = new FakeSink({ width: 64, height: 48, fps: 30 });
-    const pipeline = new CameraPipeline({ source: cam, sink, log: () => undefined });
+    const pipeline = new CameraPipeline({ source: cam, sink, log: silentLogger });
     return { cam, pipeline, sink, l, h };
   }
 
@@ -112,7 +114,7 @@ describe('frame geometry bounds at the listener boundary (item 7: every size QEM
 describe('no exception escapes the camera clock (item 1, in depth)', () => {
   it('a picture the converter refuses is counted and logged once; the clock keeps ticking and recovers', async () => {
     const lines: string[] = [];
-    const cam = new CameraConsoleListener({ log: () => undefined });
+    const cam = new CameraConsoleListener({ log: silentLogger });
     const px = Buffer.alloc(16 * 16 * 4, 0x80);
     cam.scanout(16, 16, 64, XRGB, px);
     let poisoned = true;
@@ -126,7 +128,7 @@ describe('no exception escapes the camera clock (item 1, in depth)', () => {
       takeArrivals: (into) => cam.takeArrivals(into),
     };
     const sink = new FakeSink({ width: 64, height: 48, fps: 100 });
-    const pipeline = new CameraPipeline({ source, sink, log: (l) => lines.push(l) });
+    const pipeline = new CameraPipeline({ source, sink, log: lineLogger((l) => lines.push(l), 'camera') });
     pipeline.start();
     try {
       await waitFor('ticks after the failure', 5000, () => pipeline.stats.ticks >= 5);
@@ -143,13 +145,13 @@ describe('no exception escapes the camera clock (item 1, in depth)', () => {
 
   it('a sink that throws from wantedFormat() on the clock: counted, logged once, the clock keeps going', async () => {
     const lines: string[] = [];
-    const cam = new CameraConsoleListener({ log: () => undefined });
+    const cam = new CameraConsoleListener({ log: silentLogger });
     cam.scanout(16, 16, 64, XRGB, Buffer.alloc(16 * 16 * 4));
     const sink = new FakeSink({ width: 64, height: 48, fps: 100 });
     sink.wantedFormat = () => {
       throw new Error('sink state lost');
     };
-    const pipeline = new CameraPipeline({ source: cam, sink, log: (l) => lines.push(l) });
+    const pipeline = new CameraPipeline({ source: cam, sink, log: lineLogger((l) => lines.push(l), 'camera') });
     pipeline.start();
     try {
       await waitFor('ticks', 5000, () => pipeline.stats.ticks >= 5);

@@ -6,6 +6,7 @@
 import { native } from '../../native';
 import type { PwCameraHandle } from '../../native-api/video';
 import { CameraPixelFormat, CameraSink, SinkStats, checkFrame } from './types';
+import { type Logger, silentLogger } from '../../log';
 
 export interface PipeWireSinkOptions {
   /** VM name: node.name "qemu-<vm>-camera", node.description "<vm> screen" */
@@ -18,8 +19,8 @@ export interface PipeWireSinkOptions {
   nodeName?: string;
   /** PipeWire socket (name or absolute path); default: PIPEWIRE_REMOTE / XDG_RUNTIME_DIR */
   remote?: string;
-  /** one line when the connection is lost and when it is back */
-  log?: (line: string) => void;
+  /** a warning when the connection is lost, an info line when it is back. Default: silent. */
+  log?: Logger;
 }
 
 const RETRY_MS = [500, 1000, 2000, 5000];
@@ -41,7 +42,7 @@ export class PipeWireSink implements CameraSink {
   private pushed = 0;
   private dropped = 0;
   private readonly o: PipeWireSinkOptions;
-  private readonly log: (line: string) => void;
+  private readonly log: Logger;
   private lostAt = 0;
   private retries = 0;
   private nextTry = 0;
@@ -55,7 +56,7 @@ export class PipeWireSink implements CameraSink {
     this.height = o.height;
     this.fps = o.fps;
     this.o = o;
-    this.log = o.log ?? ((l) => console.error(l));
+    this.log = o.log ?? silentLogger;
     this.cam = this.create(); // the first connection fails loudly (EPIPEWIRE)
   }
 
@@ -76,7 +77,7 @@ export class PipeWireSink implements CameraSink {
     if (this.closed) return null;
     const now = performance.now();
     if (this.cam && this.cam.state().state === 'error') {
-      this.log(`camera: PipeWire node ${this.target} failed (${this.cam.state().error ?? 'unknown error'}); reconnecting`);
+      this.log.warn(`PipeWire node ${this.target} failed (${this.cam.state().error ?? 'unknown error'}); reconnecting`);
       this.cam.close();
       this.cam = null;
       this.lostAt = now;
@@ -87,7 +88,7 @@ export class PipeWireSink implements CameraSink {
       try {
         this.cam = this.create();
         this.reconnects++;
-        this.log(`camera: PipeWire node ${this.target} is back after ${((now - this.lostAt) / 1000).toFixed(1)} s`);
+        this.log.info(`PipeWire node ${this.target} is back after ${((now - this.lostAt) / 1000).toFixed(1)} s`);
       } catch {
         this.retries++;
         this.nextTry = now + RETRY_MS[Math.min(this.retries, RETRY_MS.length - 1)];

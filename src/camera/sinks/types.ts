@@ -4,9 +4,9 @@
 
 import { CameraError } from '../errors';
 
-export type CameraPixelFormat = 'YUY2' | 'I420' | 'NV12';
+export const CAMERA_PIXEL_FORMATS = ['YUY2', 'I420', 'NV12'] as const;
 
-export const CAMERA_PIXEL_FORMATS: readonly CameraPixelFormat[] = ['YUY2', 'I420', 'NV12'];
+export type CameraPixelFormat = (typeof CAMERA_PIXEL_FORMATS)[number];
 
 /** Bytes of one frame of tightly packed planes (YUY2: w*h*2; I420/NV12: w*h*3/2). */
 export function frameBytes(format: CameraPixelFormat, width: number, height: number): number {

@@ -1,4 +1,5 @@
-// v4l2loopback sink: the producer side of a loopback device (docs/lab/audio-video.md §5):
+// v4l2loopback sink: the producer side of a loopback device (v4l2loopback 0.12.7; run on the real
+// module by the kernel tier, test/kernel/v4l2.test.ts):
 // open O_RDWR -> VIDIOC_QUERYCAP (must offer VIDEO_OUTPUT) -> VIDIOC_S_FMT(OUTPUT) and CHECK what
 // the driver kept (v4l2loopback silently substitutes formats[0] for unknown fourccs and returns
 // the locked format once a producer is active) -> VIDIOC_S_PARM(OUTPUT, 1/fps) ->
@@ -11,6 +12,7 @@ import * as fs from 'fs';
 import { native } from '../../native';
 import { CameraError } from '../errors';
 import { CameraPixelFormat, CameraSink, SinkStats, checkFrame, frameBytes } from './types';
+import { silentLogger, type Logger } from '../../log';
 
 export const V4L2_CAP_VIDEO_CAPTURE = 0x1;
 export const V4L2_CAP_VIDEO_OUTPUT = 0x2;
@@ -33,7 +35,8 @@ export interface V4l2SinkOptions {
   height: number;
   fps: number;
   format: CameraPixelFormat;
-  log?: (line: string) => void;
+  /** warnings when the device kept another frame rate. Default: silent. */
+  log?: Logger;
 }
 
 /**
@@ -113,7 +116,7 @@ export class V4l2Sink implements CameraSink {
     this.fps = o.fps;
     this.format = o.format;
     this.deps = deps;
-    const log = o.log ?? ((l: string) => console.error(l));
+    const log = o.log ?? silentLogger;
     const p = o.path;
 
     try {
@@ -191,10 +194,10 @@ export class V4l2Sink implements CameraSink {
       try {
         this.keptFrameInterval = deps.setFps(this.fd, o.fps);
         const k = this.keptFrameInterval;
-        if (k.numerator * o.fps !== k.denominator) log(`camera: ${p} kept ${k.denominator}/${k.numerator} fps instead of ${o.fps}; frames are still written at ${o.fps}/s`);
+        if (k.numerator * o.fps !== k.denominator) log.warn(`${p} kept ${k.denominator}/${k.numerator} fps instead of ${o.fps}; frames are still written at ${o.fps}/s`);
       } catch (err) {
         this.keptFrameInterval = null;
-        log(`camera: ${p} did not take the frame rate (VIDIOC_S_PARM: ${(err as Error).message}); frames are still written at ${o.fps}/s`);
+        log.warn(`${p} did not take the frame rate (VIDIOC_S_PARM: ${(err as Error).message}); frames are still written at ${o.fps}/s`);
       }
 
       // Last, so that a producer refused above never became the writer (its close() changes nothing).

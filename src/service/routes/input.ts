@@ -30,7 +30,7 @@ export class InputRoute implements Route<QemuSession> {
       replay: i.replay,
       grabToggle: i.grab_toggle,
       grab: i.grab,
-      log: (msg) => ctx.log.info(msg.replace(/^input: /, '')),
+      log: ctx.log,
     });
     this.bridge = bridge;
     // Before the first key is sent: from then on a dead bridge leaves nothing pressed.

@@ -26,6 +26,7 @@ import { decodePng, meanColor } from '../../harness/gst';
 import { tempDir, waitFor } from '../../harness/procs';
 import { encodePixman, rgbAtFrame, dist, type Rgb } from '../../harness/yuv';
 import { BridgeProcess } from './tools';
+import { silentLogger } from '../../../src/log';
 
 const DEV = '/dev/video10';
 const VM = 'kcam';
@@ -343,7 +344,7 @@ describe('v4l2loopback 0.12.7 (exclusive_caps=1) fed by the bridge, read by real
       expect(caps()).toEqual({ capture: false, output: true });
       // GStreamer's v4l2sink as that producer hung now and then under load (no reader, EOS): the
       // sink itself, in this process, is the deterministic one
-      const next = new V4l2Sink({ path: DEV, width: W, height: H, fps: 15, format: 'YUY2', log: () => undefined });
+      const next = new V4l2Sink({ path: DEV, width: W, height: H, fps: 15, format: 'YUY2', log: silentLogger });
       expect(next.writeFrame(Buffer.alloc(frameBytes('YUY2', W, H), 0x80), 'YUY2')).toBe(true);
       await next.close();
       expect(caps()).toEqual({ capture: false, output: true });
@@ -356,5 +357,5 @@ describe('v4l2loopback 0.12.7 (exclusive_caps=1) fed by the bridge, read by real
 // backend claims in test/unit/camera-sink.fake.test.ts holds on the kernel's. Runs last, when
 // the checks above have given the device its OUTPUT back.
 sinkContract('v4l2 over the real backend (v4l2loopback 0.12.7)', async () => ({
-  sink: new V4l2Sink({ path: DEV, width: W, height: H, fps: 15, format: 'YUY2', log: () => undefined }),
+  sink: new V4l2Sink({ path: DEV, width: W, height: H, fps: 15, format: 'YUY2', log: silentLogger }),
 }));
