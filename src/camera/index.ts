@@ -49,11 +49,11 @@ export interface Camera {
 }
 
 /** Listener + sink + running pipeline for one VM. */
-export function startCamera(cfg: CameraConfig, vmName: string, opts: Omit<CameraListenerOptions, 'cursor'> = {}): Camera | null {
+export function startCamera(cfg: CameraConfig, vmName: string, opts: Omit<CameraListenerOptions, 'cursor'> & { onViewerChange?: () => void } = {}): Camera | null {
   const sink = openCameraSink(cfg, vmName, opts.log);
   if (!sink) return null;
   const listener = new CameraConsoleListener({ ...opts, cursor: cfg.cursor });
-  const pipeline = new CameraPipeline({ source: listener, sink, log: opts.log });
+  const pipeline = new CameraPipeline({ source: listener, sink, log: opts.log, onViewerChange: opts.onViewerChange });
   pipeline.start();
   return {
     listener,

@@ -14,6 +14,8 @@ export interface CameraPipelineOptions {
   sink: CameraSink;
   /** Conversion and write failures, each distinct one once, as warnings. Default: silent. */
   log?: Logger;
+  /** Somebody started or stopped consuming the camera (see `viewer`): called from that tick. */
+  onViewerChange?: () => void;
 }
 
 export interface CameraPipelineStats {
@@ -22,6 +24,8 @@ export interface CameraPipelineStats {
   converted: number;
   /** frames handed to the sink */
   written: number;
+  /** of those, frames written again unchanged (the guest screen did not change) */
+  repeated: number;
   /** ticks where the sink had nobody consuming */
   idle: number;
   /** frames the sink dropped (write in flight) */
@@ -50,7 +54,9 @@ export class CameraPipeline {
   private readonly arrivals: number[] = [];
   private latencies: number[] = [];
   private readonly loggedErrors = new Set<string>();
-  readonly stats: CameraPipelineStats = { ticks: 0, converted: 0, written: 0, idle: 0, dropped: 0, errors: 0 };
+  readonly stats: CameraPipelineStats = { ticks: 0, converted: 0, written: 0, repeated: 0, idle: 0, dropped: 0, errors: 0 };
+  private viewing = false;
+  private readonly onViewerChange: (() => void) | undefined;
 
   constructor(o: CameraPipelineOptions) {
     this.source = o.source;
@@ -59,6 +65,7 @@ export class CameraPipeline {
     this.height = o.sink.height;
     this.fps = o.sink.fps;
     this.log = o.log ?? silentLogger;
+    this.onViewerChange = o.onViewerChange;
     if (this.width % 2 || this.height % 2) throw new CameraError('EUSAGE', `camera size ${this.width}x${this.height} must be even`);
   }
 
@@ -91,10 +98,19 @@ export class CameraPipeline {
     return p ? letterbox(p.width, p.height, this.width, this.height) : null;
   }
 
+  /** Is somebody consuming the camera (as of the last tick)? */
+  get viewer(): boolean {
+    return this.viewing;
+  }
+
   /** One camera frame. Public so tests and benchmarks can drive the clock themselves. */
   tick(): void {
     this.stats.ticks++;
     const format = this.sink.wantedFormat();
+    if ((format !== null) !== this.viewing) {
+      this.viewing = format !== null;
+      this.onViewerChange?.();
+    }
     if (format === null) {
       this.stats.idle++;
       this.lastFormat = null; // convert afresh when a consumer comes back
@@ -117,8 +133,10 @@ export class CameraPipeline {
       return;
     }
     try {
-      if (this.sink.writeFrame(this.lastFrame!, format)) this.stats.written++;
-      else this.stats.dropped++;
+      if (this.sink.writeFrame(this.lastFrame!, format)) {
+        this.stats.written++;
+        if (!changed) this.stats.repeated++;
+      } else this.stats.dropped++;
     } catch (err) {
       this.failed(errorMessage(err));
       return;

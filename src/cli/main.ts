@@ -4,6 +4,7 @@
 import yargsFactory from 'yargs/yargs';
 import { ConfigError, EXIT_CODE_MEANINGS, EXIT_OK, EXIT_PERMISSION, EXIT_RUNTIME, EXIT_USAGE, UsageError, isUsageProblem } from '../config/errors';
 import { closest } from '../config/suggest';
+import { withStatusCommands } from './commands/status-commands';
 import { ALL_FLAGS, GLOBAL_GROUP, withConnectionOptions, withLogOptions, withRouteOptions, withSystemdInstanceOption } from './options';
 
 const PROG = 'qemu-dbus-bridge';
@@ -41,6 +42,9 @@ const handlers: Record<string, Handler> = {
   doctor: lazy(() => (require('./commands/doctor') as typeof import('./commands/doctor')).doctorCommand),
   demo: lazy(() => (require('./commands/demo') as typeof import('./commands/demo')).demoCommand),
   'install-unit': lazy(() => (require('./commands/install-unit') as typeof import('./commands/install-unit')).installUnitCommand),
+  status: lazy(() => (require('./commands/status') as typeof import('./commands/status')).statusCommand),
+  grab: lazy(() => (require('./commands/status') as typeof import('./commands/status')).grabCommand),
+  release: lazy(() => (require('./commands/status') as typeof import('./commands/status')).releaseCommand),
 };
 
 export const COMMANDS = Object.keys(handlers);
@@ -83,7 +87,7 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
     }
   };
 
-  const y = yargsFactory(args)
+  const y = withStatusCommands(yargsFactory(args), run)
     .scriptName(PROG)
     .usage(`${PROG} <command> [options]\n\nBridge a QEMU VM's display D-Bus (audio, screen, input) to PipeWire/PulseAudio, a webcam and host input devices.`)
     .command(

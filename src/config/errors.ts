@@ -15,7 +15,7 @@ export const EXIT_CODE_MEANINGS: readonly (readonly [number, string])[] = [
   [EXIT_OK, 'ok'],
   [EXIT_RUNTIME, 'runtime failure (VM or sound server unreachable, a crash)'],
   [EXIT_USAGE, 'usage or configuration error (the message names the flag or file and key)'],
-  [EXIT_PERMISSION, "not allowed: the VM's D-Bus belongs to another user (the message says who may connect and the ways out)"],
+  [EXIT_PERMISSION, "not allowed: the VM's D-Bus belongs to another user (the message says who may connect and the ways out), or another bridge already bridges the VM (the message names its PID)"],
 ];
 
 /** A config file problem; the message names the file and key and what would be accepted. */

@@ -29,6 +29,8 @@ export interface InputBridgeOptions {
   startInHost?: boolean;
   /** State changes (devices in use, grab, forwarding) as info, failures as warnings; never per event. Default: silent. */
   log?: Logger;
+  /** A device came or went, or the forwarding mode flipped: called from that event, once per change. */
+  onChange?: () => void;
   /** seams for tests: fake /dev/input, fake open, fake fs.watch */
   watcher?: Partial<WatcherDeps>;
 }
@@ -54,6 +56,7 @@ export class InputBridge {
   private readonly log: Logger;
   private readonly hotkey: Hotkey | null;
   private eventErrorCount = 0;
+  private lastErrorText = '';
 
   constructor(private readonly opts: InputBridgeOptions) {
     this.rules = (opts.inputs ?? []).map(parseInputRule);
@@ -74,6 +77,22 @@ export class InputBridge {
   /** Exceptions caught while handling a device's events (each one's batch is lost, nothing else). */
   get eventErrors(): number {
     return this.eventErrorCount;
+  }
+
+  /** The last failure handling, grabbing or syncing a device ('' when none). */
+  get lastError(): string {
+    return this.lastErrorText;
+  }
+
+  /**
+   * Grab or release from outside (the status bus), like the hotkey does. Without a VM the mode
+   * is remembered and applied when one comes.
+   */
+  setForwardMode(mode: ForwardMode): void {
+    if (this.forwarder) return this.forwarder.setMode(mode); // -> onModeChange
+    if (mode === this.mode) return;
+    this.mode = mode;
+    this.opts.onChange?.();
   }
 
   sources(): InputEventSource[] {
@@ -148,6 +167,7 @@ export class InputBridge {
     const a: Attached = { source, id: `${source.path}#${nextId++}`, replay };
     this.attached.set(source, a);
     this.addToForwarder(a);
+    this.opts.onChange?.();
     // These run from the device's poll callback (native) or a stream's 'data' event: an exception
     // here would reach Node's loop and end the process, so it is caught, counted and told once.
     source.start({
@@ -173,6 +193,8 @@ export class InputBridge {
   }
 
   private eventFailed(source: InputEventSource, err: unknown): void {
+    const e = err as { code?: string; message?: string };
+    this.lastErrorText = `${source.path}: ${e.code ?? e.message ?? String(err)}`;
     if (this.eventErrorCount++ === 0) {
       const e = err as { code?: string; message?: string };
       this.log.warn(`handling events of ${source.path} failed (${e.code ?? e.message ?? String(err)}); the events were dropped, input goes on (further failures are counted, not logged)`);
@@ -192,11 +214,13 @@ export class InputBridge {
     this.grabPending.delete(source);
     source.close();
     void this.forwarder?.removeDevice(a.id);
+    this.opts.onChange?.();
   }
 
   private onModeChange(mode: ForwardMode): void {
     this.mode = mode;
     this.applyGrab(mode === 'guest');
+    this.opts.onChange?.();
   }
 
   private applyGrab(on: boolean): void {
@@ -221,6 +245,7 @@ export class InputBridge {
       if (on && this.vm) source.setLeds(this.vm.modifiers);
     } catch (err) {
       const code = (err as { code?: string }).code;
+      this.lastErrorText = `${on ? 'grabbing' : 'releasing'} ${source.path}: ${code ?? (err as Error).message}`;
       this.log.warn(
         `${on ? 'grabbing' : 'releasing'} ${source.path} failed (${code ?? (err as Error).message})` +
           (code === 'EBUSY' ? ': another program holds it exclusively; input is forwarded but the host sees it too' : ''),

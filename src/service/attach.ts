@@ -81,6 +81,20 @@ export class QemuSession implements VmLink {
     this.resolveLost(reason);
   }
 
+  /** What this QEMU offers, as the status bus shows it (from the detected capabilities). */
+  features(): string[] {
+    const c = this.qemu.capabilities;
+    const out: string[] = [`consoles=${c.consoleIds.join(',')}`];
+    if (c.audio) out.push(c.audioNSamples !== null ? `audio nsamples=${c.audioNSamples}` : 'audio');
+    if (c.p2pAudioBroken) out.push('p2p-audio-broken');
+    if (c.multiTouch) out.push('multi-touch');
+    if (c.unixMap) out.push('unix-map');
+    if (c.scanoutDmabuf2) out.push('scanout-dmabuf2');
+    if (c.clipboard) out.push('clipboard');
+    if (c.chardevs.length) out.push(`chardevs=${c.chardevs.join(',')}`);
+    return out;
+  }
+
   /** Called on every vm-gone / reattached; returns an unsubscribe function. */
   onPresence(cb: (p: Presence) => void): () => void {
     this.presenceListeners.add(cb);

@@ -23,6 +23,28 @@ export interface ServiceEvents {
   stopped: [];
 }
 
+/** One route as the status service shows it (see Controller.snapshot()). */
+export interface RouteSnapshot {
+  name: RouteName;
+  state: RouteState;
+  /** why it is retrying or unavailable ('' otherwise) */
+  reason: string;
+  /** when the next start attempt is due (ms since the epoch; 0 when none is scheduled) */
+  nextRetryAt: number;
+  /** the one-phrase status of a running route, or "<name> <state> (<detail>)" */
+  summary: string;
+}
+
+export interface ControllerSnapshot {
+  /** the attached VM, undefined while waiting for it */
+  vm: { name: string; uuid: string } | undefined;
+  /** the VM went away under a link that stays up (restarting) */
+  vmPresent: boolean;
+  /** the STATUS= line */
+  status: string;
+  routes: RouteSnapshot[];
+}
+
 export interface ControllerOptions<V extends VmLink> {
   attacher: Attacher<V>;
   /** Any subset of the routes, in any order: they are sorted into ROUTE_ORDER. */
@@ -74,6 +96,9 @@ export function shortReason(err: unknown): string {
 class RouteRunner<V extends VmLink> {
   state: RouteState = 'idle';
   detail = '';
+  /** Set with 'retrying'/'unavailable': the short reason, and when the retry is due. */
+  reason = '';
+  retryAt = 0;
   private attempt = 0;
   private runningSince = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -114,9 +139,11 @@ class RouteRunner<V extends VmLink> {
     return `${this.route.name} ${this.state}${this.detail ? ` (${this.detail})` : ''}`;
   }
 
-  private set(state: RouteState, detail = ''): void {
+  private set(state: RouteState, detail = '', reason = '', retryAt = 0): void {
     this.state = state;
     this.detail = detail;
+    this.reason = reason;
+    this.retryAt = retryAt;
     this.onChange(this);
   }
 
@@ -171,7 +198,7 @@ class RouteRunner<V extends VmLink> {
       // Retrying cannot help: say it once, and wait for a VM that (re)appears.
       this.log.warn(`${wasRunning ? 'failed' : 'cannot start'} on this VM: ${msg}`, { code: errorCode(err) });
       this.lastFailure = msg;
-      this.set('unavailable', shortReason(err));
+      this.set('unavailable', shortReason(err), shortReason(err));
       return;
     }
     if (wasRunning && Date.now() - this.runningSince >= this.opts.stableMs) this.attempt = 0;
@@ -181,7 +208,7 @@ class RouteRunner<V extends VmLink> {
     if (msg !== this.lastFailure) this.log.warn(`${wasRunning ? 'failed' : 'could not start'}: ${msg}`, fields);
     else this.log.debug(`still failing: ${msg}`, fields);
     this.lastFailure = msg;
-    this.set('retrying', `${shortReason(err)}; retry in ${(delay / 1000).toFixed(1)} s`);
+    this.set('retrying', `${shortReason(err)}; retry in ${(delay / 1000).toFixed(1)} s`, shortReason(err), Date.now() + delay);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.tryStart(gen);
@@ -233,6 +260,8 @@ export class Controller<V extends VmLink = VmLink> {
   private readonly backoff: BackoffOptions;
   private readonly random: () => number;
   private resolveFatal!: (err: Error) => void;
+  /** Set while attached: drops this attach and attaches anew (Reattach from outside). */
+  private requestReattach: ((reason: string) => void) | undefined;
   /** Resolves when attaching failed with a permanent error (isPermanent): supervision has ended. */
   readonly fatal: Promise<Error> = new Promise((r) => (this.resolveFatal = r));
 
@@ -269,6 +298,44 @@ export class Controller<V extends VmLink = VmLink> {
 
   routeStates(): Record<string, RouteState> {
     return Object.fromEntries(this.runners.map((r) => [r.route.name, r.state]));
+  }
+
+  /** Everything the status service shows, read on demand (cheap: no route is asked for counters). */
+  snapshot(): ControllerSnapshot {
+    const vm = this.vm;
+    return {
+      vm: vm ? { name: vm.name, uuid: vm.uuid } : undefined,
+      vmPresent: vm !== undefined && this.absentReason === undefined,
+      status: this.statusLine(),
+      routes: this.runners.map((r) => ({ name: r.route.name, state: r.state, reason: r.reason, nextRetryAt: r.retryAt, summary: r.describe() })),
+    };
+  }
+
+  /** The routes, in start order (the status service reads their counters). */
+  get routes(): readonly Route<V>[] {
+    return this.runners.map((r) => r.route);
+  }
+
+  /**
+   * Stops the named routes (all when `names` is empty) and starts them again on the attached VM.
+   * Returns the names restarted; none while no VM is attached or when stopping.
+   */
+  async restartRoutes(names: readonly RouteName[]): Promise<RouteName[]> {
+    if (!this.vm || this.stopAc.signal.aborted) return [];
+    const chosen = this.runners.filter((r) => names.length === 0 || names.includes(r.route.name));
+    this.log.info(`restarting ${chosen.map((r) => r.route.name).join(', ') || 'no routes'} on request`);
+    // Reverse order to stop (input first), then each starts again in order.
+    for (const r of [...chosen].reverse()) await r.halt(this.opts.stopBudgetMs ?? 1500);
+    const vm = this.vm;
+    if (vm) for (const r of chosen) await within(r.begin(vm), this.opts.startWaitMs ?? 15_000);
+    return chosen.map((r) => r.route.name);
+  }
+
+  /** Drops the VM link and attaches anew (as when the VM went away). False when not attached. */
+  reattach(reason = 'reattach requested'): boolean {
+    if (!this.requestReattach) return false;
+    this.requestReattach(reason);
+    return true;
   }
 
   /** The one-line STATUS=, e.g. "audio 44100 Hz 2ch → vm-sink · camera 1280x720@30 → /dev/video10". */
@@ -377,7 +444,9 @@ export class Controller<V extends VmLink = VmLink> {
         if (signal.aborted) resolve('stop');
         signal.addEventListener('abort', () => resolve('stop'), { once: true });
       });
-      const reason = await Promise.race([vm.lost, stopped]);
+      const reattach = new Promise<string>((resolve) => (this.requestReattach = resolve));
+      const reason = await Promise.race([vm.lost, stopped, reattach]);
+      this.requestReattach = undefined;
       unsubscribePresence?.();
       this.absentReason = undefined;
       if (signal.aborted) break;

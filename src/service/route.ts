@@ -20,6 +20,8 @@ export interface VmLink {
    * qemu layer re-attached by itself). Routes keep running; the status line says so.
    */
   onPresence?(cb: (p: { present: boolean; reason?: string }) => void): () => void;
+  /** Optional: what this QEMU offers, as short words (status bus QemuFeatures). */
+  features?(): string[];
 }
 
 /** Finds the VM and connects to it. Retrying is the Controller's job, not the attacher's. */
@@ -46,6 +48,96 @@ export interface RouteContext<V extends VmLink = VmLink> {
   statusChanged(): void;
 }
 
+// Live counters, one typed shape per route (the status bus and `status --json` show them).
+// Read on demand, at most once per second, never per block or frame: a route keeps them in the
+// counters its parts already maintain and only copies them out here. `target` is what the route
+// is connected to on the host side (sink, source, camera target, input devices).
+
+export interface AudioOutCounters {
+  route: 'audio-out';
+  target: string;
+  /** e.g. "s16le 44100 Hz 2ch"; '' while the guest plays nothing */
+  format: string;
+  /** frames per QEMU Write (0 = not known yet) */
+  blockFrames: number;
+  /** latency the voice aims for, and what the sound server reports now (ms; 0 = unknown) */
+  targetLatencyMs: number;
+  measuredLatencyMs: number;
+  /** frames the guest played (received in Writes) */
+  frames: number;
+  /** frames queued in the ring now */
+  fillFrames: number;
+  /** times the sink ran dry while the guest played (it did not deliver in time) */
+  underruns: number;
+  /** frames dropped because the ring was full (the sound server did not take them in time) */
+  overruns: number;
+  /** frames lost while no stream was open (the sound server was gone) */
+  lostFrames: number;
+  /** streams opened again after the sound server went away */
+  reconnects: number;
+  /** (ratio - 1) * 1e6 of the drift controller */
+  driftPpm: number;
+  rateRatio: number;
+}
+
+export interface AudioInCounters {
+  route: 'audio-in';
+  target: string;
+  /** a microphone stream is open (the guest records) */
+  open: boolean;
+  reads: number;
+  /** Reads that had to be padded with silence */
+  paddedReads: number;
+  underruns: number;
+}
+
+export interface CameraCounters {
+  route: 'camera';
+  target: string;
+  /** frames handed to the sink per second, over the last reading interval */
+  fps: number;
+  converted: number;
+  /** frames written again unchanged (nothing changed on the guest screen) */
+  repeated: number;
+  dropped: number;
+  /** guest Update -> frame handed to the sink, over the last reading interval (ms; 0 = none) */
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  /** someone consumes the camera */
+  viewer: boolean;
+}
+
+export interface InputCounters {
+  route: 'input';
+  target: string;
+  devices: string[];
+  /** where input goes now: 'guest' (forwarded) or 'host' (released; the hotkey or Release()) */
+  forwardTo: 'guest' | 'host';
+  /** a real device is held exclusively (forwarding to the guest with grabbing on; replay streams never are) */
+  grabbed: boolean;
+  forwarded: number;
+  dropped: number;
+  /** '' when nothing failed */
+  lastError: string;
+}
+
+export type RouteCounters = AudioOutCounters | AudioInCounters | CameraCounters | InputCounters;
+export type CountersOf<N extends RouteName> = Extract<RouteCounters, { route: N }>;
+
+/** A route's counters before anything happened (what a route that never started shows). */
+export function emptyCounters<N extends RouteName>(route: N, target = ''): CountersOf<N> {
+  const all: { [K in RouteName]: CountersOf<K> } = {
+    'audio-out': { route: 'audio-out', target, format: '', blockFrames: 0, targetLatencyMs: 0, measuredLatencyMs: 0, frames: 0, fillFrames: 0, underruns: 0, overruns: 0, lostFrames: 0, reconnects: 0, driftPpm: 0, rateRatio: 1 },
+    'audio-in': { route: 'audio-in', target, open: false, reads: 0, paddedReads: 0, underruns: 0 },
+    camera: { route: 'camera', target, fps: 0, converted: 0, repeated: 0, dropped: 0, latencyP50Ms: 0, latencyP99Ms: 0, viewer: false },
+    input: { route: 'input', target, devices: [], forwardTo: 'guest', grabbed: false, forwarded: 0, dropped: 0, lastError: '' },
+  };
+  return all[route];
+}
+
+/** Grab()/Release()/ToggleGrab() from outside (the status bus). */
+export type GrabRequest = 'grab' | 'release' | 'toggle';
+
 export interface Route<V extends VmLink = VmLink> {
   readonly name: RouteName;
   /** Sets the route up on this VM. Rejects if it cannot (the Controller retries with backoff). */
@@ -54,6 +146,17 @@ export interface Route<V extends VmLink = VmLink> {
   stop(): Promise<void>;
   /** One short phrase, e.g. "audio 44100 Hz 2ch → vm-sink". Called on state changes only. */
   status(): string;
+  /**
+   * Live counters (see RouteCounters); valid before start() and after stop() too (zeros). Its
+   * state changes are reported by the route through ctx.statusChanged() when they happen, from
+   * the event that changes them (never by polling).
+   */
+  counters(): RouteCounters;
+  /**
+   * The input route only: forward to the guest (grab) or release to the host. True when input
+   * now goes to the guest; undefined when the route is not running (nothing changed).
+   */
+  setGrab?(want: GrabRequest): boolean | undefined;
 }
 
 // Every error the service raises is a CodedError (src/errors.ts). A permanent one (a failure

@@ -17,6 +17,12 @@ export interface RunOptions<V extends VmLink> {
   until?: Promise<unknown>;
   /** Called once the controller exists (the demo subscribes to its events). */
   onController?: (c: Controller<V>) => void;
+  /**
+   * Publish the bridge on the user's session bus (src/service/status-bus): `vmName` is the VM as
+   * configured (undefined: named at the first attach). Another bridge of the same VM makes this
+   * one end at once with AlreadyBridgedError; no session bus is said once, and the bridge runs on.
+   */
+  statusBus?: { vmName: string | undefined; address?: string };
 }
 
 export async function runBridge<V extends VmLink>(opts: RunOptions<V>): Promise<number> {
@@ -24,6 +30,8 @@ export async function runBridge<V extends VmLink>(opts: RunOptions<V>): Promise<
   const notifier = opts.notifier ?? new SystemdNotifier();
   const controller = new Controller<V>({ attacher: opts.attacher, routes: opts.routes, log, notifier });
   opts.onController?.(controller);
+  // Before attaching: a second bridge of the same VM must not touch the VM at all.
+  const status = opts.statusBus ? await startStatusBus(controller, log, opts.statusBus) : undefined;
 
   let signals = 0;
   let resolveStop!: (why: string) => void;
@@ -46,8 +54,10 @@ export async function runBridge<V extends VmLink>(opts: RunOptions<V>): Promise<
   let fatal: Error | undefined;
   try {
     controller.start();
-    await Promise.race([stopRequested, opts.until ?? new Promise(() => undefined), controller.fatal.then((e) => (fatal = e))]);
+    const never = new Promise<never>(() => undefined);
+    await Promise.race([stopRequested, opts.until ?? never, controller.fatal.then((e) => (fatal = e)), status?.fatal.then((e) => (fatal = e)) ?? never]);
     await controller.stop();
+    await status?.close();
   } finally {
     clearInterval(keepAlive);
     process.off('SIGTERM', onSignal);
@@ -56,4 +66,10 @@ export async function runBridge<V extends VmLink>(opts: RunOptions<V>): Promise<
   // The caller prints it as the one line that explains the exit (its `exitCode`, if any, is the status).
   if (fatal) throw fatal;
   return 0;
+}
+
+async function startStatusBus<V extends VmLink>(controller: Controller<V>, log: Logger, o: NonNullable<RunOptions<V>['statusBus']>) {
+  // Loaded here: a bridge without the status bus never needs it.
+  const { StatusService } = require('./status-bus/service') as typeof import('./status-bus/service');
+  return StatusService.start({ controller, log: log.child('status'), vmName: o.vmName, address: o.address });
 }

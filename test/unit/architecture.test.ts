@@ -106,6 +106,27 @@ describe('architecture import rules', () => {
     }
   });
 
+  it('the status bus (src/service/status-bus/) sees routes only as Route: no route adapter, no audio/camera/input; it alone talks D-Bus in the service', () => {
+    const bus = path.join(SRC, 'service', 'status-bus');
+    const allowed = [bus, path.join(SRC, 'service', 'route.ts'), path.join(SRC, 'service', 'controller.ts'), path.join(SRC, 'qemu'), path.join(SRC, 'errors.ts'), path.join(SRC, 'config', 'errors.ts'), path.join(SRC, 'log.ts')];
+    const violations: string[] = [];
+    for (const file of files) {
+      const rel = path.relative(SRC, file);
+      for (const spec of imports(file)) {
+        if (file.startsWith(bus + path.sep)) {
+          if (!spec.startsWith('.')) {
+            if (!['dbus-native', 'zod/v4', 'crypto'].includes(spec)) violations.push(`${rel} imports ${spec}`);
+            continue;
+          }
+          const target = path.resolve(path.dirname(file), spec);
+          const t = target.endsWith('.ts') ? target : `${target}.ts`;
+          if (!allowed.some((a) => target === a || t === a || t.startsWith(a + path.sep))) violations.push(`${rel} imports ${spec}`);
+        } else if (partOf(file) === 'service' && spec === 'dbus-native') violations.push(`${rel} imports dbus-native (the status bus is the service's only D-Bus code)`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
   it('only src/native.ts loads the addon', () => {
     const offenders = files.filter(
       (f) => path.relative(SRC, f) !== 'native.ts' && /qemu_dbus_bridge\.node|build\/Release/.test(fs.readFileSync(f, 'utf8')),

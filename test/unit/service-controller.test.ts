@@ -6,7 +6,7 @@ import { createLogger, Logger } from '../../src/log';
 import { backoffDelay } from '../../src/service/backoff';
 import { Controller } from '../../src/service/controller';
 import { SystemdNotifier } from '../../src/service/notify';
-import { Attacher, CodedError, Route, RouteContext, RouteName, VmLink } from '../../src/service/route';
+import { Attacher, CodedError, emptyCounters, Route, RouteContext, RouteCounters, RouteName, VmLink } from '../../src/service/route';
 import { waitFor } from '../harness/procs';
 
 function recordLog(lines: string[]): Logger {
@@ -96,6 +96,9 @@ class FakeRoute implements Route<FakeVm> {
   }
   status(): string {
     return `${this.name} ok`;
+  }
+  counters(): RouteCounters {
+    return emptyCounters(this.name);
   }
 }
 

@@ -48,6 +48,8 @@ export interface AudioInBridgeOptions {
   prebufferMs?: number;
   /** Delay before reopening a capture stream the server failed (default 1000 ms, doubled up to 10 s). */
   retryMs?: number;
+  /** `capturing` may have changed (a stream opened or closed): called from that event. */
+  onChange?: () => void;
 }
 
 export interface VoiceInStats {
@@ -313,7 +315,10 @@ export class AudioInBridge implements AudioInHandler {
       });
       // The server may have failed it synchronously (closeStream bumped the generation).
       if (gen !== v.generation) stream.close();
-      else v.stream = stream;
+      else {
+        v.stream = stream;
+        this.opts.onChange?.();
+      }
     } catch (e) {
       v.stats.openErrors++;
       v.state = 'error';
@@ -361,6 +366,7 @@ export class AudioInBridge implements AudioInHandler {
       v.stats.overrunBytes += v.stream.stats().overrunBytes;
       v.stream.close();
       v.stream = undefined;
+      this.opts.onChange?.();
     }
     if (!keepState) v.state = 'idle';
   }

@@ -8,6 +8,8 @@ import { OutVoice, VoiceOptions, VoiceStats } from './voice';
 
 export interface SpeakerOptions extends Omit<VoiceOptions, 'backend'> {
   backend: PlaybackBackend;
+  /** A voice came or went (Init/Fini): called from that event, once per change. */
+  onChange?: () => void;
 }
 
 export class Speaker implements AudioOutHandler {
@@ -44,6 +46,7 @@ export class Speaker implements AudioOutHandler {
     }
     const blockFrames = this.seenBlockFrames ?? this.opts.blockFrames;
     this.voices.set(id, new OutVoice(id, sf, { ...this.opts, blockFrames, jitterMs: this.jitter.lateMs(performance.now()) }));
+    this.opts.onChange?.();
   }
 
   fini(id: bigint): void {
@@ -51,6 +54,17 @@ export class Speaker implements AudioOutHandler {
     if (!v) return;
     this.voices.delete(id);
     this.finish(v);
+    this.opts.onChange?.();
+  }
+
+  /** The first playing voice (QEMU has one per audiodev), for the status line and counters. */
+  firstVoice(): OutVoice | undefined {
+    return this.voices.values().next().value;
+  }
+
+  /** Frames per Write as QEMU really sends them, else the configured size (0: neither known). */
+  get blockFrames(): number {
+    return this.seenBlockFrames ?? this.opts.blockFrames ?? 0;
   }
 
   private finish(v: OutVoice): void {

@@ -21,5 +21,7 @@ export async function runCommand(argv: Record<string, unknown>, io: CliIo): Prom
   const { buildRoutes } = require('../../service/routes') as typeof import('../../service/routes');
   const routes = buildRoutes(config);
   if (routes.length === 0) log.warn('every route is off (audio none, camera none, no input): only attaching');
-  return runBridge({ config, log, attacher: createAttacher(config, log), routes });
+  // On the session bus as io.github.qemu_dbus_bridge.Vm.<VM> (see `status`); the VM as configured.
+  const statusBus = { vmName: config.connection.vm ?? config.connection.libvirt };
+  return runBridge({ config, log, attacher: createAttacher(config, log), routes, statusBus });
 }

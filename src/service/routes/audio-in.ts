@@ -1,5 +1,6 @@
 // Route adapter: host source -> guest microphone (src/audio/in AudioInBridge on the same sound
-// server the speaker uses). The bridge opens a capture stream only while the guest records.
+// server the speaker uses). The bridge opens a capture stream only while the guest records, and
+// says so (onChange -> ctx.statusChanged()) when it opens or closes one.
 import { selectAudioBackend } from '../../audio/backend';
 import { AudioInBridge } from '../../audio/in/audio-in-bridge';
 import { captureOpenerFor } from '../../audio/in/native-capture';
@@ -7,14 +8,12 @@ import { CodedError } from '../../errors';
 import type { BridgeConfig } from '../../config/schema';
 import type { ListenerHandle } from '../../qemu';
 import type { QemuSession } from '../attach';
-import type { Route, RouteContext } from '../route';
+import type { AudioInCounters, Route, RouteContext } from '../route';
 
 export class AudioInRoute implements Route<QemuSession> {
   readonly name = 'audio-in' as const;
   private bridge: AudioInBridge | undefined;
   private handle: ListenerHandle | undefined;
-  private wasCapturing = false;
-  private poll: NodeJS.Timeout | undefined;
 
   constructor(private readonly config: BridgeConfig) {}
 
@@ -27,23 +26,13 @@ export class AudioInRoute implements Route<QemuSession> {
       source: a.source || undefined,
       openCapture: captureOpenerFor(backend),
       log: ctx.log,
+      onChange: () => ctx.statusChanged(),
     });
     this.bridge = bridge;
     this.handle = await ctx.vm.qemu.addAudioInListener(bridge);
-    // "capturing" flips only when the guest opens/closes its input: a cheap poll turns that
-    // into one status change, never a line per Read.
-    this.poll = setInterval(() => {
-      if (bridge.capturing !== this.wasCapturing) {
-        this.wasCapturing = bridge.capturing;
-        ctx.statusChanged();
-      }
-    }, 500);
-    this.poll.unref();
   }
 
   async stop(): Promise<void> {
-    if (this.poll) clearInterval(this.poll);
-    this.poll = undefined;
     const handle = this.handle;
     this.handle = undefined;
     await handle?.remove();
@@ -55,8 +44,21 @@ export class AudioInRoute implements Route<QemuSession> {
     return this.bridge?.stats() ?? [];
   }
 
+  private target(): string {
+    return this.config.audio.source || 'default source';
+  }
+
   status(): string {
-    const src = this.config.audio.source || 'default source';
-    return `mic ${this.bridge?.capturing ? 'recording' : 'idle'} ← ${src}`;
+    return `mic ${this.bridge?.capturing ? 'recording' : 'idle'} ← ${this.target()}`;
+  }
+
+  counters(): AudioInCounters {
+    const c: AudioInCounters = { route: 'audio-in', target: this.target(), open: this.bridge?.capturing ?? false, reads: 0, paddedReads: 0, underruns: 0 };
+    for (const v of this.stats()) {
+      c.reads += v.reads;
+      c.paddedReads += v.paddedReads;
+      c.underruns += v.underruns;
+    }
+    return c;
   }
 }

@@ -1,33 +1,28 @@
 // Route adapter: guest speaker -> host sink (src/audio Speaker on the selected sound server).
 // The Speaker reconnects its own streams when the sound server restarts; this adapter only
-// chooses the server, registers the listener and reports the format for STATUS=.
+// chooses the server, registers the listener, and reports the format (the Speaker's Init/Fini
+// event calls ctx.statusChanged()) and the playback counters.
 import { selectAudioBackend, type PlaybackBackend } from '../../audio/backend';
 import { Speaker } from '../../audio/out/speaker';
 import type { BridgeConfig } from '../../config/schema';
 import { CodedError } from '../../errors';
 import type { AudioOutHandler, ListenerHandle, PcmFormat } from '../../qemu';
 import type { QemuSession } from '../attach';
-import type { Route, RouteContext } from '../route';
+import type { AudioOutCounters, Route, RouteContext } from '../route';
 
-/** Passes every call to the Speaker; notes Init/Fini so the status line shows the live format. */
-class FormatWatch implements AudioOutHandler {
-  format: PcmFormat | undefined;
-  /** Peak |sample| of S16 audio since the last peek (only with the meter on: the demo's level). */
+/** The demo's level display: passes every call to the Speaker and keeps the peak of S16 audio. */
+class LevelMeter implements AudioOutHandler {
+  private format: PcmFormat | undefined;
+  /** Peak |sample| since the last peek. */
   peak = 0;
-  constructor(
-    private readonly inner: AudioOutHandler,
-    private readonly changed: () => void,
-    private readonly meter: boolean,
-  ) {}
+  constructor(private readonly inner: AudioOutHandler) {}
   init(id: bigint, format: PcmFormat): void {
     this.inner.init(id, format);
     this.format = format;
-    this.changed();
   }
   fini(id: bigint): void {
     this.inner.fini(id);
     this.format = undefined;
-    this.changed();
   }
   setEnabled(id: bigint, enabled: boolean): void {
     this.inner.setEnabled(id, enabled);
@@ -38,7 +33,7 @@ class FormatWatch implements AudioOutHandler {
   write(id: bigint, data: Uint8Array): void {
     this.inner.write(id, data);
     const f = this.format;
-    if (!this.meter || !f || f.bits !== 16 || !f.isSigned || f.bigEndian) return;
+    if (!f || f.bits !== 16 || !f.isSigned || f.bigEndian) return;
     // Every 8th sample is plenty for a level display and keeps this cheap.
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     let p = this.peak;
@@ -51,7 +46,7 @@ export class AudioOutRoute implements Route<QemuSession> {
   readonly name = 'audio-out' as const;
   private speaker: Speaker | undefined;
   private handle: ListenerHandle | undefined;
-  private watch: FormatWatch | undefined;
+  private meter: LevelMeter | undefined;
   private backend: PlaybackBackend | undefined;
 
   constructor(
@@ -71,10 +66,11 @@ export class AudioOutRoute implements Route<QemuSession> {
       latencyMs: a.latency_ms,
       blockFrames: ctx.vm.qemu.capabilities.audioNSamples ?? undefined,
       log: ctx.log,
+      onChange: () => ctx.statusChanged(),
     });
     this.speaker = speaker;
-    this.watch = new FormatWatch(speaker, () => ctx.statusChanged(), this.opts.meter ?? false);
-    this.handle = await ctx.vm.qemu.addAudioOutListener(this.watch);
+    this.meter = this.opts.meter ? new LevelMeter(speaker) : undefined;
+    this.handle = await ctx.vm.qemu.addAudioOutListener(this.meter ?? speaker);
   }
 
   async stop(): Promise<void> {
@@ -94,16 +90,43 @@ export class AudioOutRoute implements Route<QemuSession> {
 
   /** Peak level since the last call, in dBFS (-Infinity for silence); needs { meter: true }. */
   takeLevelDb(): number {
-    const w = this.watch;
-    if (!w) return -Infinity;
-    const p = w.peak;
-    w.peak = 0;
+    const m = this.meter;
+    if (!m) return -Infinity;
+    const p = m.peak;
+    m.peak = 0;
     return p === 0 ? -Infinity : 20 * Math.log10(p / 32768);
   }
 
+  private target(): string {
+    return `${this.config.audio.sink || 'default sink'} (${this.backend?.kind ?? '?'})`;
+  }
+
   status(): string {
-    const where = `${this.config.audio.sink || 'default sink'} (${this.backend?.kind ?? '?'})`;
-    const f = this.watch?.format;
-    return f ? `audio ${f.freq} Hz ${f.nchannels}ch → ${where}` : `audio idle → ${where}`;
+    const f = this.speaker?.firstVoice()?.format;
+    return f ? `audio ${f.rate} Hz ${f.channels}ch → ${this.target()}` : `audio idle → ${this.target()}`;
+  }
+
+  counters(): AudioOutCounters {
+    const s = this.speaker;
+    const v = s?.firstVoice();
+    const st = v?.stats();
+    const rate = v?.format.rate ?? 0;
+    const ratio = st?.ratio ?? 1;
+    return {
+      route: 'audio-out',
+      target: this.target(),
+      format: v ? `${v.format.nativeFormat.toLowerCase()} ${rate} Hz ${v.format.channels}ch` : '',
+      blockFrames: s?.blockFrames ?? 0,
+      targetLatencyMs: st && rate ? (st.targetFrames * 1000) / rate : 0,
+      measuredLatencyMs: st?.delayMs ?? 0,
+      frames: st?.writtenFrames ?? 0,
+      fillFrames: st?.fillFrames ?? 0,
+      underruns: st?.underruns ?? 0,
+      overruns: st?.overflowFrames ?? 0,
+      lostFrames: st?.droppedFrames ?? 0,
+      reconnects: st?.reconnects ?? 0,
+      driftPpm: (ratio - 1) * 1e6,
+      rateRatio: ratio,
+    };
   }
 }

@@ -5,20 +5,22 @@ import type { BridgeConfig } from '../../config/schema';
 import { CodedError } from '../../errors';
 import type { ListenerHandle } from '../../qemu';
 import type { QemuSession } from '../attach';
-import type { Route, RouteContext } from '../route';
+import type { CameraCounters, Route, RouteContext } from '../route';
 
 export class CameraRoute implements Route<QemuSession> {
   readonly name = 'camera' as const;
   private camera: Camera | undefined;
   private handle: ListenerHandle | undefined;
   private cfg: CameraConfig | undefined;
+  private lastRead = { at: 0, written: 0 };
 
   constructor(private readonly config: BridgeConfig) {}
 
   async start(ctx: RouteContext<QemuSession>): Promise<void> {
     const cfg = cameraConfigOf(this.config.camera);
     this.cfg = cfg;
-    const camera = startCamera(cfg, ctx.vm.name, { log: ctx.log });
+    // A viewer coming or going is this route's state change (the status says whether anyone watches).
+    const camera = startCamera(cfg, ctx.vm.name, { log: ctx.log, onViewerChange: () => ctx.statusChanged() });
     if (!camera) throw new CodedError('EDISABLED', 'camera is off (--camera none)', '', { permanent: true });
     this.camera = camera;
     const console = ctx.vm.qemu.console();
@@ -40,11 +42,37 @@ export class CameraRoute implements Route<QemuSession> {
     return this.camera?.pipeline.stats;
   }
 
+  private target(): string {
+    const t = this.cfg?.target ?? resolveCameraTarget(this.config.camera.device);
+    return t.kind === 'v4l2' ? t.path : t.kind === 'file' ? t.path : t.kind === 'pipewire' ? 'PipeWire camera' : 'none';
+  }
+
   status(): string {
     const c = this.cfg;
     if (!c) return 'camera';
-    const t = c.target;
-    const where = t.kind === 'v4l2' ? t.path : t.kind === 'file' ? t.path : t.kind === 'pipewire' ? 'PipeWire camera' : 'none';
-    return `camera ${c.width}x${c.height}@${c.fps} → ${where}`;
+    return `camera ${c.width}x${c.height}@${c.fps} → ${this.target()}`;
+  }
+
+  counters(): CameraCounters {
+    const p = this.camera?.pipeline;
+    const now = performance.now();
+    const written = p?.stats.written ?? 0;
+    // fps and latencies over the interval since the previous reading (the status bus reads once a second).
+    const dt = (now - this.lastRead.at) / 1000;
+    const fps = p && dt > 0 && written >= this.lastRead.written ? (written - this.lastRead.written) / dt : 0;
+    this.lastRead = { at: now, written };
+    const lat = p?.takeLatencies().sort((a, b) => a - b) ?? [];
+    const pct = (q: number): number => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : 0);
+    return {
+      route: 'camera',
+      target: this.target(),
+      fps,
+      converted: p?.stats.converted ?? 0,
+      repeated: p?.stats.repeated ?? 0,
+      dropped: p?.stats.dropped ?? 0,
+      latencyP50Ms: pct(0.5),
+      latencyP99Ms: pct(0.99),
+      viewer: p?.viewer ?? false,
+    };
   }
 }

@@ -10,15 +10,13 @@ import type { ListenerHandle } from '../../qemu';
 import { InputBridge } from '../../input/bridge';
 import { createDbusVmInput, type DbusVmInput } from '../../input/dbus-vm-input';
 import type { QemuSession } from '../attach';
-import type { Route, RouteContext } from '../route';
+import type { GrabRequest, InputCounters, Route, RouteContext } from '../route';
 
 export class InputRoute implements Route<QemuSession> {
   readonly name = 'input' as const;
   private bridge: InputBridge | undefined;
   private vmInput: DbusVmInput | undefined;
   private unsubscribe: (() => void) | undefined;
-  private lastDevices = -1;
-  private poll: NodeJS.Timeout | undefined;
   private deadMan: ListenerHandle | undefined;
 
   constructor(private readonly config: BridgeConfig) {}
@@ -31,6 +29,8 @@ export class InputRoute implements Route<QemuSession> {
       grabToggle: i.grab_toggle,
       grab: i.grab,
       log: ctx.log,
+      // Hot-plug and grab flips are this route's state changes: reported as they happen.
+      onChange: () => ctx.statusChanged(),
     });
     this.bridge = bridge;
     // Before the first key is sent: from then on a dead bridge leaves nothing pressed.
@@ -51,15 +51,6 @@ export class InputRoute implements Route<QemuSession> {
       }
       ctx.statusChanged();
     });
-    // Hot-plug changes the device count: one status change per change, checked cheaply.
-    this.poll = setInterval(() => {
-      const n = bridge.sources().length;
-      if (n !== this.lastDevices) {
-        this.lastDevices = n;
-        ctx.statusChanged();
-      }
-    }, 1000);
-    this.poll.unref();
   }
 
   private async connectVm(ctx: RouteContext<QemuSession>): Promise<void> {
@@ -74,8 +65,6 @@ export class InputRoute implements Route<QemuSession> {
   }
 
   async stop(): Promise<void> {
-    if (this.poll) clearInterval(this.poll);
-    this.poll = undefined;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     // Releases every key and button still down in the guest, then lets go of the devices.
@@ -91,14 +80,41 @@ export class InputRoute implements Route<QemuSession> {
     return this.bridge?.stats;
   }
 
+  /** Replay streams cannot be grabbed: "grabbed" only when a real device is. */
+  private grabbed(b: InputBridge): boolean {
+    return this.config.input.grab && b.forwardMode === 'guest' && b.sources().some((s) => s.canGrab);
+  }
+
   status(): string {
     const b = this.bridge;
     if (!b) return 'input';
-    const sources = b.sources();
-    const n = sources.length;
-    // Replay streams cannot be grabbed: say "grabbed" only when a real device is.
-    const grabbable = sources.some((s) => s.canGrab);
-    const grab = !this.config.input.grab || !grabbable ? 'not grabbed' : b.forwardMode === 'guest' ? 'grabbed' : 'released to host';
+    const n = b.sources().length;
+    const grabbable = b.sources().some((s) => s.canGrab);
+    const grab = !this.config.input.grab || !grabbable ? 'not grabbed' : this.grabbed(b) ? 'grabbed' : 'released to host';
     return `input ${n} device${n === 1 ? '' : 's'}, ${grab}`;
+  }
+
+  counters(): InputCounters {
+    const b = this.bridge;
+    const st = b?.stats;
+    const devices = b?.sources().map((s) => s.path) ?? [];
+    return {
+      route: 'input',
+      target: devices.length ? devices.join(', ') : [...this.config.input.devices, ...this.config.input.replay].join(', '),
+      devices,
+      forwardTo: b?.forwardMode ?? 'guest',
+      grabbed: b ? this.grabbed(b) : false,
+      forwarded: st ? st.keysForwarded + st.buttonsForwarded + st.motions + st.wheelNotches + st.touchEvents : 0,
+      dropped: st ? st.dropped + st.touchesDropped : 0,
+      lastError: b?.lastError ?? '',
+    };
+  }
+
+  setGrab(want: GrabRequest): boolean | undefined {
+    const b = this.bridge;
+    if (!b) return undefined;
+    const mode = want === 'grab' ? 'guest' : want === 'release' ? 'host' : b.forwardMode === 'guest' ? 'host' : 'guest';
+    b.setForwardMode(mode);
+    return b.forwardMode === 'guest';
   }
 }

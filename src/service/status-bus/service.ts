@@ -1,0 +1,267 @@
+// The bridge on the user's session bus: one well-known name per VM
+// (io.github.qemu_dbus_bridge.Vm.<escaped name>) and one object with Bridge1 (bridge1.xml), so
+// `qemu-dbus-bridge status`, busctl and desktop tools see what each bridge does and can grab or
+// release its input. Separate from the VM's bus (which may be libvirt's private one): this
+// connection carries no VM traffic.
+//
+// Rules: state changes (a route's state or status, attach, detach) go out as PropertiesChanged
+// when they happen; counters are read from the routes at most once per second (a timer, and Get
+// answered from that reading) and sent only when a value changed. Nothing here is on a hot path.
+// Without a session bus the bridge runs on and says once that its status is not published. A
+// second bridge for the same VM gets the name refused and ends with AlreadyBridgedError.
+import * as dbus from 'dbus-native';
+import { CodedError } from '../../errors';
+import { EXIT_PERMISSION } from '../../config/errors';
+import type { Logger } from '../../log';
+import { openBus, type BusConnection } from '../../qemu';
+import type { Controller } from '../controller';
+import type { GrabRequest, RouteName, VmLink } from '../route';
+import { BRIDGE1, ERROR_PREFIX, INTERFACE, OBJECT_PATH, busNameFor, countersToDict, isRouteName, type Bridge1Property, type RouteTuple, type VariantDict } from './interface';
+
+/** RequestName flag: fail at once instead of waiting in the queue behind the owner. */
+const DO_NOT_QUEUE = 4;
+const PRIMARY_OWNER = 1;
+
+export class AlreadyBridgedError extends CodedError<'EALREADY_BRIDGED'> {
+  constructor(vm: string, pid: number | undefined) {
+    super(
+      'EALREADY_BRIDGED',
+      `VM '${vm}' is already bridged by PID ${pid ?? '(unknown)'}`,
+      `stop that bridge first (qemu-dbus-bridge status shows it; systemctl --user stop qemu-dbus-bridge@${vm} if it is the unit)`,
+      { permanent: true, exitCode: EXIT_PERMISSION },
+    );
+    this.name = 'AlreadyBridgedError';
+  }
+}
+
+/** A method call refused with one of our error names (ERROR_PREFIX + name). */
+class BridgeMethodError extends Error {
+  readonly dbusName: string;
+  constructor(name: 'NoInputRoute' | 'NotRunning' | 'UnknownRoute' | 'NotAttached', message: string) {
+    super(message);
+    this.dbusName = ERROR_PREFIX + name;
+  }
+}
+
+export interface StatusServiceOptions<V extends VmLink> {
+  controller: Controller<V>;
+  log: Logger;
+  /** The VM as configured (--vm / --libvirt / the unit's instance); undefined: taken from the first attach. */
+  vmName: string | undefined;
+  /** Session bus address; default DBUS_SESSION_BUS_ADDRESS (unset: status is unavailable). */
+  address?: string;
+  /** Counter reading period, ms (default 1000: also the fastest counters are ever read). */
+  countersMs?: number;
+}
+
+export class StatusService<V extends VmLink> {
+  private conn: BusConnection | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private sent = new Map<Bridge1Property, string>();
+  private counters: [string, VariantDict][] = [];
+  private countersAt = 0;
+  private flushPending = false;
+  private closed = false;
+  private vmName: string | undefined;
+  private resolveFatal!: (err: Error) => void;
+  /** Resolves when the bridge must end (the name turned out to be taken at the first attach). */
+  readonly fatal: Promise<Error> = new Promise((r) => (this.resolveFatal = r));
+
+  private constructor(private readonly opts: StatusServiceOptions<V>) {
+    this.vmName = opts.vmName;
+  }
+
+  /**
+   * Publishes the bridge. Resolves with the service, or undefined when there is no session bus
+   * (said once in the log); rejects with AlreadyBridgedError when another bridge has the name.
+   */
+  static async start<V extends VmLink>(opts: StatusServiceOptions<V>): Promise<StatusService<V> | undefined> {
+    const address = opts.address ?? process.env.DBUS_SESSION_BUS_ADDRESS;
+    if (!address) {
+      opts.log.warn('status is unavailable: no session bus (DBUS_SESSION_BUS_ADDRESS is unset); the bridge runs on, see journalctl for what it does');
+      return undefined;
+    }
+    let conn: BusConnection;
+    try {
+      conn = await openBus(address, 5000);
+    } catch (err) {
+      opts.log.warn(`status is unavailable: the session bus does not answer (${(err as CodedError).problem ?? String(err)}); the bridge runs on`);
+      return undefined;
+    }
+    const s = new StatusService(opts);
+    s.conn = conn;
+    try {
+      s.export();
+      if (s.vmName !== undefined) await s.claim(s.vmName);
+    } catch (err) {
+      await s.close();
+      throw err;
+    }
+    s.watch();
+    return s;
+  }
+
+  /** Takes the VM's name on the bus; AlreadyBridgedError when another process has it. */
+  private async claim(vm: string): Promise<void> {
+    const bus = this.conn!.bus;
+    const name = busNameFor(vm);
+    const reg = await bus.ownName(name, DO_NOT_QUEUE);
+    if (reg.result === PRIMARY_OWNER) {
+      this.opts.log.info(`status on the session bus as ${name}`);
+      return;
+    }
+    const pid = await bus.getConnectionUnixProcessId(name).then(
+      (p) => Number(p),
+      () => undefined,
+    );
+    throw new AlreadyBridgedError(vm, pid);
+  }
+
+  private export(): void {
+    const bus = this.conn!.bus;
+    const props: Record<string, dbus.PropertyDefinition> = {};
+    for (const [name, type] of Object.entries(BRIDGE1.properties)) {
+      props[name] = { type, access: 'read', get: () => this.value(name as Bridge1Property) };
+    }
+    const grab = (want: GrabRequest) => (): boolean => this.grab(want);
+    const iface = dbus.defineInterface({
+      name: INTERFACE,
+      properties: props,
+      methods: {
+        Grab: { out: { forwarding: 'b' }, handler: grab('grab') },
+        Release: { out: { forwarding: 'b' }, handler: grab('release') },
+        ToggleGrab: { out: { forwarding: 'b' }, handler: grab('toggle') },
+        RestartRoute: { in: { route: 's' }, out: { restarted: 'as' }, handler: ({ route }: { route: string }) => this.restart(route) },
+        Reattach: {
+          handler: () => {
+            if (!this.opts.controller.reattach('re-attach requested on the status bus')) throw new BridgeMethodError('NotAttached', 'not attached to the VM now; the bridge is already trying to attach');
+            return null;
+          },
+        },
+      },
+    });
+    bus.exportInterface(iface.impl, OBJECT_PATH, iface.descriptor);
+  }
+
+  private grab(want: GrabRequest): boolean {
+    const input = this.opts.controller.routes.find((r) => r.setGrab);
+    if (!input?.setGrab) throw new BridgeMethodError('NoInputRoute', 'this bridge forwards no input (no --input or --input-replay)');
+    this.opts.log.info(`${want} requested on the status bus`);
+    const forwarding = input.setGrab(want);
+    if (forwarding === undefined) throw new BridgeMethodError('NotRunning', 'the input route is not running now (see the Routes property for why)');
+    this.scheduleFlush();
+    return forwarding;
+  }
+
+  private async restart(route: string): Promise<string[]> {
+    if (route !== '' && !isRouteName(route)) throw new BridgeMethodError('UnknownRoute', `no route '${route}': audio-out, audio-in, camera, input, or '' for all`);
+    const c = this.opts.controller;
+    if (route !== '' && !c.routes.some((r) => r.name === route)) throw new BridgeMethodError('UnknownRoute', `route ${route} is not enabled in this bridge`);
+    if (!c.attachedVm) throw new BridgeMethodError('NotAttached', 'not attached to the VM now; routes start once it is');
+    return c.restartRoutes(route === '' ? [] : [route as RouteName]);
+  }
+
+  /** Current value of a property (counters: the last reading, refreshed when older than the period). */
+  private value(name: Bridge1Property): unknown {
+    const c = this.opts.controller;
+    const snap = c.snapshot();
+    switch (name) {
+      case 'VmName':
+        return snap.vm?.name ?? this.vmName ?? '';
+      case 'VmUuid':
+        return snap.vm?.uuid ?? '';
+      case 'Pid':
+        return process.pid;
+      case 'Attached':
+        return snap.vm !== undefined && snap.vmPresent;
+      case 'Status':
+        return snap.status;
+      case 'QemuFeatures':
+        return c.attachedVm?.features?.() ?? [];
+      case 'Counters':
+        return this.readCounters(false);
+      case 'Routes': {
+        const counters = this.readCounters(false);
+        const targetOf = (route: string): string => String(counters.find(([n]) => n === route)?.[1].find(([k]) => k === 'target')?.[1][1] ?? '');
+        return snap.routes.map((r): RouteTuple => [r.name, r.state, r.reason, r.nextRetryAt, r.summary, targetOf(r.name)]);
+      }
+    }
+  }
+
+  /** The routes' counters: read now when `force` or when the last reading is older than the period. */
+  private readCounters(force: boolean): [string, VariantDict][] {
+    const now = Date.now();
+    if (!force && this.countersAt !== 0 && now - this.countersAt < (this.opts.countersMs ?? 1000)) return this.counters;
+    this.countersAt = now;
+    const out: [string, VariantDict][] = [];
+    for (const r of this.opts.controller.routes) {
+      try {
+        out.push([r.name, countersToDict(r.counters())]);
+      } catch (err) {
+        this.opts.log.debug(`counters of ${r.name} failed: ${String(err)}`);
+      }
+    }
+    this.counters = out;
+    return out;
+  }
+
+  private watch(): void {
+    const ev = this.opts.controller.events;
+    const changed = (): void => this.scheduleFlush();
+    ev.on('routeState', changed, this);
+    ev.on('status', changed, this);
+    ev.on('detached', changed, this);
+    ev.on('attached', (vm) => {
+      if (this.vmName === undefined) {
+        // No name configured (the only VM on the bus, a QMP socket): the first attach names it.
+        this.vmName = vm.name;
+        this.claim(vm.name).catch((err: Error) => this.resolveFatal(err));
+      }
+      changed();
+    }, this);
+    this.timer = setInterval(() => this.flush(true), this.opts.countersMs ?? 1000);
+    this.timer.unref();
+  }
+
+  /** Coalesces a burst of events (a whole attach) into one PropertiesChanged. */
+  private scheduleFlush(): void {
+    if (this.flushPending) return;
+    this.flushPending = true;
+    setImmediate(() => {
+      this.flushPending = false;
+      this.flush(false);
+    });
+  }
+
+  /**
+   * Sends PropertiesChanged with every property whose value differs from what was last sent.
+   * Counters are read anew only by the timer (`readCounters`); an event sends the last reading.
+   */
+  private flush(readCounters: boolean): void {
+    if (this.closed || !this.conn) return;
+    if (readCounters) this.readCounters(true);
+    const changed: Record<string, unknown> = {};
+    for (const name of Object.keys(BRIDGE1.properties) as Bridge1Property[]) {
+      const v = this.value(name);
+      const text = JSON.stringify(v);
+      if (this.sent.get(name) === text) continue;
+      this.sent.set(name, text);
+      changed[name] = v;
+    }
+    if (Object.keys(changed).length === 0) return;
+    try {
+      this.conn.bus.emitPropertiesChanged(OBJECT_PATH, INTERFACE, changed);
+    } catch (err) {
+      this.opts.log.debug(`PropertiesChanged not sent: ${String(err)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.opts.controller.events.removeAll(this);
+    await this.conn?.close();
+    this.conn = undefined;
+  }
+}
