@@ -10,10 +10,10 @@ import { FakePlayback } from '../../src/audio/out/fake-playback';
 import { Speaker } from '../../src/audio/out/speaker';
 import { CameraConsoleListener } from '../../src/camera/listener';
 import { CameraPipeline } from '../../src/camera/pipeline';
-import { FakeSink } from '../../src/camera/sinks/fake';
+import { FakeSink } from '../fakes/camera-sink';
 import { InputBridge } from '../../src/input/bridge';
-import { FakeEventSource, RecordingVmInput } from '../../src/input/fakes';
-import { createLogger } from '../../src/log';
+import { FakeEventSource, RecordingVmInput } from '../fakes/input';
+import { createLogger, silentLogger } from '../../src/log';
 import type { NativePlaybackOptions } from '../../src/native-api/audio';
 import type { PcmFormat } from '../../src/qemu/handlers';
 import { Controller } from '../../src/service/controller';
@@ -42,7 +42,7 @@ describe('parts report their state changes from the event', () => {
   it('AudioInBridge: onChange when the microphone stream opens and when it closes, not on Init', () => {
     let changes = 0;
     const server = new FakeCaptureServer();
-    const b = new AudioInBridge({ vmName: 'vm', openCapture: server.open, prebufferMs: 0, log: () => undefined, onChange: () => changes++ });
+    const b = new AudioInBridge({ vmName: 'vm', openCapture: server.open, prebufferMs: 0, log: silentLogger, onChange: () => changes++ });
     b.init(7n, S16);
     expect(changes).toBe(0);
     b.setEnabled(7n, true);
@@ -54,7 +54,7 @@ describe('parts report their state changes from the event', () => {
   it('CameraPipeline: onViewerChange when a consumer comes and when it goes, not per tick', () => {
     let changes = 0;
     const sink = new FakeSink({ width: 64, height: 48, fps: 30, format: null });
-    const p = new CameraPipeline({ source: new CameraConsoleListener({ log: () => undefined }), sink, onViewerChange: () => changes++ });
+    const p = new CameraPipeline({ source: new CameraConsoleListener({ log: silentLogger }), sink, onViewerChange: () => changes++ });
     p.tick();
     expect([changes, p.viewer]).toEqual([0, false]);
     sink.format = 'YUY2';
@@ -69,7 +69,7 @@ describe('parts report their state changes from the event', () => {
   it('InputBridge: onChange when a device comes and goes', () => {
     let changes = 0;
     const kbd = new FakeEventSource('/dev/input/by-id/kbd');
-    const b = new InputBridge({ replay: [kbd.path], log: () => undefined, watcher: { open: () => kbd }, onChange: () => changes++ });
+    const b = new InputBridge({ replay: [kbd.path], log: silentLogger, watcher: { open: () => kbd }, onChange: () => changes++ });
     b.start();
     expect(changes).toBe(1);
     kbd.disappear('ENODEV');
@@ -79,7 +79,7 @@ describe('parts report their state changes from the event', () => {
   it('InputBridge: setForwardMode from outside flips the mode once and says so once', () => {
     let changes = 0;
     const kbd = new FakeEventSource('/dev/input/by-id/kbd');
-    const b = new InputBridge({ replay: [kbd.path], log: () => undefined, watcher: { open: () => kbd }, onChange: () => changes++ });
+    const b = new InputBridge({ replay: [kbd.path], log: silentLogger, watcher: { open: () => kbd }, onChange: () => changes++ });
     b.setVm(new RecordingVmInput());
     b.start();
     changes = 0;

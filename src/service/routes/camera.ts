@@ -1,6 +1,6 @@
 // Route adapter: guest screen -> webcam (src/camera: listener + pipeline + sink). The camera part
 // turns the [camera] table into its config (`auto`: src/camera/options.ts resolveCameraTarget).
-import { cameraConfigOf, pinGuestResolution, startCamera, type Camera, type CameraConfig } from '../../camera';
+import { cameraConfigOf, parseCameraDevice, pinGuestResolution, resolveCameraTarget, startCamera, type Camera, type CameraConfig } from '../../camera';
 import type { BridgeConfig } from '../../config/schema';
 import { CodedError } from '../../errors';
 import type { ListenerHandle } from '../../qemu';
@@ -43,7 +43,7 @@ export class CameraRoute implements Route<QemuSession> {
   }
 
   private target(): string {
-    const t = this.cfg?.target ?? resolveCameraTarget(this.config.camera.device);
+    const t = this.cfg?.target ?? resolveCameraTarget(parseCameraDevice(this.config.camera.device));
     return t.kind === 'v4l2' ? t.path : t.kind === 'file' ? t.path : t.kind === 'pipewire' ? 'PipeWire camera' : 'none';
   }
 
