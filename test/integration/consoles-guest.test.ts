@@ -167,6 +167,29 @@ describe.each(QEMU_MATRIX)('two display heads (QEMU %s, TCG, std VGA + secondary
     }
   }, 150_000);
 
+  it('--input-console 1: SIGKILL with a key held, QEMU lifts it (the dead-man\'s switch sits on console 1)', async () => {
+    const KEY_A = 30;
+    const fifo = path.join(dir, `replay-kill-${version}`);
+    fs.rmSync(fifo, { force: true });
+    await new Promise<void>((r, j) => execFile('mkfifo', [fifo], (e) => (e ? j(e) : r())));
+    const kbd = (await guest.waitForSerial(/input (event\d+) name='QEMU Virtio Keyboard'/, 10_000))[1];
+    const from = guest.serial().length;
+    const b = startBridge(['--vm', name, '--camera', 'none', '--input-replay', fifo, '--input-console', '1']);
+    const keyA = () => parseInputEvents(guest.serial().slice(from)).filter((e) => e.device === kbd && e.type === 1 && e.code === KEY_A).map((e) => e.value);
+    const fd = await openFifo(fifo);
+    try {
+      fs.writeSync(fd, encodeEvents(new EventScript().key(KEY_A, 1).frames()[0]));
+      await waitFor('KEY_A down in the guest', 30_000, () => keyA().includes(1));
+      // keys go to console 1's keyboard state; only a switch on that console lifts them
+      b.proc.kill('SIGKILL');
+      await b.exited;
+      await waitFor('KEY_A up in the guest', 30_000, () => keyA().includes(0)).catch(() => undefined);
+      expect(keyA().filter((v) => v !== 2), b.log()).toEqual([1, 0]);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }, 90_000);
+
   it('a console the VM does not have: ECONSOLE_UNKNOWN once, naming the consoles there are', async () => {
     const b = startBridge(['--vm', name, '--camera', `file:${path.join(dir, 'none.yuv')}`, '--camera-console', '5']);
     try {
