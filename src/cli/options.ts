@@ -44,9 +44,11 @@ export function withRouteOptions<T>(y: Argv<T>) {
     .option('camera-pin-resolution', { type: 'boolean', group: CAMERA, describe: 'ask the guest to render at the webcam size (Console.SetUIInfo; virtio-vga/virtio-gpu only)' })
     .option('camera-format', { type: 'string', group: CAMERA, describe: 'pixel format for v4l2loopback/file: YUY2, I420 or NV12', defaultDescription: CAMERA_DEFAULTS.format })
     .option('camera-cursor', { type: 'boolean', group: CAMERA, describe: "draw the guest's mouse pointer into the picture (--no-camera-cursor: don't)", defaultDescription: String(CAMERA_DEFAULTS.cursor) })
+    .option('camera-console', { type: 'string', group: CAMERA, describe: 'which console of the VM the webcam shows (a number from `list`)', defaultDescription: 'the first graphic console' })
     .option('input', { type: 'string', group: INPUT, describe: 'device to forward (repeatable): /dev/input/by-id/…, name:REGEX, id:VVVV:PPPP, all-keyboards, all-mice' })
     .option('input-replay', { type: 'string', group: INPUT, describe: 'replay a file/FIFO of input_event records into the VM (repeatable)' })
     .option('grab-toggle', { type: 'string', group: INPUT, describe: `hotkey that toggles the grab: ${GRAB_TOGGLE_PRESETS.join(', ')} or "KEY_A+KEY_B"`, defaultDescription: 'ctrl-ctrl' })
+    .option('input-console', { type: 'string', group: INPUT, describe: 'which console of the VM gets the keyboard and mouse; absolute positions are scaled to its size (a number from `list`)', defaultDescription: 'the first graphic console' })
     .option('grab', { type: 'boolean', group: INPUT, describe: 'grab input devices exclusively (--no-grab: share them with the host)', defaultDescription: 'true' });
 }
 
@@ -63,5 +65,5 @@ export function withSystemdInstanceOption<T>(y: Argv<T>) {
 export const ALL_FLAGS = [
   'help', 'version', 'log-format', 'log-level', 'address', 'vm', 'qmp', 'libvirt', 'libvirt-uri', 'config', 'audio', 'audio-sink', 'audio-source',
   'audio-latency', 'camera', 'camera-size', 'camera-fps', 'camera-pin-resolution', 'input', 'input-replay', 'grab-toggle',
-  'grab', 'no-grab', 'json', 'duration', 'camera-format', 'camera-cursor', 'no-camera-cursor', 'dir', 'bin', 'systemd-instance',
+  'grab', 'no-grab', 'json', 'duration', 'camera-format', 'camera-cursor', 'no-camera-cursor', 'dir', 'bin', 'systemd-instance', 'camera-console', 'input-console',
 ];

@@ -4,13 +4,10 @@
 import { execFile } from 'child_process';
 import * as fs from 'fs';
 import { CodedError, errorCode } from '../errors';
+import type { ConsoleInfo } from '../qemu';
 
-export interface ConsoleSummary {
-  id: number;
-  type: string;
-  label: string;
-  width: number;
-  height: number;
+/** A console as src/qemu describes it (id, type, label, head, size) and the interfaces it serves. */
+export interface ConsoleSummary extends ConsoleInfo {
   interfaces: string[];
 }
 
@@ -90,18 +87,13 @@ async function unreachable(address: string, err: unknown): Promise<Error> {
  * add_client) or another source of the socket (libvirt's virDomainOpenGraphics).
  */
 export async function probeP2p(source: { qmpPath: string } | { p2pSource: { open: (timeoutMs: number) => Promise<number>; where: string } }): Promise<VmSummary> {
-  const { QemuVm, RemoteObject, consolePath } = await import('../qemu');
+  const { QemuVm, consolePath } = await import('../qemu');
   const vm = await QemuVm.connect({ ...source, reattach: false, livenessIntervalMs: 0 });
   const owner = 'qmpPath' in source ? `QMP ${source.qmpPath}` : source.p2pSource.where;
   try {
     const caps = vm.capabilities;
     const consoles: ConsoleSummary[] = [];
-    for (const id of vm.info.consoleIds) {
-      const o = new RemoteObject(vm.link, consolePath(id));
-      const prop = (name: string) => o.getProperty('org.qemu.Display1.Console', name, 5000).catch(() => undefined);
-      const { width, height } = await vm.console(id).size(5000);
-      consoles.push({ id, type: String((await prop('Type')) ?? ''), label: String((await prop('Label')) ?? ''), width, height, interfaces: caps.objects[consolePath(id)] ?? [] });
-    }
+    for (const c of await vm.consoleInfos(5000)) consoles.push({ ...c, interfaces: caps.objects[consolePath(c.id)] ?? [] });
     const features: QemuFeatures = { interfaces: caps.interfacesProperty, multiTouch: caps.multiTouch, audioNSamples: caps.audioNSamples };
     return { owner, name: vm.info.name, uuid: vm.info.uuid, features, consoles, audio: caps.audio, clipboard: caps.clipboard, chardevs: caps.chardevs };
   } finally {
@@ -118,6 +110,7 @@ export async function probeVms(address: string | undefined, env: NodeJS.ProcessE
     if (errorCode(err) === 'ENOOWNER') return [];
     throw await unreachable(addr, err);
   }
+  const { consoleInfoOf } = await import('../qemu');
   const r = jsonLines(first);
   const owners = (r[0].data as string[][])[0];
   const vms: VmSummary[] = [];
@@ -128,9 +121,9 @@ export async function probeVms(address: string | undefined, env: NodeJS.ProcessE
     const consoles: ConsoleSummary[] = [];
     for (const id of ids) {
       const p = `/org/qemu/Display1/Console_${id}`;
-      const c = jsonLines(await busctl(addr, ['get-property', owner, p, 'org.qemu.Display1.Console', 'Type', 'Label', 'Width', 'Height']));
-      const [type, label, width, height] = c.map((x) => x.data) as [string, string, number, number];
-      consoles.push({ id, type, label, width, height, interfaces: await interfacesOf(addr, owner, p) });
+      const c = jsonLines(await busctl(addr, ['get-property', owner, p, 'org.qemu.Display1.Console', 'Type', 'Label', 'Head', 'Width', 'Height']));
+      const [Type, Label, Head, Width, Height] = c.map((x) => x.data);
+      consoles.push({ ...consoleInfoOf(id, { Type, Label, Head, Width, Height }), interfaces: await interfacesOf(addr, owner, p) });
     }
     // Properties a QEMU too old to have them answers with an error: absent.
     const prop = async (objPath: string, iface: string, name: string): Promise<unknown> =>

@@ -29,10 +29,12 @@ export const FLAG_FOR_KEY: Record<string, string> = {
   'camera.pin_resolution': '--camera-pin-resolution',
   'camera.format': '--camera-format',
   'camera.cursor': '--camera-cursor / --no-camera-cursor',
+  'camera.console': '--camera-console',
   'input.devices': '--input',
   'input.replay': '--input-replay',
   'input.grab': '--grab / --no-grab',
   'input.grab_toggle': '--grab-toggle',
+  'input.console': '--input-console',
 };
 
 export type ConfigSource = { kind: 'file'; path: string } | { kind: 'flags' };
@@ -56,10 +58,12 @@ export interface ConfigFlags {
   cameraPinResolution?: boolean;
   cameraFormat?: string;
   cameraCursor?: boolean;
+  cameraConsole?: string | number;
   input?: string | string[];
   inputReplay?: string | string[];
   grab?: boolean;
   grabToggle?: string;
+  inputConsole?: string | number;
 }
 
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -167,12 +171,14 @@ export function flagsToPartial(f: ConfigFlags): PartialConfig {
       pin_resolution: f.cameraPinResolution,
       format: f.cameraFormat,
       cursor: f.cameraCursor,
+      console: num(f.cameraConsole),
     }),
     input: set({
       devices: f.input === undefined ? undefined : Array.isArray(f.input) ? f.input : [f.input],
       replay: f.inputReplay === undefined ? undefined : Array.isArray(f.inputReplay) ? f.inputReplay : [f.inputReplay],
       grab: f.grab,
       grab_toggle: f.grabToggle,
+      console: num(f.inputConsole),
     }),
   };
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as PartialConfig;
@@ -192,8 +198,11 @@ function checkFlagCombinations(f: ConfigFlags): void {
     bad('--no-grab and --grab-toggle exclude each other: the toggle switches a grab that --no-grab turns off');
   if (f.audio === 'none' && (f.audioSink !== undefined || f.audioSource !== undefined || f.audioLatency !== undefined))
     bad('--audio none turns audio off, so --audio-sink, --audio-source and --audio-latency have no effect; drop one of them');
-  if (f.camera === 'none' && (f.cameraSize !== undefined || f.cameraFps !== undefined || f.cameraPinResolution !== undefined || f.cameraFormat !== undefined))
-    bad('--camera none turns the camera off, so --camera-size, --camera-fps and --camera-pin-resolution have no effect; drop one of them');
+  if (
+    f.camera === 'none' &&
+    (f.cameraSize !== undefined || f.cameraFps !== undefined || f.cameraPinResolution !== undefined || f.cameraFormat !== undefined || f.cameraConsole !== undefined)
+  )
+    bad('--camera none turns the camera off, so --camera-size, --camera-fps, --camera-pin-resolution and --camera-console have no effect; drop one of them');
 }
 
 function merge(base: PartialConfig, over: PartialConfig): PartialConfig {

@@ -30,11 +30,13 @@ export const ALLOWED: Record<string, string> = {
   'camera.pin_resolution': 'true or false',
   'camera.format': 'YUY2, I420 or NV12 (v4l2loopback and file targets; PipeWire negotiates)',
   'camera.cursor': 'true or false',
+  'camera.console': 'a console number from 0 to 255 as `qemu-dbus-bridge list` shows it (default: the first graphic console)',
   'input.devices':
     'a list of devices: absolute evdev paths (best /dev/input/by-id/...), name:REGEX, id:VVVV:PPPP, all-keyboards or all-mice (see `qemu-dbus-bridge devices`)',
   'input.replay': 'absolute paths of replay files or FIFOs (raw input_event records)',
   'input.grab': 'true or false',
   'input.grab_toggle': `${GRAB_TOGGLE_PRESETS.join(', ')} or a chord of evdev key names like "KEY_LEFTCTRL+KEY_F12"`,
+  'input.console': 'a console number from 0 to 255 as `qemu-dbus-bridge list` shows it (default: the first graphic console)',
 };
 
 /** The part's own parser decides (one definition of what a device, rule, size or hotkey is). */
@@ -106,6 +108,8 @@ export const ConfigSchema = z
         pin_resolution: bool('camera.pin_resolution').default(CAMERA_DEFAULTS.pin_resolution),
         format: z.enum(CAMERA_PIXEL_FORMATS, { message: ALLOWED['camera.format'] }).default(CAMERA_DEFAULTS.format),
         cursor: bool('camera.cursor').default(CAMERA_DEFAULTS.cursor),
+        // unset: the first graphic console (src/qemu/console.ts chooseConsole)
+        console: int('camera.console', 0, 255).optional(),
       })
       .strict()
       .default({}),
@@ -127,6 +131,8 @@ export const ConfigSchema = z
             message: ALLOWED['input.grab_toggle'],
           })
           .default('ctrl-ctrl'),
+        // unset: the first graphic console (src/qemu/console.ts chooseConsole)
+        console: int('input.console', 0, 255).optional(),
       })
       .strict()
       .default({}),

@@ -33,7 +33,9 @@ export type QemuDbusErrorCode =
   /** QEMU sent a listener a call we refused, or its handler failed on it (counted, logged once) */
   | 'ELISTENER_CALL'
   /** an argument we refuse to send because QEMU would misbehave (e.g. abort) */
-  | 'EBAD_ARGUMENT';
+  | 'EBAD_ARGUMENT'
+  /** a console was asked for by number (--camera-console, --input-console) and the VM has no such console */
+  | 'ECONSOLE_UNKNOWN';
 
 export class QemuDbusError extends CodedError<QemuDbusErrorCode> {
   /** The D-Bus error name when the failure came back from a peer. */

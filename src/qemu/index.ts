@@ -8,6 +8,8 @@
 //   vm.info            { name, uuid, uniqueName, consoleIds, busAddress, p2p }
 //   vm.capabilities    { audio, audioNSamples, multiTouch, unixMap, scanoutDmabuf2, consoleInterfaces,
 //                        clipboard, chardevs, p2pAudioBroken, ... } from introspection, not versions
+//   await vm.consoleInfos()  ConsoleInfo[] {id, type, label, head, width, height} of every console
+//   await vm.chooseConsole(n?, flag)  QemuConsole n (ECONSOLE_UNKNOWN if absent), else the first graphic one
 //   vm.console(id?)    QemuConsole: .size(), .onSizeChanged(cb), .keyboard (Keyboard: press/release
 //                      qnum), .mouse (Mouse: press/release 0..6 only, wheel, setAbsPosition,
 //                      relMotion, isAbsolute, onIsAbsoluteChanged), .multiTouch, .proxy (generated)
@@ -43,7 +45,7 @@ export { connectFailure } from './transport';
 export { openBus, defaultBusAddress, unixPathOf, busFailure, foreignOwner, socketOwner, userName, type BusConnection, type SocketOwner } from './bus';
 export { discoverVms, listQueuedOwners, pickVm, QEMU_BUS_NAME, type FoundVm, type Discovery, type VmSelector } from './discovery';
 export { detectCapabilities, type Capabilities } from './capabilities';
-export { QemuConsole, consolePath } from './console';
+export { QemuConsole, chooseConsole, consoleInfoOf, consolePath, describeConsole, isGraphicConsole, type ConsoleInfo } from './console';
 export { Keyboard, LED_CAPS_LOCK, LED_NUM_LOCK, LED_SCROLL_LOCK } from './keyboard';
 export { Mouse, MouseButton, checkMouseButton, type MouseButtonValue } from './mouse';
 export { MULTITOUCH_MAX_SLOTS, MultiTouch, TouchKind, type TouchKindValue } from './multitouch';

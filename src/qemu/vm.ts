@@ -18,7 +18,7 @@ import { EventEmitter } from 'events';
 import type * as dbus from 'dbus-native';
 import { AUDIO_PATH, QemuAudio } from './audio';
 import { detectCapabilities, type Capabilities } from './capabilities';
-import { QemuConsole } from './console';
+import { QemuConsole, chooseConsole, type ConsoleInfo } from './console';
 import { hasRealUuid, type VmSelector } from './discovery';
 import { QemuDbusError, errorText, isQemuDbusError } from './errors';
 import type { AudioInHandler, AudioOutHandler, ConsoleListenerHandler } from './handlers';
@@ -129,6 +129,21 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
       this.consoles.set(id, c);
     }
     return c;
+  }
+
+  /** Every console of the VM (VM.ConsoleIDs) with its Label, Head, Type and size, in ID order. */
+  async consoleInfos(timeoutMs?: number): Promise<ConsoleInfo[]> {
+    return Promise.all([...this.vmInfo.consoleIds].sort((a, b) => a - b).map((id) => this.console(id).info(timeoutMs)));
+  }
+
+  /**
+   * The console a route works on: console `want` (ECONSOLE_UNKNOWN naming the consoles there are
+   * when the VM has none with that number), by default the first graphic console. `flag` is the
+   * option that asked, for the error's fix.
+   */
+  async chooseConsole(want: number | undefined, flag: string): Promise<QemuConsole> {
+    const picked = chooseConsole(await this.consoleInfos(), want, flag, this.vmInfo.name);
+    return this.console(picked.id);
   }
 
   /** The Audio object; ENO_AUDIO when QEMU runs without `audiodev=` on -display dbus. */

@@ -13,7 +13,7 @@ import { qemuBinary, type QemuTarget } from './qemu-targets';
 
 export { QmpSession, QmpError } from './qmp';
 
-export type GuestScenario = 'tone' | 'record' | 'keys' | 'pattern' | 'idle' | 'text' | 'cursor' | 'animate';
+export type GuestScenario = 'tone' | 'record' | 'keys' | 'pattern' | 'idle' | 'text' | 'cursor' | 'animate' | 'heads';
 
 /** Guest parameters passed as `bridge.<name>=<value>` on the kernel command line (guest/README.md). */
 export interface GuestParams {

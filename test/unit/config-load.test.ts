@@ -53,6 +53,15 @@ describe('config loading', () => {
     expect(config.input.devices).toEqual(['all-keyboards', 'name:^Logi']);
   });
 
+  it('[camera] console and [input] console: unset by default, set from the file, overridden by --camera-console / --input-console', () => {
+    expect(resolveConfig({ vm: 'none-here' }, cfgHome({})).config.camera.console).toBeUndefined();
+    const env = cfgHome({ 'heads.toml': '[camera]\nconsole = 1\n[input]\nconsole = 1\n' });
+    const fromFile = resolveConfig({ vm: 'heads' }, env).config;
+    expect([fromFile.camera.console, fromFile.input.console]).toEqual([1, 1]);
+    const flags = resolveConfig({ vm: 'heads', cameraConsole: '0', inputConsole: '2' }, env).config;
+    expect([flags.camera.console, flags.input.console]).toEqual([0, 2]);
+  });
+
   it('--audio none and --camera none switch routes off', () => {
     const { config } = resolveConfig({ audio: 'none', camera: 'none' }, cfgHome({}));
     expect(enabledRoutes(config)).toEqual([]);

@@ -1,4 +1,5 @@
-// `list`: the VMs on a bus with their consoles, audio and capabilities.
+// `list`: the VMs on a bus with their consoles (number, type, size, device label, head: the number
+// --camera-console / --input-console take), audio and capabilities.
 import { sessionAddress, probeP2p, probeVms, type VmSummary } from '../qemu-probe';
 import { ConfigFlags, validateFlags } from '../../config/load';
 import type { CliIo } from '../main';
@@ -33,7 +34,7 @@ export async function listCommand(argv: Record<string, unknown>, io: CliIo): Pro
     io.out(`${vm.name}  ${vm.uuid}  (${vm.owner})`);
     for (const c of vm.consoles) {
       const caps = c.interfaces.map((i) => i.replace('org.qemu.Display1.', '')).filter((i) => i !== 'Console');
-      io.out(`  console ${c.id}: ${c.type} ${c.width}x${c.height}${c.label ? ` "${c.label}"` : ''}${caps.length ? `  [${caps.join(', ')}]` : ''}`);
+      io.out(`  console ${c.id}: ${c.type} ${c.width}x${c.height}${c.label ? ` "${c.label}"` : ''} head ${c.head}${caps.length ? `  [${caps.join(', ')}]` : ''}`);
     }
     io.out(`  audio: ${vm.audio ? 'yes' : 'no (add audiodev= to -display dbus)'}  clipboard: ${vm.clipboard ? 'yes' : 'no'}${vm.chardevs.length ? `  chardevs: ${vm.chardevs.join(', ')}` : ''}`);
   }

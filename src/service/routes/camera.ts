@@ -19,11 +19,12 @@ export class CameraRoute implements Route<QemuSession> {
   async start(ctx: RouteContext<QemuSession>): Promise<void> {
     const cfg = cameraConfigOf(this.config.camera);
     this.cfg = cfg;
+    // [camera] console / --camera-console, else the first graphic console; ECONSOLE_UNKNOWN names those there are.
+    const console = await ctx.vm.qemu.chooseConsole(this.config.camera.console, '--camera-console');
     // A viewer coming or going is this route's state change (the status says whether anyone watches).
     const camera = startCamera(cfg, ctx.vm.name, { log: ctx.log, onViewerChange: () => ctx.statusChanged() });
     if (!camera) throw new CodedError('EDISABLED', 'camera is off (--camera none)', '', { permanent: true });
     this.camera = camera;
-    const console = ctx.vm.qemu.console();
     this.handle = await ctx.vm.qemu.addConsoleListener(camera.listener, { console: console.id });
     if (cfg.pinResolution) await pinGuestResolution(console.proxy, cfg.width, cfg.height, ctx.log);
   }

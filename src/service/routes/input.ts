@@ -33,8 +33,9 @@ export class InputRoute implements Route<QemuSession> {
       onChange: () => ctx.statusChanged(),
     });
     this.bridge = bridge;
+    // [input] console / --input-console, else the first graphic console; ECONSOLE_UNKNOWN names those there are.
+    const console = await ctx.vm.qemu.chooseConsole(i.console, '--input-console');
     // Before the first key is sent: from then on a dead bridge leaves nothing pressed.
-    const console = ctx.vm.qemu.console();
     this.deadMan = await ctx.vm.qemu.addDeadMansSwitch({ console: console.id }).catch((err: Error) => {
       ctx.log.warn(`no dead-man's switch on console ${console.id} (${err.message}): keys held when the bridge is killed may stay pressed in the guest`);
       return undefined;
@@ -54,7 +55,9 @@ export class InputRoute implements Route<QemuSession> {
   }
 
   private async connectVm(ctx: RouteContext<QemuSession>): Promise<void> {
-    const vmInput = await createDbusVmInput(ctx.vm.qemu.console(), { multiTouch: ctx.vm.qemu.capabilities.multiTouch });
+    // Chosen again after a VM restart: the console list comes from the VM that is there now.
+    const console = await ctx.vm.qemu.chooseConsole(this.config.input.console, '--input-console');
+    const vmInput = await createDbusVmInput(console, { multiTouch: ctx.vm.qemu.capabilities.multiTouch });
     if (ctx.signal.aborted) {
       await vmInput.close();
       return;
