@@ -170,8 +170,10 @@ export function runCli(args: string[], opts: { user?: { uid: number; gid: number
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const t = setTimeout(() => p.kill('SIGKILL'), 120_000);
+  // 'close', not 'exit': 'exit' may come before the last stdout/stderr data has been read, and a
+  // run resolved then had '' as its output (seen in the kernel input group under load).
   return new Promise((resolve) =>
-    p.once('exit', (status) => {
+    p.once('close', (status) => {
       clearTimeout(t);
       resolve({ status, out });
     }),
