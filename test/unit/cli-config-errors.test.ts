@@ -55,6 +55,7 @@ const BAD: BadCase[] = [
   { what: 'bad grab toggle', args: ['run', '--grab-toggle', 'ctrl+alt'], expect: ['--grab-toggle "ctrl+alt"', 'ctrl-ctrl', 'KEY_LEFTCTRL+KEY_F12'] },
   { what: 'relative input path', args: ['run', '--input', 'event3'], expect: ['--input "event3"', 'all-keyboards'] },
   { what: 'input path outside /dev/input', args: ['run', '--input', '/etc/passwd'], expect: ['--input', '/etc/passwd', '/dev/input/by-id/'] },
+  { what: 'input path in /dev but not an input device', args: ['run', '--input', '/dev/sda'], expect: ['--input', '/dev/sda', '/dev/input/by-id/'] },
   { what: 'unknown camera pixel format', args: ['run', '--camera-format', 'MJPG'], expect: ['--camera-format "MJPG"', 'YUY2, I420 or NV12'] },
   { what: 'bad log format', args: ['run', '--log-format', 'xml'], expect: ['--log-format "xml"', 'text or json'] },
   { what: 'bad log level', args: ['list', '--log-level', 'loud'], expect: ['--log-level "loud"', 'error, warn, info, debug'] },
