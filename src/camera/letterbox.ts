@@ -2,7 +2,6 @@
 // fits with its aspect ratio kept, centred, black bars around (letterbox/pillarbox).
 // Offsets and sizes are even so that chroma (2x1 for YUY2, 2x2 for I420/NV12) never straddles
 // the edge between picture and bar.
-import { CodedError } from '../errors';
 
 export type Rect = [x: number, y: number, width: number, height: number];
 
@@ -22,7 +21,9 @@ export function letterbox(srcWidth: number, srcHeight: number, camWidth: number,
 export function parseCameraSize(text: string): { width: number; height: number } {
   const m = /^(\d{1,5})x(\d{1,5})$/i.exec(text.trim());
   const bad = (why: string): never => {
-    throw new CodedError('EUSAGE', `--camera-size ${JSON.stringify(text)}: ${why} (example: --camera-size 1280x720)`);
+    const e = new Error(`--camera-size ${JSON.stringify(text)}: ${why} (example: --camera-size 1280x720)`) as Error & { code: string };
+    e.code = 'EUSAGE';
+    throw e;
   };
   if (!m) return bad('expected WIDTHxHEIGHT');
   const width = Number(m[1]);

@@ -7,7 +7,6 @@
 //   format: YUY2|I420|NV12 (v4l2/file only; PipeWire negotiates; default YUY2)
 //   pin_resolution: ask the guest to render at the camera size (virtio-gpu only; default off)
 //   cursor: draw the guest's pointer into the picture (default on)
-import { CodedError } from '../errors';
 import { loopbackDevices, type LoopbackDevice } from './loopback';
 import { parseCameraSize } from './letterbox';
 import { CAMERA_PIXEL_FORMATS, CameraPixelFormat } from './sinks/types';
@@ -48,8 +47,11 @@ export const CAMERA_DEFAULTS: Readonly<CameraSettings> = {
 
 export { CAMERA_PIXEL_FORMATS, parseCameraSize };
 
-/** A value the setting does not accept: the problem says what would be. */
-const usage = (problem: string): CodedError<'EUSAGE'> => new CodedError('EUSAGE', problem);
+function usage(message: string): Error & { code: string } {
+  const e = new Error(message) as Error & { code: string };
+  e.code = 'EUSAGE';
+  return e;
+}
 
 export function parseCameraDevice(text: string): CameraDeviceChoice {
   if (text === 'auto') return { kind: 'auto' };
