@@ -1,12 +1,12 @@
 // Route adapter: host source -> guest microphone (src/audio/in AudioInBridge on the same sound
 // server the speaker uses). The bridge opens a capture stream only while the guest records.
-import { selectAudioBackend } from '../../audio/backend';
+import type { SoundServerChoice } from '../../audio/backend';
 import { AudioInBridge } from '../../audio/in/audio-in-bridge';
-import { captureOpenerFor } from '../../audio/in/native-capture';
 import type { BridgeConfig } from '../../config/schema';
 import type { ListenerHandle } from '../../qemu';
 import type { QemuSession } from '../attach';
 import type { Route, RouteContext } from '../route';
+import { soundServerFor } from './audio-out';
 
 export class AudioInRoute implements Route<QemuSession> {
   readonly name = 'audio-in' as const;
@@ -15,16 +15,26 @@ export class AudioInRoute implements Route<QemuSession> {
   private wasCapturing = false;
   private poll: NodeJS.Timeout | undefined;
 
-  constructor(private readonly config: BridgeConfig) {}
+  private held = false;
+
+  /** `sound`: the selection shared with the speaker route (buildRoutes), so both use one server. */
+  constructor(
+    private readonly config: BridgeConfig,
+    private readonly sound: SoundServerChoice = soundServerFor(config),
+  ) {}
 
   async start(ctx: RouteContext<QemuSession>): Promise<void> {
     const a = this.config.audio;
-    const backend = await selectAudioBackend(a.backend === 'none' ? 'auto' : a.backend);
-    if (!backend) throw Object.assign(new Error('audio is off (--audio none)'), { code: 'EDISABLED' });
+    const backend = await this.sound.acquire();
+    if (!backend) {
+      this.sound.release();
+      throw Object.assign(new Error('audio is off (--audio none)'), { code: 'EDISABLED' });
+    }
+    this.held = true;
     const bridge = new AudioInBridge({
       vmName: ctx.vm.name,
       source: a.source || undefined,
-      openCapture: captureOpenerFor(backend),
+      backend,
       log: ctx.log,
     });
     this.bridge = bridge;
@@ -48,6 +58,8 @@ export class AudioInRoute implements Route<QemuSession> {
     await handle?.remove();
     this.bridge?.close();
     this.bridge = undefined;
+    if (this.held) this.sound.release();
+    this.held = false;
   }
 
   stats(): ReturnType<AudioInBridge['stats']> {

@@ -1,7 +1,7 @@
 // Route adapter: guest speaker -> host sink (src/audio Speaker on the selected sound server).
 // The Speaker reconnects its own streams when the sound server restarts; this adapter only
 // chooses the server, registers the listener and reports the format for STATUS=.
-import { selectAudioBackend, type PlaybackBackend } from '../../audio/backend';
+import { SoundServerChoice, type PlaybackBackend } from '../../audio/backend';
 import { Speaker } from '../../audio/out/speaker';
 import type { BridgeConfig } from '../../config/schema';
 import type { AudioOutHandler, ListenerHandle, PcmFormat } from '../../qemu';
@@ -46,22 +46,38 @@ class FormatWatch implements AudioOutHandler {
   }
 }
 
+/** The sound-server selection of a config; buildRoutes hands ONE to both audio routes. */
+export function soundServerFor(config: BridgeConfig): SoundServerChoice {
+  const b = config.audio.backend;
+  // 'none' builds no audio route (enabledRoutes); a route built by hand then probes.
+  return new SoundServerChoice(b === 'none' ? 'auto' : b);
+}
+
 export class AudioOutRoute implements Route<QemuSession> {
   readonly name = 'audio-out' as const;
   private speaker: Speaker | undefined;
   private handle: ListenerHandle | undefined;
   private watch: FormatWatch | undefined;
   private backend: PlaybackBackend | undefined;
+  private held = false;
+  private readonly sound: SoundServerChoice;
 
+  /** `sound`: the selection shared with the microphone route (buildRoutes), so both use one server. */
   constructor(
     private readonly config: BridgeConfig,
-    private readonly opts: { meter?: boolean } = {},
-  ) {}
+    private readonly opts: { meter?: boolean; sound?: SoundServerChoice } = {},
+  ) {
+    this.sound = opts.sound ?? soundServerFor(config);
+  }
 
   async start(ctx: RouteContext<QemuSession>): Promise<void> {
     const a = this.config.audio;
-    const backend = await selectAudioBackend(a.backend === 'none' ? 'auto' : a.backend);
-    if (!backend) throw Object.assign(new Error('audio is off (--audio none)'), { code: 'EDISABLED' });
+    const backend = await this.sound.acquire();
+    if (!backend) {
+      this.sound.release();
+      throw Object.assign(new Error('audio is off (--audio none)'), { code: 'EDISABLED' });
+    }
+    this.held = true;
     this.backend = backend;
     const speaker = new Speaker({
       vmName: ctx.vm.name,
@@ -84,6 +100,8 @@ export class AudioOutRoute implements Route<QemuSession> {
     await handle?.remove();
     // Drains what the guest already played into the ring, then closes the streams.
     await speaker?.close();
+    if (this.held) this.sound.release();
+    this.held = false;
   }
 
   /** Playback statistics (demo, tests). */
