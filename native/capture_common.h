@@ -29,7 +29,7 @@ namespace qdb {
 // What the TypeScript side asked for (src/native-api/capture.ts NativeCaptureOptions). Policy
 // and validation live in src/audio/in/ (it maps the guest's format to one of these names), and
 // the stream's identity (node name, description, role, media class, target) arrives whole in
-// `props` from src/audio/identity.ts; here we only re-check what would otherwise crash.
+// `props` from src/stream-identity.ts; here we only re-check what would otherwise crash.
 struct CaptureOptions {
   std::string format;  // "U8" "S8" "S16LE" "S16BE" "U16LE" "U16BE" "S32LE" "S32BE" "U32LE" "U32BE"
                        // "F32LE" "F32BE"

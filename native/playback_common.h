@@ -113,7 +113,7 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
       opts_.positions.push_back(ch);
     }
     // The stream's identity (node.name, description, role, media class...) comes whole from
-    // TypeScript (src/audio/identity.ts): nothing here names the stream.
+    // TypeScript (src/stream-identity.ts): nothing here names the stream.
     opts_.props = OptStringMap(o, "props", who);
     opts_.stream_name = OptString(o, "streamName", who);
     opts_.remote = OptStringOr(o, "remote", who, "");

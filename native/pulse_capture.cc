@@ -80,7 +80,7 @@ class PulseCapture : public CaptureBase<PulseCapture> {
 
   // Mainloop thread, context ready.
   void OpenStream() {
-    // Identity from TypeScript (src/audio/identity.ts micIdentity): media.role, node.name...
+    // Identity from TypeScript (src/stream-identity.ts micIdentity): media.role, node.name...
     pa_proplist* pl = pa_proplist_new();
     for (const auto& kv : opts_.props) pa_proplist_sets(pl, kv.first.c_str(), kv.second.c_str());
     pa_channel_map map;

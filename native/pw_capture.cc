@@ -44,7 +44,7 @@ class PwCapture : public CaptureBase<PwCapture> {
 
     std::string latency = std::to_string(opts_.latency_frames) + "/" + std::to_string(opts_.rate);
     // Identity and target (node.name, media.role, target.object, node.dont-reconnect...) come
-    // from TypeScript (src/audio/identity.ts micIdentity); the period is ours.
+    // from TypeScript (src/stream-identity.ts micIdentity); the period is ours.
     pw_properties* props = pw_properties_new(PW_KEY_NODE_LATENCY, latency.c_str(), nullptr);
     for (const auto& kv : opts_.props)
       pw_properties_set(props, kv.first.c_str(), kv.second.c_str());

@@ -91,7 +91,7 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
 
   // new PwCamera({streamName, props: {k: v}, width, height, fps, formats: ['YUY2', ...], remote?})
   // The node's identity (node.name, description, media.class Video/Source, role Camera) comes
-  // whole in `props` from TypeScript (src/audio/identity.ts cameraIdentity).
+  // whole in `props` from TypeScript (src/stream-identity.ts cameraIdentity).
   explicit PwCamera(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PwCamera>(info) {
     Napi::Env env = info.Env();
     static const std::string who = "PwCamera";

@@ -20,7 +20,7 @@ export class AudioInRoute implements Route<QemuSession> {
   /** `sound`: the selection shared with the speaker route (buildRoutes), so both use one server. */
   constructor(
     private readonly config: BridgeConfig,
-    private readonly sound: SoundServerChoice = soundServerFor(config),
+    readonly sound: SoundServerChoice = soundServerFor(config),
   ) {}
 
   async start(ctx: RouteContext<QemuSession>): Promise<void> {

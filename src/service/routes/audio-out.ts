@@ -60,7 +60,7 @@ export class AudioOutRoute implements Route<QemuSession> {
   private watch: FormatWatch | undefined;
   private backend: PlaybackBackend | undefined;
   private held = false;
-  private readonly sound: SoundServerChoice;
+  readonly sound: SoundServerChoice;
 
   /** `sound`: the selection shared with the microphone route (buildRoutes), so both use one server. */
   constructor(
