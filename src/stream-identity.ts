@@ -55,6 +55,8 @@ export function speakerIdentity(vmName: string, backend: SoundServerKind, sink?:
     return {
       streamName: description,
       props: {
+        // What pw_stream would derive from the direction anyway, stated once here.
+        'media.class': 'Stream/Output/Audio',
         'media.type': 'Audio',
         'media.category': 'Playback',
         ...common,
@@ -98,6 +100,7 @@ export function micIdentity(vmName: string, backend: SoundServerKind, source?: s
     return {
       streamName: micNodeName(vmName),
       props: {
+        'media.class': 'Stream/Input/Audio',
         'media.type': 'Audio',
         'media.category': 'Capture',
         ...common,

@@ -92,6 +92,7 @@ describe('speakerIdentity', () => {
       'media.role': 'Game',
       'application.icon-name': 'qemu',
       'target.object': 'hdmi-sink',
+      'media.class': 'Stream/Output/Audio',
     });
   });
 
@@ -112,6 +113,7 @@ describe('micIdentity and cameraIdentity', () => {
     const id = micIdentity('win 11', 'pipewire', 'usb-mic');
     expect(id.streamName).toBe('qemu-win-11-mic');
     expect(id.props).toEqual({
+      'media.class': 'Stream/Input/Audio',
       'media.type': 'Audio',
       'media.category': 'Capture',
       'application.name': 'qemu-dbus-bridge',
