@@ -14,7 +14,8 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { AudioInBridge } from '../src/audio/in/audio-in-bridge';
-import { nativeCaptureOpener } from '../src/audio/in/native-capture';
+import { audioBackendFor } from '../src/audio/backend';
+import { createLogger } from '../src/log';
 import type { AudioInHandler, PcmFormat } from '../src/qemu/handlers';
 import { audioInOptions } from '../src/qemu/audio-listeners';
 import { serveListener } from '../src/qemu/peer-listener';
@@ -149,10 +150,9 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       const pipewireBridge = (vmName: string): AudioInBridge =>
         new AudioInBridge({
           vmName,
-          openCapture: nativeCaptureOpener('pipewire'),
-          remote: pw.socketPath,
+          backend: audioBackendFor('pipewire', pw.env),
           source: pw.source,
-          log: (level, msg) => ctx.log(`${level}: ${msg}`),
+          log: createLogger({ format: 'text', level: 'info', write: (line) => ctx.log(line) }),
         });
 
       ctx.log(`AudioInBridge on PipeWire, ${durationMs} ms at real time`);

@@ -16,18 +16,6 @@ void ThrowErrno(Napi::Env env, int err, const std::string& what) {
   ThrowWithCode(env, name ? name : "EUNKNOWN", what + ": " + strerror(err));
 }
 
-std::string OptionString(Napi::Object options, const char* key, const std::string& fallback) {
-  Napi::Value v = options.Get(key);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : fallback;
-}
-
-uint32_t OptionUint32(Napi::Env env, Napi::Object options, const char* key, const char* who) {
-  Napi::Value v = options.Get(key);
-  if (!v.IsNumber())
-    ThrowWithCode(env, "EINVAL", std::string(who) + ": option " + key + " must be a number");
-  return v.As<Napi::Number>().Uint32Value();
-}
-
 }  // namespace qdb
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -1,8 +1,9 @@
 // Shared declarations for the qemu-dbus-bridge addon. Each concern lives in its own .cc file
 // and registers its functions/classes on `exports` through one Init* function.
 //
-// Exception policy: NAPI_CPP_EXCEPTIONS. Native code throws Napi::Error (with a `code`
-// property, see ThrowWithCode) and node-addon-api turns it into a JavaScript exception.
+// Exception policy: NAPI_CPP_EXCEPTIONS. Native code throws only Napi::Error with a `code`
+// property (ThrowWithCode, ThrowErrno, js_args.h), never a bare TypeError/RangeError: the
+// TypeScript side tells causes apart by code (src/native-errors.ts), never by message or class.
 // Real-time threads (PipeWire/PulseAudio callbacks) never throw and never touch N-API.
 #ifndef QEMU_DBUS_BRIDGE_NATIVE_ADDON_H_
 #define QEMU_DBUS_BRIDGE_NATIVE_ADDON_H_
@@ -19,10 +20,8 @@ namespace qdb {
 // Throws an Error built from errno: code = "E…" name, message = what + strerror.
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const std::string& what);
 
-// Options objects from TypeScript (already validated there; these checks only keep garbage from
-// crashing the process). `who` names the class in the error, e.g. "PwPlayback".
-std::string OptionString(Napi::Object options, const char* key, const std::string& fallback = "");
-uint32_t OptionUint32(Napi::Env env, Napi::Object options, const char* key, const char* who);
+// Arguments and option objects from TypeScript are read through js_args.h (one reader, every
+// rejection coded EINVAL).
 
 void InitSocketpair(Napi::Env env, Napi::Object exports);
 void InitFdFlags(Napi::Env env, Napi::Object exports);

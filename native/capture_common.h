@@ -16,88 +16,66 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "addon.h"
+#include "js_args.h"
 #include "pcm_names.h"
 #include "spsc_ring.h"
 
 namespace qdb {
 
-// What the TypeScript side asked for. Policy and validation live in src/audio/in/ (it maps the
-// guest's format to one of these names); here we only re-check types and ranges that would
-// otherwise crash.
+// What the TypeScript side asked for (src/native-api/capture.ts NativeCaptureOptions). Policy
+// and validation live in src/audio/in/ (it maps the guest's format to one of these names), and
+// the stream's identity (node name, description, role, media class, target) arrives whole in
+// `props` from src/stream-identity.ts; here we only re-check what would otherwise crash.
 struct CaptureOptions {
   std::string format;  // "U8" "S8" "S16LE" "S16BE" "U16LE" "U16BE" "S32LE" "S32BE" "U32LE" "U32BE"
                        // "F32LE" "F32BE"
   uint32_t rate = 0;
   uint32_t channels = 0;
   uint32_t bytes_per_sample = 0;
-  std::string target;  // source name; empty = the server's default source
+  std::string stream_name;  // PulseAudio stream name / PipeWire stream name
+  std::vector<std::pair<std::string, std::string>> props;  // stream properties, in JS order
+  std::string device;  // PulseAudio source; empty = default (PipeWire: target.object in props)
   std::string remote;  // PipeWire remote (name or socket path) / PulseAudio server; empty = default
-  std::string node_name;
-  std::string node_description;
-  std::string media_role;
-  std::string app_name;
   uint32_t latency_frames = 0;  // capture period asked of the server
   uint32_t ring_frames = 0;     // ring capacity
   // Channel position names per channel (src/audio/format.ts CHANNEL_LAYOUTS); empty: unpositioned.
   std::vector<std::string> positions;
 };
 
-inline std::string GetString(const Napi::Object& o, const char* key, bool required) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() && !required) return std::string();
-  if (!v.IsString())
-    throw Napi::TypeError::New(o.Env(), std::string("option ") + key + " must be a string");
-  return v.As<Napi::String>().Utf8Value();
-}
-
-inline uint32_t GetUint(const Napi::Object& o, const char* key, uint32_t min, uint32_t max) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber())
-    throw Napi::TypeError::New(o.Env(), std::string("option ") + key + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<uint32_t>(d))) {
-    throw Napi::RangeError::New(o.Env(), std::string("option ") + key + " must be an integer in [" +
-                                             std::to_string(min) + ", " + std::to_string(max) +
-                                             "]");
-  }
-  return static_cast<uint32_t>(d);
-}
-
-inline CaptureOptions ParseCaptureOptions(const Napi::Object& o) {
+inline CaptureOptions ParseCaptureOptions(const Napi::Object& o, const std::string& who) {
   CaptureOptions c;
-  c.format = GetString(o, "format", true);
+  c.format = OptString(o, "format", who);
   const SampleFormatName* sf = SampleFormatByName(c.format);
   c.bytes_per_sample = sf ? sf->bytes : 0;
-  if (c.bytes_per_sample == 0) {
-    throw Napi::RangeError::New(o.Env(), "option format: unknown sample format '" + c.format + "'");
-  }
-  c.rate = GetUint(o, "rate", 1000, 768000);
-  c.channels = GetUint(o, "channels", 1, 64);
-  c.target = GetString(o, "target", false);
-  c.remote = GetString(o, "remote", false);
-  c.node_name = GetString(o, "nodeName", true);
-  c.node_description = GetString(o, "nodeDescription", true);
-  c.media_role = GetString(o, "mediaRole", true);
-  c.app_name = GetString(o, "appName", true);
-  c.latency_frames = GetUint(o, "latencyFrames", 16, 65536);
-  c.ring_frames = GetUint(o, "ringFrames", 256, 1u << 22);
-  Napi::Value pos = o.Get("positions");
-  if (!pos.IsUndefined()) {
-    if (!pos.IsArray() || pos.As<Napi::Array>().Length() != c.channels)
-      throw Napi::TypeError::New(o.Env(), "option positions must list one name per channel");
-    Napi::Array arr = pos.As<Napi::Array>();
-    for (uint32_t i = 0; i < c.channels; i++) {
-      std::string name = arr.Get(i).ToString().Utf8Value();
+  if (c.bytes_per_sample == 0)
+    ThrowInvalid(o.Env(), who, "option format: unknown sample format '" + c.format + "'");
+  c.rate = OptUint32(o, "rate", who, 1000, 768000);
+  c.channels = OptUint32(o, "channels", who, 1, 64);
+  c.stream_name = OptString(o, "streamName", who);
+  c.props = OptStringMap(o, "props", who);
+  c.device = OptStringOr(o, "device", who, "");
+  c.remote = OptStringOr(o, "remote", who, "");
+  c.latency_frames = OptUint32(o, "latencyFrames", who, 16, 65536);
+  c.ring_frames = OptUint32(o, "ringFrames", who, 256, 1u << 22);
+  if (!o.Get("positions").IsUndefined()) {
+    c.positions = OptStrings(o, "positions", who, c.channels);
+    for (const std::string& name : c.positions)
       if (!ChannelByName(name))
-        throw Napi::RangeError::New(o.Env(),
-                                    "option positions: unknown channel position '" + name + "'");
-      c.positions.push_back(name);
-    }
+        ThrowInvalid(o.Env(), who, "option positions: unknown channel position '" + name + "'");
   }
   return c;
+}
+
+// The value of property `key` in `props`, or `fallback`.
+inline std::string PropOr(const std::vector<std::pair<std::string, std::string>>& props,
+                          const char* key, const std::string& fallback) {
+  for (const auto& kv : props)
+    if (kv.first == key) return kv.second;
+  return fallback;
 }
 
 // State changes posted to JavaScript through one ThreadSafeFunction per stream:
@@ -163,28 +141,15 @@ class CaptureRing {
   // frames, <= length). Never waits.
   Napi::Value JsRead(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsTypedArray() ||
-        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-      throw Napi::TypeError::New(env, "read(into: Uint8Array, offset?, length?)");
-    }
-    Napi::Uint8Array into = info[0].As<Napi::Uint8Array>();
+    static const std::string who = "read";
+    Napi::Uint8Array into = ArgBytes(Arg(info, 0), who, "into");
     size_t len = into.ByteLength();
     size_t offset = 0;
-    if (info.Length() > 1 && !info[1].IsUndefined()) {
-      if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "read: offset must be a number");
-      double d = info[1].As<Napi::Number>().DoubleValue();
-      if (!(d >= 0 && d <= static_cast<double>(len)))
-        throw Napi::RangeError::New(env, "read: offset out of range");
-      offset = static_cast<size_t>(d);
-    }
+    if (!Arg(info, 1).IsUndefined())
+      offset = ArgInteger(info[1], who, "offset", 0, static_cast<int64_t>(len));
     size_t n = len - offset;
-    if (info.Length() > 2 && !info[2].IsUndefined()) {
-      if (!info[2].IsNumber()) throw Napi::TypeError::New(env, "read: length must be a number");
-      double d = info[2].As<Napi::Number>().DoubleValue();
-      if (!(d >= 0 && d <= static_cast<double>(n)))
-        throw Napi::RangeError::New(env, "read: length out of range");
-      n = static_cast<size_t>(d);
-    }
+    if (!Arg(info, 2).IsUndefined())
+      n = ArgInteger(info[2], who, "length", 0, static_cast<int64_t>(n));
     size_t got = ring_ ? ring_->Read(into.Data() + offset, n) : 0;
     return Napi::Number::New(env, static_cast<double>(got));
   }
@@ -192,10 +157,7 @@ class CaptureRing {
   // discard(bytes): drops up to `bytes` of the oldest queued audio; returns bytes dropped.
   Napi::Value JsDiscard(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsNumber())
-      throw Napi::TypeError::New(env, "discard(bytes: number)");
-    double d = info[0].As<Napi::Number>().DoubleValue();
-    size_t n = d > 0 ? static_cast<size_t>(d) : 0;
+    size_t n = ArgInteger(Arg(info, 0), "discard", "bytes", 0, INT64_C(1) << 40);
     return Napi::Number::New(env, static_cast<double>(ring_ ? ring_->Discard(n) : 0));
   }
 
@@ -246,11 +208,10 @@ class CaptureBase : public Napi::ObjectWrap<Derived> {
  protected:
   // new <kClassName>(options, onState(state, message))
   explicit CaptureBase(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Derived>(info) {
-    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
-      throw Napi::TypeError::New(info.Env(), std::string("new ") + Derived::kClassName +
-                                                 "(options: object, onState: function)");
-    }
-    opts_ = ParseCaptureOptions(info[0].As<Napi::Object>());
+    const std::string who = Derived::kClassName;
+    Napi::Object o = ArgObject(Arg(info, 0), who, "options");
+    ArgFunction(Arg(info, 1), who, "onState");
+    opts_ = ParseCaptureOptions(o, who);
   }
 
   // Allocates the ring and starts the events (thread name `resource`). Only after the server's

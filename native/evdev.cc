@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "addon.h"
+#include "js_args.h"
 
 namespace qdb {
 
@@ -49,19 +50,16 @@ class EvdevDevice : public Napi::ObjectWrap<EvdevDevice> {
   // new EvdevDevice(path, batch: Float64Array, onEvents: (count, errorCode?) => void)
   explicit EvdevDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EvdevDevice>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 3 || !info[0].IsString() || !info[1].IsTypedArray() ||
-        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-        !info[2].IsFunction()) {
-      throw Napi::TypeError::New(
-          env, "EvdevDevice(path: string, batch: Float64Array, onEvents: Function)");
-    }
-    path_ = info[0].As<Napi::String>().Utf8Value();
-    Napi::Float64Array batch = info[1].As<Napi::Float64Array>();
-    batch_ref_ = Napi::Persistent(batch);
+    static const std::string who = "EvdevDevice";
+    path_ = ArgString(Arg(info, 0), who, "path");
+    Napi::Value bv = Arg(info, 1);
+    if (!bv.IsTypedArray() || bv.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+      ThrowInvalid(env, who, "batch must be a Float64Array");
+    Napi::Float64Array batch = bv.As<Napi::Float64Array>();
     capacity_ = batch.ElementLength() / kDoublesPerEvent;
-    if (capacity_ == 0)
-      throw Napi::TypeError::New(env, "EvdevDevice: batch must hold at least one event");
-    on_events_ = Napi::Persistent(info[2].As<Napi::Function>());
+    if (capacity_ == 0) ThrowInvalid(env, who, "batch must hold at least one event");
+    on_events_ = Napi::Persistent(ArgFunction(Arg(info, 2), who, "onEvents"));
+    batch_ref_ = Napi::Persistent(batch);
 
     // Read-write so that LED writes work; a node we may only read still forwards input.
     fd_ = open(path_.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -331,10 +329,8 @@ class EvdevDevice : public Napi::ObjectWrap<EvdevDevice> {
 // fd is an evdev node at all: FIFOs and plain files answer ENOTTY.
 Napi::Value GrabFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber())
-    throw Napi::TypeError::New(env, "evdevGrabFd(fd: number, on: boolean)");
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  int on = info[1].ToBoolean() ? 1 : 0;
+  int fd = ArgInt32(Arg(info, 0), "evdevGrabFd", "fd");
+  int on = ArgBool(Arg(info, 1), "evdevGrabFd", "on") ? 1 : 0;
   if (ioctl(fd, EVIOCGRAB, on) != 0) ThrowErrno(env, errno, "EVIOCGRAB");
   return env.Undefined();
 }
@@ -356,17 +352,14 @@ Napi::Value EventLayout(const Napi::CallbackInfo& info) {
 // evdevPackEvent(type, code, value, sec, usec): one struct input_event as the kernel lays it out.
 Napi::Value PackEvent(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  for (size_t i = 0; i < 5; i++) {
-    if (!info[i].IsNumber())
-      throw Napi::TypeError::New(env, "evdevPackEvent(type, code, value, sec, usec: number)");
-  }
+  static const std::string who = "evdevPackEvent";
   struct input_event ev;
   memset(&ev, 0, sizeof ev);
-  ev.type = static_cast<__u16>(info[0].As<Napi::Number>().Uint32Value());
-  ev.code = static_cast<__u16>(info[1].As<Napi::Number>().Uint32Value());
-  ev.value = info[2].As<Napi::Number>().Int32Value();
-  ev.input_event_sec = info[3].As<Napi::Number>().Int64Value();
-  ev.input_event_usec = info[4].As<Napi::Number>().Int64Value();
+  ev.type = static_cast<__u16>(ArgUint32(Arg(info, 0), who, "type", 0, 0xffff));
+  ev.code = static_cast<__u16>(ArgUint32(Arg(info, 1), who, "code", 0, 0xffff));
+  ev.value = ArgInt32(Arg(info, 2), who, "value");
+  ev.input_event_sec = ArgInteger(Arg(info, 3), who, "sec", 0, INT64_C(1) << 52);
+  ev.input_event_usec = ArgInteger(Arg(info, 4), who, "usec", 0, 999999);
   return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(&ev), sizeof ev);
 }
 

@@ -6,15 +6,13 @@
 #include <fcntl.h>
 
 #include "addon.h"
+#include "js_args.h"
 
 namespace qdb {
 
 static Napi::Value SetCloexec(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) {
-    ThrowWithCode(env, "EINVAL", "setCloexec(fd): fd must be a number");
-  }
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd = ArgInt32(Arg(info, 0), "setCloexec", "fd");
   int flags = fcntl(fd, F_GETFD);
   if (flags < 0) ThrowErrno(env, errno, "fcntl(F_GETFD)");
   if ((flags & FD_CLOEXEC) == 0 && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) {

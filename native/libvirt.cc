@@ -39,6 +39,7 @@
 #include <thread>
 
 #include "addon.h"
+#include "js_args.h"
 
 namespace qdb {
 
@@ -229,14 +230,12 @@ class LibvirtConnection : public Napi::ObjectWrap<LibvirtConnection> {
   // open(uri, readOnly, onEvent?): Promise<string> (the URI libvirt actually connected to)
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsBoolean())
-      throw Napi::TypeError::New(env, "open(uri: string, readOnly: boolean, onEvent?: Function)");
+    std::string uri = ArgString(Arg(info, 0), "LibvirtConnection.open", "uri");
+    bool read_only = ArgBool(Arg(info, 1), "LibvirtConnection.open", "readOnly");
     if (conn_ || opening_) ThrowWithCode(env, "EINVAL", "LibvirtConnection: already open");
     StartEventLoop();
     if (event_loop_rc < 0)
       ThrowWithCode(env, "ELIBVIRT", "libvirt: could not register its event loop implementation");
-    std::string uri = info[0].As<Napi::String>().Utf8Value();
-    bool read_only = info[1].As<Napi::Boolean>().Value();
     EventSink* sink = nullptr;
     if (info.Length() > 2 && info[2].IsFunction()) {
       sink = new EventSink();
@@ -378,10 +377,8 @@ class LibvirtConnection : public Napi::ObjectWrap<LibvirtConnection> {
   Napi::Value OpenGraphics(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto [key, by_uuid] = KeyArgs(info, "openGraphics");
-    if (info.Length() < 4 || !info[2].IsNumber() || !info[3].IsNumber())
-      throw Napi::TypeError::New(env, "openGraphics(key, byUuid, index: number, fd: number)");
-    unsigned int idx = info[2].As<Napi::Number>().Uint32Value();
-    int fd = info[3].As<Napi::Number>().Int32Value();
+    unsigned int idx = ArgUint32(Arg(info, 2), "openGraphics", "index");
+    int fd = ArgInt32(Arg(info, 3), "openGraphics", "fd");
     return Queue(
         env,
         [key, by_uuid, idx, fd](virConnectPtr c, LvError& error) {
@@ -427,11 +424,11 @@ class LibvirtConnection : public Napi::ObjectWrap<LibvirtConnection> {
  private:
   std::pair<std::string, bool> KeyArgs(const Napi::CallbackInfo& info, const char* who) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsBoolean())
-      throw Napi::TypeError::New(env, std::string(who) + "(key: string, byUuid: boolean, ...)");
+    std::string key = ArgString(Arg(info, 0), who, "key");
+    bool by_uuid = ArgBool(Arg(info, 1), who, "byUuid");
     if (!conn_)
       ThrowWithCode(env, "ENOTCONN", std::string(who) + ": the libvirt connection is closed");
-    return {info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Boolean>().Value()};
+    return {key, by_uuid};
   }
 
   Napi::Value Queue(Napi::Env env, std::function<bool(virConnectPtr, LvError&)> work,

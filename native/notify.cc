@@ -11,6 +11,7 @@
 #include <string>
 
 #include "addon.h"
+#include "js_args.h"
 
 namespace qdb {
 
@@ -18,10 +19,7 @@ namespace qdb {
 // systemd, or Type= is not notify). Throws on a socket error so the caller can log it.
 static Napi::Value SdNotify(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    throw Napi::TypeError::New(env, "sdNotify(text: string)");
-  }
-  std::string text = info[0].As<Napi::String>();
+  std::string text = ArgString(Arg(info, 0), "sdNotify", "text");
   const char* path = getenv("NOTIFY_SOCKET");
   if (path == nullptr || path[0] == '\0') return Napi::Boolean::New(env, false);
 

@@ -6,7 +6,7 @@
 // PlaybackBase<Derived> parses the options, owns the SpscRing that JS write() fills and the
 // counters that stats() reports, and defines the JS method table. Everything that depends on
 // the sound server (creating and connecting the stream, moving bytes out of the ring, applying
-// cork/volume/rate, draining, tearing down) stays in the derived class, behind the hooks listed
+// cork/rate, draining, tearing down) stays in the derived class, behind the hooks listed
 // on PlaybackBase. Nothing here runs on a server thread except the ring and the atomics the
 // derived class touches there, so the real-time rules (no allocation, no lock, no JS) are the
 // derived class's to keep, as before.
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "js_args.h"
 #include "pcm_names.h"
 #include "spsc_ring.h"
 
@@ -72,7 +73,6 @@ struct PlaybackOptions {
 //   double AddServerStats(Napi::Object r);   // sets server-specific stats fields; returns the
 //                                            // frames the server holds beyond the ring
 //   void ApplyActive(bool active);           // cork/uncork
-//   void ApplyVolume(bool mute, const std::vector<double>& volumes);  // <= one per channel
 //   void ApplyRate(double ratio);            // already checked to be within 0.9..1.1
 //   void StartDrain();
 //   void Teardown();                         // idempotent; also called by the destructor
@@ -86,7 +86,6 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
                                  Wrap::InstanceMethod("write", &PlaybackBase::Write),
                                  Wrap::InstanceMethod("stats", &PlaybackBase::Stats),
                                  Wrap::InstanceMethod("setActive", &PlaybackBase::SetActive),
-                                 Wrap::InstanceMethod("setVolume", &PlaybackBase::SetVolume),
                                  Wrap::InstanceMethod("setRate", &PlaybackBase::SetRate),
                                  Wrap::InstanceMethod("drain", &PlaybackBase::Drain),
                                  Wrap::InstanceMethod("close", &PlaybackBase::Close),
@@ -99,43 +98,27 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
   explicit PlaybackBase(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Derived>(info) {
     Napi::Env env = info.Env();
     const std::string who = Derived::kClassName;
-    if (info.Length() < 1 || !info[0].IsObject())
-      ThrowWithCode(env, "EINVAL", who + ": options object required");
-    Napi::Object o = info[0].As<Napi::Object>();
-    opts_.format = Derived::CheckFormat(env, OptionString(o, "format"));
-    opts_.rate = OptionUint32(env, o, "rate", who.c_str());
-    opts_.channels = OptionUint32(env, o, "channels", who.c_str());
+    Napi::Object o = ArgObject(Arg(info, 0), who, "options");
+    opts_.format = Derived::CheckFormat(env, OptString(o, "format", who));
+    opts_.rate = OptUint32(o, "rate", who, 1000, 768000);
+    opts_.channels = OptUint32(o, "channels", who, 1, 64);
     Derived::CheckSpec(env, *opts_.format, opts_.rate, opts_.channels);
     stride_ = opts_.format->bytes * opts_.channels;
-    opts_.ring_frames = OptionUint32(env, o, "ringFrames", who.c_str());
-    opts_.start_frames = OptionUint32(env, o, "startFrames", who.c_str());
-    opts_.latency_frames = OptionUint32(env, o, "latencyFrames", who.c_str());
-    ring_ = std::make_unique<SpscRing>(opts_.ring_frames, stride_);
-
-    Napi::Value posv = o.Get("positions");
-    if (!posv.IsArray() || posv.As<Napi::Array>().Length() != opts_.channels)
-      ThrowWithCode(env, "EINVAL", who + ": positions must list one name per channel");
-    Napi::Array pos = posv.As<Napi::Array>();
-    for (uint32_t i = 0; i < opts_.channels; i++) {
-      std::string p = pos.Get(i).ToString().Utf8Value();
+    opts_.ring_frames = OptUint32(o, "ringFrames", who, 64, 1u << 22);
+    opts_.start_frames = OptUint32(o, "startFrames", who);  // above the ring: never starts
+    opts_.latency_frames = OptUint32(o, "latencyFrames", who, 16, 65536);
+    for (const std::string& p : OptStrings(o, "positions", who, opts_.channels)) {
       const ChannelName* ch = ChannelByName(p);
-      if (!ch) ThrowWithCode(env, "EINVAL", who + ": unknown channel position '" + p + "'");
+      if (!ch) ThrowInvalid(env, who, "unknown channel position '" + p + "'");
       opts_.positions.push_back(ch);
     }
-
-    Napi::Value pv = o.Get("props");
-    if (pv.IsObject()) {
-      Napi::Object po = pv.As<Napi::Object>();
-      Napi::Array keys = po.GetPropertyNames();
-      for (uint32_t i = 0; i < keys.Length(); i++) {
-        std::string k = keys.Get(i).ToString().Utf8Value();
-        opts_.props.emplace_back(k, po.Get(k).ToString().Utf8Value());
-      }
-    }
-    opts_.stream_name = OptionString(o, "streamName");
-    if (opts_.stream_name.empty()) opts_.stream_name = "playback";
-    opts_.remote = OptionString(o, "remote");
-    opts_.device = OptionString(o, "device");
+    // The stream's identity (node.name, description, role, media class...) comes whole from
+    // TypeScript (src/stream-identity.ts): nothing here names the stream.
+    opts_.props = OptStringMap(o, "props", who);
+    opts_.stream_name = OptString(o, "streamName", who);
+    opts_.remote = OptStringOr(o, "remote", who, "");
+    opts_.device = OptStringOr(o, "device", who, "");
+    ring_ = std::make_unique<SpscRing>(opts_.ring_frames, stride_);
   }
 
   Derived& derived() { return *static_cast<Derived*>(this); }
@@ -171,11 +154,9 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
-    if (info.Length() < 1 || !info[0].IsTypedArray())
-      ThrowWithCode(env, "EINVAL",
-                    std::string(Derived::kClassName) + ".write: Uint8Array required");
-    Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
-    const uint8_t* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    Napi::Uint8Array ta =
+        ArgBytes(Arg(info, 0), std::string(Derived::kClassName) + ".write", "data");
+    const uint8_t* p = ta.Data();
     size_t n = ta.ByteLength();
     n -= n % stride_;
     size_t dropped = ring_->WriteDropOldest(p, n);
@@ -215,35 +196,19 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
   // setActive(bool): cork/uncork (the guest started/stopped the voice).
   Napi::Value SetActive(const Napi::CallbackInfo& info) {
     CheckOpen(info.Env());
-    derived().ApplyActive(info[0].ToBoolean());
+    derived().ApplyActive(
+        ArgBool(Arg(info, 0), std::string(Derived::kClassName) + ".setActive", "active"));
     return info.Env().Undefined();
-  }
-
-  // setVolume(mute: boolean, volumes: number[] linear 0..1 per channel). The numbers are read
-  // here, before the derived class takes its server lock: a throwing getter must not leave the
-  // lock held.
-  Napi::Value SetVolume(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    CheckOpen(env);
-    if (info.Length() < 2 || !info[1].IsArray())
-      ThrowWithCode(env, "EINVAL",
-                    std::string(Derived::kClassName) + ".setVolume(mute, volumes[])");
-    Napi::Array a = info[1].As<Napi::Array>();
-    std::vector<double> volumes;
-    for (uint32_t i = 0; i < opts_.channels && i < a.Length(); i++)
-      volumes.push_back(a.Get(i).ToNumber().DoubleValue());
-    derived().ApplyVolume(info[0].ToBoolean(), volumes);
-    return env.Undefined();
   }
 
   // setRate(ratio): consumption speed for drift control (1.0 = nominal, >1 drains the queue).
   Napi::Value SetRate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
-    double r = info[0].ToNumber().DoubleValue();
+    double r = ArgDouble(Arg(info, 0), std::string(Derived::kClassName) + ".setRate", "ratio");
     if (!(r > 0.9 && r < 1.1))
-      ThrowWithCode(env, "EINVAL",
-                    std::string(Derived::kClassName) + ".setRate: ratio must be within 0.9..1.1");
+      ThrowInvalid(env, std::string(Derived::kClassName) + ".setRate",
+                   "ratio must be within 0.9..1.1");
     derived().ApplyRate(r);
     return env.Undefined();
   }

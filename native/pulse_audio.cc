@@ -39,7 +39,6 @@ class PulsePlayback : public PlaybackBase<PulsePlayback> {
     pa_channel_map_init(&map_);
     map_.channels = uint8_t(opts_.channels);
     for (uint32_t i = 0; i < opts_.channels; i++) map_.map[i] = opts_.positions[i]->pulse;
-    volumes_.assign(opts_.channels, 1.0);
 
     proplist_ = pa_proplist_new();
     for (const auto& kv : opts_.props)
@@ -148,7 +147,6 @@ class PulsePlayback : public PlaybackBase<PulsePlayback> {
       case PA_STREAM_READY:
         self->ready_ = true;
         self->state_.store(self->active_ ? kPlaybackStreaming : kPlaybackPaused);
-        self->ApplyVolumeLocked();
         if (self->rate_hz_ != self->spec_.rate)
           pa_operation_unref(pa_stream_update_sample_rate(s, self->rate_hz_, nullptr, nullptr));
         self->Pump();
@@ -193,20 +191,6 @@ class PulsePlayback : public PlaybackBase<PulsePlayback> {
           [](pa_stream*, int, void* ud) { static_cast<PulsePlayback*>(ud)->drained_.store(true); },
           this));
     }
-  }
-
-  void ApplyVolumeLocked() {
-    if (!stream_ || !ready_) return;
-    pa_cvolume cv;
-    pa_cvolume_init(&cv);
-    cv.channels = spec_.channels;
-    for (uint8_t i = 0; i < spec_.channels; i++)
-      cv.values[i] = pa_sw_volume_from_linear(volumes_[i]);
-    uint32_t idx = pa_stream_get_index(stream_);
-    pa_operation_unref(
-        pa_context_set_sink_input_volume(client_.context(), idx, &cv, nullptr, nullptr));
-    pa_operation_unref(
-        pa_context_set_sink_input_mute(client_.context(), idx, mute_ ? 1 : 0, nullptr, nullptr));
   }
 
   // Unlike PipeWire, the stream's state does not report its own failures: mark it here.
@@ -286,15 +270,6 @@ class PulsePlayback : public PlaybackBase<PulsePlayback> {
     client_.Unlock();
   }
 
-  // Channels JS did not give keep their previous volume.
-  void ApplyVolume(bool mute, const std::vector<double>& volumes) {
-    client_.Lock();
-    mute_ = mute;
-    for (size_t i = 0; i < volumes.size(); i++) volumes_[i] = volumes[i];
-    ApplyVolumeLocked();
-    client_.Unlock();
-  }
-
   // The server then consumes ratio x the nominal rate.
   void ApplyRate(double ratio) {
     uint32_t hz = uint32_t(lround(spec_.rate * ratio));
@@ -335,8 +310,6 @@ class PulsePlayback : public PlaybackBase<PulsePlayback> {
   bool draining_ = false;
   bool drain_started_ = false;
   bool closing_ = false;
-  bool mute_ = false;
-  std::vector<double> volumes_;
   uint32_t rate_hz_ = 0;
   int64_t last_rate_update_ns_ = 0;
   uint64_t rate_updates_ = 0;

@@ -34,18 +34,16 @@ class PulseCapture : public CaptureBase<PulseCapture> {
     spec_.rate = opts_.rate;
     spec_.channels = static_cast<uint8_t>(opts_.channels);
     if (spec_.format == PA_SAMPLE_INVALID || !pa_sample_spec_valid(&spec_)) {
-      throw Napi::RangeError::New(env, "PulseCapture: PulseAudio cannot record " + opts_.format +
-                                           " " + std::to_string(opts_.rate) + " Hz " +
-                                           std::to_string(opts_.channels) + " ch");
+      ThrowInvalid(env, kClassName,
+                   "PulseAudio cannot record " + opts_.format + " " + std::to_string(opts_.rate) +
+                       " Hz " + std::to_string(opts_.channels) + " ch");
     }
     Start(info, "qdb-pulse-capture");
+    const std::string app = PropOr(opts_.props, PA_PROP_APPLICATION_NAME, "qemu-dbus-bridge");
     pa_proplist* pl = pa_proplist_new();
-    pa_proplist_sets(pl, PA_PROP_APPLICATION_NAME, opts_.app_name.c_str());
+    pa_proplist_sets(pl, PA_PROP_APPLICATION_NAME, app.c_str());
     try {
-      client_.Open(env, nullptr, opts_.app_name, pl, opts_.remote, &PulseCapture::OnContextState,
-                   this,
-                   "is a PulseAudio server running? Check PULSE_SERVER / XDG_RUNTIME_DIR, or "
-                   "choose --audio pipewire");
+      client_.Open(env, nullptr, app, pl, opts_.remote, &PulseCapture::OnContextState, this);
     } catch (...) {
       pa_proplist_free(pl);
       Teardown();  // releases the ThreadSafeFunction and the cleanup hook
@@ -82,13 +80,9 @@ class PulseCapture : public CaptureBase<PulseCapture> {
 
   // Mainloop thread, context ready.
   void OpenStream() {
+    // Identity from TypeScript (src/stream-identity.ts micIdentity): media.role, node.name...
     pa_proplist* pl = pa_proplist_new();
-    pa_proplist_sets(pl, PA_PROP_MEDIA_ROLE, opts_.media_role.c_str());
-    pa_proplist_sets(pl, PA_PROP_MEDIA_NAME, opts_.node_description.c_str());
-    pa_proplist_sets(pl, PA_PROP_APPLICATION_NAME, opts_.app_name.c_str());
-    // pipewire-pulse turns these into the node's name/description; PulseAudio just keeps them.
-    pa_proplist_sets(pl, "node.name", opts_.node_name.c_str());
-    pa_proplist_sets(pl, "node.description", opts_.node_description.c_str());
+    for (const auto& kv : opts_.props) pa_proplist_sets(pl, kv.first.c_str(), kv.second.c_str());
     pa_channel_map map;
     if (!opts_.positions.empty()) {
       map.channels = spec_.channels;
@@ -97,8 +91,8 @@ class PulseCapture : public CaptureBase<PulseCapture> {
     } else {
       pa_channel_map_init_extend(&map, spec_.channels, PA_CHANNEL_MAP_AUX);
     }
-    stream_ = pa_stream_new_with_proplist(client_.context(), opts_.node_description.c_str(), &spec_,
-                                          &map, pl);
+    stream_ =
+        pa_stream_new_with_proplist(client_.context(), opts_.stream_name.c_str(), &spec_, &map, pl);
     pa_proplist_free(pl);
     if (!stream_) {
       events_.Post("error", std::string("pa_stream_new: ") +
@@ -114,8 +108,8 @@ class PulseCapture : public CaptureBase<PulseCapture> {
     attr.minreq = static_cast<uint32_t>(-1);
     attr.fragsize = opts_.latency_frames * ring_.frame_bytes();
     pa_stream_flags_t flags = static_cast<pa_stream_flags_t>(PA_STREAM_ADJUST_LATENCY);
-    if (!opts_.target.empty()) flags = static_cast<pa_stream_flags_t>(flags | PA_STREAM_DONT_MOVE);
-    if (pa_stream_connect_record(stream_, opts_.target.empty() ? nullptr : opts_.target.c_str(),
+    if (!opts_.device.empty()) flags = static_cast<pa_stream_flags_t>(flags | PA_STREAM_DONT_MOVE);
+    if (pa_stream_connect_record(stream_, opts_.device.empty() ? nullptr : opts_.device.c_str(),
                                  &attr, flags) < 0) {
       events_.Post("error", std::string("pa_stream_connect_record: ") +
                                 pa_strerror(pa_context_errno(client_.context())));
@@ -136,7 +130,7 @@ class PulseCapture : public CaptureBase<PulseCapture> {
             "error",
             std::string("PulseAudio record stream failed: ") +
                 pa_strerror(pa_context_errno(self->client_.context())) +
-                (self->opts_.target.empty() ? "" : " (source '" + self->opts_.target + "')"));
+                (self->opts_.device.empty() ? "" : " (source '" + self->opts_.device + "')"));
         break;
       case PA_STREAM_TERMINATED:
         self->events_.Post("closed", "");

@@ -4,7 +4,7 @@ namespace qdb {
 
 void PulseClient::Open(Napi::Env env, const char* thread_name, const std::string& app_name,
                        pa_proplist* proplist, const std::string& server,
-                       pa_context_notify_cb_t on_state, void* owner, const char* connect_advice) {
+                       pa_context_notify_cb_t on_state, void* owner) {
   mainloop_ = pa_threaded_mainloop_new();
   if (!mainloop_) ThrowWithCode(env, "EPULSE", "PulseAudio: pa_threaded_mainloop_new failed");
   if (thread_name) pa_threaded_mainloop_set_name(mainloop_, thread_name);
@@ -21,12 +21,11 @@ void PulseClient::Open(Napi::Env env, const char* thread_name, const std::string
                          PA_CONTEXT_NOAUTOSPAWN, nullptr) < 0) {
     std::string why = pa_strerror(pa_context_errno(context_));
     Close();
+    // The problem only: TypeScript adds what to check by code (src/native.ts NativeError).
     ThrowWithCode(env, "EPULSE",
-                  "cannot connect to PulseAudio " + (server.empty() ? "" : "at " + server + " ") +
-                      "(" + why + "): " +
-                      (connect_advice ? connect_advice
-                                      : "is a PulseAudio server running? Check PULSE_SERVER / "
-                                        "XDG_RUNTIME_DIR"));
+                  "cannot connect to PulseAudio at " +
+                      (server.empty() ? std::string("the default server") : server) + " (" + why +
+                      ")");
   }
   // Locked before the thread starts: it blocks on the lock until the caller's setup is done.
   pa_threaded_mainloop_lock(mainloop_);

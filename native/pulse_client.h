@@ -26,11 +26,11 @@ class PulseClient {
   // connects to `server` (empty = PULSE_SERVER / client.conf), then starts the mainloop thread.
   // On success the mainloop lock is HELD, so the caller finishes its setup before `on_state` can
   // run, then calls Unlock(). On failure nothing is left open and an Error with code EPULSE is
-  // thrown; a failed connect reads "cannot connect to PulseAudio [at <server> ](<reason>):
-  // <connect_advice>".
+  // thrown; a failed connect reads "cannot connect to PulseAudio at <server> (<reason>)"
+  // (what to check is TypeScript's to add, by code).
   void Open(Napi::Env env, const char* thread_name, const std::string& app_name,
             pa_proplist* proplist, const std::string& server, pa_context_notify_cb_t on_state,
-            void* owner, const char* connect_advice = nullptr);
+            void* owner);
 
   // Idempotent, JS thread only, never from a mainloop callback (it joins the thread).
   // `destroy_streams` runs first under the mainloop lock, then the context is disconnected.

@@ -1,7 +1,8 @@
 // PipeWire playback stream (guest speaker -> host graph).
 //
 // Thin by design: TypeScript resolves every option (format, positions, properties, latency,
-// ring size) and owns all policy (drift control, reconnect, volume mapping). This file only:
+// ring size) and owns all policy (drift control, reconnect, the guest's volume: applied to the PCM
+// in src/audio/out/voice.ts). This file only:
 //   - runs one pw_thread_loop + context + core + pw_stream per player, so a sound-server restart
 //     affects each player independently and TS just recreates it;
 //   - moves PCM from an SpscRing (filled by JS, never blocking) to the graph on the real-time
@@ -77,7 +78,7 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
         self->state_.store(int(state));
         if (state == PW_STREAM_STATE_ERROR)
           self->RecordError(std::string("PipeWire stream error: ") + (error ? error : ""));
-        // Controls only stick once the adapter exists: re-apply the wanted volume/rate.
+        // Controls only stick once the adapter exists: re-apply the wanted rate.
         if (state == PW_STREAM_STATE_PAUSED || state == PW_STREAM_STATE_STREAMING)
           self->ApplyControlsLocked();
       };
@@ -197,11 +198,6 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
 
   void ApplyControlsLocked() {
     if (!stream_) return;
-    std::vector<float> vols = volumes_;
-    float mute = mute_ ? 1.0f : 0.0f;
-    if (!vols.empty())
-      pw_stream_set_control(stream_, SPA_PROP_channelVolumes, uint32_t(vols.size()), vols.data(),
-                            SPA_PROP_mute, 1, &mute, 0);
     if (rate_ratio_ != 1.0f) pw_stream_set_control(stream_, SPA_PROP_rate, 1, &rate_ratio_, 0);
   }
 
@@ -247,17 +243,6 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
     client_.Unlock();
   }
 
-  // Channels JS did not give play at full volume.
-  void ApplyVolume(bool mute, const std::vector<double>& volumes) {
-    std::vector<float> v(opts_.channels, 1.0f);
-    for (size_t i = 0; i < volumes.size(); i++) v[i] = float(volumes[i]);
-    client_.Lock();
-    mute_ = mute;
-    volumes_ = v;
-    ApplyControlsLocked();
-    client_.Unlock();
-  }
-
   // An adaptive resampling factor applied by the stream's adapter.
   void ApplyRate(double ratio) {
     client_.Lock();
@@ -286,8 +271,6 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
   std::atomic<bool> rearm_{false};
 
   // Loop-lock protected.
-  std::vector<float> volumes_;
-  bool mute_ = false;
   float rate_ratio_ = 1.0f;
 };
 

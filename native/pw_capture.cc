@@ -32,31 +32,23 @@ class PwCapture : public CaptureBase<PwCapture> {
     Napi::Env env = info.Env();
     spa_audio_format fmt = SampleFormatByName(opts_.format)->spa;  // checked by ParseCaptureOptions
     if (fmt == SPA_AUDIO_FORMAT_UNKNOWN) {
-      throw Napi::RangeError::New(env, "PwCapture: unsupported sample format " + opts_.format);
+      ThrowInvalid(env, kClassName, "unsupported sample format " + opts_.format);
     }
     Start(info, "qdb-pw-capture");
     try {
-      client_.Open(env, "qdb-mic", opts_.remote, &PwCapture::OnCoreError, this,
-                   "is pipewire running for this user? Check XDG_RUNTIME_DIR / PIPEWIRE_REMOTE, "
-                   "or choose --audio pulse");
+      client_.Open(env, "qdb-mic", opts_.remote, &PwCapture::OnCoreError, this);
     } catch (...) {
       Teardown();  // releases the ThreadSafeFunction and the cleanup hook
       throw;
     }
 
     std::string latency = std::to_string(opts_.latency_frames) + "/" + std::to_string(opts_.rate);
-    pw_properties* props = pw_properties_new(
-        PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CATEGORY, "Capture", PW_KEY_MEDIA_ROLE,
-        opts_.media_role.c_str(), PW_KEY_NODE_NAME, opts_.node_name.c_str(),
-        PW_KEY_NODE_DESCRIPTION, opts_.node_description.c_str(), PW_KEY_MEDIA_NAME,
-        opts_.node_description.c_str(), PW_KEY_APP_NAME, opts_.app_name.c_str(),
-        PW_KEY_NODE_LATENCY, latency.c_str(), nullptr);
-    if (!opts_.target.empty()) {
-      pw_properties_set(props, PW_KEY_TARGET_OBJECT, opts_.target.c_str());
-      // A named source that goes away must not silently turn into another microphone.
-      pw_properties_set(props, PW_KEY_NODE_DONT_RECONNECT, "true");
-    }
-    stream_ = pw_stream_new(client_.core(), opts_.node_name.c_str(), props);
+    // Identity and target (node.name, media.role, target.object, node.dont-reconnect...) come
+    // from TypeScript (src/stream-identity.ts micIdentity); the period is ours.
+    pw_properties* props = pw_properties_new(PW_KEY_NODE_LATENCY, latency.c_str(), nullptr);
+    for (const auto& kv : opts_.props)
+      pw_properties_set(props, kv.first.c_str(), kv.second.c_str());
+    stream_ = pw_stream_new(client_.core(), opts_.stream_name.c_str(), props);
     if (!stream_) {
       int err = errno;
       client_.Unlock();
@@ -143,10 +135,9 @@ class PwCapture : public CaptureBase<PwCapture> {
       // the session manager dropping the stream, e.g. WirePlumber when target.object does not
       // exist and node.dont-reconnect is set. Report it as the error it is.
       std::string msg = "PipeWire disconnected the capture stream";
-      if (!self->opts_.target.empty()) {
-        msg +=
-            " (does the source '" + self->opts_.target + "' exist? see: qemu-dbus-bridge devices)";
-      }
+      const std::string target = PropOr(self->opts_.props, PW_KEY_TARGET_OBJECT, "");
+      if (!target.empty())
+        msg += " (does the source '" + target + "' exist? see: qemu-dbus-bridge devices)";
       self->events_.Post("error", msg);
       return;
     }

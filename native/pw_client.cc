@@ -17,7 +17,7 @@ void EnsurePwInit() {
 }  // namespace
 
 void PwClient::Open(Napi::Env env, const char* thread_name, const std::string& remote,
-                    CoreErrorFn on_core_error, void* owner, const char* connect_advice) {
+                    CoreErrorFn on_core_error, void* owner) {
   EnsurePwInit();
   on_core_error_ = on_core_error;
   owner_ = owner;
@@ -50,11 +50,12 @@ void PwClient::Open(Napi::Env env, const char* thread_name, const std::string& r
     int err = errno;
     pw_thread_loop_unlock(loop_);
     Close();
+    // The problem only: what to check depends on the caller (audio or camera), and TypeScript
+    // adds it by code (src/native.ts NativeError).
     ThrowWithCode(env, "EPIPEWIRE",
-                  std::string("cannot connect to PipeWire (") + strerror(err) + "): " +
-                      (connect_advice ? connect_advice
-                                      : "is it running, and are XDG_RUNTIME_DIR / "
-                                        "PIPEWIRE_REMOTE set?"));
+                  "cannot connect to PipeWire at " +
+                      (remote.empty() ? "the default socket" : remote) + " (" + strerror(err) +
+                      ")");
   }
   // The daemon going away (restart, crash) shows up here, not always as a stream state.
   static const pw_core_events core_events = [] {

@@ -32,9 +32,10 @@ class PwClient {
   // PIPEWIRE_REMOTE semantics; empty = the environment's default). On success the loop runs and
   // its lock is HELD, so the caller creates its stream before any callback can run, then calls
   // Unlock(). On failure nothing is left open and an Error with code EPIPEWIRE is thrown; a
-  // failed connect reads "cannot connect to PipeWire (<reason>): <connect_advice>".
+  // failed connect reads "cannot connect to PipeWire at <remote> (<reason>)" (what to check is
+  // TypeScript's to add, by code).
   void Open(Napi::Env env, const char* thread_name, const std::string& remote,
-            CoreErrorFn on_core_error, void* owner, const char* connect_advice = nullptr);
+            CoreErrorFn on_core_error, void* owner);
 
   // Idempotent, JS thread only, never from a loop callback (it joins the loop thread). The
   // order is PipeWire's: `destroy_streams` (the owner's streams/sources) and the core go under

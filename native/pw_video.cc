@@ -16,9 +16,11 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "addon.h"
+#include "js_args.h"
 #include "pw_client.h"
 
 namespace qdb {
@@ -87,29 +89,27 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
          InstanceMethod("stats", &PwCamera::Stats), InstanceMethod("close", &PwCamera::Close)});
   }
 
-  // new PwCamera({nodeName, description, width, height, fps, formats: ['YUY2', ...]})
+  // new PwCamera({streamName, props: {k: v}, width, height, fps, formats: ['YUY2', ...], remote?})
+  // The node's identity (node.name, description, media.class Video/Source, role Camera) comes
+  // whole in `props` from TypeScript (src/stream-identity.ts cameraIdentity).
   explicit PwCamera(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PwCamera>(info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsObject()) throw Napi::TypeError::New(env, "PwCamera expects an options object");
-    Napi::Object o = info[0].As<Napi::Object>();
-    std::string node_name = o.Get("nodeName").ToString();
-    std::string desc = o.Get("description").ToString();
+    static const std::string who = "PwCamera";
+    Napi::Object o = ArgObject(Arg(info, 0), who, "options");
+    std::string stream_name = OptString(o, "streamName", who);
+    std::vector<std::pair<std::string, std::string>> identity = OptStringMap(o, "props", who);
     // remote: socket name or absolute path (PIPEWIRE_REMOTE semantics); default from the env
-    std::string remote = OptionString(o, "remote");
-    width_ = o.Get("width").ToNumber().Uint32Value();
-    height_ = o.Get("height").ToNumber().Uint32Value();
-    fps_ = o.Get("fps").ToNumber().Uint32Value();
-    if (width_ < 2 || height_ < 2 || width_ % 2 || height_ % 2 || fps_ < 1 || fps_ > 240)
-      ThrowWithCode(env, "EINVAL", "PwCamera: width/height must be even (>= 2), fps 1..240");
-    Napi::Value fv = o.Get("formats");
-    if (!fv.IsArray()) throw Napi::TypeError::New(env, "formats must be an array");
-    Napi::Array fa = fv.As<Napi::Array>();
-    for (uint32_t i = 0; i < fa.Length(); i++) {
-      int f = FmtFromName(fa.Get(i).ToString());
-      if (f == kNone) ThrowWithCode(env, "EINVAL", "formats: only YUY2, I420 and NV12 are offered");
+    std::string remote = OptStringOr(o, "remote", who, "");
+    width_ = OptUint32(o, "width", who, 2, 16384);
+    height_ = OptUint32(o, "height", who, 2, 16384);
+    fps_ = OptUint32(o, "fps", who, 1, 240);
+    if (width_ % 2 || height_ % 2) ThrowInvalid(env, who, "width/height must be even");
+    for (const std::string& name : OptStrings(o, "formats", who)) {
+      int f = FmtFromName(name);
+      if (f == kNone) ThrowInvalid(env, who, "formats: only YUY2, I420 and NV12 are offered");
       offered_.push_back(f);
     }
-    if (offered_.empty()) ThrowWithCode(env, "EINVAL", "formats must not be empty");
+    if (offered_.empty()) ThrowInvalid(env, who, "formats must not be empty");
     max_bytes_ = static_cast<size_t>(width_) * height_ * 2;
     for (auto& s : slots_) s.assign(max_bytes_, 0);
 
@@ -119,12 +119,9 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
     timer_ = pw_loop_add_timer(pw_thread_loop_get_loop(client_.loop()), OnTimer, this);
     char rate[32];
     snprintf(rate, sizeof rate, "%u/1", fps_);
-    stream_ = pw_stream_new(
-        client_.core(), node_name.c_str(),
-        pw_properties_new(PW_KEY_MEDIA_CLASS, "Video/Source", PW_KEY_MEDIA_ROLE, "Camera",
-                          PW_KEY_MEDIA_TYPE, "Video", PW_KEY_MEDIA_CATEGORY, "Capture",
-                          PW_KEY_NODE_NAME, node_name.c_str(), PW_KEY_NODE_DESCRIPTION,
-                          desc.c_str(), "node.nick", desc.c_str(), nullptr));
+    pw_properties* props = pw_properties_new(nullptr, nullptr);
+    for (const auto& kv : identity) pw_properties_set(props, kv.first.c_str(), kv.second.c_str());
+    stream_ = pw_stream_new(client_.core(), stream_name.c_str(), props);  // takes props
     if (!stream_) {
       client_.Unlock();
       Destroy();
@@ -177,10 +174,9 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
   Napi::Value Push(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!stream_) ThrowWithCode(env, "ECLOSED", "PwCamera is closed");
-    if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "frame must be a Uint8Array");
-    auto a = info[0].As<Napi::Uint8Array>();
-    int f = FmtFromName(info[1].ToString());
-    if (f == kNone) ThrowWithCode(env, "EINVAL", "format must be YUY2, I420 or NV12");
+    auto a = ArgBytes(Arg(info, 0), "PwCamera.push", "frame");
+    int f = FmtFromName(ArgString(Arg(info, 1), "PwCamera.push", "format"));
+    if (f == kNone) ThrowInvalid(env, "PwCamera.push", "format must be YUY2, I420 or NV12");
     size_t need = FrameBytes(f, width_, height_);
     if (a.ByteLength() != need)
       ThrowWithCode(env, "ERANGE",

@@ -11,23 +11,16 @@
 #include <string>
 
 #include "addon.h"
+#include "js_args.h"
 
 namespace qdb {
 
 namespace {
 
-int Fd(const Napi::Value& v) {
-  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), "fd must be a number");
-  return v.As<Napi::Number>().Int32Value();
-}
+// Any int: a bad fd is the kernel's to refuse (EBADF, thrown by the ioctl below).
+int Fd(const Napi::Value& v) { return ArgInt32(v, "v4l2", "fd"); }
 
-uint32_t U32(const Napi::Value& v, const char* what) {
-  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (d < 0 || d > 0xffffffffu)
-    throw Napi::RangeError::New(v.Env(), std::string(what) + " out of range");
-  return static_cast<uint32_t>(d);
-}
+uint32_t U32(const Napi::Value& v, const char* what) { return ArgUint32(v, "v4l2", what); }
 
 int Ioctl(int fd, unsigned long req, void* arg) {
   int r;

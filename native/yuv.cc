@@ -12,6 +12,7 @@
 #include <string>
 
 #include "addon.h"
+#include "js_args.h"
 
 namespace qdb {
 
@@ -103,20 +104,11 @@ bool ConvertRect(const uint8_t* src, int src_stride, uint32_t fmt, uint8_t* dst,
 }
 
 uint32_t U32(const Napi::Value& v, const char* what) {
-  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (d < 0 || d > 0x7fffffff || d != static_cast<double>(static_cast<int64_t>(d)))
-    throw Napi::RangeError::New(v.Env(),
-                                std::string(what) + " must be a non-negative integer below 2^31");
-  return static_cast<uint32_t>(d);
+  return ArgUint32(v, "yuv", what, 0, 0x7fffffff);
 }
 
 int32_t I32(const Napi::Value& v, const char* what) {
-  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (d < -0x7fffffff || d > 0x7fffffff || d != static_cast<double>(static_cast<int64_t>(d)))
-    throw Napi::RangeError::New(v.Env(), std::string(what) + " must be a 32-bit integer");
-  return static_cast<int32_t>(d);
+  return ArgInt32(v, "yuv", what, -0x7fffffff, 0x7fffffff);
 }
 
 struct Bytes {
@@ -125,9 +117,7 @@ struct Bytes {
 };
 
 Bytes View(const Napi::Value& v, const char* what) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Uint8Array/Buffer");
-  auto a = v.As<Napi::Uint8Array>();
+  auto a = ArgBytes(v, "yuv", what);
   return {a.Data(), a.ByteLength()};
 }
 
@@ -214,8 +204,7 @@ void ToYuv(const uint8_t* argb, int stride, int fmt, uint8_t* out, int w, int h)
 // letterboxed ARGB picture; it is skipped when the picture needs no scaling or bars.
 Napi::Value Compose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "yuvCompose expects an options object");
-  Napi::Object o = info[0].As<Napi::Object>();
+  Napi::Object o = ArgObject(Arg(info, 0), "yuvCompose", "options");
   Bytes fb = View(o.Get("fb"), "fb");
   uint32_t fb_stride = U32(o.Get("fbStride"), "fbStride");
   uint32_t fb_w = U32(o.Get("fbWidth"), "fbWidth"), fb_h = U32(o.Get("fbHeight"), "fbHeight");
@@ -229,10 +218,7 @@ Napi::Value Compose(const Napi::CallbackInfo& info) {
   if (fmt < kYUY2 || fmt > kNV12)
     ThrowWithCode(env, "EINVAL", "format must be 0 (YUY2), 1 (I420) or 2 (NV12)");
   if (out.length < OutSize(fmt, cam_w, cam_h)) ThrowWithCode(env, "ERANGE", "out buffer too small");
-  Napi::Value rv = o.Get("rect");
-  if (!rv.IsArray() || rv.As<Napi::Array>().Length() != 4)
-    throw Napi::TypeError::New(env, "rect must be [x, y, width, height]");
-  Napi::Array ra = rv.As<Napi::Array>();
+  Napi::Array ra = ArgArray(o.Get("rect"), "yuvCompose", "option rect", 4);
   uint32_t rx = U32(ra.Get(0u), "rect.x"), ry = U32(ra.Get(1u), "rect.y");
   uint32_t rw = U32(ra.Get(2u), "rect.width"), rh = U32(ra.Get(3u), "rect.height");
   if (rw == 0 || rh == 0 || rx + rw > cam_w || ry + rh > cam_h)

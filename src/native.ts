@@ -4,6 +4,7 @@
 //
 // The addon's surface is declared per concern in src/native-api/*.ts.
 import * as path from 'path';
+import { CodedError, errorCode, errorMessage } from './errors';
 import type { AudioNativeApi } from './native-api/audio';
 import type { CaptureNativeApi } from './native-api/capture';
 import type { CoreNativeApi } from './native-api/core';
@@ -30,16 +31,55 @@ function addonPath(): string {
   return path.join(__dirname, '..', 'build', 'Release', 'qemu_dbus_bridge.node');
 }
 
+/**
+ * An error the addon threw, as the project's one error shape. The addon throws only errors with
+ * a `code` (native/addon.h: ThrowWithCode, ThrowErrno, js_args.h) whose message is the problem;
+ * what a person should do about it depends on the code and on who called, so the fix is added
+ * here, never parsed out of the text.
+ */
+export class NativeError extends CodedError {
+  constructor(code: string, problem: string, fix = '', cause?: unknown) {
+    super(code, problem, fix, cause !== undefined ? { cause } : {});
+    this.name = 'NativeError';
+  }
+}
+
+/** What to do about the addon's own codes, when the caller has nothing more specific. */
+const NATIVE_FIXES: Readonly<Record<string, string>> = {
+  // EINVAL/ECLOSED from the addon mean the TypeScript side passed what it validates itself.
+  EINVAL: 'this is a bug in qemu-dbus-bridge (it passed the native addon an invalid argument): please report it',
+  ECLOSED: 'this is a bug in qemu-dbus-bridge (it used a closed native stream): please report it',
+  ENATIVE: 'build the native addon with: npm run setup',
+  EPIPEWIRE: 'check that PipeWire runs for this user (XDG_RUNTIME_DIR, PIPEWIRE_REMOTE)',
+  EPULSE: 'check that a PulseAudio server runs for this user (PULSE_SERVER, XDG_RUNTIME_DIR)',
+};
+
+/**
+ * `err` as a NativeError when the addon threw it (an Error with a string code that is not yet a
+ * CodedError); anything else unchanged. `fixes` overrides the fix per code for this caller
+ * (e.g. audio adds "or choose --audio pulse").
+ */
+export function nativeError(err: unknown, fixes: Readonly<Record<string, string>> = {}): unknown {
+  const code = errorCode(err);
+  if (!code || err instanceof CodedError || !(err instanceof Error)) return err;
+  return new NativeError(code, errorMessage(err), fixes[code] ?? NATIVE_FIXES[code] ?? '', err);
+}
+
+/** Runs an addon call, rethrowing what it throws through nativeError(). */
+export function callNative<T>(fn: () => T, fixes?: Readonly<Record<string, string>>): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw nativeError(err, fixes);
+  }
+}
+
 function load(): NativeAddon {
   const file = addonPath();
   try {
     return require(file) as NativeAddon;
   } catch (err) {
-    const e = new Error(
-      `native addon not loadable (${file}): ${(err as Error).message}. Build it with: npm run setup`,
-    ) as Error & { code: string };
-    e.code = 'ENATIVE';
-    throw e;
+    throw new NativeError('ENATIVE', `native addon not loadable (${file}): ${errorMessage(err)}`, NATIVE_FIXES.ENATIVE, err);
   }
 }
 

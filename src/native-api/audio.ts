@@ -1,7 +1,10 @@
 // Types of the addon's playback streams (native/pw_audio.cc PwPlayback, native/pulse_audio.cc
-// PulsePlayback). Both share one shape so src/audio/out can drive either, and a fake.
+// PulsePlayback). Both share one shape so src/audio/out can drive either, and a test fake.
 
-/** Sample formats the native streams accept (PulseAudio lacks S8/U16/U32: src/audio converts). */
+/**
+ * Sample formats the native streams (playback and capture) accept. PulseAudio lacks S8/U16/U32
+ * and PipeWire never negotiates U16/U32: src/audio/format.ts converts.
+ */
 export type NativeSampleFormat =
   | 'U8'
   | 'S8'
@@ -32,7 +35,7 @@ export interface NativePlaybackOptions {
   latencyFrames: number;
   /** Stream / media name. */
   streamName: string;
-  /** Stream properties (PipeWire props or PulseAudio proplist), already resolved by TS. */
+  /** Stream properties (PipeWire props or PulseAudio proplist): src/stream-identity.ts. */
   props: Record<string, string>;
   /** PipeWire remote (socket name or absolute path) or PulseAudio server string; '' = default. */
   remote?: string;
@@ -68,8 +71,6 @@ export interface NativePlayback {
   write(data: Uint8Array): number;
   stats(): NativePlaybackStats;
   setActive(active: boolean): void;
-  /** Linear amplitude per channel, 0..1. */
-  setVolume(mute: boolean, volumes: number[]): void;
   /** Consumption speed factor for drift control, 1.0 nominal (>1 consumes the ring faster). */
   setRate(ratio: number): void;
   /** Starts draining; poll stats().drained. */

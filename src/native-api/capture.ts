@@ -1,9 +1,7 @@
 // Types of the addon's microphone capture streams (native/pw_capture.cc PwCapture,
 // native/pulse_capture.cc PulseCapture, shared code in native/capture_common.h). Both have one
-// shape so src/audio/in can drive either, or its fake (src/audio/in/fake-capture.ts).
-
-/** Sample formats a capture stream can be opened in. PulseAudio lacks S8/U16/U32 (src/audio/in converts). */
-export type CaptureSampleFormat = 'U8' | 'S8' | 'S16LE' | 'S16BE' | 'U16LE' | 'U16BE' | 'S32LE' | 'S32BE' | 'U32LE' | 'U32BE' | 'F32LE' | 'F32BE';
+// shape so src/audio/in can drive either, or a test fake (test/fakes/capture.ts).
+import type { ChannelPosition, NativeSampleFormat } from './audio';
 
 /**
  * State events from the server thread: 'connecting' | 'paused' | 'streaming' | 'error' |
@@ -13,24 +11,23 @@ export type CaptureStateListener = (state: string, message: string) => void;
 
 export interface NativeCaptureOptions {
   /** Format the server delivers (it converts from the source): the guest's own. */
-  format: CaptureSampleFormat;
+  format: NativeSampleFormat;
   rate: number;
   channels: number;
-  /** Source (node.name / PulseAudio source name); omitted = the server's default source. */
-  target?: string;
+  /** Stream / media name. */
+  streamName: string;
+  /** Stream properties (identity, and PipeWire's target.object): src/stream-identity.ts micIdentity. */
+  props: Record<string, string>;
+  /** PulseAudio only: source to record from ('' or omitted = default). PipeWire: target.object in props. */
+  device?: string;
   /** PipeWire remote (socket name or absolute path) / PulseAudio server string; omitted = the environment's. */
   remote?: string;
-  nodeName: string;
-  nodeDescription: string;
-  /** PipeWire media.role ("Communication") / PulseAudio media.role ("phone"). */
-  mediaRole: string;
-  appName: string;
   /** Capture period asked of the server (PipeWire node.latency, PulseAudio fragsize), frames. */
   latencyFrames: number;
   /** Ring capacity in frames; when full the oldest audio is dropped (counted as overrun). */
   ringFrames: number;
   /** One channel position name per channel (src/audio/format.ts CHANNEL_LAYOUTS); omitted = unpositioned. */
-  positions?: readonly string[];
+  positions?: readonly ChannelPosition[];
 }
 
 export interface NativeCaptureStats {

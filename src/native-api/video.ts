@@ -55,8 +55,10 @@ export interface V4l2PixFormat {
 }
 
 export interface PwCameraOptions {
-  nodeName: string;
-  description: string;
+  /** pw_stream name. */
+  streamName: string;
+  /** Node properties (node.name, node.description, media.class...), built by src/stream-identity.ts. */
+  props: Record<string, string>;
   width: number;
   height: number;
   fps: number;

@@ -24,8 +24,9 @@ afterAll(async () => {
 function runChild(body: string, timeoutMs = 30_000): Promise<{ code: number | null; signal: string | null; out: string }> {
   const script = `
     const { native } = require(${JSON.stringify(NATIVE)});
-    const opts = (remote, name) => ({ format: 'S16LE', rate: 44100, channels: 2, nodeName: name, nodeDescription: name,
-      mediaRole: 'Communication', appName: 'exit-test', latencyFrames: 441, ringFrames: 44100, remote });
+    const opts = (remote, name) => ({ format: 'S16LE', rate: 44100, channels: 2, streamName: name,
+      props: { 'node.name': name, 'media.role': 'Communication', 'application.name': 'exit-test' },
+      latencyFrames: 441, ringFrames: 44100, remote });
     const open = () => [
       new native.PwCapture(opts(${JSON.stringify(pw.socketPath)}, 'exit-pw'), () => {}),
       new native.PulseCapture(opts(${JSON.stringify(pa.server)}, 'exit-pa'), () => {}),

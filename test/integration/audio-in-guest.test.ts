@@ -11,12 +11,13 @@
 import * as path from 'path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AudioInBridge } from '../../src/audio/in/audio-in-bridge';
-import { micNodeName } from '../../src/audio/in/capture-source';
-import { nativeCaptureOpener } from '../../src/audio/in/native-capture';
+import { audioBackendFor } from '../../src/audio/backend';
 import { QemuVm } from '../../src/qemu';
+import { micNodeName } from '../../src/stream-identity';
 import { FeedHandle, makeToneWav, startFeed } from '../harness/audio-capture';
 import { PipeWire, startPipeWire } from '../harness/pipewire';
 import { Pulse, startPulseAudio } from '../harness/pulseaudio';
+import { recordingLogger } from '../harness/logger';
 import { Guest, startGuest } from '../harness/qemu';
 import { QEMU_MATRIX, type QemuTarget } from '../harness/qemu-targets';
 import { tempDir, waitFor } from '../harness/procs';
@@ -90,10 +91,9 @@ async function recordThroughBridge(
   const log: string[] = [];
   const bridge = new AudioInBridge({
     vmName: guest.name,
-    openCapture: nativeCaptureOpener(server.kind),
-    remote: server.kind === 'pipewire' ? server.socketPath : server.server,
+    backend: audioBackendFor(server.kind, server.env),
     source: server.source,
-    log: (level, msg) => log.push(`${level}: ${msg}`),
+    log: recordingLogger(log),
   });
   cleanups.push(async () => bridge.close());
   await vm.addAudioInListener(bridge);

@@ -4,10 +4,11 @@
 import * as path from 'path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AudioInBridge } from '../../src/audio/in/audio-in-bridge';
-import { nativeCaptureOpener } from '../../src/audio/in/native-capture';
+import { audioBackendFor } from '../../src/audio/backend';
 import type { PcmFormat } from '../../src/qemu/handlers';
 import { FeedHandle, makeToneWav, startFeed } from '../harness/audio-capture';
 import { PipeWire, startPipeWire } from '../harness/pipewire';
+import { recordingLogger } from '../harness/logger';
 import { Pulse, startPulseAudio } from '../harness/pulseaudio';
 import { sleep, tempDir } from '../harness/procs';
 
@@ -46,10 +47,9 @@ describe.each(['pipewire', 'pulse'] as const)('microphone survives a %s restart'
     const log: string[] = [];
     const bridge = new AudioInBridge({
       vmName: `restart-${kind}`,
-      openCapture: nativeCaptureOpener(kind),
-      remote: server.kind === 'pipewire' ? server.socketPath : server.server,
+      backend: audioBackendFor(kind, server.env),
       source: server.source,
-      log: (level, msg) => log.push(`${level}: ${msg}`),
+      log: recordingLogger(log),
       retryMs: 200,
     });
     cleanups.push(async () => bridge.close());

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AudioFormatError, CHANNEL_LAYOUTS, streamFormatFor, volumeByteToLinear } from '../../src/audio/format';
-import { nodeToken, speakerIdentity } from '../../src/audio/identity';
+import { AudioFormatError, CHANNEL_LAYOUTS, flipSignBits, gainOf, streamFormatFor } from '../../src/audio/format';
+import { cameraIdentity, micIdentity, nodeToken, speakerIdentity } from '../../src/stream-identity';
 import type { PcmFormat } from '../../src/qemu/handlers';
 
 const f = (o: Partial<PcmFormat>): PcmFormat => {
@@ -13,7 +13,7 @@ describe('streamFormatFor', () => {
   it("maps QEMU's default (S16LE 44.1 kHz stereo) straight through", () => {
     const s = streamFormatFor(f({}), 'pipewire');
     expect(s).toMatchObject({ nativeFormat: 'S16LE', rate: 44100, channels: 2, positions: ['FL', 'FR'], bytesPerFrame: 4 });
-    expect(s.convert).toBeUndefined();
+    expect(s.convert).toBe(false);
   });
 
   it('keeps big-endian and float formats native on both servers', () => {
@@ -26,7 +26,7 @@ describe('streamFormatFor', () => {
     const s = streamFormatFor(f({ isSigned: false }), 'pipewire');
     expect(s.nativeFormat).toBe('S16LE');
     const b = new Uint8Array([0x00, 0x80, 0xff, 0xff, 0x00, 0x00, 0x34, 0x12]); // 32768, 65535, 0, 0x1234
-    s.convert!(b);
+    flipSignBits(s.layout, b, 0, b.length);
     const v = new DataView(b.buffer);
     expect([v.getInt16(0, true), v.getInt16(2, true), v.getInt16(4, true), v.getInt16(6, true)]).toEqual([0, 32767, -32768, 0x1234 - 32768]);
   });
@@ -35,15 +35,15 @@ describe('streamFormatFor', () => {
     const s = streamFormatFor(f({ bits: 32, isSigned: false, bigEndian: true, bytesPerFrame: 8 }), 'pulse');
     expect(s.nativeFormat).toBe('S32BE');
     const b = new Uint8Array([0x80, 0, 0, 0, 0, 0, 0, 0]);
-    s.convert!(b);
+    flipSignBits(s.layout, b, 0, b.length);
     expect(new DataView(b.buffer).getInt32(0, false)).toBe(0);
     expect(new DataView(b.buffer).getInt32(4, false)).toBe(-2147483648);
     const s8 = streamFormatFor(f({ bits: 8, bytesPerFrame: 2 }), 'pulse');
     expect(s8.nativeFormat).toBe('U8');
     const c = new Uint8Array([0x00, 0x7f]);
-    s8.convert!(c);
+    flipSignBits(s8.layout, c, 0, c.length);
     expect([...c]).toEqual([0x80, 0xff]);
-    expect(streamFormatFor(f({ bits: 8, bytesPerFrame: 2 }), 'pipewire').convert).toBeUndefined();
+    expect(streamFormatFor(f({ bits: 8, bytesPerFrame: 2 }), 'pipewire').convert).toBe(false);
   });
 
   it('gives every channel count 1..8 a layout with distinct positions (5.1 = FL FR FC LFE RL RR)', () => {
@@ -76,9 +76,9 @@ describe('streamFormatFor', () => {
   });
 
   it('maps QEMU volume bytes linearly', () => {
-    expect(volumeByteToLinear(255)).toBe(1);
-    expect(volumeByteToLinear(0)).toBe(0);
-    expect(volumeByteToLinear(128)).toBeCloseTo(0.502, 3);
+    expect(gainOf(255)).toBe(1);
+    expect(gainOf(0)).toBe(0);
+    expect(gainOf(128)).toBeCloseTo(0.502, 3);
   });
 });
 
@@ -92,6 +92,7 @@ describe('speakerIdentity', () => {
       'media.role': 'Game',
       'application.icon-name': 'qemu',
       'target.object': 'hdmi-sink',
+      'media.class': 'Stream/Output/Audio',
     });
   });
 
@@ -104,5 +105,38 @@ describe('speakerIdentity', () => {
   it('makes node names plain tokens', () => {
     expect(nodeToken('a/b c..d')).toBe('a-b-c..d');
     expect(nodeToken('///')).toBe('vm');
+  });
+});
+
+describe('micIdentity and cameraIdentity', () => {
+  it('microphone on PipeWire: Communication role, capture category, a named source that is never replaced by another', () => {
+    const id = micIdentity('win 11', 'pipewire', 'usb-mic');
+    expect(id.streamName).toBe('qemu-win-11-mic');
+    expect(id.props).toEqual({
+      'media.class': 'Stream/Input/Audio',
+      'media.type': 'Audio',
+      'media.category': 'Capture',
+      'application.name': 'qemu-dbus-bridge',
+      'media.name': 'win 11 microphone',
+      'media.role': 'Communication',
+      'node.name': 'qemu-win-11-mic',
+      'node.description': 'win 11 microphone',
+      'target.object': 'usb-mic',
+      'node.dont-reconnect': 'true',
+    });
+    expect(micIdentity('vm', 'pipewire').props['target.object']).toBeUndefined();
+  });
+
+  it('microphone on PulseAudio: role "phone", the source goes to the stream device instead of a property', () => {
+    const id = micIdentity('vm', 'pulse', 'usb-mic');
+    expect(id.streamName).toBe('vm microphone');
+    expect(id.props).toMatchObject({ 'media.role': 'phone', 'node.name': 'qemu-vm-mic' });
+    expect(id.props['target.object']).toBeUndefined();
+  });
+
+  it('camera: a Video/Source with role Camera, named as given', () => {
+    const id = cameraIdentity('qemu-vm-camera', 'vm screen');
+    expect(id.streamName).toBe('qemu-vm-camera');
+    expect(id.props).toMatchObject({ 'media.class': 'Video/Source', 'media.role': 'Camera', 'node.name': 'qemu-vm-camera', 'node.description': 'vm screen' });
   });
 });

@@ -2,8 +2,9 @@
 // Read answers, padding, volume/mute, format conversion, latency cap, failures.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { PcmFormat } from '../../src/qemu/handlers';
-import { AudioInBridge, LogFn } from '../../src/audio/in/audio-in-bridge';
-import { FakeCaptureServer } from '../../src/audio/in/fake-capture';
+import { AudioInBridge } from '../../src/audio/in/audio-in-bridge';
+import { FakeCaptureServer } from '../fakes/capture';
+import { recordingLogger } from '../harness/logger';
 
 const S16_STEREO: PcmFormat = { bits: 16, isSigned: true, isFloat: false, freq: 44100, nchannels: 2, bytesPerFrame: 4, bytesPerSecond: 176400, bigEndian: false };
 const U8_MONO: PcmFormat = { bits: 8, isSigned: false, isFloat: false, freq: 8000, nchannels: 1, bytesPerFrame: 1, bytesPerSecond: 8000, bigEndian: false };
@@ -26,13 +27,13 @@ function s16(b: Uint8Array): number[] {
   return out;
 }
 
-function setup(o: { source?: string; log?: LogFn; maxLatencyMs?: number; targetLatencyMs?: number; prebufferMs?: number } = {}) {
-  const server = new FakeCaptureServer();
+function setup(o: { source?: string; kind?: 'pipewire' | 'pulse'; maxLatencyMs?: number; targetLatencyMs?: number; prebufferMs?: number } = {}) {
+  const server = new FakeCaptureServer(o.kind);
   const logs: string[] = [];
   const bridge = new AudioInBridge({
     vmName: 'win11',
-    openCapture: server.open,
-    log: o.log ?? ((level, msg) => logs.push(`${level}: ${msg}`)),
+    backend: server,
+    log: recordingLogger(logs),
     ...(o.source !== undefined ? { source: o.source } : {}),
     ...(o.maxLatencyMs !== undefined ? { maxLatencyMs: o.maxLatencyMs } : {}),
     ...(o.targetLatencyMs !== undefined ? { targetLatencyMs: o.targetLatencyMs } : {}),
@@ -84,13 +85,25 @@ describe('AudioInBridge: no microphone open while the guest is not recording', (
     expect(bridge.capturing).toBe(false);
   });
 
-  it('opens in the guest format with the VM names, the chosen source and a ~10 ms period', () => {
+  it('opens in the guest format with the VM names, the chosen source and a ~10 ms period (PipeWire: target.object)', () => {
     const { server, bridge } = setup({ source: 'alsa_input.usb-mic' });
     bridge.init(ID, S16_STEREO);
     bridge.setEnabled(ID, true);
     const req = server.opened[0].request;
-    expect(req).toMatchObject({ format: 'S16LE', rate: 44100, channels: 2, source: 'alsa_input.usb-mic', vmName: 'win11', latencyFrames: 441 });
+    expect(req).toMatchObject({ format: 'S16LE', rate: 44100, channels: 2, streamName: 'qemu-win11-mic', latencyFrames: 441, positions: ['FL', 'FR'] });
+    expect(req.props).toMatchObject({ 'node.name': 'qemu-win11-mic', 'node.description': 'win11 microphone', 'media.role': 'Communication', 'target.object': 'alsa_input.usb-mic' });
+    expect(req.device).toBeUndefined();
     expect(req.ringFrames).toBeGreaterThanOrEqual(44100 / 4);
+  });
+
+  it('PulseAudio: the source is the stream device and the role is "phone"', () => {
+    const { server, bridge } = setup({ source: 'alsa_input.usb-mic', kind: 'pulse' });
+    bridge.init(ID, S16_STEREO);
+    bridge.setEnabled(ID, true);
+    const req = server.opened[0].request;
+    expect(req.device).toBe('alsa_input.usb-mic');
+    expect(req.props).toMatchObject({ 'media.role': 'phone', 'node.name': 'qemu-win11-mic' });
+    expect(req.props['target.object']).toBeUndefined();
   });
 });
 
@@ -262,7 +275,7 @@ describe('AudioInBridge: failures', () => {
     const first = server.opened[0];
     bridge.setEnabled(ID, false);
     bridge.setEnabled(ID, true);
-    first.request.onState('error', 'stale');
+    first.onState('error', 'stale');
     expect(server.live).toHaveLength(1);
     expect(bridge.stats()[0].state).toBe('streaming');
   });
@@ -286,7 +299,7 @@ describe('AudioInBridge: a hostile Read size', () => {
     stream.deliver(new Uint8Array(stream.capacity).fill(0x11)); // a full ring of non-silence
     const asked: number[] = [];
     const read = stream.read.bind(stream);
-    stream.read = (into, offset, length) => {
+    stream.read = (into: Uint8Array, offset?: number, length?: number) => {
       asked.push(length ?? into.byteLength);
       return read(into, offset, length);
     };

@@ -2,13 +2,32 @@
 // drain on Fini, formats it cannot play.
 import { describe, expect, it } from 'vitest';
 import type { PlaybackBackend } from '../../src/audio/backend';
-import { FakePlayback } from '../../src/audio/out/fake-playback';
 import { Speaker } from '../../src/audio/out/speaker';
 import type { NativePlaybackOptions } from '../../src/native-api/audio';
 import type { PcmFormat } from '../../src/qemu/handlers';
+import { FakePlayback } from '../fakes/playback';
 
 const S16: PcmFormat = { bits: 16, isSigned: true, isFloat: false, freq: 48000, nchannels: 2, bytesPerFrame: 4, bytesPerSecond: 192000, bigEndian: false };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A block of S16 stereo frames, every sample `value`. */
+function s16Block(frames: number, value: number): Uint8Array {
+  const b = new Uint8Array(frames * 4);
+  const v = new DataView(b.buffer);
+  for (let i = 0; i < frames * 2; i++) v.setInt16(i * 2, value, true);
+  return b;
+}
+
+/** The blocks the voice handed to the stream (copies). */
+function spyWrites(p: FakePlayback): Uint8Array[] {
+  const seen: Uint8Array[] = [];
+  const write = p.write.bind(p);
+  p.write = (d: Uint8Array) => {
+    seen.push(Uint8Array.from(d));
+    return write(d);
+  };
+  return seen;
+}
 
 function fakeBackend(): PlaybackBackend & { opened: FakePlayback[]; failNext: number } {
   const b = {
@@ -44,14 +63,16 @@ describe('Speaker', () => {
     void s.close();
   });
 
-  it('maps SetVolume bytes to per-channel linear volume and mute (channel count from the stream)', () => {
+  it('maps SetVolume bytes to per-channel gains, the last byte for the channels beyond (channel count from the stream)', () => {
     const backend = fakeBackend();
     const s = new Speaker({ vmName: 'v', backend });
     s.init(1n, { ...S16, nchannels: 6, bytesPerFrame: 12 });
-    s.setVolume(1n, true, new Uint8Array([255, 51]));
-    const p = backend.opened[0];
-    expect(p.mute).toBe(true);
-    expect(p.volumes).toEqual([1, 0.2, 0.2, 0.2, 0.2, 0.2]);
+    s.setEnabled(1n, true);
+    const seen = spyWrites(backend.opened[0]);
+    s.setVolume(1n, false, new Uint8Array([255, 51]));
+    s.write(1n, s16Block(6, 10000)); // 6 frames of 2 samples = 2 frames of 6 channels
+    const v = new DataView(seen[0].buffer);
+    expect([0, 1, 2, 3, 4, 5].map((c) => v.getInt16(c * 2, true))).toEqual([10000, 2000, 2000, 2000, 2000, 2000]);
     void s.close();
   });
 
@@ -104,8 +125,32 @@ describe('Speaker', () => {
     const st = s.voice(1n)!.stats();
     expect(st.reconnects).toBe(3);
     expect(st.lastError).toMatch(/cannot connect|server died/);
-    expect(backend.opened[1].volumes[0]).toBeCloseTo(128 / 255, 6);
+    // The guest's volume outlives the stream: the new stream gets samples scaled by 128/255.
+    const seen = spyWrites(backend.opened[1]);
+    s.write(1n, s16Block(16, 10000));
+    expect(new DataView(seen[0].buffer).getInt16(0, true)).toBe(Math.round((10000 * 128) / 255));
     // Blocks arriving while no stream was open are counted, not queued forever.
+    await s.close();
+  });
+
+  it('applies the guest volume to the samples, per channel, and mute writes silence', async () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend });
+    s.init(1n, S16);
+    s.setEnabled(1n, true);
+    const seen = spyWrites(backend.opened[0]);
+    const block = s16Block(16, 10000);
+    s.write(1n, block);
+    s.setVolume(1n, false, new Uint8Array([255, 51]));
+    s.write(1n, block);
+    s.setVolume(1n, true, new Uint8Array([255, 255]));
+    s.write(1n, block);
+    const first = (b: Uint8Array): number[] => [new DataView(b.buffer).getInt16(0, true), new DataView(b.buffer).getInt16(2, true)];
+    expect(first(seen[0])).toEqual([10000, 10000]);
+    expect(first(seen[1])).toEqual([10000, 2000]);
+    expect(seen[2].every((b) => b === 0)).toBe(true);
+    // The caller's buffer (QEMU's message) is never modified.
+    expect(first(block)).toEqual([10000, 10000]);
     await s.close();
   });
 

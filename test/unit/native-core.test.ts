@@ -64,8 +64,8 @@ print(s.recv(4096).decode().replace('\\n','|')); sys.exit(p.wait())
     }
   });
 
-  it('rejects wrong argument types with a TypeError instead of crashing', () => {
-    expect(() => (native.sdNotify as unknown as (x: unknown) => boolean)(42)).toThrow(TypeError);
+  it('rejects wrong argument types with code EINVAL instead of crashing', () => {
+    expect(() => (native.sdNotify as unknown as (x: unknown) => boolean)(42)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/sdNotify: text must be a string/) }));
   });
 });
 

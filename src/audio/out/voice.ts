@@ -1,5 +1,7 @@
 // One QEMU playback voice = one native stream. Owns the stream's lifetime: open (and reopen
-// with backoff after a sound-server restart), enable/cork, volume, drift control, drain on Fini.
+// with backoff after a sound-server restart), enable/cork, volume (applied to the PCM here:
+// src/audio/format.ts says why), drift control, drain on Fini. InVoice
+// (src/audio/in/voice.ts) is its counterpart for the microphone.
 //
 // Where the tail of a sound goes (why the lab lost the last 25-48 ms of every clip). Three
 // places can drop it; only the last is ours:
@@ -27,9 +29,8 @@ import type { Logger } from '../../log';
 import type { NativePlayback, NativePlaybackStats } from '../../native-api/audio';
 import type { PlaybackBackend } from '../backend';
 import { DriftController } from '../drift';
-import type { StreamFormat } from '../format';
-import { volumeByteToLinear } from '../format';
-import { speakerIdentity } from '../identity';
+import { StreamFormat, applyVolume, flipSignBits, gainsOf } from '../format';
+import { speakerIdentity } from '../../stream-identity';
 
 export interface VoiceOptions {
   vmName: string;
@@ -84,7 +85,8 @@ export class OutVoice {
   private active = true;
   private emptySinceMs: number | undefined;
   private mute = false;
-  private volumes: number[] | undefined;
+  /** Gains per channel from the guest's last SetVolume; empty = full scale. */
+  private gains: number[] = [];
   private wasStreaming = false;
   private lastNativeUnderruns = 0;
   private underruns = 0;
@@ -151,7 +153,6 @@ export class OutVoice {
     this.lastNativeUnderruns = 0;
     this.overflowBase = this.overflowFrames;
     this.drift?.reset();
-    if (this.volumes) this.stream.setVolume(this.mute, this.volumes);
     this.active = true;
     if (!this.enabled) this.emptySinceMs = undefined;
     this.opts.log?.info('speaker stream open', { voice: this.id.toString(), format: this.format.describe, backend: this.opts.backend.kind });
@@ -244,11 +245,15 @@ export class OutVoice {
       return;
     }
     let block = data;
-    if (this.format.convert) {
+    const unity = !this.mute && this.gains.every((g) => g === 1);
+    if (this.format.convert || !unity) {
+      // A copy we own: `data` is the D-Bus message's buffer.
       if (!this.scratch || this.scratch.length < data.length) this.scratch = new Uint8Array(data.length);
       block = this.scratch.subarray(0, data.length);
       block.set(data);
-      this.format.convert(block);
+      const l = this.format.layout;
+      if (this.format.convert) flipSignBits(l, block, 0, block.length);
+      if (!unity) applyVolume(l, block, 0, block.length - (block.length % l.bytesPerFrame), this.mute, this.gains);
     }
     if (!this.active) {
       s.setActive(true);
@@ -269,13 +274,10 @@ export class OutVoice {
     }
   }
 
+  /** Applies from the next Write on: what is already queued plays at the volume it was written with. */
   setVolume(mute: boolean, volume: Uint8Array): void {
-    const n = this.format.channels;
-    const v: number[] = [];
-    for (let i = 0; i < n; i++) v.push(volume.length ? volumeByteToLinear(volume[Math.min(i, volume.length - 1)]) : 1);
     this.mute = mute;
-    this.volumes = v;
-    this.stream?.setVolume(mute, v);
+    this.gains = gainsOf(volume, this.format.channels);
   }
 
   stats(): VoiceStats {

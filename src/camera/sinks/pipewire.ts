@@ -3,8 +3,9 @@
 // itself at the camera rate and repeats the last frame (native/pw_video.cc), so the pipeline
 // only pushes changed frames. The consumer picks YUY2, I420 or NV12; while nobody is linked the
 // stream is paused and wantedFormat() is null, so nothing is converted.
-import { native } from '../../native';
+import { callNative, native } from '../../native';
 import type { PwCameraHandle } from '../../native-api/video';
+import { cameraIdentity, cameraNodeName } from '../../stream-identity';
 import { CameraPixelFormat, CameraSink, SinkStats, checkFrame } from './types';
 import { type Logger, silentLogger } from '../../log';
 
@@ -25,9 +26,7 @@ export interface PipeWireSinkOptions {
 
 const RETRY_MS = [500, 1000, 2000, 5000];
 
-export function cameraNodeName(vmName: string): string {
-  return `qemu-${vmName.replace(/[^A-Za-z0-9_.-]/g, '_')}-camera`;
-}
+export { cameraNodeName };
 
 export class PipeWireSink implements CameraSink {
   readonly kind = 'pipewire';
@@ -61,15 +60,16 @@ export class PipeWireSink implements CameraSink {
   }
 
   private create(): PwCameraHandle {
-    return new native.PwCamera({
-      nodeName: this.target,
-      description: this.description,
+    return callNative(() => new native.PwCamera({
+      ...cameraIdentity(this.target, this.description),
       width: this.o.width,
       height: this.o.height,
       fps: this.o.fps,
       formats: this.o.formats ?? ['YUY2', 'I420', 'NV12'],
       remote: this.o.remote,
-    });
+      }),
+      { EPIPEWIRE: 'is PipeWire running for this user? Check XDG_RUNTIME_DIR / PIPEWIRE_REMOTE, or choose another --camera' },
+    );
   }
 
   /** Polled by the pipeline every tick: notices a lost daemon and re-creates the node, with backoff. */

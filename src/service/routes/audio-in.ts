@@ -1,30 +1,40 @@
 // Route adapter: host source -> guest microphone (src/audio/in AudioInBridge on the same sound
 // server the speaker uses). The bridge opens a capture stream only while the guest records, and
 // says so (onChange -> ctx.statusChanged()) when it opens or closes one.
-import { selectAudioBackend } from '../../audio/backend';
+import type { SoundServerChoice } from '../../audio/backend';
 import { AudioInBridge } from '../../audio/in/audio-in-bridge';
-import { captureOpenerFor } from '../../audio/in/native-capture';
-import { CodedError } from '../../errors';
 import type { BridgeConfig } from '../../config/schema';
+import { CodedError } from '../../errors';
 import type { ListenerHandle } from '../../qemu';
 import type { QemuSession } from '../attach';
 import type { AudioInCounters, Route, RouteContext } from '../route';
+import { soundServerFor } from './audio-out';
 
 export class AudioInRoute implements Route<QemuSession> {
   readonly name = 'audio-in' as const;
   private bridge: AudioInBridge | undefined;
   private handle: ListenerHandle | undefined;
 
-  constructor(private readonly config: BridgeConfig) {}
+  private held = false;
+
+  /** `sound`: the selection shared with the speaker route (buildRoutes), so both use one server. */
+  constructor(
+    private readonly config: BridgeConfig,
+    readonly sound: SoundServerChoice = soundServerFor(config),
+  ) {}
 
   async start(ctx: RouteContext<QemuSession>): Promise<void> {
     const a = this.config.audio;
-    const backend = await selectAudioBackend(a.backend === 'none' ? 'auto' : a.backend);
-    if (!backend) throw new CodedError('EDISABLED', 'audio is off (--audio none)', '', { permanent: true });
+    const backend = await this.sound.acquire();
+    if (!backend) {
+      this.sound.release();
+      throw new CodedError('EDISABLED', 'audio is off (--audio none)', '', { permanent: true });
+    }
+    this.held = true;
     const bridge = new AudioInBridge({
       vmName: ctx.vm.name,
       source: a.source || undefined,
-      openCapture: captureOpenerFor(backend),
+      backend,
       log: ctx.log,
       onChange: () => ctx.statusChanged(),
     });
@@ -38,6 +48,8 @@ export class AudioInRoute implements Route<QemuSession> {
     await handle?.remove();
     this.bridge?.close();
     this.bridge = undefined;
+    if (this.held) this.sound.release();
+    this.held = false;
   }
 
   stats(): ReturnType<AudioInBridge['stats']> {

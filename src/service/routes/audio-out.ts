@@ -2,7 +2,7 @@
 // The Speaker reconnects its own streams when the sound server restarts; this adapter only
 // chooses the server, registers the listener, and reports the format (the Speaker's Init/Fini
 // event calls ctx.statusChanged()) and the playback counters.
-import { selectAudioBackend, type PlaybackBackend } from '../../audio/backend';
+import { SoundServerChoice, type PlaybackBackend } from '../../audio/backend';
 import { Speaker } from '../../audio/out/speaker';
 import type { BridgeConfig } from '../../config/schema';
 import { CodedError } from '../../errors';
@@ -42,22 +42,38 @@ class LevelMeter implements AudioOutHandler {
   }
 }
 
+/** The sound-server selection of a config; buildRoutes hands ONE to both audio routes. */
+export function soundServerFor(config: BridgeConfig): SoundServerChoice {
+  const b = config.audio.backend;
+  // 'none' builds no audio route (enabledRoutes); a route built by hand then probes.
+  return new SoundServerChoice(b === 'none' ? 'auto' : b);
+}
+
 export class AudioOutRoute implements Route<QemuSession> {
   readonly name = 'audio-out' as const;
   private speaker: Speaker | undefined;
   private handle: ListenerHandle | undefined;
   private meter: LevelMeter | undefined;
   private backend: PlaybackBackend | undefined;
+  private held = false;
+  readonly sound: SoundServerChoice;
 
+  /** `sound`: the selection shared with the microphone route (buildRoutes), so both use one server. */
   constructor(
     private readonly config: BridgeConfig,
-    private readonly opts: { meter?: boolean } = {},
-  ) {}
+    private readonly opts: { meter?: boolean; sound?: SoundServerChoice } = {},
+  ) {
+    this.sound = opts.sound ?? soundServerFor(config);
+  }
 
   async start(ctx: RouteContext<QemuSession>): Promise<void> {
     const a = this.config.audio;
-    const backend = await selectAudioBackend(a.backend === 'none' ? 'auto' : a.backend);
-    if (!backend) throw new CodedError('EDISABLED', 'audio is off (--audio none)', '', { permanent: true });
+    const backend = await this.sound.acquire();
+    if (!backend) {
+      this.sound.release();
+      throw new CodedError('EDISABLED', 'audio is off (--audio none)', '', { permanent: true });
+    }
+    this.held = true;
     this.backend = backend;
     const speaker = new Speaker({
       vmName: ctx.vm.name,
@@ -81,6 +97,8 @@ export class AudioOutRoute implements Route<QemuSession> {
     await handle?.remove();
     // Drains what the guest already played into the ring, then closes the streams.
     await speaker?.close();
+    if (this.held) this.sound.release();
+    this.held = false;
   }
 
   /** Playback statistics (demo, tests). */

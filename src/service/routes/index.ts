@@ -3,7 +3,7 @@
 import type { BridgeConfig } from '../../config/schema';
 import type { RouteName } from '../route';
 import { AudioInRoute } from './audio-in';
-import { AudioOutRoute } from './audio-out';
+import { AudioOutRoute, soundServerFor } from './audio-out';
 import { CameraRoute } from './camera';
 import { InputRoute } from './input';
 
@@ -21,12 +21,14 @@ export function enabledRoutes(config: BridgeConfig): RouteName[] {
 export type AnyRoute = AudioOutRoute | AudioInRoute | CameraRoute | InputRoute;
 
 export function buildRoutes(config: BridgeConfig, opts: { audioMeter?: boolean } = {}): AnyRoute[] {
+  // One sound-server selection for both audio routes: the microphone uses the speaker's server.
+  const sound = soundServerFor(config);
   return enabledRoutes(config).map((name): AnyRoute => {
     switch (name) {
       case 'audio-out':
-        return new AudioOutRoute(config, { meter: opts.audioMeter });
+        return new AudioOutRoute(config, { meter: opts.audioMeter, sound });
       case 'audio-in':
-        return new AudioInRoute(config);
+        return new AudioInRoute(config, sound);
       case 'camera':
         return new CameraRoute(config);
       case 'input':

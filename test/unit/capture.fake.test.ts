@@ -1,12 +1,14 @@
 // The capture contract against the fake capture server (the same suite runs against PipeWire and
-// PulseAudio in test/integration/audio-in-capture.test.ts).
-import type { CaptureSampleFormat } from '../../src/native-api/capture';
-import type { CaptureStream } from '../../src/audio/in/capture-source';
-import { FakeCaptureServer, FakeCaptureStream } from '../../src/audio/in/fake-capture';
-import { captureContract } from './audio-in-capture.contract';
+// PulseAudio in test/integration/capture.real.test.ts).
+import type { NativeSampleFormat } from '../../src/audio/format';
+import type { NativeCapture } from '../../src/native-api/capture';
+import { captureContract } from '../contracts/capture.contract';
+import { FakeCaptureServer, FakeCaptureStream } from '../fakes/capture';
+
+type CaptureStream = NativeCapture;
 
 /** Encodes one sample (-1..1) of `format` at data[i]. */
-function encode(format: CaptureSampleFormat, view: DataView, i: number, v: number): void {
+function encode(format: NativeSampleFormat, view: DataView, i: number, v: number): void {
   const le = !format.endsWith('BE');
   switch (format) {
     case 'U8':
@@ -76,7 +78,8 @@ const server = new FakeCaptureServer();
 captureContract('fake', {
   setup: async () => undefined,
   teardown: async () => undefined,
-  open: (req) => server.open(req),
+  backend: () => server,
+  source: () => undefined,
   startTone: async (stream: CaptureStream, hz, ms) => deliverPeriods(stream as FakeCaptureStream, hz, ms),
   idle: async (stream: CaptureStream, ms) => {
     await deliverPeriods(stream as FakeCaptureStream, 0, ms).done;

@@ -1,17 +1,41 @@
-// ONE contract for the microphone capture boundary (CaptureStream / OpenCapture), run against
-// the fake (test/unit/audio-in-capture-fake.test.ts) and the addon's PwCapture and PulseCapture
-// on real servers (test/integration/audio-in-capture.test.ts). What a driver supplies is only
-// how to reach a server and how to make its source carry a signal.
+// ONE contract for the microphone capture boundary (CaptureBackend.openCapture -> NativeCapture),
+// run against the fake (test/fakes/capture.ts, in test/unit/capture.fake.test.ts) and the addon's
+// PwCapture and PulseCapture on real servers (test/integration/capture.real.test.ts). What a
+// driver supplies is only how to reach a server and how to make its source carry a signal.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { CaptureSampleFormat } from '../../src/native-api/capture';
-import type { CaptureRequest, CaptureStream } from '../../src/audio/in/capture-source';
+import type { CaptureBackend } from '../../src/audio/backend';
+import { CHANNEL_LAYOUTS, type NativeSampleFormat } from '../../src/audio/format';
+import type { CaptureStateListener, NativeCapture, NativeCaptureOptions } from '../../src/native-api/capture';
+import { micIdentity } from '../../src/stream-identity';
 import { dominantFrequency } from '../harness/audio-capture';
 import { waitFor } from '../harness/procs';
+
+type CaptureStream = NativeCapture;
+
+/** What InVoice asks of a backend (src/audio/in/voice.ts), for a request of the contract. */
+export function captureOptions(backend: CaptureBackend, r: ContractRequest & { vmName: string; source?: string; remote?: string }): NativeCaptureOptions {
+  const id = micIdentity(r.vmName, backend.kind, r.source);
+  return {
+    format: r.format,
+    rate: r.rate,
+    channels: r.channels,
+    streamName: id.streamName,
+    props: id.props,
+    ...(r.source !== undefined && backend.kind === 'pulse' ? { device: r.source } : {}),
+    ...(r.remote !== undefined ? { remote: r.remote } : {}),
+    latencyFrames: Math.round(r.rate / 100),
+    ringFrames: r.ringFrames ?? r.rate,
+    ...(CHANNEL_LAYOUTS[r.channels] ? { positions: CHANNEL_LAYOUTS[r.channels] } : {}),
+  };
+}
 
 export interface CaptureDriver {
   setup(): Promise<void>;
   teardown(): Promise<void>;
-  open(req: CaptureRequest): CaptureStream;
+  /** The server under test (valid after setup). */
+  backend(): CaptureBackend;
+  /** The source that carries the driver's tone; undefined = the server's default. */
+  source(): string | undefined;
   /**
    * Starts making the source carry a sine of `hz` for `ms` (mono or stereo, full duration),
    * and returns once the signal is flowing. `stream` is the stream under test (the fake
@@ -23,7 +47,7 @@ export interface CaptureDriver {
 }
 
 export interface ContractRequest {
-  format: CaptureSampleFormat;
+  format: NativeSampleFormat;
   rate: number;
   channels: number;
   ringFrames?: number;
@@ -40,7 +64,7 @@ export function toneHz(samples: Float64Array, rate: number): number {
 }
 
 /** Channel 0 of interleaved PCM in `format`, as floats in -1..1. */
-export function decodeChannel0(format: CaptureSampleFormat, data: Uint8Array, channels: number): Float64Array {
+export function decodeChannel0(format: NativeSampleFormat, data: Uint8Array, channels: number): Float64Array {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const bps = format.startsWith('U8') || format.startsWith('S8') ? 1 : format.includes('16') ? 2 : 4;
   const le = !format.endsWith('BE');
@@ -95,15 +119,10 @@ export function captureContract(name: string, driver: CaptureDriver): void {
     function openStream(r: ContractRequest): { stream: CaptureStream; states: string[] } {
       const log: string[] = [];
       states.push(log);
-      const stream = driver.open({
-        format: r.format,
-        rate: r.rate,
-        channels: r.channels,
-        vmName: 'contract',
-        latencyFrames: Math.round(r.rate / 100),
-        ringFrames: r.ringFrames ?? r.rate,
-        onState: (state, message) => log.push(message ? `${state}: ${message}` : state),
-      });
+      const backend = driver.backend();
+      const source = driver.source();
+      const onState: CaptureStateListener = (state, message) => log.push(message ? `${state}: ${message}` : state);
+      const stream = backend.openCapture(captureOptions(backend, { ...r, vmName: 'contract', ...(source !== undefined ? { source } : {}) }), onState);
       open.push(stream);
       return { stream, states: log };
     }
@@ -199,11 +218,13 @@ export function captureContract(name: string, driver: CaptureDriver): void {
       expect(all).toBeLessThanOrEqual(s.stream.stats().capacity);
     });
 
-    it('rejects a read target that is not a Uint8Array and out-of-range offsets, without crashing', () => {
+    it('rejects a read target that is not a Uint8Array, out-of-range offsets and a negative discard with EINVAL, without crashing', () => {
       const s = openStream({ format: 'S16LE', rate: 48000, channels: 2 });
-      expect(() => s.stream.read([] as unknown as Uint8Array)).toThrow(TypeError);
-      expect(() => s.stream.read(new Uint8Array(8), 9)).toThrow(RangeError);
-      expect(() => s.stream.read(new Uint8Array(8), 4, 5)).toThrow(RangeError);
+      const einval = expect.objectContaining({ code: 'EINVAL' }) as Error;
+      expect(() => s.stream.read([] as unknown as Uint8Array)).toThrow(einval);
+      expect(() => s.stream.read(new Uint8Array(8), 9)).toThrow(einval);
+      expect(() => s.stream.read(new Uint8Array(8), 4, 5)).toThrow(einval);
+      expect(() => s.stream.discard(-1)).toThrow(einval);
     });
 
     it('keeps only the newest ringFrames when nobody reads, counting the overrun', async () => {
@@ -228,8 +249,10 @@ export function captureContract(name: string, driver: CaptureDriver): void {
       expect(s.stream.stats().capturedBytes).toBe(captured);
     });
 
-    it('rejects an unknown sample format with a RangeError', () => {
-      expect(() => openStream({ format: 'S24LE' as CaptureSampleFormat, rate: 48000, channels: 2 })).toThrow(RangeError);
+    it('rejects an unknown sample format and a channel count it cannot hold with EINVAL', () => {
+      const einval = expect.objectContaining({ code: 'EINVAL' }) as Error;
+      expect(() => openStream({ format: 'S24LE' as NativeSampleFormat, rate: 48000, channels: 2 })).toThrow(einval);
+      expect(() => openStream({ format: 'S16LE', rate: 48000, channels: 0 })).toThrow(einval);
     });
   });
 }

@@ -1,8 +1,9 @@
 // A NativePlayback without a sound server, for unit tests and fault injection: it consumes the
-// ring on a timer at `rate * ratio` frames per second into `played` (what a listener would hear,
-// volume applied), with the same prebuffer / underrun / overflow / drain semantics as
-// native/pw_audio.cc. `fail()` simulates the server going away.
-import type { NativePlayback, NativePlaybackOptions, NativePlaybackStats } from '../../native-api/audio';
+// ring on a timer at `rate * ratio` frames per second into `played` (what a listener would hear),
+// with the same prebuffer / underrun / overflow / drain semantics as native/pw_audio.cc.
+// `fail()` simulates the server going away. The playback contract
+// (test/contracts/playback.contract.ts) runs against it and against the real streams.
+import type { NativePlayback, NativePlaybackOptions, NativePlaybackStats } from '../../src/native-api/audio';
 
 const FORMATS = ['U8', 'S8', 'S16LE', 'S16BE', 'U16LE', 'U16BE', 'S32LE', 'S32BE', 'U32LE', 'U32BE', 'F32LE', 'F32BE'];
 const POSITIONS = ['MONO', 'FL', 'FR', 'FC', 'LFE', 'RL', 'RR', 'RC', 'SL', 'SR', 'FLC', 'FRC'];
@@ -14,7 +15,7 @@ function einval(message: string): Error & { code: string } {
 export class FakePlayback implements NativePlayback {
   readonly opts: NativePlaybackOptions;
   readonly bytesPerFrame: number;
-  /** Every byte the "device" played, silence included, after volume (bytes of the stream format). */
+  /** Every byte the "device" played, silence included (bytes of the stream format). */
   readonly played: number[] = [];
   private queue: Uint8Array[] = [];
   private fill = 0; // bytes
@@ -28,8 +29,6 @@ export class FakePlayback implements NativePlayback {
   private acc = 0;
   private timer: NodeJS.Timeout;
   private lastTick = Date.now();
-  mute = false;
-  volumes: number[] = [];
   rates: number[] = [];
   private counters = { written: 0, consumed: 0, underruns: 0, underrunFrames: 0, overflow: 0, cycles: 0 };
 
@@ -42,6 +41,8 @@ export class FakePlayback implements NativePlayback {
       throw einval('FakePlayback: positions must list one name per channel');
     }
     for (const p of opts.positions) if (!POSITIONS.includes(p)) throw einval(`FakePlayback: unknown channel position '${String(p)}'`);
+    if (!Number.isInteger(opts.rate) || opts.rate < 1000 || opts.rate > 768000) throw einval('FakePlayback: option rate must be an integer in [1000, 768000]');
+    for (const v of Object.values(opts.props ?? {})) if (typeof v !== 'string') throw einval('FakePlayback: option props values must be strings');
     this.opts = opts;
     this.bytesPerFrame = sample * opts.channels;
     this.timer = setInterval(() => this.tick(), periodMs);
@@ -87,7 +88,7 @@ export class FakePlayback implements NativePlayback {
     while (got < n && this.queue.length) {
       const head = this.queue[0];
       const k = Math.min(head.length, n - got);
-      for (let i = 0; i < k; i++) this.played.push(this.mute ? 0 : head[i]);
+      for (let i = 0; i < k; i++) this.played.push(head[i]);
       if (k === head.length) this.queue.shift();
       else this.queue[0] = head.subarray(k);
       got += k;
@@ -149,20 +150,14 @@ export class FakePlayback implements NativePlayback {
 
   setActive(active: boolean): void {
     this.check();
+    if (typeof active !== 'boolean') throw einval('FakePlayback.setActive: active must be a boolean');
     if (active && !this.active) this.playing = false;
     this.active = active;
   }
 
-  setVolume(mute: boolean, volumes: number[]): void {
-    this.check();
-    if (!Array.isArray(volumes)) throw einval('FakePlayback.setVolume(mute, volumes[])');
-    this.mute = mute;
-    this.volumes = volumes;
-  }
-
   setRate(ratio: number): void {
     this.check();
-    if (!(ratio > 0.9 && ratio < 1.1)) throw einval('FakePlayback.setRate: ratio must be within 0.9..1.1');
+    if (typeof ratio !== 'number' || !(ratio > 0.9 && ratio < 1.1)) throw einval('FakePlayback.setRate: ratio must be within 0.9..1.1');
     this.ratio = ratio;
     this.rates.push(ratio);
   }

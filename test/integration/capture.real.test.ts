@@ -1,15 +1,15 @@
-// The capture contract (test/unit/audio-in-capture.contract.ts) against the addon's PwCapture and
+// The capture contract (test/contracts/capture.contract.ts) against the addon's PwCapture and
 // PulseCapture on real servers started here: PipeWire + WirePlumber with the null source vm-mic,
 // and PulseAudio 16 with vm-mic remapped from the monitor of vm-mic-in. The tone is played into
 // the virtual microphone with pw-play + pw-link / paplay (test/harness/audio-capture.ts).
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
-import { nativeCaptureOpener } from '../../src/audio/in/native-capture';
+import { audioBackendFor } from '../../src/audio/backend';
 import { makeToneWav, startFeed } from '../harness/audio-capture';
 import { PipeWire, startPipeWire } from '../harness/pipewire';
 import { Pulse, startPulseAudio } from '../harness/pulseaudio';
 import { sleep, tempDir, waitFor } from '../harness/procs';
-import { captureContract } from '../unit/audio-in-capture.contract';
+import { captureContract, captureOptions } from '../contracts/capture.contract';
 
 function toneFeeder(getServer: () => PipeWire | Pulse, dir: () => string) {
   return async (_stream: unknown, hz: number, ms: number) => {
@@ -31,7 +31,8 @@ captureContract('PipeWire (PwCapture)', {
   teardown: async () => {
     await pw?.stop();
   },
-  open: (req) => nativeCaptureOpener('pipewire')({ ...req, remote: pw!.socketPath, source: pw!.source }),
+  backend: () => audioBackendFor('pipewire', pw!.env),
+  source: () => pw!.source,
   startTone: toneFeeder(() => pw!, () => pwDir),
   idle: (_s, ms) => sleep(ms),
 });
@@ -46,41 +47,25 @@ captureContract('PulseAudio (PulseCapture)', {
   teardown: async () => {
     await pa?.stop();
   },
-  open: (req) => nativeCaptureOpener('pulse')({ ...req, remote: pa!.server, source: pa!.source }),
+  backend: () => audioBackendFor('pulse', pa!.env),
+  source: () => pa!.source,
   startTone: toneFeeder(() => pa!, () => paDir),
   idle: (_s, ms) => sleep(ms),
 });
 
 describe('capture errors the user can act on', () => {
   it('PulseAudio unreachable: EPULSE at open, naming what to check', () => {
+    const backend = audioBackendFor('pulse');
     const open = (): unknown =>
-      nativeCaptureOpener('pulse')({
-        format: 'S16LE',
-        rate: 44100,
-        channels: 2,
-        vmName: 'nobody',
-        latencyFrames: 441,
-        ringFrames: 4410,
-        remote: 'unix:/nonexistent/qdb/pulse/native',
-        onState: () => undefined,
-      });
-    expect(open).toThrow(expect.objectContaining({ code: 'EPULSE', message: expect.stringMatching(/cannot connect to PulseAudio .*PULSE_SERVER/) }));
+      backend.openCapture(captureOptions(backend, { format: 'S16LE', rate: 44100, channels: 2, vmName: 'nobody', remote: 'unix:/nonexistent/qdb/pulse/native' }), () => undefined);
+    expect(open).toThrow(expect.objectContaining({ code: 'EPULSE', problem: expect.stringMatching(/^cannot connect to PulseAudio at unix:\/nonexistent\/qdb\/pulse\/native \(/), fix: expect.stringMatching(/PULSE_SERVER/) }));
   });
 
   it('PipeWire: a named source that does not exist never links to another microphone', async () => {
     const server = await startPipeWire();
     const states: string[] = [];
-    const s = nativeCaptureOpener('pipewire')({
-      format: 'S16LE',
-      rate: 44100,
-      channels: 2,
-      vmName: 'nosource',
-      latencyFrames: 441,
-      ringFrames: 4410,
-      remote: server.socketPath,
-      source: 'no-such-mic',
-      onState: (st, msg) => states.push(`${st}: ${msg}`),
-    });
+    const backend = audioBackendFor('pipewire', server.env);
+    const s = backend.openCapture(captureOptions(backend, { format: 'S16LE', rate: 44100, channels: 2, vmName: 'nosource', source: 'no-such-mic' }), (st, msg) => states.push(`${st}: ${msg}`));
     try {
       // WirePlumber drops a stream whose target does not exist (node.dont-reconnect): reported
       // as an error naming the source, and nothing was captured from the default source.

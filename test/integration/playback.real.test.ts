@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe } from 'vitest';
 import { native } from '../../src/native';
 import { startPipeWire, PipeWire } from '../harness/pipewire';
 import { startPulseAudio, Pulse } from '../harness/pulseaudio';
-import { baseOptions, playbackContract } from './audio-out-contract-suite';
+import { baseOptions, playbackContract } from '../contracts/playback.contract';
 
 describe('playback contract: PipeWire (PwPlayback)', () => {
   let pw: PipeWire;

@@ -1,8 +1,15 @@
-// Fake capture server for tests and fault injection: same OpenCapture/CaptureStream contract as
-// the addon's PwCapture/PulseCapture, with the server's side (delivering audio, failing) driven
-// by the test. Semantics copied from native/capture_common.h: whole frames only, a full ring
-// drops the oldest bytes and counts them, read() never waits.
-import type { CaptureRequest, CaptureStats, CaptureStream, OpenCapture } from './capture-source';
+// Fake capture server for tests and fault injection: a CaptureBackend whose streams keep the
+// NativeCapture contract of the addon's PwCapture/PulseCapture (test/contracts/capture.contract.ts
+// runs against both), with the server's side (delivering audio, failing) driven by the test.
+// Semantics copied from native/capture_common.h: whole frames only, a full ring drops the oldest
+// bytes and counts them, read() never waits, bad arguments throw code EINVAL.
+import type { CaptureBackend } from '../../src/audio/backend';
+import type { AudioBackendKind } from '../../src/audio/format';
+import type { CaptureStateListener, NativeCapture, NativeCaptureOptions, NativeCaptureStats } from '../../src/native-api/capture';
+
+function einval(message: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code: 'EINVAL' });
+}
 
 const BYTES_PER_SAMPLE: Record<string, number> = {
   U8: 1,
@@ -19,7 +26,7 @@ const BYTES_PER_SAMPLE: Record<string, number> = {
   F32BE: 4,
 };
 
-export class FakeCaptureStream implements CaptureStream {
+export class FakeCaptureStream implements NativeCapture {
   readonly frameBytes: number;
   readonly capacity: number;
   private readonly ring: Uint8Array;
@@ -31,10 +38,14 @@ export class FakeCaptureStream implements CaptureStream {
   private state = 'connecting';
   closed = false;
 
-  constructor(readonly request: CaptureRequest) {
+  constructor(
+    readonly request: NativeCaptureOptions,
+    /** The listener the stream was opened with (a test may replay a late event through it). */
+    readonly onState: CaptureStateListener,
+  ) {
     const bps = BYTES_PER_SAMPLE[request.format];
-    if (!bps) throw new RangeError(`option format: unknown sample format '${request.format}'`);
-    if (!Number.isInteger(request.channels) || request.channels < 1) throw new RangeError('option channels must be an integer >= 1');
+    if (!bps) throw einval(`FakeCapture: option format: unknown sample format '${request.format}'`);
+    if (!Number.isInteger(request.channels) || request.channels < 1 || request.channels > 64) throw einval('FakeCapture: option channels must be an integer in [1, 64]');
     this.frameBytes = bps * request.channels;
     this.capacity = request.ringFrames * this.frameBytes;
     this.ring = new Uint8Array(this.capacity);
@@ -79,11 +90,11 @@ export class FakeCaptureStream implements CaptureStream {
   }
 
   read(into: Uint8Array, offset = 0, length?: number): number {
-    if (!(into instanceof Uint8Array)) throw new TypeError('read(into: Uint8Array, offset?, length?)');
-    if (offset < 0 || offset > into.byteLength) throw new RangeError('read: offset out of range');
+    if (!(into instanceof Uint8Array)) throw einval('read: into must be a Uint8Array/Buffer');
+    if (!Number.isInteger(offset) || offset < 0 || offset > into.byteLength) throw einval('read: offset must be an integer in range');
     const max = into.byteLength - offset;
     const len = length ?? max;
-    if (len < 0 || len > max) throw new RangeError('read: length out of range');
+    if (!Number.isInteger(len) || len < 0 || len > max) throw einval('read: length must be an integer in range');
     let n = Math.min(len, this.fill);
     n -= n % this.frameBytes;
     for (let i = 0; i < n; ) {
@@ -97,7 +108,8 @@ export class FakeCaptureStream implements CaptureStream {
   }
 
   discard(bytes: number): number {
-    let n = Math.min(Math.max(0, Math.floor(bytes)), this.fill);
+    if (!Number.isInteger(bytes) || bytes < 0) throw einval('discard: bytes must be a non-negative integer');
+    let n = Math.min(bytes, this.fill);
     n -= n % this.frameBytes;
     this.readPos = (this.readPos + n) % this.capacity;
     this.fill -= n;
@@ -108,7 +120,7 @@ export class FakeCaptureStream implements CaptureStream {
     return this.fill;
   }
 
-  stats(): CaptureStats {
+  stats(): NativeCaptureStats {
     return {
       available: this.fill,
       capacity: this.capacity,
@@ -126,29 +138,32 @@ export class FakeCaptureStream implements CaptureStream {
   private setState(state: string, message: string): void {
     if (this.closed) return;
     this.state = state;
-    this.request.onState(state, message);
+    this.onState(state, message);
   }
 }
 
-/** An OpenCapture that records every stream it opened (the fake "server"). */
-export class FakeCaptureServer {
+/** A CaptureBackend that records every stream it opened (the fake "server"). */
+export class FakeCaptureServer implements CaptureBackend {
+  readonly where = 'fake:';
   readonly opened: FakeCaptureStream[] = [];
   /** When set, the next open throws this (server unreachable). */
   failNextOpen?: Error;
   /** Start streams as soon as they are opened (default true). */
   autoStart = true;
 
-  readonly open: OpenCapture = (req) => {
+  constructor(readonly kind: AudioBackendKind = 'pipewire') {}
+
+  openCapture(req: NativeCaptureOptions, onState: CaptureStateListener): FakeCaptureStream {
     if (this.failNextOpen) {
       const e = this.failNextOpen;
       this.failNextOpen = undefined;
       throw e;
     }
-    const s = new FakeCaptureStream(req);
+    const s = new FakeCaptureStream(req, onState);
     this.opened.push(s);
     if (this.autoStart) s.start();
     return s;
-  };
+  }
 
   /** Streams not closed yet: what "a microphone is open" means. */
   get live(): FakeCaptureStream[] {
