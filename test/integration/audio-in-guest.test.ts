@@ -17,7 +17,7 @@ import { micNodeName } from '../../src/stream-identity';
 import { FeedHandle, makeToneWav, startFeed } from '../harness/audio-capture';
 import { PipeWire, startPipeWire } from '../harness/pipewire';
 import { Pulse, startPulseAudio } from '../harness/pulseaudio';
-import { recordingLogger } from '../harness/logger';
+import { lineLogger } from '../fakes/logger';
 import { Guest, startGuest } from '../harness/qemu';
 import { QEMU_MATRIX, type QemuTarget } from '../harness/qemu-targets';
 import { tempDir, waitFor } from '../harness/procs';
@@ -93,7 +93,7 @@ async function recordThroughBridge(
     vmName: guest.name,
     backend: audioBackendFor(server.kind, server.env),
     source: server.source,
-    log: recordingLogger(log),
+    log: lineLogger((line, level) => log.push(`${level}: ${line}`)),
   });
   cleanups.push(async () => bridge.close());
   await vm.addAudioInListener(bridge);

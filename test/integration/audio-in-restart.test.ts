@@ -8,7 +8,7 @@ import { audioBackendFor } from '../../src/audio/backend';
 import type { PcmFormat } from '../../src/qemu/handlers';
 import { FeedHandle, makeToneWav, startFeed } from '../harness/audio-capture';
 import { PipeWire, startPipeWire } from '../harness/pipewire';
-import { recordingLogger } from '../harness/logger';
+import { lineLogger } from '../fakes/logger';
 import { Pulse, startPulseAudio } from '../harness/pulseaudio';
 import { sleep, tempDir } from '../harness/procs';
 
@@ -49,7 +49,7 @@ describe.each(['pipewire', 'pulse'] as const)('microphone survives a %s restart'
       vmName: `restart-${kind}`,
       backend: audioBackendFor(kind, server.env),
       source: server.source,
-      log: recordingLogger(log),
+      log: lineLogger((line, level) => log.push(`${level}: ${line}`)),
       retryMs: 200,
     });
     cleanups.push(async () => bridge.close());

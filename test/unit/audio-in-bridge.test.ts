@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { PcmFormat } from '../../src/qemu/handlers';
 import { AudioInBridge } from '../../src/audio/in/audio-in-bridge';
 import { FakeCaptureServer } from '../fakes/capture';
-import { recordingLogger } from '../harness/logger';
+import { lineLogger } from '../fakes/logger';
 
 const S16_STEREO: PcmFormat = { bits: 16, isSigned: true, isFloat: false, freq: 44100, nchannels: 2, bytesPerFrame: 4, bytesPerSecond: 176400, bigEndian: false };
 const U8_MONO: PcmFormat = { bits: 8, isSigned: false, isFloat: false, freq: 8000, nchannels: 1, bytesPerFrame: 1, bytesPerSecond: 8000, bigEndian: false };
@@ -33,7 +33,7 @@ function setup(o: { source?: string; kind?: 'pipewire' | 'pulse'; maxLatencyMs?:
   const bridge = new AudioInBridge({
     vmName: 'win11',
     backend: server,
-    log: recordingLogger(logs),
+    log: lineLogger((line, level) => logs.push(`${level}: ${line}`)),
     ...(o.source !== undefined ? { source: o.source } : {}),
     ...(o.maxLatencyMs !== undefined ? { maxLatencyMs: o.maxLatencyMs } : {}),
     ...(o.targetLatencyMs !== undefined ? { targetLatencyMs: o.targetLatencyMs } : {}),

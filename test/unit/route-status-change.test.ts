@@ -4,9 +4,9 @@
 // of the status bus: snapshot with retry reason and time, RestartRoute, Reattach.
 import { describe, expect, it } from 'vitest';
 import type { PlaybackBackend } from '../../src/audio/backend';
-import { FakeCaptureServer } from '../../src/audio/in/fake-capture';
+import { FakeCaptureServer } from '../fakes/capture';
 import { AudioInBridge } from '../../src/audio/in/audio-in-bridge';
-import { FakePlayback } from '../../src/audio/out/fake-playback';
+import { FakePlayback } from '../fakes/playback';
 import { Speaker } from '../../src/audio/out/speaker';
 import { CameraConsoleListener } from '../../src/camera/listener';
 import { CameraPipeline } from '../../src/camera/pipeline';
@@ -42,7 +42,7 @@ describe('parts report their state changes from the event', () => {
   it('AudioInBridge: onChange when the microphone stream opens and when it closes, not on Init', () => {
     let changes = 0;
     const server = new FakeCaptureServer();
-    const b = new AudioInBridge({ vmName: 'vm', openCapture: server.open, prebufferMs: 0, log: silentLogger, onChange: () => changes++ });
+    const b = new AudioInBridge({ vmName: 'vm', backend: server, prebufferMs: 0, log: silentLogger, onChange: () => changes++ });
     b.init(7n, S16);
     expect(changes).toBe(0);
     b.setEnabled(7n, true);
