@@ -134,6 +134,14 @@ export interface ForwarderOptions {
   hotkey: Hotkey | null;
   /** forward EV_KEY value 2 (autorepeat) as repeated presses; default false (the guest repeats itself) */
   autorepeat?: boolean;
+  /**
+   * The grab-next hotkey (hand-over to the next bridge): null or absent, none. It arms like the
+   * toggle; the press that completes it is not forwarded, and once every key is up `onNext` is
+   * called - the forwarder changes no mode itself (the status bus decides who takes the devices).
+   */
+  nextHotkey?: Hotkey | null;
+  /** `stampUs`: the completing press's event time (the same on every bridge reading that device) */
+  onNext?: (stampUs: number, forwarding: boolean) => void;
   /** called when forwarding switches (the bridge grabs/ungrabs devices there) */
   onModeChange?: (mode: ForwardMode) => void;
   /** mode flips as info, the first failure of a kind as a warning; never per event. Default: silent. */
@@ -241,6 +249,8 @@ export class InputForwarder {
   private readonly guestButtons = new Map<number, number>();
   private modeValue: ForwardMode = 'guest';
   private togglePending = false;
+  /** grab-next armed: the completing press's event time, until every key is up */
+  private nextPending: number | undefined;
   private absolute: boolean;
   private cursorX = 0;
   private cursorY = 0;
@@ -632,6 +642,14 @@ export class InputForwarder {
     const isKey = isKeyboardKey(code);
     const button = isKey ? undefined : BUTTONS.get(code);
     if (ev.value === KEY_PRESSED) {
+      const next = this.opts.nextHotkey;
+      if (next && hotkeyIncludes(next, code) && hotkeyHeld(next, (c) => this.anyDown(c))) {
+        // The key that completes the hand-over hotkey goes nowhere: not to this VM, not to the next.
+        if (this.nextPending === undefined) this.info(`grab-next hotkey ${next.spec} held, handing over once all keys are up`);
+        this.nextPending = ev.timeUs;
+        this.stats.dropped++;
+        return;
+      }
       if (this.modeValue === 'guest' && send) {
         if (isKey) this.pressKey(dev, code);
         else if (button !== undefined) this.pressButton(dev, code, button);
@@ -754,6 +772,12 @@ export class InputForwarder {
   }
 
   private maybeToggle(): void {
+    if (this.nextPending !== undefined && this.allUp()) {
+      const stamp = this.nextPending;
+      this.nextPending = undefined;
+      this.opts.onNext?.(stamp, this.modeValue === 'guest');
+      return;
+    }
     if (!this.togglePending || !this.allUp()) return;
     this.setMode(this.modeValue === 'guest' ? 'host' : 'guest');
   }
