@@ -251,6 +251,12 @@ export class InputForwarder {
   private togglePending = false;
   /** grab-next armed: the completing press's event time, until every key is up */
   private nextPending: number | undefined;
+  /**
+   * Presses of grab-next keys held back while forwarding (say Ctrl of Ctrl+Alt+N): sent once
+   * something else happens (another key, a button, motion, the key's release), dropped when the
+   * combination completes - so the hotkey never reaches a guest, and Ctrl+C still does.
+   */
+  private readonly heldBack: Array<{ dev: DeviceState; code: number }> = [];
   private absolute: boolean;
   private cursorX = 0;
   private cursorY = 0;
@@ -431,6 +437,7 @@ export class InputForwarder {
   setMode(mode: ForwardMode): void {
     if (mode === this.modeValue) return;
     if (mode === 'host') for (const dev of this.devices.values()) void this.releaseDevice(dev);
+    if (mode === 'host') this.heldBack.length = 0; // never sent: nothing to release
     this.modeValue = mode;
     this.togglePending = false;
     this.info(mode === 'guest' ? 'forwarding to the guest' : 'released to the host');
@@ -468,6 +475,7 @@ export class InputForwarder {
       f.absY = undefined;
       if (f.keys.some((ev) => ev.code === BTN_TOUCH)) f.keys = f.keys.filter((ev) => ev.code !== BTN_TOUCH);
     }
+    if (this.heldBack.length > 0 && (f.dx || f.dy || f.absX !== undefined || f.absY !== undefined || f.wheel || f.wheelHiRes)) this.sendHeldBack();
     if (forwarding) this.applyMotion(dev, f);
     else if (f.dx || f.dy || f.absX !== undefined || f.absY !== undefined) this.stats.dropped++;
     if (f.absX !== undefined) dev.lastAbsX = f.absX;
@@ -644,22 +652,29 @@ export class InputForwarder {
     if (ev.value === KEY_PRESSED) {
       const next = this.opts.nextHotkey;
       if (next && hotkeyIncludes(next, code) && hotkeyHeld(next, (c) => this.anyDown(c))) {
-        // The key that completes the hand-over hotkey goes nowhere: not to this VM, not to the next.
+        // The hand-over hotkey is complete: none of its keys reaches this VM (the held-back ones
+        // are forgotten, their releases then find nothing sent) nor the next (all up before it).
         if (this.nextPending === undefined) this.info(`grab-next hotkey ${next.spec} held, handing over once all keys are up`);
         this.nextPending = ev.timeUs;
-        this.stats.dropped++;
+        this.stats.dropped += 1 + this.heldBack.length;
+        this.heldBack.length = 0;
         return;
       }
-      if (this.modeValue === 'guest' && send) {
-        if (isKey) this.pressKey(dev, code);
-        else if (button !== undefined) this.pressButton(dev, code, button);
-        else this.stats.dropped++;
-      } else this.stats.dropped++;
+      if (next && hotkeyIncludes(next, code) && this.modeValue === 'guest' && send) this.heldBack.push({ dev, code });
+      else {
+        this.sendHeldBack();
+        if (this.modeValue === 'guest' && send) {
+          if (isKey) this.pressKey(dev, code);
+          else if (button !== undefined) this.pressButton(dev, code, button);
+          else this.stats.dropped++;
+        } else this.stats.dropped++;
+      }
       if (this.opts.hotkey && hotkeyIncludes(this.opts.hotkey, code) && hotkeyHeld(this.opts.hotkey, (c) => this.anyDown(c))) {
         if (!this.togglePending) this.info(`toggle hotkey ${this.opts.hotkey.spec} held, switching once all keys are up`);
         this.togglePending = true;
       }
     } else if (ev.value === KEY_RELEASED) {
+      if (this.heldBack.some((h) => h.dev === dev && h.code === code)) this.sendHeldBack(code); // a tap of a hotkey key alone: the guest gets the tap
       if (isKey) void this.releaseKey(dev, code);
       else void this.releaseButton(dev, code);
       this.maybeToggle();
@@ -669,6 +684,18 @@ export class InputForwarder {
         this.stats.keysForwarded++;
         void this.track(this.vm.keyPress(qnum)); // QEMU treats a press of a held key as autorepeat
       } else this.stats.dropped++;
+    }
+  }
+
+  /** Presses the held-back grab-next keys still down (or being released: `releasing`), in the order they came. */
+  private sendHeldBack(releasing?: number): void {
+    for (const { dev, code } of this.heldBack.splice(0)) {
+      if (this.devices.get(dev.id) !== dev || !(dev.down.has(code) || code === releasing) || this.modeValue !== 'guest') continue;
+      if (isKeyboardKey(code)) this.pressKey(dev, code);
+      else {
+        const button = BUTTONS.get(code);
+        if (button !== undefined) this.pressButton(dev, code, button);
+      }
     }
   }
 
