@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { EV_KEY, EV_REL, EV_SYN, REL_WHEEL, SYN_REPORT } from '../../src/input/events';
 import { InputForwarder } from '../../src/input/forwarder';
 import { parseHotkey } from '../../src/input/hotkey';
-import { RecordingVmInput } from '../fakes/input';
+import { InputBridge } from '../../src/input/bridge';
+import { FakeEventSource, RecordingVmInput, sentAfterAttach } from '../fakes/input';
 
 const KEY_A = 30;
 const KEY_N = 49;
@@ -121,5 +122,87 @@ describe('grab-next hotkey', () => {
       { op: 'keyPress', qnum: 0x1e },
       { op: 'keyRelease', qnum: 0x1e },
     ]);
+  });
+});
+
+describe('InputBridge hand-over', () => {
+  /** A VM whose key releases QEMU answers only when the test says so. */
+  class SlowReleaseVm extends RecordingVmInput {
+    readonly pending: Array<() => void> = [];
+    override keyRelease(qnum: number): Promise<void> {
+      void super.keyRelease(qnum);
+      return new Promise((r) => this.pending.push(r));
+    }
+  }
+
+  function bridgeSetup(opts: { startInHost?: boolean } = {}) {
+    const kbd = new FakeEventSource('/dev/input/by-id/kbd');
+    const fired: Array<[number, boolean]> = [];
+    const bridge = new InputBridge({
+      replay: [kbd.path],
+      grabToggle: 'none',
+      grabNext: 'KEY_LEFTCTRL+KEY_RIGHTALT+KEY_N',
+      startInHost: opts.startInHost,
+      onGrabNext: (stamp, forwarding) => fired.push([stamp, forwarding]),
+      watcher: { open: () => kbd },
+    });
+    const vm = new SlowReleaseVm();
+    bridge.start();
+    bridge.setVm(vm);
+    return { bridge, kbd, vm, fired };
+  }
+  const combo = (kbd: FakeEventSource, stamp: number) => {
+    for (const [code, value] of [
+      [KEY_LEFTCTRL, 1],
+      [KEY_RIGHTALT, 1],
+      [KEY_N, 1],
+      [KEY_N, 0],
+      [KEY_RIGHTALT, 0],
+      [KEY_LEFTCTRL, 0],
+    ])
+      kbd.push(key(code, value, stamp));
+  };
+
+  it('releaseForHandOver lets the device go at once and resolves only once QEMU answered the release of every held key', async () => {
+    const { bridge, kbd, vm } = bridgeSetup();
+    kbd.push(key(KEY_A, 1));
+    expect(kbd.grabbed).toBe(true);
+    let done = false;
+    const released = bridge.releaseForHandOver().then(() => (done = true));
+    expect(kbd.grabbed).toBe(false);
+    expect(sentAfterAttach(vm)).toEqual([
+      { op: 'keyPress', qnum: 0x1e },
+      { op: 'keyRelease', qnum: 0x1e },
+    ]);
+    await new Promise((r) => setImmediate(r));
+    expect(done).toBe(false);
+    vm.pending.forEach((r) => r());
+    await released;
+    expect(bridge.forwardMode).toBe('host');
+  });
+
+  it('takeOver sends input to the guest and grabs the devices', () => {
+    const { bridge, kbd } = bridgeSetup({ startInHost: true });
+    expect(kbd.grabbed).toBe(false);
+    bridge.takeOver(5);
+    expect(bridge.forwardMode).toBe('guest');
+    expect(kbd.grabbed).toBe(true);
+  });
+
+  it('a press taken over for is not acted on again when the bridge reads it later', () => {
+    const { bridge, kbd, fired } = bridgeSetup({ startInHost: true });
+    bridge.takeOver(42);
+    combo(kbd, 42);
+    expect(fired).toEqual([]);
+    combo(kbd, 43);
+    expect(fired).toEqual([[43, true]]);
+  });
+
+  it('forwardingAtNext answers for the moment the press fired, not for now', () => {
+    const { bridge, kbd } = bridgeSetup();
+    combo(kbd, 7);
+    bridge.setForwardMode('host'); // the hand-over released it meanwhile
+    expect(bridge.forwardingAtNext(7)).toBe(true);
+    expect(bridge.forwardingAtNext(8)).toBe(false); // a press not seen yet: the state now
   });
 });
