@@ -19,6 +19,7 @@ export class InputRoute implements Route<QemuSession> {
   private unsubscribe: (() => void) | undefined;
   private deadMan: ListenerHandle | undefined;
   private nextHandler: ((stampUs: number, forwarding: boolean) => void) | undefined;
+  private saidNoRing = false;
   readonly handOver: HandOverPort = {
     onNext: (h) => (this.nextHandler = h),
     release: async () => this.bridge?.releaseForHandOver(),
@@ -41,7 +42,12 @@ export class InputRoute implements Route<QemuSession> {
       grabNext: i.grab_next,
       // Devices handed along a ring start with the host: the first grab-next press gives them out.
       startInHost: i.grab_next !== 'none',
-      onGrabNext: (stampUs, forwarding) => this.nextHandler?.(stampUs, forwarding),
+      onGrabNext: (stampUs, forwarding) => {
+        if (this.nextHandler) return this.nextHandler(stampUs, forwarding);
+        if (this.saidNoRing) return;
+        this.saidNoRing = true;
+        ctx.log.warn('the grab-next hotkey does nothing here: the status is not on the session bus, so the other bridges cannot be reached (see the "status is unavailable" line; --grab-toggle still works)');
+      },
       grab: i.grab,
       log: ctx.log,
       // Hot-plug and grab flips are this route's state changes: reported as they happen.
