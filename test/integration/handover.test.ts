@@ -130,7 +130,13 @@ beforeAll(async () => {
     kbd[vm] = (await guests[vm].waitForSerial(/input (event\d+) name='QEMU Virtio Keyboard'/, 10_000))[1];
   }
   // Each bridge opens its FIFO once attached; opening the writing end waits for that.
-  for (const vm of ['ho-a', 'ho-b']) writers[vm] = await fs.promises.open(path.join(dir, `${vm}.fifo`), 'w');
+  // A bridge that could not start (unshare needs root for its mount namespace) fails here with its log.
+  for (const vm of ['ho-a', 'ho-b']) {
+    const ended = bridges[vm].exited.then((code) => {
+      throw new Error(`bridge ${vm} ended (${String(code)}) before reading its stream: ${bridges[vm].log()}`);
+    });
+    writers[vm] = await Promise.race([fs.promises.open(path.join(dir, `${vm}.fifo`), 'w'), ended]);
+  }
   // grab_next set: both start with the input at the host.
   await waitModes('both bridges up, input at the host', { 'ho-a': 'host', 'ho-b': 'host' });
   for (const vm of ['ho-a', 'ho-b']) expect((await input(vm))!.devices).toEqual([common]);
