@@ -34,6 +34,7 @@ export const FLAG_FOR_KEY: Record<string, string> = {
   'input.replay': '--input-replay',
   'input.grab': '--grab / --no-grab',
   'input.grab_toggle': '--grab-toggle',
+  'input.grab_next': '--grab-next',
   'input.console': '--input-console',
 };
 
@@ -63,6 +64,7 @@ export interface ConfigFlags {
   inputReplay?: string | string[];
   grab?: boolean;
   grabToggle?: string;
+  grabNext?: string;
   inputConsole?: string | number;
 }
 
@@ -178,6 +180,7 @@ export function flagsToPartial(f: ConfigFlags): PartialConfig {
       replay: f.inputReplay === undefined ? undefined : Array.isArray(f.inputReplay) ? f.inputReplay : [f.inputReplay],
       grab: f.grab,
       grab_toggle: f.grabToggle,
+      grab_next: f.grabNext,
       console: num(f.inputConsole),
     }),
   };

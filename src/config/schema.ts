@@ -36,6 +36,7 @@ export const ALLOWED: Record<string, string> = {
   'input.replay': 'absolute paths of replay files or FIFOs (raw input_event records)',
   'input.grab': 'true or false',
   'input.grab_toggle': `${GRAB_TOGGLE_PRESETS.join(', ')} or a chord of evdev key names like "KEY_LEFTCTRL+KEY_F12"`,
+  'input.grab_next': `${GRAB_TOGGLE_PRESETS.join(', ')} or a chord of evdev key names like "KEY_LEFTCTRL+KEY_RIGHTALT+KEY_N"`,
   'input.console': 'a console number from 0 to 255 as `qemu-dbus-bridge list` shows it (default: the first graphic console)',
 };
 
@@ -131,6 +132,12 @@ export const ConfigSchema = z
             message: ALLOWED['input.grab_toggle'],
           })
           .default('ctrl-ctrl'),
+        // Hand-over to the next bridge on the session bus (docs/status-bus.md); none: off.
+        grab_next: text('input.grab_next')
+          .refine((t) => accepts(parseHotkey, t), {
+            message: ALLOWED['input.grab_next'],
+          })
+          .default('none'),
         // unset: the first graphic console (src/qemu/console.ts chooseConsole)
         console: int('input.console', 0, 255).optional(),
       })

@@ -21,6 +21,14 @@ export interface InputBridgeOptions {
   replay?: string[];
   /** --grab-toggle (default ctrl-ctrl; "none" disables toggling) */
   grabToggle?: string;
+  /** --grab-next (default none): the hand-over hotkey; firing calls onGrabNext */
+  grabNext?: string;
+  /**
+   * The grab-next hotkey fired (every key up again): `stampUs` identifies that press (its event
+   * time), `forwarding` whether input went to this VM then. Called once per press: not when this
+   * bridge already took the devices over for that press (takeOver).
+   */
+  onGrabNext?: (stampUs: number, forwarding: boolean) => void;
   /** --no-grab: forward without EVIOCGRAB (the host sees the input too) */
   grab?: boolean;
   /** forward autorepeat (EV_KEY value 2); default false, the guest repeats on its own */
@@ -55,12 +63,16 @@ export class InputBridge {
   private mode: ForwardMode;
   private readonly log: Logger;
   private readonly hotkey: Hotkey | null;
+  private readonly nextHotkey: Hotkey | null;
+  /** the last grab-next press seen or taken over for, and whether input went to this VM then */
+  private lastNext: { stampUs: number; forwarding: boolean } | undefined;
   private eventErrorCount = 0;
   private lastErrorText = '';
 
   constructor(private readonly opts: InputBridgeOptions) {
     this.rules = (opts.inputs ?? []).map(parseInputRule);
     this.hotkey = parseHotkey(opts.grabToggle ?? DEFAULT_HOTKEY); // throws EINVALIDHOTKEY early
+    this.nextHotkey = parseHotkey(opts.grabNext ?? 'none', '--grab-next');
     this.mode = opts.startInHost ? 'host' : 'guest';
     this.log = opts.log ?? silentLogger;
   }
@@ -93,6 +105,36 @@ export class InputBridge {
     if (mode === this.mode) return;
     this.mode = mode;
     this.opts.onChange?.();
+  }
+
+  /**
+   * Hand-over, the old side: input to the host, every key and button held in this VM released and
+   * answered by QEMU, devices ungrabbed. Resolves after that, so the next bridge grabs only then.
+   */
+  async releaseForHandOver(): Promise<void> {
+    this.setForwardMode('host');
+    await this.forwarder?.settled();
+  }
+
+  /**
+   * Hand-over, the new side: input to this VM, and the grab-next press `stampUs` marked as
+   * handled here (this bridge reads the same stream and will see that press too, maybe later).
+   */
+  takeOver(stampUs: number): void {
+    this.lastNext = { stampUs, forwarding: false };
+    this.setForwardMode('guest');
+  }
+
+  /** Whether input went to this VM when grab-next press `stampUs` fired (now, if not seen yet). */
+  forwardingAtNext(stampUs: number): boolean {
+    if (stampUs !== 0 && this.lastNext?.stampUs === stampUs) return this.lastNext.forwarding;
+    return this.mode === 'guest';
+  }
+
+  private grabNextFired(stampUs: number, forwarding: boolean): void {
+    if (stampUs !== 0 && this.lastNext?.stampUs === stampUs) return; // taken over for this press already
+    this.lastNext = { stampUs, forwarding };
+    this.opts.onGrabNext?.(stampUs, forwarding);
   }
 
   sources(): InputEventSource[] {
@@ -130,6 +172,8 @@ export class InputBridge {
     }
     this.forwarder = new InputForwarder(vm, {
       hotkey: this.hotkey,
+      nextHotkey: this.nextHotkey,
+      onNext: (stampUs, forwarding) => this.grabNextFired(stampUs, forwarding),
       autorepeat: this.opts.autorepeat ?? false,
       log: this.log,
       onModeChange: (m) => this.onModeChange(m),

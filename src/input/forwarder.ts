@@ -134,6 +134,14 @@ export interface ForwarderOptions {
   hotkey: Hotkey | null;
   /** forward EV_KEY value 2 (autorepeat) as repeated presses; default false (the guest repeats itself) */
   autorepeat?: boolean;
+  /**
+   * The grab-next hotkey (hand-over to the next bridge): null or absent, none. It arms like the
+   * toggle; the press that completes it is not forwarded, and once every key is up `onNext` is
+   * called - the forwarder changes no mode itself (the status bus decides who takes the devices).
+   */
+  nextHotkey?: Hotkey | null;
+  /** `stampUs`: the completing press's event time (the same on every bridge reading that device) */
+  onNext?: (stampUs: number, forwarding: boolean) => void;
   /** called when forwarding switches (the bridge grabs/ungrabs devices there) */
   onModeChange?: (mode: ForwardMode) => void;
   /** mode flips as info, the first failure of a kind as a warning; never per event. Default: silent. */
@@ -241,6 +249,14 @@ export class InputForwarder {
   private readonly guestButtons = new Map<number, number>();
   private modeValue: ForwardMode = 'guest';
   private togglePending = false;
+  /** grab-next armed: the completing press's event time, until every key is up */
+  private nextPending: number | undefined;
+  /**
+   * Presses of grab-next keys held back while forwarding (say Ctrl of Ctrl+Alt+N): sent once
+   * something else happens (another key, a button, motion, the key's release), dropped when the
+   * combination completes - so the hotkey never reaches a guest, and Ctrl+C still does.
+   */
+  private readonly heldBack: Array<{ dev: DeviceState; code: number }> = [];
   private absolute: boolean;
   private cursorX = 0;
   private cursorY = 0;
@@ -421,6 +437,7 @@ export class InputForwarder {
   setMode(mode: ForwardMode): void {
     if (mode === this.modeValue) return;
     if (mode === 'host') for (const dev of this.devices.values()) void this.releaseDevice(dev);
+    if (mode === 'host') this.heldBack.length = 0; // never sent: nothing to release
     this.modeValue = mode;
     this.togglePending = false;
     this.info(mode === 'guest' ? 'forwarding to the guest' : 'released to the host');
@@ -458,6 +475,7 @@ export class InputForwarder {
       f.absY = undefined;
       if (f.keys.some((ev) => ev.code === BTN_TOUCH)) f.keys = f.keys.filter((ev) => ev.code !== BTN_TOUCH);
     }
+    if (this.heldBack.length > 0 && (f.dx || f.dy || f.absX !== undefined || f.absY !== undefined || f.wheel || f.wheelHiRes)) this.sendHeldBack();
     if (forwarding) this.applyMotion(dev, f);
     else if (f.dx || f.dy || f.absX !== undefined || f.absY !== undefined) this.stats.dropped++;
     if (f.absX !== undefined) dev.lastAbsX = f.absX;
@@ -632,16 +650,31 @@ export class InputForwarder {
     const isKey = isKeyboardKey(code);
     const button = isKey ? undefined : BUTTONS.get(code);
     if (ev.value === KEY_PRESSED) {
-      if (this.modeValue === 'guest' && send) {
-        if (isKey) this.pressKey(dev, code);
-        else if (button !== undefined) this.pressButton(dev, code, button);
-        else this.stats.dropped++;
-      } else this.stats.dropped++;
+      const next = this.opts.nextHotkey;
+      if (next && hotkeyIncludes(next, code) && hotkeyHeld(next, (c) => this.anyDown(c))) {
+        // The hand-over hotkey is complete: none of its keys reaches this VM (the held-back ones
+        // are forgotten, their releases then find nothing sent) nor the next (all up before it).
+        if (this.nextPending === undefined) this.info(`grab-next hotkey ${next.spec} held, handing over once all keys are up`);
+        this.nextPending = ev.timeUs;
+        this.stats.dropped += 1 + this.heldBack.length;
+        this.heldBack.length = 0;
+        return;
+      }
+      if (next && hotkeyIncludes(next, code) && this.modeValue === 'guest' && send) this.heldBack.push({ dev, code });
+      else {
+        this.sendHeldBack();
+        if (this.modeValue === 'guest' && send) {
+          if (isKey) this.pressKey(dev, code);
+          else if (button !== undefined) this.pressButton(dev, code, button);
+          else this.stats.dropped++;
+        } else this.stats.dropped++;
+      }
       if (this.opts.hotkey && hotkeyIncludes(this.opts.hotkey, code) && hotkeyHeld(this.opts.hotkey, (c) => this.anyDown(c))) {
         if (!this.togglePending) this.info(`toggle hotkey ${this.opts.hotkey.spec} held, switching once all keys are up`);
         this.togglePending = true;
       }
     } else if (ev.value === KEY_RELEASED) {
+      if (this.heldBack.some((h) => h.dev === dev && h.code === code)) this.sendHeldBack(code); // a tap of a hotkey key alone: the guest gets the tap
       if (isKey) void this.releaseKey(dev, code);
       else void this.releaseButton(dev, code);
       this.maybeToggle();
@@ -651,6 +684,18 @@ export class InputForwarder {
         this.stats.keysForwarded++;
         void this.track(this.vm.keyPress(qnum)); // QEMU treats a press of a held key as autorepeat
       } else this.stats.dropped++;
+    }
+  }
+
+  /** Presses the held-back grab-next keys still down (or being released: `releasing`), in the order they came. */
+  private sendHeldBack(releasing?: number): void {
+    for (const { dev, code } of this.heldBack.splice(0)) {
+      if (this.devices.get(dev.id) !== dev || !(dev.down.has(code) || code === releasing) || this.modeValue !== 'guest') continue;
+      if (isKeyboardKey(code)) this.pressKey(dev, code);
+      else {
+        const button = BUTTONS.get(code);
+        if (button !== undefined) this.pressButton(dev, code, button);
+      }
     }
   }
 
@@ -754,6 +799,12 @@ export class InputForwarder {
   }
 
   private maybeToggle(): void {
+    if (this.nextPending !== undefined && this.allUp()) {
+      const stamp = this.nextPending;
+      this.nextPending = undefined;
+      this.opts.onNext?.(stamp, this.modeValue === 'guest');
+      return;
+    }
     if (!this.togglePending || !this.allUp()) return;
     this.setMode(this.modeValue === 'guest' ? 'host' : 'guest');
   }

@@ -30,25 +30,28 @@ export const HOTKEY_PRESETS: Record<string, number[][]> = {
 
 export const DEFAULT_HOTKEY = 'ctrl-ctrl';
 
-function invalid(spec: string, why: string): InputError {
+function invalid(spec: string, why: string, option: string): InputError {
   return new InputError(
     'EINVALIDHOTKEY',
-    `invalid --grab-toggle "${spec}": ${why}`,
+    `invalid ${option} "${spec}": ${why}`,
     `use one of ${Object.keys(HOTKEY_PRESETS).join(', ')}, "none", or a combination like KEY_LEFTCTRL+KEY_F12`,
   );
 }
 
-/** Parses a hotkey spec; null for "none" (no toggling: forwarding stays on). */
-export function parseHotkey(spec: string = DEFAULT_HOTKEY): Hotkey | null {
+/**
+ * Parses a hotkey spec; null for "none" (no toggling: forwarding stays on). `option` names the
+ * flag in the error (--grab-toggle, --grab-next).
+ */
+export function parseHotkey(spec: string = DEFAULT_HOTKEY, option = '--grab-toggle'): Hotkey | null {
   const s = spec.trim();
   if (s.toLowerCase() === 'none') return null;
   const preset = HOTKEY_PRESETS[s.toLowerCase()];
   if (preset) return { spec: s.toLowerCase(), slots: preset.map((alts) => new Set(alts)) };
   const parts = s.split('+').map((p) => p.trim());
-  if (parts.length === 0 || parts.some((p) => p === '')) throw invalid(spec, 'empty key name');
+  if (parts.length === 0 || parts.some((p) => p === '')) throw invalid(spec, 'empty key name', option);
   const slots = parts.map((p) => {
     const code = keyCodeByName(p);
-    if (code === undefined) throw invalid(spec, `unknown key "${p}"`);
+    if (code === undefined) throw invalid(spec, `unknown key "${p}"`, option);
     return new Set([code]);
   });
   return { spec: parts.map((p) => keyName(keyCodeByName(p)!)).join('+'), slots };

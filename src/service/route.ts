@@ -135,6 +135,21 @@ export function emptyCounters<N extends RouteName>(route: N, target = ''): Count
   return all[route];
 }
 
+/**
+ * The input route's side of the hand-over between bridges (grab-next hotkey): the status bus
+ * registers for the hotkey and, knowing the other bridges, releases here or takes over here.
+ */
+export interface HandOverPort {
+  /** Who hears the grab-next hotkey (undefined: nobody; the hotkey then does nothing). */
+  onNext(handler: ((stampUs: number, forwarding: boolean) => void) | undefined): void;
+  /** Input to the host; resolves once this VM has every key and button released and the devices are let go. */
+  release(): Promise<void>;
+  /** Input to this VM for grab-next press `stampUs`; false when the route is not running. */
+  takeOver(stampUs: number): boolean;
+  /** Whether input went to this VM when press `stampUs` fired (now, if not seen yet). */
+  forwardingAt(stampUs: number): boolean;
+}
+
 /** Grab()/Release()/ToggleGrab() from outside (the status bus). */
 export type GrabRequest = 'grab' | 'release' | 'toggle';
 
@@ -157,6 +172,8 @@ export interface Route<V extends VmLink = VmLink> {
    * now goes to the guest; undefined when the route is not running (nothing changed).
    */
   setGrab?(want: GrabRequest): boolean | undefined;
+  /** The input route only: hand-over between bridges. */
+  readonly handOver?: HandOverPort;
 }
 
 // Every error the service raises is a CodedError (src/errors.ts). A permanent one (a failure

@@ -10,7 +10,7 @@ import type { ListenerHandle } from '../../qemu';
 import { InputBridge } from '../../input/bridge';
 import { createDbusVmInput, type DbusVmInput } from '../../input/dbus-vm-input';
 import type { QemuSession } from '../attach';
-import type { GrabRequest, InputCounters, Route, RouteContext } from '../route';
+import type { GrabRequest, HandOverPort, InputCounters, Route, RouteContext } from '../route';
 
 export class InputRoute implements Route<QemuSession> {
   readonly name = 'input' as const;
@@ -18,6 +18,18 @@ export class InputRoute implements Route<QemuSession> {
   private vmInput: DbusVmInput | undefined;
   private unsubscribe: (() => void) | undefined;
   private deadMan: ListenerHandle | undefined;
+  private nextHandler: ((stampUs: number, forwarding: boolean) => void) | undefined;
+  private saidNoRing = false;
+  readonly handOver: HandOverPort = {
+    onNext: (h) => (this.nextHandler = h),
+    release: async () => this.bridge?.releaseForHandOver(),
+    takeOver: (stampUs) => {
+      if (!this.bridge) return false;
+      this.bridge.takeOver(stampUs);
+      return true;
+    },
+    forwardingAt: (stampUs) => this.bridge?.forwardingAtNext(stampUs) ?? false,
+  };
 
   constructor(private readonly config: BridgeConfig) {}
 
@@ -27,6 +39,15 @@ export class InputRoute implements Route<QemuSession> {
       inputs: i.devices,
       replay: i.replay,
       grabToggle: i.grab_toggle,
+      grabNext: i.grab_next,
+      // Devices handed along a ring start with the host: the first grab-next press gives them out.
+      startInHost: i.grab_next !== 'none',
+      onGrabNext: (stampUs, forwarding) => {
+        if (this.nextHandler) return this.nextHandler(stampUs, forwarding);
+        if (this.saidNoRing) return;
+        this.saidNoRing = true;
+        ctx.log.warn('the grab-next hotkey does nothing here: the status is not on the session bus, so the other bridges cannot be reached (see the "status is unavailable" line; --grab-toggle still works)');
+      },
       grab: i.grab,
       log: ctx.log,
       // Hot-plug and grab flips are this route's state changes: reported as they happen.

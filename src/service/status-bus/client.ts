@@ -33,6 +33,21 @@ export class StatusClient {
     }
   }
 
+  /** A client over a connection the caller owns (the bridge's own, for the hand-over); close() not to be called. */
+  static over(conn: BusConnection): StatusClient {
+    return new StatusClient(conn);
+  }
+
+  /** Hand-over: the next bridge takes the devices for grab-next press `stampUs`. */
+  async takeOver(busName: string, stampUs: number): Promise<boolean> {
+    return Boolean(await this.object(busName).call<boolean>(INTERFACE, 'TakeOver', 't', [stampUs], { timeoutMs: CALL_TIMEOUT_MS }));
+  }
+
+  /** Hand-over: whether that bridge's guest had the input when grab-next press `stampUs` fired. */
+  async forwardingAtNext(busName: string, stampUs: number): Promise<boolean> {
+    return Boolean(await this.object(busName).call<boolean>(INTERFACE, 'ForwardingAtNext', 't', [stampUs], { timeoutMs: CALL_TIMEOUT_MS }));
+  }
+
   /** Well-known names of every running bridge, sorted by VM name. */
   async names(): Promise<string[]> {
     const names = await this.conn.bus.invoke<string[]>({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'ListNames' }, { timeout: CALL_TIMEOUT_MS });

@@ -124,6 +124,8 @@ export const BRIDGE1 = {
     Release: { in: '', out: 'b' },
     ToggleGrab: { in: '', out: 'b' },
     RestartRoute: { in: 's', out: 'as' },
+    TakeOver: { in: 't', out: 'b' },
+    ForwardingAtNext: { in: 't', out: 'b' },
     Reattach: { in: '', out: '' },
   },
 } as const;

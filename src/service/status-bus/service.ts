@@ -17,7 +17,9 @@ import { EXIT_PERMISSION } from '../../config/errors';
 import type { Logger } from '../../log';
 import { openBus, type BusConnection } from '../../qemu';
 import type { Controller } from '../controller';
-import type { GrabRequest, RouteName, VmLink } from '../route';
+import type { GrabRequest, HandOverPort, RouteName, VmLink } from '../route';
+import { StatusClient } from './client';
+import { decideNext, mustAskOthers, ringOf, type RingMember } from './ring';
 import { BRIDGE1, ERROR_PREFIX, INTERFACE, OBJECT_PATH, busNameFor, countersToDict, isRouteName, type Bridge1Property, type RouteTuple, type VariantDict } from './interface';
 
 /** RequestName flag: fail at once instead of waiting in the queue behind the owner. */
@@ -134,6 +136,18 @@ export class StatusService<V extends VmLink> {
         Release: { out: { forwarding: 'b' }, handler: grab('release') },
         ToggleGrab: { out: { forwarding: 'b' }, handler: grab('toggle') },
         RestartRoute: { in: { route: 's' }, out: { restarted: 'as' }, handler: ({ route }: { route: string }) => this.restart(route) },
+        TakeOver: {
+          in: { stamp: 't' },
+          out: { forwarding: 'b' },
+          handler: ({ stamp }: { stamp: unknown }) => {
+            const port = this.handOverPort();
+            this.opts.log.info('the devices are handed over to this bridge (grab-next)');
+            if (!port.takeOver(Number(stamp))) throw new BridgeMethodError('NotRunning', 'the input route is not running now (see the Routes property for why)');
+            this.scheduleFlush();
+            return true;
+          },
+        },
+        ForwardingAtNext: { in: { stamp: 't' }, out: { forwarding: 'b' }, handler: ({ stamp }: { stamp: unknown }) => this.handOverPort().forwardingAt(Number(stamp)) },
         Reattach: {
           handler: () => {
             if (!this.opts.controller.reattach('re-attach requested on the status bus')) throw new BridgeMethodError('NotAttached', 'not attached to the VM now; the bridge is already trying to attach');
@@ -143,6 +157,61 @@ export class StatusService<V extends VmLink> {
       },
     });
     bus.exportInterface(iface.impl, OBJECT_PATH, iface.descriptor);
+  }
+
+  private handOverPort(): HandOverPort {
+    const port = this.opts.controller.routes.find((r) => r.handOver)?.handOver;
+    if (!port) throw new BridgeMethodError('NoInputRoute', 'this bridge forwards no input (no --input or --input-replay)');
+    return port;
+  }
+
+  /**
+   * The grab-next hotkey fired here (ring.ts says who acts). The old side releases every key and
+   * button in its guest and lets the devices go BEFORE the next bridge is asked to take them.
+   */
+  private async next(stampUs: number, forwarding: boolean): Promise<void> {
+    const port = this.handOverPort();
+    const client = StatusClient.over(this.conn!);
+    const own = busNameFor(this.vmName ?? '');
+    const input = this.readCounters(true).find(([n]) => n === 'input')?.[1];
+    const devices = (input?.find(([k]) => k === 'devices')?.[1][1] as string[] | undefined) ?? [];
+    const self: RingMember = { busName: own, vm: String(this.value('VmName')), devices };
+    const others: RingMember[] = [];
+    for (const name of await client.names()) {
+      if (name === own) continue;
+      try {
+        const b = await client.read(name);
+        const c = b.routes.find((r) => r.name === 'input')?.counters;
+        if (c?.route === 'input') others.push({ busName: name, vm: b.vm, devices: c.devices });
+      } catch {
+        // gone meanwhile: not in the ring
+      }
+    }
+    const ring = ringOf(self, others);
+    let otherHeld = false;
+    if (mustAskOthers(ring, self, forwarding)) {
+      for (const m of ring.slice(1)) {
+        if (await client.forwardingAtNext(m.busName, stampUs).catch(() => false)) otherHeld = true;
+      }
+    }
+    const d = decideNext(ring, self, forwarding, otherHeld);
+    if (d.act === 'none') return;
+    if (d.act === 'grab') {
+      this.opts.log.info(`grab-next: the host hands the devices to this bridge (first of ${ring.map((m) => m.vm).join(' → ')})`);
+      port.takeOver(stampUs);
+      this.scheduleFlush();
+      return;
+    }
+    await port.release();
+    this.scheduleFlush();
+    if (!d.to) {
+      this.opts.log.info('grab-next: the devices go back to the host');
+      return;
+    }
+    this.opts.log.info(`grab-next: handing the devices to VM '${d.to.vm}'`);
+    await client.takeOver(d.to.busName, stampUs).catch((err: unknown) => {
+      this.opts.log.warn(`grab-next: VM '${d.to!.vm}' did not take the devices (${(err as CodedError).problem ?? (err as Error).message}); they stay with the host`);
+    });
   }
 
   private grab(want: GrabRequest): boolean {
@@ -208,6 +277,11 @@ export class StatusService<V extends VmLink> {
   }
 
   private watch(): void {
+    this.opts.controller.routes
+      .find((r) => r.handOver)
+      ?.handOver?.onNext((stampUs, forwarding) => {
+        this.next(stampUs, forwarding).catch((err: unknown) => this.opts.log.warn(`grab-next failed: ${(err as CodedError).problem ?? (err as Error).message}`));
+      });
     const ev = this.opts.controller.events;
     const changed = (): void => this.scheduleFlush();
     ev.on('routeState', changed, this);
@@ -265,6 +339,7 @@ export class StatusService<V extends VmLink> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.opts.controller.events.removeAll(this);
+    this.opts.controller.routes.find((r) => r.handOver)?.handOver?.onNext(undefined);
     await this.conn?.close();
     this.conn = undefined;
   }
