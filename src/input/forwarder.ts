@@ -660,7 +660,10 @@ export class InputForwarder {
         this.heldBack.length = 0;
         return;
       }
-      if (next && hotkeyIncludes(next, code) && this.modeValue === 'guest' && send) this.heldBack.push({ dev, code });
+      if (next && hotkeyIncludes(next, code) && this.modeValue === 'guest' && send) {
+        // Once per key and device: a device repeating a press without its release must not grow this.
+        if (!this.heldBack.some((h) => h.dev === dev && h.code === code)) this.heldBack.push({ dev, code });
+      }
       else {
         this.sendHeldBack();
         if (this.modeValue === 'guest' && send) {
@@ -689,7 +692,10 @@ export class InputForwarder {
 
   /** Presses the held-back grab-next keys still down (or being released: `releasing`), in the order they came. */
   private sendHeldBack(releasing?: number): void {
-    for (const { dev, code } of this.heldBack.splice(0)) {
+    // Runs for every press: nothing to allocate when nothing is held back (the common case).
+    if (this.heldBack.length === 0) return;
+    const held = this.heldBack.splice(0);
+    for (const { dev, code } of held) {
       if (this.devices.get(dev.id) !== dev || !(dev.down.has(code) || code === releasing) || this.modeValue !== 'guest') continue;
       if (isKeyboardKey(code)) this.pressKey(dev, code);
       else {
