@@ -72,7 +72,7 @@ describe('npm pack + npm install -g into a temporary prefix', () => {
     const r = await run(bin, ['demo'], { what: 'demo' });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
-      'qemu-dbus-bridge: demo boots the test guest, which only a clone of the repository has; fix: git clone the repository and run npm run demo there [EDEMO_NEEDS_CLONE]\n',
+      'qemu-dbus-bridge: demo boots the test guest, which only a clone of the repository has [EDEMO_NEEDS_CLONE] Fix: git clone the repository and run npm run demo there\n',
     );
   });
 

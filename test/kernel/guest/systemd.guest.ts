@@ -16,6 +16,13 @@ import { fakeVmBundle } from './fake-vm-source';
 import { UinputFactory } from './tools';
 
 const ROOT = path.join(__dirname, '../../..');
+/**
+ * The checkout as the units see it. The unit runs with PrivateTmp=yes, so a checkout under /tmp
+ * (a CI clone) is invisible to it: the installed program and the probe would not be found
+ * ("Failed to locate executable"). The checkout is bind-mounted here in the guest (its overlay)
+ * before anything is installed from it, as a user's clone under ~/src would be visible.
+ */
+const CHECKOUT = '/opt/qdb-checkout';
 const USER = 'qdbuser';
 const UID = 2000;
 const HOME = `/home/${USER}`;
@@ -126,8 +133,10 @@ beforeAll(async () => {
   // systemd/README.md, Install: the program under ~/.local, the unit in ~/.config/systemd/user.
   // There the user owns the clone; here the checkout is root's, and npm chmods the bin it links:
   // give the user that one file (in the guest's overlay only).
-  await root('chown', [USER, path.join(ROOT, 'bin/qemu-dbus-bridge')]);
-  const npmDone = asUser('npm', ['install', '--global', '--prefix', `${HOME}/.local`, '--offline', '--no-audit', '--no-fund', ROOT]);
+  await root('mkdir', ['-p', CHECKOUT]);
+  await root('mount', ['--bind', ROOT, CHECKOUT]);
+  await root('chown', [USER, path.join(CHECKOUT, 'bin/qemu-dbus-bridge')]);
+  const npmDone = asUser('npm', ['install', '--global', '--prefix', `${HOME}/.local`, '--offline', '--no-audit', '--no-fund', CHECKOUT]);
   const unitDir = `${HOME}/.config/systemd/user`;
   const cfgDir = `${HOME}/.config/qemu-dbus-bridge`;
   expect((await asUser('mkdir', ['-p', unitDir, cfgDir])).status).toBe(0);
@@ -262,7 +271,7 @@ describe('which hardening options a user manager enforces (a probe unit with the
     fs.mkdirSync('/srv/qdb-probe', { recursive: true });
     fs.chmodSync('/srv/qdb-probe', 0o1777); // writable by the user, but under ProtectSystem=strict
     fs.writeFileSync('/tmp/qdb-outside-marker', '');
-    const probe = path.join(ROOT, 'test/kernel/guest/hardening-probe.js');
+    const probe = path.join(CHECKOUT, 'test/kernel/guest/hardening-probe.js');
     const plain = await asUser(process.execPath, [probe, kbd]);
     base = JSON.parse(plain.out) as Record<string, string>;
     const unitText = fs.readFileSync(path.join(ROOT, 'systemd/qemu-dbus-bridge@.service'), 'utf8');
