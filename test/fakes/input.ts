@@ -2,12 +2,29 @@
 // (test/contracts/input-source.contract.ts): a recording VmInput (what QEMU would have received),
 // a scriptable event source, and the fake EvdevBackend whose devices stand in for the addon's.
 import { EventEmitter } from 'events';
-import { EV_KEY, InputEvent } from '../../src/input/events';
+import { EV_KEY, EV_LED, EV_SYN, InputEvent } from '../../src/input/events';
 import { GUEST_BUTTONS } from '../../src/input/forwarder';
 import { EvdevBackend, InputDeviceInfo, InputEventSource, SourceHandlers } from '../../src/input/device';
 import { ConsoleSize, TouchEventKind, VmInput } from '../../src/input/vm-input';
 import { DBUS_ERR, type DbusErrorCode } from '../../src/qemu';
 import type { EvdevDeviceHandle, EvdevRawInfo } from '../../src/native-api/evdev';
+
+/**
+ * What libevdev reports for an ordinary USB keyboard (keys 1..120, three LEDs): the device the
+ * fake EvdevBackend opens in the unit tests.
+ */
+export const FAKE_KEYBOARD_INFO: EvdevRawInfo = {
+  name: 'Fake Keyboard',
+  phys: 'usb-0000:00:14.0-1/input0',
+  uniq: '',
+  bustype: 3,
+  vendor: 0x046d,
+  product: 0xc31c,
+  version: 0x111,
+  driverVersion: 0x10001,
+  events: { [EV_SYN]: [0, 1, 4, 17, 20], [EV_KEY]: Array.from({ length: 120 }, (_, i) => i + 1), [EV_LED]: [0, 1, 2] },
+  abs: {},
+};
 
 export type VmCall =
   | { op: 'keyPress' | 'keyRelease'; qnum: number }

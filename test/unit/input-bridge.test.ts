@@ -3,9 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { InputBridge } from '../../src/input/bridge';
 import { EvdevSource } from '../../src/input/device';
-import { EV_KEY, EV_LED, EV_SYN, SYN_REPORT } from '../../src/input/events';
-import { ATTACH_RELEASES, FakeEvdevBackend, FakeEventSource, FakeNativeDevice, RecordingVmInput, sentAfterAttach } from '../fakes/input';
-import type { EvdevRawInfo } from '../../src/native-api/evdev';
+import { EV_KEY, EV_SYN, SYN_REPORT } from '../../src/input/events';
+import { ATTACH_RELEASES, FakeEvdevBackend, FakeEventSource, FakeNativeDevice, RecordingVmInput, sentAfterAttach, FAKE_KEYBOARD_INFO } from '../fakes/input';
 import { EventScript } from '../../src/input/replay-writer';
 import { lineLogger } from '../fakes/logger';
 
@@ -32,18 +31,7 @@ const sent = sentAfterAttach;
 
 const KEY_ENTER = 28;
 const KEY_LEFTSHIFT = 42;
-const KEYBOARD: EvdevRawInfo = {
-  name: 'Fake Keyboard',
-  phys: 'usb-0000:00:14.0-1/input0',
-  uniq: '',
-  bustype: 3,
-  vendor: 0x046d,
-  product: 0xc31c,
-  version: 0x111,
-  driverVersion: 0x10001,
-  events: { [EV_SYN]: [0], [EV_KEY]: Array.from({ length: 120 }, (_, i) => i + 1), [EV_LED]: [0, 1, 2] },
-  abs: {},
-};
+const KEYBOARD = FAKE_KEYBOARD_INFO;
 
 /** A bridge over one EvdevSource whose (fake) native device has `held` down when it is opened. */
 function evdevSetup(held: number[]) {

@@ -3,22 +3,10 @@
 // LED bit mapping, read-only nodes, and the capability classification.
 import { describe, expect, it } from 'vitest';
 import { EvdevSource, describeDevice, nativeEvdevBackend } from '../../src/input/device';
-import type { EvdevRawInfo } from '../../src/native-api/evdev';
-import { EV_ABS, EV_KEY, EV_LED, EV_REL, InputEvent } from '../../src/input/events';
-import { FakeEvdevBackend, FakeNativeDevice } from '../fakes/input';
+import { EV_ABS, EV_KEY, EV_REL, InputEvent } from '../../src/input/events';
+import { FakeEvdevBackend, FakeNativeDevice, FAKE_KEYBOARD_INFO } from '../fakes/input';
 
-const KEYBOARD: EvdevRawInfo = {
-  name: 'Fake Keyboard',
-  phys: 'usb-0000:00:14.0-1/input0',
-  uniq: '',
-  bustype: 3,
-  vendor: 0x046d,
-  product: 0xc31c,
-  version: 0x111,
-  driverVersion: 0x10001,
-  events: { 0: [0, 1, 4, 17, 20], [EV_KEY]: Array.from({ length: 120 }, (_, i) => i + 1), [EV_LED]: [0, 1, 2] },
-  abs: {},
-};
+const KEYBOARD = FAKE_KEYBOARD_INFO;
 
 /** An EvdevSource over the fake backend, and the fake device it opened. */
 function open(): { src: EvdevSource; dev: FakeNativeDevice } {
