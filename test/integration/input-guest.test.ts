@@ -14,6 +14,7 @@ import { EV_KEY, encodeEvents } from '../../src/input/events';
 import { mappedKeyCodes } from '../../src/input/keymap';
 import { EventScript, writePaced } from '../../src/input/replay-writer';
 import { sleep, tempDir, waitFor } from '../harness/procs';
+import { closeInputGuest, startInputGuest } from '../harness/input-guest';
 import { startGuest, type Guest } from '../harness/qemu';
 import { QEMU_MATRIX } from '../harness/qemu-targets';
 import { lineLogger } from '../fakes/logger';
@@ -69,13 +70,10 @@ describe.each(QEMU_MATRIX)('input bridge -> QEMU %s guest (virtio keyboard + tab
 
   beforeAll(async () => {
     dir = tempDir('input-guest');
-    guest = await startGuest({ qemu, scenario: 'keys', pointer: 'tablet' });
-    await guest.waitForSerial(/MARK keys-ready/, 120_000);
-    kbdDev = (await guest.waitForSerial(/input (event\d+) name='QEMU Virtio Keyboard'/, 10_000))[1];
-    tabletDev = (await guest.waitForSerial(/input (event\d+) name='QEMU Virtio Tablet'/, 10_000))[1];
-    qvm = await QemuVm.connect({ busAddress: guest.busAddress });
-    qvm.on('error', () => undefined);
-    vmInput = await createDbusVmInput(qvm.console());
+    let devices: Record<string, string>;
+    ({ guest, qvm, vmInput, devices } = await startInputGuest({ qemu, pointer: 'tablet' }, ['QEMU Virtio Keyboard', 'QEMU Virtio Tablet']));
+    kbdDev = devices['QEMU Virtio Keyboard'];
+    tabletDev = devices['QEMU Virtio Tablet'];
     absoluteAtStart = vmInput.isAbsolute;
     // The tablet driver is up once MARK ready is logged and 7.2 announces it with PropertiesChanged;
     // if the property is stale anyway, the forwarder's mode flip on Error.Invalid takes over.
@@ -83,9 +81,7 @@ describe.each(QEMU_MATRIX)('input bridge -> QEMU %s guest (virtio keyboard + tab
   });
 
   afterAll(async () => {
-    await vmInput?.close();
-    await qvm?.close();
-    await guest?.stop();
+    await closeInputGuest({ guest, qvm, vmInput });
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -310,18 +306,13 @@ describe('input bridge -> QEMU 7.2 guest with a relative mouse (virtio-mouse)', 
 
   beforeAll(async () => {
     dir = tempDir('input-guest-rel');
-    guest = await startGuest({ scenario: 'keys', pointer: 'mouse' });
-    await guest.waitForSerial(/MARK keys-ready/, 120_000);
-    mouseDev = (await guest.waitForSerial(/input (event\d+) name='QEMU Virtio Mouse'/, 10_000))[1];
-    qvm = await QemuVm.connect({ busAddress: guest.busAddress });
-    qvm.on('error', () => undefined);
-    vmInput = await createDbusVmInput(qvm.console());
+    let devices: Record<string, string>;
+    ({ guest, qvm, vmInput, devices } = await startInputGuest({ pointer: 'mouse' }, ['QEMU Virtio Mouse']));
+    mouseDev = devices['QEMU Virtio Mouse'];
   });
 
   afterAll(async () => {
-    await vmInput?.close();
-    await qvm?.close();
-    await guest?.stop();
+    await closeInputGuest({ guest, qvm, vmInput });
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

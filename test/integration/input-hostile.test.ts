@@ -17,13 +17,14 @@ import { monitorEventLoopDelay } from 'perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QemuVm } from '../../src/qemu';
 import { InputBridge } from '../../src/input/bridge';
-import { DbusVmInput, createDbusVmInput } from '../../src/input/dbus-vm-input';
+import type { DbusVmInput } from '../../src/input/dbus-vm-input';
 import type { VmInput } from '../../src/input/vm-input';
 import { EV_KEY, EV_SYN, SYN_DROPPED, SYN_REPORT, encodeEvents } from '../../src/input/events';
 import { bundleCli } from '../harness/cli';
 import { HostileStream, PROBE_BUTTONS, PROBE_KEYS, type Rec } from '../harness/hostile-input';
 import { sleep, tempDir, waitFor } from '../harness/procs';
-import { parseInputEvents, startGuest, type Guest } from '../harness/qemu';
+import { closeInputGuest, startInputGuest } from '../harness/input-guest';
+import { parseInputEvents, type Guest } from '../harness/qemu';
 import { lineLogger } from '../fakes/logger';
 
 const KEY_LEFTSHIFT = 42;
@@ -71,20 +72,15 @@ describe('input hostility and release-all invariants (QEMU 7.2 guest)', () => {
     dir = tempDir('input-hostile');
     cli = bundleCli('input-hostile');
     // virtio_input_queue_full: QEMU drops a whole event packet when the guest's queue is full
-    guest = await startGuest({ scenario: 'keys', pointer: 'tablet', extraArgs: ['-trace', 'virtio_input_queue_full'] });
-    await guest.waitForSerial(/MARK keys-ready/, 120_000);
-    kbdDev = (await guest.waitForSerial(/input (event\d+) name='QEMU Virtio Keyboard'/, 10_000))[1];
-    tabletDev = (await guest.waitForSerial(/input (event\d+) name='QEMU Virtio Tablet'/, 10_000))[1];
-    qvm = await QemuVm.connect({ busAddress: guest.busAddress });
-    qvm.on('error', () => undefined);
-    vmInput = await createDbusVmInput(qvm.console());
+    let devices: Record<string, string>;
+    ({ guest, qvm, vmInput, devices } = await startInputGuest({ pointer: 'tablet', extraArgs: ['-trace', 'virtio_input_queue_full'] }, ['QEMU Virtio Keyboard', 'QEMU Virtio Tablet']));
+    kbdDev = devices['QEMU Virtio Keyboard'];
+    tabletDev = devices['QEMU Virtio Tablet'];
   }, 180_000);
 
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await vmInput?.close();
-    await qvm?.close();
-    await guest?.stop();
+    await closeInputGuest({ guest, qvm, vmInput });
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
