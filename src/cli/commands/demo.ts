@@ -124,12 +124,28 @@ export async function demoCommand(argv: Record<string, unknown>, io: CliIo): Pro
       fifoHandle = fh;
       fifoFd = fh.fd;
       await g.waitForSerial(/MARK ready/, 180_000);
+      // One frame (one key press or release) every 20 ms, as a fast typist: the whole sentence at
+      // once is a burst of presses the forwarder's press budget (DEFAULT_CALL_BUDGET) drops.
+      const frames = new EventScript().typeText(TYPING).frames();
+      let typing: NodeJS.Timeout | undefined;
       const typeOnce = (): void => {
-        try {
-          if (fifoFd !== undefined) writeEvents(fifoFd, new EventScript().typeText(TYPING));
-        } catch (err) {
-          log.warn(`typing stopped: ${(err as Error).message}`);
-        }
+        if (typing) return;
+        let next = 0;
+        typing = setInterval(() => {
+          try {
+            if (fifoFd === undefined || next >= frames.length) {
+              clearInterval(typing);
+              typing = undefined;
+              return;
+            }
+            writeEvents(fifoFd, frames[next++]);
+          } catch (err) {
+            clearInterval(typing);
+            typing = undefined;
+            log.warn(`typing stopped: ${(err as Error).message}`);
+          }
+        }, 20);
+        typing.unref();
       };
       typeOnce();
       feeder = setInterval(typeOnce, 5000);
