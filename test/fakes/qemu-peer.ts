@@ -136,6 +136,10 @@ export class FakeQemuPeer {
   aborted: string | undefined;
   /** 7.2's "already registered" answers given so far */
   alreadyRegisteredRejections = 0;
+  /** Console RegisterListener calls received so far (answered or held) */
+  registerCalls = 0;
+  /** while set, Console RegisterListener answers only once this settles (see holdRegistrations) */
+  private registrationGate: Promise<void> | undefined;
   private frozen = false;
   private frozenQueue: [string, unknown[]][] = [];
   private readonly shmFiles: string[] = [];
@@ -194,6 +198,19 @@ export class FakeQemuPeer {
   freeze(): void {
     this.frozen = true;
   }
+
+  /**
+   * Hold every Console RegisterListener call (the rest of the bus keeps answering) until the
+   * returned function is called: a registration that is in flight for as long as a test needs.
+   */
+  holdRegistrations(): () => void {
+    let release!: () => void;
+    this.registrationGate = new Promise<void>((r) => (release = r));
+    return () => {
+      this.registrationGate = undefined;
+      release();
+    };
+  }
   thaw(): void {
     this.frozen = false;
     this.replay();
@@ -240,7 +257,9 @@ export class FakeQemuPeer {
         Height: this.height,
         DeviceAddress: 'pci/0000/02.0',
         ...(this.newer() ? { Interfaces: ['org.qemu.Display1.Keyboard', 'org.qemu.Display1.Mouse', 'org.qemu.Display1.MultiTouch'] } : {}),
-        RegisterListener: (fdIndex: number, msg: dbus.Message) => {
+        RegisterListener: async (fdIndex: number, msg: dbus.Message) => {
+          this.registerCalls++;
+          if (this.registrationGate) await this.registrationGate;
           const fd = msg.fds![fdIndex];
           const sender = msg.sender ?? '';
           // 7.2: one display listener per sender (until QEMU saw the old socket's EOF).

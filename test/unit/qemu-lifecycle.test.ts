@@ -130,6 +130,26 @@ describe('VM lifecycle (fake peer)', () => {
     expect(vm.attached).toBe(true);
   });
 
+  it('remove() while the listener is being registered again closes the new connection (no listener left with QEMU)', async () => {
+    const fake = await FakeQemuPeer.start({ busAddress: bus.address, name: 'quitter' });
+    fakes.push(fake);
+    vm = await QemuVm.connect({ busAddress: bus.address, livenessIntervalMs: 0 });
+    vm.on('error', () => undefined);
+    const display = new RecordingConsoleHandler();
+    const h = await vm.addConsoleListener(display);
+    await waitFor('Scanout', 5000, () => display.scanouts.length === 1);
+    const release = fake.holdRegistrations();
+    const callsBefore = fake.registerCalls;
+    fake.listeners[0].close(); // QEMU drops the listener; the bridge registers it again
+    await waitFor('RegisterListener in flight', 5000, () => fake.registerCalls === callsBefore + 1);
+    await h.remove();
+    release();
+    await waitFor('the second connection accepted by QEMU', 5000, () => fake.listeners.length === 2);
+    await waitFor('and closed by the bridge', 5000, () => fake.listeners[1].closed);
+    expect(h.active).toBe(false);
+    expect(display.scanouts).toHaveLength(1);
+  });
+
   it("'attached' can be listened for right after connect() resolves", async () => {
     fakes.push(await FakeQemuPeer.start({ busAddress: bus.address, name: 'early' }));
     vm = await QemuVm.connect({ busAddress: bus.address, livenessIntervalMs: 0 });

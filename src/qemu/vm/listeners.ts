@@ -124,6 +124,12 @@ export class ListenerSet {
     for (let attempt = 0; ; attempt++) {
       try {
         const peer = await serveListener(r.options(), (fd) => r.register(this.ctx, fd));
+        if (r.removed || this.host.isClosed()) {
+          // remove()/close() ran while QEMU was taking this connection: it found no peer to
+          // close, so close it here or QEMU keeps a listener nobody serves.
+          peer.close();
+          return;
+        }
         r.peer = peer;
         r.registrations++;
         peer.on('closed', (cause) => this.onClosed(r, peer, cause));
