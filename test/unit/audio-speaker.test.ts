@@ -166,6 +166,17 @@ describe('Speaker', () => {
     expect(s.stats().unknownWrites).toBe(1);
   });
 
+  it('reports an unplayable format once however often QEMU repeats its Init, and each other one once', () => {
+    const backend = fakeBackend();
+    const lines: string[] = [];
+    const log = { error: (m: string) => lines.push(m), warn: () => {}, info: () => {}, debug: () => {}, child: () => log };
+    const s = new Speaker({ vmName: 'v', backend, log });
+    for (let i = 0; i < 5; i++) s.init(BigInt(i), { ...S16, nchannels: 12, bytesPerFrame: 24 });
+    s.init(9n, { ...S16, nchannels: 11, bytesPerFrame: 22 });
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/11 channels/);
+  });
+
   it('replaces a voice re-initialised with the same id (QEMU replays Init on re-registration)', async () => {
     const backend = fakeBackend();
     const s = new Speaker({ vmName: 'v', backend });

@@ -16,6 +16,7 @@ export class Speaker implements AudioOutHandler {
   private readonly voices = new Map<bigint, OutVoice>();
   private readonly finishing = new Set<Promise<void>>();
   private unknownWrites = 0;
+  /** formats already reported as unplayable (keyed on the format, not the message text) */
   private readonly formatErrors = new Set<string>();
   /** Lateness of Writes on this host; outlives voices and re-attaches (a new voice starts covered). */
   private readonly jitter = new WriteJitter();
@@ -36,8 +37,9 @@ export class Speaker implements AudioOutHandler {
       // and ignore this voice's blocks (counted in unknownWrites).
       if (err instanceof AudioFormatError) {
         // Once per distinct format: a QEMU that repeats the Init must not flood the journal.
-        if (!this.formatErrors.has(err.message)) {
-          if (this.formatErrors.size < 32) this.formatErrors.add(err.message);
+        const key = `${format.bits}/${format.isSigned}/${format.isFloat}/${format.bigEndian}/${format.freq}/${format.nchannels}`;
+        if (!this.formatErrors.has(key)) {
+          if (this.formatErrors.size < 32) this.formatErrors.add(key);
           this.opts.log?.error(err.message, { voice: id.toString() });
         }
         return;
