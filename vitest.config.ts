@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // no test inherits the developer's session bus (see the file)
+    setupFiles: ['test/harness/isolate-env.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
