@@ -10,7 +10,9 @@
 // the input; a hand-over lets go of the grab BEFORE the next bridge takes it (swapped, the next
 // bridge's EVIOCGRAB fails with EBUSY, it forwards ungrabbed and the plain reader sees its keys);
 // each VM gets exactly its own keys with their releases and no key of the hotkey; SIGKILL of the
-// holder ends its grab (the kernel drops it with the file).
+// holder ends its grab (the kernel drops it with the file). ho-a runs with --ring-order 1, so the
+// ring is host -> ho-b -> ho-a -> host against the names: both bridges order it by the numbers
+// they read off the session bus.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeQemuPeer } from '../../fakes/qemu-peer';
 import { startDbusDaemon, type DbusDaemon } from '../../harness/dbus';
@@ -32,6 +34,7 @@ const HOTKEY_CODES = [KEY_LEFTCTRL, KEY_RIGHTALT, KEY_N];
 // the linux codes used here have the same number as their QEMU qnum (PC scancode set 1)
 const VMS = ['ho-a', 'ho-b'] as const;
 type Vm = (typeof VMS)[number];
+const RING_ORDER: Record<Vm, string> = { 'ho-a': '1', 'ho-b': '0' };
 
 let session: DbusDaemon;
 const vmBus: Partial<Record<Vm, DbusDaemon>> = {};
@@ -51,7 +54,7 @@ beforeAll(async () => {
   kbd = await uinput.create('hk', 'keyboard', 'handover keyboard', 0x1d6b, 0x0181);
   host = new HostReader(kbd);
   for (const vm of VMS) {
-    const args = ['run', '--address', vmBus[vm]!.address, '--vm', vm, '--audio', 'none', '--camera', 'none', '--input', kbd, '--grab-toggle', 'none', '--grab-next', HOTKEY];
+    const args = ['run', '--address', vmBus[vm]!.address, '--vm', vm, '--audio', 'none', '--camera', 'none', '--input', kbd, '--grab-toggle', 'none', '--grab-next', HOTKEY, '--ring-order', RING_ORDER[vm]];
     bridge[vm] = BridgeProcess.start(args, { env: { DBUS_SESSION_BUS_ADDRESS: session.address } });
   }
   status = await StatusClient.open(session.address);
@@ -110,38 +113,38 @@ async function waitHolder(what: string, holder: Vm | 'host'): Promise<void> {
 /** The keys a VM got: ['press'|'release', qnum][] */
 const keysOf = (vm: Vm): ['press' | 'release', number][] => peer[vm]!.keys.slice();
 
-describe('grab-next on one real keyboard: EVIOCGRAB moves host -> ho-a -> ho-b -> host', () => {
-  it('from the host, the hotkey gives the keyboard to ho-a (first by name): it alone holds EVIOCGRAB, the host reader sees nothing typed', async () => {
-    await hotkey();
-    await waitHolder('ho-a to hold the keyboard', 'ho-a');
-    expect(grabFromOutside(kbd), 'a third program trying EVIOCGRAB').toBe('EBUSY');
-    const from = host.seen.length;
-    await tap(KEY_A);
-    await bridge['ho-a']!.until('ho-a to get A and its release', 20_000, () => keysOf('ho-a').some(([k, c]) => k === 'release' && c === KEY_A));
-    expect(host.keys(KEY_A, from), 'the host reader while ho-a holds the grab').toEqual([]);
-  });
-
-  it('the hotkey again: ho-a lets go of the grab before ho-b takes it (no EBUSY), ho-b alone gets the keys, the host reader nothing', async () => {
+describe('grab-next on one real keyboard: EVIOCGRAB moves host -> ho-b -> ho-a -> host (--ring-order)', () => {
+  it('from the host, the hotkey gives the keyboard to ho-b (first by ring order, not by name): it alone holds EVIOCGRAB, the host reader sees nothing typed', async () => {
     await hotkey();
     await waitHolder('ho-b to hold the keyboard', 'ho-b');
+    expect(grabFromOutside(kbd), 'a third program trying EVIOCGRAB').toBe('EBUSY');
     const from = host.seen.length;
     await tap(KEY_B);
     await bridge['ho-b']!.until('ho-b to get B and its release', 20_000, () => keysOf('ho-b').some(([k, c]) => k === 'release' && c === KEY_B));
     expect(host.keys(KEY_B, from), 'the host reader while ho-b holds the grab').toEqual([]);
+  });
+
+  it('the hotkey again: ho-b lets go of the grab before ho-a takes it (no EBUSY), ho-a alone gets the keys, the host reader nothing', async () => {
+    await hotkey();
+    await waitHolder('ho-a to hold the keyboard', 'ho-a');
+    const from = host.seen.length;
+    await tap(KEY_A);
+    await bridge['ho-a']!.until('ho-a to get A and its release', 20_000, () => keysOf('ho-a').some(([k, c]) => k === 'release' && c === KEY_A));
+    expect(host.keys(KEY_A, from), 'the host reader while ho-a holds the grab').toEqual([]);
     expect(grabFromOutside(kbd), 'a third program trying EVIOCGRAB').toBe('EBUSY');
-    expect(bridge['ho-a']!.log()).toMatch(/handing the devices to VM 'ho-b'/);
+    expect(bridge['ho-b']!.log()).toMatch(/handing the devices to VM 'ho-a'/);
     for (const vm of VMS) expect(bridge[vm]!.log(), `${vm}: no grab refused`).not.toMatch(/EBUSY/);
   });
 
-  it('the hotkey a third time: ho-b, the last of the ring, gives the keyboard back to the host (free, the host reader sees typing)', async () => {
+  it('the hotkey a third time: ho-a, the last of the ring, gives the keyboard back to the host (free, the host reader sees typing)', async () => {
     await hotkey();
     await waitHolder('the host to have the keyboard', 'host');
     expect(grabFromOutside(kbd), 'a third program trying EVIOCGRAB').toBeUndefined();
     const from = host.seen.length;
     await tap(KEY_H);
-    await bridge['ho-b']!.until('the host reader to see H', 10_000, () => host.keys(KEY_H, from).join() === '1,0');
+    await bridge['ho-a']!.until('the host reader to see H', 10_000, () => host.keys(KEY_H, from).join() === '1,0');
     await sleep(500); // time for a VM to get H if one wrongly still forwarded
-    expect(bridge['ho-b']!.log()).toMatch(/the devices go back to the host/);
+    expect(bridge['ho-a']!.log()).toMatch(/the devices go back to the host/);
   });
 
   it('each VM got exactly its own keys, each with its release, and no key of the hotkey', () => {
@@ -157,19 +160,19 @@ describe('grab-next on one real keyboard: EVIOCGRAB moves host -> ho-a -> ho-b -
 
   it('SIGKILL of the bridge holding the keyboard (K held) ends its grab: the device is free and the host reader sees the release', async () => {
     await hotkey();
-    await waitHolder('ho-a to hold the keyboard again', 'ho-a');
+    await waitHolder('ho-b to hold the keyboard again', 'ho-b');
     const from = host.seen.length;
     await key(KEY_K, 1);
-    await bridge['ho-a']!.until('ho-a to get K', 20_000, () => keysOf('ho-a').some(([k, c]) => k === 'press' && c === KEY_K));
-    bridge['ho-a']!.proc.kill('SIGKILL');
-    const end = await bridge['ho-a']!.exited;
+    await bridge['ho-b']!.until('ho-b to get K', 20_000, () => keysOf('ho-b').some(([k, c]) => k === 'press' && c === KEY_K));
+    bridge['ho-b']!.proc.kill('SIGKILL');
+    const end = await bridge['ho-b']!.exited;
     expect(end.signal).toBe('SIGKILL');
     expect(grabFromOutside(kbd), 'a third program trying EVIOCGRAB after the kill').toBeUndefined();
     await key(KEY_K, 0);
-    await bridge['ho-b']!.until('the host reader to see K released', 10_000, () => host.keys(KEY_K, from).includes(0));
+    await bridge['ho-a']!.until('the host reader to see K released', 10_000, () => host.keys(KEY_K, from).includes(0));
     expect(host.keys(KEY_K, from), 'the host reader: K press hidden by the grab, its release seen').toEqual([0]);
-    // ho-b stayed at the host: it neither took the keyboard nor got K
-    expect(await input('ho-b')).toMatchObject({ forwardTo: 'host', grabbed: false });
-    expect(keysOf('ho-b').filter(([, c]) => c === KEY_K)).toEqual([]);
+    // ho-a stayed at the host: it neither took the keyboard nor got K
+    expect(await input('ho-a')).toMatchObject({ forwardTo: 'host', grabbed: false });
+    expect(keysOf('ho-a').filter(([, c]) => c === KEY_K)).toEqual([]);
   });
 });
