@@ -6,6 +6,6 @@ import { guestGroupSuite } from '../harness/kernel-vm';
 
 guestGroupSuite(
   'kernel tier: grab-next hand-over on a real keyboard',
-  { name: 'handover', mode: 'script', vitest: ['test/kernel/guest/handover.guest.ts'], timeoutS: 300, cli: true },
-  ['gives the keyboard to ho-b', 'lets go of the grab before ho-a takes it', 'back to the host', 'exactly its own keys', 'SIGKILL'],
+  { name: 'handover', mode: 'script', vitest: ['test/kernel/guest/handover.guest.ts'], timeoutS: 400, cli: true },
+  ['gives the keyboard to ho-b', 'lets go of the grab before ho-a takes it', 'back to the host', 'exactly its own keys', 'held alone', 'SIGKILL'],
 );
