@@ -154,8 +154,6 @@ export interface ForwarderOptions {
   nextHotkey?: Hotkey | null;
   /** `stampUs`: the completing press's event time (the same on every bridge reading that device) */
   onNext?: (stampUs: number, forwarding: boolean) => void;
-  /** how long grab-next keys are held back (tests); default HOLD_BACK_MS */
-  holdBackMs?: number;
   /** called when forwarding switches (the bridge grabs/ungrabs devices there) */
   onModeChange?: (mode: ForwardMode) => void;
   /** mode flips as info, the first failure of a kind as a warning; never per event. Default: silent. */
@@ -271,7 +269,7 @@ export class InputForwarder {
    * combination completes - so the hotkey never reaches a guest, and Ctrl+C still does.
    */
   private readonly heldBack: Array<{ dev: DeviceState; code: number }> = [];
-  /** sends the held-back keys when the combination does not go on within holdBackMs */
+  /** sends the held-back keys when the combination does not go on within HOLD_BACK_MS */
   private heldBackTimer: NodeJS.Timeout | undefined;
   private absolute: boolean;
   private cursorX = 0;
@@ -719,7 +717,7 @@ export class InputForwarder {
       } catch (err) {
         this.logOnce('held-back', `sending a held-back key failed (${String(err)}); input goes on`);
       }
-    }, this.opts.holdBackMs ?? HOLD_BACK_MS);
+    }, HOLD_BACK_MS);
     this.heldBackTimer.unref?.();
   }
 
