@@ -48,7 +48,8 @@ export function withRouteOptions<T>(y: Argv<T>) {
     .option('input', { type: 'string', group: INPUT, describe: 'device to forward (repeatable): /dev/input/by-id/…, name:REGEX, id:VVVV:PPPP, all-keyboards, all-mice' })
     .option('input-replay', { type: 'string', group: INPUT, describe: 'replay a file/FIFO of input_event records into the VM (repeatable)' })
     .option('grab-toggle', { type: 'string', group: INPUT, describe: `hotkey that toggles the grab: ${GRAB_TOGGLE_PRESETS.join(', ')} or "KEY_A+KEY_B"`, defaultDescription: 'ctrl-ctrl' })
-    .option('grab-next', { type: 'string', group: INPUT, describe: 'hotkey that hands the devices on to the next bridge on the session bus (host -> VMs by name -> host); same syntax as --grab-toggle', defaultDescription: 'none' })
+    .option('grab-next', { type: 'string', group: INPUT, describe: 'hotkey that hands the devices on to the next bridge on the session bus (host -> VMs by --ring-order, then name -> host); same syntax as --grab-toggle', defaultDescription: 'none' })
+    .option('ring-order', { type: 'string', group: INPUT, describe: "this VM's place in the --grab-next ring: lowest first, VM name among equals (every bridge reads the others' from the session bus)", defaultDescription: '0' })
     .option('input-console', { type: 'string', group: INPUT, describe: 'which console of the VM gets the keyboard and mouse; absolute positions are scaled to its size (a number from `list`)', defaultDescription: 'the first graphic console' })
     .option('grab', { type: 'boolean', group: INPUT, describe: 'grab input devices exclusively (--no-grab: share them with the host)', defaultDescription: 'true' });
 }
@@ -66,5 +67,5 @@ export function withSystemdInstanceOption<T>(y: Argv<T>) {
 export const ALL_FLAGS = [
   'help', 'version', 'log-format', 'log-level', 'address', 'vm', 'qmp', 'libvirt', 'libvirt-uri', 'config', 'audio', 'audio-sink', 'audio-source',
   'audio-latency', 'camera', 'camera-size', 'camera-fps', 'camera-pin-resolution', 'input', 'input-replay', 'grab-toggle', 'grab-next',
-  'grab', 'no-grab', 'json', 'duration', 'camera-format', 'camera-cursor', 'no-camera-cursor', 'dir', 'bin', 'systemd-instance', 'camera-console', 'input-console',
+  'grab', 'no-grab', 'json', 'duration', 'camera-format', 'camera-cursor', 'no-camera-cursor', 'dir', 'bin', 'systemd-instance', 'camera-console', 'input-console', 'ring-order',
 ];

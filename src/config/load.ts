@@ -36,6 +36,7 @@ export const FLAG_FOR_KEY: Record<string, string> = {
   'input.grab_toggle': '--grab-toggle',
   'input.grab_next': '--grab-next',
   'input.console': '--input-console',
+  'input.ring_order': '--ring-order',
 };
 
 export type ConfigSource = { kind: 'file'; path: string } | { kind: 'flags' };
@@ -66,6 +67,7 @@ export interface ConfigFlags {
   grabToggle?: string;
   grabNext?: string;
   inputConsole?: string | number;
+  ringOrder?: string | number;
 }
 
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -182,6 +184,7 @@ export function flagsToPartial(f: ConfigFlags): PartialConfig {
       grab_toggle: f.grabToggle,
       grab_next: f.grabNext,
       console: num(f.inputConsole),
+      ring_order: num(f.ringOrder),
     }),
   };
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as PartialConfig;

@@ -38,6 +38,7 @@ export const ALLOWED: Record<string, string> = {
   'input.grab_toggle': `${GRAB_TOGGLE_PRESETS.join(', ')} or a chord of evdev key names like "KEY_LEFTCTRL+KEY_F12"`,
   'input.grab_next': `${GRAB_TOGGLE_PRESETS.join(', ')} or a chord of evdev key names like "KEY_LEFTCTRL+KEY_RIGHTALT+KEY_N"`,
   'input.console': 'a console number from 0 to 255 as `qemu-dbus-bridge list` shows it (default: the first graphic console)',
+  'input.ring_order': 'a whole number from -1000 to 1000: where this VM stands in the grab-next ring, lowest first, VM name among equals (default 0)',
 };
 
 /** The part's own parser decides (one definition of what a device, rule, size or hotkey is). */
@@ -140,6 +141,9 @@ export const ConfigSchema = z
           .default('none'),
         // unset: the first graphic console (src/qemu/console.ts chooseConsole)
         console: int('input.console', 0, 255).optional(),
+        // This bridge's place in the grab-next ring (src/service/status-bus/ring.ts): published on the
+        // session bus, so every bridge orders the ring from the same values.
+        ring_order: int('input.ring_order', -1000, 1000).default(0),
       })
       .strict()
       .default({}),

@@ -1,6 +1,7 @@
 // The input state machine: evdev event frames -> VM keyboard/mouse calls, plus the host<->guest
 // toggle and the "no stuck keys, ever" bookkeeping. Pure logic over the VmInput seam: no devices,
-// no D-Bus, no timers, so every rule here is unit-tested with a recording fake.
+// no D-Bus, one timer (the grab-next hold-back deadline below), so every rule here is unit-tested
+// with a recording fake (and fake timers for that deadline).
 //
 // Rules (QEMU's D-Bus input semantics, QEMU 7.2 ui/dbus-console.c, ui/input.c and ui/kbd-state.c;
 // checked against the test guest in test/integration/input-guest.test.ts):
@@ -14,6 +15,11 @@
 //   and stop release exactly those, so nothing stays down in the guest.
 // - The toggle hotkey arms when all its keys are held and fires once every key on every device is
 //   up, so the guest sees the releases of the combination before forwarding stops.
+// - Grab-next: a press of one of its keys (Ctrl of Ctrl+Alt+N) is held back while it may still
+//   start the combination, so no key of it reaches a guest. It goes to the guest as soon as it
+//   turns out not to be the combination: another key, a button, motion or its own release comes,
+//   or no further key of the combination is pressed within HOLD_BACK_MS (a modifier held alone, as
+//   a game's crouch or a Ctrl held before a click, reaches the guest that much later, not never).
 // - Bounded work per frame, whatever a device or replay stream sends: at most
 //   MAX_WHEEL_NOTCHES_PER_FRAME notches (2 VM calls each) and relative motion clamped to int32;
 //   a frame longer than MAX_FRAME_EVENTS (a stream that never sends SYN_REPORT) is dropped like
@@ -108,6 +114,12 @@ export interface CallBudget {
  * QEMU's drops).
  */
 export const DEFAULT_CALL_BUDGET: CallBudget = { burst: 16, perSecond: 500 };
+/**
+ * How long a grab-next key is held back waiting for the rest of the combination, counted from the
+ * last key of it pressed. A chord typed on purpose completes well inside (key to key ~50-150 ms);
+ * one slower than this still fires, the guest then sees the early keys pressed and released.
+ */
+export const HOLD_BACK_MS = 300;
 /** Events in one frame before it counts as lost (a keyboard frame has ~3, a 10-finger touch ~70). */
 export const MAX_FRAME_EVENTS = 512;
 const INT32_MAX = 0x7fffffff;
@@ -257,6 +269,8 @@ export class InputForwarder {
    * combination completes - so the hotkey never reaches a guest, and Ctrl+C still does.
    */
   private readonly heldBack: Array<{ dev: DeviceState; code: number }> = [];
+  /** sends the held-back keys when the combination does not go on within HOLD_BACK_MS */
+  private heldBackTimer: NodeJS.Timeout | undefined;
   private absolute: boolean;
   private cursorX = 0;
   private cursorY = 0;
@@ -431,13 +445,14 @@ export class InputForwarder {
 
   dispose(): void {
     this.unsubscribe();
+    this.forgetHeldBack();
   }
 
   /** Switch forwarding programmatically (e.g. `--no-grab` start in host mode, or a CLI command). */
   setMode(mode: ForwardMode): void {
     if (mode === this.modeValue) return;
     if (mode === 'host') for (const dev of this.devices.values()) void this.releaseDevice(dev);
-    if (mode === 'host') this.heldBack.length = 0; // never sent: nothing to release
+    if (mode === 'host') this.forgetHeldBack(); // never sent: nothing to release
     this.modeValue = mode;
     this.togglePending = false;
     this.info(mode === 'guest' ? 'forwarding to the guest' : 'released to the host');
@@ -657,12 +672,13 @@ export class InputForwarder {
         if (this.nextPending === undefined) this.info(`grab-next hotkey ${next.spec} held, handing over once all keys are up`);
         this.nextPending = ev.timeUs;
         this.stats.dropped += 1 + this.heldBack.length;
-        this.heldBack.length = 0;
+        this.forgetHeldBack();
         return;
       }
       if (next && hotkeyIncludes(next, code) && this.modeValue === 'guest' && send) {
         // Once per key and device: a device repeating a press without its release must not grow this.
         if (!this.heldBack.some((h) => h.dev === dev && h.code === code)) this.heldBack.push({ dev, code });
+        this.armHeldBack();
       }
       else {
         this.sendHeldBack();
@@ -690,11 +706,35 @@ export class InputForwarder {
     }
   }
 
+  /** (Re)starts the hold-back deadline: the combination went on (or began) just now. */
+  private armHeldBack(): void {
+    if (this.heldBackTimer) clearTimeout(this.heldBackTimer);
+    this.heldBackTimer = setTimeout(() => {
+      this.heldBackTimer = undefined;
+      // Not under a device's event handler (which catches): nothing may escape to Node's loop.
+      try {
+        this.sendHeldBack();
+      } catch (err) {
+        this.logOnce('held-back', `sending a held-back key failed (${String(err)}); input goes on`);
+      }
+    }, HOLD_BACK_MS);
+    this.heldBackTimer.unref?.();
+  }
+
+  /** The held-back keys are not to be sent (the combination completed, or the host has the input). */
+  private forgetHeldBack(): void {
+    this.heldBack.length = 0;
+    if (this.heldBackTimer) clearTimeout(this.heldBackTimer);
+    this.heldBackTimer = undefined;
+  }
+
   /** Presses the held-back grab-next keys still down (or being released: `releasing`), in the order they came. */
   private sendHeldBack(releasing?: number): void {
     // Runs for every press: nothing to allocate when nothing is held back (the common case).
     if (this.heldBack.length === 0) return;
     const held = this.heldBack.splice(0);
+    if (this.heldBackTimer) clearTimeout(this.heldBackTimer);
+    this.heldBackTimer = undefined;
     for (const { dev, code } of held) {
       if (this.devices.get(dev.id) !== dev || !(dev.down.has(code) || code === releasing) || this.modeValue !== 'guest') continue;
       if (isKeyboardKey(code)) this.pressKey(dev, code);

@@ -119,6 +119,8 @@ export interface InputCounters {
   dropped: number;
   /** '' when nothing failed */
   lastError: string;
+  /** [input] ring_order / --ring-order: this bridge's place in the grab-next ring (lowest first) */
+  ringOrder: number;
 }
 
 export type RouteCounters = AudioOutCounters | AudioInCounters | CameraCounters | InputCounters;
@@ -130,7 +132,7 @@ export function emptyCounters<N extends RouteName>(route: N, target = ''): Count
     'audio-out': { route: 'audio-out', target, format: '', blockFrames: 0, targetLatencyMs: 0, measuredLatencyMs: 0, frames: 0, fillFrames: 0, underruns: 0, overruns: 0, lostFrames: 0, reconnects: 0, driftPpm: 0, rateRatio: 1 },
     'audio-in': { route: 'audio-in', target, open: false, reads: 0, paddedReads: 0, underruns: 0 },
     camera: { route: 'camera', target, fps: 0, converted: 0, repeated: 0, dropped: 0, latencyP50Ms: 0, latencyP99Ms: 0, viewer: false },
-    input: { route: 'input', target, devices: [], forwardTo: 'guest', grabbed: false, forwarded: 0, dropped: 0, lastError: '' },
+    input: { route: 'input', target, devices: [], forwardTo: 'guest', grabbed: false, forwarded: 0, dropped: 0, lastError: '', ringOrder: 0 },
   };
   return all[route];
 }

@@ -25,18 +25,10 @@ import { StatusClient } from '../../src/service/status-bus/client';
 import type { InputCounters } from '../../src/service/route';
 import { bundleCli } from '../harness/cli';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
+import { HOTKEY, KEY_A, KEY_B, KEY_H, KEY_J, KEY_K, KEY_LEFTCTRL, KEY_N, KEY_RIGHTALT } from '../harness/handover';
 import { sleep, tempDir, waitFor } from '../harness/procs';
 import { parseInputEvents, startGuest, type Guest } from '../harness/qemu';
 
-const KEY_LEFTCTRL = 29;
-const KEY_RIGHTALT = 100;
-const KEY_N = 49;
-const KEY_A = 30;
-const KEY_B = 48;
-const KEY_H = 35;
-const KEY_J = 36;
-const KEY_K = 37;
-const HOTKEY = 'KEY_LEFTCTRL+KEY_RIGHTALT+KEY_N';
 // One frame every 25 ms, as in input-guest.test.ts: a TCG guest logging to its serial port would
 // lose events to a burst.
 const FRAME_MS = 25;

@@ -28,7 +28,7 @@ describe('config loading', () => {
     expect(file).toBeUndefined();
     expect(config.audio).toEqual({ backend: 'auto', sink: '', source: '', latency_ms: 20, microphone: true });
     expect(config.camera).toMatchObject({ device: 'auto', size: '1280x720', fps: 30, pin_resolution: false });
-    expect(config.input).toEqual({ devices: [], replay: [], grab: true, grab_toggle: 'ctrl-ctrl', grab_next: 'none' });
+    expect(config.input).toEqual({ devices: [], replay: [], grab: true, grab_toggle: 'ctrl-ctrl', grab_next: 'none', ring_order: 0 });
     expect(enabledRoutes(config)).toEqual(['audio-out', 'audio-in', 'camera']);
   });
 
@@ -60,6 +60,18 @@ describe('config loading', () => {
     expect([fromFile.camera.console, fromFile.input.console]).toEqual([1, 1]);
     const flags = resolveConfig({ vm: 'heads', cameraConsole: '0', inputConsole: '2' }, env).config;
     expect([flags.camera.console, flags.input.console]).toEqual([0, 2]);
+  });
+
+  it('[input] ring_order: 0 by default, set from the file, overridden by --ring-order, negative allowed', () => {
+    const env = cfgHome({ 'win.toml': '[input]\nring_order = 2\n' });
+    expect(resolveConfig({ vm: 'win' }, env).config.input.ring_order).toBe(2);
+    expect(resolveConfig({ vm: 'win', ringOrder: '-3' }, env).config.input.ring_order).toBe(-3);
+  });
+
+  it('[input] ring_order that is not a whole number in -1000..1000 is refused, naming the key and what it takes', () => {
+    for (const bad of ['1.5', '1001', 'first']) {
+      expect(() => resolveConfig({ vm: 'win', ringOrder: bad }, cfgHome({}))).toThrow(/--ring-order.*whole number from -1000 to 1000/);
+    }
   });
 
   it('--audio none and --camera none switch routes off', () => {

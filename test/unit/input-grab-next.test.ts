@@ -1,8 +1,8 @@
 // The grab-next hotkey in the forwarder and the input bridge (hand-over between bridges): it
 // fires once all keys are up, its completing key reaches no guest, and a press is handled once.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EV_KEY, EV_REL, EV_SYN, REL_WHEEL, SYN_REPORT } from '../../src/input/events';
-import { InputForwarder } from '../../src/input/forwarder';
+import { HOLD_BACK_MS, InputForwarder } from '../../src/input/forwarder';
 import { parseHotkey } from '../../src/input/hotkey';
 import { InputBridge } from '../../src/input/bridge';
 import { FakeEventSource, RecordingVmInput, sentAfterAttach } from '../fakes/input';
@@ -96,6 +96,69 @@ describe('grab-next hotkey', () => {
     fw.handleEvents('kbd', [{ type: EV_REL, code: REL_WHEEL, value: 1, timeUs: 0 }, { type: EV_SYN, code: SYN_REPORT, value: 0, timeUs: 0 }]);
     expect(vm.calls[0]).toEqual({ op: 'keyPress', qnum: 0x1d });
     expect(vm.calls.length).toBe(3); // then the wheel notch: press and release of button 3
+  });
+
+  describe('a held-back key that does not go on to the combination (HOLD_BACK_MS)', () => {
+    afterEach(() => vi.useRealTimers());
+
+    it('a hotkey key held alone reaches the guest HOLD_BACK_MS after its press, with no other event', () => {
+      vi.useFakeTimers();
+      const { vm, fw } = setup();
+      fw.handleEvents('kbd', key(KEY_LEFTCTRL, 1));
+      vi.advanceTimersByTime(HOLD_BACK_MS - 1);
+      expect(vm.calls).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(vm.calls).toEqual([{ op: 'keyPress', qnum: 0x1d }]);
+      fw.handleEvents('kbd', key(KEY_LEFTCTRL, 0));
+      expect(vm.calls).toEqual([
+        { op: 'keyPress', qnum: 0x1d },
+        { op: 'keyRelease', qnum: 0x1d },
+      ]);
+    });
+
+    it('each key of the combination restarts the wait: a chord typed key by key inside it reaches no guest', () => {
+      vi.useFakeTimers();
+      const { vm, fw, fired } = setup();
+      fw.handleEvents('kbd', key(KEY_LEFTCTRL, 1));
+      vi.advanceTimersByTime(HOLD_BACK_MS - 50);
+      fw.handleEvents('kbd', key(KEY_RIGHTALT, 1));
+      vi.advanceTimersByTime(HOLD_BACK_MS - 50);
+      fw.handleEvents('kbd', key(KEY_N, 1, 9));
+      vi.advanceTimersByTime(10 * HOLD_BACK_MS);
+      releaseCombo(fw);
+      vi.advanceTimersByTime(10 * HOLD_BACK_MS);
+      expect(vm.calls).toEqual([]);
+      expect(fired).toEqual([[9, true]]);
+    });
+
+    it('a chord slower than the wait still fires; the guest saw its first key pressed and released, nothing stays down', () => {
+      vi.useFakeTimers();
+      const { vm, fw, fired } = setup();
+      fw.handleEvents('kbd', key(KEY_LEFTCTRL, 1));
+      vi.advanceTimersByTime(HOLD_BACK_MS);
+      fw.handleEvents('kbd', key(KEY_RIGHTALT, 1));
+      fw.handleEvents('kbd', key(KEY_N, 1, 5));
+      releaseCombo(fw);
+      expect(fired).toEqual([[5, true]]);
+      expect(vm.calls).toEqual([
+        { op: 'keyPress', qnum: 0x1d },
+        { op: 'keyRelease', qnum: 0x1d },
+      ]);
+      expect(fw.guestDown()).toEqual({ keys: [], buttons: [] });
+    });
+
+    it('going to the host, or the forwarder going away, ends the wait: nothing is sent later', () => {
+      vi.useFakeTimers();
+      const a = setup();
+      a.fw.handleEvents('kbd', key(KEY_LEFTCTRL, 1));
+      a.fw.setMode('host');
+      const b = setup();
+      b.fw.handleEvents('kbd', key(KEY_LEFTCTRL, 1));
+      b.fw.dispose();
+      vi.advanceTimersByTime(10 * HOLD_BACK_MS);
+      expect(a.vm.calls).toEqual([]);
+      expect(b.vm.calls).toEqual([]);
+    });
   });
 
   it('going to the host forgets held-back keys: their release sends nothing', () => {

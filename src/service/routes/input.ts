@@ -131,6 +131,7 @@ export class InputRoute implements Route<QemuSession> {
       forwarded: st ? st.keysForwarded + st.buttonsForwarded + st.motions + st.wheelNotches + st.touchEvents : 0,
       dropped: st ? st.dropped + st.touchesDropped : 0,
       lastError: b?.lastError ?? '',
+      ringOrder: this.config.input.ring_order,
     };
   }
 

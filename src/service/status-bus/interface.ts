@@ -47,7 +47,7 @@ export function unescapeVmName(element: string): string {
 export const busNameFor = (vmName: string): string => BUS_NAME_PREFIX + escapeVmName(vmName);
 
 /** D-Bus types a counter may have. */
-type CounterSig = 'd' | 't' | 's' | 'b' | 'as';
+type CounterSig = 'd' | 't' | 'i' | 's' | 'b' | 'as';
 type CounterTypes = { [N in RouteName]: { [K in Exclude<keyof CountersOf<N>, 'route'>]: CounterSig } };
 
 /**
@@ -73,7 +73,7 @@ export const COUNTER_TYPES: CounterTypes = {
   },
   'audio-in': { target: 's', open: 'b', reads: 't', paddedReads: 't', underruns: 't' },
   camera: { target: 's', fps: 'd', converted: 't', repeated: 't', dropped: 't', latencyP50Ms: 'd', latencyP99Ms: 'd', viewer: 'b' },
-  input: { target: 's', devices: 'as', forwardTo: 's', grabbed: 'b', forwarded: 't', dropped: 't', lastError: 's' },
+  input: { target: 's', devices: 'as', forwardTo: 's', grabbed: 'b', forwarded: 't', dropped: 't', lastError: 's', ringOrder: 'i' },
 };
 
 /** dbus-native's form of an a{sv}: [key, [signature, value]] pairs. */
@@ -86,7 +86,8 @@ export function countersToDict(c: RouteCounters): VariantDict {
   for (const [key, sig] of Object.entries(types)) {
     const v = (c as unknown as Record<string, unknown>)[key];
     // 't' is unsigned: a counter is never negative, but clamp rather than fail the whole reply.
-    out.push([key, [sig, sig === 't' ? Math.max(0, Math.floor(Number(v) || 0)) : v]]);
+    // 'i' (int32) likewise: a whole number in range, whatever the route handed over.
+    out.push([key, [sig, sig === 't' ? Math.max(0, Math.floor(Number(v) || 0)) : sig === 'i' ? Math.max(-0x80000000, Math.min(0x7fffffff, Math.trunc(Number(v) || 0))) : v]]);
   }
   return out;
 }
@@ -97,7 +98,7 @@ export function countersFromDict(route: RouteName, d: Record<string, unknown>): 
   const out: Record<string, unknown> = { route };
   for (const [key, sig] of Object.entries(types)) {
     const v = d[key];
-    out[key] = sig === 't' || sig === 'd' ? Number(v ?? 0) : sig === 'b' ? Boolean(v) : sig === 'as' ? (Array.isArray(v) ? v.map(String) : []) : String(v ?? '');
+    out[key] = sig === 't' || sig === 'd' || sig === 'i' ? Number(v ?? 0) : sig === 'b' ? Boolean(v) : sig === 'as' ? (Array.isArray(v) ? v.map(String) : []) : String(v ?? '');
   }
   return out as unknown as RouteCounters;
 }

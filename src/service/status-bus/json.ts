@@ -62,6 +62,7 @@ const input = z
     forwarded: count.describe('keys, buttons, motions, wheel notches and touches sent to the guest'),
     dropped: count,
     lastError: z.string(),
+    ringOrder: z.number().int().describe("this bridge's place in the grab-next ring, lowest first ([input] ring_order)"),
   })
   .strict() satisfies z.ZodType<InputCounters>;
 

@@ -19,7 +19,7 @@ import { openBus, type BusConnection } from '../../qemu';
 import type { Controller } from '../controller';
 import type { GrabRequest, HandOverPort, RouteName, VmLink } from '../route';
 import { StatusClient } from './client';
-import { decideNext, mustAskOthers, ringOf, type RingMember } from './ring';
+import { decideNext, heldAtPress, mustAskOthers, ringOf, type RingMember } from './ring';
 import { BRIDGE1, ERROR_PREFIX, INTERFACE, OBJECT_PATH, busNameFor, countersToDict, isRouteName, type Bridge1Property, type RouteTuple, type VariantDict } from './interface';
 
 /** RequestName flag: fail at once instead of waiting in the queue behind the owner. */
@@ -67,6 +67,8 @@ export class StatusService<V extends VmLink> {
   private flushPending = false;
   private closed = false;
   private vmName: string | undefined;
+  /** the grab-next press this bridge is about to grab for from the host (ring.ts heldAtPress) */
+  private claimedUs: number | undefined;
   private resolveFatal!: (err: Error) => void;
   /** Resolves when the bridge must end (the name turned out to be taken at the first attach). */
   readonly fatal: Promise<Error> = new Promise((r) => (this.resolveFatal = r));
@@ -147,7 +149,11 @@ export class StatusService<V extends VmLink> {
             return true;
           },
         },
-        ForwardingAtNext: { in: { stamp: 't' }, out: { forwarding: 'b' }, handler: ({ stamp }: { stamp: unknown }) => this.handOverPort().forwardingAt(Number(stamp)) },
+        ForwardingAtNext: {
+          in: { stamp: 't' },
+          out: { forwarding: 'b' },
+          handler: ({ stamp }: { stamp: unknown }) => heldAtPress(this.handOverPort().forwardingAt(Number(stamp)), this.claimedUs, Number(stamp)),
+        },
         Reattach: {
           handler: () => {
             if (!this.opts.controller.reattach('re-attach requested on the status bus')) throw new BridgeMethodError('NotAttached', 'not attached to the VM now; the bridge is already trying to attach');
@@ -175,14 +181,15 @@ export class StatusService<V extends VmLink> {
     const own = busNameFor(this.vmName ?? '');
     const input = this.readCounters(true).find(([n]) => n === 'input')?.[1];
     const devices = (input?.find(([k]) => k === 'devices')?.[1][1] as string[] | undefined) ?? [];
-    const self: RingMember = { busName: own, vm: String(this.value('VmName')), devices };
+    const order = Number(input?.find(([k]) => k === 'ringOrder')?.[1][1] ?? 0);
+    const self: RingMember = { busName: own, vm: String(this.value('VmName')), order, devices };
     const others: RingMember[] = [];
     for (const name of await client.names()) {
       if (name === own) continue;
       try {
         const b = await client.read(name);
         const c = b.routes.find((r) => r.name === 'input')?.counters;
-        if (c?.route === 'input') others.push({ busName: name, vm: b.vm, devices: c.devices });
+        if (c?.route === 'input') others.push({ busName: name, vm: b.vm, order: c.ringOrder, devices: c.devices });
       } catch {
         // gone meanwhile: not in the ring
       }
@@ -190,6 +197,7 @@ export class StatusService<V extends VmLink> {
     const ring = ringOf(self, others);
     let otherHeld = false;
     if (mustAskOthers(ring, self, forwarding)) {
+      this.claimedUs = stampUs; // before asking: another bridge that also thinks it is first then stands back
       for (const m of ring.slice(1)) {
         if (await client.forwardingAtNext(m.busName, stampUs).catch(() => false)) otherHeld = true;
       }

@@ -10,11 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeQemuPeer } from '../../fakes/qemu-peer';
 import { startDbusDaemon, type DbusDaemon } from '../../harness/dbus';
 import { sleep, waitFor } from '../../harness/procs';
-import { ABS_X, ABS_Y, EV_ABS, EV_KEY, EV_REL, EV_SYN, INPUT_EVENT_SIZE, LED_CAPSL, REL_WHEEL, REL_WHEEL_HI_RES, SYN_DROPPED } from '../../../src/input/events';
+import { ABS_X, ABS_Y, EV_ABS, EV_KEY, EV_REL, EV_SYN, LED_CAPSL, REL_WHEEL, REL_WHEEL_HI_RES, SYN_DROPPED } from '../../../src/input/events';
 import { EvdevSource } from '../../../src/input/device';
 import { LED_BIT_CAPS, LED_BIT_NUM } from '../../../src/input/vm-input';
-import { native } from '../../../src/native';
-import { BridgeProcess, NOBODY, UinputFactory, groupId, runCli } from './tools';
+import { BridgeProcess, HostReader, NOBODY, UinputFactory, drain, grabFromOutside, groupId, runCli } from './tools';
 
 const KEY_A = 30;
 const KEY_B = 48;
@@ -210,61 +209,6 @@ function evtestOn(path: string, type: 'EV_KEY' | 'EV_LED', code: string): boolea
 }
 
 const ledOn = (path: string, led: 'LED_NUML' | 'LED_CAPSL'): boolean => evtestOn(path, 'EV_LED', led);
-
-/** Another program trying EVIOCGRAB on the node: undefined if it got it (and let go), else the errno code. */
-function grabFromOutside(path: string): string | undefined {
-  const grab = native.evdevGrabFd;
-  if (!grab) throw new Error('this build of the addon has no evdev support');
-  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  try {
-    grab(fd, true);
-    grab(fd, false);
-    return undefined;
-  } catch (err) {
-    return (err as { code?: string }).code ?? String(err);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Events waiting on a non-blocking reader fd: [type, code, value][] */
-function drain(fd: number): [number, number, number][] {
-  const out: [number, number, number][] = [];
-  const buf = Buffer.alloc(INPUT_EVENT_SIZE * 256);
-  for (;;) {
-    let n: number;
-    try {
-      n = fs.readSync(fd, buf, 0, buf.length, null);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return out;
-      throw err;
-    }
-    for (let o = 0; o + INPUT_EVENT_SIZE <= n; o += INPUT_EVENT_SIZE) out.push([buf.readUInt16LE(o + 16), buf.readUInt16LE(o + 18), buf.readInt32LE(o + 20)]);
-  }
-}
-
-/** A plain (never grabbing) reader of a device, drained every 50 ms so autorepeat cannot overflow it. */
-class HostReader {
-  readonly seen: [number, number, number][] = [];
-  private readonly fd: number;
-  private readonly timer: NodeJS.Timeout;
-  constructor(path: string) {
-    this.fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    this.timer = setInterval(() => this.poll(), 50);
-  }
-  poll(): void {
-    this.seen.push(...drain(this.fd));
-  }
-  /** key presses (1) and releases (0) of `code` since index `from`; autorepeats (2) left out */
-  keys(code: number, from = 0): number[] {
-    this.poll();
-    return this.seen.slice(from).filter(([t, c, v]) => t === EV_KEY && c === code && v !== 2).map(([, , v]) => v);
-  }
-  close(): void {
-    clearInterval(this.timer);
-    fs.closeSync(this.fd);
-  }
-}
 
 /** The grab toggle of B and E, a chord (--grab-toggle KEY_LEFTCTRL+KEY_F11): not the default Ctrl+Ctrl of D, which sees these keys whenever B is not grabbing */
 async function hotkey(id: string): Promise<void> {

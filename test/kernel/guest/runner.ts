@@ -28,7 +28,7 @@ interface Suite {
   kind: 'suite';
   title: string;
   children: (Test | Suite)[];
-  beforeAll: Fn[];
+  beforeAll: { fn: Fn; timeout: number }[];
   afterAll: Fn[];
 }
 interface FileEntry {
@@ -71,8 +71,8 @@ export function it(title: string, fn: Fn, timeout = DEFAULT_TIMEOUT): void {
 }
 export const test = it;
 
-export function beforeAll(fn: Fn): void {
-  suite().beforeAll.push(fn);
+export function beforeAll(fn: Fn, timeout = DEFAULT_TIMEOUT): void {
+  suite().beforeAll.push({ fn, timeout });
 }
 
 export function afterAll(fn: Fn): void {
@@ -103,7 +103,7 @@ async function runSuite(s: Suite, ancestors: string[], out: AssertionResult[], f
   for (const h of s.beforeAll) {
     if (setupError) break;
     try {
-      await withTimeout(h, DEFAULT_TIMEOUT, `beforeAll of '${s.title || 'the file'}'`);
+      await withTimeout(h.fn, h.timeout, `beforeAll of '${s.title || 'the file'}'`);
     } catch (err) {
       setupError = `beforeAll of '${s.title || 'the file'}' failed: ${describeError(err)}`;
     }

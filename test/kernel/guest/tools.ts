@@ -4,7 +4,10 @@
 // the current sources (QDB_CLI_BUNDLE, see test/harness/kernel-vm.ts: one file loads much faster
 // over 9p under TCG than dist/ and node_modules), else dist/ (scripts/setup.sh builds it).
 import { spawn, spawnSync, type ChildProcess } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
+import { EV_KEY, INPUT_EVENT_SIZE } from '../../../src/input/events';
+import { native } from '../../../src/native';
 import { sleep, waitFor } from '../../harness/procs';
 
 const ROOT = path.join(__dirname, '../../..');
@@ -178,4 +181,59 @@ export function runCli(args: string[], opts: { user?: { uid: number; gid: number
       resolve({ status, out });
     }),
   );
+}
+
+/** Another program trying EVIOCGRAB on the node: undefined if it got it (and let go), else the errno code. */
+export function grabFromOutside(path: string): string | undefined {
+  const grab = native.evdevGrabFd;
+  if (!grab) throw new Error('this build of the addon has no evdev support');
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    grab(fd, true);
+    grab(fd, false);
+    return undefined;
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Events waiting on a non-blocking reader fd: [type, code, value][] */
+export function drain(fd: number): [number, number, number][] {
+  const out: [number, number, number][] = [];
+  const buf = Buffer.alloc(INPUT_EVENT_SIZE * 256);
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, 0, buf.length, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return out;
+      throw err;
+    }
+    for (let o = 0; o + INPUT_EVENT_SIZE <= n; o += INPUT_EVENT_SIZE) out.push([buf.readUInt16LE(o + 16), buf.readUInt16LE(o + 18), buf.readInt32LE(o + 20)]);
+  }
+}
+
+/** A plain (never grabbing) reader of a device, drained every 50 ms so autorepeat cannot overflow it. */
+export class HostReader {
+  readonly seen: [number, number, number][] = [];
+  private readonly fd: number;
+  private readonly timer: NodeJS.Timeout;
+  constructor(path: string) {
+    this.fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    this.timer = setInterval(() => this.poll(), 50);
+  }
+  poll(): void {
+    this.seen.push(...drain(this.fd));
+  }
+  /** key presses (1) and releases (0) of `code` since index `from`; autorepeats (2) left out */
+  keys(code: number, from = 0): number[] {
+    this.poll();
+    return this.seen.slice(from).filter(([t, c, v]) => t === EV_KEY && c === code && v !== 2).map(([, , v]) => v);
+  }
+  close(): void {
+    clearInterval(this.timer);
+    fs.closeSync(this.fd);
+  }
 }
