@@ -137,6 +137,13 @@ describe('camera targets of several cameras', () => {
     expect([cameraDescription('win', 1), cameraDescription('win')]).toEqual(['win screen (console 1)', 'win screen']);
   });
 
+  it('the status target of a PipeWire camera names its node when there are several (before start: its console)', () => {
+    const settings = { device: 'pipewire', size: '640x480', fps: 30, format: 'YUY2', pin_resolution: false, cursor: true, console: 1 } as const;
+    expect(new CameraRoute({ settings }).counters().target).toBe('PipeWire camera');
+    expect(new CameraRoute({ settings, index: 1 }).counters().target).toBe('PipeWire camera of console 1');
+    expect(new CameraRoute({ settings: { ...settings, device: 'pipewire:mine' }, index: 1 }).counters().target).toBe('PipeWire camera mine');
+  });
+
   it('pipewireNodeName: an entry\'s own node name wins over the console-named default', () => {
     const cfg = cameraConfigOf({ device: 'pipewire', size: '640x480', fps: 30, format: 'YUY2', pin_resolution: false, cursor: true });
     expect(pipewireNodeName({ ...cfg, console: 1 }, 'heads')).toBe('qemu-heads-console1-camera');

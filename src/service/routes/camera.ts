@@ -63,8 +63,10 @@ export class CameraRoute implements Route<QemuSession> {
     const c = this.cfg;
     const t = c?.target ?? resolveCameraTarget(parseCameraDevice(this.settings.device));
     if (t.kind !== 'pipewire') return t.kind === 'none' ? 'none' : t.path;
-    // one camera: 'PipeWire camera' (as ever); one of several: which node, since there are more
-    return t.node === undefined && this.console === undefined ? 'PipeWire camera' : `PipeWire camera ${c ? pipewireNodeName(c, this.vmName) : (t.node ?? '')}`;
+    // one camera: 'PipeWire camera' (as ever); one of several, or a named node: which node
+    if (t.node === undefined && this.console === undefined) return 'PipeWire camera';
+    const node = c ? pipewireNodeName(c, this.vmName) : t.node;
+    return node !== undefined ? `PipeWire camera ${node}` : `PipeWire camera of console ${String(this.console)}`;
   }
 
   status(): string {
