@@ -116,6 +116,8 @@ function describeIssue(issue: ZodIssue, raw: unknown, source: ConfigSource): str
   }
   const keyPath = issue.path.filter((p) => typeof p === 'string').join('.');
   const bad = valueAt(raw, issue.path);
+  // the number of [[camera]] entries: the message says it all
+  if (keyPath === 'camera' && (issue.code === 'too_small' || issue.code === 'too_big')) return `${where}${issue.message}`;
   if (TABLES.includes(keyPath as keyof BridgeConfig)) {
     const form = keyPath === 'camera' ? `[camera] must be a table (or [[camera]] tables, one per camera)` : `[${keyPath}] must be a table`;
     return `${where}${form} of ${keysOf(keyPath).join(', ')}, got ${show(bad)}`;

@@ -85,8 +85,15 @@ export type CameraTable = z.infer<typeof cameraTable>;
  * camera per entry, e.g. one per console of a two-head VM). Each form is checked as itself, so an
  * issue names the key (and the entry) instead of "matches neither form".
  */
+/** More webcams than any VM has heads is a mistake, not a plan (each is a route, a listener and a sink). */
+export const MAX_CAMERAS = 16;
+
 const cameraTables = z.unknown().transform((v, ctx): CameraTable | CameraTable[] => {
-  const r = Array.isArray(v) ? z.array(cameraTable).min(1, { message: 'at least one [[camera]] entry' }).safeParse(v) : cameraTable.safeParse(v ?? {});
+  const list = z
+    .array(cameraTable)
+    .min(1, { message: 'camera = [] is not allowed: write one [[camera]] table per camera, or a [camera] table' })
+    .max(MAX_CAMERAS, { message: `at most ${MAX_CAMERAS} [[camera]] entries` });
+  const r = Array.isArray(v) ? list.safeParse(v) : cameraTable.safeParse(v ?? {});
   if (r.success) return r.data;
   for (const issue of r.error.issues) ctx.addIssue(issue as z.IssueData);
   return z.NEVER;

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { cameraConfigOf, parseCameraDevice, pipewireNodeName } from '../../src/camera';
 import { ConfigError } from '../../src/config/errors';
 import { resolveConfig } from '../../src/config/load';
-import { cameraEntries } from '../../src/config/schema';
+import { MAX_CAMERAS, cameraEntries } from '../../src/config/schema';
 import { buildRoutes, enabledRoutes } from '../../src/service/routes';
 import { CameraRoute } from '../../src/service/routes/camera';
 import { cameraDescription, cameraNodeName } from '../../src/stream-identity';
@@ -109,6 +109,12 @@ describe('[[camera]] entries', () => {
   it('an unknown key in an entry names the entry and suggests the key', () => {
     const t = load('[[camera]]\nconsole = 0\ndevice = "pipewire"\nfsp = 10\n');
     expect(problemOf(t.load)).toMatch(new RegExp(`^${t.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: unknown key camera\\[0\\]\\.fsp \\(did you mean camera\\.fps\\?\\); keys of \\[camera\\] are device, size, fps, `));
+  });
+
+  it(`more than ${MAX_CAMERAS} entries: a ConfigError saying the limit`, () => {
+    const many = Array.from({ length: MAX_CAMERAS + 1 }, (_, i) => `[[camera]]\nconsole = ${i}\ndevice = "pipewire"\n`).join('');
+    const t = load(many);
+    expect(problemOf(t.load)).toBe(`${t.file}: at most ${MAX_CAMERAS} [[camera]] entries`);
   });
 
   it('a --camera-size flag over [[camera]] entries is a ConfigError: the flags set one camera', () => {
