@@ -111,9 +111,17 @@ export function micIdentity(vmName: string, backend: SoundServerKind, source?: s
   return { streamName: description, props: common };
 }
 
-/** node.name of the camera node for a VM. */
-export function cameraNodeName(vmName: string): string {
-  return `qemu-${vmName.replace(/[^A-Za-z0-9_.-]/g, '_')}-camera`;
+/**
+ * node.name of the camera node for a VM: qemu-<vm>-camera, or qemu-<vm>-console<N>-camera for one
+ * of several cameras (`[[camera]]` entries), which says the console it shows.
+ */
+export function cameraNodeName(vmName: string, console?: number): string {
+  return `qemu-${vmName.replace(/[^A-Za-z0-9_.-]/g, '_')}${console === undefined ? '' : `-console${console}`}-camera`;
+}
+
+/** node.description of the camera node: "<vm> screen", or "<vm> screen (console N)" (see cameraNodeName). */
+export function cameraDescription(vmName: string, console?: number): string {
+  return `${vmName} screen${console === undefined ? '' : ` (console ${console})`}`;
 }
 
 /**

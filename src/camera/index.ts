@@ -2,6 +2,7 @@
 // src/qemu/ as the ConsoleListenerHandler), opens a sink from the parsed flags and runs a
 // CameraPipeline between them. options.ts is the one definition of the `[camera]` settings.
 import type { Logger } from '../log';
+import { cameraDescription, cameraNodeName } from '../stream-identity';
 import { CameraConsoleListener, CameraListenerOptions } from './listener';
 import type { CameraConfig } from './options';
 import { CameraPipeline } from './pipeline';
@@ -17,7 +18,7 @@ export type { LoopbackDevice, V4l2LoopbackModule } from './loopback';
 export { CameraConsoleListener } from './listener';
 export type { PictureSource, PictureView } from './listener';
 export { CameraPipeline } from './pipeline';
-export { CAMERA_DEFAULTS, CAMERA_PIXEL_FORMATS, cameraConfigOf, parseCameraDevice, parseCameraFormat, parseCameraFps, parseCameraSize, resolveCameraTarget } from './options';
+export { CAMERA_DEFAULTS, CAMERA_PIXEL_FORMATS, cameraConfigOf, cameraTargetKey, parseCameraDevice, parseCameraFormat, parseCameraFps, parseCameraSize, resolveCameraTarget } from './options';
 export type { CameraConfig, CameraDeviceChoice, CameraSettings, CameraTarget } from './options';
 export { pinGuestResolution } from './pin-resolution';
 export type { UiInfoTarget } from './pin-resolution';
@@ -26,6 +27,11 @@ export { PipeWireSink, cameraNodeName } from './sinks/pipewire';
 export { V4l2Sink, modprobeLine } from './sinks/v4l2';
 export type { CameraPixelFormat, CameraSink } from './sinks/types';
 
+/** The PipeWire node.name of a camera (`pipewire:NODE`, else named after the VM and, for one of several, its console). */
+export function pipewireNodeName(cfg: CameraConfig, vmName: string): string {
+  return (cfg.target.kind === 'pipewire' ? cfg.target.node : undefined) ?? cameraNodeName(vmName, cfg.console);
+}
+
 /** Opens the sink the config names (null for `--camera none`). Throws the sink's clear error. */
 export function openCameraSink(cfg: CameraConfig, vmName: string, log?: Logger): CameraSink | null {
   const { width, height, fps, format } = cfg;
@@ -33,7 +39,7 @@ export function openCameraSink(cfg: CameraConfig, vmName: string, log?: Logger):
     case 'none':
       return null;
     case 'pipewire':
-      return new PipeWireSink({ vmName, width, height, fps, log });
+      return new PipeWireSink({ vmName, nodeName: pipewireNodeName(cfg, vmName), description: cameraDescription(vmName, cfg.console), width, height, fps, log });
     case 'v4l2':
       return new V4l2Sink({ path: cfg.target.path, width, height, fps, format, log });
     case 'file':

@@ -11,7 +11,8 @@ const PROG = 'qemu-dbus-bridge';
 
 const EPILOGUE = `Exit codes:
 ${EXIT_CODE_MEANINGS.map(([code, meaning]) => `  ${code}  ${meaning}`).join('\n')}
-Config: $XDG_CONFIG_HOME/${PROG}/<vm>.toml, overridden by flags; every key is in docs/config-example.toml.`;
+Config: $XDG_CONFIG_HOME/${PROG}/<vm>.toml, overridden by flags; every key is in docs/config-example.toml.
+  Several webcams (one per console): [[camera]] entries instead of [camera], each with its console.`;
 
 /** Error codes with an exit status of their own (see EPILOGUE); every other runtime failure is 1. */
 const EXIT_FOR_CODE: Record<string, number> = { EBUS_PERMISSION: EXIT_PERMISSION };

@@ -109,6 +109,12 @@ export function renderManPage(input: ManInput): string {
       roff(`${allowed.charAt(0).toUpperCase()}${allowed.slice(1)}.`) + (key in defaults ? `\nDefault: \\fB${roff(defaults[key])}\\fR.` : ''),
     ]),
     '.PP',
+    roff(
+      'Several webcams (e.g. one per head of a two-head VM): instead of the one [camera] table, [[camera]] entries (an array of tables) with the same keys, ' +
+        'one per webcam; each names its console, no two share a target, and each runs as its own route camera-0, camera-1, ... (its position). ' +
+        'The --camera flags set the one [camera]; over [[camera]] entries only --camera none is accepted (it turns them all off).',
+    ),
+    '.PP',
     roff('A commented example with every key: /usr/share/doc/qemu-dbus-bridge/config-example.toml (Debian package), or docs/config-example.toml in the npm package.'),
     '.SH FILES',
     '.TP',

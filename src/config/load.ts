@@ -6,8 +6,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { ZodIssue } from 'zod';
+import { cameraTargetKey, parseCameraDevice } from '../camera/options';
 import { ConfigError } from './errors';
-import { ALL_KEYS, ALLOWED, BridgeConfig, ConfigSchema, PartialConfig, TABLES, keysOf } from './schema';
+import { ALL_KEYS, ALLOWED, BridgeConfig, ConfigSchema, PartialConfig, TABLES, cameraEntries, keysOf } from './schema';
 import { closest } from './suggest';
 
 /** The flag that sets each key (for error messages and --help). */
@@ -95,36 +96,77 @@ function valueAt(obj: unknown, p: (string | number)[]): unknown {
   return cur;
 }
 
+/** Where a key sits, as a person reads it: `camera.size`, or `camera[1].size` in a [[camera]] entry. */
+function keyLabel(p: readonly (string | number)[]): string {
+  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+}
+
 /** One line for the first issue (the one a user fixes first), noting how many more there are. */
 function describeIssue(issue: ZodIssue, raw: unknown, source: ConfigSource): string {
   const where = source.kind === 'file' ? `${source.path}: ` : '';
   if (issue.code === 'unrecognized_keys') {
-    const table = issue.path.join('.');
+    const table = issue.path.filter((p) => typeof p === 'string').join('.');
     const key = issue.keys[0];
     const full = table ? `${table}.${key}` : key;
+    const at = issue.path.length ? `${keyLabel(issue.path)}.${key}` : key;
     const candidates = table ? keysOf(table).map((k) => `${table}.${k}`) : [...TABLES, ...ALL_KEYS];
     // A key placed at top level that belongs in a table: suggest the table form.
     const byLeaf = ALL_KEYS.find((k) => k.endsWith('.' + key));
     const guess = byLeaf && !table ? byLeaf : closest(full, candidates);
     const allowed = table ? `keys of [${table}] are ${keysOf(table).join(', ')}` : `tables are ${TABLES.map((t) => `[${t}]`).join(', ')}`;
-    return `${where}unknown key ${full}${guess ? ` (did you mean ${guess}?)` : ''}; ${allowed}`;
+    return `${where}unknown key ${at}${guess ? ` (did you mean ${guess}?)` : ''}; ${allowed}`;
   }
   const keyPath = issue.path.filter((p) => typeof p === 'string').join('.');
   const bad = valueAt(raw, issue.path);
+  // the number of [[camera]] entries: the message says it all
+  if (keyPath === 'camera' && (issue.code === 'too_small' || issue.code === 'too_big')) return `${where}${issue.message}`;
   if (TABLES.includes(keyPath as keyof BridgeConfig)) {
-    return `${where}[${keyPath}] must be a table of ${keysOf(keyPath).join(', ')}, got ${show(bad)}`;
+    const form = keyPath === 'camera' ? `[camera] must be a table (or [[camera]] tables, one per camera)` : `[${keyPath}] must be a table`;
+    return `${where}${form} of ${keysOf(keyPath).join(', ')}, got ${show(bad)}`;
   }
   const allowed = ALLOWED[keyPath] ?? issue.message;
   if (source.kind === 'flags') {
     const flag = FLAG_FOR_KEY[keyPath] ?? keyPath;
     return `${flag} ${show(bad)} is not allowed: expected ${allowed}`;
   }
-  return `${where}${keyPath} = ${show(bad)} is not allowed: expected ${allowed}`;
+  return `${where}${keyLabel(issue.path)} = ${show(bad)} is not allowed: expected ${allowed}`;
+}
+
+/**
+ * `[[camera]]` entries, checked together: each names the console it shows (the default PipeWire
+ * node name says it), and no two write to one target (a v4l2 device, a file, a PipeWire node name,
+ * or `auto`, which would pick the same device for each).
+ */
+function checkCameraEntries(config: BridgeConfig, source: ConfigSource): void {
+  const where = source.kind === 'file' ? `${source.path}: ` : '';
+  const seen = new Map<string, string>();
+  for (const { settings, index } of cameraEntries(config)) {
+    if (index === undefined) return;
+    const at = `camera[${index}]`;
+    if (settings.console === undefined)
+      throw new ConfigError(`${where}${at} has no console: each [[camera]] entry names the console it shows (console = N, a number \`qemu-dbus-bridge list\` shows)`);
+    if (settings.device === 'none') continue;
+    const key = cameraTargetKey(parseCameraDevice(settings.device), settings.console);
+    const first = seen.get(key);
+    if (first !== undefined) {
+      const what =
+        settings.device === 'auto'
+          ? 'both have device = "auto", which picks the same device for each'
+          : key.startsWith('pipewire console')
+            ? `are both PipeWire cameras of console ${settings.console} with the default node name`
+            : `both write to ${JSON.stringify(settings.device)}`;
+      throw new ConfigError(`${where}${first} and ${at} ${what}: give each [[camera]] entry its own device (a /dev/videoN, pipewire:NODE-NAME or file:/path)`);
+    }
+    seen.set(key, at);
+  }
 }
 
 export function validate(raw: unknown, source: ConfigSource): BridgeConfig {
   const r = ConfigSchema.safeParse(raw);
-  if (r.success) return r.data;
+  if (r.success) {
+    checkCameraEntries(r.data, source);
+    return r.data;
+  }
   const first = r.error.issues[0];
   const more = r.error.issues.length - 1;
   throw new ConfigError(describeIssue(first, raw, source) + (more > 0 ? ` (and ${more} more problem${more > 1 ? 's' : ''})` : ''));
@@ -214,9 +256,24 @@ function checkFlagCombinations(f: ConfigFlags): void {
 function merge(base: PartialConfig, over: PartialConfig): PartialConfig {
   const out: Record<string, unknown> = { ...base };
   for (const [table, values] of Object.entries(over)) {
-    out[table] = { ...((base as Record<string, object | undefined>)[table] ?? {}), ...(values as object) };
+    const under = (base as Record<string, object | undefined>)[table];
+    // [[camera]] entries are replaced, not merged into (checkFlagsOverEntries allows only --camera none)
+    out[table] = Array.isArray(under) ? values : { ...(under ?? {}), ...(values as object) };
   }
   return out as PartialConfig;
+}
+
+/** The --camera* flags set one camera: over `[[camera]]` entries only `--camera none` (all off) means something. */
+function checkFlagsOverEntries(fromFile: PartialConfig, fromFlags: PartialConfig, file: string): void {
+  const entries = fromFile.camera;
+  const flags = fromFlags.camera;
+  if (!Array.isArray(entries) || flags === undefined || Array.isArray(flags)) return;
+  const keys = Object.keys(flags);
+  if (keys.length === 1 && flags.device === 'none') return;
+  const named = keys.map((k) => FLAG_FOR_KEY[`camera.${k}`] ?? k).join(', ');
+  throw new ConfigError(
+    `${named} set${keys.length === 1 ? 's' : ''} one camera, but ${file} has ${entries.length} [[camera]] entries: set the value in each entry instead (only --camera none applies to them all: it turns every camera off)`,
+  );
 }
 
 export interface ResolvedConfig {
@@ -250,6 +307,7 @@ export function resolveConfig(flags: ConfigFlags & { config?: string }, env: Nod
     if (fs.existsSync(candidate)) file = candidate;
   }
   const fromFile = file ? readConfigFile(file) : {};
+  if (file) checkFlagsOverEntries(fromFile, fromFlags, file);
   const merged = merge(fromFile, fromFlags);
   const config = validate(merged, file ? { kind: 'file', path: file } : { kind: 'flags' });
 

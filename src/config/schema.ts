@@ -24,7 +24,7 @@ export const ALLOWED: Record<string, string> = {
   'audio.source': 'a source node name (see `qemu-dbus-bridge devices`), empty for the default source',
   'audio.latency_ms': 'an integer number of milliseconds from 5 to 500',
   'audio.microphone': 'true or false',
-  'camera.device': 'auto, pipewire, none, a v4l2loopback device such as /dev/video10, or file:/path (raw frames)',
+  'camera.device': 'auto, pipewire, pipewire:NODE-NAME (a PipeWire camera with this node.name), none, a v4l2loopback device such as /dev/video10, or file:/path (raw frames)',
   'camera.size': 'WIDTHxHEIGHT with even numbers from 48x32 to 8192x8192, e.g. 1280x720',
   'camera.fps': 'an integer from 1 to 120',
   'camera.pin_resolution': 'true or false',
@@ -57,6 +57,48 @@ const int = (key: string, min: number, max: number) =>
   z.number({ message: ALLOWED[key] }).int({ message: ALLOWED[key] }).min(min, { message: ALLOWED[key] }).max(max, { message: ALLOWED[key] });
 const bool = (key: string) => z.boolean({ message: ALLOWED[key] });
 const oneOf = <T extends string>(key: string, values: readonly [T, ...T[]]) => z.enum(values, { message: ALLOWED[key] });
+
+/** One camera: the `[camera]` table, or one `[[camera]]` entry. */
+const cameraTable = z
+  .object({
+    device: text('camera.device')
+      .refine((d) => accepts(parseCameraDevice, d), { message: ALLOWED['camera.device'] })
+      .default(CAMERA_DEFAULTS.device),
+    size: text('camera.size')
+      .refine((d) => accepts(parseCameraSize, d), { message: ALLOWED['camera.size'] })
+      .default(CAMERA_DEFAULTS.size),
+    fps: z
+      .number({ message: ALLOWED['camera.fps'] })
+      .refine((n) => accepts(parseCameraFps, n), { message: ALLOWED['camera.fps'] })
+      .default(CAMERA_DEFAULTS.fps),
+    pin_resolution: bool('camera.pin_resolution').default(CAMERA_DEFAULTS.pin_resolution),
+    format: z.enum(CAMERA_PIXEL_FORMATS, { message: ALLOWED['camera.format'] }).default(CAMERA_DEFAULTS.format),
+    cursor: bool('camera.cursor').default(CAMERA_DEFAULTS.cursor),
+    // unset: the first graphic console (src/qemu/console.ts chooseConsole); a [[camera]] entry must set it
+    console: int('camera.console', 0, 255).optional(),
+  })
+  .strict();
+
+export type CameraTable = z.infer<typeof cameraTable>;
+
+/**
+ * `[camera]` (one table: one camera, as the flags set it) or `[[camera]]` (an array of tables: one
+ * camera per entry, e.g. one per console of a two-head VM). Each form is checked as itself, so an
+ * issue names the key (and the entry) instead of "matches neither form".
+ */
+/** More webcams than any VM has heads is a mistake, not a plan (each is a route, a listener and a sink). */
+export const MAX_CAMERAS = 16;
+
+const cameraTables = z.unknown().transform((v, ctx): CameraTable | CameraTable[] => {
+  const list = z
+    .array(cameraTable)
+    .min(1, { message: 'camera = [] is not allowed: write one [[camera]] table per camera, or a [camera] table' })
+    .max(MAX_CAMERAS, { message: `at most ${MAX_CAMERAS} [[camera]] entries` });
+  const r = Array.isArray(v) ? list.safeParse(v) : cameraTable.safeParse(v ?? {});
+  if (r.success) return r.data;
+  for (const issue of r.error.issues) ctx.addIssue(issue as z.IssueData);
+  return z.NEVER;
+});
 
 export const ConfigSchema = z
   .object({
@@ -95,26 +137,7 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
-    camera: z
-      .object({
-        device: text('camera.device')
-          .refine((d) => accepts(parseCameraDevice, d), { message: ALLOWED['camera.device'] })
-          .default(CAMERA_DEFAULTS.device),
-        size: text('camera.size')
-          .refine((d) => accepts(parseCameraSize, d), { message: ALLOWED['camera.size'] })
-          .default(CAMERA_DEFAULTS.size),
-        fps: z
-          .number({ message: ALLOWED['camera.fps'] })
-          .refine((n) => accepts(parseCameraFps, n), { message: ALLOWED['camera.fps'] })
-          .default(CAMERA_DEFAULTS.fps),
-        pin_resolution: bool('camera.pin_resolution').default(CAMERA_DEFAULTS.pin_resolution),
-        format: z.enum(CAMERA_PIXEL_FORMATS, { message: ALLOWED['camera.format'] }).default(CAMERA_DEFAULTS.format),
-        cursor: bool('camera.cursor').default(CAMERA_DEFAULTS.cursor),
-        // unset: the first graphic console (src/qemu/console.ts chooseConsole)
-        console: int('camera.console', 0, 255).optional(),
-      })
-      .strict()
-      .default({}),
+    camera: cameraTables,
     input: z
       .object({
         devices: z
@@ -153,6 +176,18 @@ export const ConfigSchema = z
 export type BridgeConfig = z.infer<typeof ConfigSchema>;
 /** What a file or the flags may contain before defaults: every table and key optional. */
 export type PartialConfig = { [T in keyof BridgeConfig]?: Partial<BridgeConfig[T]> };
+
+/** One camera the config asks for: its settings, and for a `[[camera]]` entry its position in the list. */
+export interface CameraEntry {
+  settings: CameraTable;
+  index?: number;
+}
+
+/** Every camera of the config, off ones (device = "none") included: the one `[camera]`, or each `[[camera]]` entry. */
+export function cameraEntries(config: Pick<BridgeConfig, 'camera'>): CameraEntry[] {
+  const c = config.camera;
+  return Array.isArray(c) ? c.map((settings, index) => ({ settings, index })) : [{ settings: c }];
+}
 
 export const TABLES = Object.keys(ConfigSchema.shape) as (keyof BridgeConfig)[];
 export const ALL_KEYS = Object.keys(ALLOWED);

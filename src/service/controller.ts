@@ -10,7 +10,7 @@ import type { Logger } from '../log';
 import { BackoffOptions, DEFAULT_BACKOFF, backoffDelay } from './backoff';
 import { TypedEvents } from './events';
 import type { SystemdNotifier } from './notify';
-import { Attacher, ROUTE_ORDER, Route, RouteContext, RouteName, VmLink, errorCode, errorMessage, errorProblem, isPermanent } from './route';
+import { Attacher, ROUTE_ORDER, Route, RouteContext, RouteId, VmLink, errorCode, errorMessage, errorProblem, idOfRoute, isPermanent } from './route';
 
 /** 'unavailable': failed for a reason that cannot change on this VM (isPermanent); not retried. */
 export type RouteState = 'idle' | 'starting' | 'running' | 'retrying' | 'unavailable' | 'stopping' | 'stopped';
@@ -18,14 +18,15 @@ export type RouteState = 'idle' | 'starting' | 'running' | 'retrying' | 'unavail
 export interface ServiceEvents {
   attached: [vm: { name: string; uuid: string }];
   detached: [reason: string];
-  routeState: [route: RouteName, state: RouteState, detail: string];
+  routeState: [route: RouteId, state: RouteState, detail: string];
   status: [line: string];
   stopped: [];
 }
 
 /** One route as the status service shows it (see Controller.snapshot()). */
 export interface RouteSnapshot {
-  name: RouteName;
+  /** the route's id (its kind, or camera-N for one of several cameras) */
+  name: RouteId;
   state: RouteState;
   /** why it is retrying or unavailable ('' otherwise) */
   reason: string;
@@ -109,6 +110,7 @@ class RouteRunner<V extends VmLink> {
   private vm: V | undefined;
   private lastFailure = '';
   private readonly log: Logger;
+  readonly id: RouteId;
 
   constructor(
     readonly route: Route<V>,
@@ -116,7 +118,8 @@ class RouteRunner<V extends VmLink> {
     private readonly opts: { backoff: BackoffOptions; stableMs: number; random: () => number },
     private readonly onChange: (r: RouteRunner<V>) => void,
   ) {
-    this.log = parentLog.child(route.name);
+    this.id = idOfRoute(route);
+    this.log = parentLog.child(this.id);
   }
 
   /** First start attempt on a freshly attached VM; resolves when that attempt has finished. */
@@ -133,10 +136,10 @@ class RouteRunner<V extends VmLink> {
       try {
         return this.route.status();
       } catch (err) {
-        return `${this.route.name} (status error: ${errorMessage(err)})`;
+        return `${this.id} (status error: ${errorMessage(err)})`;
       }
     }
-    return `${this.route.name} ${this.state}${this.detail ? ` (${this.detail})` : ''}`;
+    return `${this.id} ${this.state}${this.detail ? ` (${this.detail})` : ''}`;
   }
 
   private set(state: RouteState, detail = '', reason = '', retryAt = 0): void {
@@ -269,6 +272,7 @@ export class Controller<V extends VmLink = VmLink> {
     this.log = opts.log;
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.random = opts.random ?? Math.random;
+    // by kind; several routes of one kind (cameras) keep the order they were given in (a stable sort)
     const sorted = [...opts.routes].sort((a, b) => ROUTE_ORDER.indexOf(a.name) - ROUTE_ORDER.indexOf(b.name));
     this.runners = sorted.map(
       (r) =>
@@ -297,7 +301,7 @@ export class Controller<V extends VmLink = VmLink> {
   }
 
   routeStates(): Record<string, RouteState> {
-    return Object.fromEntries(this.runners.map((r) => [r.route.name, r.state]));
+    return Object.fromEntries(this.runners.map((r) => [r.id, r.state]));
   }
 
   /** Everything the status service shows, read on demand (cheap: no route is asked for counters). */
@@ -307,7 +311,7 @@ export class Controller<V extends VmLink = VmLink> {
       vm: vm ? { name: vm.name, uuid: vm.uuid } : undefined,
       vmPresent: vm !== undefined && this.absentReason === undefined,
       status: this.statusLine(),
-      routes: this.runners.map((r) => ({ name: r.route.name, state: r.state, reason: r.reason, nextRetryAt: r.retryAt, summary: r.describe() })),
+      routes: this.runners.map((r) => ({ name: r.id, state: r.state, reason: r.reason, nextRetryAt: r.retryAt, summary: r.describe() })),
     };
   }
 
@@ -317,18 +321,19 @@ export class Controller<V extends VmLink = VmLink> {
   }
 
   /**
-   * Stops the named routes (all when `names` is empty) and starts them again on the attached VM.
-   * Returns the names restarted; none while no VM is attached or when stopping.
+   * Stops the named routes (all when `names` is empty; a name is a route id, or a kind for every
+   * route of it: `camera` restarts each camera) and starts them again on the attached VM.
+   * Returns the ids restarted; none while no VM is attached or when stopping.
    */
-  async restartRoutes(names: readonly RouteName[]): Promise<RouteName[]> {
+  async restartRoutes(names: readonly string[]): Promise<RouteId[]> {
     if (!this.vm || this.stopAc.signal.aborted) return [];
-    const chosen = this.runners.filter((r) => names.length === 0 || names.includes(r.route.name));
-    this.log.info(`restarting ${chosen.map((r) => r.route.name).join(', ') || 'no routes'} on request`);
+    const chosen = this.runners.filter((r) => names.length === 0 || names.includes(r.id) || names.includes(r.route.name));
+    this.log.info(`restarting ${chosen.map((r) => r.id).join(', ') || 'no routes'} on request`);
     // Reverse order to stop (input first), then each starts again in order.
     for (const r of [...chosen].reverse()) await r.halt(this.opts.stopBudgetMs ?? 1500);
     const vm = this.vm;
     if (vm) for (const r of chosen) await within(r.begin(vm), this.opts.startWaitMs ?? 15_000);
-    return chosen.map((r) => r.route.name);
+    return chosen.map((r) => r.id);
   }
 
   /** Drops the VM link and attaches anew (as when the VM went away). False when not attached. */
@@ -434,7 +439,7 @@ export class Controller<V extends VmLink = VmLink> {
         if (signal.aborted) break;
         // In order, but a route whose start hangs (a D-Bus call waiting for its timeout) must not
         // hold back the ones after it: they start once it has had its time.
-        if (!(await within(r.begin(vm), this.opts.startWaitMs ?? 15_000))) this.log.warn(`${r.route.name} is still starting; starting the next routes meanwhile`);
+        if (!(await within(r.begin(vm), this.opts.startWaitMs ?? 15_000))) this.log.warn(`${r.id} is still starting; starting the next routes meanwhile`);
       }
       if (signal.aborted) break;
       this.opts.notifier?.ready(this.statusLine());
@@ -461,7 +466,7 @@ export class Controller<V extends VmLink = VmLink> {
   }
 
   private routeChanged(r: RouteRunner<V>): void {
-    this.events.emit('routeState', r.route.name, r.state, r.detail);
+    this.events.emit('routeState', r.id, r.state, r.detail);
     this.updateStatus();
   }
 

@@ -7,6 +7,28 @@ import type { Logger } from '../log';
 export const ROUTE_ORDER = ['audio-out', 'audio-in', 'camera', 'input'] as const;
 export type RouteName = (typeof ROUTE_ORDER)[number];
 
+/**
+ * A route's own name in this bridge (logs, STATUS=, the status bus, RestartRoute): its kind
+ * (RouteName) when the bridge runs one route of that kind, else kind-N. Only the camera has
+ * several, one per `[[camera]]` entry: camera-0, camera-1, … (N is the entry's position).
+ */
+export type RouteId = RouteName | `camera-${number}`;
+
+/** The id of entry `index` of several routes of `kind` (see RouteId). */
+export const routeIdOf = (kind: 'camera', index: number): RouteId => `${kind}-${index}`;
+
+/** The route's id (its `id`, else its name). */
+export const idOfRoute = (r: { readonly name: RouteName; readonly id?: RouteId }): RouteId => r.id ?? r.name;
+
+/** The id of one of several cameras (RouteId). */
+export const CAMERA_ROUTE_ID = /^camera-(0|[1-9][0-9]{0,3})$/;
+
+/** The kind of a route id, undefined for a string that names no route. */
+export function routeKindOf(id: string): RouteName | undefined {
+  if ((ROUTE_ORDER as readonly string[]).includes(id)) return id as RouteName;
+  return CAMERA_ROUTE_ID.test(id) ? 'camera' : undefined;
+}
+
 /** The attached VM as the service sees it. The qemu layer's session satisfies this. */
 export interface VmLink {
   readonly name: string;
@@ -156,7 +178,10 @@ export interface HandOverPort {
 export type GrabRequest = 'grab' | 'release' | 'toggle';
 
 export interface Route<V extends VmLink = VmLink> {
+  /** The kind: start order, the counters' shape. */
   readonly name: RouteName;
+  /** Set when the bridge runs several routes of this kind (RouteId); default `name`. */
+  readonly id?: RouteId;
   /** Sets the route up on this VM. Rejects if it cannot (the Controller retries with backoff). */
   start(ctx: RouteContext<V>): Promise<void>;
   /** Orderly stop: keys released, audio drained, camera closed. Must finish well within 1 s. */

@@ -6,15 +6,23 @@
 // picture (blue, where console 0 would give red); `--input-console 1` types into console 1, so a
 // pointer pushed past the right edge stops at that console's width (1023 of 1024, which QEMU turns
 // into the guest tablet's ABS_X = 1023*0x7fff/1024; console 0 is 1280 wide and would give another
-// value); a console that does not exist is ECONSOLE_UNKNOWN naming the two there are.
+// value); a console that does not exist is ECONSOLE_UNKNOWN naming the two there are. One camera
+// per console from the config: two `[[camera]]` entries (PipeWire, on a private PipeWire started
+// here) are two camera nodes, qemu-<vm>-console0-camera red and qemu-<vm>-console1-camera blue, as
+// a consumer (gst pipewiresrc) sees them; a third entry on a console the VM lacks is that route's
+// ECONSOLE_UNKNOWN alone, and `status` shows the three routes, each with its state and target.
 import { spawn, type ChildProcess, execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { encodeEvents } from '../../src/input/events';
 import { EventScript } from '../../src/input/replay-writer';
+import { statusJson, type StatusJson } from '../../src/service/status-bus/json';
+import { cameraNodeName } from '../../src/stream-identity';
 import { bundleCli } from '../harness/cli';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
+import { captureCameraFrames, colorDistance, decodePng, meanColor } from '../harness/gst';
+import { startPipeWire, type PipeWire } from '../harness/pipewire';
 import { sleep, tempDir, waitFor } from '../harness/procs';
 import { keepLogsIfFailed, parseInputEvents, startGuest, type Guest } from '../harness/qemu';
 import { QEMU_MATRIX } from '../harness/qemu-targets';
@@ -29,14 +37,17 @@ const EV_ABS = 3;
 let cli: string;
 let bus: DbusDaemon;
 let dir: string;
+let pw: PipeWire;
 const bridges: ChildProcess[] = [];
 
 beforeAll(async () => {
   cli = bundleCli('consoles');
   dir = tempDir('consoles');
   bus = await startDbusDaemon();
+  pw = await startPipeWire();
 }, 120_000);
 afterAll(async () => {
+  await pw?.stop();
   await bus?.stop();
   fs.rmSync(path.dirname(cli), { recursive: true, force: true });
   fs.rmSync(dir, { recursive: true, force: true });
@@ -45,17 +56,20 @@ afterEach(() => {
   for (const b of bridges.splice(0)) if (b.exitCode === null && b.signalCode === null) b.kill('SIGKILL');
 });
 
-function runCli(args: string[]): Promise<{ code: number; out: string }> {
+/** The bridges' session bus is the private bus too (status, and the bridge's status object). */
+const sessionEnv = (): NodeJS.ProcessEnv => ({ ...process.env, ...pw.env, DBUS_SESSION_BUS_ADDRESS: bus.address });
+
+function runCli(args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [cli, ...args], { timeout: 60_000, env }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as NodeJS.ErrnoException & { code?: number }).code ?? 1) : 0, out: String(stdout) + String(stderr) });
     });
   });
 }
 
-function startBridge(args: string[]): { proc: ChildProcess; log: () => string; exited: Promise<number | null> } {
+function startBridge(args: string[], env?: NodeJS.ProcessEnv): { proc: ChildProcess; log: () => string; exited: Promise<number | null> } {
   let log = '';
-  const proc = spawn(process.execPath, [cli, 'run', '--address', bus.address, '--audio', 'none', '--log-format', 'json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [cli, 'run', '--address', bus.address, '--audio', 'none', '--log-format', 'json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   bridges.push(proc);
   proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
@@ -204,4 +218,57 @@ describe.each(QEMU_MATRIX)('two display heads (QEMU %s, TCG, std VGA + secondary
       expect(await b.exited, b.log()).toBe(0);
     }
   }, 90_000);
+  it('two [[camera]] entries: two PipeWire camera nodes, console 0 red and console 1 blue; a third on a console the VM lacks fails alone', async () => {
+    const config = path.join(dir, `cameras-${version}.toml`);
+    const missing = path.join(dir, `missing-${version}.yuv`);
+    const entry = (console: number, device: string) => `[[camera]]\nconsole = ${console}\ndevice = "${device}"\nsize = "${CAM.width}x${CAM.height}"\nfps = 5\n`;
+    fs.writeFileSync(config, [entry(0, 'pipewire'), entry(1, 'pipewire'), entry(5, `file:${missing}`)].join('\n'));
+    const t0 = Date.now();
+    const b = startBridge(['--vm', name, '--config', config], sessionEnv());
+    try {
+      // what a consumer sees on each node: the middle of the picture (console 0's 1280x800 is
+      // letterboxed into 320x240, so rows 20..219 are the picture; console 1's 1024x768 fills it)
+      const pictureOn = async (console: number, want: { r: number; g: number; b: number }) => {
+        let last = '';
+        return waitFor(`the colour ${JSON.stringify(want)} on ${cameraNodeName(name, console)}`, 60_000, async () => {
+          const files = await captureCameraFrames({ env: pw.env, target: cameraNodeName(name, console), count: 2, caps: 'video/x-raw,format=YUY2,colorimetry=bt601', timeoutMs: 30_000 });
+          const img = decodePng(files[files.length - 1]);
+          const c = meanColor(img, { x: CAM.width / 2 - 20, y: CAM.height / 2 - 20, w: 40, h: 40 });
+          last = `${img.width}x${img.height} ${JSON.stringify(c)}`;
+          return img.width === CAM.width && img.height === CAM.height && colorDistance(c, want) <= 24 ? c : undefined;
+        }, 500).catch((e: Error) => {
+          throw new Error(`${e.message}; last picture ${last}; log:\n${b.log()}`);
+        });
+      };
+      const red = (await pictureOn(0, RED))!;
+      const blue = (await pictureOn(1, BLUE))!;
+      expect([colorDistance(red, BLUE), colorDistance(blue, RED)].every((d) => d > 200)).toBe(true);
+      console.log(`consoles ${version}: both camera nodes showed their head ${Date.now() - t0} ms after the bridge started`);
+
+      // status: three camera routes, each its own state and target; the missing console stops only its own
+      const read = async (): Promise<StatusJson> => {
+        const r = await runCli(['status', '--json', '--vm', name], sessionEnv());
+        expect(r.code, r.out).toBe(0);
+        return statusJson.parse(JSON.parse(r.out));
+      };
+      const routes = (await waitFor('camera-2 to be unavailable', 30_000, async () => {
+        const rs = (await read()).bridges[0]?.routes ?? [];
+        return rs.find((r) => r.name === 'camera-2')?.state === 'unavailable' ? rs : undefined;
+      }, 500))!;
+      expect(routes.map((r) => [r.name, r.state, r.target, r.counters?.route])).toEqual([
+        ['camera-0', 'running', `PipeWire camera ${cameraNodeName(name, 0)}`, 'camera'],
+        ['camera-1', 'running', `PipeWire camera ${cameraNodeName(name, 1)}`, 'camera'],
+        ['camera-2', 'unavailable', missing, 'camera'],
+      ]);
+      expect(routes[2].reason).toMatch(/^ECONSOLE_UNKNOWN: VM "qdb-heads-\d+-[\d.]+" has no console 5/);
+      const text = await runCli(['status', '--vm', name], sessionEnv());
+      expect(text.out).toMatch(/camera-0: (no viewer|[\d.]+ fps, p99 \d+ ms) · camera-1: (no viewer|[\d.]+ fps, p99 \d+ ms) · camera-2: unavailable: ECONSOLE_UNKNOWN/);
+      const failures = b.log().split('\n').filter((l) => l.includes('ECONSOLE_UNKNOWN'));
+      expect(failures.length, b.log()).toBe(1);
+      expect(failures[0]).toContain('camera[2].console in the config');
+    } finally {
+      b.proc.kill('SIGTERM');
+      expect(await b.exited, b.log()).toBe(0);
+    }
+  }, 150_000);
 });

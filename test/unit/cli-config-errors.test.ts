@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readConfigFile, validate } from '../../src/config/load';
-import { ALL_KEYS } from '../../src/config/schema';
+import { ALL_KEYS, cameraEntries } from '../../src/config/schema';
 import { tempDir } from '../harness/procs';
 import { bundleCli } from '../harness/cli';
 
@@ -154,11 +154,11 @@ describe('good configurations', () => {
     const partial = readConfigFile(file);
     const cfg = validate(partial, { kind: 'file', path: file });
     expect(cfg.audio.latency_ms).toBe(20);
-    expect(cfg.camera.size).toBe('1280x720');
+    expect(cameraEntries(cfg)[0].settings.size).toBe('1280x720');
     expect(cfg.input.grab_toggle).toBe('ctrl-ctrl');
     expect(cfg.input.devices).toEqual([]);
     expect(cfg.input.replay).toEqual([]);
-    expect(cfg.camera.format).toBe('YUY2');
+    expect(cameraEntries(cfg)[0].settings.format).toBe('YUY2');
   });
 
   it('docs/config-example.toml documents every key (set or commented out, under its table)', () => {

@@ -1,7 +1,7 @@
 // `status` as a person reads it: one row per bridge, each route's cell says what matters or why
 // it is not running.
 import { describe, expect, it } from 'vitest';
-import { routeCell, statusTable } from '../../src/cli/commands/status';
+import { cameraCell, routeCell, statusTable } from '../../src/cli/commands/status';
 import { emptyCounters } from '../../src/service/route';
 import type { RouteJson, StatusJson } from '../../src/service/status-bus/json';
 
@@ -46,6 +46,16 @@ describe('status table', () => {
       'a   10   attached  -          -    30.0 fps, p99 8 ms  -',
       'bb  200  waiting   -          -    -                   -',
     ]);
+  });
+
+  it('several cameras share the CAMERA column, each as camera-N: its cell, in order', () => {
+    const cam = emptyCounters('camera');
+    const routes = [
+      route({ name: 'camera-0', counters: { ...cam, viewer: true, fps: 5, latencyP99Ms: 12 } }),
+      route({ name: 'camera-1', counters: cam }),
+      route({ name: 'camera-2', state: 'unavailable', reason: 'ECONSOLE_UNKNOWN: no console 5', counters: cam }),
+    ];
+    expect(cameraCell(routes, NOW)).toBe('camera-0: 5.0 fps, p99 12 ms · camera-1: no viewer · camera-2: unavailable: ECONSOLE_UNKNOWN: no console 5');
   });
 
   it('no bridge: one line saying how to start one', () => {

@@ -5,8 +5,12 @@ import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import { configPathFor, resolveConfig } from '../../src/config/load';
 import { connectOptions } from '../../src/service/attach';
+import { cameraEntries, type BridgeConfig } from '../../src/config/schema';
 import { enabledRoutes } from '../../src/service/routes';
 import { tempDir } from '../harness/procs';
+
+/** The one camera of a config without [[camera]] entries. */
+const camera = (config: BridgeConfig) => cameraEntries(config)[0].settings;
 
 function cfgHome(files: Record<string, string>): NodeJS.ProcessEnv {
   const home = tempDir('cfg');
@@ -49,17 +53,17 @@ describe('config loading', () => {
     fs.writeFileSync(other, '[camera]\nfps = 60\n[input]\ndevices = ["all-mice"]\n');
     const { config, file } = resolveConfig({ vm: 'win11', config: other, input: ['all-keyboards', 'name:^Logi'] }, env);
     expect(file).toBe(other);
-    expect(config.camera.fps).toBe(60);
+    expect(camera(config).fps).toBe(60);
     expect(config.input.devices).toEqual(['all-keyboards', 'name:^Logi']);
   });
 
   it('[camera] console and [input] console: unset by default, set from the file, overridden by --camera-console / --input-console', () => {
-    expect(resolveConfig({ vm: 'none-here' }, cfgHome({})).config.camera.console).toBeUndefined();
+    expect(camera(resolveConfig({ vm: 'none-here' }, cfgHome({})).config).console).toBeUndefined();
     const env = cfgHome({ 'heads.toml': '[camera]\nconsole = 1\n[input]\nconsole = 1\n' });
     const fromFile = resolveConfig({ vm: 'heads' }, env).config;
-    expect([fromFile.camera.console, fromFile.input.console]).toEqual([1, 1]);
+    expect([camera(fromFile).console, fromFile.input.console]).toEqual([1, 1]);
     const flags = resolveConfig({ vm: 'heads', cameraConsole: '0', inputConsole: '2' }, env).config;
-    expect([flags.camera.console, flags.input.console]).toEqual([0, 2]);
+    expect([camera(flags).console, flags.input.console]).toEqual([0, 2]);
   });
 
   it('[input] ring_order: 0 by default, set from the file, overridden by --ring-order, negative allowed', () => {

@@ -6,7 +6,7 @@ import { createLogger, Logger } from '../../src/log';
 import { backoffDelay } from '../../src/service/backoff';
 import { Controller } from '../../src/service/controller';
 import { SystemdNotifier } from '../../src/service/notify';
-import { Attacher, CodedError, emptyCounters, Route, RouteContext, RouteCounters, RouteName, VmLink } from '../../src/service/route';
+import { Attacher, CodedError, emptyCounters, Route, RouteContext, RouteCounters, RouteId, RouteName, VmLink } from '../../src/service/route';
 import { waitFor } from '../harness/procs';
 
 function recordLog(lines: string[]): Logger {
@@ -327,6 +327,49 @@ describe('Controller', () => {
     expect(t.controller.events.listenerCount('routeState')).toBe(0);
     await t.controller.stop();
     expect(seen).not.toContain('input:stopped');
+  });
+});
+
+describe('Controller with several cameras (one route per [[camera]] entry)', () => {
+  function cameras() {
+    const journal: string[] = [];
+    const logLines: string[] = [];
+    const cam = (id: RouteId) => Object.assign(new FakeRoute('camera', journal), { id });
+    const routes = [new FakeRoute('input', journal), cam('camera-0'), cam('camera-1'), new FakeRoute('audio-out', journal)];
+    const controller = new Controller<FakeVm>({ attacher: new FakeAttacher(), routes, log: recordLog(logLines), backoff: { initialMs: 20, maxMs: 200, factor: 2, jitter: 0 }, startWaitMs: 100 });
+    return { controller, routes, logLines, byId: (id: RouteId) => routes.find((r) => (r as { id?: RouteId }).id === id)! };
+  }
+
+  it('each camera is its own entry by id, started in the order given among the kinds', async () => {
+    const t = cameras();
+    t.controller.start();
+    await waitFor('all running', 5000, () => Object.values(t.controller.routeStates()).length === 4 && Object.values(t.controller.routeStates()).every((s) => s === 'running'));
+    expect(t.controller.snapshot().routes.map((r) => r.name)).toEqual(['audio-out', 'camera-0', 'camera-1', 'input']);
+    await t.controller.stop();
+  });
+
+  it('a camera failing for a permanent reason leaves the other camera running, and its log lines carry its id', async () => {
+    const t = cameras();
+    t.byId('camera-1').failPermanently = { err: permanentError('ECONSOLE_UNKNOWN', 'no console 5'), times: 1 };
+    t.controller.start();
+    await waitFor('camera-1 unavailable', 5000, () => t.controller.routeStates()['camera-1'] === 'unavailable');
+    await waitFor('input running', 5000, () => t.controller.routeStates().input === 'running');
+    expect(t.controller.routeStates()['camera-0']).toBe('running');
+    expect(t.byId('camera-0').stops).toBe(0);
+    const warn = t.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.code === 'ECONSOLE_UNKNOWN');
+    expect(warn.map((l) => l.component)).toEqual(['camera-1']);
+    await t.controller.stop();
+  });
+
+  it('restartRoutes by id restarts that camera alone; by kind, every camera', async () => {
+    const t = cameras();
+    t.controller.start();
+    await waitFor('input running', 5000, () => t.controller.routeStates().input === 'running');
+    expect(await t.controller.restartRoutes(['camera-1'])).toEqual(['camera-1']);
+    expect([t.byId('camera-0').starts, t.byId('camera-1').starts]).toEqual([1, 2]);
+    expect(await t.controller.restartRoutes(['camera'])).toEqual(['camera-0', 'camera-1']);
+    expect([t.byId('camera-0').starts, t.byId('camera-1').starts]).toEqual([2, 3]);
+    await t.controller.stop();
   });
 });
 

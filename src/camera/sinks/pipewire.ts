@@ -5,7 +5,7 @@
 // stream is paused and wantedFormat() is null, so nothing is converted.
 import { callNative, native } from '../../native';
 import type { PwCameraHandle } from '../../native-api/video';
-import { cameraIdentity, cameraNodeName } from '../../stream-identity';
+import { cameraDescription, cameraIdentity, cameraNodeName } from '../../stream-identity';
 import { CameraPixelFormat, CameraSink, SinkStats, checkFrame } from './types';
 import { type Logger, silentLogger } from '../../log';
 
@@ -17,7 +17,10 @@ export interface PipeWireSinkOptions {
   fps: number;
   /** preferred first; default YUY2, I420, NV12 */
   formats?: CameraPixelFormat[];
+  /** default cameraNodeName(vmName) */
   nodeName?: string;
+  /** default "<vm> screen" (cameraDescription) */
+  description?: string;
   /** PipeWire socket (name or absolute path); default: PIPEWIRE_REMOTE / XDG_RUNTIME_DIR */
   remote?: string;
   /** a warning when the connection is lost, an info line when it is back. Default: silent. */
@@ -50,7 +53,7 @@ export class PipeWireSink implements CameraSink {
 
   constructor(o: PipeWireSinkOptions) {
     this.target = o.nodeName ?? cameraNodeName(o.vmName);
-    this.description = `${o.vmName} screen`;
+    this.description = o.description ?? cameraDescription(o.vmName);
     this.width = o.width;
     this.height = o.height;
     this.fps = o.fps;

@@ -6,7 +6,7 @@
 // stops everything this command started, by PID.
 import * as fs from 'fs';
 import * as path from 'path';
-import { ConfigSchema } from '../../config/schema';
+import { ConfigSchema, cameraEntries } from '../../config/schema';
 import { createLogger, type Logger } from '../../log';
 import type { CliIo } from '../main';
 import { CodedError } from '../../service/route';
@@ -98,7 +98,7 @@ export async function demoCommand(argv: Record<string, unknown>, io: CliIo): Pro
       input: { replay: [fifo], grab: false },
     });
     const audio = new AudioOutRoute(bridgeConfig, { meter: true });
-    const camera = new CameraRoute(bridgeConfig);
+    const camera = new CameraRoute(cameraEntries(bridgeConfig)[0]);
     const input = new InputRoute(bridgeConfig);
     const g = guest;
 

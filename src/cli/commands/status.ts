@@ -1,6 +1,7 @@
 // `status`, `grab`, `release`: the bridges on the session bus (src/service/status-bus), for a
 // person (a table read at a glance) and for scripts (--json, schema in docs/status.schema.json).
 import { UsageError } from '../../config/errors';
+import { routeKindOf } from '../../service/route';
 import type { StatusClient } from '../../service/status-bus/client';
 import type { BridgeJson, RouteJson, StatusJson } from '../../service/status-bus/json';
 import type { CliIo } from '../main';
@@ -33,13 +34,20 @@ export function routeCell(r: RouteJson | undefined, now = Date.now()): string {
   }
 }
 
+/** The CAMERA cell: the one camera's, or each of several as `camera-N: …` (the route ids), in order. */
+export function cameraCell(routes: readonly RouteJson[], now = Date.now()): string {
+  const cams = routes.filter((r) => r.name !== 'camera' && routeKindOf(r.name) === 'camera');
+  if (cams.length === 0) return routeCell(routes.find((r) => r.name === 'camera'), now);
+  return cams.map((r) => `${r.name}: ${routeCell(r, now)}`).join(' · ');
+}
+
 /** The table: one row per bridge. */
 export function statusTable(s: StatusJson, now = Date.now()): string[] {
   if (s.bridges.length === 0) return ['no bridge is running on the session bus (start one: systemctl --user start qemu-dbus-bridge@VM)'];
   const head = ['VM', 'PID', 'VM LINK', 'AUDIO OUT', 'MIC', 'CAMERA', 'INPUT'];
   const rows = s.bridges.map((b: BridgeJson) => {
     const route = (n: string) => routeCell(b.routes.find((r) => r.name === n), now);
-    return [b.vm, String(b.pid), b.attached ? 'attached' : 'waiting', route('audio-out'), route('audio-in'), route('camera'), route('input')];
+    return [b.vm, String(b.pid), b.attached ? 'attached' : 'waiting', route('audio-out'), route('audio-in'), cameraCell(b.routes, now), route('input')];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');

@@ -1,26 +1,42 @@
 // Route adapter: guest screen -> webcam (src/camera: listener + pipeline + sink). The camera part
-// turns the [camera] table into its config (`auto`: src/camera/options.ts resolveCameraTarget).
-import { cameraConfigOf, parseCameraDevice, pinGuestResolution, resolveCameraTarget, startCamera, type Camera, type CameraConfig } from '../../camera';
-import type { BridgeConfig } from '../../config/schema';
+// turns the [camera] table, or one [[camera]] entry, into its config (`auto`: src/camera/options.ts
+// resolveCameraTarget). One route per camera: each entry of several is its own route (camera-N,
+// its own state, counters and retries), so a bad entry keeps only itself off.
+import { cameraConfigOf, parseCameraDevice, pinGuestResolution, pipewireNodeName, resolveCameraTarget, startCamera, type Camera, type CameraConfig } from '../../camera';
+import type { CameraEntry, CameraTable } from '../../config/schema';
 import { CodedError } from '../../errors';
 import type { ListenerHandle } from '../../qemu';
 import type { QemuSession } from '../attach';
-import type { CameraCounters, Route, RouteContext } from '../route';
+import { routeIdOf, type CameraCounters, type Route, type RouteContext, type RouteId } from '../route';
 
 export class CameraRoute implements Route<QemuSession> {
   readonly name = 'camera' as const;
+  readonly id: RouteId;
+  private readonly settings: CameraTable;
+  /** set for a [[camera]] entry: the console it shows names its PipeWire node */
+  private readonly console: number | undefined;
+  /** the [[camera]] entry's position, undefined for the one [camera] */
+  private readonly entry: number | undefined;
   private camera: Camera | undefined;
   private handle: ListenerHandle | undefined;
   private cfg: CameraConfig | undefined;
+  private vmName = '';
   private lastRead = { at: 0, written: 0 };
 
-  constructor(private readonly config: BridgeConfig) {}
+  constructor(camera: CameraEntry) {
+    this.settings = camera.settings;
+    this.id = camera.index === undefined ? 'camera' : routeIdOf('camera', camera.index);
+    this.entry = camera.index;
+    this.console = camera.index === undefined ? undefined : camera.settings.console;
+  }
 
   async start(ctx: RouteContext<QemuSession>): Promise<void> {
-    const cfg = cameraConfigOf(this.config.camera);
+    const cfg: CameraConfig = { ...cameraConfigOf(this.settings), console: this.console };
     this.cfg = cfg;
-    // [camera] console / --camera-console, else the first graphic console; ECONSOLE_UNKNOWN names those there are.
-    const console = await ctx.vm.qemu.chooseConsole(this.config.camera.console, '--camera-console');
+    this.vmName = ctx.vm.name;
+    // [camera] console / --camera-console / the entry's console, else the first graphic console;
+    // ECONSOLE_UNKNOWN names those there are.
+    const console = await ctx.vm.qemu.chooseConsole(this.settings.console, this.entry === undefined ? '--camera-console' : `camera[${this.entry}].console in the config`);
     // A viewer coming or going is this route's state change (the status says whether anyone watches).
     const camera = startCamera(cfg, ctx.vm.name, { log: ctx.log, onViewerChange: () => ctx.statusChanged() });
     if (!camera) throw new CodedError('EDISABLED', 'camera is off (--camera none)', '', { permanent: true });
@@ -44,14 +60,20 @@ export class CameraRoute implements Route<QemuSession> {
   }
 
   private target(): string {
-    const t = this.cfg?.target ?? resolveCameraTarget(parseCameraDevice(this.config.camera.device));
-    return t.kind === 'v4l2' ? t.path : t.kind === 'file' ? t.path : t.kind === 'pipewire' ? 'PipeWire camera' : 'none';
+    const c = this.cfg;
+    const t = c?.target ?? resolveCameraTarget(parseCameraDevice(this.settings.device));
+    if (t.kind !== 'pipewire') return t.kind === 'none' ? 'none' : t.path;
+    // one camera: 'PipeWire camera' (as ever); one of several, or a named node: which node
+    if (t.node === undefined && this.console === undefined) return 'PipeWire camera';
+    const node = c ? pipewireNodeName(c, this.vmName) : t.node;
+    return node !== undefined ? `PipeWire camera ${node}` : `PipeWire camera of console ${String(this.console)}`;
   }
 
   status(): string {
     const c = this.cfg;
-    if (!c) return 'camera';
-    return `camera ${c.width}x${c.height}@${c.fps} → ${this.target()}`;
+    if (!c) return this.id;
+    const console = this.console === undefined ? '' : ` console ${this.console}`;
+    return `${this.id}${console} ${c.width}x${c.height}@${c.fps} → ${this.target()}`;
   }
 
   counters(): CameraCounters {

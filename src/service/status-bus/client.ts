@@ -3,8 +3,8 @@
 import { RemoteCallError, RemoteObject, openBus, type BusConnection } from '../../qemu';
 import { plainDict } from '../../qemu/remote-object';
 import { CodedError } from '../../errors';
-import type { RouteName } from '../route';
-import { BUS_NAME_PREFIX, ERROR_PREFIX, INTERFACE, OBJECT_PATH, busNameFor, countersFromDict, isRouteName, unescapeVmName } from './interface';
+import { routeKindOf, type RouteId } from '../route';
+import { BUS_NAME_PREFIX, ERROR_PREFIX, INTERFACE, OBJECT_PATH, busNameFor, countersFromDict, unescapeVmName } from './interface';
 import type { BridgeJson, RouteJson, StatusJson } from './json';
 
 export type StatusErrorCode = 'ENO_SESSION_BUS' | 'ENOT_BRIDGED' | 'ESTATUS_CALL';
@@ -67,14 +67,15 @@ export class StatusClient {
     const routes = (p.Routes as unknown[][]).map((t): RouteJson => {
       const [name, state, reason, nextRetryAt, summary, target] = t as [string, string, string, number | bigint, string, string];
       const c = counters.get(name);
+      const kind = routeKindOf(name);
       return {
-        name: name as RouteName,
+        name: name as RouteId,
         state: state as RouteJson['state'],
         reason,
         nextRetryAt: Number(nextRetryAt) > 0 ? new Date(Number(nextRetryAt)).toISOString() : null,
         summary,
         target,
-        counters: c && isRouteName(name) ? countersFromDict(name, c) : null,
+        counters: c && kind ? countersFromDict(kind, c) : null,
       };
     });
     return {

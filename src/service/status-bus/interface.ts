@@ -4,7 +4,6 @@
 // status-bus-interface.test.ts). docs/status-bus.md is the reference for people.
 import { createHash } from 'crypto';
 import type { CountersOf, RouteCounters, RouteName } from '../route';
-import { ROUTE_ORDER } from '../route';
 
 /** Every bridge's well-known name starts with this; the rest is the escaped VM name. */
 export const BUS_NAME_PREFIX = 'io.github.qemu_dbus_bridge.Vm.';
@@ -102,8 +101,6 @@ export function countersFromDict(route: RouteName, d: Record<string, unknown>): 
   }
   return out as unknown as RouteCounters;
 }
-
-export const isRouteName = (s: string): s is RouteName => (ROUTE_ORDER as readonly string[]).includes(s);
 
 /**
  * The members of Bridge1, with their D-Bus signatures: the runtime truth, checked against

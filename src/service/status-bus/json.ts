@@ -4,7 +4,7 @@
 // the integration test to check what the command really prints.
 import { z } from 'zod/v4';
 import type { AudioInCounters, AudioOutCounters, CameraCounters, InputCounters } from '../route';
-import { ROUTE_ORDER } from '../route';
+import { CAMERA_ROUTE_ID, ROUTE_ORDER } from '../route';
 
 const count = z.number().int().min(0);
 
@@ -68,7 +68,9 @@ const input = z
 
 export const routeJson = z
   .object({
-    name: z.enum(ROUTE_ORDER),
+    name: z
+      .union([z.enum(ROUTE_ORDER), z.string().regex(CAMERA_ROUTE_ID)])
+      .describe('the route: its kind, or camera-N for the Nth of several [[camera]] entries (counters.route is then camera)'),
     state: z.enum(['idle', 'starting', 'running', 'retrying', 'unavailable', 'stopping', 'stopped']),
     reason: z.string().describe('why it is retrying or unavailable; empty otherwise'),
     nextRetryAt: z.string().nullable().describe('ISO 8601 time of the next start attempt, null when none is due'),

@@ -17,10 +17,10 @@ import { EXIT_PERMISSION } from '../../config/errors';
 import type { Logger } from '../../log';
 import { openBus, type BusConnection } from '../../qemu';
 import type { Controller } from '../controller';
-import type { GrabRequest, HandOverPort, RouteName, VmLink } from '../route';
+import { idOfRoute, routeKindOf, type GrabRequest, type HandOverPort, type VmLink } from '../route';
 import { StatusClient } from './client';
 import { decideNext, heldAtPress, mustAskOthers, ringOf, type RingMember } from './ring';
-import { BRIDGE1, ERROR_PREFIX, INTERFACE, OBJECT_PATH, busNameFor, countersToDict, isRouteName, type Bridge1Property, type RouteTuple, type VariantDict } from './interface';
+import { BRIDGE1, ERROR_PREFIX, INTERFACE, OBJECT_PATH, busNameFor, countersToDict, type Bridge1Property, type RouteTuple, type VariantDict } from './interface';
 
 /** RequestName flag: fail at once instead of waiting in the queue behind the owner. */
 const DO_NOT_QUEUE = 4;
@@ -233,11 +233,11 @@ export class StatusService<V extends VmLink> {
   }
 
   private async restart(route: string): Promise<string[]> {
-    if (route !== '' && !isRouteName(route)) throw new BridgeMethodError('UnknownRoute', `no route '${route}': audio-out, audio-in, camera, input, or '' for all`);
+    if (route !== '' && !routeKindOf(route)) throw new BridgeMethodError('UnknownRoute', `no route '${route}': audio-out, audio-in, camera (or camera-N), input, or '' for all`);
     const c = this.opts.controller;
-    if (route !== '' && !c.routes.some((r) => r.name === route)) throw new BridgeMethodError('UnknownRoute', `route ${route} is not enabled in this bridge`);
+    if (route !== '' && !c.routes.some((r) => r.name === route || idOfRoute(r) === route)) throw new BridgeMethodError('UnknownRoute', `route ${route} is not enabled in this bridge`);
     if (!c.attachedVm) throw new BridgeMethodError('NotAttached', 'not attached to the VM now; routes start once it is');
-    return c.restartRoutes(route === '' ? [] : [route as RouteName]);
+    return c.restartRoutes(route === '' ? [] : [route]);
   }
 
   /** Current value of a property (counters: the last reading, refreshed when older than the period). */
@@ -275,9 +275,9 @@ export class StatusService<V extends VmLink> {
     const out: [string, VariantDict][] = [];
     for (const r of this.opts.controller.routes) {
       try {
-        out.push([r.name, countersToDict(r.counters())]);
+        out.push([idOfRoute(r), countersToDict(r.counters())]);
       } catch (err) {
-        this.opts.log.debug(`counters of ${r.name} failed: ${String(err)}`);
+        this.opts.log.debug(`counters of ${idOfRoute(r)} failed: ${String(err)}`);
       }
     }
     this.counters = out;
