@@ -23,6 +23,8 @@ export interface FakeQemuOptions {
   vmInterface?: boolean;
   width?: number;
   height?: number;
+  /** ms between connecting (Hello) and asking for org.qemu, as a QEMU still starting up takes (default 0) */
+  requestNameAfterMs?: number;
 }
 
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
@@ -169,6 +171,7 @@ export class FakeQemuPeer {
     this.bus.name = this.uniqueName;
     this.installFreezeGate();
     this.export();
+    if (this.opts.requestNameAfterMs) await new Promise((r) => setTimeout(r, this.opts.requestNameAfterMs));
     await this.bus.requestName('org.qemu', 0);
   }
 

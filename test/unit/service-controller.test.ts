@@ -61,6 +61,21 @@ class FakeAttacher implements Attacher<FakeVm> {
   }
 }
 
+/** An attacher that can say "a QEMU appeared" (Attacher.appeared), like the bus attacher's watch. */
+class AnnouncingAttacher extends FakeAttacher {
+  private announce: (() => void) | undefined;
+  appeared(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      this.announce = resolve;
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+  /** A QEMU appeared: the pending appeared() resolves. */
+  arrive(): void {
+    this.announce?.();
+  }
+}
+
 class FakeRoute implements Route<FakeVm> {
   starts = 0;
   stops = 0;
@@ -253,6 +268,18 @@ describe('Controller', () => {
     // one warning for the three identical attach failures
     expect(t.logLines.filter((l) => l.includes('cannot attach'))).toHaveLength(1);
     await t.controller.stop();
+  });
+
+  it('a failed attach is tried again as soon as the attacher says a QEMU appeared, not after the backoff', async () => {
+    const attacher = new AnnouncingAttacher();
+    attacher.failuresLeft = 1;
+    const controller = new Controller<FakeVm>({ attacher, routes: [], log: recordLog([]), backoff: { initialMs: 60_000, maxMs: 60_000, jitter: 0 }, attachRetryMaxMs: 60_000 });
+    controller.start();
+    await waitFor('the first attach failed', 5000, () => attacher.attempts === 1 && controller.statusLine().includes('no VM yet'));
+    attacher.arrive();
+    await waitFor('attached after the arrival', 20_000, () => controller.attachedVm !== undefined);
+    expect(attacher.attempts).toBe(2);
+    await controller.stop();
   });
 
   it('stops all routes when the VM goes away and starts them again on the new VM', async () => {
