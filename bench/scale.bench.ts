@@ -1,5 +1,6 @@
 // Footprint and scale (issue 17 item 4): ten real bridge processes (`node dist/src/cli/main.js
-// run`, what the unit starts) on one host, each attached to its own fake VM (bench/scale-fakes.ts:
+// run --systemd-instance=<vm>` with a <vm>.toml and the user unit's NODE_OPTIONS: as the unit
+// starts them) on one host, each attached to its own fake VM (bench/scale-fakes.ts:
 // test/fakes/qemu-peer.ts in QEMU 10's flavour, all ten in one process on one real dbus-daemon),
 // playing into one real PipeWire + WirePlumber, publishing on one real session bus. Every fake
 // sends audio Writes at real time; in the camera phase bridge 0 also turns 1280x800 Updates at
@@ -33,6 +34,13 @@ import { BenchContext, BenchRow, percentile } from './lib';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const UNIT = path.join(ROOT, 'systemd', 'qemu-dbus-bridge@.service');
+
+/** The Environment=NODE_OPTIONS=... of the user unit: the bridges run here as the unit runs them. */
+function unitNodeOptions(): string {
+  const m = /^Environment=NODE_OPTIONS=(.*)$/m.exec(fs.readFileSync(UNIT, 'utf8'));
+  return m ? m[1].trim() : '';
+}
 const N = 10;
 const CLK_TCK = 100; // USER_HZ on Linux x86_64
 const now = (): number => performance.timeOrigin + performance.now();
@@ -184,12 +192,17 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     fakes = Fakes.start(vmBus.address);
     watch = await StatusWatch.open(session.address);
     probe = await openBus(vmBus.address, 10_000);
-    const env = { ...process.env, ...pw.env, DBUS_SESSION_BUS_ADDRESS: session.address, XDG_CONFIG_HOME: configHome };
-    const startBridge = (i: number, camera: boolean): Managed =>
-      spawnManaged(`bridge-${i}`, process.execPath, [CLI, 'run', '--address', vmBus!.address, '--vm', vmName(i), '--audio', 'pipewire', ...(camera ? ['--camera', 'pipewire', '--camera-size', '1280x720'] : ['--camera', 'none'])], {
-        env,
-        logFile: path.join(dir, `bridge-${i}.log`),
-      });
+    const nodeOptions = unitNodeOptions();
+    const env = { ...process.env, ...pw.env, DBUS_SESSION_BUS_ADDRESS: session.address, XDG_CONFIG_HOME: configHome, NODE_OPTIONS: nodeOptions };
+    // As the unit runs a bridge: its config file, `run --systemd-instance=<vm>`, its NODE_OPTIONS.
+    fs.mkdirSync(path.join(configHome, 'qemu-dbus-bridge'));
+    const startBridge = (i: number, camera: boolean): Managed => {
+      fs.writeFileSync(
+        path.join(configHome, 'qemu-dbus-bridge', `${vmName(i)}.toml`),
+        `[connection]\naddress = "${vmBus!.address}"\n[audio]\nbackend = "pipewire"\n[camera]\ndevice = "${camera ? 'pipewire' : 'none'}"\n${camera ? 'size = "1280x720"\n' : ''}`,
+      );
+      return spawnManaged(`bridge-${i}`, process.execPath, [CLI, 'run', `--systemd-instance=${vmName(i)}`], { env, logFile: path.join(dir, `bridge-${i}.log`) });
+    };
     const bridgeFailed = (i: number): string => `bridge ${i} (${bridges[i]?.isRunning() ? 'running' : 'exited'}): ${bridges[i]?.log().slice(-1500)}`;
     /** Bridge i's name is on the session bus (a bridge that exits fails the bench with its log). */
     const published = async (i: number): Promise<void> => {
@@ -205,7 +218,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     };
 
     // The baseline process: Node 20 doing nothing, started like a bridge.
-    bare = spawnManaged('bare-node', process.execPath, ['-e', 'setInterval(() => undefined, 1 << 30)'], { logFile: path.join(dir, 'bare.log') });
+    bare = spawnManaged('bare-node', process.execPath, ['-e', 'setInterval(() => undefined, 1 << 30)'], { env, logFile: path.join(dir, 'bare.log') });
     for (let i = 0; i < N; i++) bridges[i] = startBridge(i, false);
     // Every bridge publishes its status before attaching: then it waits for its VM.
     for (let i = 0; i < N; i++) await published(i);
@@ -321,7 +334,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         unit: 'MB',
         better: 'lower',
         baseline: { name: 'bare Node 20 process (Rss)', value: bareMem.rssMb },
-        note: `Rss ${Math.min(...mems.map((m) => m.rssMb)).toFixed(1)}-${Math.max(...mems.map((m) => m.rssMb)).toFixed(1)} MB; Pss (shared pages split among the processes that map them) ${pssMean.toFixed(1)} MB vs bare Node ${bareMem.pssMb.toFixed(1)} MB; anonymous ${mean(mems.map((m) => m.anonMb)).toFixed(1)} MB vs ${bareMem.anonMb.toFixed(1)} MB`,
+        note: `NODE_OPTIONS of the unit: ${nodeOptions || '(none)'}; Rss ${Math.min(...mems.map((m) => m.rssMb)).toFixed(1)}-${Math.max(...mems.map((m) => m.rssMb)).toFixed(1)} MB; Pss (shared pages split among the processes that map them) ${pssMean.toFixed(1)} MB vs bare Node ${bareMem.pssMb.toFixed(1)} MB; anonymous ${mean(mems.map((m) => m.anonMb)).toFixed(1)} MB vs ${bareMem.anonMb.toFixed(1)} MB`,
       },
       {
         name: 'resident memory of the audio + PipeWire camera bridge, watched (Rss)',
