@@ -14,11 +14,8 @@
 // Events carry wall-clock times (performance.timeOrigin + performance.now(), ms), comparable with
 // the bench process's. Unsolicited: {"ev":"listener","i":0,"kind":"audio-out","t":<ms>} when a
 // listener's registration completed; {"ev":"error","message":"..."} on anything unexpected.
-import * as dbus from 'dbus-native';
 import * as readline from 'readline';
-import { FakeQemuPeer, type FakeListenerPeer } from '../test/fakes/qemu-peer';
-
-const { marshall } = require('dbus-native/lib/message') as { marshall: (m: dbus.Message) => Buffer };
+import { FakeQemuPeer, marshalledUpdate, type FakeListenerPeer } from '../test/fakes/qemu-peer';
 
 const RATE = 48_000;
 const BLOCK_FRAMES = 480; // what the 10.1 fake advertises as Audio.NSamples
@@ -42,16 +39,7 @@ const fakes = new Map<number, Fake>();
 const voice = 0x5611deadbeefn;
 const block = Buffer.alloc(BLOCK_FRAMES * BYTES_PER_FRAME);
 for (let i = 0; i < block.length; i += 2) block.writeInt16LE(Math.round(8000 * Math.sin((i / 4) * 0.0576)), i);
-const update = marshall({
-  type: 1,
-  flags: 1, // NO_REPLY_EXPECTED, as QEMU sends every display call
-  serial: 7,
-  path: '/org/qemu/Display1/Listener',
-  interface: 'org.qemu.Display1.Listener',
-  member: 'Update',
-  signature: 'iiiiuuay',
-  body: [0, 0, WIDTH, HEIGHT, WIDTH * 4, XRGB, Buffer.alloc(WIDTH * HEIGHT * 4, 0x5a)],
-});
+const update = marshalledUpdate(WIDTH, HEIGHT);
 let writes = 0;
 let updatesSent = 0;
 let skipped = 0;

@@ -233,16 +233,16 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
 
     // Attach: the VMs appear one at a time, each bridge measured alone.
     const attach: number[] = [];
-    const uniques: string[] = [];
-    for (let i = 0; i < N; i++) {
-      const up = await fakes.ask({ cmd: 'start', i, name: vmName(i) }, (e) => e.ev === 'up' && e.i === i);
-      const ran = await watch.when(i, allRunning, 'attached with every route running').catch((e: Error) => {
+    /** Starts fake VM i; resolves with ms from its appearance to bridge i running every route. */
+    const appear = async (i: number, what: string): Promise<number> => {
+      const up = await fakes!.ask({ cmd: 'start', i, name: vmName(i) }, (e) => e.ev === 'up' && e.i === i);
+      const ran = await watch!.when(i, allRunning, what).catch((e: Error) => {
         throw new Error(`${e.message}; ${bridgeFailed(i)}`);
       });
-      attach.push(ran - up.t!);
-      uniques[i] = up.unique!;
       await rtt(up.unique!);
-    }
+      return ran - up.t!;
+    };
+    for (let i = 0; i < N; i++) attach.push(await appear(i, 'attached with every route running'));
     ctx.log(`attach (ms): ${attach.map((x) => x.toFixed(0)).join(' ')}`);
 
     // Steady state: ten bridges playing audio at real time.
@@ -273,13 +273,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       for (let i = 0; i < N; i++) {
         await fakes.ask({ cmd: 'stop', i }, (e) => e.ev === 'down' && e.i === i);
         await watch.when(i, (s) => !s.attached, 'detached after its VM stopped');
-        const up = await fakes.ask({ cmd: 'start', i, name: vmName(i) }, (e) => e.ev === 'up' && e.i === i);
-        const ran = await watch.when(i, allRunning, 're-attached with every route running').catch((e: Error) => {
-          throw new Error(`${e.message}; ${bridgeFailed(i)}`);
-        });
-        reattach.push(ran - up.t!);
-        uniques[i] = up.unique!;
-        await rtt(up.unique!);
+        reattach.push(await appear(i, 're-attached with every route running'));
       }
     }
     ctx.log(`re-attach (ms): ${reattach.map((x) => x.toFixed(0)).join(' ')}`);
