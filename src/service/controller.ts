@@ -407,9 +407,18 @@ export class Controller<V extends VmLink = VmLink> {
         lastError = msg;
         this.waitingReason = msg;
         this.updateStatus();
-        // The backoff bounds the retries; a QEMU appearing on the bus ends the wait at once.
-        const appeared = this.opts.attacher.appeared?.(signal);
-        await (appeared ? Promise.race([abortableSleep(delay, signal), appeared]) : abortableSleep(delay, signal));
+        // The backoff bounds the retries; a QEMU appearing on the bus ends the wait at once. The
+        // wait's own signal ends the loser too, so nothing of a wait outlives it.
+        const wait = new AbortController();
+        const stop = (): void => wait.abort();
+        signal.addEventListener('abort', stop, { once: true });
+        try {
+          const appeared = this.opts.attacher.appeared?.(wait.signal);
+          await (appeared ? Promise.race([abortableSleep(delay, wait.signal), appeared]) : abortableSleep(delay, wait.signal));
+        } finally {
+          wait.abort();
+          signal.removeEventListener('abort', stop);
+        }
         continue;
       }
       if (signal.aborted) {

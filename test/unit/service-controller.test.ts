@@ -64,11 +64,14 @@ class FakeAttacher implements Attacher<FakeVm> {
 /** An attacher that can say "a QEMU appeared" (Attacher.appeared), like the bus attacher's watch. */
 class AnnouncingAttacher extends FakeAttacher {
   private announce: (() => void) | undefined;
+  /** appeared() waits whose signal has not ended them yet */
+  pending = 0;
   appeared(signal: AbortSignal): Promise<void> {
+    this.pending++;
     return new Promise((resolve) => {
       this.announce = resolve;
       signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    }).finally(() => this.pending--);
   }
   /** A QEMU appeared: the pending appeared() resolves. */
   arrive(): void {
@@ -279,6 +282,17 @@ describe('Controller', () => {
     attacher.arrive();
     await waitFor('attached after the arrival', 20_000, () => controller.attachedVm !== undefined);
     expect(attacher.attempts).toBe(2);
+    await controller.stop();
+  });
+
+  it('a wait for a QEMU that the backoff ended first is ended too: none is left after attaching', async () => {
+    const attacher = new AnnouncingAttacher();
+    attacher.failuresLeft = 5;
+    const controller = new Controller<FakeVm>({ attacher, routes: [], log: recordLog([]), backoff: { initialMs: 5, maxMs: 5, jitter: 0 } });
+    controller.start();
+    await waitFor('attached on the backoff alone', 5000, () => controller.attachedVm !== undefined);
+    expect(attacher.attempts).toBe(6);
+    await waitFor('every wait ended', 1000, () => attacher.pending === 0);
     await controller.stop();
   });
 
