@@ -68,7 +68,7 @@ class AnnouncingAttacher extends FakeAttacher {
   pending = 0;
   appeared(signal: AbortSignal): Promise<void> {
     this.pending++;
-    return new Promise((resolve) => {
+    return new Promise<void>((resolve) => {
       this.announce = resolve;
       signal.addEventListener('abort', () => resolve(), { once: true });
     }).finally(() => this.pending--);
