@@ -7,16 +7,15 @@
 // The baseline sends the identical byte stream to a plain net.Socket reader that only counts.
 //   8 MB rows: 1920x1080x4 Update bodies, MB/s; ratio = listener / raw (1.0 = as fast as reading).
 //   4 KB rows: 32x32x4 Updates, calls/s; the raw baseline is expressed in calls/s of the same size.
-import * as dbus from 'dbus-native';
 import * as net from 'net';
 import { Worker } from 'worker_threads';
 import { socketpair } from '../src/native';
 import { consoleListenerOptions } from '../src/qemu/console-listener';
 import type { ConsoleListenerHandler } from '../src/qemu/handlers';
 import { PeerListener } from '../src/qemu/peer-listener';
+import { marshalledUpdate } from '../test/fakes/qemu-peer';
 import type { BenchContext, BenchRow } from './lib';
 
-const { marshall } = require('dbus-native/lib/message') as { marshall: (m: dbus.Message) => Buffer };
 
 /** The QEMU side, as inline worker code: optional server handshake, then a write loop. */
 const SENDER = `
@@ -56,19 +55,6 @@ else {
 s.on('error', () => {});
 s.on('close', () => parentPort.postMessage('closed'));
 `;
-
-function updateMessage(width: number, height: number): Buffer {
-  return marshall({
-    type: 1,
-    flags: 1, // NO_REPLY_EXPECTED, as QEMU sends every display call
-    serial: 7,
-    path: '/org/qemu/Display1/Listener',
-    interface: 'org.qemu.Display1.Listener',
-    member: 'Update',
-    signature: 'iiiiuuay',
-    body: [0, 0, width, height, width * 4, 0x20020888, Buffer.alloc(width * height * 4, 0x5a)],
-  });
-}
 
 function startSender(fd: number, message: Buffer, count: number, handshake: boolean): { started: Promise<number>; worker: Worker } {
   const worker = new Worker(SENDER, { eval: true, workerData: { fd, message, count, handshake } });
@@ -135,7 +121,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const rounds = 3;
 
-  const big = updateMessage(1920, 1080);
+  const big = marshalledUpdate(1920, 1080);
   const bigCount = Math.max(20, Math.round(120 * ctx.durationScale));
   const bigMB = (big.length * bigCount) / 1e6;
   const rawBig: number[] = [];
@@ -167,7 +153,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     note: `median of ${rounds}; only used when the handler implements scanoutMap (QEMU 9.2+ then sends no pixels at all)`,
   });
 
-  const small = updateMessage(32, 32);
+  const small = marshalledUpdate(32, 32);
   const smallCount = Math.max(20_000, Math.round(150_000 * ctx.durationScale));
   const rawSmall: number[] = [];
   const lisSmall: number[] = [];

@@ -28,6 +28,10 @@ function fail(missing) {
 }
 
 const mode = process.argv[2]; // --cflags | --libs
+// `--only NAME` / `--without NAME` (a pkg-config module): the flags of one addon (binding.gyp
+// builds libvirt's apart). Every library is still checked, so a missing one is named at once.
+const [filter, filterName] = process.argv.slice(3, 5);
+const wanted = (l) => (filter === '--only' ? l.pc === filterName : filter === '--without' ? l.pc !== filterName : true);
 const missing = LIBS.filter((l) => {
   if (l.header) return !fs.existsSync(l.header);
   try {
@@ -40,7 +44,7 @@ const missing = LIBS.filter((l) => {
 if (missing.length) fail(missing);
 
 const out = [];
-for (const l of LIBS) {
+for (const l of LIBS.filter(wanted)) {
   if (l.header) {
     if (mode === '--libs') out.push(...l.libs);
     continue;

@@ -15,12 +15,15 @@ import type { VideoNativeApi } from './native-api/video';
 
 export type NativeAddon = CoreNativeApi & EvdevNativeApi & AudioNativeApi & VideoNativeApi & CaptureNativeApi & FdNativeApi & LibvirtNativeApi;
 
-function addonPath(): string {
+/** The addons in build/Release: the main one, and libvirt's, loaded only when a libvirt domain is bridged. */
+type AddonName = 'qemu_dbus_bridge' | 'qemu_dbus_bridge_libvirt';
+
+function addonPath(name: AddonName): string {
   // src/native.ts compiles to dist/src/native.js; vitest runs it from src/: both are two
   // levels below the package root only in the compiled case, so resolve from the package root.
   let dir = __dirname;
   for (let i = 0; i < 4; i++) {
-    const candidate = path.join(dir, 'build', 'Release', 'qemu_dbus_bridge.node');
+    const candidate = path.join(dir, 'build', 'Release', `${name}.node`);
     try {
       require.resolve(candidate);
       return candidate;
@@ -28,7 +31,7 @@ function addonPath(): string {
       dir = path.dirname(dir);
     }
   }
-  return path.join(__dirname, '..', 'build', 'Release', 'qemu_dbus_bridge.node');
+  return path.join(__dirname, '..', 'build', 'Release', `${name}.node`);
 }
 
 /**
@@ -74,16 +77,25 @@ export function callNative<T>(fn: () => T, fixes?: Readonly<Record<string, strin
   }
 }
 
-function load(): NativeAddon {
-  const file = addonPath();
+function load<T>(name: AddonName): T {
+  const file = addonPath(name);
   try {
-    return require(file) as NativeAddon;
+    return require(file) as T;
   } catch (err) {
     throw new NativeError('ENATIVE', `native addon not loadable (${file}): ${errorMessage(err)}`, NATIVE_FIXES.ENATIVE, err);
   }
 }
 
-export const native: NativeAddon = load();
+/**
+ * Every native function and class. libvirt's part is a separate addon (libvirt.so and what it
+ * pulls in cost about 11 MB of resident memory at load), required the first time
+ * `LibvirtConnection` is read: a bridge that never talks to libvirt never loads it.
+ */
+export const native: NativeAddon = Object.defineProperty(load<Omit<NativeAddon, keyof LibvirtNativeApi>>('qemu_dbus_bridge'), 'LibvirtConnection', {
+  get: (): LibvirtNativeApi['LibvirtConnection'] => (libvirtAddon ??= load<LibvirtNativeApi>('qemu_dbus_bridge_libvirt')).LibvirtConnection,
+  enumerable: true,
+}) as NativeAddon;
+let libvirtAddon: LibvirtNativeApi | undefined;
 
 export const socketpair = (): [number, number] => native.socketpair();
 export const sdNotify = (text: string): boolean => native.sdNotify(text);

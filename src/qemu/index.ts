@@ -44,6 +44,7 @@ export { QemuVm, type ConnectOptions, type VmInfo, type QemuVmEvents, type Liste
 export { connectFailure } from './transport';
 export { openBus, defaultBusAddress, unixPathOf, busFailure, foreignOwner, socketOwner, userName, type BusConnection, type SocketOwner } from './bus';
 export { discoverVms, listQueuedOwners, pickVm, QEMU_BUS_NAME, type FoundVm, type Discovery, type VmSelector } from './discovery';
+export { QemuArrivals, QemuArrivalWatch } from './arrivals';
 export { detectCapabilities, type Capabilities } from './capabilities';
 export { QemuConsole, chooseConsole, consoleInfoOf, consolePath, describeConsole, isGraphicConsole, type ConsoleInfo } from './console';
 export { Keyboard, LED_CAPS_LOCK, LED_NUM_LOCK, LED_SCROLL_LOCK } from './keyboard';

@@ -53,6 +53,8 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
   private closed = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private searching = false;
+  /** a look was asked for while one was running: it may have missed what prompted the ask */
+  private lookAgain = false;
   private readonly consoles = new Map<number, QemuConsole>();
   private readonly registered: ListenerSet;
   private readonly liveness: Liveness;
@@ -257,13 +259,22 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
   }
 
   private async search(): Promise<void> {
-    if (this.searching || this.attachedFlag || this.closed) return;
+    if (this.attachedFlag || this.closed) return;
+    if (this.searching) {
+      this.lookAgain = true;
+      return;
+    }
     this.searching = true;
     try {
-      const info = await this.attachment.find(this.selectorForReattach());
-      if (info) await this.reattach(info);
-    } catch {
-      // keep polling: the new QEMU may still be starting
+      do {
+        this.lookAgain = false;
+        try {
+          const info = await this.attachment.find(this.selectorForReattach());
+          if (info) await this.reattach(info);
+        } catch {
+          // keep polling: the new QEMU may still be starting
+        }
+      } while (this.lookAgain && !this.attachedFlag && !this.closed);
     } finally {
       this.searching = false;
     }

@@ -6,7 +6,7 @@ import type { BridgeConfig } from '../config/schema';
 import { CodedError } from '../errors';
 import { DomainEvent, LibvirtClient, assertMayUseBus, defaultLibvirtUri, locateDisplay, type DisplayTarget } from '../libvirt';
 import type { Logger } from '../log';
-import { QemuVm, type ConnectOptions, type VmInfo } from '../qemu';
+import { defaultBusAddress, QemuArrivalWatch, QemuVm, type ConnectOptions, type VmInfo } from '../qemu';
 import type { Attacher, VmLink } from './route';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -122,9 +122,52 @@ export class QemuSession implements VmLink {
 
 export function createAttacher(config: BridgeConfig, log: Logger): Attacher<QemuSession> {
   if (config.connection.libvirt) return createLibvirtAttacher(config.connection.libvirt, config.connection.libvirt_uri ?? defaultLibvirtUri(), log);
+  const opts = connectOptions(config);
+  if (opts.qmpPath !== undefined) {
+    return { describe: () => describeTarget(config), attach: async () => new QemuSession(await QemuVm.connect(opts), log) };
+  }
+  return createBusAttacher(opts, describeTarget(config), log);
+}
+
+/**
+ * A VM on a bus. While it is not there, a watch on the bus (a connection of its own, opened at the
+ * first failed attach and closed once attached) tells the controller the moment a QEMU appears,
+ * so a VM started after the bridge is attached at once rather than at the next backoff step.
+ */
+export function createBusAttacher(opts: ConnectOptions, description: string, log: Logger): Attacher<QemuSession> {
+  const address = opts.busAddress ?? defaultBusAddress();
+  let watch: QemuArrivalWatch | undefined;
+  let opening: Promise<void> | undefined;
+  /** watch.count when the last attach began; -1: it began before the watch existed */
+  let since = -1;
+  const closeWatch = async (): Promise<void> => {
+    const w = watch;
+    watch = undefined;
+    await w?.close().catch(() => undefined);
+  };
   return {
-    describe: () => describeTarget(config),
-    attach: async () => new QemuSession(await QemuVm.connect(connectOptions(config)), log),
+    describe: () => description,
+    attach: async () => {
+      since = watch?.count ?? -1;
+      const vm = await QemuVm.connect(opts);
+      await closeWatch();
+      return new QemuSession(vm, log);
+    },
+    appeared: async (signal) => {
+      if (!watch) {
+        opening ??= QemuArrivalWatch.open(address, 5000).then(
+          (w) => void (watch = w),
+          (err: unknown) => log.debug(`cannot watch ${address} for QEMU arriving (${String(err)}); retrying on the backoff`),
+        );
+        await opening;
+        opening = undefined;
+        // An arrival between the failed attach and the subscription was missed: look once more now.
+        if (watch || signal.aborted) return;
+        return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      }
+      await watch.after(since, signal);
+    },
+    close: closeWatch,
   };
 }
 

@@ -55,6 +55,8 @@ export interface ControllerOptions<V extends VmLink> {
   backoff?: Partial<BackoffOptions>;
   /** A route that ran this long before failing starts its backoff from the beginning again. */
   stableMs?: number;
+  /** Longest wait between two attach attempts (default 5 s; the backoff's maxMs caps it too). */
+  attachRetryMaxMs?: number;
   /** How long one route's start may hold back the next route (default 15 s). */
   startWaitMs?: number;
   /** Whole budget for stop() (default 1.5 s): SIGTERM must end the process within 2 s, exit included. */
@@ -405,12 +407,23 @@ export class Controller<V extends VmLink = VmLink> {
           break;
         }
         const msg = errorMessage(err);
-        const delay = backoffDelay(attempt++, { ...this.backoff, maxMs: Math.min(this.backoff.maxMs, 5000) }, this.random);
+        const delay = backoffDelay(attempt++, { ...this.backoff, maxMs: Math.min(this.backoff.maxMs, this.opts.attachRetryMaxMs ?? 5000) }, this.random);
         if (msg !== lastError) this.log.warn(`cannot attach to ${this.opts.attacher.describe()}: ${msg}; will keep trying`, { code: errorCode(err) });
         lastError = msg;
         this.waitingReason = msg;
         this.updateStatus();
-        await abortableSleep(delay, signal);
+        // The backoff bounds the retries; a QEMU appearing on the bus ends the wait at once. The
+        // wait's own signal ends the loser too, so nothing of a wait outlives it.
+        const wait = new AbortController();
+        const stop = (): void => wait.abort();
+        signal.addEventListener('abort', stop, { once: true });
+        try {
+          const appeared = this.opts.attacher.appeared?.(wait.signal);
+          await (appeared ? Promise.race([abortableSleep(delay, wait.signal), appeared]) : abortableSleep(delay, wait.signal));
+        } finally {
+          wait.abort();
+          signal.removeEventListener('abort', stop);
+        }
         continue;
       }
       if (signal.aborted) {

@@ -54,6 +54,12 @@ export interface Attacher<V extends VmLink = VmLink> {
   describe(): string;
   /** Optional: releases what the attacher holds between attaches (e.g. its libvirt connection). */
   close?(): Promise<void>;
+  /**
+   * Optional: after attach() failed, resolves as soon as trying again may succeed (a QEMU appeared
+   * on the VM's bus), so the controller does not wait out its backoff; also resolves on abort.
+   * Without it the controller retries on the backoff alone.
+   */
+  appeared?(signal: AbortSignal): Promise<void>;
 }
 
 export interface RouteContext<V extends VmLink = VmLink> {

@@ -23,9 +23,31 @@ export interface FakeQemuOptions {
   vmInterface?: boolean;
   width?: number;
   height?: number;
+  /** ms between connecting (Hello) and asking for org.qemu, as a QEMU still starting up takes (default 0) */
+  requestNameAfterMs?: number;
 }
 
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
+
+const { marshall } = require('dbus-native/lib/message') as { marshall: (m: dbus.Message) => Buffer };
+
+/**
+ * A full-frame Listener.Update of width x height XRGB pixels as QEMU writes it on the listener
+ * socket (NO_REPLY_EXPECTED, like every display call), marshalled once: for senders that write
+ * the same bytes many times (benchmarks) without marshalling each one.
+ */
+export function marshalledUpdate(width: number, height: number): Buffer {
+  return marshall({
+    type: 1,
+    flags: 1,
+    serial: 7,
+    path: '/org/qemu/Display1/Listener',
+    interface: 'org.qemu.Display1.Listener',
+    member: 'Update',
+    signature: 'iiiiuuay',
+    body: [0, 0, width, height, width * 4, 0x20020888, Buffer.alloc(width * height * 4, 0x5a)],
+  });
+}
 
 function fdTransport(us: USocket): dbus.ConnectionOptions['stream'] {
   const t = us as unknown as { writeWithFds: (b: Buffer, fds: number[]) => boolean; closeFds: (f: number[]) => void };
@@ -173,6 +195,7 @@ export class FakeQemuPeer {
     this.bus.name = this.uniqueName;
     this.installFreezeGate();
     this.export();
+    if (this.opts.requestNameAfterMs) await new Promise((r) => setTimeout(r, this.opts.requestNameAfterMs));
     await this.bus.requestName('org.qemu', 0);
   }
 

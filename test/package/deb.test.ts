@@ -134,6 +134,7 @@ describe('the .deb in a clean Debian 12 root, enabled under systemd --user', () 
       [
         '/usr/bin/qemu-dbus-bridge',
         '/usr/lib/qemu-dbus-bridge/build/Release/qemu_dbus_bridge.node',
+        '/usr/lib/qemu-dbus-bridge/build/Release/qemu_dbus_bridge_libvirt.node',
         '/usr/lib/systemd/user/qemu-dbus-bridge@.service',
         '/usr/share/doc/qemu-dbus-bridge/config-example.toml',
         '/usr/share/man/man1/qemu-dbus-bridge.1.gz',

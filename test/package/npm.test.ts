@@ -55,6 +55,7 @@ describe('npm pack + npm install -g into a temporary prefix', () => {
     });
     expect(out.trim()).toBe('loaded');
     expect(fs.existsSync(path.join(pkgDir, 'build/Release/qemu_dbus_bridge.node'))).toBe(true);
+    expect(fs.existsSync(path.join(pkgDir, 'build/Release/qemu_dbus_bridge_libvirt.node'))).toBe(true);
   });
 
   it('runs --help', async () => {

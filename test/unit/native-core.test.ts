@@ -5,8 +5,30 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { describe, expect, it } from 'vitest';
 import { native, sdNotify, socketpair } from '../../src/native';
+import { bundleScript } from '../harness/cli';
 
 describe('native core', () => {
+  it('loading the addon does not load libvirt; reading LibvirtConnection does (its own addon)', () => {
+    const script = path.join(__dirname, '../../.cache/test-cli', `lazy-libvirt-${process.pid}`, 'script.js');
+    bundleScript(
+      `import * as fs from 'fs';
+       import { native } from './src/native';
+       const libvirtMapped = () => fs.readFileSync('/proc/self/maps', 'utf8').includes('/libvirt.so');
+       native.socketpair();
+       const before = libvirtMapped();
+       const isClass = typeof native.LibvirtConnection === 'function';
+       console.log(JSON.stringify({ before, isClass, after: libvirtMapped() }));`,
+      script,
+    );
+    try {
+      const r = spawnSync(process.execPath, [script], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ before: false, isClass: true, after: true });
+    } finally {
+      fs.rmSync(path.dirname(script), { recursive: true, force: true });
+    }
+  });
+
   it('socketpair returns two connected CLOEXEC stream sockets', async () => {
     const [a, b] = socketpair();
     expect(a).toBeGreaterThan(2);

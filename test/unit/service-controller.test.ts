@@ -61,6 +61,24 @@ class FakeAttacher implements Attacher<FakeVm> {
   }
 }
 
+/** An attacher that can say "a QEMU appeared" (Attacher.appeared), like the bus attacher's watch. */
+class AnnouncingAttacher extends FakeAttacher {
+  private announce: (() => void) | undefined;
+  /** appeared() waits whose signal has not ended them yet */
+  pending = 0;
+  appeared(signal: AbortSignal): Promise<void> {
+    this.pending++;
+    return new Promise<void>((resolve) => {
+      this.announce = resolve;
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    }).finally(() => this.pending--);
+  }
+  /** A QEMU appeared: the pending appeared() resolves. */
+  arrive(): void {
+    this.announce?.();
+  }
+}
+
 class FakeRoute implements Route<FakeVm> {
   starts = 0;
   stops = 0;
@@ -253,6 +271,29 @@ describe('Controller', () => {
     // one warning for the three identical attach failures
     expect(t.logLines.filter((l) => l.includes('cannot attach'))).toHaveLength(1);
     await t.controller.stop();
+  });
+
+  it('a failed attach is tried again as soon as the attacher says a QEMU appeared, not after the backoff', async () => {
+    const attacher = new AnnouncingAttacher();
+    attacher.failuresLeft = 1;
+    const controller = new Controller<FakeVm>({ attacher, routes: [], log: recordLog([]), backoff: { initialMs: 60_000, maxMs: 60_000, jitter: 0 }, attachRetryMaxMs: 60_000 });
+    controller.start();
+    await waitFor('the first attach failed', 5000, () => attacher.attempts === 1 && controller.statusLine().includes('no VM yet'));
+    attacher.arrive();
+    await waitFor('attached after the arrival', 20_000, () => controller.attachedVm !== undefined);
+    expect(attacher.attempts).toBe(2);
+    await controller.stop();
+  });
+
+  it('a wait for a QEMU that the backoff ended first is ended too: none is left after attaching', async () => {
+    const attacher = new AnnouncingAttacher();
+    attacher.failuresLeft = 5;
+    const controller = new Controller<FakeVm>({ attacher, routes: [], log: recordLog([]), backoff: { initialMs: 5, maxMs: 5, jitter: 0 } });
+    controller.start();
+    await waitFor('attached on the backoff alone', 5000, () => controller.attachedVm !== undefined);
+    expect(attacher.attempts).toBe(6);
+    await waitFor('every wait ended', 1000, () => attacher.pending === 0);
+    await controller.stop();
   });
 
   it('stops all routes when the VM goes away and starts them again on the new VM', async () => {

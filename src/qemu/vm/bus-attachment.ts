@@ -1,8 +1,9 @@
 // Attached through a D-Bus bus: the VM is found by name/UUID among the owners of org.qemu and
 // addressed by its unique name; the bus tells when that name vanishes and when a new QEMU shows.
+import { QemuArrivals } from '../arrivals';
 import { openBus, defaultBusAddress, type BusConnection } from '../bus';
 import { detectCapabilities } from '../capabilities';
-import { discoverVms, matchesSelector, pickVm, QEMU_BUS_NAME, type FoundVm, type VmSelector } from '../discovery';
+import { discoverVms, matchesSelector, pickVm, type FoundVm, type VmSelector } from '../discovery';
 import { QemuDbusError } from '../errors';
 import { onSignal, type QemuLink } from '../remote-object';
 import type { Attached, AttachEvents, Attachment, ConnectOptions, VmInfo } from './attachment';
@@ -24,6 +25,7 @@ export async function attachOnBus(opts: ConnectOptions, timeoutMs: number): Prom
 class BusAttachment implements Attachment {
   readonly p2p = false;
   private unsubscribeOwner: (() => void) | undefined;
+  private arrivals: QemuArrivals | undefined;
 
   constructor(
     private readonly conn: BusConnection,
@@ -40,8 +42,10 @@ class BusAttachment implements Attachment {
       const [name, , newOwner] = body as [unknown, unknown, unknown];
       if (events.isClosed() || typeof name !== 'string') return;
       if (name === this.link.destination && newOwner === '' && events.isAttached()) events.gone(`QEMU's bus name ${name} vanished`, 'name-vanished');
-      else if (!events.isAttached() && (name === QEMU_BUS_NAME || name.startsWith(':'))) events.lookNow();
     });
+    // While the VM is gone, a QEMU arriving (also one queued behind other VMs) is looked at now.
+    this.arrivals = new QemuArrivals(bus, () => events.lookNow(), () => !events.isAttached() && !events.isClosed());
+    await this.arrivals.start();
     let lost = false;
     const onClose = (): void => {
       if (events.isClosed() || lost) return;
@@ -62,6 +66,7 @@ class BusAttachment implements Attachment {
 
   async close(): Promise<void> {
     this.unsubscribeOwner?.();
+    this.arrivals?.close();
     await this.conn.close();
   }
 }

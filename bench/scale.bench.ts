@@ -1,0 +1,371 @@
+// Footprint and scale (issue 17 item 4): ten real bridge processes (`node dist/src/cli/main.js
+// run --systemd-instance=<vm>` with a <vm>.toml and the user unit's NODE_OPTIONS: as the unit
+// starts them) on one host, each attached to its own fake VM (bench/scale-fakes.ts:
+// test/fakes/qemu-peer.ts in QEMU 10's flavour, all ten in one process on one real dbus-daemon),
+// playing into one real PipeWire + WirePlumber, publishing on one real session bus. Every fake
+// sends audio Writes at real time; in the camera phase bridge 0 also turns 1280x800 Updates at
+// 30/s into its PipeWire camera node, which a real consumer (gst-launch pipewiresrc) watches.
+//
+// Rows, each with a baseline measured in this run:
+//   - total CPU of the ten audio-only bridges (% of one core, /proc/PID/stat over the window),
+//     against the fakes process sending them the same Writes;
+//   - resident memory per bridge (Rss and Pss from /proc/PID/smaps_rollup), against a bare Node 20
+//     process started the same way; and of the camera bridge while watched;
+//   - attach time, VM appears -> every route running, p50/p99: from the fake's RequestName reply
+//     (its wall clock) to the bridge's status-bus PropertiesChanged that first shows Attached and
+//     every route 'running' (received here, same clock); the bridges were started first and wait;
+//   - re-attach time after a VM restart (the fake closes its bus connection and listeners, then a
+//     new one with the same name appears), measured the same way;
+//   both against one D-Bus round trip to a fake VM (Properties.Get) at the same time.
+// A part that cannot start (dbus-daemon, PipeWire, a bridge) fails the bench with its reason.
+import { spawn, type ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as readline from 'readline';
+import { openBus, RemoteObject, type BusConnection } from '../src/qemu';
+import { plainDict } from '../src/qemu/remote-object';
+import { busNameFor, INTERFACE, OBJECT_PATH } from '../src/service/status-bus/interface';
+import { cameraNodeName } from '../src/stream-identity';
+import { dieWithParent } from '../test/harness/audio-tools';
+import { startDbusDaemon, type DbusDaemon } from '../test/harness/dbus';
+import { startPipeWire, type PipeWire } from '../test/harness/pipewire';
+import { spawnManaged, tempDir, waitFor, type Managed } from '../test/harness/procs';
+import { BenchContext, BenchRow, percentile } from './lib';
+
+const ROOT = path.join(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const UNIT = path.join(ROOT, 'systemd', 'qemu-dbus-bridge@.service');
+
+/** The Environment=NODE_OPTIONS=... of the user unit: the bridges run here as the unit runs them. */
+function unitNodeOptions(): string {
+  const m = /^Environment=NODE_OPTIONS=(.*)$/m.exec(fs.readFileSync(UNIT, 'utf8'));
+  return m ? m[1].trim() : '';
+}
+const N = 10;
+const CLK_TCK = 100; // USER_HZ on Linux x86_64
+const now = (): number => performance.timeOrigin + performance.now();
+const vmName = (i: number): string => `scale-${i}`;
+
+/** utime + stime of a process, in seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+interface Mem {
+  rssMb: number;
+  pssMb: number;
+  anonMb: number;
+}
+function memOf(pid: number): Mem {
+  const s = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN) / 1024;
+  return { rssMb: kb('Rss'), pssMb: kb('Pss'), anonMb: kb('Anonymous') };
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** The fakes child: commands in, events out (see scale-fakes.ts). */
+class Fakes {
+  private readonly waiting: { match: (e: FakeEvent) => boolean; resolve: (e: FakeEvent) => void }[] = [];
+  readonly errors: string[] = [];
+  private log = '';
+  private constructor(readonly proc: ChildProcess) {
+    readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
+      const e = JSON.parse(line) as FakeEvent;
+      if (e.ev === 'error') this.errors.push(String(e.message));
+      for (const w of [...this.waiting]) {
+        if (w.match(e)) {
+          this.waiting.splice(this.waiting.indexOf(w), 1);
+          w.resolve(e);
+        }
+      }
+    });
+    proc.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
+  }
+  static start(busAddress: string): Fakes {
+    const [cmd, args] = dieWithParent(process.execPath, [path.join(__dirname, 'scale-fakes.js'), busAddress]);
+    return new Fakes(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
+  }
+  get pid(): number {
+    return this.proc.pid!;
+  }
+  /** Sends a command and waits for the event it answers with. */
+  async ask(cmd: Record<string, unknown>, answer: (e: FakeEvent) => boolean, timeoutMs = 20_000): Promise<FakeEvent> {
+    const got = new Promise<FakeEvent>((resolve) => this.waiting.push({ match: answer, resolve }));
+    this.proc.stdin!.write(JSON.stringify(cmd) + '\n');
+    let t: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`fake VMs: no answer to ${JSON.stringify(cmd)} in ${timeoutMs} ms; errors: ${this.errors.join('; ')}; stderr: ${this.log.slice(-2000)}`)), timeoutMs);
+    });
+    return Promise.race([got, late]).finally(() => clearTimeout(t));
+  }
+  async stop(): Promise<void> {
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.stdin!.end();
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  }
+}
+interface FakeEvent {
+  ev: string;
+  i?: number;
+  t?: number;
+  unique?: string;
+  [k: string]: unknown;
+}
+
+/** Each bridge's Attached and route states, from its PropertiesChanged on the session bus. */
+class StatusWatch {
+  private readonly owners = new Map<string, number>(); // unique name -> bridge index
+  private readonly state = new Map<number, { attached: boolean; routes: [string, string][] }>();
+  private readonly waiters: { i: number; want: (s: { attached: boolean; routes: [string, string][] }) => boolean; resolve: (t: number) => void }[] = [];
+  private constructor(readonly conn: BusConnection) {}
+
+  static async open(address: string): Promise<StatusWatch> {
+    const w = new StatusWatch(await openBus(address, 10_000));
+    await w.conn.bus.addMatch(`type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path='${OBJECT_PATH}'`);
+    w.conn.bus.connection.on('message', (msg: { type?: number; member?: string; path?: string; sender?: string; body?: unknown[] }) => {
+      if (msg.type !== 4 || msg.member !== 'PropertiesChanged' || msg.path !== OBJECT_PATH) return;
+      const i = w.owners.get(msg.sender ?? '');
+      const [iface, changed] = (msg.body ?? []) as [string, unknown];
+      if (i === undefined || iface !== INTERFACE) return;
+      w.apply(i, plainDict(changed), now());
+    });
+    return w;
+  }
+
+  /** Learns which connection is bridge i's (its well-known name), and its current state. */
+  async adopt(i: number): Promise<void> {
+    const owner = await this.conn.bus.invokeDbus<string>({ member: 'GetNameOwner', signature: 's', body: [busNameFor(vmName(i))] });
+    this.owners.set(owner, i);
+    const all = await new RemoteObject({ bus: this.conn.bus, destination: owner, canPassFds: false }, OBJECT_PATH).getAllProperties(INTERFACE, 5000);
+    this.apply(i, all, now());
+  }
+
+  private apply(i: number, changed: Record<string, unknown>, t: number): void {
+    const s = this.state.get(i) ?? { attached: false, routes: [] };
+    if ('Attached' in changed) s.attached = Boolean(changed.Attached);
+    if ('Routes' in changed) s.routes = (changed.Routes as unknown[][]).map((r) => [String(r[0]), String(r[1])]);
+    this.state.set(i, s);
+    for (const w of [...this.waiters]) {
+      if (w.i === i && w.want(s)) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve(t);
+      }
+    }
+  }
+
+  /** Resolves with the time of the first change at which bridge i's state satisfies `want`. */
+  when(i: number, want: (s: { attached: boolean; routes: [string, string][] }) => boolean, what: string, timeoutMs = 20_000): Promise<number> {
+    const s = this.state.get(i);
+    if (s && want(s)) return Promise.resolve(now());
+    let t: NodeJS.Timeout | undefined;
+    return Promise.race([
+      new Promise<number>((resolve) => this.waiters.push({ i, want, resolve })),
+      new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`bridge ${i}: not ${what} within ${timeoutMs} ms (last: ${JSON.stringify(this.state.get(i))})`)), timeoutMs))),
+    ]).finally(() => clearTimeout(t));
+  }
+}
+
+const allRunning = (s: { attached: boolean; routes: [string, string][] }): boolean => s.attached && s.routes.length > 0 && s.routes.every(([, st]) => st === 'running');
+
+export async function run(ctx: BenchContext): Promise<BenchRow[]> {
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build:ts`);
+  const dir = tempDir('scale-bench');
+  const configHome = path.join(dir, 'config'); // no user config file may change what runs
+  fs.mkdirSync(configHome);
+  let vmBus: DbusDaemon | undefined;
+  let session: DbusDaemon | undefined;
+  let pw: PipeWire | undefined;
+  let fakes: Fakes | undefined;
+  let watch: StatusWatch | undefined;
+  let probe: BusConnection | undefined;
+  let viewer: Managed | undefined;
+  const bridges: (Managed | undefined)[] = [];
+  let bare: Managed | undefined;
+  const t0 = Date.now();
+  try {
+    [vmBus, session, pw] = await Promise.all([startDbusDaemon(), startDbusDaemon(), startPipeWire()]);
+    fakes = Fakes.start(vmBus.address);
+    watch = await StatusWatch.open(session.address);
+    probe = await openBus(vmBus.address, 10_000);
+    const nodeOptions = unitNodeOptions();
+    const env = { ...process.env, ...pw.env, DBUS_SESSION_BUS_ADDRESS: session.address, XDG_CONFIG_HOME: configHome, NODE_OPTIONS: nodeOptions };
+    // As the unit runs a bridge: its config file, `run --systemd-instance=<vm>`, its NODE_OPTIONS.
+    fs.mkdirSync(path.join(configHome, 'qemu-dbus-bridge'));
+    const startBridge = (i: number, camera: boolean): Managed => {
+      fs.writeFileSync(
+        path.join(configHome, 'qemu-dbus-bridge', `${vmName(i)}.toml`),
+        `[connection]\naddress = "${vmBus!.address}"\n[audio]\nbackend = "pipewire"\n[camera]\ndevice = "${camera ? 'pipewire' : 'none'}"\n${camera ? 'size = "1280x720"\n' : ''}`,
+      );
+      return spawnManaged(`bridge-${i}`, process.execPath, [CLI, 'run', `--systemd-instance=${vmName(i)}`], { env, logFile: path.join(dir, `bridge-${i}.log`) });
+    };
+    const bridgeFailed = (i: number): string => `bridge ${i} (${bridges[i]?.isRunning() ? 'running' : 'exited'}): ${bridges[i]?.log().slice(-1500)}`;
+    /** Bridge i's name is on the session bus (a bridge that exits fails the bench with its log). */
+    const published = async (i: number): Promise<void> => {
+      const b = bridges[i]!;
+      const exited = b.exited.then(() => {
+        throw new Error(`bridge ${i} exited before publishing its status: ${b.log().slice(-1500)}`);
+      });
+      const up = waitFor(`bridge ${i} on the session bus`, 60_000, () => watch!.adopt(i).then(() => true, () => false), 100);
+      await Promise.race([up, exited]).catch((e: Error) => {
+        throw new Error(`${e.message}; ${bridgeFailed(i)}`);
+      });
+      void exited.catch(() => undefined);
+    };
+
+    // The baseline process: Node 20 doing nothing, started like a bridge.
+    bare = spawnManaged('bare-node', process.execPath, ['-e', 'setInterval(() => undefined, 1 << 30)'], { env, logFile: path.join(dir, 'bare.log') });
+    for (let i = 0; i < N; i++) bridges[i] = startBridge(i, false);
+    // Every bridge publishes its status before attaching: then it waits for its VM.
+    for (let i = 0; i < N; i++) await published(i);
+    ctx.log(`10 bridges up and waiting for their VMs after ${Date.now() - t0} ms`);
+
+    const rtts: number[] = [];
+    const rtt = async (unique: string): Promise<void> => {
+      const a = performance.now();
+      await new RemoteObject({ bus: probe!.bus, destination: unique, canPassFds: false }, '/org/qemu/Display1/VM').getProperty('org.qemu.Display1.VM', 'Name', 5000);
+      rtts.push(performance.now() - a);
+    };
+
+    // Attach: the VMs appear one at a time, each bridge measured alone.
+    const attach: number[] = [];
+    /** Starts fake VM i; resolves with ms from its appearance to bridge i running every route. */
+    const appear = async (i: number, what: string): Promise<number> => {
+      const up = await fakes!.ask({ cmd: 'start', i, name: vmName(i) }, (e) => e.ev === 'up' && e.i === i);
+      const ran = await watch!.when(i, allRunning, what).catch((e: Error) => {
+        throw new Error(`${e.message}; ${bridgeFailed(i)}`);
+      });
+      await rtt(up.unique!);
+      return ran - up.t!;
+    };
+    for (let i = 0; i < N; i++) attach.push(await appear(i, 'attached with every route running'));
+    ctx.log(`attach (ms): ${attach.map((x) => x.toFixed(0)).join(' ')}`);
+
+    // Steady state: ten bridges playing audio at real time.
+    await new Promise((r) => setTimeout(r, 2000));
+    const windowMs = Math.max(5000, 15_000 * ctx.durationScale);
+    const measureCpu = async (pids: number[]): Promise<{ total: number; per: number[]; fakes: number; wall: number }> => {
+      const a = pids.map(cpuSeconds);
+      const fa = cpuSeconds(fakes!.pid);
+      const w0 = performance.now();
+      await new Promise((r) => setTimeout(r, windowMs));
+      const wall = (performance.now() - w0) / 1000;
+      const per = pids.map((p, k) => ((cpuSeconds(p) - a[k]) / wall) * 100);
+      return { total: per.reduce((x, y) => x + y, 0), per, fakes: ((cpuSeconds(fakes!.pid) - fa) / wall) * 100, wall };
+    };
+    const pids = bridges.map((b) => b!.pid);
+    const writes0 = (await fakes.ask({ cmd: 'stats' }, (e) => e.ev === 'stats')).writes as number;
+    const audioCpu = await measureCpu(pids);
+    const writes1 = (await fakes.ask({ cmd: 'stats' }, (e) => e.ev === 'stats')).writes as number;
+    const mems = pids.map(memOf);
+    const bareMem = memOf(bare.pid);
+    ctx.log(`audio-only CPU per bridge (%): ${audioCpu.per.map((x) => x.toFixed(1)).join(' ')}; fakes ${audioCpu.fakes.toFixed(1)} %; ${((writes1 - writes0) / audioCpu.wall).toFixed(0)} Writes/s in all`);
+    ctx.log(`RSS per bridge (MB): ${mems.map((m) => m.rssMb.toFixed(1)).join(' ')}; PSS ${mems.map((m) => m.pssMb.toFixed(1)).join(' ')}; bare node RSS ${bareMem.rssMb.toFixed(1)} PSS ${bareMem.pssMb.toFixed(1)}`);
+
+    // Re-attach: each VM restarts (its QEMU goes away, a new one with the same name comes).
+    const reattach: number[] = [];
+    const rounds = ctx.durationScale < 1 ? 1 : 2;
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < N; i++) {
+        await fakes.ask({ cmd: 'stop', i }, (e) => e.ev === 'down' && e.i === i);
+        await watch.when(i, (s) => !s.attached, 'detached after its VM stopped');
+        reattach.push(await appear(i, 're-attached with every route running'));
+      }
+    }
+    ctx.log(`re-attach (ms): ${reattach.map((x) => x.toFixed(0)).join(' ')}`);
+
+    // Camera: bridge 0 again, now with a PipeWire camera node, its VM sending 1280x800 at 30/s.
+    await bridges[0]!.stop();
+    await fakes.ask({ cmd: 'stop', i: 0 }, (e) => e.ev === 'down' && e.i === 0);
+    bridges[0] = startBridge(0, true);
+    await published(0);
+    await fakes.ask({ cmd: 'start', i: 0, name: vmName(0), camera: true }, (e) => e.ev === 'up' && e.i === 0);
+    await watch.when(0, allRunning, 'attached with audio and camera running').catch((e: Error) => {
+      throw new Error(`${e.message}; ${bridgeFailed(0)}`);
+    });
+    await fakes.ask({ cmd: 'updates', i: 0, on: true }, (e) => e.ev === 'updates');
+    const node = cameraNodeName(vmName(0));
+    await pw.waitForNode(node, 20_000).catch(async () => {
+      const names = [...(await pw!.nodesByName()).keys()];
+      throw new Error(`no PipeWire camera node ${node}; nodes: ${names.join(', ')}; ${bridgeFailed(0)}`);
+    });
+    viewer = spawnManaged('gst-viewer', ...dieWithParent('gst-launch-1.0', ['-q', 'pipewiresrc', `target-object=${node}`, '!', 'fakesink', 'sync=false']), {
+      env: { ...process.env, ...pw.env },
+      logFile: path.join(dir, 'viewer.log'),
+    });
+    await new Promise((r) => setTimeout(r, 3000)); // negotiation, first frames
+    if (!viewer.isRunning()) throw new Error(`the camera viewer (gst-launch-1.0 pipewiresrc) exited: ${viewer.log().slice(-1500)}`);
+    const u0 = (await fakes.ask({ cmd: 'stats' }, (e) => e.ev === 'stats')) as FakeEvent;
+    const camCpu = await measureCpu(bridges.map((b) => b!.pid));
+    const u1 = (await fakes.ask({ cmd: 'stats' }, (e) => e.ev === 'stats')) as FakeEvent;
+    const camMem = memOf(bridges[0]!.pid);
+    const updatesPerS = ((u1.updates as number) - (u0.updates as number)) / camCpu.wall;
+    ctx.log(`camera phase: bridge 0 ${camCpu.per[0].toFixed(1)} %, all ${camCpu.total.toFixed(1)} %, fakes ${camCpu.fakes.toFixed(1)} %; ${updatesPerS.toFixed(1)} Updates/s sent, ${(u1.skipped as number) - (u0.skipped as number)} skipped (socket full); camera bridge RSS ${camMem.rssMb.toFixed(1)} MB PSS ${camMem.pssMb.toFixed(1)} MB`);
+    if (fakes.errors.length) throw new Error(`fake VMs reported: ${fakes.errors.join('; ')}`);
+
+    const sortedA = [...attach].sort((a, b) => a - b);
+    const sortedR = [...reattach].sort((a, b) => a - b);
+    const sortedRtt = [...rtts].sort((a, b) => a - b);
+    const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    const rssMean = mean(mems.map((m) => m.rssMb));
+    const pssMean = mean(mems.map((m) => m.pssMb));
+    return [
+      {
+        name: '10 audio-only bridges, total CPU (% of one core)',
+        value: audioCpu.total,
+        unit: '%',
+        better: 'lower',
+        baseline: { name: 'the fake VMs sending them the audio (one process)', value: audioCpu.fakes },
+        note: `${(windowMs / 1000).toFixed(0)} s window; per bridge ${audioCpu.per.map((x) => x.toFixed(1)).join(', ')} %; ${((writes1 - writes0) / audioCpu.wall).toFixed(0)} Writes/s (480 frames each) in all; load average ${load}`,
+      },
+      {
+        name: 'resident memory per audio-only bridge (mean Rss)',
+        value: rssMean,
+        unit: 'MB',
+        better: 'lower',
+        baseline: { name: 'bare Node 20 process (Rss)', value: bareMem.rssMb },
+        note: `NODE_OPTIONS of the unit: ${nodeOptions || '(none)'}; Rss ${Math.min(...mems.map((m) => m.rssMb)).toFixed(1)}-${Math.max(...mems.map((m) => m.rssMb)).toFixed(1)} MB; Pss (shared pages split among the processes that map them) ${pssMean.toFixed(1)} MB vs bare Node ${bareMem.pssMb.toFixed(1)} MB; anonymous ${mean(mems.map((m) => m.anonMb)).toFixed(1)} MB vs ${bareMem.anonMb.toFixed(1)} MB`,
+      },
+      {
+        name: 'resident memory of the audio + PipeWire camera bridge, watched (Rss)',
+        value: camMem.rssMb,
+        unit: 'MB',
+        better: 'lower',
+        baseline: { name: 'bare Node 20 process (Rss)', value: bareMem.rssMb },
+        note: `Pss ${camMem.pssMb.toFixed(1)} MB, anonymous ${camMem.anonMb.toFixed(1)} MB; CPU of that bridge ${camCpu.per[0].toFixed(1)} % of one core at ${updatesPerS.toFixed(1)} full-frame 1280x800 Updates/s -> 1280x720 camera node; all ten ${camCpu.total.toFixed(1)} %`,
+      },
+      {
+        name: `attach, VM appears -> every route running, p50 (n=${attach.length})`,
+        value: percentile(sortedA, 50),
+        unit: 'ms',
+        better: 'lower',
+        baseline: { name: 'one D-Bus round trip to a fake VM (Properties.Get), p50', value: percentile(sortedRtt, 50) },
+        note: 'from the fake VM owning org.qemu to the status-bus PropertiesChanged showing Attached and every route running; the bridges were started first and waited for their VMs',
+      },
+      { name: `attach p99 (n=${attach.length})`, value: percentile(sortedA, 99), unit: 'ms', better: 'lower', baseline: { name: 'D-Bus round trip p99', value: percentile(sortedRtt, 99) } },
+      {
+        name: `re-attach after a VM restart, p50 (n=${reattach.length})`,
+        value: percentile(sortedR, 50),
+        unit: 'ms',
+        better: 'lower',
+        baseline: { name: 'D-Bus round trip p50', value: percentile(sortedRtt, 50) },
+        note: 'the fake VM closes its bus connection and listeners, then a new one with the same name requests org.qemu (queued behind the other VMs'
+          + ' unless it is the first); to the PropertiesChanged showing Attached again with every route running',
+      },
+      { name: `re-attach p99 (n=${reattach.length})`, value: percentile(sortedR, 99), unit: 'ms', better: 'lower', baseline: { name: 'D-Bus round trip p99', value: percentile(sortedRtt, 99) } },
+    ];
+  } finally {
+    await viewer?.stop(1000);
+    await Promise.all(bridges.map((b) => b?.stop() ?? Promise.resolve()));
+    await bare?.stop();
+    await fakes?.stop();
+    await watch?.conn.close();
+    await probe?.close();
+    await Promise.all([pw?.stop(), vmBus?.stop(), session?.stop()]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
