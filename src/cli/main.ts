@@ -88,7 +88,8 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
     }
   };
 
-  const y = withStatusCommands(yargsFactory(args), run)
+  // --help lists the commands in this order: run, then the ones that talk to running bridges
+  const withRun = yargsFactory(args)
     .scriptName(PROG)
     .usage(`${PROG} <command> [options]\n\nBridge a QEMU VM's display D-Bus (audio, screen, input) to PipeWire/PulseAudio, a webcam and host input devices.`)
     .command(
@@ -101,7 +102,8 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
           .example(`$0 run --qmp /tmp/vm.qmp --audio pulse --audio-sink alsa_output.usb-headset`, 'a VM started with -display dbus,p2p=yes; audio to a PulseAudio sink')
           .example(`$0 run --vm win11 --input /dev/input/by-id/usb-Logitech-event-kbd --grab-toggle scrolllock`, 'forward a keyboard, Scroll Lock toggles the grab'),
       run('run'),
-    )
+    );
+  const y = withStatusCommands(withRun, run)
     .command(
       'list',
       'list the VMs on a bus: name, UUID, consoles, audio, capabilities',
