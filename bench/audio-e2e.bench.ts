@@ -17,7 +17,7 @@
 // breaks in the sine inside each burst), plus, on the bridge paths, the bridge's own underrun count.
 // The latency includes what every path shares: the guest's device buffer (at most 4 x 256 frames,
 // 23 ms), QEMU's hda-codec transfer buffer (kept about half full: ~23 ms) and one graph quantum.
-import { ChildProcess, spawn } from 'child_process';
+import type { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { SoundServerChoice } from '../src/audio/backend';
@@ -26,12 +26,13 @@ import { createLogger } from '../src/log';
 import { QemuVm } from '../src/qemu';
 import { QemuSession } from '../src/service/attach';
 import { AudioOutRoute } from '../src/service/routes/audio-out';
+import { writeWav } from '../test/harness/audio-capture';
 import { ownedTempDir } from '../test/harness/audio-tools';
 import { burstGlitches, findOnsets, forceQuantum, matchOnsets, openMarkerLine, startTimedCapture, type Onset } from '../test/harness/onset';
 import { startPipeWire } from '../test/harness/pipewire';
 import { parseMarks, startGuest, type GuestOptions } from '../test/harness/qemu';
 import { QEMU_TARGETS, type QemuTarget } from '../test/harness/qemu-targets';
-import { BenchContext, BenchRow, percentile } from './lib';
+import { BenchContext, BenchRow, busyCore, percentile } from './lib';
 
 const QUANTUM = 256;
 const BURST_MS = 200;
@@ -57,17 +58,13 @@ interface PathResult {
   underruns?: number;
   guestXruns: string;
   seconds: number;
+  realtime: boolean;
 }
 
 function target(version: string): QemuTarget {
   const t = QEMU_TARGETS.find((q) => q.version === version);
   if (!t) throw Object.assign(new Error(`QEMU ${version} is not among the targets (QDB_QEMU=${process.env.QDB_QEMU ?? ''} filters them): unset QDB_QEMU`), { code: 'EQEMUTARGET' });
   return t;
-}
-
-function busyCore(): ChildProcess {
-  // A spinning process: with 2 cores, this keeps one of them busy.
-  return spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
 }
 
 async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<PathResult> {
@@ -121,7 +118,9 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
     if (process.env.QDB_E2E_DUMP) {
       const f = path.join(process.env.QDB_E2E_DUMP, `${p.via}-${p.qemu.version}.json`);
       fs.writeFileSync(f, JSON.stringify({ rate: rec.rate, chunks: rec.chunks, onsets, lines: line.lines }));
-      ctx.log(`capture timing dumped to ${f}`);
+      writeWav(f.replace(/json$/, 'wav'), rec.left, rec.rate, 1);
+      fs.writeFileSync(f.replace(/json$/, 'serial.log'), guest.serial());
+      ctx.log(`capture (timing, left channel, guest serial) dumped to ${f.replace(/json$/, '*')}`);
     }
     const { matched, missing } = matchOnsets(line.lines, rec, onsets, BURST_MS + GAP_MS);
     const xr = parseMarks(guest.serial(), 'bursts-done')[0]?.fields.xruns;
@@ -157,6 +156,7 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
       underruns: underrunsBusy,
       guestXruns: xr ?? `? (${done[0]})`,
       seconds: (Date.now() - t0) / 1000,
+      realtime: line.realtime && rec.realtime === true,
     };
   } finally {
     hog?.kill('SIGKILL');
@@ -181,7 +181,9 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     const r = await measure(p, k, ctx);
     ctx.log(`${p.label}: latencies (ms) ${r.calm.map((o) => o.latencyMs.toFixed(1)).join(' ')} | busy ${r.busy.map((o) => o.latencyMs.toFixed(1)).join(' ')}`);
     ctx.log(`${p.label}: onset p50 ${p50(r.calm).toFixed(1)} ms, p99 ${p99(r.calm).toFixed(1)} ms over ${r.calm.length}; busy: ${r.gaps} gaps, ${r.discontinuities} breaks, ${r.seconds.toFixed(0)} s`);
-    if (r.calm.length < k) throw Object.assign(new Error(`${p.label}: only ${r.calm.length} of ${k} onsets found (missing bursts ${r.missing.join(',')})`), { code: 'EONSETS' });
+    // A path that lost bursts is reported with what it found (the notes say how many); no onset
+    // at all means the measurement itself is broken.
+    if (r.calm.length === 0) throw Object.assign(new Error(`${p.label}: no onset found after any of the first ${k} markers`), { code: 'EONSETS' });
     results.push({ p, r });
   }
   const base = results[0];
@@ -194,7 +196,9 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       unit: 'ms',
       baseline: isBase ? undefined : { name: base.p.label, value: p50(base.r.calm) },
       better: 'lower',
-      note: `p99 ${p99(r.calm).toFixed(1)} ms, min ${Math.min(...r.calm.map((o) => o.latencyMs)).toFixed(1)} ms over ${r.calm.length} onsets`,
+      note:
+        `p99 ${p99(r.calm).toFixed(1)} ms, min ${Math.min(...r.calm.map((o) => o.latencyMs)).toFixed(1)} ms over ${r.calm.length} onsets ` +
+        `(${k - r.calm.length} of ${k} bursts without one); stamps ${r.realtime ? 'by SCHED_FIFO readers' : 'NOT real-time (not root): marker stamps may be late under load'}`,
     });
     rows.push({
       name: `guest sound start -> sink onset, ${p.label}, p99`,
@@ -213,7 +217,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         `${r.gaps} gaps >= 5 ms, ${r.discontinuities} breaks in the sine; ` +
         `underruns ${r.underruns === undefined ? "not reported by QEMU's backend" : String(r.underruns)}; ` +
         `guest xruns ${r.guestXruns} (${r.guestBroken} bursts the guest broke itself are not counted); ` +
-        `onset busy p50 ${p50(r.busy).toFixed(1)} ms, p99 ${p99(r.busy).toFixed(1)} ms; no onset for ${r.missing.length} bursts`,
+        `onset busy p50 ${p50(r.busy).toFixed(1)} ms, p99 ${p99(r.busy).toFixed(1)} ms over ${r.busy.length}; no onset for ${r.missing.length} of ${2 * k + 1} bursts`,
     });
   }
   return rows;

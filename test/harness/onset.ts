@@ -1,4 +1,4 @@
-// End-to-end audio timing on ONE host clock (performance.now(): libuv's CLOCK_MONOTONIC), for
+// End-to-end audio timing on ONE host clock (CLOCK_MONOTONIC), for
 // bench/audio-e2e.bench.ts: when the guest started a sound (its marker line, timestamped as it
 // arrives) and when that sound began at the PipeWire sink (its onset in a timed capture of the
 // sink's monitor).
@@ -9,9 +9,13 @@
 // its bytes reach our event loop. What that costs, the same for every audio path: the guest's
 // tty write and 8250 interrupt (microseconds of guest time; the line is shorter than the UART's
 // 16-byte FIFO), QEMU's serial emulation writing the bytes to the socket from the vCPU thread
-// (synchronous, no baud-rate pacing) and our event loop noticing them (normally < 1 ms; more when
-// the bench process is busy, which is why nothing else runs in it while it measures except, on
-// the bridge paths, the bridge itself, as in production where it shares nothing with the timer).
+// (synchronous, no baud-rate pacing) and the stamper's read() returning (below).
+//
+// Stamps: on a loaded machine our event loop may not run for tens of milliseconds, so neither the
+// marker lines nor the capture's chunks are stamped by it. A small reader (STAMPER, Python) does
+// read() + clock_gettime(CLOCK_MONOTONIC) in a SCHED_FIFO process (when we may: root) and passes
+// each piece on framed with its time; a stamp is then late by the wake-up of a real-time thread
+// (microseconds), not by our event loop. CLOCK_MONOTONIC is also the graph driver's clock.
 //
 // Capture: pw-record on the sink's monitor (stream.capture.sink=true) at the graph rate (no
 // resampling), raw samples to a pipe that we read (`-`: pw-record then writes no WAV header;
@@ -21,7 +25,7 @@
 // so a frame is timed only from the chunks that arrived with it or shortly after it. The graph
 // cycle that gave the sink the quantum [E - Q, E) began at  arrival - d  for the chunk ending at
 // frame E, where d >= 0 is that chunk's delivery delay (pw-record's process call, one pipe write,
-// our event loop). Frame f of that quantum passed the sink at cycle start + (f - (E - Q))/rate,
+// the stamper's read()). Frame f of that quantum passed the sink at cycle start + (f - (E - Q))/rate,
 // so  t(f) = arrival - d - (E - f)/rate + Q/rate  for the chunk holding f, and for a later chunk
 // the same expression is late by the cycles the driver skipped in between. We take the smallest
 // value over the chunk holding f and the next ~100 ms of chunks (the fastest delivered one). Error
@@ -31,41 +35,96 @@
 // quantum Q must not change during the capture (the bench forces it).
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
+import type { Readable } from 'stream';
 import { clientEnv, codedError, dieWithParent } from './audio-tools';
 import { findDiscontinuities, findSilenceGaps } from './audio-capture';
 import type { PipeWire } from './pipewire';
 import { sleep, waitFor } from './procs';
 
 // ---------------------------------------------------------------------------------------------
+// Stamper: read() -> [u64 CLOCK_MONOTONIC ns][u32 length][bytes] on stdout
+
+const STAMPER = `
+import os, socket, struct, sys, time
+src = sys.argv[1]
+if src == '-':
+    fd = 0
+else:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(src)
+    fd = s.fileno()
+out = sys.stdout.buffer
+while True:
+    d = os.read(fd, 65536)
+    t = time.monotonic_ns()
+    if not d:
+        break
+    out.write(struct.pack('<QI', t, len(d)) + d)
+    out.flush()
+`;
+
+interface Stamper {
+  readonly proc: ChildProcess;
+  /** whether it runs SCHED_FIFO */
+  readonly realtime: boolean;
+  stderr(): string;
+  exited: Promise<void>;
+}
+
+/** Starts the stamper on a unix socket (path) or on `stdin` (a child's stdout); `onPiece` gets CLOCK_MONOTONIC ms. */
+function startStamper(source: string | Readable, onPiece: (atMs: number, data: Buffer) => void): Stamper {
+  const realtime = process.getuid?.() === 0;
+  const py = ['python3', '-c', STAMPER, typeof source === 'string' ? source : '-'];
+  // priority 20: below PipeWire's own data threads (88), above everything time-shared
+  const [cmd, args] = dieWithParent(realtime ? 'chrt' : py[0], realtime ? ['-f', '20', ...py] : py.slice(1));
+  const proc = spawn(cmd, args, { stdio: [typeof source === 'string' ? 'ignore' : source, 'pipe', 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+  let buf: Buffer = Buffer.alloc(0);
+  proc.stdout!.on('data', (d: Buffer) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    while (buf.length >= 12) {
+      const len = buf.readUInt32LE(8);
+      if (buf.length < 12 + len) break;
+      onPiece(Number(buf.readBigUInt64LE(0)) / 1e6, buf.subarray(12, 12 + len));
+      buf = buf.subarray(12 + len);
+    }
+  });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  return { proc, realtime, stderr: () => err, exited };
+}
+
+/** CLOCK_MONOTONIC in ms, the stamps' clock (libuv's hrtime reads the same clock). */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Marker line
 
 export interface StampedLine {
   text: string;
-  /** performance.now() when the line's first byte arrived */
+  /** CLOCK_MONOTONIC ms when the line's first byte was read */
   atMs: number;
 }
 
 export interface MarkerLine {
   readonly lines: readonly StampedLine[];
+  /** whether the stamps come from a SCHED_FIFO reader */
+  readonly realtime: boolean;
   /** Resolves with the first line matching `re` (already received or still to come). */
   waitFor(re: RegExp, timeoutMs: number): Promise<StampedLine>;
   close(): void;
 }
 
-/** Connects to QEMU's listening serial socket (`-serial unix:<path>,server=on,wait=off`). */
+/** Reads QEMU's listening serial socket (`-serial unix:<path>,server=on,wait=off`) through the stamper. */
 export async function openMarkerLine(socketPath: string, timeoutMs = 30_000): Promise<MarkerLine> {
   await waitFor(`serial socket ${socketPath}`, timeoutMs, () => fs.existsSync(socketPath), 50);
-  const sock = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect(socketPath, () => resolve(s));
-    s.once('error', reject);
-  });
   const lines: StampedLine[] = [];
   let partial = '';
   let partialAt = 0;
   let waiters: Array<() => void> = [];
-  sock.on('data', (d: Buffer) => {
-    const atMs = performance.now();
+  const st = startStamper(socketPath, (atMs, d) => {
     if (partial === '') partialAt = atMs;
     partial += d.toString('latin1');
     let nl: number;
@@ -73,28 +132,31 @@ export async function openMarkerLine(socketPath: string, timeoutMs = 30_000): Pr
       const text = partial.slice(0, nl).replace(/\r$/, '');
       partial = partial.slice(nl + 1);
       if (text) lines.push({ text, atMs: partialAt });
-      partialAt = atMs; // what follows in this chunk arrived now
+      partialAt = atMs; // what follows in this piece was read now
     }
     const w = waiters;
     waiters = [];
     for (const f of w) f();
   });
-  sock.on('error', () => undefined); // QEMU quitting closes it; the bench checks what arrived
+  let ended = false;
+  void st.exited.then(() => (ended = true));
   return {
     lines,
+    realtime: st.realtime,
     async waitFor(re, ms) {
       const end = Date.now() + ms;
       for (;;) {
         const hit = lines.find((l) => re.test(l.text));
         if (hit) return hit;
-        if (Date.now() > end || sock.destroyed) {
-          throw codedError('EMARKER', `no marker line matching ${String(re)} within ${ms} ms (got ${lines.length} lines, last '${lines.at(-1)?.text ?? ''}')`);
+        if (Date.now() > end || ended) {
+          const why = ended ? `the serial reader ended (${st.stderr().trim() || 'QEMU closed the socket'})` : `nothing within ${ms} ms`;
+          throw codedError('EMARKER', `no marker line matching ${String(re)}: ${why} (got ${lines.length} lines, last '${lines.at(-1)?.text ?? ''}')`);
         }
         await Promise.race([new Promise<void>((r) => waiters.push(r)), sleep(Math.max(1, Math.min(500, end - Date.now())))]);
       }
     },
     close() {
-      sock.destroy();
+      if (st.proc.exitCode === null) st.proc.kill('SIGKILL');
     },
   };
 }
@@ -107,8 +169,10 @@ export interface TimedRecording {
   quantum: number;
   /** Left channel. */
   left: Int16Array;
-  /** One entry per chunk read from the pipe: its arrival and the frame count after it. */
+  /** One entry per chunk read from the pipe: its arrival (CLOCK_MONOTONIC ms) and the frame count after it. */
   chunks: Array<{ atMs: number; endFrame: number }>;
+  /** whether the chunks were stamped by a SCHED_FIFO reader */
+  realtime?: boolean;
 }
 
 export interface TimedCapture {
@@ -129,17 +193,16 @@ export function startTimedCapture(pw: PipeWire, quantum: number): TimedCapture {
   const [cmd, cmdArgs] = dieWithParent('stdbuf', ['-o0', 'pw-record', ...args]);
   const proc: ChildProcess = spawn(cmd, cmdArgs, { env: clientEnv(pw.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  proc.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   const parts: Buffer[] = [];
   let bytes = 0;
   const chunks: Array<{ atMs: number; endFrame: number }> = [];
-  proc.stdout!.on('data', (d: Buffer) => {
-    const atMs = performance.now();
+  const st = startStamper(proc.stdout!, (atMs, d) => {
     parts.push(d);
     bytes += d.length;
     chunks.push({ atMs, endFrame: Math.floor(bytes / 4) });
   });
+  const exited = Promise.all([new Promise<void>((r) => proc.once('exit', () => r())), st.exited]);
   const ready = waitFor(`pw-record ${name} linked to ${pw.sink}`, 20_000, async () => {
     if (proc.exitCode !== null) throw new Error(`pw-record exited: ${stderr}`);
     const objs = await pw.pwDump();
@@ -157,12 +220,12 @@ export function startTimedCapture(pw: PipeWire, quantum: number): TimedCapture {
         await exited;
         clearTimeout(t);
       }
-      if (bytes === 0) throw codedError('ENORECORDING', `pw-record delivered no audio: ${stderr}`);
+      if (bytes === 0) throw codedError('ENORECORDING', `pw-record delivered no audio: ${stderr} ${st.stderr()}`);
       const all = Buffer.concat(parts);
       const frames = Math.floor(all.length / 4);
       const left = new Int16Array(frames);
       for (let i = 0; i < frames; i++) left[i] = all.readInt16LE(i * 4);
-      return { rate, quantum, left, chunks };
+      return { rate, quantum, left, chunks, realtime: st.realtime };
     },
   };
 }
@@ -175,7 +238,7 @@ export async function forceQuantum(pw: PipeWire, quantum: number): Promise<void>
 /** Chunks after the one holding a frame that still time it (~100 ms at 48 kHz, Q = 256). */
 const TIMING_CHUNKS = 20;
 
-/** performance.now() at which frame `frame` passed the sink (see the header for the estimate). */
+/** CLOCK_MONOTONIC ms at which frame `frame` passed the sink (see the header for the estimate). */
 export function frameTimeMs(rec: TimedRecording, frame: number): number {
   let best = Infinity;
   let used = 0;
