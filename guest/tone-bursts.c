@@ -1,9 +1,9 @@
 // tone-bursts: the `bursts` scenario's player (guest/README.md). Keeps one playback stream on
 // hw:0,0 running and writes, after a lead-in of silence, N bursts of a 1000 Hz sine (amplitude
 // 0.5, S16_LE stereo) with silence between them. Right before it starts writing each burst it
-// writes "burst <i> xruns=<n>" on its marker tty (the host timestamps that line when it arrives, see
-// test/harness/onset.ts), so the host can time each burst from the guest starting it to its onset
-// at the sink.
+// writes "burst <i> xruns=<n>" on its marker tty (the host timestamps that line when it arrives,
+// see test/harness/onset.ts), so the host can time each burst from the guest starting it to its
+// onset at the sink.
 //
 // Why a program and not aplay: the stream must stay open between bursts (a running stream, as a
 // guest's own sound server keeps it), and the marker must be written at the moment the burst's
