@@ -105,7 +105,11 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
       stops.push(() => r.stop());
       route = r;
     }
-    await line.waitFor(new RegExp(`^burst ${k} `), 180_000);
+    await line.waitFor(new RegExp(`^burst ${k} `), 180_000).catch((err: Error) => {
+      const c = route?.counters();
+      const bridge = c ? `; bridge: ${c.format || 'no format yet'}, ${c.frames} frames, ${c.underruns} underruns` : '';
+      throw Object.assign(new Error(`${p.label}: ${err.message}${bridge}; guest serial tail:\n${guest.serial().slice(-1500)}`), { code: 'EMARKER' });
+    });
     const underrunsBefore = route?.counters().underruns ?? 0;
     hog = busyCore();
     // The guest writes are paced by QEMU taking the audio: a backend that stops taking it stops
@@ -180,7 +184,8 @@ const p50 = (xs: Onset[]): number => percentile(xs.map((o) => o.latencyMs).sort(
 const p99 = (xs: Onset[]): number => percentile(xs.map((o) => o.latencyMs).sort((a, b) => a - b), 99);
 
 export async function run(ctx: BenchContext): Promise<BenchRow[]> {
-  const k = Math.max(8, Math.round(30 * ctx.durationScale));
+  // 32 calm bursts for at least 30 onsets when a burst or two is lost on a loaded machine
+  const k = Math.max(8, Math.round(32 * ctx.durationScale));
   const paths: AudioPath[] = [
     { label: "QEMU 10.0's own -audiodev pipewire", qemu: target('10.0'), via: 'pipewire' },
     { label: 'bridge on QEMU 10.0 (-audiodev dbus)', qemu: target('10.0'), via: 'bridge' },
