@@ -61,6 +61,9 @@ interface PathResult {
   realtime: boolean;
   /** why the guest did not play every burst ('' when it did) */
   stalled: string;
+  /** '; bridge ring ...' for the notes of the bridge paths ('' otherwise) */
+  bridgeCalm: string;
+  bridgeBusy: string;
 }
 
 function target(version: string): QemuTarget {
@@ -105,6 +108,14 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
       stops.push(() => r.stop());
       route = r;
     }
+    // The bridge's own share: what waits in its ring (sampled from the first burst on; each phase apart).
+    const ringMs: Record<'calm' | 'busy', number[]> = { calm: [], busy: [] };
+    let phase: 'calm' | 'busy' = 'calm';
+    const sampler = setInterval(() => {
+      const v = route?.stats()?.voices[0];
+      if (v && line.lines.length > 0) ringMs[phase].push((v.fillFrames / v.rate) * 1000);
+    }, 50);
+    stops.push(() => clearInterval(sampler));
     await line.waitFor(new RegExp(`^burst ${k} `), 180_000).catch((err: Error) => {
       const c = route?.counters();
       const bridge = c ? `; bridge: ${c.format || 'no format yet'}, ${c.frames} frames, ${c.underruns} underruns` : '';
@@ -112,6 +123,7 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
     });
     const underrunsBefore = route?.counters().underruns ?? 0;
     hog = busyCore();
+    phase = 'busy';
     // The guest writes are paced by QEMU taking the audio: a backend that stops taking it stops
     // the guest. Such a stall is a result (the note says where), not a reason to drop every row.
     let stalled = '';
@@ -124,6 +136,14 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
       ctx.log(`${p.label}: ${stalled}`);
     }
     const underrunsBusy = route ? route.counters().underruns - underrunsBefore : undefined;
+    clearInterval(sampler);
+    const c = route?.counters();
+    const ring = (xs: number[]): string => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      return `bridge ring p50 ${percentile(sorted, 50).toFixed(1)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(1)} ms`;
+    };
+    const bridgeCalm = c ? `; ${ring(ringMs.calm)}; at the end: target ${c.targetLatencyMs.toFixed(1)} ms, block ${c.blockFrames} frames, overruns ${c.overruns} frames, drift ${c.driftPpm.toFixed(0)} ppm` : '';
+    const bridgeBusy = c ? `; ${ring(ringMs.busy)}` : '';
     hog.kill('SIGKILL');
     hog = undefined;
     // the last burst's tone is still on its way to the sink
@@ -171,6 +191,8 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
       underruns: underrunsBusy,
       guestXruns: xr ?? `? (${doneLine || stalled})`,
       stalled,
+      bridgeCalm,
+      bridgeBusy,
       seconds: (Date.now() - t0) / 1000,
       realtime: line.realtime && rec.realtime === true,
     };
@@ -222,7 +244,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         'ms',
         (x) => p50(x.calm),
         `p99 ${p99(r.calm).toFixed(1)} ms, min ${Math.min(...r.calm.map((o) => o.latencyMs)).toFixed(1)} ms over ${r.calm.length} onsets ` +
-          `(${k - r.calm.length} of ${k} bursts without one); stamps ${r.realtime ? 'by SCHED_FIFO readers' : 'NOT real-time (not root): marker stamps may be late under load'}`,
+          `(${k - r.calm.length} of ${k} bursts without one); stamps ${r.realtime ? 'by SCHED_FIFO readers' : 'NOT real-time (not root): marker stamps may be late under load'}${r.bridgeCalm}`,
       ),
       versus('guest sound start -> sink onset, p99', 'ms', (x) => p99(x.calm)),
       versus(
@@ -232,7 +254,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         `${r.gaps} gaps >= 5 ms, ${r.discontinuities} breaks in the sine; ` +
           `underruns ${r.underruns === undefined ? "not reported by QEMU's backend" : String(r.underruns)}; ` +
           `guest xruns ${r.guestXruns} (${r.guestBroken} bursts the guest broke itself are not counted); ` +
-          `onset busy p50 ${p50(r.busy).toFixed(1)} ms, p99 ${p99(r.busy).toFixed(1)} ms over ${r.busy.length}; no onset for ${r.missing.length} of ${2 * k + 1} bursts${r.stalled ? `; ${r.stalled}` : ''}`,
+          `onset busy p50 ${p50(r.busy).toFixed(1)} ms, p99 ${p99(r.busy).toFixed(1)} ms over ${r.busy.length}; no onset for ${r.missing.length} of ${2 * k + 1} bursts${r.stalled ? `; ${r.stalled}` : ''}${r.bridgeBusy}`,
       ),
     );
   }
