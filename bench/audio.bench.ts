@@ -11,7 +11,6 @@
 //   5. QEMU's own -audiodev pa backend on the same guest as the peer baseline: PulseAudio's
 //      buffer latency of QEMU's stream vs ours (plus our ring) for the same guest tone.
 // Blocks are fed like QEMU 7.2 sends them: 1024 frames, released on 10 ms ticks.
-import { ChildProcess, spawn } from 'child_process';
 import { PlaybackBackend, selectAudioBackend } from '../src/audio/backend';
 import { Speaker } from '../src/audio/out/speaker';
 import type { AudioOutHandler, PcmFormat } from '../src/qemu/handlers';
@@ -19,7 +18,7 @@ import { QemuVm } from '../src/qemu';
 import { startPipeWire } from '../test/harness/pipewire';
 import { startPulseAudio, Pulse } from '../test/harness/pulseaudio';
 import { startGuest } from '../test/harness/qemu';
-import { BenchContext, BenchRow, percentile } from './lib';
+import { BenchContext, BenchRow, busyCore, percentile } from './lib';
 
 const RATE = 44100;
 const BLOCK = 1024;
@@ -105,11 +104,6 @@ async function play(backend: PlaybackBackend, seconds: number, o: { latencyMs?: 
   const underruns = voice.stats().underruns;
   await speaker.close();
   return { ringMs: ringMs.sort((a, b) => a - b), delayMs: delayMs.sort((a, b) => a - b), underruns, cpuMsPerAudioS: r.cpuMs / r.seconds, fills };
-}
-
-function busyCore(): ChildProcess {
-  // A spinning process: with 2 cores, this keeps one of them busy.
-  return spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
 }
 
 function meanFill(fills: Array<{ t: number; fill: number }>, a: number, b: number): number {

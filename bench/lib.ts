@@ -2,6 +2,7 @@
 // (bench/run.ts) prints them as one table. Every row is compared with a BASELINE MEASURED IN
 // THE SAME RUN (a raw socket read, a memcpy, QEMU's own backend...), never with a constant:
 // these are shared 2-core machines, only same-run ratios mean anything.
+import { ChildProcess, spawn } from 'child_process';
 
 export interface BenchRow {
   /** what was measured, e.g. "8 MB Update ingest" */
@@ -34,4 +35,9 @@ export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i];
+}
+
+/** A spinning child process: on a 2-core machine it keeps the other core busy. Kill it by PID. */
+export function busyCore(): ChildProcess {
+  return spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
 }

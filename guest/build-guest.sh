@@ -43,6 +43,8 @@ CURSOR_SRC=$(dirname "$INIT_SRC")/drm-cursor.c
 [ -r "$CURSOR_SRC" ] || die "missing $CURSOR_SRC (it is part of the repository; restore it with git)"
 FBSHOW_SRC=$(dirname "$INIT_SRC")/fb-show.c
 [ -r "$FBSHOW_SRC" ] || die "missing $FBSHOW_SRC (it is part of the repository; restore it with git)"
+BURSTS_SRC=$(dirname "$INIT_SRC")/tone-bursts.c
+[ -r "$BURSTS_SRC" ] || die "missing $BURSTS_SRC (it is part of the repository; restore it with git)"
 [ -r "$INIT_SRC" ] || die "missing $INIT_SRC (it is part of the repository; restore it with git)"
 
 if [ -z "${KVER:-}" ]; then
@@ -58,7 +60,7 @@ KIMG=/boot/vmlinuz-$KVER
 BB_VERSION=$(/bin/busybox 2>&1 | sed -n 1p)
 ALSA_VERSION=$(aplay --version 2>&1 | sed -n 1p)
 KSTAT=$(stat -c '%s %Y' "$KIMG")
-HASH=$( { sha256sum "$0" "$INIT_SRC" "$CURSOR_SRC" "$FBSHOW_SRC" "$HERE/copy-modules.sh" | cut -d' ' -f1; echo "$KVER $KSTAT"; echo "$BB_VERSION"; echo "$ALSA_VERSION"; } \
+HASH=$( { sha256sum "$0" "$INIT_SRC" "$CURSOR_SRC" "$FBSHOW_SRC" "$BURSTS_SRC" "$HERE/copy-modules.sh" | cut -d' ' -f1; echo "$KVER $KSTAT"; echo "$BB_VERSION"; echo "$ALSA_VERSION"; } \
   | sha256sum | cut -c1-16)
 OUT=$CACHE/$HASH
 
@@ -139,6 +141,10 @@ gcc -static -Os -s -o "$ROOT/bin/drm-cursor" "$CURSOR_SRC" \
 # --- fb-show (static): the `heads` scenario shows a second head's framebuffer --------
 gcc -static -Os -s -o "$ROOT/bin/fb-show" "$FBSHOW_SRC" \
   || die "cannot build $FBSHOW_SRC statically: install the Debian packages 'gcc' and 'libc6-dev'"
+
+# --- tone-bursts (static): the `bursts` scenario's player (raw ALSA ioctls, no alsa-lib) ----
+gcc -static -O2 -s -o "$ROOT/bin/tone-bursts" "$BURSTS_SRC" -lm \
+  || die "cannot build $BURSTS_SRC statically: install the Debian packages 'gcc' and 'libc6-dev'"
 
 # --- /init -----------------------------------------------------------------------
 cp "$INIT_SRC" "$ROOT/init"

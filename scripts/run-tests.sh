@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REALTIME=(test/integration/audio-out-drift.test.ts test/integration/audio-out-formats.test.ts
   test/integration/audio-out-guest.test.ts test/integration/audio-out-reattach.test.ts
-  test/integration/audio-in-guest.test.ts)
+  test/integration/audio-in-guest.test.ts test/integration/audio-e2e-timing.test.ts)
 SYSTEM_TIERS=(test/kernel test/package test/integration/libvirt.test.ts)
 
 excludes=()

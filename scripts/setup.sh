@@ -20,6 +20,9 @@ PACKAGES=(
   qemu-system-x86 qemu-system-gui dbus
   # sound servers and tools used by tests and the demo
   pipewire pipewire-bin wireplumber pulseaudio pulseaudio-utils
+  # pipewire-pulse.conf: the PulseAudio protocol in front of a test PipeWire (startPipeWire({pulse}),
+  # the audio-e2e bench's QEMU -audiodev pa path)
+  pipewire-pulse
   gstreamer1.0-tools gstreamer1.0-pipewire gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   # the test guest: Debian kernel + busybox initramfs with ALSA tools
   linux-image-amd64 busybox-static alsa-utils sox cpio kmod gzip

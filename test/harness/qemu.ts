@@ -13,7 +13,7 @@ import { qemuBinary, type QemuTarget } from './qemu-targets';
 
 export { QmpSession, QmpError } from './qmp';
 
-export type GuestScenario = 'tone' | 'record' | 'keys' | 'pattern' | 'idle' | 'text' | 'cursor' | 'animate' | 'heads';
+export type GuestScenario = 'tone' | 'bursts' | 'record' | 'keys' | 'pattern' | 'idle' | 'text' | 'cursor' | 'animate' | 'heads';
 
 /** Guest parameters passed as `bridge.<name>=<value>` on the kernel command line (guest/README.md). */
 export interface GuestParams {
@@ -24,6 +24,10 @@ export interface GuestParams {
   volume?: number;
   mute?: 0 | 1;
   poweroff?: 0 | 1;
+  /** `bursts` scenario: how many bursts, each how long, and the silence between them (ms). */
+  bursts?: number;
+  burst_ms?: number;
+  gap_ms?: number;
 }
 
 export interface GuestImage {
@@ -47,8 +51,11 @@ export interface GuestOptions {
   pointer?: 'tablet' | 'mouse';
   /** Display device: 'std' (default; bochs-drm in the guest) or 'virtio' (virtio-vga; virtio_gpu). */
   vga?: 'std' | 'virtio';
-  /** Default 'dbus'. `{pa: server}` uses QEMU's PulseAudio backend; 'none' has no host audio. */
-  audiodev?: 'dbus' | { pa: string } | 'none';
+  /**
+   * Default 'dbus'. `{pa: server}` uses QEMU's PulseAudio backend; `{pipewire: env}` QEMU's own
+   * PipeWire backend (QEMU 8.1+), connected to the server the env names; 'none' has no host audio.
+   */
+  audiodev?: 'dbus' | { pa: string } | { pipewire: NodeJS.ProcessEnv } | 'none';
   extraArgs?: string[];
   appendKernelArgs?: string[];
   /** Added to the kernel command line as bridge.<key>=<value>. */
@@ -159,6 +166,8 @@ export function guestArgs(
     audiodev = 'dbus,id=snd0';
   } else if (audio === 'none') {
     audiodev = 'none,id=snd0';
+  } else if ('pipewire' in audio) {
+    audiodev = 'pipewire,id=snd0'; // the server comes from the environment (startGuest)
   } else {
     audiodev = `pa,id=snd0,server=${audio.pa.replace(/,/g, ',,')}`;
   }
@@ -224,7 +233,8 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
   fs.writeFileSync(serialPath, '');
   const args = guestArgs(image, { ...opts, name, uuid, dir, busAddress });
   fs.writeFileSync(path.join(dir, 'qemu.cmd'), [binary, ...args].map(shellQuote).join(' ') + '\n');
-  const env = { ...process.env };
+  const audio = opts.audiodev;
+  const env = { ...process.env, ...(typeof audio === 'object' && 'pipewire' in audio ? audio.pipewire : {}) };
   delete env.DBUS_SESSION_BUS_ADDRESS; // QEMU must never fall back to the user's session bus
 
   let proc: Managed;

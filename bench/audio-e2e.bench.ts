@@ -1,0 +1,262 @@
+// End-to-end speaker latency against QEMU's own audio backends (issue 17 item 1): the time from
+// the guest starting a sound to the sound's onset at the PipeWire sink, measured the same way for
+// each path, same guest, same run:
+//   (a) the bridge on QEMU 10.0 (-audiodev dbus; the audio-out route the `run` command builds),
+//   (b) QEMU 10.0's own -audiodev pipewire (the baseline of every row),
+//   (c) QEMU 10.0's own -audiodev pa, through pipewire-pulse in front of the same PipeWire (a real
+//       PulseAudio daemon has its own null sink and clock: its onsets could only be timed at its
+//       own monitor, a different sink measured by a different recorder, so not the same way),
+//   (d) the bridge on QEMU 7.2.
+// The guest (scenario `bursts`, guest/tone-bursts.c) keeps one stream running and plays 200 ms
+// bursts of 1000 Hz with 300 ms of silence between them, writing "burst <i>" on ttyS1 right before
+// each; test/harness/onset.ts stamps those lines and the capture of the sink's monitor on one
+// clock (its header gives the error bound). Each path gets a fresh PipeWire with the graph
+// quantum forced to 256 (the low-latency setting of the issue's target row), so every backend
+// meets the same graph. The first K bursts give the latency rows (p50/p99); then a busy-loop child
+// takes the other core and the next K bursts are searched for glitches (silent gaps >= 5 ms and
+// breaks in the sine inside each burst), plus, on the bridge paths, the bridge's own underrun count.
+// The latency includes what every path shares: the guest's device buffer (at most 4 x 256 frames,
+// 23 ms), QEMU's hda-codec transfer buffer (kept about half full: ~23 ms) and one graph quantum.
+import type { ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { SoundServerChoice } from '../src/audio/backend';
+import { ConfigSchema } from '../src/config/schema';
+import { createLogger } from '../src/log';
+import { QemuVm } from '../src/qemu';
+import { QemuSession } from '../src/service/attach';
+import { AudioOutRoute } from '../src/service/routes/audio-out';
+import { writeWav } from '../test/harness/audio-capture';
+import { ownedTempDir } from '../test/harness/audio-tools';
+import { burstGlitches, findOnsets, forceQuantum, matchOnsets, openMarkerLine, startTimedCapture, type Onset } from '../test/harness/onset';
+import { startPipeWire } from '../test/harness/pipewire';
+import { parseMarks, startGuest, type GuestOptions } from '../test/harness/qemu';
+import { QEMU_TARGETS, type QemuTarget } from '../test/harness/qemu-targets';
+import { BenchContext, BenchRow, busyCore, percentile } from './lib';
+
+const QUANTUM = 256;
+const BURST_MS = 200;
+const GAP_MS = 300;
+const TONE_HZ = 1000;
+
+interface AudioPath {
+  label: string;
+  qemu: QemuTarget;
+  /** 'bridge': -audiodev dbus with our audio-out route; otherwise QEMU's own backend. */
+  via: 'bridge' | 'pipewire' | 'pa';
+}
+
+interface PathResult {
+  calm: Onset[];
+  busy: Onset[];
+  missing: number[];
+  gaps: number;
+  discontinuities: number;
+  /** busy bursts left out of the glitch count: the guest itself underran while writing them */
+  guestBroken: number;
+  /** the bridge's underruns while the other core was busy (undefined: QEMU's backend does not say) */
+  underruns?: number;
+  guestXruns: string;
+  seconds: number;
+  realtime: boolean;
+  /** why the guest did not play every burst ('' when it did) */
+  stalled: string;
+  /** '; bridge ring ...' for the notes of the bridge paths ('' otherwise) */
+  bridgeCalm: string;
+  bridgeBusy: string;
+}
+
+function target(version: string): QemuTarget {
+  const t = QEMU_TARGETS.find((q) => q.version === version);
+  if (!t) throw Object.assign(new Error(`QEMU ${version} is not among the targets (QDB_QEMU=${process.env.QDB_QEMU ?? ''} filters them): unset QDB_QEMU`), { code: 'EQEMUTARGET' });
+  return t;
+}
+
+async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<PathResult> {
+  const t0 = Date.now();
+  const bursts = 2 * k + 1; // K calm, one while the busy loop starts (not counted), K busy
+  const pw = await startPipeWire({ quantum: QUANTUM, pulse: p.via === 'pa' });
+  const stops: Array<() => Promise<void> | void> = [() => pw.stop()];
+  let hog: ChildProcess | undefined;
+  try {
+    await forceQuantum(pw, QUANTUM);
+    const cap = startTimedCapture(pw, QUANTUM);
+    stops.push(async () => void (await cap.stop().catch(() => undefined)));
+    await cap.ready;
+    const dir = ownedTempDir('e2e');
+    const markerSock = path.join(dir, 'markers.sock');
+    const audiodev: GuestOptions['audiodev'] = p.via === 'bridge' ? 'dbus' : p.via === 'pipewire' ? { pipewire: pw.env } : { pa: pw.pulse!.server };
+    const guest = await startGuest({
+      qemu: p.qemu,
+      scenario: 'bursts',
+      audiodev,
+      params: { bursts, burst_ms: BURST_MS, gap_ms: GAP_MS },
+      extraArgs: ['-serial', `unix:${markerSock},server=on,wait=off`],
+    });
+    stops.push(() => guest.stop());
+    const line = await openMarkerLine(markerSock);
+    stops.push(() => line.close());
+    let route: AudioOutRoute | undefined;
+    if (p.via === 'bridge') {
+      const log = createLogger({ format: 'text', level: 'warn' }, 'bench');
+      const config = ConfigSchema.parse({ connection: { address: guest.busAddress, vm: guest.name }, audio: { backend: 'pipewire', sink: pw.sink } });
+      const session = new QemuSession(await QemuVm.connect({ busAddress: guest.busAddress, name: guest.name }), log);
+      stops.push(() => session.close());
+      const r = new AudioOutRoute(config, { sound: new SoundServerChoice('pipewire', { env: pw.env }) });
+      const ac = new AbortController();
+      await r.start({ vm: session, log, signal: ac.signal, fail: (e) => log.error(`audio-out failed: ${e.message}`), statusChanged: () => undefined });
+      stops.push(() => r.stop());
+      route = r;
+    }
+    // The bridge's own share: what waits in its ring (sampled from the first burst on; each phase apart).
+    const ringMs: Record<'calm' | 'busy', number[]> = { calm: [], busy: [] };
+    let phase: 'calm' | 'busy' = 'calm';
+    const sampler = setInterval(() => {
+      const v = route?.stats()?.voices[0];
+      if (v && line.lines.length > 0) ringMs[phase].push((v.fillFrames / v.rate) * 1000);
+    }, 50);
+    stops.push(() => clearInterval(sampler));
+    await line.waitFor(new RegExp(`^burst ${k} `), 180_000).catch((err: Error) => {
+      const c = route?.counters();
+      const bridge = c ? `; bridge: ${c.format || 'no format yet'}, ${c.frames} frames, ${c.underruns} underruns` : '';
+      throw Object.assign(new Error(`${p.label}: ${err.message}${bridge}; guest serial tail:\n${guest.serial().slice(-1500)}`), { code: 'EMARKER' });
+    });
+    const underrunsBefore = route?.counters().underruns ?? 0;
+    hog = busyCore();
+    phase = 'busy';
+    // The guest writes are paced by QEMU taking the audio: a backend that stops taking it stops
+    // the guest. Such a stall is a result (the note says where), not a reason to drop every row.
+    let stalled = '';
+    let doneLine = '';
+    try {
+      await line.waitFor(new RegExp(`^burst ${bursts - 1} `), 120_000);
+      doneLine = (await guest.waitForSerial(/MARK (bursts-done|error)[^\n]*/, 30_000))[0];
+    } catch (err) {
+      stalled = `the guest stopped at '${line.lines.at(-1)?.text ?? ''}' (${(err as Error).message.split('\n')[0]})`;
+      ctx.log(`${p.label}: ${stalled}`);
+    }
+    const underrunsBusy = route ? route.counters().underruns - underrunsBefore : undefined;
+    clearInterval(sampler);
+    const c = route?.counters();
+    const ring = (xs: number[]): string => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      return `bridge ring p50 ${percentile(sorted, 50).toFixed(1)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(1)} ms`;
+    };
+    const bridgeCalm = c ? `; ${ring(ringMs.calm)}; at the end: target ${c.targetLatencyMs.toFixed(1)} ms, block ${c.blockFrames} frames, overruns ${c.overruns} frames, drift ${c.driftPpm.toFixed(0)} ppm` : '';
+    const bridgeBusy = c ? `; ${ring(ringMs.busy)}` : '';
+    hog.kill('SIGKILL');
+    hog = undefined;
+    // the last burst's tone is still on its way to the sink
+    await new Promise((r) => setTimeout(r, 1000));
+    const rec = await cap.stop();
+    const onsets = findOnsets(rec, GAP_MS / 2);
+    if (process.env.QDB_E2E_DUMP) {
+      const f = path.join(process.env.QDB_E2E_DUMP, `${p.via}-${p.qemu.version}.json`);
+      fs.writeFileSync(f, JSON.stringify({ rate: rec.rate, chunks: rec.chunks, onsets, lines: line.lines }));
+      writeWav(f.replace(/json$/, 'wav'), rec.left, rec.rate, 1);
+      fs.writeFileSync(f.replace(/json$/, 'serial.log'), guest.serial());
+      ctx.log(`capture (timing, left channel, guest serial) dumped to ${f.replace(/json$/, '*')}`);
+    }
+    const { matched, missing } = matchOnsets(line.lines, rec, onsets, BURST_MS + GAP_MS);
+    const xr = parseMarks(guest.serial(), 'bursts-done')[0]?.fields.xruns;
+    // The guest's underrun count at each marker, and at the end: a burst during which it rose was
+    // broken by the guest (TCG starved of CPU), not by the host path, and is not counted below.
+    const xrunsAt = new Map<number, number>();
+    for (const l of line.lines) {
+      const m = /^burst (\d+) xruns=(\d+)$/.exec(l.text);
+      if (m) xrunsAt.set(Number(m[1]), Number(m[2]));
+    }
+    xrunsAt.set(bursts, Number(xr ?? NaN));
+    let gaps = 0;
+    let discontinuities = 0;
+    let guestBroken = 0;
+    for (const o of matched.filter((m) => m.burst > k)) {
+      const next = xrunsAt.get(o.burst + 1);
+      if (next !== o.guestXruns) {
+        guestBroken++;
+        continue;
+      }
+      const g = burstGlitches(rec, o.frame, BURST_MS, TONE_HZ);
+      gaps += g.gaps;
+      discontinuities += g.discontinuities;
+    }
+    if (missing.length > 0) ctx.log(`${p.label}: no onset found for bursts ${missing.join(',')}: ${doneLine}`);
+    return {
+      calm: matched.filter((m) => m.burst < k),
+      busy: matched.filter((m) => m.burst > k),
+      missing,
+      gaps,
+      discontinuities,
+      guestBroken,
+      underruns: underrunsBusy,
+      guestXruns: xr ?? `? (${doneLine || stalled})`,
+      stalled,
+      bridgeCalm,
+      bridgeBusy,
+      seconds: (Date.now() - t0) / 1000,
+      realtime: line.realtime && rec.realtime === true,
+    };
+  } finally {
+    hog?.kill('SIGKILL');
+    for (const s of stops.reverse()) await Promise.resolve(s()).catch((e: unknown) => ctx.log(`cleanup: ${String(e)}`));
+  }
+}
+
+const p50 = (xs: Onset[]): number => percentile(xs.map((o) => o.latencyMs).sort((a, b) => a - b), 50);
+const p99 = (xs: Onset[]): number => percentile(xs.map((o) => o.latencyMs).sort((a, b) => a - b), 99);
+
+export async function run(ctx: BenchContext): Promise<BenchRow[]> {
+  // 32 calm bursts for at least 30 onsets when a burst or two is lost on a loaded machine
+  const k = Math.max(8, Math.round(32 * ctx.durationScale));
+  const paths: AudioPath[] = [
+    { label: "QEMU 10.0's own -audiodev pipewire", qemu: target('10.0'), via: 'pipewire' },
+    { label: 'bridge on QEMU 10.0 (-audiodev dbus)', qemu: target('10.0'), via: 'bridge' },
+    { label: "QEMU 10.0's own -audiodev pa (pipewire-pulse)", qemu: target('10.0'), via: 'pa' },
+    { label: 'bridge on QEMU 7.2 (-audiodev dbus)', qemu: target('7.2'), via: 'bridge' },
+  ];
+  const results: Array<{ p: AudioPath; r: PathResult }> = [];
+  for (const p of paths) {
+    ctx.log(`${p.label}: ${2 * k + 1} bursts (${k} with the other core busy)`);
+    const r = await measure(p, k, ctx);
+    ctx.log(`${p.label}: latencies (ms) ${r.calm.map((o) => o.latencyMs.toFixed(1)).join(' ')} | busy ${r.busy.map((o) => o.latencyMs.toFixed(1)).join(' ')}`);
+    ctx.log(`${p.label}: onset p50 ${p50(r.calm).toFixed(1)} ms, p99 ${p99(r.calm).toFixed(1)} ms over ${r.calm.length}; busy: ${r.gaps} gaps, ${r.discontinuities} breaks, ${r.seconds.toFixed(0)} s`);
+    // A path that lost bursts is reported with what it found (the notes say how many); no onset
+    // at all means the measurement itself is broken.
+    if (r.calm.length === 0) throw Object.assign(new Error(`${p.label}: no onset found after any of the first ${k} markers`), { code: 'EONSETS' });
+    results.push({ p, r });
+  }
+  const base = results[0];
+  const rows: BenchRow[] = [];
+  const glitches = (r: PathResult): number => r.gaps + r.discontinuities;
+  for (const { p, r } of results) {
+    // every row of a path against the same measure of the baseline path
+    const versus = (name: string, unit: string, measure: (x: PathResult) => number, note?: string): BenchRow => ({
+      name: `${name}, ${p.label}`,
+      value: measure(r),
+      unit,
+      baseline: r === base.r ? undefined : { name: base.p.label, value: measure(base.r) },
+      better: 'lower',
+      note,
+    });
+    rows.push(
+      versus(
+        'guest sound start -> sink onset, p50',
+        'ms',
+        (x) => p50(x.calm),
+        `p99 ${p99(r.calm).toFixed(1)} ms, min ${Math.min(...r.calm.map((o) => o.latencyMs)).toFixed(1)} ms over ${r.calm.length} onsets ` +
+          `(${k - r.calm.length} of ${k} bursts without one); stamps ${r.realtime ? 'by SCHED_FIFO readers' : 'NOT real-time (not root): marker stamps may be late under load'}${r.bridgeCalm}`,
+      ),
+      versus('guest sound start -> sink onset, p99', 'ms', (x) => p99(x.calm)),
+      versus(
+        `glitches in ${r.busy.length - r.guestBroken} bursts, other core busy`,
+        'count',
+        glitches,
+        `${r.gaps} gaps >= 5 ms, ${r.discontinuities} breaks in the sine; ` +
+          `underruns ${r.underruns === undefined ? "not reported by QEMU's backend" : String(r.underruns)}; ` +
+          `guest xruns ${r.guestXruns} (${r.guestBroken} bursts the guest broke itself are not counted); ` +
+          `onset busy p50 ${p50(r.busy).toFixed(1)} ms, p99 ${p99(r.busy).toFixed(1)} ms over ${r.busy.length}; no onset for ${r.missing.length} of ${2 * k + 1} bursts${r.stalled ? `; ${r.stalled}` : ''}${r.bridgeBusy}`,
+      ),
+    );
+  }
+  return rows;
+}
