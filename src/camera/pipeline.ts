@@ -45,7 +45,7 @@ export class CameraPipeline {
   private readonly log: Logger;
   private readonly outs = new Map<CameraPixelFormat, Buffer>();
   private scratch: Buffer | undefined;
-  private saveUnder = Buffer.alloc(64 * 64 * 4);
+  private cursorWork = Buffer.alloc(66 * 66 * 4);
   private lastVersion = -1;
   private lastFormat: CameraPixelFormat | null = null;
   private lastFrame: Buffer | null = null;
@@ -191,17 +191,18 @@ export class CameraPipeline {
       return out;
     }
     const rect = letterbox(pic.width, pic.height, this.width, this.height);
-    const direct = pic.width === this.width && pic.height === this.height;
-    if (!direct && !this.scratch) this.scratch = Buffer.alloc(this.width * this.height * 4);
+    const scaled = rect[2] !== pic.width || rect[3] !== pic.height;
+    if (scaled && !this.scratch) this.scratch = Buffer.alloc(this.width * this.height * 4);
     const cursor = this.source.cursor();
-    if (cursor && this.saveUnder.length < cursor.width * cursor.height * 4) this.saveUnder = Buffer.alloc(cursor.width * cursor.height * 4);
+    const work = cursor ? cursorWorkBytes(scaled, pic.width, pic.height, cursor) : 0;
+    if (this.cursorWork.length < work) this.cursorWork = Buffer.alloc(work);
     native.yuvCompose({
       fb: pic.data,
       fbStride: pic.stride,
       fbWidth: pic.width,
       fbHeight: pic.height,
       cursor,
-      saveUnder: this.saveUnder,
+      cursorWork: this.cursorWork,
       scratch: this.scratch,
       camWidth: this.width,
       camHeight: this.height,
@@ -211,6 +212,14 @@ export class CameraPipeline {
     });
     return out;
   }
+}
+
+/**
+ * Bytes yuvCompose blends the cursor in: its chroma-aligned box when the picture is not scaled;
+ * scaled, a picture-sized image whose band under the cursor is re-scaled (see native/yuv.cc).
+ */
+export function cursorWorkBytes(scaled: boolean, picWidth: number, picHeight: number, cursor: { width: number; height: number }): number {
+  return scaled ? picWidth * picHeight * 4 : (cursor.width + 2) * (cursor.height + 2) * 4;
 }
 
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));

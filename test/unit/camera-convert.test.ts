@@ -329,13 +329,13 @@ describe('absurd input from the peer', () => {
 });
 
 describe('yuvCompose argument checks', () => {
-  it('a bad argument throws before the cursor is drawn: the framebuffer stays the guest picture', () => {
+  it('a bad argument throws; the framebuffer is never written (it may be QEMU\'s own bytes)', () => {
     const fb = Buffer.alloc(100 * 50 * 4, 0x33);
     const before = Buffer.from(fb);
     const cursor = { data: Buffer.alloc(8 * 8 * 4, 0xff), width: 8, height: 8, x: 10, y: 10 };
-    const base = { fb, fbStride: 400, fbWidth: 100, fbHeight: 50, cursor, saveUnder: Buffer.alloc(256), camWidth: 64, camHeight: 48, rect: [0, 8, 64, 32] as [number, number, number, number], format: 0 as const, out: Buffer.alloc(64 * 48 * 2) };
+    const base = { fb, fbStride: 400, fbWidth: 100, fbHeight: 50, cursor, cursorWork: Buffer.alloc(100 * 50 * 4), camWidth: 64, camHeight: 48, rect: [0, 8, 64, 32] as [number, number, number, number], format: 0 as const, out: Buffer.alloc(64 * 48 * 2) };
     expect(() => native.yuvCompose({ ...base, scratch: Buffer.alloc(10) })).toThrow(/scratch buffer too small/);
-    expect(() => native.yuvCompose({ ...base, scratch: Buffer.alloc(64 * 48 * 4), saveUnder: Buffer.alloc(4) })).toThrow(/saveUnder/);
+    expect(() => native.yuvCompose({ ...base, scratch: Buffer.alloc(64 * 48 * 4), cursorWork: Buffer.alloc(4) })).toThrow(/cursorWork/);
     expect(() => native.yuvCompose({ ...base, scratch: Buffer.alloc(64 * 48 * 4), out: Buffer.alloc(10) })).toThrow(/out buffer too small/);
     expect(() => native.yuvCompose({ ...base, scratch: Buffer.alloc(64 * 48 * 4), camWidth: 63 })).toThrow(/even/);
     expect(() => native.yuvCompose({ ...base, scratch: Buffer.alloc(64 * 48 * 4), rect: [0, 0, 65, 48] })).toThrow(/letterbox rectangle/);
