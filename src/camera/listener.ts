@@ -10,7 +10,7 @@ import type { ConsoleListenerHandler, CursorImage } from '../qemu/handlers';
 import type { ComposeCursor } from '../native-api/video';
 import { DISPLAY_OFF_HEIGHT, DISPLAY_OFF_WIDTH, displayOffPicture } from './display-off';
 import { Framebuffer, MAX_PIXELS, MAX_SIDE } from './framebuffer';
-import { formatError, hex32, pixmanFormat as knownPixmanFormat } from './pixman';
+import { PIXMAN_A8R8G8B8, PIXMAN_X8R8G8B8, formatError, hex32, pixmanFormat as knownPixmanFormat } from './pixman';
 import { type Logger, silentLogger } from '../log';
 
 export interface PictureView {
@@ -74,6 +74,13 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   /** last Console Width/Height (the service passes the initial value and every change) */
   private consoleWH: [number, number] | null = null;
   private map: MappedScanout | null = null;
+  /**
+   * The last Scanout's own bytes, shown as they came when they are already in the picture's
+   * layout ([ax]8r8g8b8): the camera converts straight from them, and fb is filled from them only
+   * when something must be drawn over them (an Update, a new Console size). null when fb holds
+   * the picture.
+   */
+  private shown: PictureView | null = null;
   private staging: Buffer = Buffer.alloc(0);
   private readonly arrivals = new Float64Array(MAX_ARRIVALS);
   private nArrivals = 0;
@@ -96,7 +103,14 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     if (!this.accept(pixmanFormat)) return;
     try {
       this.fb.resize(width, height);
-      this.fb.blit(0, 0, width, height, stride, pixmanFormat, data);
+      if (pixmanFormat === PIXMAN_X8R8G8B8 || pixmanFormat === PIXMAN_A8R8G8B8) {
+        // Kept, not copied: the D-Bus layer hands over the message's own bytes (handlers.ts).
+        // The D-Bus layer checked that data holds h rows at stride; the addon checks it again.
+        this.shown = { data, width, height, stride };
+      } else {
+        this.shown = null;
+        this.fb.blit(0, 0, width, height, stride, pixmanFormat, data);
+      }
     } catch (err) {
       this.logOnce(`dropped a Scanout: ${(err as Error).message}`);
       return;
@@ -109,6 +123,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     // An Update outside the picture: the mode changed with no Scanout (7.2 text mode). Take the
     // Console size when the Update fits it (a stale Scanout may have come after the property);
     // otherwise grow (the property has not arrived yet) and let consoleSize() trim later.
+    this.materialize();
     const cs = this.consoleWH;
     if ((x + width > this.fb.width || y + height > this.fb.height) && cs && x + width <= cs[0] && y + height <= cs[1]) this.fb.resize(cs[0], cs[1]);
     try {
@@ -127,6 +142,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
       fs.closeSync(fd);
       return;
     }
+    this.shown = null;
     this.map = { fd, offset, width, height, stride, format: pixmanFormat, bytesPerPixel: (pixmanFormat >>> 24) / 8 };
     try {
       this.fb.resize(width, height);
@@ -179,6 +195,8 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   consoleSize(width: number, height: number): void {
     if (width <= 0 || height <= 0 || width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS) return;
     this.consoleWH = [width, height];
+    if (width === this.fb.width && height === this.fb.height) return;
+    this.materialize();
     if (this.fb.resize(width, height)) this.changed(false);
   }
 
@@ -198,6 +216,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   picture(): PictureView | null {
     if (this.displayOff) return this.offPicture();
     if (!this.haveFrame || this.fb.width === 0) return null;
+    if (this.shown) return this.shown;
     return { data: this.fb.data, width: this.fb.width, height: this.fb.height, stride: this.fb.stride };
   }
 
@@ -223,6 +242,19 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     }
     this.version++;
     if (this.nArrivals < MAX_ARRIVALS) this.arrivals[this.nArrivals++] = performance.now();
+  }
+
+  /** Copies a kept Scanout into fb, which is about to be drawn over or resized. */
+  private materialize(): void {
+    const p = this.shown;
+    if (!p) return;
+    this.shown = null;
+    try {
+      this.fb.blit(0, 0, p.width, p.height, p.stride, PIXMAN_X8R8G8B8, p.data);
+    } catch (err) {
+      // cannot happen for a Scanout the addon converted before; never let it escape a handler
+      this.logOnce(`dropped a Scanout: ${(err as Error).message}`);
+    }
   }
 
   private accept(format: number): boolean {

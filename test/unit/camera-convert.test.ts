@@ -93,7 +93,8 @@ describe('pixman formats -> ARGB framebuffer', () => {
     for (let i = 0; i < 3; i++) l.update(0, 0, 4, 4, 4, 0x08018000, Buffer.alloc(16));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/pixman format 0x08018000, which is not supported/);
-    expect(argbAt(l.fb.data, l.fb.stride, 1, 1)).toEqual(RED);
+    const pic = l.picture()!;
+    expect(argbAt(pic.data, pic.stride, 1, 1)).toEqual(RED);
   });
 });
 
@@ -191,7 +192,6 @@ describe('cursor', () => {
     l.cursorDefine({ width: 16, height: 16, hotX: 2, hotY: 3, data: cur });
     return l;
   };
-  const before = () => Buffer.from(setup().fb.data);
 
   it.each([
     ['inside', 100, 50],
@@ -199,12 +199,13 @@ describe('cursor', () => {
     ['bottom-right corner, partly outside', fbW - 1, fbH - 1],
     ['left edge', -5, 40],
     ['fully outside', 500, 500],
-  ])('%s (%i,%i): composited into the frame, framebuffer left untouched', (_what, mx, my) => {
+  ])('%s (%i,%i): composited into the frame, the guest picture left untouched', (_what, mx, my) => {
     const l = setup();
-    const fbBefore = before();
+    const picture = l.picture()!.data;
+    const pictureBefore = Buffer.from(picture);
     l.mouseSet(mx, my, true);
     const frame = compose(l, fbW, fbH, 'YUY2');
-    expect(Buffer.compare(l.fb.data, fbBefore)).toBe(0);
+    expect(Buffer.from(picture).equals(pictureBefore)).toBe(true);
     const x0 = mx - 2;
     const y0 = my - 3;
     // an opaque cursor pixel inside the frame is red; a transparent one shows the blue below
@@ -342,5 +343,52 @@ describe('yuvCompose argument checks', () => {
     expect(fb.equals(before)).toBe(true);
     native.yuvCompose({ ...base, scratch: Buffer.alloc(64 * 48 * 4) });
     expect(fb.equals(before)).toBe(true);
+  });
+});
+
+describe('a Scanout in the picture layout is kept, not copied', () => {
+  it('an x8r8g8b8 Scanout is shown from its own bytes, padded stride and all', () => {
+    const l = new CameraConsoleListener({ log: silentLogger });
+    const src = encodePixman(X8R8G8B8, 6, 4, () => GREEN, 6 * 4 + 8);
+    l.scanout(6, 4, src.stride, X8R8G8B8, src.data);
+    const pic = l.picture()!;
+    expect(pic.data).toBe(src.data);
+    expect([pic.width, pic.height, pic.stride]).toEqual([6, 4, 6 * 4 + 8]);
+    expect(dist(rgbAtFrame(compose(l, 6, 4, 'YUY2'), 'YUY2', 6, 4, 2, 2), GREEN)).toBeLessThanOrEqual(YUV_TOL);
+  });
+
+  it('an Update after it is drawn over a copy: the picture has both, the Scanout bytes stay as QEMU sent them', () => {
+    const l = new CameraConsoleListener({ log: silentLogger });
+    const src = encodePixman(X8R8G8B8, 8, 4, () => BLUE, 8 * 4 + 4);
+    const sent = Buffer.from(src.data);
+    l.scanout(8, 4, src.stride, X8R8G8B8, src.data);
+    const red = encodePixman(X8R8G8B8, 2, 2, () => RED);
+    l.update(4, 2, 2, 2, red.stride, X8R8G8B8, red.data);
+    const pic = l.picture()!;
+    expect(pic.data).toBe(l.fb.data);
+    expect(argbAt(pic.data, pic.stride, 4, 2)).toEqual(RED);
+    expect(argbAt(pic.data, pic.stride, 1, 1)).toEqual(BLUE);
+    expect(src.data.equals(sent)).toBe(true);
+  });
+
+  it('a Scanout in another format is converted into the framebuffer', () => {
+    const l = new CameraConsoleListener({ log: silentLogger });
+    const r5g6b5 = 0x10020565;
+    const src = encodePixman(r5g6b5, 4, 2, () => RED);
+    l.scanout(4, 2, src.stride, r5g6b5, src.data);
+    const pic = l.picture()!;
+    expect(pic.data).toBe(l.fb.data);
+    expect(argbAt(pic.data, pic.stride, 3, 1)).toEqual(RED);
+  });
+
+  it('a new Console size keeps the kept picture where it overlaps', () => {
+    const l = new CameraConsoleListener({ log: silentLogger });
+    const src = encodePixman(X8R8G8B8, 8, 4, () => WHITE);
+    l.scanout(8, 4, src.stride, X8R8G8B8, src.data);
+    l.consoleSize(10, 6);
+    const pic = l.picture()!;
+    expect([pic.width, pic.height]).toEqual([10, 6]);
+    expect(argbAt(pic.data, pic.stride, 7, 3)).toEqual(WHITE);
+    expect(argbAt(pic.data, pic.stride, 9, 5)).toEqual(BLACK);
   });
 });
