@@ -30,6 +30,11 @@ export interface PictureSource {
   cursor(): ComposeCursor | null;
   /** Arrival times (performance.now()) of changes not yet taken; clears them. For latency. */
   takeArrivals(into: number[]): void;
+  /**
+   * Optional: calls fn on every change, from the handler that made it (fn must only schedule);
+   * returns the unsubscribe. Lets the camera clock show a change early (see pipeline.ts).
+   */
+  onChange?(fn: () => void): () => void;
 }
 
 export interface CameraListenerOptions {
@@ -82,6 +87,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
    */
   private shown: PictureView | null = null;
   private staging: Buffer = Buffer.alloc(0);
+  private readonly watchers = new Set<() => void>();
   private readonly arrivals = new Float64Array(MAX_ARRIVALS);
   private nArrivals = 0;
   private readonly refusedFormats = new Set<number>();
@@ -228,6 +234,11 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     return c;
   }
 
+  onChange(fn: () => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
   takeArrivals(into: number[]): void {
     for (let i = 0; i < this.nArrivals; i++) into.push(this.arrivals[i]);
     this.nArrivals = 0;
@@ -242,6 +253,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     }
     this.version++;
     if (this.nArrivals < MAX_ARRIVALS) this.arrivals[this.nArrivals++] = performance.now();
+    for (const fn of this.watchers) fn();
   }
 
   /** Copies a kept Scanout into fb, which is about to be drawn over or resized. */

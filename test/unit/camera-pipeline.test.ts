@@ -130,6 +130,73 @@ describe('pipeline: converts only on change, steady output', () => {
       vi.advanceTimersByTime(1000);
       expect(p.stats.ticks).toBe(301);
     });
+
+    /** A guest drawing at 60/s for 4 s, its first update `phaseMs` after the camera started; measured from 0.5 s to 3.1 s. */
+    const guestAt60 = (phaseMs: number) => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'] });
+      const l = withFrame();
+      const sink = new FakeSink({ width: 64, height: 48, fps: 30 });
+      const p = new CameraPipeline({ source: l, sink });
+      const handedAt: number[] = [];
+      const write = sink.writeFrame.bind(sink);
+      sink.writeFrame = (f, fmt) => (handedAt.push(performance.now()), write(f, fmt));
+      p.start();
+      const g = encodePixman(XRGB, 4, 4, () => GREEN);
+      for (let k = 0; k < 240; k++) setTimeout(() => l.update(0, 0, 4, 4, g.stride, XRGB, g.data), phaseMs + (k * 1000) / 60);
+      vi.advanceTimersByTime(500);
+      p.takeLatencies();
+      handedAt.length = 0;
+      vi.advanceTimersByTime(2600);
+      p.stop();
+      const gaps = handedAt.slice(1).map((t, i) => t - handedAt[i]);
+      return { latencies: p.takeLatencies(), frames: handedAt.length, gaps };
+    };
+
+    it.each([1, 8, 16])('a guest at 60/s, first update %i ms after a tick: every change shown within half a period, 30 frames/s', (phaseMs) => {
+      const { latencies, frames, gaps } = guestAt60(phaseMs);
+      expect(latencies.length).toBeGreaterThanOrEqual(154); // 2.6 s of updates at 60/s
+      // Fake time: conversion takes no time, so this is the pacing alone (a fixed clock: up to
+      // 33 ms). Fake timers fire on whole milliseconds: the guest's 16.7 ms steps become 16 or 17.
+      expect(Math.max(...latencies)).toBeLessThanOrEqual(1000 / 60 + 1.5);
+      expect(frames).toBeGreaterThanOrEqual(77); // 2.6 s at 30/s
+      expect(frames).toBeLessThanOrEqual(79);
+      // never closer than a period minus the slack
+      expect(Math.min(...gaps)).toBeGreaterThanOrEqual((1000 / 30) * 0.75 - 0.01);
+    });
+
+    it('a lone change soon after a frame is shown at the next regular tick, not held back', () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'] });
+      const l = withFrame();
+      const sink = new FakeSink({ width: 64, height: 48, fps: 30 }); // written every tick
+      const p = new CameraPipeline({ source: l, sink });
+      p.start();
+      vi.advanceTimersByTime(1000 + 5); // ticks at 0, 33.3 .. 1000: 5 ms after the last
+      p.takeLatencies();
+      const g = encodePixman(XRGB, 4, 4, () => GREEN);
+      l.update(0, 0, 4, 4, g.stride, XRGB, g.data);
+      vi.advanceTimersByTime(40);
+      // the regular tick 28.3 ms later (fake timers fire on whole ms), not a held-back 36.7 ms
+      const latencies = p.takeLatencies();
+      expect(latencies).toHaveLength(1);
+      expect(latencies[0]).toBeGreaterThanOrEqual(27);
+      expect(latencies[0]).toBeLessThanOrEqual(29);
+      p.stop();
+    });
+
+    it('a lone change long after the last frame is shown on the next turn of the event loop', () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'] });
+      const l = withFrame();
+      const sink = new FakeSink({ width: 64, height: 48, fps: 30, repeatsItself: true });
+      const p = new CameraPipeline({ source: l, sink });
+      p.start();
+      vi.advanceTimersByTime(1005);
+      p.takeLatencies();
+      const g = encodePixman(XRGB, 4, 4, () => GREEN);
+      l.update(0, 0, 4, 4, g.stride, XRGB, g.data);
+      vi.advanceTimersByTime(0);
+      expect(p.takeLatencies()).toEqual([0]);
+      p.stop();
+    });
   });
 });
 
