@@ -141,7 +141,11 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     this.changed(true);
   }
 
-  /** 9.2+: the scanout lives in a memfd we now own; we read it with pread (no mmap needed). */
+  /**
+   * 9.2+: the scanout lives in a memfd we now own; we read it with pread, straight into the
+   * picture when it is in the picture's layout. (Not mmap: QEMU could shrink the memfd under a
+   * mapping, and reading there is SIGBUS; pread just comes back short.)
+   */
   scanoutMap(fd: number, offset: number, width: number, height: number, stride: number, pixmanFormat: number): void {
     this.unmap();
     if (!this.accept(pixmanFormat)) {
@@ -285,29 +289,47 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   private readMapped(x: number, y: number, w: number, h: number): void {
     const m = this.map!;
     const bpp = m.bytesPerPixel;
-    // one pread of the span from the rectangle's first to its last byte, then convert with stride
-    const len = (h - 1) * m.stride + w * bpp;
-    if (this.staging.length < len) this.staging = Buffer.alloc(len);
+    const fb = this.fb;
+    if ((m.format === PIXMAN_X8R8G8B8 || m.format === PIXMAN_A8R8G8B8) && x + w <= fb.width && y + h <= fb.height) {
+      // Already the picture's layout: read straight into the picture, no staging copy. Whole
+      // rows at the picture's stride in one pread, else one pread per row.
+      const at = (row: number): number => m.offset + row * m.stride + x * bpp;
+      if (x === 0 && w === fb.width && m.stride === fb.stride) {
+        if (!this.pread(fb.data, y * fb.stride, h * fb.stride, at(y))) return;
+      } else {
+        for (let row = y; row < y + h; row++) if (!this.pread(fb.data, row * fb.stride + x * 4, w * 4, at(row))) return;
+      }
+    } else {
+      // one pread of the span from the rectangle's first to its last byte, then convert with stride
+      const len = (h - 1) * m.stride + w * bpp;
+      if (this.staging.length < len) this.staging = Buffer.alloc(len);
+      if (!this.pread(this.staging, 0, len, m.offset + y * m.stride + x * bpp)) return;
+      this.fb.blit(x, y, w, h, m.stride, m.format, this.staging.subarray(0, len));
+    }
+    this.changed(true);
+  }
+
+  /** Reads len bytes of the mapped scanout at pos into buf[off..]; false (reported once, unmapped) if it cannot. */
+  private pread(buf: Buffer, off: number, len: number, pos: number): boolean {
     let got = 0;
     try {
       while (got < len) {
-        const n = fs.readSync(m.fd, this.staging, got, len - got, m.offset + y * m.stride + x * bpp + got);
+        const n = fs.readSync(this.map!.fd, buf, off + got, len - got, pos + got);
         if (n === 0) break;
         got += n;
       }
     } catch (err) {
       this.logOnce(`reading the mapped scanout failed (${(err as Error).message}); waiting for the next Scanout`);
       this.unmap();
-      return;
+      return false;
     }
     if (got < len) {
       // Once: the geometry is QEMU's (or the guest's) to vary, the journal is not.
       this.logOnce('a mapped scanout is shorter than its size and stride say; waiting for the next Scanout');
       this.unmap();
-      return;
+      return false;
     }
-    this.fb.blit(x, y, w, h, m.stride, m.format, this.staging.subarray(0, len));
-    this.changed(true);
+    return true;
   }
 
   private logOnce(line: string): void {

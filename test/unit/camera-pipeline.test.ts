@@ -245,6 +245,27 @@ describe('ScanoutMap / UpdateMap (memfd, read with pread)', () => {
     expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
   });
 
+  it('whole rows at the picture stride (one pread) and a 16-bit surface (converted) read the same way', () => {
+    for (const [format, bpp] of [
+      [XRGB, 4],
+      [0x10020565, 2], // r5g6b5
+    ]) {
+      const w = 16;
+      const h = 6;
+      const pic = encodePixman(format, w, h, () => RED, w * bpp);
+      const fd = memfd(pic.data, 'r+');
+      const l = new CameraConsoleListener({ log: silentLogger });
+      l.scanoutMap(fd, 0, w, h, w * bpp, format);
+      expect(argbAt(l.picture()!.data, l.picture()!.stride, 15, 5)).toEqual(RED);
+      const g = encodePixman(format, w, 2, () => GREEN, w * bpp);
+      fs.writeSync(fd, g.data, 0, g.data.length, 3 * w * bpp);
+      l.updateMap(0, 3, w, 2);
+      const p = l.picture()!;
+      expect([argbAt(p.data, p.stride, 0, 2), argbAt(p.data, p.stride, 15, 3), argbAt(p.data, p.stride, 7, 4), argbAt(p.data, p.stride, 7, 5)]).toEqual([RED, GREEN, GREEN, RED]);
+      l.close();
+    }
+  });
+
   it('a mapped surface too large to hold is refused with one line and its fd closed', () => {
     const fd = memfd(Buffer.alloc(100));
     const { lines, l } = loggingListener();
