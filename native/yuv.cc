@@ -240,6 +240,41 @@ void MapSpan(int lo, int hi, int from, int to, int margin, int* out_lo, int* out
   *out_hi = static_cast<int>(std::min<int64_t>(to, b));
 }
 
+// Scales the output pixels [dx0, dx1) x [dy0, dy1) of the w x h scaling of an sw x sh picture
+// into dst, byte for byte as the whole scaling would have (dx0 on a 16-pixel boundary, dx1 on one
+// or at w: libyuv's row scalers do whole SIMD blocks and the rest of a row in C, which round
+// differently, so every pixel must take the same route as in the whole scaling).
+void ScaleRegion(const uint8_t* src, int src_stride, int sw, int sh, uint8_t* dst, int dst_stride,
+                 int w, int h, int dx0, int dy0, int dx1, int dy1) {
+  if (dx1 <= dx0 || dy1 <= dy0) return;
+  if (sw % w == 0 && sh % h == 0) {
+    // Whole-number factors: libyuv takes its even/odd shortcuts there, whose clipped variant
+    // samples elsewhere than the full scale. Each output pixel reads only its own kx*ky cell,
+    // so scaling the cells of the wanted pixels alone gives the same bytes.
+    int kx = sw / w, ky = sh / h;
+    libyuv::ARGBScale(
+        src + static_cast<size_t>(dy0) * ky * src_stride + static_cast<size_t>(dx0) * kx * 4,
+        src_stride, (dx1 - dx0) * kx, (dy1 - dy0) * ky,
+        dst + static_cast<size_t>(dy0) * dst_stride + static_cast<size_t>(dx0) * 4, dst_stride,
+        dx1 - dx0, dy1 - dy0, libyuv::kFilterBilinear);
+  } else {
+    libyuv::ARGBScaleClip(src, src_stride, sw, sh, dst, dst_stride, w, h, dx0, dy0, dx1 - dx0,
+                          dy1 - dy0, libyuv::kFilterBilinear);
+  }
+}
+
+// The output pixels of a w x h scaling of an sw x sh picture that the picture's [x0, x1) x
+// [y0, y1) can reach (widened for the filter taps), aligned as ScaleRegion and the chroma need.
+void ReachedRegion(int x0, int y0, int x1, int y1, int sw, int sh, int w, int h, int* dx0, int* dy0,
+                   int* dx1, int* dy1) {
+  MapSpan(x0, x1, sw, w, 3, dx0, dx1);
+  MapSpan(y0, y1, sh, h, 3, dy0, dy1);
+  *dx0 &= ~15;
+  *dx1 = std::min(w, (*dx1 + 15) & ~15);
+  *dy0 &= ~1;
+  *dy1 = std::min(h, (*dy1 + 1) & ~1);
+}
+
 // Cursor pixels outside the picture are clipped away; what is left, where it lies.
 struct CursorClip {
   const uint8_t* data = nullptr;  // first visible cursor pixel
@@ -262,6 +297,10 @@ size_t CursorWorkBytes(bool scaled, uint32_t fb_w, uint32_t fb_h, const CursorCl
 // through scratch (rect w*h*4 bytes of ARGB). The cursor is composed only over the rectangle it
 // covers: a copy of the pixels under it (cursorWork) is blended and converted (or re-scaled) again
 // over that spot, never written into fb.
+// damage (optional) [x, y, w, h] in picture pixels: out already holds this picture's frame (same
+// geometry and format) except there and under the cursor's last position, which the caller adds;
+// only that part is scaled and converted again, the bars are left as they are. w or h 0: nothing
+// but the cursor.
 Napi::Value Compose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = ArgObject(Arg(info, 0), "yuvCompose", "options");
@@ -323,19 +362,42 @@ Napi::Value Compose(const Napi::CallbackInfo& info) {
       ThrowWithCode(env, "ERANGE", "cursorWork buffer too small for the cursor");
   }
 
+  // Damage: clipped to the picture; absent means the whole frame.
+  bool partial = false;
+  int gx0 = 0, gy0 = 0, gx1 = 0, gy1 = 0;
+  Napi::Value dv = o.Get("damage");
+  if (!dv.IsUndefined() && !dv.IsNull()) {
+    Napi::Array da = ArgArray(dv, "yuvCompose", "option damage", 4);
+    uint32_t dx = U32(da.Get(0u), "damage.x"), dy = U32(da.Get(1u), "damage.y");
+    uint32_t dw = U32(da.Get(2u), "damage.width"), dh = U32(da.Get(3u), "damage.height");
+    partial = true;
+    gx0 = static_cast<int>(std::min(dx, fb_w)), gy0 = static_cast<int>(std::min(dy, fb_h));
+    gx1 = static_cast<int>(std::min<uint64_t>(fb_w, static_cast<uint64_t>(dx) + dw));
+    gy1 = static_cast<int>(std::min<uint64_t>(fb_h, static_cast<uint64_t>(dy) + dh));
+  }
+
   Frame f{out.data, fmt, static_cast<int>(cam_w), static_cast<int>(cam_h)};
   int x = static_cast<int>(rx), y = static_cast<int>(ry);
   int w = static_cast<int>(rw), h = static_cast<int>(rh);
   int cw = static_cast<int>(cam_w), ch = static_cast<int>(cam_h);
-  // Bars: only the four areas around the picture.
-  BlackAt(f, 0, 0, cw, y);
-  BlackAt(f, 0, y + h, cw, ch - y - h);
-  BlackAt(f, 0, y, x, h);
-  BlackAt(f, x + w, y, cw - x - w, h);
+  if (!partial) {
+    // Bars: only the four areas around the picture.
+    BlackAt(f, 0, 0, cw, y);
+    BlackAt(f, 0, y + h, cw, ch - y - h);
+    BlackAt(f, 0, y, x, h);
+    BlackAt(f, x + w, y, cw - x - w, h);
+  }
 
   if (!scaled) {
     // One pass from the guest's pixels to the camera format (rw == fb_w, so fb_w/fb_h are even).
-    ToYuvAt(fb.data, static_cast<int>(fb_stride), f, x, y, w, h);
+    if (!partial) {
+      ToYuvAt(fb.data, static_cast<int>(fb_stride), f, x, y, w, h);
+    } else if (gx1 > gx0 && gy1 > gy0) {
+      int ax0 = gx0 & ~1, ay0 = gy0 & ~1;
+      int ax1 = std::min(w, (gx1 + 1) & ~1), ay1 = std::min(h, (gy1 + 1) & ~1);
+      ToYuvAt(fb.data + static_cast<size_t>(ay0) * fb_stride + static_cast<size_t>(ax0) * 4,
+              static_cast<int>(fb_stride), f, x + ax0, y + ay0, ax1 - ax0, ay1 - ay0);
+    }
     if (cur.data) {
       // The cursor's box, widened to whole chroma blocks, blended in cursorWork and converted
       // over the same spot.
@@ -356,23 +418,31 @@ Napi::Value Compose(const Napi::CallbackInfo& info) {
   }
 
   int ss = w * 4;
-  libyuv::ARGBScale(fb.data, static_cast<int>(fb_stride), static_cast<int>(fb_w),
-                    static_cast<int>(fb_h), scratch.data, ss, w, h, libyuv::kFilterBilinear);
+  int sw = static_cast<int>(fb_w), sh = static_cast<int>(fb_h);
+  auto convert = [&](int rx0, int ry0, int rx1, int ry1) {
+    if (rx1 > rx0 && ry1 > ry0)
+      ToYuvAt(scratch.data + static_cast<size_t>(ry0) * ss + static_cast<size_t>(rx0) * 4, ss, f,
+              x + rx0, y + ry0, rx1 - rx0, ry1 - ry0);
+  };
+  if (!partial) {
+    libyuv::ARGBScale(fb.data, static_cast<int>(fb_stride), sw, sh, scratch.data, ss, w, h,
+                      libyuv::kFilterBilinear);
+  } else if (gx1 > gx0 && gy1 > gy0) {
+    int dx0, dy0, dx1, dy1;
+    ReachedRegion(gx0, gy0, gx1, gy1, sw, sh, w, h, &dx0, &dy0, &dx1, &dy1);
+    ScaleRegion(fb.data, static_cast<int>(fb_stride), sw, sh, scratch.data, ss, w, h, dx0, dy0, dx1,
+                dy1);
+    convert(dx0, dy0, dx1, dy1);
+  }
   if (cur.data) {
-    // The scaled pixels the cursor can reach (its box mapped onto the picture, widened for the
-    // filter taps), and the source band those pixels read (mapped back, widened again). The band
-    // goes into cursorWork at its own place in a picture-sized image, the cursor is blended into
-    // it and only the reached pixels are scaled again from it. Rows outside the band are never
-    // read by those pixels; should they be, they are stale but in bounds.
-    int sw = static_cast<int>(fb_w), sh = static_cast<int>(fb_h);
-    int dx0, dx1, dy0, dy1, bx0, bx1, by0, by1;
-    MapSpan(cur.x0, cur.x0 + cur.w, sw, w, 3, &dx0, &dx1);
-    MapSpan(cur.y0, cur.y0 + cur.h, sh, h, 3, &dy0, &dy1);
-    // libyuv's row scalers do whole SIMD blocks and the rest of a row in C, and the two round
-    // differently: the re-scaled columns start on a 16-pixel boundary and end on one or at the
-    // row's end, so every pixel takes the same route as in the full scale.
-    dx0 &= ~15;
-    dx1 = std::min(w, (dx1 + 15) & ~15);
+    // The scaled pixels the cursor can reach, and the source band those pixels read (mapped
+    // back, widened again). The band goes into cursorWork at its own place in a picture-sized
+    // image, the cursor is blended into it and only the reached pixels are scaled again from it.
+    // Rows outside the band are never read by those pixels; should they be, they are stale but in
+    // bounds.
+    int dx0, dy0, dx1, dy1, bx0, bx1, by0, by1;
+    ReachedRegion(cur.x0, cur.y0, cur.x0 + cur.w, cur.y0 + cur.h, sw, sh, w, h, &dx0, &dy0, &dx1,
+                  &dy1);
     MapSpan(dx0, dx1, w, sw, 4, &bx0, &bx1);
     MapSpan(dy0, dy1, h, sh, 4, &by0, &by1);
     int ws = sw * 4;
@@ -382,22 +452,10 @@ Napi::Value Compose(const Napi::CallbackInfo& info) {
     BlendCursor(cur.data, cur.stride,
                 work.data + static_cast<size_t>(cur.y0) * ws + static_cast<size_t>(cur.x0) * 4, ws,
                 cur.w, cur.h);
-    if (sw % w == 0 && sh % h == 0) {
-      // Whole-number factors: libyuv takes its even/odd shortcuts there, whose clipped variant
-      // samples elsewhere than the full scale. Each output pixel reads only its own kx*ky cell,
-      // so scaling the cells of the reached pixels alone gives the same bytes.
-      int kx = sw / w, ky = sh / h;
-      libyuv::ARGBScale(
-          work.data + static_cast<size_t>(dy0) * ky * ws + static_cast<size_t>(dx0) * kx * 4, ws,
-          (dx1 - dx0) * kx, (dy1 - dy0) * ky,
-          scratch.data + static_cast<size_t>(dy0) * ss + static_cast<size_t>(dx0) * 4, ss,
-          dx1 - dx0, dy1 - dy0, libyuv::kFilterBilinear);
-    } else {
-      libyuv::ARGBScaleClip(work.data, ws, sw, sh, scratch.data, ss, w, h, dx0, dy0, dx1 - dx0,
-                            dy1 - dy0, libyuv::kFilterBilinear);
-    }
+    ScaleRegion(work.data, ws, sw, sh, scratch.data, ss, w, h, dx0, dy0, dx1, dy1);
+    if (partial) convert(dx0, dy0, dx1, dy1);
   }
-  ToYuvAt(scratch.data, ss, f, x, y, w, h);
+  if (!partial) convert(0, 0, w, h);
   return env.Undefined();
 }
 

@@ -31,6 +31,12 @@ export interface PictureSource {
   /** Arrival times (performance.now()) of changes not yet taken; clears them. For latency. */
   takeArrivals(into: number[]): void;
   /**
+   * Optional: the picture pixels changed since the last call, [x, y, width, height] (width or
+   * height 0: none; the cursor is not counted), or null for the whole picture; clears them.
+   * Lets the pipeline convert only what changed.
+   */
+  takeDamage?(): [number, number, number, number] | null;
+  /**
    * Optional: calls fn on every change, from the handler that made it (fn must only schedule);
    * returns the unsubscribe. Lets the camera clock show a change early (see pipeline.ts).
    */
@@ -88,6 +94,9 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
   private shown: PictureView | null = null;
   private staging: Buffer = Buffer.alloc(0);
   private readonly watchers = new Set<() => void>();
+  /** picture pixels changed since takeDamage(): everything, or the box [x0, x1) x [y0, y1) */
+  private damageAll = true;
+  private damage = [0, 0, 0, 0];
   private readonly arrivals = new Float64Array(MAX_ARRIVALS);
   private nArrivals = 0;
   private readonly refusedFormats = new Set<number>();
@@ -117,6 +126,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
         this.shown = null;
         this.fb.blit(0, 0, width, height, stride, pixmanFormat, data);
       }
+      this.damageAll = true;
     } catch (err) {
       this.logOnce(`dropped a Scanout: ${(err as Error).message}`);
       return;
@@ -130,6 +140,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     // Console size when the Update fits it (a stale Scanout may have come after the property);
     // otherwise grow (the property has not arrived yet) and let consoleSize() trim later.
     this.materialize();
+    const [w0, h0] = [this.fb.width, this.fb.height];
     const cs = this.consoleWH;
     if ((x + width > this.fb.width || y + height > this.fb.height) && cs && x + width <= cs[0] && y + height <= cs[1]) this.fb.resize(cs[0], cs[1]);
     try {
@@ -138,6 +149,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
       this.logOnce(`dropped an Update: ${(err as Error).message}`);
       return;
     }
+    this.damaged(x, y, width, height, w0, h0);
     this.changed(true);
   }
 
@@ -153,6 +165,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
       return;
     }
     this.shown = null;
+    this.damageAll = true;
     this.map = { fd, offset, width, height, stride, format: pixmanFormat, bytesPerPixel: (pixmanFormat >>> 24) / 8 };
     try {
       this.fb.resize(width, height);
@@ -177,6 +190,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
 
   disable(): void {
     this.displayOff = true;
+    this.damageAll = true;
     this.changed(false);
   }
 
@@ -207,7 +221,10 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     this.consoleWH = [width, height];
     if (width === this.fb.width && height === this.fb.height) return;
     this.materialize();
-    if (this.fb.resize(width, height)) this.changed(false);
+    if (this.fb.resize(width, height)) {
+      this.damageAll = true;
+      this.changed(false);
+    }
   }
 
   scanoutDmabuf(): void {
@@ -243,6 +260,15 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     return () => this.watchers.delete(fn);
   }
 
+  takeDamage(): [number, number, number, number] | null {
+    const d = this.damage;
+    const all = this.damageAll;
+    this.damageAll = false;
+    const taken: [number, number, number, number] = [d[0], d[1], d[2] - d[0], d[3] - d[1]];
+    d.fill(0);
+    return all ? null : taken;
+  }
+
   takeArrivals(into: number[]): void {
     for (let i = 0; i < this.nArrivals; i++) into.push(this.arrivals[i]);
     this.nArrivals = 0;
@@ -250,7 +276,22 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
 
   // ---- internals ----
 
+  /** A rectangle of the picture was redrawn; the whole picture if it changed size (was w0 x h0) meanwhile. */
+  private damaged(x: number, y: number, w: number, h: number, w0: number, h0: number): void {
+    if (this.fb.width !== w0 || this.fb.height !== h0) this.damageAll = true;
+    if (this.damageAll) return;
+    const x0 = Math.max(0, x);
+    const y0 = Math.max(0, y);
+    const x1 = Math.min(this.fb.width, x + w);
+    const y1 = Math.min(this.fb.height, y + h);
+    if (x1 <= x0 || y1 <= y0) return;
+    const d = this.damage;
+    if (d[2] <= d[0] || d[3] <= d[1]) d.splice(0, 4, x0, y0, x1, y1);
+    else d.splice(0, 4, Math.min(d[0], x0), Math.min(d[1], y0), Math.max(d[2], x1), Math.max(d[3], y1));
+  }
+
   private changed(picture: boolean): void {
+    if (picture && this.displayOff) this.damageAll = true; // back from the DISPLAY OFF picture
     if (picture) {
       this.haveFrame = true;
       this.displayOff = false;
@@ -290,6 +331,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     const m = this.map!;
     const bpp = m.bytesPerPixel;
     const fb = this.fb;
+    const [w0, h0] = [fb.width, fb.height];
     if ((m.format === PIXMAN_X8R8G8B8 || m.format === PIXMAN_A8R8G8B8) && x + w <= fb.width && y + h <= fb.height) {
       // Already the picture's layout: read straight into the picture, no staging copy. Whole
       // rows at the picture's stride in one pread, else one pread per row.
@@ -306,6 +348,7 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
       if (!this.pread(this.staging, 0, len, m.offset + y * m.stride + x * bpp)) return;
       this.fb.blit(x, y, w, h, m.stride, m.format, this.staging.subarray(0, len));
     }
+    this.damaged(x, y, w, h, w0, h0);
     this.changed(true);
   }
 

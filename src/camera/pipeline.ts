@@ -72,6 +72,11 @@ export class CameraPipeline {
   /** when the last change arrived */
   private lastChangeAt = -Infinity;
   private unwatch: (() => void) | undefined;
+  /**
+   * What the out buffer of `composed.format` holds (the sinks copy every frame they are handed,
+   * so it stays ours): the next conversion may then redo only what changed. null: nothing usable.
+   */
+  private composed: { format: CameraPixelFormat; data: Uint8Array; width: number; height: number; stride: number; cursor: Rect | null } | null = null;
   private readonly arrivals: number[] = [];
   private latencies: number[] = [];
   private readonly loggedErrors = new Set<string>();
@@ -143,6 +148,7 @@ export class CameraPipeline {
       this.arrivals.length = 0;
       this.stats.idle++;
       this.lastFormat = null; // convert afresh when a consumer comes back
+      this.composed = null;
       return;
     }
     const changed = this.source.version !== this.lastVersion || format !== this.lastFormat || this.lastFrame === null;
@@ -154,6 +160,7 @@ export class CameraPipeline {
         this.lastFrame = this.compose(format);
       } catch (err) {
         // The last good frame stays (the sink repeats it) until the picture changes again.
+        this.composed = null;
         this.failed(`a guest picture could not be converted (${errorMessage(err)}); frame skipped`);
         return;
       }
@@ -244,7 +251,10 @@ export class CameraPipeline {
   private compose(format: CameraPixelFormat): Buffer {
     const out = this.outFor(format);
     this.source.takeArrivals(this.arrivals);
+    const damage = this.source.takeDamage ? this.source.takeDamage() : null;
     const pic = this.source.picture();
+    const last = this.composed;
+    this.composed = null; // until this conversion has succeeded
     if (!pic) {
       fillBlack(out, format, this.width, this.height);
       return out;
@@ -255,6 +265,10 @@ export class CameraPipeline {
     const cursor = this.source.cursor();
     const work = cursor ? cursorWorkBytes(scaled, pic.width, pic.height, cursor) : 0;
     if (this.cursorWork.length < work) this.cursorWork = Buffer.alloc(work);
+    // Only what changed, when out holds this very picture's last frame: the changed pixels and
+    // where the cursor was drawn (the addon draws it again wherever it is now).
+    const same = last !== null && damage !== null && last.format === format && last.data === pic.data && last.width === pic.width && last.height === pic.height && last.stride === pic.stride;
+    const cursorBox = cursor ? clipBox(cursor.x, cursor.y, cursor.width, cursor.height, pic.width, pic.height) : null;
     native.yuvCompose({
       fb: pic.data,
       fbStride: pic.stride,
@@ -268,7 +282,9 @@ export class CameraPipeline {
       rect,
       format: FORMAT_CODE[format],
       out,
+      damage: same ? unionBox(damage, last.cursor) : undefined,
     });
+    this.composed = { format, data: pic.data, width: pic.width, height: pic.height, stride: pic.stride, cursor: cursorBox };
     return out;
   }
 }
@@ -279,6 +295,24 @@ export class CameraPipeline {
  */
 export function cursorWorkBytes(scaled: boolean, picWidth: number, picHeight: number, cursor: { width: number; height: number }): number {
   return scaled ? picWidth * picHeight * 4 : (cursor.width + 2) * (cursor.height + 2) * 4;
+}
+
+/** [x, y, w, h] clipped to a width x height picture, or null if nothing is left. */
+function clipBox(x: number, y: number, w: number, h: number, width: number, height: number): Rect | null {
+  const x0 = Math.max(0, x);
+  const y0 = Math.max(0, y);
+  const x1 = Math.min(width, x + w);
+  const y1 = Math.min(height, y + h);
+  return x1 > x0 && y1 > y0 ? [x0, y0, x1 - x0, y1 - y0] : null;
+}
+
+/** The box around both (an empty box, w or h 0, counts as nothing). */
+function unionBox(a: Rect, b: Rect | null): Rect {
+  if (!b) return a;
+  if (a[2] <= 0 || a[3] <= 0) return b;
+  const x0 = Math.min(a[0], b[0]);
+  const y0 = Math.min(a[1], b[1]);
+  return [x0, y0, Math.max(a[0] + a[2], b[0] + b[2]) - x0, Math.max(a[1] + a[3], b[1] + b[3]) - y0];
 }
 
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));

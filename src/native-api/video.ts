@@ -36,6 +36,12 @@ export interface ComposeOptions {
   format: YuvFormatCode;
   /** yuvFrameSize(format, camWidth, camHeight) bytes, tightly packed planes */
   out: Uint8Array;
+  /**
+   * [x, y, width, height] in picture pixels: out already holds this picture's frame (same
+   * geometry and format) except there and under the cursor's last position, which the caller
+   * must include; only that is converted again. Absent: the whole frame.
+   */
+  damage?: [number, number, number, number];
 }
 
 export interface V4l2Capability {

@@ -148,3 +148,45 @@ describe('yuvCompose: picture and bars', () => {
         else for (let i = camW * camH; i < out.length; i++) expect(out[i]).toBe(128);
       });
 });
+
+describe('yuvCompose with damage: converting only the changed part gives the whole frame, byte for byte', () => {
+  /** [x, y, w, h] of the cursor clipped to nothing: the caller's union covers the raw box. */
+  const box = (c: ComposeCursor): [number, number, number, number] => [Math.max(0, c.x), Math.max(0, c.y), c.width + Math.min(0, c.x), c.height + Math.min(0, c.y)];
+  const union = (a: [number, number, number, number], b: [number, number, number, number]): [number, number, number, number] => {
+    if (a[2] <= 0 || a[3] <= 0) return b;
+    if (b[2] <= 0 || b[3] <= 0) return a;
+    const x0 = Math.min(a[0], b[0]);
+    const y0 = Math.min(a[1], b[1]);
+    return [x0, y0, Math.max(a[0] + a[2], b[0] + b[2]) - x0, Math.max(a[1] + a[3], b[1] + b[3]) - y0];
+  };
+  for (const [what, c] of CASES)
+    for (const format of ['YUY2', 'I420', 'NV12'] as CameraPixelFormat[])
+      it(`${what} ${c.fbW}x${c.fbH} -> ${c.camW}x${c.camH} ${format}`, () => {
+        const stride = c.fbW * 4 + 12;
+        const fb = noise(stride * c.fbH, 3);
+        const rect = letterbox(c.fbW, c.fbH, c.camW, c.camH);
+        const scaled = rect[2] !== c.fbW || rect[3] !== c.fbH;
+        const common = { fb, fbStride: stride, fbWidth: c.fbW, fbHeight: c.fbH, camWidth: c.camW, camHeight: c.camH, rect, format: FORMAT_CODE[format], scratch: Buffer.alloc(c.camW * c.camH * 4) };
+        const work = Buffer.alloc(c.fbW * c.fbH * 4 + 4096);
+        const out = Buffer.alloc(frameBytes(format, c.camW, c.camH));
+        let cursor = cursorAt(3, 4);
+        native.yuvCompose({ ...common, cursor, cursorWork: work, out });
+        const changes: [number, number, number, number][] = [
+          [5, 3, 7, 4],
+          [0, 0, c.fbW, 2],
+          [c.fbW - 3, c.fbH - 5, 10, 10], // partly outside the picture
+          [11, 9, 0, 0], // nothing: the cursor alone moves
+          [1, c.fbH / 2, 1, 1],
+        ].map((r) => r.map(Math.floor) as [number, number, number, number]);
+        for (const [k, d] of changes.entries()) {
+          const fill = noise(stride * c.fbH, 40 + k);
+          for (let y = d[1]; y < Math.min(c.fbH, d[1] + d[3]); y++) fill.copy(fb, y * stride + d[0] * 4, y * stride + d[0] * 4, y * stride + Math.min(c.fbW, d[0] + d[2]) * 4);
+          const moved = cursorAt(c.fbW - 9 - 7 * k, 2 + 5 * k);
+          native.yuvCompose({ ...common, cursor: moved, cursorWork: work, out, damage: union(d, box(cursor)) });
+          cursor = moved;
+          const whole = Buffer.alloc(out.length, 0x11);
+          native.yuvCompose({ ...common, cursor, cursorWork: Buffer.alloc(cursorWorkBytes(scaled, c.fbW, c.fbH, cursor)), out: whole });
+          expect(out.findIndex((v, i) => v !== whole[i]), `change ${k} ${JSON.stringify(d)}: first differing byte`).toBe(-1);
+        }
+      });
+});

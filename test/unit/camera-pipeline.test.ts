@@ -7,6 +7,9 @@ import { startCamera } from '../../src/camera';
 import { CameraConsoleListener } from '../../src/camera/listener';
 import { CAMERA_DEFAULTS, cameraConfigOf, type CameraSettings } from '../../src/camera/options';
 import { CameraPipeline } from '../../src/camera/pipeline';
+import { letterbox } from '../../src/camera/letterbox';
+import { FORMAT_CODE, frameBytes } from '../../src/camera/sinks/types';
+import { native } from '../../src/native';
 import { millimetres, pinGuestResolution } from '../../src/camera/pin-resolution';
 import { FakeSink } from '../fakes/camera-sink';
 import { tempDir, waitFor } from '../harness/procs';
@@ -197,6 +200,51 @@ describe('pipeline: converts only on change, steady output', () => {
       expect(p.takeLatencies()).toEqual([0]);
       p.stop();
     });
+  });
+});
+
+describe('pipeline: only what changed is converted again', () => {
+  it.each([
+    [96, 54, 64, 36, 'YUY2'],
+    [64, 48, 64, 48, 'I420'],
+    [100, 60, 64, 48, 'NV12'],
+  ] as const)('%ix%i -> %ix%i %s: Updates and cursor moves give the frame a whole conversion gives', (gw, gh, cw, ch, format) => {
+    const l = new CameraConsoleListener({ log: silentLogger });
+    const sink = new FakeSink({ width: cw, height: ch, fps: 30, format });
+    const p = new CameraPipeline({ source: l, sink });
+    const noise = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed * 13 + ((i * seed) >> 3)) & 0xff));
+    l.scanout(gw, gh, gw * 4, XRGB, noise(gw * gh * 4, 1));
+    l.update(0, 0, 2, 2, 8, XRGB, noise(16, 2)); // the picture is now the framebuffer, drawn over from here on
+    l.cursorDefine({ width: 6, height: 5, hotX: 1, hotY: 1, data: noise(6 * 5 * 4, 3) });
+    const damages: unknown[] = [];
+    const compose = native.yuvCompose;
+    const spy = vi.spyOn(native, 'yuvCompose').mockImplementation((o) => (damages.push(o.damage), compose(o)));
+    try {
+      const steps: (() => void)[] = [
+        () => l.update(10, 7, 9, 4, 36, XRGB, noise(9 * 4 * 4, 4)),
+        () => l.mouseSet(20, 10, true),
+        () => l.mouseSet(gw - 2, gh - 1, true),
+        () => l.update(gw - 5, 0, 5, gh, 20, XRGB, noise(5 * gh * 4, 5)),
+        () => l.mouseSet(3, 30, false),
+        () => l.update(0, gh - 2, gw, 2, gw * 4, XRGB, noise(gw * 2 * 4, 6)),
+      ];
+      p.tick();
+      for (const [k, step] of steps.entries()) {
+        step();
+        p.tick();
+        const pic = l.picture()!;
+        const cursor = l.cursor();
+        const whole = Buffer.alloc(frameBytes(format, cw, ch));
+        compose({ fb: pic.data, fbStride: pic.stride, fbWidth: pic.width, fbHeight: pic.height, cursor, cursorWork: Buffer.alloc(gw * gh * 4 + 4096), scratch: Buffer.alloc(cw * ch * 4), camWidth: cw, camHeight: ch, rect: letterbox(gw, gh, cw, ch), format: FORMAT_CODE[format], out: whole });
+        expect(sink.frames.at(-1)!.data.equals(whole), `after step ${k}`).toBe(true);
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    // the first conversion was whole, every one after the steps only a part
+    expect(damages[0]).toBeUndefined();
+    expect(damages.slice(1)).toHaveLength(6);
+    for (const d of damages.slice(1)) expect(d).toEqual(expect.any(Array));
   });
 });
 
