@@ -298,7 +298,7 @@ export function cursorWorkBytes(scaled: boolean, picWidth: number, picHeight: nu
 }
 
 /** [x, y, w, h] clipped to a width x height picture, or null if nothing is left. */
-function clipBox(x: number, y: number, w: number, h: number, width: number, height: number): Rect | null {
+export function clipBox(x: number, y: number, w: number, h: number, width: number, height: number): Rect | null {
   const x0 = Math.max(0, x);
   const y0 = Math.max(0, y);
   const x1 = Math.min(width, x + w);
@@ -307,7 +307,7 @@ function clipBox(x: number, y: number, w: number, h: number, width: number, heig
 }
 
 /** The box around both (an empty box, w or h 0, counts as nothing). */
-function unionBox(a: Rect, b: Rect | null): Rect {
+export function unionBox(a: Rect, b: Rect | null): Rect {
   if (!b) return a;
   if (a[2] <= 0 || a[3] <= 0) return b;
   const x0 = Math.min(a[0], b[0]);

@@ -6,7 +6,7 @@
 // partly and wholly outside, at odd coordinates, with opaque, transparent and translucent pixels.
 import { describe, expect, it } from 'vitest';
 import { letterbox } from '../../src/camera/letterbox';
-import { cursorWorkBytes } from '../../src/camera/pipeline';
+import { clipBox, cursorWorkBytes, unionBox } from '../../src/camera/pipeline';
 import { FORMAT_CODE, type CameraPixelFormat, frameBytes } from '../../src/camera/sinks/types';
 import type { ComposeCursor } from '../../src/native-api/video';
 import { native } from '../../src/native';
@@ -150,15 +150,6 @@ describe('yuvCompose: picture and bars', () => {
 });
 
 describe('yuvCompose with damage: converting only the changed part gives the whole frame, byte for byte', () => {
-  /** [x, y, w, h] of the cursor clipped to nothing: the caller's union covers the raw box. */
-  const box = (c: ComposeCursor): [number, number, number, number] => [Math.max(0, c.x), Math.max(0, c.y), c.width + Math.min(0, c.x), c.height + Math.min(0, c.y)];
-  const union = (a: [number, number, number, number], b: [number, number, number, number]): [number, number, number, number] => {
-    if (a[2] <= 0 || a[3] <= 0) return b;
-    if (b[2] <= 0 || b[3] <= 0) return a;
-    const x0 = Math.min(a[0], b[0]);
-    const y0 = Math.min(a[1], b[1]);
-    return [x0, y0, Math.max(a[0] + a[2], b[0] + b[2]) - x0, Math.max(a[1] + a[3], b[1] + b[3]) - y0];
-  };
   for (const [what, c] of CASES)
     for (const format of ['YUY2', 'I420', 'NV12'] as CameraPixelFormat[])
       it(`${what} ${c.fbW}x${c.fbH} -> ${c.camW}x${c.camH} ${format}`, () => {
@@ -182,7 +173,7 @@ describe('yuvCompose with damage: converting only the changed part gives the who
           const fill = noise(stride * c.fbH, 40 + k);
           for (let y = d[1]; y < Math.min(c.fbH, d[1] + d[3]); y++) fill.copy(fb, y * stride + d[0] * 4, y * stride + d[0] * 4, y * stride + Math.min(c.fbW, d[0] + d[2]) * 4);
           const moved = cursorAt(c.fbW - 9 - 7 * k, 2 + 5 * k);
-          native.yuvCompose({ ...common, cursor: moved, cursorWork: work, out, damage: union(d, box(cursor)) });
+          native.yuvCompose({ ...common, cursor: moved, cursorWork: work, out, damage: unionBox(d, clipBox(cursor.x, cursor.y, cursor.width, cursor.height, c.fbW, c.fbH)) });
           cursor = moved;
           const whole = Buffer.alloc(out.length, 0x11);
           native.yuvCompose({ ...common, cursor, cursorWork: Buffer.alloc(cursorWorkBytes(scaled, c.fbW, c.fbH, cursor)), out: whole });
