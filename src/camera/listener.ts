@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import type { ConsoleListenerHandler, CursorImage } from '../qemu/handlers';
 import type { ComposeCursor } from '../native-api/video';
 import { DISPLAY_OFF_HEIGHT, DISPLAY_OFF_WIDTH, displayOffPicture } from './display-off';
+import { CameraError } from './errors';
 import { Framebuffer, MAX_PIXELS, MAX_SIDE } from './framebuffer';
 import { PIXMAN_A8R8G8B8, PIXMAN_X8R8G8B8, formatError, hex32, pixmanFormat as knownPixmanFormat } from './pixman';
 import { type Logger, silentLogger } from '../log';
@@ -117,10 +118,15 @@ export class CameraConsoleListener implements ConsoleListenerHandler, PictureSou
     this.unmap();
     if (!this.accept(pixmanFormat)) return;
     try {
+      const keep = pixmanFormat === PIXMAN_X8R8G8B8 || pixmanFormat === PIXMAN_A8R8G8B8;
+      // Kept, not copied: the D-Bus layer hands over the message's own bytes (handlers.ts). It
+      // checked that data holds h rows at stride; so does this, for any other caller (a short
+      // one is dropped here as the copy used to drop it, not refused at every frame).
+      if (keep && (stride < width * 4 || (height - 1) * stride + width * 4 > data.byteLength)) {
+        throw new CameraError('ERANGE', `update data too short: ${data.byteLength} bytes for ${width}x${height} at stride ${stride}`);
+      }
       this.fb.resize(width, height);
-      if (pixmanFormat === PIXMAN_X8R8G8B8 || pixmanFormat === PIXMAN_A8R8G8B8) {
-        // Kept, not copied: the D-Bus layer hands over the message's own bytes (handlers.ts).
-        // The D-Bus layer checked that data holds h rows at stride; the addon checks it again.
+      if (keep) {
         this.shown = { data, width, height, stride };
       } else {
         this.shown = null;

@@ -371,6 +371,18 @@ describe('a Scanout in the picture layout is kept, not copied', () => {
     expect(src.data.equals(sent)).toBe(true);
   });
 
+  it('a Scanout whose data is shorter than its rows is dropped with one line; the last picture stays', () => {
+    const lines: string[] = [];
+    const l = new CameraConsoleListener({ log: lineLogger((x) => lines.push(x)) });
+    const good = encodePixman(X8R8G8B8, 4, 4, () => RED);
+    l.scanout(4, 4, good.stride, X8R8G8B8, good.data);
+    const v = l.version;
+    for (let i = 0; i < 2; i++) l.scanout(4, 4, 16, X8R8G8B8, Buffer.alloc(20));
+    expect(l.version).toBe(v);
+    expect(lines).toEqual([expect.stringMatching(/dropped a Scanout: update data too short: 20 bytes for 4x4 at stride 16/)]);
+    expect(l.picture()!.data).toBe(good.data);
+  });
+
   it('a Scanout in another format is converted into the framebuffer', () => {
     const l = new CameraConsoleListener({ log: silentLogger });
     const r5g6b5 = 0x10020565;
