@@ -245,9 +245,11 @@ export class CameraPipeline {
     if (!this.timer || this.early || !this.viewing) return;
     const period = 1000 / this.fps;
     if (now - this.lastFrameAt >= period * (1 - SLACK) && this.creditNow(now) >= 1 - SLACK) {
+      const asked = now;
       this.early = setImmediate(() => {
         this.early = null;
         if (!this.timer) return; // stopped meanwhile
+        if (this.lastFrameAt >= asked) return; // the clock's own tick came first and took the change
         this.safeTick();
         const at = performance.now();
         this.nextAt = at + period;

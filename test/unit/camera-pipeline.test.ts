@@ -174,6 +174,22 @@ describe('pipeline: converts only on change, steady output', () => {
       expect(Math.max(...latencies)).toBeLessThanOrEqual((1000 / 30) * 1.25 + 1);
     });
 
+    it("a change the clock's own tick takes before the early frame runs makes one frame, not two", () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'] });
+      const l = withFrame();
+      const sink = new FakeSink({ width: 64, height: 48, fps: 30 }); // written every tick
+      const p = new CameraPipeline({ source: l, sink });
+      p.start();
+      vi.advanceTimersByTime(1000 + 26); // 26 ms after a tick: a change now is shown early
+      const before = sink.frames.length;
+      const g = encodePixman(XRGB, 4, 4, () => GREEN);
+      l.update(0, 0, 4, 4, g.stride, XRGB, g.data);
+      p.tick(); // the clock's tick, due at the same moment, runs first
+      vi.advanceTimersByTime(0); // then the early frame's turn
+      expect(sink.frames.length).toBe(before + 1);
+      p.stop();
+    });
+
     it('a lone change soon after a frame is shown at the next regular tick, not held back', () => {
       vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'] });
       const l = withFrame();
