@@ -181,27 +181,126 @@ size_t OutSize(int fmt, uint32_t w, uint32_t h) {
   return fmt == kYUY2 ? px * 2 : px + 2 * (static_cast<size_t>(w / 2) * (h / 2));
 }
 
-// Converts an ARGB picture to the camera format (tightly packed planes, even w/h).
-void ToYuv(const uint8_t* argb, int stride, int fmt, uint8_t* out, int w, int h) {
+// The camera frame being written: tightly packed planes, even width and height.
+struct Frame {
+  uint8_t* data;
+  int fmt, w, h;
+};
+
+// Converts a w x h ARGB picture into the frame at (x, y). x and w are even; for I420/NV12 y and
+// h are even too, so every 2x1 / 2x2 chroma block lies wholly inside the region and a region
+// converts to exactly the bytes the whole picture would have given there.
+void ToYuvAt(const uint8_t* argb, int stride, const Frame& f, int x, int y, int w, int h) {
   using namespace libyuv;
-  uint8_t* y = out;
-  size_t ysize = static_cast<size_t>(w) * h;
-  if (fmt == kYUY2) {
-    ARGBToYUY2(argb, stride, out, w * 2, w, h);
-  } else if (fmt == kI420) {
-    uint8_t* u = y + ysize;
-    uint8_t* v = u + ysize / 4;
-    ARGBToI420(argb, stride, y, w, u, w / 2, v, w / 2, w, h);
+  size_t ysize = static_cast<size_t>(f.w) * f.h;
+  if (f.fmt == kYUY2) {
+    ARGBToYUY2(argb, stride, f.data + (static_cast<size_t>(y) * f.w + x) * 2, f.w * 2, w, h);
+    return;
+  }
+  uint8_t* py = f.data + static_cast<size_t>(y) * f.w + x;
+  uint8_t* chroma = f.data + ysize;
+  if (f.fmt == kI420) {
+    size_t c_off = static_cast<size_t>(y / 2) * (f.w / 2) + x / 2;
+    ARGBToI420(argb, stride, py, f.w, chroma + c_off, f.w / 2, chroma + ysize / 4 + c_off, f.w / 2,
+               w, h);
   } else {
-    ARGBToNV12(argb, stride, y, w, y + ysize, w, w, h);
+    ARGBToNV12(argb, stride, py, f.w, chroma + static_cast<size_t>(y / 2) * f.w + x, f.w, w, h);
   }
 }
 
+// Black (Y=16, U=V=128: what ARGBToYUY2/I420/NV12 give for opaque black) over a region with the
+// same alignment as ToYuvAt.
+void BlackAt(const Frame& f, int x, int y, int w, int h) {
+  using namespace libyuv;
+  if (w <= 0 || h <= 0) return;
+  if (f.fmt == kYUY2) {
+    // A YUY2 pixel pair Y0,U,Y1,V is one 32-bit word: fill it like an ARGB pixel.
+    ARGBRect(f.data, f.w * 2, x / 2, y, w / 2, h, 0x80108010u);
+    return;
+  }
+  size_t ysize = static_cast<size_t>(f.w) * f.h;
+  SetPlane(f.data + static_cast<size_t>(y) * f.w + x, f.w, w, h, 16);
+  uint8_t* chroma = f.data + ysize;
+  if (f.fmt == kI420) {
+    size_t c_off = static_cast<size_t>(y / 2) * (f.w / 2) + x / 2;
+    SetPlane(chroma + c_off, f.w / 2, w / 2, h / 2, 128);
+    SetPlane(chroma + ysize / 4 + c_off, f.w / 2, w / 2, h / 2, 128);
+  } else {
+    SetPlane(chroma + static_cast<size_t>(y / 2) * f.w + x, f.w, w, h / 2, 128);
+  }
+}
+
+// A pixel range [lo, hi) of a length-`from` axis mapped onto a length-`to` axis, widened by
+// `margin` pixels each side (bilinear taps reach one pixel beyond the sample point; the rest is
+// slack), clamped to [0, to).
+void MapSpan(int lo, int hi, int from, int to, int margin, int* out_lo, int* out_hi) {
+  int64_t a = static_cast<int64_t>(lo) * to / from - margin;
+  int64_t b = (static_cast<int64_t>(hi) * to + from - 1) / from + margin;
+  *out_lo = static_cast<int>(std::max<int64_t>(0, a));
+  *out_hi = static_cast<int>(std::min<int64_t>(to, b));
+}
+
+// Scales the output pixels [dx0, dx1) x [dy0, dy1) of the w x h scaling of an sw x sh picture
+// into dst, byte for byte as the whole scaling would have (dx0 on a 16-pixel boundary, dx1 on one
+// or at w: libyuv's row scalers do whole SIMD blocks and the rest of a row in C, which round
+// differently, so every pixel must take the same route as in the whole scaling).
+void ScaleRegion(const uint8_t* src, int src_stride, int sw, int sh, uint8_t* dst, int dst_stride,
+                 int w, int h, int dx0, int dy0, int dx1, int dy1) {
+  if (dx1 <= dx0 || dy1 <= dy0) return;
+  if (sw % w == 0 && sh % h == 0) {
+    // Whole-number factors: libyuv takes its even/odd shortcuts there, whose clipped variant
+    // samples elsewhere than the full scale. Each output pixel reads only its own kx*ky cell,
+    // so scaling the cells of the wanted pixels alone gives the same bytes.
+    int kx = sw / w, ky = sh / h;
+    libyuv::ARGBScale(
+        src + static_cast<size_t>(dy0) * ky * src_stride + static_cast<size_t>(dx0) * kx * 4,
+        src_stride, (dx1 - dx0) * kx, (dy1 - dy0) * ky,
+        dst + static_cast<size_t>(dy0) * dst_stride + static_cast<size_t>(dx0) * 4, dst_stride,
+        dx1 - dx0, dy1 - dy0, libyuv::kFilterBilinear);
+  } else {
+    libyuv::ARGBScaleClip(src, src_stride, sw, sh, dst, dst_stride, w, h, dx0, dy0, dx1 - dx0,
+                          dy1 - dy0, libyuv::kFilterBilinear);
+  }
+}
+
+// The output pixels of a w x h scaling of an sw x sh picture that the picture's [x0, x1) x
+// [y0, y1) can reach (widened for the filter taps), aligned as ScaleRegion and the chroma need.
+void ReachedRegion(int x0, int y0, int x1, int y1, int sw, int sh, int w, int h, int* dx0, int* dy0,
+                   int* dx1, int* dy1) {
+  MapSpan(x0, x1, sw, w, 3, dx0, dx1);
+  MapSpan(y0, y1, sh, h, 3, dy0, dy1);
+  *dx0 &= ~15;
+  *dx1 = std::min(w, (*dx1 + 15) & ~15);
+  *dy0 &= ~1;
+  *dy1 = std::min(h, (*dy1 + 1) & ~1);
+}
+
+// Cursor pixels outside the picture are clipped away; what is left, where it lies.
+struct CursorClip {
+  const uint8_t* data = nullptr;  // first visible cursor pixel
+  int stride = 0;
+  int x0 = 0, y0 = 0, w = 0, h = 0;  // in picture pixels
+};
+
+// Bytes of the cursorWork buffer yuvCompose needs: the cursor's chroma-aligned box when the
+// picture is not scaled, else a whole picture (the scaler reads the cursor band in place).
+size_t CursorWorkBytes(bool scaled, uint32_t fb_w, uint32_t fb_h, const CursorClip& c) {
+  if (!c.data) return 0;
+  if (scaled) return static_cast<size_t>(fb_w) * fb_h * 4;
+  return static_cast<size_t>(c.w + 2) * (c.h + 2) * 4;
+}
+
 // yuvCompose({fb, fbStride, fbWidth, fbHeight, cursor?: {data, width, height, x, y},
-//             saveUnder, scratch, camWidth, camHeight, rect: [x, y, w, h], format, out})
-// The cursor is drawn into fb at guest coordinates (clipped) and the pixels underneath are put
-// back before returning, so fb stays the guest's picture. scratch (camWidth*camHeight*4) holds the
-// letterboxed ARGB picture; it is skipped when the picture needs no scaling or bars.
+//             cursorWork?, scratch?, camWidth, camHeight, rect: [x, y, w, h], format, out})
+// fb is only read (it may be QEMU's own message bytes or a shared mapping). The picture goes into
+// rect (letterbox), black around it, converted in one pass when it is not scaled; scaled, it goes
+// through scratch (rect w*h*4 bytes of ARGB). The cursor is composed only over the rectangle it
+// covers: a copy of the pixels under it (cursorWork) is blended and converted (or re-scaled) again
+// over that spot, never written into fb.
+// damage (optional) [x, y, w, h] in picture pixels: out already holds this picture's frame (same
+// geometry and format) except there and under the cursor's last position, which the caller adds;
+// only that part is scaled and converted again, the bars are left as they are. w or h 0: nothing
+// but the cursor.
 Napi::Value Compose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = ArgObject(Arg(info, 0), "yuvCompose", "options");
@@ -211,9 +310,11 @@ Napi::Value Compose(const Napi::CallbackInfo& info) {
   uint32_t cam_w = U32(o.Get("camWidth"), "camWidth"), cam_h = U32(o.Get("camHeight"), "camHeight");
   int fmt = static_cast<int>(U32(o.Get("format"), "format"));
   Bytes out = View(o.Get("out"), "out");
-  if (fb_w == 0 || fb_h == 0 || fb_stride < fb_w * 4 || !Fits(fb.length, fb_stride, fb_w * 4, fb_h))
+  if (fb_w == 0 || fb_h == 0 || fb_w > 32768 || fb_h > 32768 ||
+      static_cast<uint64_t>(fb_stride) < static_cast<uint64_t>(fb_w) * 4 ||
+      !Fits(fb.length, fb_stride, static_cast<uint64_t>(fb_w) * 4, fb_h))
     ThrowWithCode(env, "ERANGE", "framebuffer smaller than its declared size");
-  if (cam_w == 0 || cam_h == 0 || cam_w % 2 || cam_h % 2)
+  if (cam_w == 0 || cam_h == 0 || cam_w % 2 || cam_h % 2 || cam_w > 32768 || cam_h > 32768)
     ThrowWithCode(env, "EINVAL", "camera size must be even and non-zero");
   if (fmt < kYUY2 || fmt > kNV12)
     ThrowWithCode(env, "EINVAL", "format must be 0 (YUY2), 1 (I420) or 2 (NV12)");
@@ -223,20 +324,19 @@ Napi::Value Compose(const Napi::CallbackInfo& info) {
   uint32_t rw = U32(ra.Get(2u), "rect.width"), rh = U32(ra.Get(3u), "rect.height");
   if (rw == 0 || rh == 0 || rx + rw > cam_w || ry + rh > cam_h)
     ThrowWithCode(env, "ERANGE", "letterbox rectangle outside the camera picture");
+  if (rx % 2 || ry % 2 || rw % 2 || rh % 2)
+    ThrowWithCode(env, "EINVAL", "letterbox rectangle must have even offsets and sizes");
 
-  bool direct = rx == 0 && ry == 0 && rw == cam_w && rh == cam_h && fb_w == cam_w && fb_h == cam_h;
+  bool scaled = rw != fb_w || rh != fb_h;
   Bytes scratch{nullptr, 0};
-  if (!direct) {
+  if (scaled) {
     scratch = View(o.Get("scratch"), "scratch");
-    if (scratch.length < static_cast<size_t>(cam_w) * 4 * cam_h)
+    if (scratch.length < static_cast<size_t>(rw) * 4 * rh)
       ThrowWithCode(env, "ERANGE", "scratch buffer too small");
   }
 
-  // Cursor (optional): clip to the framebuffer. Everything that can throw is checked before the
-  // cursor is drawn into fb, so fb is always restored.
-  Bytes under{nullptr, 0};
-  const uint8_t* cur = nullptr;
-  int cx0 = 0, cy0 = 0, cw = 0, ch = 0, cur_stride = 0, skip_x = 0, skip_y = 0;
+  // Cursor (optional): clip to the picture.
+  CursorClip cur;
   Napi::Value cv = o.Get("cursor");
   if (cv.IsObject()) {
     Napi::Object c = cv.As<Napi::Object>();
@@ -249,41 +349,113 @@ Napi::Value Compose(const Napi::CallbackInfo& info) {
     int x1 = static_cast<int>(std::min<int64_t>(fb_w, static_cast<int64_t>(x) + w));
     int y1 = static_cast<int>(std::min<int64_t>(fb_h, static_cast<int64_t>(y) + h));
     if (x1 > x0 && y1 > y0) {
-      under = View(o.Get("saveUnder"), "saveUnder");
-      cx0 = x0, cy0 = y0, cw = x1 - x0, ch = y1 - y0;
-      if (under.length < static_cast<size_t>(cw) * ch * 4)
-        ThrowWithCode(env, "ERANGE", "saveUnder buffer too small for the cursor");
-      cur_stride = static_cast<int>(w) * 4;
-      skip_x = x0 - x, skip_y = y0 - y;
-      cur = cd.data + static_cast<size_t>(skip_y) * cur_stride + static_cast<size_t>(skip_x) * 4;
+      cur.stride = static_cast<int>(w) * 4;
+      cur.data =
+          cd.data + static_cast<size_t>(y0 - y) * cur.stride + static_cast<size_t>(x0 - x) * 4;
+      cur.x0 = x0, cur.y0 = y0, cur.w = x1 - x0, cur.h = y1 - y0;
     }
   }
-  uint8_t* cur_dst = fb.data + static_cast<size_t>(cy0) * fb_stride + static_cast<size_t>(cx0) * 4;
-  if (cur) {
-    libyuv::ARGBCopy(cur_dst, fb_stride, under.data, cw * 4, cw, ch);
-    BlendCursor(cur, cur_stride, cur_dst, fb_stride, cw, ch);
+  Bytes work{nullptr, 0};
+  if (cur.data) {
+    work = View(o.Get("cursorWork"), "cursorWork");
+    if (work.length < CursorWorkBytes(scaled, fb_w, fb_h, cur))
+      ThrowWithCode(env, "ERANGE", "cursorWork buffer too small for the cursor");
   }
 
-  if (direct) {
-    ToYuv(fb.data, fb_stride, fmt, out.data, cam_w, cam_h);
-  } else {
-    uint32_t ss = cam_w * 4;
-    // Bars: black (Y=16, U=V=128 after conversion). Only the four areas around the picture.
-    const uint32_t black = 0xff000000;
-    if (ry) libyuv::ARGBRect(scratch.data, ss, 0, 0, cam_w, ry, black);
-    if (ry + rh < cam_h)
-      libyuv::ARGBRect(scratch.data, ss, 0, ry + rh, cam_w, cam_h - ry - rh, black);
-    if (rx) libyuv::ARGBRect(scratch.data, ss, 0, ry, rx, rh, black);
-    if (rx + rw < cam_w)
-      libyuv::ARGBRect(scratch.data, ss, rx + rw, ry, cam_w - rx - rw, rh, black);
-    uint8_t* dst = scratch.data + static_cast<size_t>(ry) * ss + static_cast<size_t>(rx) * 4;
-    if (rw == fb_w && rh == fb_h)
-      libyuv::ARGBCopy(fb.data, fb_stride, dst, ss, rw, rh);
-    else
-      libyuv::ARGBScale(fb.data, fb_stride, fb_w, fb_h, dst, ss, rw, rh, libyuv::kFilterBilinear);
-    ToYuv(scratch.data, ss, fmt, out.data, cam_w, cam_h);
+  // Damage: clipped to the picture; absent means the whole frame.
+  bool partial = false;
+  int gx0 = 0, gy0 = 0, gx1 = 0, gy1 = 0;
+  Napi::Value dv = o.Get("damage");
+  if (!dv.IsUndefined() && !dv.IsNull()) {
+    Napi::Array da = ArgArray(dv, "yuvCompose", "option damage", 4);
+    uint32_t dx = U32(da.Get(0u), "damage.x"), dy = U32(da.Get(1u), "damage.y");
+    uint32_t dw = U32(da.Get(2u), "damage.width"), dh = U32(da.Get(3u), "damage.height");
+    partial = true;
+    gx0 = static_cast<int>(std::min(dx, fb_w)), gy0 = static_cast<int>(std::min(dy, fb_h));
+    gx1 = static_cast<int>(std::min<uint64_t>(fb_w, static_cast<uint64_t>(dx) + dw));
+    gy1 = static_cast<int>(std::min<uint64_t>(fb_h, static_cast<uint64_t>(dy) + dh));
   }
-  if (cur) libyuv::ARGBCopy(under.data, cw * 4, cur_dst, fb_stride, cw, ch);
+
+  Frame f{out.data, fmt, static_cast<int>(cam_w), static_cast<int>(cam_h)};
+  int x = static_cast<int>(rx), y = static_cast<int>(ry);
+  int w = static_cast<int>(rw), h = static_cast<int>(rh);
+  int cw = static_cast<int>(cam_w), ch = static_cast<int>(cam_h);
+  if (!partial) {
+    // Bars: only the four areas around the picture.
+    BlackAt(f, 0, 0, cw, y);
+    BlackAt(f, 0, y + h, cw, ch - y - h);
+    BlackAt(f, 0, y, x, h);
+    BlackAt(f, x + w, y, cw - x - w, h);
+  }
+
+  if (!scaled) {
+    // One pass from the guest's pixels to the camera format (rw == fb_w, so fb_w/fb_h are even).
+    if (!partial) {
+      ToYuvAt(fb.data, static_cast<int>(fb_stride), f, x, y, w, h);
+    } else if (gx1 > gx0 && gy1 > gy0) {
+      int ax0 = gx0 & ~1, ay0 = gy0 & ~1;
+      int ax1 = std::min(w, (gx1 + 1) & ~1), ay1 = std::min(h, (gy1 + 1) & ~1);
+      ToYuvAt(fb.data + static_cast<size_t>(ay0) * fb_stride + static_cast<size_t>(ax0) * 4,
+              static_cast<int>(fb_stride), f, x + ax0, y + ay0, ax1 - ax0, ay1 - ay0);
+    }
+    if (cur.data) {
+      // The cursor's box, widened to whole chroma blocks, blended in cursorWork and converted
+      // over the same spot.
+      int ax0 = cur.x0 & ~1, ay0 = cur.y0 & ~1;
+      int ax1 = std::min(w, (cur.x0 + cur.w + 1) & ~1),
+          ay1 = std::min(h, (cur.y0 + cur.h + 1) & ~1);
+      int pw = ax1 - ax0, ph = ay1 - ay0, ps = pw * 4;
+      libyuv::ARGBCopy(
+          fb.data + static_cast<size_t>(ay0) * fb_stride + static_cast<size_t>(ax0) * 4,
+          static_cast<int>(fb_stride), work.data, ps, pw, ph);
+      BlendCursor(cur.data, cur.stride,
+                  work.data + static_cast<size_t>(cur.y0 - ay0) * ps +
+                      static_cast<size_t>(cur.x0 - ax0) * 4,
+                  ps, cur.w, cur.h);
+      ToYuvAt(work.data, ps, f, x + ax0, y + ay0, pw, ph);
+    }
+    return env.Undefined();
+  }
+
+  int ss = w * 4;
+  int sw = static_cast<int>(fb_w), sh = static_cast<int>(fb_h);
+  auto convert = [&](int rx0, int ry0, int rx1, int ry1) {
+    if (rx1 > rx0 && ry1 > ry0)
+      ToYuvAt(scratch.data + static_cast<size_t>(ry0) * ss + static_cast<size_t>(rx0) * 4, ss, f,
+              x + rx0, y + ry0, rx1 - rx0, ry1 - ry0);
+  };
+  if (!partial) {
+    libyuv::ARGBScale(fb.data, static_cast<int>(fb_stride), sw, sh, scratch.data, ss, w, h,
+                      libyuv::kFilterBilinear);
+  } else if (gx1 > gx0 && gy1 > gy0) {
+    int dx0, dy0, dx1, dy1;
+    ReachedRegion(gx0, gy0, gx1, gy1, sw, sh, w, h, &dx0, &dy0, &dx1, &dy1);
+    ScaleRegion(fb.data, static_cast<int>(fb_stride), sw, sh, scratch.data, ss, w, h, dx0, dy0, dx1,
+                dy1);
+    convert(dx0, dy0, dx1, dy1);
+  }
+  if (cur.data) {
+    // The scaled pixels the cursor can reach, and the source band those pixels read (mapped
+    // back, widened again). The band goes into cursorWork at its own place in a picture-sized
+    // image, the cursor is blended into it and only the reached pixels are scaled again from it.
+    // Rows outside the band are never read by those pixels; should they be, they are stale but in
+    // bounds.
+    int dx0, dy0, dx1, dy1, bx0, bx1, by0, by1;
+    ReachedRegion(cur.x0, cur.y0, cur.x0 + cur.w, cur.y0 + cur.h, sw, sh, w, h, &dx0, &dy0, &dx1,
+                  &dy1);
+    MapSpan(dx0, dx1, w, sw, 4, &bx0, &bx1);
+    MapSpan(dy0, dy1, h, sh, 4, &by0, &by1);
+    int ws = sw * 4;
+    size_t band_off = static_cast<size_t>(by0) * ws + static_cast<size_t>(bx0) * 4;
+    libyuv::ARGBCopy(fb.data + static_cast<size_t>(by0) * fb_stride + static_cast<size_t>(bx0) * 4,
+                     static_cast<int>(fb_stride), work.data + band_off, ws, bx1 - bx0, by1 - by0);
+    BlendCursor(cur.data, cur.stride,
+                work.data + static_cast<size_t>(cur.y0) * ws + static_cast<size_t>(cur.x0) * 4, ws,
+                cur.w, cur.h);
+    ScaleRegion(work.data, ws, sw, sh, scratch.data, ss, w, h, dx0, dy0, dx1, dy1);
+    if (partial) convert(dx0, dy0, dx1, dy1);
+  }
+  if (!partial) convert(0, 0, w, h);
   return env.Undefined();
 }
 

@@ -44,6 +44,7 @@ export const PIXMAN_FORMATS: ReadonlyMap<number, PixmanFormat> = new Map(
 );
 
 export const PIXMAN_X8R8G8B8 = 0x20020888;
+export const PIXMAN_A8R8G8B8 = 0x20028888;
 
 export function pixmanFormat(code: number): PixmanFormat | undefined {
   return PIXMAN_FORMATS.get(code >>> 0);

@@ -15,15 +15,19 @@ export interface ComposeCursor {
 }
 
 export interface ComposeOptions {
-  /** the ARGB framebuffer (B,G,R,A in memory) */
+  /** the ARGB picture (B,G,R,A in memory); only read, never written */
   fb: Uint8Array;
   fbStride: number;
   fbWidth: number;
   fbHeight: number;
   cursor?: ComposeCursor | null;
-  /** at least the cursor's width*height*4 bytes: pixels under the cursor are put back after */
-  saveUnder?: Uint8Array;
-  /** camWidth*camHeight*4 bytes: the letterboxed ARGB picture (unused when no scaling/bars) */
+  /**
+   * Where the cursor is blended (needed only when a cursor is visible): (cursor width + 2) *
+   * (height + 2) * 4 bytes when the picture is not scaled, fbWidth*fbHeight*4 when it is
+   * (cursorWorkBytes in src/camera/pipeline.ts).
+   */
+  cursorWork?: Uint8Array;
+  /** rect width*height*4 bytes: the scaled ARGB picture (unused when the picture is not scaled) */
   scratch?: Uint8Array;
   camWidth: number;
   camHeight: number;
@@ -32,6 +36,12 @@ export interface ComposeOptions {
   format: YuvFormatCode;
   /** yuvFrameSize(format, camWidth, camHeight) bytes, tightly packed planes */
   out: Uint8Array;
+  /**
+   * [x, y, width, height] in picture pixels: out already holds this picture's frame (same
+   * geometry and format) except there and under the cursor's last position, which the caller
+   * must include; only that is converted again. Absent: the whole frame.
+   */
+  damage?: [number, number, number, number];
 }
 
 export interface V4l2Capability {

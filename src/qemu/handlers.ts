@@ -51,7 +51,11 @@ export interface CursorImage {
 
 /** org.qemu.Display1.Listener (+ Listener.Unix.Map). All calls are fire-and-forget from QEMU. */
 export interface ConsoleListenerHandler {
-  /** Full frame (not only on resize). data is a view: copy what you keep. */
+  /**
+   * Full frame (not only on resize). data is a view of this message's own bytes, which nothing
+   * writes or reuses after (the D-Bus reader allocates every message afresh): a handler may keep
+   * it instead of copying (the camera does; it keeps that message's memory alive).
+   */
   scanout(width: number, height: number, stride: number, pixmanFormat: number, data: Uint8Array): void;
   /** Tightly packed sub-rectangle; may fall outside the last Scanout (7.2 text mode). */
   update(x: number, y: number, width: number, height: number, stride: number, pixmanFormat: number, data: Uint8Array): void;

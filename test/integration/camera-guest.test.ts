@@ -5,7 +5,7 @@
 // framebuffer (1280x800); scenario `text` stays in 720x400 VGA text mode, for which QEMU 7.2
 // sends Updates and Console Width/Height but no Scanout.
 import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { CameraConsoleListener } from '../../src/camera/listener';
+import { CameraConsoleListener, type PictureView } from '../../src/camera/listener';
 import { letterbox } from '../../src/camera/letterbox';
 import { CameraPipeline } from '../../src/camera/pipeline';
 import { pinGuestResolution } from '../../src/camera/pin-resolution';
@@ -140,11 +140,18 @@ async function grab(r: Rig, format: 'YUY2' | 'I420' | 'NV12' = 'YUY2'): Promise<
   return decodePng(files[files.length - 1]);
 }
 
+/** 0xRRGGBB of a picture pixel (B,G,R,A in memory). */
+const rgb24 = (p: PictureView, x: number, y: number): number => {
+  const i = y * p.stride + x * 4;
+  return (p.data[i + 2] << 16) | (p.data[i + 1] << 8) | p.data[i];
+};
+
 /** The pattern in the listener's framebuffer (QEMU's dirty tracking has sent all of it). */
 async function patternInFramebuffer(l: SizeTrackingListener, gw: number, gh: number): Promise<void> {
   await waitFor('pattern in the framebuffer', 60_000, () => {
-    if (l.fb.width !== gw || l.fb.height !== gh) return false;
-    const px = (x: number, y: number) => l.fb.data.readUInt32LE((y * gw + x) * 4) & 0xffffff;
+    const p = l.picture();
+    if (!p || p.width !== gw || p.height !== gh) return false;
+    const px = (x: number, y: number) => rgb24(p, x, y);
     return px(gw / 4, gh / 4) === 0xff0000 && px((3 * gw) / 4, (3 * gh) / 4) === 0xffffff && px(gw / 4, (3 * gh) / 4) === 0x0000ff;
   });
 }
@@ -228,9 +235,10 @@ describe('guest screen -> PipeWire camera (QEMU 7.2, TCG)', () => {
     });
     // light grey glyph pixels in the first text row (y 0..15, the line spans ~55 columns of 9 px)
     const rowHasText = () => {
+      const p = l.picture();
+      if (!p || p.width !== 720) return 0;
       let lit = 0;
-      for (let y = 0; y < 16; y++)
-        for (let x = 0; x < 55 * 9; x++) if ((l.fb.data.readUInt32LE((y * 720 + x) * 4) & 0xff) > 0x80) lit++;
+      for (let y = 0; y < 16; y++) for (let x = 0; x < 55 * 9; x++) if ((rgb24(p, x, y) & 0xff) > 0x80) lit++;
       return lit;
     };
     await waitFor('text line in the framebuffer', 60_000, () => rowHasText() > 200);
@@ -251,12 +259,13 @@ describe('guest screen -> PipeWire camera (QEMU 7.2, TCG)', () => {
     // (glyph pixels averaged with the black between them), and that is clearly not black
     const guestMean = { r: 0, g: 0, b: 0 };
     const tw = 55 * 9;
+    const pic = l.picture()!;
     for (let y = 0; y < 16; y++)
       for (let x = 0; x < tw; x++) {
-        const i = (y * 720 + x) * 4;
-        guestMean.r += l.fb.data[i + 2] / (16 * tw);
-        guestMean.g += l.fb.data[i + 1] / (16 * tw);
-        guestMean.b += l.fb.data[i] / (16 * tw);
+        const c = rgb24(pic, x, y);
+        guestMean.r += (c >> 16) / (16 * tw);
+        guestMean.g += ((c >> 8) & 0xff) / (16 * tw);
+        guestMean.b += (c & 0xff) / (16 * tw);
       }
     expect(guestMean.r).toBeGreaterThan(10);
     const textRow = meanColor(img, { x: rx, y: ry, w: tw * s, h: 16 * s });

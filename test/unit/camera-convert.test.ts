@@ -93,7 +93,8 @@ describe('pixman formats -> ARGB framebuffer', () => {
     for (let i = 0; i < 3; i++) l.update(0, 0, 4, 4, 4, 0x08018000, Buffer.alloc(16));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/pixman format 0x08018000, which is not supported/);
-    expect(argbAt(l.fb.data, l.fb.stride, 1, 1)).toEqual(RED);
+    const pic = l.picture()!;
+    expect(argbAt(pic.data, pic.stride, 1, 1)).toEqual(RED);
   });
 });
 
@@ -191,7 +192,6 @@ describe('cursor', () => {
     l.cursorDefine({ width: 16, height: 16, hotX: 2, hotY: 3, data: cur });
     return l;
   };
-  const before = () => Buffer.from(setup().fb.data);
 
   it.each([
     ['inside', 100, 50],
@@ -199,12 +199,13 @@ describe('cursor', () => {
     ['bottom-right corner, partly outside', fbW - 1, fbH - 1],
     ['left edge', -5, 40],
     ['fully outside', 500, 500],
-  ])('%s (%i,%i): composited into the frame, framebuffer left untouched', (_what, mx, my) => {
+  ])('%s (%i,%i): composited into the frame, the guest picture left untouched', (_what, mx, my) => {
     const l = setup();
-    const fbBefore = before();
+    const picture = l.picture()!.data;
+    const pictureBefore = Buffer.from(picture);
     l.mouseSet(mx, my, true);
     const frame = compose(l, fbW, fbH, 'YUY2');
-    expect(Buffer.compare(l.fb.data, fbBefore)).toBe(0);
+    expect(Buffer.from(picture).equals(pictureBefore)).toBe(true);
     const x0 = mx - 2;
     const y0 = my - 3;
     // an opaque cursor pixel inside the frame is red; a transparent one shows the blue below
@@ -329,18 +330,77 @@ describe('absurd input from the peer', () => {
 });
 
 describe('yuvCompose argument checks', () => {
-  it('a bad argument throws before the cursor is drawn: the framebuffer stays the guest picture', () => {
+  it('a bad argument throws; the framebuffer is never written (it may be QEMU\'s own bytes)', () => {
     const fb = Buffer.alloc(100 * 50 * 4, 0x33);
     const before = Buffer.from(fb);
     const cursor = { data: Buffer.alloc(8 * 8 * 4, 0xff), width: 8, height: 8, x: 10, y: 10 };
-    const base = { fb, fbStride: 400, fbWidth: 100, fbHeight: 50, cursor, saveUnder: Buffer.alloc(256), camWidth: 64, camHeight: 48, rect: [0, 8, 64, 32] as [number, number, number, number], format: 0 as const, out: Buffer.alloc(64 * 48 * 2) };
+    const base = { fb, fbStride: 400, fbWidth: 100, fbHeight: 50, cursor, cursorWork: Buffer.alloc(100 * 50 * 4), camWidth: 64, camHeight: 48, rect: [0, 8, 64, 32] as [number, number, number, number], format: 0 as const, out: Buffer.alloc(64 * 48 * 2) };
     expect(() => native.yuvCompose({ ...base, scratch: Buffer.alloc(10) })).toThrow(/scratch buffer too small/);
-    expect(() => native.yuvCompose({ ...base, scratch: Buffer.alloc(64 * 48 * 4), saveUnder: Buffer.alloc(4) })).toThrow(/saveUnder/);
+    expect(() => native.yuvCompose({ ...base, scratch: Buffer.alloc(64 * 48 * 4), cursorWork: Buffer.alloc(4) })).toThrow(/cursorWork/);
     expect(() => native.yuvCompose({ ...base, scratch: Buffer.alloc(64 * 48 * 4), out: Buffer.alloc(10) })).toThrow(/out buffer too small/);
     expect(() => native.yuvCompose({ ...base, scratch: Buffer.alloc(64 * 48 * 4), camWidth: 63 })).toThrow(/even/);
     expect(() => native.yuvCompose({ ...base, scratch: Buffer.alloc(64 * 48 * 4), rect: [0, 0, 65, 48] })).toThrow(/letterbox rectangle/);
     expect(fb.equals(before)).toBe(true);
     native.yuvCompose({ ...base, scratch: Buffer.alloc(64 * 48 * 4) });
     expect(fb.equals(before)).toBe(true);
+  });
+});
+
+describe('a Scanout in the picture layout is kept, not copied', () => {
+  it('an x8r8g8b8 Scanout is shown from its own bytes, padded stride and all', () => {
+    const l = new CameraConsoleListener({ log: silentLogger });
+    const src = encodePixman(X8R8G8B8, 6, 4, () => GREEN, 6 * 4 + 8);
+    l.scanout(6, 4, src.stride, X8R8G8B8, src.data);
+    const pic = l.picture()!;
+    expect(pic.data).toBe(src.data);
+    expect([pic.width, pic.height, pic.stride]).toEqual([6, 4, 6 * 4 + 8]);
+    expect(dist(rgbAtFrame(compose(l, 6, 4, 'YUY2'), 'YUY2', 6, 4, 2, 2), GREEN)).toBeLessThanOrEqual(YUV_TOL);
+  });
+
+  it('an Update after it is drawn over a copy: the picture has both, the Scanout bytes stay as QEMU sent them', () => {
+    const l = new CameraConsoleListener({ log: silentLogger });
+    const src = encodePixman(X8R8G8B8, 8, 4, () => BLUE, 8 * 4 + 4);
+    const sent = Buffer.from(src.data);
+    l.scanout(8, 4, src.stride, X8R8G8B8, src.data);
+    const red = encodePixman(X8R8G8B8, 2, 2, () => RED);
+    l.update(4, 2, 2, 2, red.stride, X8R8G8B8, red.data);
+    const pic = l.picture()!;
+    expect(pic.data).toBe(l.fb.data);
+    expect(argbAt(pic.data, pic.stride, 4, 2)).toEqual(RED);
+    expect(argbAt(pic.data, pic.stride, 1, 1)).toEqual(BLUE);
+    expect(src.data.equals(sent)).toBe(true);
+  });
+
+  it('a Scanout whose data is shorter than its rows is dropped with one line; the last picture stays', () => {
+    const lines: string[] = [];
+    const l = new CameraConsoleListener({ log: lineLogger((x) => lines.push(x)) });
+    const good = encodePixman(X8R8G8B8, 4, 4, () => RED);
+    l.scanout(4, 4, good.stride, X8R8G8B8, good.data);
+    const v = l.version;
+    for (let i = 0; i < 2; i++) l.scanout(4, 4, 16, X8R8G8B8, Buffer.alloc(20));
+    expect(l.version).toBe(v);
+    expect(lines).toEqual([expect.stringMatching(/dropped a Scanout: update data too short: 20 bytes for 4x4 at stride 16/)]);
+    expect(l.picture()!.data).toBe(good.data);
+  });
+
+  it('a Scanout in another format is converted into the framebuffer', () => {
+    const l = new CameraConsoleListener({ log: silentLogger });
+    const r5g6b5 = 0x10020565;
+    const src = encodePixman(r5g6b5, 4, 2, () => RED);
+    l.scanout(4, 2, src.stride, r5g6b5, src.data);
+    const pic = l.picture()!;
+    expect(pic.data).toBe(l.fb.data);
+    expect(argbAt(pic.data, pic.stride, 3, 1)).toEqual(RED);
+  });
+
+  it('a new Console size keeps the kept picture where it overlaps', () => {
+    const l = new CameraConsoleListener({ log: silentLogger });
+    const src = encodePixman(X8R8G8B8, 8, 4, () => WHITE);
+    l.scanout(8, 4, src.stride, X8R8G8B8, src.data);
+    l.consoleSize(10, 6);
+    const pic = l.picture()!;
+    expect([pic.width, pic.height]).toEqual([10, 6]);
+    expect(argbAt(pic.data, pic.stride, 7, 3)).toEqual(WHITE);
+    expect(argbAt(pic.data, pic.stride, 9, 5)).toEqual(BLACK);
   });
 });

@@ -7,6 +7,9 @@ import { startCamera } from '../../src/camera';
 import { CameraConsoleListener } from '../../src/camera/listener';
 import { CAMERA_DEFAULTS, cameraConfigOf, type CameraSettings } from '../../src/camera/options';
 import { CameraPipeline } from '../../src/camera/pipeline';
+import { letterbox } from '../../src/camera/letterbox';
+import { FORMAT_CODE, frameBytes } from '../../src/camera/sinks/types';
+import { native } from '../../src/native';
 import { millimetres, pinGuestResolution } from '../../src/camera/pin-resolution';
 import { FakeSink } from '../fakes/camera-sink';
 import { tempDir, waitFor } from '../harness/procs';
@@ -130,6 +133,141 @@ describe('pipeline: converts only on change, steady output', () => {
       vi.advanceTimersByTime(1000);
       expect(p.stats.ticks).toBe(301);
     });
+
+    /** A guest drawing at `hz` for 4 s, its first update `phaseMs` after the camera started; measured from 0.5 s to 3.1 s. */
+    const guestAt = (hz: number, phaseMs: number) => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'] });
+      const l = withFrame();
+      const sink = new FakeSink({ width: 64, height: 48, fps: 30 });
+      const p = new CameraPipeline({ source: l, sink });
+      const handedAt: number[] = [];
+      const write = sink.writeFrame.bind(sink);
+      sink.writeFrame = (f, fmt) => (handedAt.push(performance.now()), write(f, fmt));
+      p.start();
+      const g = encodePixman(XRGB, 4, 4, () => GREEN);
+      for (let k = 0; k < 4 * hz; k++) setTimeout(() => l.update(0, 0, 4, 4, g.stride, XRGB, g.data), phaseMs + (k * 1000) / hz);
+      vi.advanceTimersByTime(500);
+      p.takeLatencies();
+      handedAt.length = 0;
+      vi.advanceTimersByTime(2600);
+      p.stop();
+      const gaps = handedAt.slice(1).map((t, i) => t - handedAt[i]);
+      return { latencies: p.takeLatencies(), frames: handedAt.length, gaps };
+    };
+
+    it.each([1, 8, 16])('a guest at 60/s, first update %i ms after a tick: every change shown within half a period, 30 frames/s', (phaseMs) => {
+      const { latencies, frames, gaps } = guestAt(60, phaseMs);
+      expect(latencies.length).toBeGreaterThanOrEqual(154); // 2.6 s of updates at 60/s
+      // Fake time: conversion takes no time, so this is the pacing alone (a fixed clock: up to
+      // 33 ms). Fake timers fire on whole milliseconds: the guest's 16.7 ms steps become 16 or 17.
+      expect(Math.max(...latencies)).toBeLessThanOrEqual(1000 / 60 + 1.5);
+      expect(frames).toBeGreaterThanOrEqual(77); // 2.6 s at 30/s
+      expect(frames).toBeLessThanOrEqual(79);
+      // never closer than a period minus the slack
+      expect(Math.min(...gaps)).toBeGreaterThanOrEqual((1000 / 30) * 0.75 - 0.01);
+    });
+
+    it('a guest at 38/s: about 30 frames/s, not 38 (early frames need credit), each change shown within a period and a quarter', () => {
+      const { latencies, frames } = guestAt(38, 3);
+      expect(frames).toBeGreaterThanOrEqual(76);
+      expect(frames).toBeLessThanOrEqual(84); // 2.6 s at 30/s + 1/16: 83; at 38/s it would be 99
+      expect(Math.max(...latencies)).toBeLessThanOrEqual((1000 / 30) * 1.25 + 1);
+    });
+
+    it("a change the clock's own tick takes before the early frame runs makes one frame, not two", () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'] });
+      const l = withFrame();
+      const sink = new FakeSink({ width: 64, height: 48, fps: 30 }); // written every tick
+      const p = new CameraPipeline({ source: l, sink });
+      p.start();
+      vi.advanceTimersByTime(1000 + 26); // 26 ms after a tick: a change now is shown early
+      const before = sink.frames.length;
+      const g = encodePixman(XRGB, 4, 4, () => GREEN);
+      l.update(0, 0, 4, 4, g.stride, XRGB, g.data);
+      p.tick(); // the clock's tick, due at the same moment, runs first
+      vi.advanceTimersByTime(0); // then the early frame's turn
+      expect(sink.frames.length).toBe(before + 1);
+      p.stop();
+    });
+
+    it('a lone change soon after a frame is shown at the next regular tick, not held back', () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'] });
+      const l = withFrame();
+      const sink = new FakeSink({ width: 64, height: 48, fps: 30 }); // written every tick
+      const p = new CameraPipeline({ source: l, sink });
+      p.start();
+      vi.advanceTimersByTime(1000 + 5); // ticks at 0, 33.3 .. 1000: 5 ms after the last
+      p.takeLatencies();
+      const g = encodePixman(XRGB, 4, 4, () => GREEN);
+      l.update(0, 0, 4, 4, g.stride, XRGB, g.data);
+      vi.advanceTimersByTime(40);
+      // the regular tick 28.3 ms later (fake timers fire on whole ms), not a held-back 36.7 ms
+      const latencies = p.takeLatencies();
+      expect(latencies).toHaveLength(1);
+      expect(latencies[0]).toBeGreaterThanOrEqual(27);
+      expect(latencies[0]).toBeLessThanOrEqual(29);
+      p.stop();
+    });
+
+    it('a lone change long after the last frame is shown on the next turn of the event loop', () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'] });
+      const l = withFrame();
+      const sink = new FakeSink({ width: 64, height: 48, fps: 30, repeatsItself: true });
+      const p = new CameraPipeline({ source: l, sink });
+      p.start();
+      vi.advanceTimersByTime(1005);
+      p.takeLatencies();
+      const g = encodePixman(XRGB, 4, 4, () => GREEN);
+      l.update(0, 0, 4, 4, g.stride, XRGB, g.data);
+      vi.advanceTimersByTime(0);
+      expect(p.takeLatencies()).toEqual([0]);
+      p.stop();
+    });
+  });
+});
+
+describe('pipeline: only what changed is converted again', () => {
+  it.each([
+    [96, 54, 64, 36, 'YUY2'],
+    [64, 48, 64, 48, 'I420'],
+    [100, 60, 64, 48, 'NV12'],
+  ] as const)('%ix%i -> %ix%i %s: Updates and cursor moves give the frame a whole conversion gives', (gw, gh, cw, ch, format) => {
+    const l = new CameraConsoleListener({ log: silentLogger });
+    const sink = new FakeSink({ width: cw, height: ch, fps: 30, format });
+    const p = new CameraPipeline({ source: l, sink });
+    const noise = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed * 13 + ((i * seed) >> 3)) & 0xff));
+    l.scanout(gw, gh, gw * 4, XRGB, noise(gw * gh * 4, 1));
+    l.update(0, 0, 2, 2, 8, XRGB, noise(16, 2)); // the picture is now the framebuffer, drawn over from here on
+    l.cursorDefine({ width: 6, height: 5, hotX: 1, hotY: 1, data: noise(6 * 5 * 4, 3) });
+    const damages: unknown[] = [];
+    const compose = native.yuvCompose;
+    const spy = vi.spyOn(native, 'yuvCompose').mockImplementation((o) => (damages.push(o.damage), compose(o)));
+    try {
+      const steps: (() => void)[] = [
+        () => l.update(10, 7, 9, 4, 36, XRGB, noise(9 * 4 * 4, 4)),
+        () => l.mouseSet(20, 10, true),
+        () => l.mouseSet(gw - 2, gh - 1, true),
+        () => l.update(gw - 5, 0, 5, gh, 20, XRGB, noise(5 * gh * 4, 5)),
+        () => l.mouseSet(3, 30, false),
+        () => l.update(0, gh - 2, gw, 2, gw * 4, XRGB, noise(gw * 2 * 4, 6)),
+      ];
+      p.tick();
+      for (const [k, step] of steps.entries()) {
+        step();
+        p.tick();
+        const pic = l.picture()!;
+        const cursor = l.cursor();
+        const whole = Buffer.alloc(frameBytes(format, cw, ch));
+        compose({ fb: pic.data, fbStride: pic.stride, fbWidth: pic.width, fbHeight: pic.height, cursor, cursorWork: Buffer.alloc(gw * gh * 4 + 4096), scratch: Buffer.alloc(cw * ch * 4), camWidth: cw, camHeight: ch, rect: letterbox(gw, gh, cw, ch), format: FORMAT_CODE[format], out: whole });
+        expect(sink.frames.at(-1)!.data.equals(whole), `after step ${k}`).toBe(true);
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    // the first conversion was whole, every one after the steps only a part
+    expect(damages[0]).toBeUndefined();
+    expect(damages.slice(1)).toHaveLength(6);
+    for (const d of damages.slice(1)) expect(d).toEqual(expect.any(Array));
   });
 });
 
@@ -176,6 +314,27 @@ describe('ScanoutMap / UpdateMap (memfd, read with pread)', () => {
     const src = encodePixman(XRGB, 4, 4, () => GREEN);
     l.scanout(4, 4, src.stride, XRGB, src.data);
     expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
+  });
+
+  it('whole rows at the picture stride (one pread) and a 16-bit surface (converted) read the same way', () => {
+    for (const [format, bpp] of [
+      [XRGB, 4],
+      [0x10020565, 2], // r5g6b5
+    ]) {
+      const w = 16;
+      const h = 6;
+      const pic = encodePixman(format, w, h, () => RED, w * bpp);
+      const fd = memfd(pic.data, 'r+');
+      const l = new CameraConsoleListener({ log: silentLogger });
+      l.scanoutMap(fd, 0, w, h, w * bpp, format);
+      expect(argbAt(l.picture()!.data, l.picture()!.stride, 15, 5)).toEqual(RED);
+      const g = encodePixman(format, w, 2, () => GREEN, w * bpp);
+      fs.writeSync(fd, g.data, 0, g.data.length, 3 * w * bpp);
+      l.updateMap(0, 3, w, 2);
+      const p = l.picture()!;
+      expect([argbAt(p.data, p.stride, 0, 2), argbAt(p.data, p.stride, 15, 3), argbAt(p.data, p.stride, 7, 4), argbAt(p.data, p.stride, 7, 5)]).toEqual([RED, GREEN, GREEN, RED]);
+      l.close();
+    }
   });
 
   it('a mapped surface too large to hold is refused with one line and its fd closed', () => {
