@@ -15,31 +15,7 @@ import { startPipeWire } from '../harness/pipewire';
 import { waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
 import { QEMU_MATRIX } from '../harness/qemu-targets';
-import { pitchToleranceHz, sleep, watchedSpeaker } from './audio-out-helpers';
-
-interface WriteSeen {
-  at: number;
-  bytes: number;
-  loud: boolean;
-}
-
-/**
- * How late the Writes of one sound came, ms, against a steady stream from its first loud block
- * (re-anchored when one came early): the prebuffer a voice needs beyond one block to play it through.
- */
-function maxLateMs(ws: WriteSeen[]): number {
-  const tone = ws.slice(ws.findIndex((w) => w.loud), ws.length - [...ws].reverse().findIndex((w) => w.loud));
-  let origin = tone[0]?.at ?? 0;
-  let sent = 0;
-  let max = 0;
-  for (const w of tone) {
-    const late = w.at - origin - (sent * 1000) / 44100;
-    if (late < 0) origin += late;
-    else max = Math.max(max, late);
-    sent += w.bytes / 4;
-  }
-  return max;
-}
+import { maxLateMs, pitchToleranceHz, sleep, watchedSpeaker, type WriteSeen } from './audio-out-helpers';
 
 /** What a loaded host does to QEMU: it stops running for a while (SIGSTOP/SIGCONT by PID), then catches up. */
 async function stall(guest: Guest, ms: number): Promise<void> {
