@@ -195,6 +195,68 @@ describe('Speaker', () => {
     expect(late).toBeLessThan(Math.round(0.12 * 48000));
     void s.close();
   });
+
+  it('the guest disabling a voice plays out a tail shorter than the start threshold', async () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend, pollMs: 10 });
+    s.init(1n, S16);
+    s.setEnabled(1n, true);
+    s.write(1n, s16Block(240, 1234)); // 5 ms: below the 12 ms threshold, the stream waits
+    const p = backend.opened[0];
+    await sleep(50);
+    expect(p.stats().consumedFrames).toBe(0);
+    s.setEnabled(1n, false);
+    const t0 = Date.now();
+    while (p.stats().consumedFrames < 240 && Date.now() - t0 < 3000) await sleep(10);
+    expect(p.stats().consumedFrames).toBe(240);
+    await s.close();
+  });
+
+  it('on PipeWire each Write tells the stream when the next one is due, from now', () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend });
+    s.init(1n, S16);
+    s.setEnabled(1n, true);
+    const dues: Array<number | undefined> = [];
+    const p = backend.opened[0];
+    const write = p.write.bind(p);
+    p.write = (d: Uint8Array, due?: number) => (dues.push(due), write(d, due));
+    s.write(1n, new Uint8Array(480 * 4)); // 10 ms of audio: the next Write is due 10 ms from now
+    expect(dues[0]).toBeGreaterThan(9e6);
+    expect(dues[0]).toBeLessThanOrEqual(10e6);
+    void s.close();
+  });
+
+  it('an explicit --audio-latency Writes without a schedule (the plain threshold applies)', () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend, latencyMs: 20 });
+    s.init(1n, S16);
+    s.setEnabled(1n, true);
+    const dues: Array<number | undefined> = [];
+    const p = backend.opened[0];
+    const write = p.write.bind(p);
+    p.write = (d: Uint8Array, due?: number) => (dues.push(due), write(d, due));
+    s.write(1n, new Uint8Array(480 * 4));
+    expect(dues).toEqual([undefined]);
+    void s.close();
+  });
+
+  it('lateness seen while a voice plays raises its threshold for the next prebuffer', () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend });
+    s.init(1n, S16);
+    s.setEnabled(1n, true);
+    const block = new Uint8Array(480 * 4);
+    const t0 = performance.now();
+    s.write(1n, block);
+    while (performance.now() - t0 < 50); // the next block is ~40 ms late
+    s.write(1n, block);
+    const set = backend.opened[0].startFramesSet;
+    expect(set).toHaveLength(1);
+    expect(set[0]).toBeGreaterThanOrEqual(Math.round(0.042 * 48000));
+    expect(set[0]).toBeLessThan(Math.round(0.122 * 48000));
+    void s.close();
+  });
 });
 
 describe('OutVoice timers never throw into the event loop', () => {
