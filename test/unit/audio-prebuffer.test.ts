@@ -56,11 +56,17 @@ describe('prebufferFor', () => {
   it('an absurd block size (guest-untrusted) is capped, so the ring stays bounded', () => {
     const p = prebufferFor({ rate: 44100, blockFrames: 1e9, jitterMs: 0, scheduled: false });
     expect(p.blockFrames).toBe(MAX_BLOCK_FRAMES);
-    expect(p.ringFrames).toBe(ms(20) + 2 * MAX_BLOCK_FRAMES + ms(250));
+    expect(p.ringFrames).toBe(ms(20) + 2 * MAX_BLOCK_FRAMES + ms(MAX_LATENESS_MS) + ms(250));
   });
 
-  it('the ring holds the threshold, a request, one more block and 250 ms of excess', () => {
+  it('the ring holds the largest threshold lateness can raise, a request, one more block and 250 ms of excess', () => {
     const p = prebufferFor({ rate: 44100, blockFrames: 1024, jitterMs: 0, scheduled: true });
-    expect(p.ringFrames).toBe(ms(12) + ms(20) + 1024 + 1024 + ms(250));
+    expect(p.ringFrames).toBe(ms(MAX_LATENESS_MS + 2) + ms(20) + 1024 + 1024 + ms(250));
+  });
+
+  it('the ring does not depend on the lateness seen when the voice opened', () => {
+    const calm = prebufferFor({ rate: 44100, blockFrames: 1024, jitterMs: 0, scheduled: false });
+    const late = prebufferFor({ rate: 44100, blockFrames: 1024, jitterMs: 80, scheduled: false });
+    expect(late.ringFrames).toBe(calm.ringFrames);
   });
 });

@@ -60,7 +60,7 @@ export interface Prebuffer {
   latencyFrames: number;
   /** What the ring holds right after a Write once playing (status "target latency"), frames. */
   targetFrames: number;
-  /** Ring capacity: the fill at the threshold, one more block and 250 ms of excess. */
+  /** Ring capacity: the fill at the largest threshold lateness can reach, one more block and 250 ms of excess. */
   ringFrames: number;
 }
 
@@ -78,15 +78,18 @@ export function prebufferFor(p: PrebufferInput): Prebuffer {
   const explicit = p.latencyMs !== undefined;
   const latencyFrames = Math.max(64, framesOf(p.latencyMs ?? DEFAULT_LATENCY_MS, p.rate));
   const scheduled = p.scheduled && !explicit;
-  const startFrames = scheduled ? framesOf(Math.max(jitterMs, QEMU_TIMER_MS) + LOOP_MARGIN_MS, p.rate) : latencyFrames + block + framesOf(jitterMs, p.rate);
+  const start = (j: number): number => (scheduled ? framesOf(Math.max(j, QEMU_TIMER_MS) + LOOP_MARGIN_MS, p.rate) : latencyFrames + block + framesOf(j, p.rate));
+  const startFrames = start(jitterMs);
   return {
     startFrames,
     scheduled,
     blockFrames: block,
     latencyFrames,
     targetFrames: scheduled ? startFrames + block : startFrames,
-    // Beyond 250 ms of excess the oldest audio is dropped: latency stays bounded after a stall.
-    // A threshold raised later (more lateness, capped at MAX_LATENESS_MS < 250 ms) still fits.
-    ringFrames: startFrames + (scheduled ? latencyFrames + block : 0) + block + Math.round(0.25 * p.rate),
+    // Sized for the largest threshold lateness can raise this voice to (setStartFrames while it
+    // plays): a ring sized for the first one overflowed, dropping audio, when a loaded host raised
+    // it. Beyond that, one more block and 250 ms of excess, the oldest audio is dropped: latency
+    // stays bounded after a stall.
+    ringFrames: start(MAX_LATENESS_MS) + (scheduled ? latencyFrames + block : 0) + block + Math.round(0.25 * p.rate),
   };
 }

@@ -142,13 +142,14 @@ export class OutVoice {
   }
 
   /**
-   * How late Writes have been arriving on this host (Speaker's WriteJitter), ms: sets the start
-   * threshold for the next time the stream prebuffers. O(1); the stream is told only when the
-   * threshold moved by a millisecond or more.
+   * How late Writes have been arriving on this host (Speaker's WriteJitter), ms: with the default
+   * policy, sets the start threshold for the next time the stream prebuffers. O(1); the stream is
+   * told only when the threshold moved by a millisecond or more.
    */
   noteJitter(jitterMs: number): void {
-    // Per Write: nothing is computed (or allocated) unless the lateness moved by a millisecond.
-    if (Math.abs(jitterMs - this.jitterMs) < 1) return;
+    // An explicit --audio-latency is a fixed prebuffer (the lateness known when the voice opened
+    // included). Per Write: nothing is computed (or allocated) unless the lateness moved by 1 ms.
+    if (this.opts.latencyMs !== undefined || Math.abs(jitterMs - this.jitterMs) < 1) return;
     this.jitterMs = jitterMs;
     const next = this.prebufferWith(jitterMs);
     if (Math.abs(next.startFrames - this.prebuffer.startFrames) * 1000 < this.format.rate) return;
