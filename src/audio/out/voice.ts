@@ -291,7 +291,8 @@ export class OutVoice {
       s.setActive(true);
       this.active = true;
     }
-    // Bounded (the stream refuses more than 10 s): a Write carrying seconds of audio is no schedule.
+    // Clamped to ±1 s (the stream refuses beyond 10 s): an absurd Write carrying seconds of audio
+    // must not throw here, and a schedule that far out only keeps the stream waiting for more.
     const dueNs = this.prebuffer.scheduled && nextDueInMs !== undefined ? Math.max(-1000, Math.min(1000, nextDueInMs)) * 1e6 : undefined;
     s.write(block, dueNs);
   }
