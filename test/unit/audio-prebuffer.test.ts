@@ -53,6 +53,11 @@ describe('prebufferFor', () => {
     expect(p.startFrames).toBe(ms(MAX_LATENESS_MS + 2));
   });
 
+  it('with an explicit --audio-latency (a fixed threshold) the ring holds that threshold, one more block and 250 ms', () => {
+    const p = prebufferFor({ rate: 44100, blockFrames: 1024, jitterMs: 5, latencyMs: 30, scheduled: true });
+    expect(p.ringFrames).toBe(p.startFrames + 1024 + ms(250));
+  });
+
   it('an absurd block size (guest-untrusted) is capped, so the ring stays bounded', () => {
     const p = prebufferFor({ rate: 44100, blockFrames: 1e9, jitterMs: 0, scheduled: false });
     expect(p.blockFrames).toBe(MAX_BLOCK_FRAMES);

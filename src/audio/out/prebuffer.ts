@@ -87,9 +87,9 @@ export function prebufferFor(p: PrebufferInput): Prebuffer {
     latencyFrames,
     targetFrames: scheduled ? startFrames + block : startFrames,
     // Sized for the largest threshold lateness can raise this voice to (setStartFrames while it
-    // plays): a ring sized for the first one overflowed, dropping audio, when a loaded host raised
-    // it. Beyond that, one more block and 250 ms of excess, the oldest audio is dropped: latency
-    // stays bounded after a stall.
-    ringFrames: start(MAX_LATENESS_MS) + (scheduled ? latencyFrames + block : 0) + block + Math.round(0.25 * p.rate),
+    // plays; not with an explicit latency, which stays fixed): a ring sized for the first one
+    // overflowed, dropping audio, when a loaded host raised it. Beyond that, one more block and
+    // 250 ms of excess, the oldest audio is dropped: latency stays bounded after a stall.
+    ringFrames: start(explicit ? jitterMs : MAX_LATENESS_MS) + (scheduled ? latencyFrames + block : 0) + block + Math.round(0.25 * p.rate),
   };
 }
