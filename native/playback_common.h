@@ -75,21 +75,26 @@ struct PlaybackOptions {
 //   void ApplyActive(bool active);           // cork/uncork
 //   void ApplyRate(double ratio);            // already checked to be within 0.9..1.1
 //   void StartDrain();
+//   void PlayOut();                          // play what is queued without the start threshold
+//   void ApplyStartFrames(uint32_t frames);  // start_frames_ changed (already stored)
 //   void Teardown();                         // idempotent; also called by the destructor
 template <typename Derived>
 class PlaybackBase : public Napi::ObjectWrap<Derived> {
  public:
   static Napi::Function Define(Napi::Env env) {
     using Wrap = Napi::ObjectWrap<Derived>;
-    return Wrap::DefineClass(env, Derived::kClassName,
-                             {
-                                 Wrap::InstanceMethod("write", &PlaybackBase::Write),
-                                 Wrap::InstanceMethod("stats", &PlaybackBase::Stats),
-                                 Wrap::InstanceMethod("setActive", &PlaybackBase::SetActive),
-                                 Wrap::InstanceMethod("setRate", &PlaybackBase::SetRate),
-                                 Wrap::InstanceMethod("drain", &PlaybackBase::Drain),
-                                 Wrap::InstanceMethod("close", &PlaybackBase::Close),
-                             });
+    return Wrap::DefineClass(
+        env, Derived::kClassName,
+        {
+            Wrap::InstanceMethod("write", &PlaybackBase::Write),
+            Wrap::InstanceMethod("stats", &PlaybackBase::Stats),
+            Wrap::InstanceMethod("setActive", &PlaybackBase::SetActive),
+            Wrap::InstanceMethod("setRate", &PlaybackBase::SetRate),
+            Wrap::InstanceMethod("drain", &PlaybackBase::Drain),
+            Wrap::InstanceMethod("playOut", &PlaybackBase::PlayOut),
+            Wrap::InstanceMethod("setStartFrames", &PlaybackBase::SetStartFrames),
+            Wrap::InstanceMethod("close", &PlaybackBase::Close),
+        });
   }
 
  protected:
@@ -119,6 +124,7 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
     opts_.remote = OptStringOr(o, "remote", who, "");
     opts_.device = OptStringOr(o, "device", who, "");
     ring_ = std::make_unique<SpscRing>(opts_.ring_frames, stride_);
+    start_frames_.store(opts_.start_frames, std::memory_order_relaxed);
   }
 
   Derived& derived() { return *static_cast<Derived*>(this); }
@@ -142,6 +148,16 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
   bool closed_ = false;  // JS thread only: set by close()
 
   std::atomic<int> state_{kPlaybackUnconnected};
+  // When the next Write is due, CLOCK_MONOTONIC ns; 0 = no schedule (write() without one). Stored
+  // by the JS thread with each write() BEFORE the frames go into the ring; the server thread's
+  // start check reads the fill (the ring's acquire load of its write index) BEFORE this. So a
+  // check that sees a Write's frames also sees its due time (the relaxed store is ordered before
+  // the ring's release store): never the new fill with the old, earlier due time, which would
+  // start a block too soon. The converse (new due, old fill) only delays the start by a cycle.
+  std::atomic<int64_t> next_due_ns_{0};
+  // The start threshold in frames (opts_.start_frames at first, then setStartFrames()). Relaxed for
+  // the same reason: a single value, read once per cycle while prebuffering.
+  std::atomic<uint32_t> start_frames_{0};
   std::atomic<bool> drained_{false};
   std::atomic<uint64_t> consumed_frames_{0}, underruns_{0}, underrun_frames_{0},
       overflow_frames_{0}, cycles_{0};
@@ -149,13 +165,26 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
 
  private:
   // ---- JS thread -------------------------------------------------------------------------
-  // write(data: Uint8Array): number of bytes accepted (all whole frames). Never blocks: when the
-  // ring is full the OLDEST queued frames are dropped (counted in overflowFrames).
+  // write(data: Uint8Array, nextDueInNs?: number): number of bytes accepted (all whole frames).
+  // Never blocks: when the ring is full the OLDEST queued frames are dropped (counted in
+  // overflowFrames). nextDueInNs: when the Write after this one is due, from now (negative: it
+  // is already late); the stream's start check then projects the fill to that instant
+  // (pw_audio.cc). Without it there is no schedule and the plain threshold applies.
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
-    Napi::Uint8Array ta =
-        ArgBytes(Arg(info, 0), std::string(Derived::kClassName) + ".write", "data");
+    const std::string who = std::string(Derived::kClassName) + ".write";
+    Napi::Uint8Array ta = ArgBytes(Arg(info, 0), who, "data");
+    int64_t due = 0;
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      double in_ns = ArgDouble(info[1], who, "nextDueInNs");
+      // Bounded: a schedule more than 10 s away is not one (and must not overflow the sum).
+      if (!(in_ns > -1e10 && in_ns < 1e10))
+        ThrowInvalid(env, who, "nextDueInNs must be within 10 s");
+      due = MonoNs() + int64_t(in_ns);
+      if (due == 0) due = 1;  // 0 means "no schedule"
+    }
+    next_due_ns_.store(due, std::memory_order_relaxed);
     const uint8_t* p = ta.Data();
     size_t n = ta.ByteLength();
     n -= n % stride_;
@@ -219,6 +248,28 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
     CheckOpen(info.Env());
     derived().StartDrain();
     return info.Env().Undefined();
+  }
+
+  // playOut(): the guest stopped the voice: play what is queued now, even below the start
+  // threshold (a tail shorter than the prebuffer would otherwise wait for the next sound).
+  // Prebuffering applies again once the ring has run dry.
+  Napi::Value PlayOut(const Napi::CallbackInfo& info) {
+    CheckOpen(info.Env());
+    derived().PlayOut();
+    return info.Env().Undefined();
+  }
+
+  // setStartFrames(frames): a new start threshold, for the next time the stream prebuffers
+  // (start, uncork, after an underrun). Capped at the ring: more could never start.
+  Napi::Value SetStartFrames(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t n =
+        ArgUint32(Arg(info, 0), std::string(Derived::kClassName) + ".setStartFrames", "frames");
+    if (n > opts_.ring_frames) n = opts_.ring_frames;
+    start_frames_.store(n, std::memory_order_relaxed);
+    derived().ApplyStartFrames(n);
+    return env.Undefined();
   }
 
   // close(): idempotent; later calls to the other methods throw ECLOSED.

@@ -298,6 +298,30 @@ class PulsePlayback : public PlaybackBase<PulsePlayback> {
     client_.Unlock();
   }
 
+  // The server prebuffers: trigger starts its playback below prebuf. What is still in our ring
+  // follows through Pump() as the server asks for it.
+  void PlayOut() {
+    client_.Lock();
+    if (stream_ && ready_) pa_operation_unref(pa_stream_trigger(stream_, nullptr, nullptr));
+    client_.Unlock();
+  }
+
+  // prebuf is the server's start threshold: hand it the new one (tlength keeps its relation to
+  // it, as in CreateStream). A later reconnect uses opts_.start_frames; the voice sets it again.
+  void ApplyStartFrames(uint32_t frames) {
+    client_.Lock();
+    if (stream_ && ready_) {
+      pa_buffer_attr attr;
+      attr.maxlength = uint32_t(-1);
+      attr.tlength = (frames + opts_.latency_frames) * stride_;
+      attr.prebuf = frames * stride_;
+      attr.minreq = uint32_t(-1);
+      attr.fragsize = uint32_t(-1);
+      pa_operation_unref(pa_stream_set_buffer_attr(stream_, &attr, nullptr, nullptr));
+    }
+    client_.Unlock();
+  }
+
   pa_sample_spec spec_{};
   pa_channel_map map_{};
   PulseClient client_;

@@ -44,7 +44,6 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
   explicit PwPlayback(const Napi::CallbackInfo& info) : PlaybackBase<PwPlayback>(info) {
     Napi::Env env = info.Env();
     silence_byte_ = opts_.format->name[0] == 'U' ? 0x80 : 0;
-    start_bytes_.store(size_t(opts_.start_frames) * stride_);
 
     spa_audio_info_raw raw{};
     raw.format = opts_.format->spa;
@@ -157,11 +156,10 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
     } else if (rearm_.exchange(false, std::memory_order_acq_rel)) {
       playing_ = false;  // uncorked: prebuffer again instead of counting an underrun
     }
-    if (!draining && !playing_) {
-      // Prebuffer: stay silent (not an underrun) until the ring holds the start threshold, so
-      // QEMU's bursty 1024-frame Writes do not underrun right at the start.
-      if (ring_->Fill() >= start_bytes_.load(std::memory_order_relaxed)) playing_ = true;
-    }
+    // Taken every cycle, so a playOut() that found the stream already playing is not left over
+    // to skip a later prebuffer.
+    bool play_out = play_out_.exchange(false, std::memory_order_acq_rel);
+    if (!draining && !playing_) playing_ = ReadyToStart(want, play_out);
     if (!draining && playing_) {
       got = ring_->Read(out, want);
       if (got < want) {
@@ -173,6 +171,23 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
     if (got < want) memset(out + got, SilenceByte(), want - got);
     consumed_frames_.fetch_add(got / stride_, std::memory_order_relaxed);
     Finish(b, d, want);
+  }
+
+  // Prebuffer: stay silent (not an underrun) until the ring holds enough that QEMU's next Write
+  // comes before it runs dry. Without a schedule: the start threshold. With one (write() told
+  // when the next Write is due): the fill projected to that instant must still hold the threshold
+  // plus this cycle's request, so the level right before each Write is the threshold whatever
+  // the phase of the Write that crossed it (a plain threshold leaves up to one block more).
+  bool ReadyToStart(size_t want, bool play_out) {
+    size_t fill = ring_->Fill();  // first: see next_due_ns_ in playback_common.h
+    if (play_out) return fill > 0;
+    size_t start = size_t(start_frames_.load(std::memory_order_relaxed)) * stride_;
+    int64_t due = next_due_ns_.load(std::memory_order_relaxed);
+    if (due == 0) return fill >= start;
+    int64_t ahead_ns = due - MonoNs();  // vDSO clock_gettime: no syscall, no lock
+    size_t until_due = 0;
+    if (ahead_ns > 0) until_due = size_t(double(ahead_ns) * opts_.rate / 1e9) * stride_;
+    return fill >= until_due + start + want;
   }
 
   void Finish(pw_buffer* b, spa_data& d, size_t bytes) {
@@ -255,6 +270,13 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
   // drain=true; the `drained` event sets drained_.
   void StartDrain() { draining_.store(true, std::memory_order_release); }
 
+  // Release pairs with the RT thread's acq_rel exchange: the frames written before playOut() are
+  // in the ring when the flag is seen.
+  void PlayOut() { play_out_.store(true, std::memory_order_release); }
+
+  // The RT thread reads start_frames_ itself.
+  void ApplyStartFrames(uint32_t) {}
+
   uint8_t silence_byte_ = 0;
   PwClient client_;
   pw_stream* stream_ = nullptr;
@@ -266,8 +288,8 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
   int drain_pad_cycles_ = 0;
   static constexpr int kDrainPadCycles = 3;
 
-  std::atomic<size_t> start_bytes_{0};
   std::atomic<bool> draining_{false};
+  std::atomic<bool> play_out_{false};
   std::atomic<bool> rearm_{false};
 
   // Loop-lock protected.

@@ -37,7 +37,7 @@ export function withRouteOptions<T>(y: Argv<T>) {
     .option('audio', { type: 'string', group: AUDIO, describe: 'sound server: pipewire, pulse or none', defaultDescription: 'auto' })
     .option('audio-sink', { type: 'string', group: AUDIO, describe: 'where guest audio plays (node name)', defaultDescription: 'default sink' })
     .option('audio-source', { type: 'string', group: AUDIO, describe: 'what the guest microphone hears (node name)', defaultDescription: 'default source' })
-    .option('audio-latency', { type: 'string', group: AUDIO, describe: 'target latency in ms', defaultDescription: '20' })
+    .option('audio-latency', { type: 'string', group: AUDIO, describe: 'speaker latency in ms: prebuffer this much plus one QEMU block (overrides the measured default)', defaultDescription: 'follows QEMU\'s block and the measured lateness' })
     .option('camera', { type: 'string', group: CAMERA, describe: 'screen-as-webcam target: auto (the first v4l2loopback device, else pipewire), /dev/videoN (v4l2loopback), pipewire, pipewire:NODE-NAME, file:/path (raw frames) or none. One webcam per console: [[camera]] entries in the config file (README)', defaultDescription: CAMERA_DEFAULTS.device })
     .option('camera-size', { type: 'string', group: CAMERA, describe: 'webcam frame size WxH', defaultDescription: CAMERA_DEFAULTS.size })
     .option('camera-fps', { type: 'string', group: CAMERA, describe: 'webcam frame rate', defaultDescription: String(CAMERA_DEFAULTS.fps) })

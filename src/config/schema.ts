@@ -132,7 +132,8 @@ export const ConfigSchema = z
         backend: oneOf('audio.backend', ['auto', 'pipewire', 'pulse', 'none']).default('auto'),
         sink: z.string({ message: ALLOWED['audio.sink'] }).default(''),
         source: z.string({ message: ALLOWED['audio.source'] }).default(''),
-        latency_ms: int('audio.latency_ms', 5, 500).default(20),
+        // Unset: src/audio/out/prebuffer.ts decides (it follows QEMU's schedule on PipeWire).
+        latency_ms: int('audio.latency_ms', 5, 500).optional(),
         microphone: bool('audio.microphone').default(true),
       })
       .strict()

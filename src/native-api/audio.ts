@@ -29,7 +29,7 @@ export interface NativePlaybackOptions {
   positions: ChannelPosition[];
   /** Ring capacity; when full, write() drops the oldest frames. */
   ringFrames: number;
-  /** The RT thread stays silent (no underrun counted) until this many frames are queued. */
+  /** The RT thread stays silent (no underrun counted) until this many frames are queued (see write()). */
   startFrames: number;
   /** PipeWire node.latency numerator / PulseAudio tlength, in frames of `rate`. */
   latencyFrames: number;
@@ -67,8 +67,16 @@ export interface NativePlaybackStats {
 }
 
 export interface NativePlayback {
-  /** Returns bytes accepted (all whole frames). Never blocks. */
-  write(data: Uint8Array): number;
+  /**
+   * Returns bytes accepted (all whole frames). Never blocks. `nextDueInNs`: when the next Write is
+   * due, from now; PipeWire then starts playing once the fill projected to that instant still
+   * holds startFrames beyond one graph request (PulseAudio prebuffers server-side and ignores it).
+   */
+  write(data: Uint8Array, nextDueInNs?: number): number;
+  /** The guest stopped: play what is queued even below the start threshold. */
+  playOut(): void;
+  /** A new start threshold for the next time the stream prebuffers (capped at the ring). */
+  setStartFrames(frames: number): void;
   stats(): NativePlaybackStats;
   setActive(active: boolean): void;
   /** Consumption speed factor for drift control, 1.0 nominal (>1 consumes the ring faster). */

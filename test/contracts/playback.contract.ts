@@ -37,7 +37,11 @@ function tone(frames: number, channels = 2): Uint8Array {
   return b;
 }
 
-export function playbackContract(open: PlaybackFactory): void {
+/**
+ * `followsSchedule`: the stream starts from the fill projected to QEMU's next Write (PipeWire and
+ * the fake); PulseAudio prebuffers on the server and ignores the schedule.
+ */
+export function playbackContract(open: PlaybackFactory, o: { followsSchedule: boolean }): void {
   const streams: NativePlayback[] = [];
   const make = (o: Partial<NativePlaybackOptions> = {}): NativePlayback => {
     const s = open(o);
@@ -97,6 +101,62 @@ export function playbackContract(open: PlaybackFactory): void {
       // of it was lost. (underrunFrames is PipeWire's count of inserted silence; PulseAudio
       // does not tell, so it is not part of the contract.)
       expect(s.stats().consumedFrames).toBe(4800);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('playOut(): a queue below the start threshold plays out instead of waiting for more', async () => {
+    try {
+      // fillFrames, not consumedFrames: PulseAudio's counts what the server took, played or not.
+      const s = make({ startFrames: 48000 });
+      s.write(tone(960)); // 20 ms, far below the 1 s threshold
+      await sleep(200);
+      expect(s.stats().fillFrames).toBe(960); // prebuffering
+      s.playOut();
+      await until('the queue played', 10_000, () => s.stats().fillFrames === 0);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('setStartFrames(): a lower threshold lets a waiting queue start', async () => {
+    try {
+      const s = make({ startFrames: 48000 });
+      s.write(tone(4800));
+      await sleep(200);
+      expect(s.stats().fillFrames).toBe(4800);
+      s.setStartFrames(2400);
+      await until('the queue played', 10_000, () => s.stats().fillFrames === 0);
+    } finally {
+      cleanup();
+    }
+  });
+
+  if (o.followsSchedule) {
+    it('with a schedule, waits until the fill at the next Write still holds the threshold, then starts', async () => {
+      try {
+        const s = make({ startFrames: 240 });
+        // 100 ms queued, the next Write due in 1 s: the ring would run dry long before it.
+        s.write(tone(4800), 1e9);
+        await sleep(300);
+        expect(s.stats().fillFrames).toBe(4800);
+        // The next Write due now: 100 ms covers 5 ms plus one request.
+        s.write(tone(4800), 0);
+        await until('playing', 10_000, () => s.stats().fillFrames < 9600);
+      } finally {
+        cleanup();
+      }
+    });
+  }
+
+  it('refuses a schedule beyond 10 s with EINVAL (it is no schedule)', () => {
+    try {
+      const s = make({ startFrames: 1_000_000 });
+      const einval = expect.objectContaining({ code: 'EINVAL' }) as Error;
+      expect(() => s.write(tone(10), 2e10)).toThrow(einval);
+      expect(() => s.write(tone(10), Number.NaN)).toThrow(einval);
+      expect(() => (s as unknown as Record<string, (...a: unknown[]) => unknown>).setStartFrames(-1)).toThrow(einval);
     } finally {
       cleanup();
     }

@@ -29,6 +29,9 @@ export class FakePlayback implements NativePlayback {
   private acc = 0;
   private timer: NodeJS.Timeout;
   private lastTick = Date.now();
+  private startFrames: number;
+  private nextDueMs: number | undefined;
+  private playOutAsked = false;
   rates: number[] = [];
   private counters = { written: 0, consumed: 0, underruns: 0, underrunFrames: 0, overflow: 0, cycles: 0 };
 
@@ -44,6 +47,7 @@ export class FakePlayback implements NativePlayback {
     if (!Number.isInteger(opts.rate) || opts.rate < 1000 || opts.rate > 768000) throw einval('FakePlayback: option rate must be an integer in [1000, 768000]');
     for (const v of Object.values(opts.props ?? {})) if (typeof v !== 'string') throw einval('FakePlayback: option props values must be strings');
     this.opts = opts;
+    this.startFrames = opts.startFrames;
     this.bytesPerFrame = sample * opts.channels;
     this.timer = setInterval(() => this.tick(), periodMs);
     this.timer.unref();
@@ -66,7 +70,9 @@ export class FakePlayback implements NativePlayback {
     if (frames === 0) return;
     this.counters.cycles++;
     const want = frames * this.bytesPerFrame;
-    if (!this.draining && !this.playing && this.fill >= this.opts.startFrames * this.bytesPerFrame) this.playing = true;
+    const playOut = this.playOutAsked;
+    this.playOutAsked = false;
+    if (!this.draining && !this.playing) this.playing = this.readyToStart(want, playOut, now);
     let got = 0;
     if (this.draining || this.playing) got = this.take(want);
     if (this.draining && this.fill === 0) {
@@ -81,6 +87,15 @@ export class FakePlayback implements NativePlayback {
       }
       for (let i = got; i < want; i++) this.played.push(0);
     }
+  }
+
+  /** native/pw_audio.cc ReadyToStart: the threshold, projected to the next Write when one is due. */
+  private readyToStart(want: number, playOut: boolean, now: number): boolean {
+    if (playOut) return this.fill > 0;
+    const start = this.startFrames * this.bytesPerFrame;
+    if (this.nextDueMs === undefined) return this.fill >= start;
+    const untilDue = Math.max(0, Math.floor(((this.nextDueMs - now) * this.opts.rate) / 1000)) * this.bytesPerFrame;
+    return this.fill >= untilDue + start + want;
   }
 
   private take(n: number): number {
@@ -106,9 +121,11 @@ export class FakePlayback implements NativePlayback {
     }
   }
 
-  write(data: Uint8Array): number {
+  write(data: Uint8Array, nextDueInNs?: number): number {
     this.check();
     if (!(data instanceof Uint8Array)) throw einval('FakePlayback.write: Uint8Array required');
+    if (nextDueInNs !== undefined && !(Math.abs(nextDueInNs) < 1e10)) throw einval('FakePlayback.write: nextDueInNs must be within 10 s');
+    this.nextDueMs = nextDueInNs === undefined ? undefined : Date.now() + nextDueInNs / 1e6;
     const n = data.length - (data.length % this.bytesPerFrame);
     this.queue.push(Uint8Array.from(data.subarray(0, n)));
     this.fill += n;
@@ -165,6 +182,21 @@ export class FakePlayback implements NativePlayback {
   drain(): void {
     this.check();
     this.draining = true;
+  }
+
+  playOut(): void {
+    this.check();
+    this.playOutAsked = true;
+  }
+
+  /** Every threshold set after the constructor's, in order (unit tests check the policy). */
+  readonly startFramesSet: number[] = [];
+
+  setStartFrames(frames: number): void {
+    this.check();
+    if (!Number.isInteger(frames) || frames < 0) throw einval('FakePlayback.setStartFrames: frames must be an unsigned integer');
+    this.startFrames = Math.min(frames, this.opts.ringFrames);
+    this.startFramesSet.push(this.startFrames);
   }
 
   close(): void {

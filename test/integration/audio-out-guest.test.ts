@@ -10,6 +10,14 @@
 // for a FULL 1024-frame block (the partial one waits for the next sound). So the captured tone may
 // be shorter than the guest's 1 s by up to 2048 + 1023 frames -- but it must be exactly as long
 // as what QEMU sent: everything the bridge received is heard.
+//
+// A starved QEMU (load 13 on this 2-core machine) loses audio of its own: hda-codec's transfer
+// timer catches up on the guest's DMA faster than the audio backend drains its 2048-frame buffer,
+// finds it full and drops all of it (trace event hda_audio_overrun, which the test enables and
+// counts). What QEMU then sends is 2048 frames shorter per overrun and has a phase jump where the
+// buffer went (severity ~1.2-1.8): 3 of 5 runs failed on that before this test compared the capture
+// with what QEMU SENT (the Writes, kept) instead of with a perfect tone. Measured: 0.906 s sent with
+// 1 overrun, 0.882 s with 2, the jump in the Writes and in the capture at the same ms.
 import { afterEach, describe, expect, it } from 'vitest';
 import { selectAudioBackend } from '../../src/audio/backend';
 import { Speaker } from '../../src/audio/out/speaker';
@@ -19,19 +27,63 @@ import { PipeWire, startPipeWire } from '../harness/pipewire';
 import { Pulse, startPulseAudio } from '../harness/pulseaudio';
 import { startGuest } from '../harness/qemu';
 import { QEMU_MATRIX, type QemuTarget } from '../harness/qemu-targets';
-import { TEST_LATENCY_MS, sleep, watchedSpeaker } from './audio-out-helpers';
+import { TEST_LATENCY_MS, maxLateMs, sleep, watchedSpeaker, type WriteSeen } from './audio-out-helpers';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch((e: unknown) => console.warn(`cleanup: ${String(e)}`));
 });
 
+/** Where a tone breaks (discontinuities) and falls silent (gaps), in ms from the start of its sound. */
+interface Breaks {
+  ms: number;
+  disc: { atMs: number; severity: number }[];
+  gaps: { atMs: number; ms: number }[];
+}
+
+function breaksOf(left: Int16Array, rate: number): Breaks | null {
+  const span = nonSilentSpan(left, 0.01);
+  if (!span) return null;
+  const at = (frame: number): number => ((frame - span.startFrame) * 1000) / rate;
+  return {
+    ms: at(span.endFrame),
+    disc: findDiscontinuities(left, rate, 1000).map((d) => ({ atMs: at(d.frame), severity: d.severity })),
+    gaps: findSilenceGaps(left, rate, { minGapMs: 0.3 }).map((g) => ({ atMs: at(g.startFrame), ms: g.ms })),
+  };
+}
+
+const TOL_MS = 3; // the resampler, and a rate the drift controller may have nudged
+
+/**
+ * Holds what was heard to what QEMU sent. A silence in the capture that QEMU did not send is
+ * `added` (the stream ran dry); it shifts everything after it, and the tone breaks at its two
+ * edges. Returns those added silences and the breaks left unexplained on either side: heard but
+ * not sent (dropped, reordered or garbled on our side) and sent clearly (severity > 0.2) but not
+ * heard.
+ */
+function compareBreaks(sent: Breaks, heard: Breaks): { added: Breaks['gaps']; extra: Breaks['disc']; missing: Breaks['disc'] } {
+  const near = (a: number, b: number): boolean => Math.abs(a - b) <= TOL_MS;
+  const added: Breaks['gaps'] = [];
+  const shiftAt = (heardMs: number): number => added.filter((g) => g.atMs + g.ms <= heardMs + TOL_MS).reduce((n, g) => n + g.ms, 0);
+  for (const g of heard.gaps) {
+    if (!sent.gaps.some((s) => near(s.atMs, g.atMs - shiftAt(g.atMs)) && near(s.ms, g.ms))) added.push(g);
+  }
+  // The tone breaks within a sample or two of a silence's edges (seen: 0.02 ms); one period of the
+  // tone (1 ms) is the most it can be off, and a break QEMU sent 2.8 ms after one must still count.
+  const edge = (a: number, b: number): boolean => Math.abs(a - b) <= 1;
+  const atGapEdge = (d: { atMs: number }): boolean => added.some((g) => edge(d.atMs, g.atMs) || edge(d.atMs, g.atMs + g.ms));
+  const extra = heard.disc.filter((d) => !atGapEdge(d) && !sent.disc.some((s) => near(s.atMs, d.atMs - shiftAt(d.atMs))));
+  const missing = sent.disc.filter((s) => s.severity > 0.2 && !heard.disc.some((d) => !atGapEdge(d) && near(s.atMs, d.atMs - shiftAt(d.atMs))));
+  return { added, extra, missing };
+}
+
 async function guestTone(server: PipeWire | Pulse, qemu?: QemuTarget): Promise<void> {
   const backend = (await selectAudioBackend(server.kind, { env: server.env }))!;
   const rec = recordSinkMonitor(server);
   cleanups.push(async () => void (await rec.stop().catch(() => undefined)));
   await rec.ready;
-  const guest = await startGuest({ qemu, scenario: 'tone', params: { tone_hz: 1000, tone_ms: 1000 } });
+  // hda-codec's own record of the audio it threw away (see the header): one line per overrun.
+  const guest = await startGuest({ qemu, scenario: 'tone', params: { tone_hz: 1000, tone_ms: 1000 }, extraArgs: ['-trace', 'hda_audio_overrun'] });
   cleanups.push(() => guest.stop());
   const vm = await QemuVm.connect({ busAddress: guest.busAddress, name: guest.name });
   cleanups.push(() => vm.close());
@@ -39,8 +91,13 @@ async function guestTone(server: PipeWire | Pulse, qemu?: QemuTarget): Promise<v
   const blockFrames = vm.capabilities.audioNSamples ?? 1024;
   const speaker = new Speaker({ vmName: guest.name, backend, latencyMs: TEST_LATENCY_MS, blockFrames });
   cleanups.push(() => speaker.close());
-  const written: number[] = [];
-  const counting = watchedSpeaker(speaker, (_id, data) => written.push(data.length));
+  const writes: WriteSeen[] = [];
+  const pcm: Uint8Array[] = [];
+  const counting = watchedSpeaker(speaker, (_id, data) => {
+    const samples = new Int16Array(data.buffer, data.byteOffset, data.length >> 1);
+    writes.push({ at: performance.now(), bytes: data.length, loud: samples.some((v) => Math.abs(v) > 327) });
+    pcm.push(Uint8Array.from(data));
+  });
   await vm.addAudioOutListener(counting);
   const start = await guest.waitForSerial(/MARK play-start [^\n]*/, 120_000);
   await guest.waitForSerial(/MARK play-done[^\n]*/, 60_000, start.index);
@@ -49,27 +106,61 @@ async function guestTone(server: PipeWire | Pulse, qemu?: QemuTarget): Promise<v
   const voices = speaker.stats().voices;
   // The prebuffer follows the block QEMU sends: latency + one block (no lateness learned yet on a fresh Speaker).
   const prebufferMs = ((voices[0]?.targetFrames ?? 0) * 1000) / 44100;
-  console.log(`[audio-out-guest ${qemu?.version ?? '7.2'}] block ${blockFrames} frames, prebuffer ${prebufferMs.toFixed(1)} ms`);
   expect(voices[0]?.targetFrames).toBe(Math.round((TEST_LATENCY_MS * 44100) / 1000) + blockFrames);
   const r = await rec.stop();
   const left = channel(r.samples, 2, 0);
-  const span = nonSilentSpan(left, 0.01);
-  const receivedFrames = written.reduce((s, n) => s + n, 0) / 4;
-  const gaps = findSilenceGaps(left, r.rate);
-  const disc = findDiscontinuities(left, r.rate, 1000);
-  const seconds = span ? (span.endFrame - span.startFrame) / r.rate : 0;
-  const why = `captured ${seconds} s, Writes ${written.length} (${receivedFrames} frames), gaps ${JSON.stringify(gaps)}, disc ${JSON.stringify(disc)}, voices ${JSON.stringify(voices)}, serial tail ${guest.serial().slice(-600)}`;
-  expect(span, why).not.toBeNull();
+
+  // What QEMU sent, as the bridge received it: the reference the capture is held to.
+  const sentBytes = Buffer.concat(pcm);
+  const sentLeft = channel(new Int16Array(sentBytes.buffer, sentBytes.byteOffset, sentBytes.length >> 1), 2, 0);
+  const sent = breaksOf(sentLeft, 44100);
+  const heard = breaksOf(left, r.rate);
+  const receivedFrames = sentBytes.length / 4;
+  const overruns = (guest.stderr().match(/hda_audio_overrun/g) ?? []).length;
+  const guestXruns = (guest.serial().slice(start.index).match(/aplay: .*underrun/g) ?? []).length;
+  const lateMs = maxLateMs(writes);
+  // What the prebuffer covers of QEMU's lateness: less one block (QEMU sends whole blocks) and one
+  // request of the sink (1024 frames at 48 kHz: the stream underruns when it cannot fill a whole
+  // request). Measured: an underrun with Writes 46 ms late against 83 - 23 = 60 ms.
+  const SINK_CYCLE_MS = (1024 * 1000) / 48000;
+  const coveredMs = prebufferMs - (blockFrames * 1000) / 44100 - SINK_CYCLE_MS;
+  const why =
+    `sent ${JSON.stringify(sent)} in ${writes.length} Writes (${receivedFrames} frames, up to ${lateMs.toFixed(0)} ms late, covered ${coveredMs.toFixed(0)} ms), ` +
+    `hda-codec overruns ${overruns}, guest xruns ${guestXruns}; heard ${JSON.stringify(heard)}, voices ${JSON.stringify(voices)}, serial tail ${guest.serial().slice(-400)}`;
+  console.log(`[audio-out-guest ${qemu?.version ?? '7.2'}] block ${blockFrames} frames, prebuffer ${prebufferMs.toFixed(1)} ms; ${why}`);
+  expect(sent, why).not.toBeNull();
+  expect(heard, why).not.toBeNull();
+  if (!sent || !heard) return;
   expect(Math.abs(dominantFrequency(left, r.rate) - 1000), why).toBeLessThan(2);
-  // Every frame QEMU sent was heard (2 ms for the resampler's edges)...
-  expect(Math.abs(seconds - receivedFrames / 44100), why).toBeLessThan(0.002);
-  // ...and QEMU kept back no more than hda-codec's buffer plus one partial dbus block.
-  expect(seconds, why).toBeGreaterThan(1 - (2048 + blockFrames - 1) / 44100 - 0.002);
-  expect(written.every((n) => n === blockFrames * 4), why).toBe(true);
-  expect(seconds, why).toBeLessThan(1 + 0.002);
-  expect(gaps, why).toEqual([]);
-  expect(disc, why).toEqual([]);
-  expect(voices.every((v) => v.underruns === 0 && v.droppedFrames === 0), why).toBe(true);
+
+  // The bridge played what QEMU sent, in order, without dropping or inserting: every break in the
+  // capture is one in what QEMU sent, at the same place, and every clear break QEMU sent is heard.
+  const { added, extra, missing } = compareBreaks(sent, heard);
+  expect(extra, why).toEqual([]);
+  expect(missing, why).toEqual([]);
+  expect(voices.every((v) => v.droppedFrames === 0 && v.overflowFrames === 0), why).toBe(true);
+  const addedMs = added.reduce((n, g) => n + g.ms, 0);
+  if (lateMs <= coveredMs) {
+    // QEMU's Writes came within the prebuffer: the stream never ran dry, nothing was added.
+    expect(added, why).toEqual([]);
+    expect(voices.every((v) => v.underruns === 0), why).toBe(true);
+  } else {
+    // QEMU itself stalled beyond the prebuffer (starved of CPU): the silence may be no longer than
+    // that excess plus one sink cycle on each side (audio-out-reattach.test.ts). Seen: Writes 70 ms
+    // late (31 beyond), a 59 ms silence; 79 ms late on 10.0 (40 beyond), 70 ms.
+    console.warn(`[audio-out-guest] QEMU's Writes came ${lateMs.toFixed(0)} ms late, beyond the ${coveredMs.toFixed(0)} ms covered`);
+    expect(addedMs, why).toBeLessThanOrEqual(lateMs - coveredMs + 2 * SINK_CYCLE_MS);
+  }
+  // Every frame QEMU sent was heard, and nothing else (2 ms for the resampler's edges).
+  expect(Math.abs(heard.ms - addedMs - sent.ms), why).toBeLessThan(2);
+
+  // What QEMU sent, against the guest's 1 s: full blocks only, never more than the guest played,
+  // and short of it by no more than hda-codec's buffer plus one partial dbus block (the tail), plus
+  // the 2048-frame buffer hda-codec drops at each overrun it traced (QEMU starved of CPU: its
+  // transfer timer refills the buffer before the audio backend drains it).
+  expect(writes.every((w) => w.bytes === blockFrames * 4), why).toBe(true);
+  expect(receivedFrames, why).toBeLessThanOrEqual(44100);
+  expect(sent.ms, why).toBeGreaterThan(((44100 - (2048 + blockFrames - 1) - 2048 * overruns) * 1000) / 44100 - 2);
 }
 
 describe.each(QEMU_MATRIX)('QEMU %s: guest tone through the bridge', (_version, qemu) => {

@@ -27,6 +27,31 @@ export function pitchToleranceHz(hz: number): number {
   return hz * DEFAULT_MAX_RATE_ADJUST + 0.5;
 }
 
+/** One Write as a test saw it arrive: when (performance.now()), how many bytes, whether it carried sound. */
+export interface WriteSeen {
+  at: number;
+  bytes: number;
+  loud: boolean;
+}
+
+/**
+ * How late the Writes of one sound came, ms, against a steady stream from its first loud block
+ * (re-anchored when one came early): the prebuffer a voice needs beyond one block to play it through.
+ */
+export function maxLateMs(ws: WriteSeen[]): number {
+  const tone = ws.slice(ws.findIndex((w) => w.loud), ws.length - [...ws].reverse().findIndex((w) => w.loud));
+  let origin = tone[0]?.at ?? 0;
+  let sent = 0;
+  let max = 0;
+  for (const w of tone) {
+    const late = w.at - origin - (sent * 1000) / 44100;
+    if (late < 0) origin += late;
+    else max = Math.max(max, late);
+    sent += w.bytes / 4;
+  }
+  return max;
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function pcmFormat(o: { bits: 8 | 16 | 32; isSigned?: boolean; isFloat?: boolean; freq?: number; nchannels?: number; bigEndian?: boolean }): PcmFormat {

@@ -17,7 +17,7 @@ describe('playback contract: PipeWire (PwPlayback)', () => {
     const Ctor = native.PwPlayback;
     if (!Ctor) throw new Error('addon lacks PwPlayback: build it with bash scripts/build-native.sh');
     return new Ctor(baseOptions({ remote: pw.socketPath, ...o }));
-  });
+  }, { followsSchedule: true });
 });
 
 describe('playback contract: PulseAudio (PulsePlayback)', () => {
@@ -32,5 +32,5 @@ describe('playback contract: PulseAudio (PulsePlayback)', () => {
     const Ctor = native.PulsePlayback;
     if (!Ctor) throw new Error('addon lacks PulsePlayback: build it with bash scripts/build-native.sh');
     return new Ctor(baseOptions({ remote: pa.server, ...o }));
-  });
+  }, { followsSchedule: false });
 });

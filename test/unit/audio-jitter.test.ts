@@ -38,4 +38,29 @@ describe('WriteJitter', () => {
     expect(j.lateMs(200)).toBe(120);
     expect(j.lateMs(1200)).toBeCloseTo(60, 6);
   });
+
+  it('no Write yet: no schedule', () => {
+    expect(new WriteJitter().nextDueMs()).toBeUndefined();
+  });
+
+  it('the next Write is due when the audio received so far runs out, from the earliest-anchored start', () => {
+    const j = new WriteJitter();
+    j.note(23, 100);
+    j.note(23, 130); // 7 ms late: the schedule keeps its origin
+    expect(j.nextDueMs()).toBe(146);
+  });
+
+  it('an early Write moves the schedule earlier (it is never later than a Write came)', () => {
+    const j = new WriteJitter();
+    j.note(10, 100);
+    j.note(10, 105); // 5 ms early
+    expect(j.nextDueMs()).toBe(115);
+  });
+
+  it('a new run after a pause starts its schedule at its first Write', () => {
+    const j = new WriteJitter({ runGapMs: 250 });
+    j.note(10, 0);
+    j.note(10, 1000);
+    expect(j.nextDueMs()).toBe(1010);
+  });
 });

@@ -29,6 +29,32 @@ function spyWrites(p: FakePlayback): Uint8Array[] {
   return seen;
 }
 
+/** The nextDueInNs the voice passed with each write (undefined: no schedule). */
+function spyDues(p: FakePlayback): Array<number | undefined> {
+  const dues: Array<number | undefined> = [];
+  const write = p.write.bind(p);
+  p.write = (d: Uint8Array, due?: number) => (dues.push(due), write(d, due));
+  return dues;
+}
+
+/** A Speaker with voice 1 open and enabled on a fake PipeWire stream. */
+function openSpeaker(latencyMs?: number): { s: Speaker; p: FakePlayback } {
+  const backend = fakeBackend();
+  const s = new Speaker({ vmName: 'v', backend, latencyMs });
+  s.init(1n, S16);
+  s.setEnabled(1n, true);
+  return { s, p: backend.opened[0] };
+}
+
+/** Two 10 ms Writes, the second ~40 ms late (busy-waited: the clock is real). */
+function writeLateBlock(s: Speaker): void {
+  const block = new Uint8Array(480 * 4);
+  const t0 = performance.now();
+  s.write(1n, block);
+  while (performance.now() - t0 < 50);
+  s.write(1n, block);
+}
+
 function fakeBackend(): PlaybackBackend & { opened: FakePlayback[]; failNext: number } {
   const b = {
     kind: 'pipewire' as const,
@@ -204,6 +230,56 @@ describe('Speaker', () => {
     const late = backend.opened[1].opts.startFrames - 960 - 480;
     expect(late).toBeGreaterThanOrEqual(Math.round(0.04 * 48000));
     expect(late).toBeLessThan(Math.round(0.12 * 48000));
+    void s.close();
+  });
+
+  it('the guest disabling a voice plays out a tail shorter than the start threshold', async () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend, pollMs: 10 });
+    s.init(1n, S16);
+    s.setEnabled(1n, true);
+    s.write(1n, s16Block(240, 1234)); // 5 ms: below the 12 ms threshold, the stream waits
+    const p = backend.opened[0];
+    await sleep(50);
+    expect(p.stats().consumedFrames).toBe(0);
+    s.setEnabled(1n, false);
+    const t0 = Date.now();
+    while (p.stats().consumedFrames < 240 && Date.now() - t0 < 3000) await sleep(10);
+    expect(p.stats().consumedFrames).toBe(240);
+    await s.close();
+  });
+
+  it('on PipeWire each Write tells the stream when the next one is due, from now', () => {
+    const { s, p } = openSpeaker();
+    const dues = spyDues(p);
+    s.write(1n, new Uint8Array(480 * 4)); // 10 ms of audio: the next Write is due 10 ms from now
+    expect(dues[0]).toBeGreaterThan(9e6);
+    expect(dues[0]).toBeLessThanOrEqual(10e6);
+    void s.close();
+  });
+
+  it('an explicit --audio-latency Writes without a schedule (the plain threshold applies)', () => {
+    const { s, p } = openSpeaker(20);
+    const dues = spyDues(p);
+    s.write(1n, new Uint8Array(480 * 4));
+    expect(dues).toEqual([undefined]);
+    void s.close();
+  });
+
+  it('lateness seen while a voice plays raises its threshold for the next prebuffer', () => {
+    const { s, p } = openSpeaker();
+    writeLateBlock(s);
+    const set = p.startFramesSet;
+    expect(set).toHaveLength(1);
+    expect(set[0]).toBeGreaterThanOrEqual(Math.round(0.042 * 48000));
+    expect(set[0]).toBeLessThan(Math.round(0.122 * 48000));
+    void s.close();
+  });
+
+  it('with an explicit --audio-latency the threshold stays what it was when the voice opened', () => {
+    const { s, p } = openSpeaker(20);
+    writeLateBlock(s);
+    expect(p.startFramesSet).toEqual([]);
     void s.close();
   });
 });

@@ -81,7 +81,8 @@ describe('configDefaults (docs/config-example.toml)', () => {
   const defaults = configDefaults(fs.readFileSync(path.join(ROOT, 'docs/config-example.toml'), 'utf8'));
 
   it('reads the uncommented values by table, lists included', () => {
-    expect(defaults['audio.latency_ms']).toBe('20');
+    expect(defaults['audio.backend']).toBe('"auto"');
+    expect('audio.latency_ms' in defaults).toBe(false); // an override, commented out
     expect(defaults['camera.size']).toBe('"1280x720"');
     expect(defaults['input.devices']).toBe('[]');
   });

@@ -30,7 +30,7 @@ describe('config loading', () => {
   it('defaults when there is no file', () => {
     const { config, file } = resolveConfig({ vm: 'none-here' }, cfgHome({}));
     expect(file).toBeUndefined();
-    expect(config.audio).toEqual({ backend: 'auto', sink: '', source: '', latency_ms: 20, microphone: true });
+    expect(config.audio).toEqual({ backend: 'auto', sink: '', source: '', microphone: true }); // no latency_ms: prebuffer.ts decides
     expect(config.camera).toMatchObject({ device: 'auto', size: '1280x720', fps: 30, pin_resolution: false });
     expect(config.input).toEqual({ devices: [], replay: [], grab: true, grab_toggle: 'ctrl-ctrl', grab_next: 'none', ring_order: 0 });
     expect(enabledRoutes(config)).toEqual(['audio-out', 'audio-in', 'camera']);

@@ -5,5 +5,5 @@ import { baseOptions, playbackContract } from '../contracts/playback.contract';
 import { FakePlayback } from '../fakes/playback';
 
 describe('playback contract: FakePlayback', () => {
-  playbackContract((o) => new FakePlayback(baseOptions(o)));
+  playbackContract((o) => new FakePlayback(baseOptions(o)), { followsSchedule: true });
 });

@@ -17,6 +17,9 @@
 //
 // Pure: the caller passes the clock. Real-time contract: note() is O(1), no allocation.
 
+/** Default cap on the lateness covered, ms. */
+export const MAX_LATENESS_MS = 120;
+
 export interface JitterOptions {
   /** A pause longer than this starts a new run (default 250 ms). */
   runGapMs?: number;
@@ -40,7 +43,7 @@ export class WriteJitter {
   constructor(o: JitterOptions = {}) {
     this.runGapMs = o.runGapMs ?? 250;
     this.halfLifeMs = o.halfLifeMs ?? 600_000;
-    this.maxMs = o.maxMs ?? 120;
+    this.maxMs = o.maxMs ?? MAX_LATENESS_MS;
   }
 
   /** One Write carrying `audioMs` of audio (frames / rate) arriving at `nowMs`. */
@@ -58,6 +61,14 @@ export class WriteJitter {
       this.worstAt = nowMs;
     }
     this.receivedMs += audioMs;
+  }
+
+  /**
+   * When the next Write is due on this run's schedule (the earliest-anchored one: a Write is
+   * never early against it), in the clock of note(); undefined before any Write.
+   */
+  nextDueMs(): number | undefined {
+    return this.lastAt === undefined ? undefined : this.origin + this.receivedMs;
   }
 
   /** The worst lateness to cover now, ms (decayed since it was seen). */

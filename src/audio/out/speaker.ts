@@ -4,6 +4,7 @@ import type { AudioOutHandler, PcmFormat } from '../../qemu/handlers';
 import type { PlaybackBackend } from '../backend';
 import { AudioFormatError, streamFormatFor } from '../format';
 import { WriteJitter } from './jitter';
+import { saneBlockFrames } from './prebuffer';
 import { OutVoice, VoiceOptions, VoiceStats } from './voice';
 
 export interface SpeakerOptions extends Omit<VoiceOptions, 'backend'> {
@@ -89,10 +90,14 @@ export class Speaker implements AudioOutHandler {
       return;
     }
     const frames = Math.floor(data.length / v.format.bytesPerFrame);
-    if (frames === this.lastWriteFrames) this.seenBlockFrames = frames; // a short last Write is not a block
+    // A short last Write is not a block; an absurd one is capped (guest-untrusted: it sizes rings).
+    if (frames === this.lastWriteFrames && frames > 0) this.seenBlockFrames = saneBlockFrames(frames);
     this.lastWriteFrames = frames;
-    this.jitter.note((frames * 1000) / v.format.rate, performance.now());
-    v.write(data);
+    const now = performance.now();
+    this.jitter.note((frames * 1000) / v.format.rate, now);
+    v.noteJitter(this.jitter.lateMs(now));
+    const due = this.jitter.nextDueMs();
+    v.write(data, due === undefined ? undefined : due - now);
   }
 
   voice(id: bigint): OutVoice | undefined {

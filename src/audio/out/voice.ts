@@ -30,6 +30,7 @@ import type { NativePlayback, NativePlaybackStats } from '../../native-api/audio
 import type { PlaybackBackend } from '../backend';
 import { DriftController } from '../drift';
 import { StreamFormat, applyVolume, flipSignBits, gainsOf } from '../format';
+import { Prebuffer, prebufferFor } from './prebuffer';
 import { speakerIdentity } from '../../stream-identity';
 
 export interface VoiceOptions {
@@ -37,7 +38,10 @@ export interface VoiceOptions {
   backend: PlaybackBackend;
   /** Sink to play to; undefined follows the default device. */
   sink?: string;
-  /** Latency target in ms (ring fill on top of one QEMU block). Default 20. */
+  /**
+   * Explicit latency target in ms (--audio-latency): ring fill on top of one QEMU block, on either
+   * server. Undefined: the default policy of prebuffer.ts (on PipeWire, what QEMU's schedule needs).
+   */
   latencyMs?: number;
   /** Frames per QEMU Write (7.2: 1024; 10.0+: Audio.NSamples). Default 1024. */
   blockFrames?: number;
@@ -100,7 +104,10 @@ export class OutVoice {
   private lastStats: NativePlaybackStats | undefined;
   private scratch: Uint8Array | undefined;
   readonly latencyFrames: number;
-  readonly startFrames: number;
+  /** The start threshold now (prebuffer.ts); grows or shrinks with the lateness noted. */
+  private prebuffer: Prebuffer;
+  /** The lateness the threshold was last computed for, ms. */
+  private jitterMs: number;
   readonly ringFrames: number;
 
   constructor(
@@ -108,22 +115,46 @@ export class OutVoice {
     readonly format: StreamFormat,
     private readonly opts: VoiceOptions,
   ) {
-    const latencyMs = opts.latencyMs ?? 20;
-    this.latencyFrames = Math.max(64, Math.round((latencyMs * format.rate) / 1000));
-    const block = opts.blockFrames ?? 1024;
-    // Writes arrive one block at a time with ±10 ms timer jitter: hold one block on top of the
-    // latency target, so the ring never runs dry between two Writes; plus how late Writes have
-    // been arriving on this host (jitter.ts: the dropout after a re-attach on 10.0's small blocks).
-    const jitterFrames = Math.round(((opts.jitterMs ?? 0) * format.rate) / 1000);
-    this.startFrames = this.latencyFrames + block + jitterFrames;
-    // Beyond 250 ms of excess the oldest audio is dropped: latency stays bounded after a stall.
-    this.ringFrames = this.startFrames + block + Math.round(0.25 * format.rate);
-    // The controller holds the level the stream settles at, never less than latency + half a block
-    // (the polled fill is a sawtooth one block tall around its mean).
-    this.drift = opts.driftControl === false ? undefined : new DriftController({ rate: format.rate, targetFrames: this.latencyFrames + jitterFrames + block / 2 });
+    // Writes arrive one block at a time, late by QEMU's timer ticks and a loaded host: the start
+    // threshold covers that (prebuffer.ts), including how late Writes have been arriving on this
+    // host (jitter.ts: the dropout after a re-attach on 10.0's small blocks).
+    this.jitterMs = opts.jitterMs ?? 0;
+    this.prebuffer = this.prebufferWith(this.jitterMs);
+    this.latencyFrames = this.prebuffer.latencyFrames;
+    this.ringFrames = this.prebuffer.ringFrames;
+    // The controller holds the level the stream settles at (learned after start); nominally the
+    // fill after a Write less half a block (the polled fill is a sawtooth one block tall).
+    const nominal = this.prebuffer.targetFrames - this.prebuffer.blockFrames / 2;
+    this.drift = opts.driftControl === false ? undefined : new DriftController({ rate: format.rate, targetFrames: nominal });
     this.open();
     this.pollTimer = setInterval(() => this.guarded(() => this.poll()), opts.pollMs ?? 50);
     this.pollTimer.unref();
+  }
+
+  private prebufferWith(jitterMs: number): Prebuffer {
+    const o = this.opts;
+    return prebufferFor({ rate: this.format.rate, blockFrames: o.blockFrames ?? 1024, jitterMs, latencyMs: o.latencyMs, scheduled: o.backend.kind === 'pipewire' });
+  }
+
+  /** The start threshold now, frames (prebuffer.ts). */
+  get startFrames(): number {
+    return this.prebuffer.startFrames;
+  }
+
+  /**
+   * How late Writes have been arriving on this host (Speaker's WriteJitter), ms: with the default
+   * policy, sets the start threshold for the next time the stream prebuffers. O(1); the stream is
+   * told only when the threshold moved by a millisecond or more.
+   */
+  noteJitter(jitterMs: number): void {
+    // An explicit --audio-latency is a fixed prebuffer (the lateness known when the voice opened
+    // included). Per Write: nothing is computed (or allocated) unless the lateness moved by 1 ms.
+    if (this.opts.latencyMs !== undefined || Math.abs(jitterMs - this.jitterMs) < 1) return;
+    this.jitterMs = jitterMs;
+    const next = this.prebufferWith(jitterMs);
+    if (Math.abs(next.startFrames - this.prebuffer.startFrames) * 1000 < this.format.rate) return;
+    this.prebuffer = next;
+    this.stream?.setStartFrames(next.startFrames);
   }
 
   private open(): void {
@@ -236,7 +267,8 @@ export class OutVoice {
     }
   }
 
-  write(data: Uint8Array): void {
+  /** `nextDueInMs`: when QEMU's next Write is due, from now (Speaker's WriteJitter schedule). */
+  write(data: Uint8Array, nextDueInMs?: number): void {
     const frames = Math.floor(data.length / this.format.bytesPerFrame);
     this.writtenFrames += frames;
     const s = this.stream;
@@ -259,12 +291,19 @@ export class OutVoice {
       s.setActive(true);
       this.active = true;
     }
-    s.write(block);
+    // Clamped to ±1 s (the stream refuses beyond 10 s): an absurd Write carrying seconds of audio
+    // must not throw here, and a schedule that far out only keeps the stream waiting for more.
+    const dueNs = this.prebuffer.scheduled && nextDueInMs !== undefined ? Math.max(-1000, Math.min(1000, nextDueInMs)) * 1e6 : undefined;
+    s.write(block, dueNs);
   }
 
   setEnabled(enabled: boolean): void {
     this.enabled = enabled;
     this.emptySinceMs = undefined;
+    // The guest stopped: what is queued is the end of its sound, however short. Without this, a
+    // tail below the start threshold (after an underrun or an uncork re-armed the prebuffer) waited
+    // in the ring for the next sound, and the poll never corked (the ring never ran out).
+    if (!enabled && this.stream && this.active) this.stream.playOut();
     if (enabled) {
       this.drift?.reset();
       if (this.stream && !this.active) {
@@ -286,7 +325,7 @@ export class OutVoice {
       state: this.closed ? 'closed' : this.stream ? 'open' : 'reconnecting',
       nativeState: st?.state,
       fillFrames: st?.fillFrames ?? 0,
-      targetFrames: this.startFrames,
+      targetFrames: this.prebuffer.targetFrames,
       driftTargetFrames: this.drift?.targetFrames,
       rate: this.format.rate,
       ratio: this.drift?.ratio ?? 1,
