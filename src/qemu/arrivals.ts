@@ -43,30 +43,61 @@ export class QemuArrivals {
     });
   }
 
-  /** Looks for `unique` in org.qemu's queue at LOOK_AFTER_MS; reports it once found. */
+  /**
+   * Looks for `unique` in org.qemu's queue at LOOK_AFTER_MS; reports it once found. Looks that fall
+   * due together share one ListQueuedOwners call (a desktop session starting opens dozens of
+   * connections at once): a look due while a call is in flight waits for it and then makes one more
+   * call for everyone who waited, so every look still sees the queue as it was after it fell due.
+   */
   private lookForQueued(unique: string): void {
-    let found = false;
     const mine: NodeJS.Timeout[] = [];
+    const done = (): void => {
+      for (const t of mine) {
+        clearTimeout(t);
+        this.timers.delete(t);
+      }
+    };
     for (const ms of LOOK_AFTER_MS) {
       const t = setTimeout(() => {
         this.timers.delete(t);
-        if (found || this.closed || !this.active()) return;
-        listQueuedOwners(this.bus, 2000).then(
-          (owners) => {
-            if (found || this.closed || !owners.includes(unique)) return;
-            found = true;
-            for (const other of mine) {
-              clearTimeout(other);
-              this.timers.delete(other);
-            }
-            this.onArrival();
-          },
-          () => undefined, // the bus is going away: whoever owns it hears of that
-        );
+        if (this.closed || !this.active()) return;
+        this.due.set(unique, done);
+        this.look();
       }, ms);
       mine.push(t);
       this.timers.add(t);
     }
+  }
+
+  /** Connections whose look fell due and waits for the next ListQueuedOwners, and how to stop their later looks. */
+  private readonly due = new Map<string, () => void>();
+  private inFlight = false;
+
+  private look(): void {
+    if (this.inFlight || this.due.size === 0) return;
+    this.inFlight = true;
+    const asking = new Map(this.due);
+    this.due.clear();
+    const settle = (): void => {
+      this.inFlight = false;
+      this.look(); // looks that fell due while this one was on the bus
+    };
+    listQueuedOwners(this.bus, 2000).then(
+      (owners) => {
+        if (!this.closed) {
+          let arrived = false;
+          for (const [unique, done] of asking) {
+            if (!owners.includes(unique)) continue;
+            done();
+            this.due.delete(unique);
+            arrived = true;
+          }
+          if (arrived) this.onArrival();
+        }
+        settle();
+      },
+      () => settle(), // the bus is going away: whoever owns it hears of that
+    );
   }
 
   close(): void {
@@ -74,6 +105,7 @@ export class QemuArrivals {
     this.unsubscribe?.();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    this.due.clear();
   }
 }
 
