@@ -66,6 +66,40 @@ function memOf(pid: number): Mem {
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** Rss of one process by what is mapped (/proc/PID/smaps), in MB: each file by name, Node's own
+ *  binary by segment, anonymous memory as V8's heap pages (256 KiB chunks), malloc arenas and the rest. */
+function rssByMapping(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let key = '';
+  for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      const [size, perms, name] = [(parseInt(m[2], 16) - parseInt(m[1], 16)) / 1024, m[3], m[4]];
+      if (name === process.execPath) key = `node binary ${perms.startsWith('r-x') ? 'code' : perms.startsWith('rw') ? 'data' : 'read-only (symbols, rodata)'}`;
+      else if (name.startsWith('/')) key = path.basename(name);
+      else if (name === '[heap]') key = 'malloc main arena [heap]';
+      else if (name.startsWith('memfd:pipewire')) key = 'PipeWire shared memory (memfd)';
+      else if (name !== '') key = name;
+      else if (perms.includes('x')) key = 'anonymous executable (JIT code)';
+      else key = size === 256 ? 'anonymous 256 KiB chunks (V8 heap pages)' : 'anonymous other (thread arenas, stacks, V8 large objects)';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss && key) out.set(key, (out.get(key) ?? 0) + Number(rss[1]) / 1024);
+  }
+  return out;
+}
+
+/** The mappings where `pid` holds more than `bare` does, largest first, as log lines. */
+function rssBreakdown(pid: number, bare: number): string[] {
+  const a = rssByMapping(bare);
+  const b = rssByMapping(pid);
+  const rows = [...new Set([...a.keys(), ...b.keys()])].map((k) => ({ k, bare: a.get(k) ?? 0, it: b.get(k) ?? 0 })).sort((x, y) => y.it - y.bare - (x.it - x.bare));
+  const big = rows.filter((r) => Math.abs(r.it - r.bare) >= 0.1);
+  const rest = rows.filter((r) => Math.abs(r.it - r.bare) < 0.1).reduce((t, r) => t + r.it - r.bare, 0);
+  return [...big.map((r) => `  ${r.k}: ${r.it.toFixed(2)} MB (bare Node ${r.bare.toFixed(2)}, ${r.it >= r.bare ? '+' : ''}${(r.it - r.bare).toFixed(2)})`), `  ${rows.length - big.length} smaller differences: ${rest >= 0 ? '+' : ''}${rest.toFixed(2)} MB`];
+}
+
 /** The fakes child: commands in, events out (see scale-fakes.ts). */
 class Fakes {
   private readonly waiting: { match: (e: FakeEvent) => boolean; resolve: (e: FakeEvent) => void }[] = [];
@@ -265,6 +299,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     const bareMem = memOf(bare.pid);
     ctx.log(`audio-only CPU per bridge (%): ${audioCpu.per.map((x) => x.toFixed(1)).join(' ')}; fakes ${audioCpu.fakes.toFixed(1)} %; ${((writes1 - writes0) / audioCpu.wall).toFixed(0)} Writes/s in all`);
     ctx.log(`RSS per bridge (MB): ${mems.map((m) => m.rssMb.toFixed(1)).join(' ')}; PSS ${mems.map((m) => m.pssMb.toFixed(1)).join(' ')}; bare node RSS ${bareMem.rssMb.toFixed(1)} PSS ${bareMem.pssMb.toFixed(1)}`);
+    ctx.log(`Rss of bridge 1 against the bare Node process, by mapping:\n${rssBreakdown(pids[1], bare.pid).join('\n')}`);
 
     // Re-attach: each VM restarts (its QEMU goes away, a new one with the same name comes).
     const reattach: number[] = [];

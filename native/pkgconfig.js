@@ -12,7 +12,7 @@ const LIBS = [
   { pc: 'libpulse', deb: 'libpulse-dev' },
   { pc: 'libevdev', deb: 'libevdev-dev' },
   { pc: 'libvirt', deb: 'libvirt-dev' },
-  { header: '/usr/include/libyuv.h', libs: ['-lyuv'], deb: 'libyuv-dev' },
+  { name: 'libyuv', header: '/usr/include/libyuv.h', libs: ['-lyuv'], deb: 'libyuv-dev' },
 ];
 
 // In a clone, scripts/setup.sh installs everything; the npm package has no setup script.
@@ -28,10 +28,10 @@ function fail(missing) {
 }
 
 const mode = process.argv[2]; // --cflags | --libs
-// `--only NAME` / `--without NAME` (a pkg-config module): the flags of one addon (binding.gyp
-// builds libvirt's apart). Every library is still checked, so a missing one is named at once.
+// `--only NAME` (a pkg-config module, or libyuv): the flags of one addon (binding.gyp builds one
+// addon per library). Every library is still checked, so a missing one is named at once.
 const [filter, filterName] = process.argv.slice(3, 5);
-const wanted = (l) => (filter === '--only' ? l.pc === filterName : filter === '--without' ? l.pc !== filterName : true);
+const wanted = (l) => (filter === '--only' ? (l.pc ?? l.name) === filterName : true);
 const missing = LIBS.filter((l) => {
   if (l.header) return !fs.existsSync(l.header);
   try {

@@ -27,8 +27,10 @@ done
 
 # --prebuilt: the caller has just built (the package tests run after scripts/setup.sh, and a
 # second tsc beside `npm pack`'s would race it on dist/).
+# The addons: one per binding.gyp target (native/addon.cc), each loaded only when used.
+mapfile -t addons < <(node -p "JSON.parse(require('fs').readFileSync('binding.gyp', 'utf8')).targets.map((t) => 'build/Release/' + t.target_name + '.node').join('\n')")
 if [ "${1:-}" = --prebuilt ]; then
-  for f in build/Release/qemu_dbus_bridge.node build/Release/qemu_dbus_bridge_libvirt.node dist/src/cli/main.js; do
+  for f in "${addons[@]}" dist/src/cli/main.js; do
     [ -f "$f" ] || {
       echo "build-deb: $f is missing; run: npm run setup" >&2
       exit 1
@@ -61,7 +63,7 @@ lib=$src/stage/lib
 cp package.json "$lib/"
 mkdir -p "$lib/bin" "$lib/build/Release" "$lib/systemd"
 cp bin/qemu-dbus-bridge "$lib/bin/"
-cp build/Release/qemu_dbus_bridge.node build/Release/qemu_dbus_bridge_libvirt.node "$lib/build/Release/"
+cp "${addons[@]}" "$lib/build/Release/"
 cp systemd/qemu-dbus-bridge@.service "$lib/systemd/"
 (cd dist && find src -name '*.js' -print0 | cpio -0 -pdm --quiet "../$lib/dist")
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the native addon (build/Release/qemu_dbus_bridge.node). Serialised with flock so that
+# Builds the native addons (build/Release/qemu_dbus_bridge*.node, one per binding.gyp target). Serialised with flock so that
 # several builds started at once (parallel test runs, developers' helpers) never interleave in
 # the shared build/ directory. `--rebuild` forces a configure + full rebuild.
 set -euo pipefail

@@ -1,4 +1,4 @@
-// The ONE place that loads the native addon (build/Release/qemu_dbus_bridge.node).
+// The ONE place that loads the native addons (build/Release/qemu_dbus_bridge*.node).
 // Everything else imports `native` (or the helpers below) from here, never the .node file,
 // so tests can swap in fakes through the handler/backend interfaces instead.
 //
@@ -15,8 +15,29 @@ import type { VideoNativeApi } from './native-api/video';
 
 export type NativeAddon = CoreNativeApi & EvdevNativeApi & AudioNativeApi & VideoNativeApi & CaptureNativeApi & FdNativeApi & LibvirtNativeApi;
 
-/** The addons in build/Release: the main one, and libvirt's, loaded only when a libvirt domain is bridged. */
-type AddonName = 'qemu_dbus_bridge' | 'qemu_dbus_bridge_libvirt';
+/**
+ * The addons in build/Release and what each exports (native/addon.cc builds one per concern, each
+ * linking only its own library). An addon is required the first time one of its exports is read,
+ * so a bridge maps only the libraries its configuration uses: an audio-only PipeWire bridge never
+ * maps libpulse and its chain (libsndfile and codecs, libX11/xcb, libsystemd, libgcrypt), libyuv,
+ * libevdev or libvirt.
+ */
+const ADDONS = {
+  qemu_dbus_bridge: ['socketpair', 'setCloexec', 'sdNotify'],
+  qemu_dbus_bridge_pipewire: ['PwPlayback', 'PwCapture', 'PwCamera'],
+  qemu_dbus_bridge_pulse: ['PulsePlayback', 'PulseCapture'],
+  qemu_dbus_bridge_video: ['yuvBlit', 'yuvCompose', 'yuvFrameSize', 'v4l2QueryCap', 'v4l2SetOutputFormat', 'v4l2SetOutputFps', 'v4l2StreamOn'],
+  qemu_dbus_bridge_evdev: ['EvdevDevice', 'evdevGrabFd', 'evdevEventLayout', 'evdevPackEvent'],
+  qemu_dbus_bridge_libvirt: ['LibvirtConnection'],
+} as const satisfies Record<string, readonly (keyof NativeAddon)[]>;
+
+export type AddonName = keyof typeof ADDONS;
+/** Every export of NativeAddon is in an addon's list (else a compile error here). */
+const everyExportListed: Exclude<keyof NativeAddon, (typeof ADDONS)[AddonName][number]> extends never ? true : never = true;
+void everyExportListed;
+
+/** The addons and their exports (binding.gyp builds the same list; test/unit/native-core.test.ts checks both). */
+export const ADDON_EXPORTS: Readonly<Record<AddonName, readonly string[]>> = ADDONS;
 
 function addonPath(name: AddonName): string {
   // src/native.ts compiles to dist/src/native.js; vitest runs it from src/: both are two
@@ -86,16 +107,27 @@ function load<T>(name: AddonName): T {
   }
 }
 
+const loaded = new Map<AddonName, Record<string, unknown>>();
+
 /**
- * Every native function and class. libvirt's part is a separate addon (libvirt.so and what it
- * pulls in cost about 11 MB of resident memory at load), required the first time
- * `LibvirtConnection` is read: a bridge that never talks to libvirt never loads it.
+ * Every native function and class. Each property is a getter until its addon is loaded; then the
+ * addon's exports replace the getters as plain values, so a hot call (`native.yuvCompose` per
+ * frame) costs a property read, nothing more. A missing or unloadable addon throws ENATIVE at the
+ * first read of one of its exports, naming the file.
  */
-export const native: NativeAddon = Object.defineProperty(load<Omit<NativeAddon, keyof LibvirtNativeApi>>('qemu_dbus_bridge'), 'LibvirtConnection', {
-  get: (): LibvirtNativeApi['LibvirtConnection'] => (libvirtAddon ??= load<LibvirtNativeApi>('qemu_dbus_bridge_libvirt')).LibvirtConnection,
-  enumerable: true,
-}) as NativeAddon;
-let libvirtAddon: LibvirtNativeApi | undefined;
+export const native = {} as NativeAddon;
+for (const [name, keys] of Object.entries(ADDONS) as [AddonName, readonly string[]][]) {
+  const resolve = (): Record<string, unknown> => {
+    let addon = loaded.get(name);
+    if (!addon) {
+      addon = load<Record<string, unknown>>(name);
+      loaded.set(name, addon);
+      for (const k of keys) Object.defineProperty(native, k, { value: addon[k], enumerable: true, configurable: true, writable: true });
+    }
+    return addon;
+  };
+  for (const k of keys) Object.defineProperty(native, k, { get: () => resolve()[k], enumerable: true, configurable: true });
+}
 
 export const socketpair = (): [number, number] => native.socketpair();
 export const sdNotify = (text: string): boolean => native.sdNotify(text);

@@ -79,7 +79,7 @@ in_root dpkg-query -W -f='${Status}\n' qemu-dbus-bridge
 rm -f "$DEB"
 
 step "files"
-in_root dpkg -L qemu-dbus-bridge | grep -E '^/usr/(bin/|lib/systemd/user/|share/man/man1/|share/doc/qemu-dbus-bridge/config)|qemu_dbus_bridge(_libvirt)?\.node$'
+in_root dpkg -L qemu-dbus-bridge | grep -E '^/usr/(bin/|lib/systemd/user/|share/man/man1/|share/doc/qemu-dbus-bridge/config)|qemu_dbus_bridge(_[a-z]+)?\.node$'
 
 step "version"
 as_user qemu-dbus-bridge --version

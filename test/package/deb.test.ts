@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventScript } from '../../src/input/replay-writer';
+import { ADDON_EXPORTS } from '../../src/native';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { sleep, tempDir, waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
@@ -133,8 +134,7 @@ describe('the .deb in a clean Debian 12 root, enabled under systemd --user', () 
     expect(files).toEqual(
       [
         '/usr/bin/qemu-dbus-bridge',
-        '/usr/lib/qemu-dbus-bridge/build/Release/qemu_dbus_bridge.node',
-        '/usr/lib/qemu-dbus-bridge/build/Release/qemu_dbus_bridge_libvirt.node',
+        ...Object.keys(ADDON_EXPORTS).map((name) => `/usr/lib/qemu-dbus-bridge/build/Release/${name}.node`),
         '/usr/lib/systemd/user/qemu-dbus-bridge@.service',
         '/usr/share/doc/qemu-dbus-bridge/config-example.toml',
         '/usr/share/man/man1/qemu-dbus-bridge.1.gz',

@@ -4,28 +4,61 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { describe, expect, it } from 'vitest';
-import { native, sdNotify, socketpair } from '../../src/native';
+import { ADDON_EXPORTS, native, sdNotify, socketpair } from '../../src/native';
 import { bundleScript } from '../harness/cli';
 
 describe('native core', () => {
-  it('loading the addon does not load libvirt; reading LibvirtConnection does (its own addon)', () => {
-    const script = path.join(__dirname, '../../.cache/test-cli', `lazy-libvirt-${process.pid}`, 'script.js');
+  // Each addon links one library (binding.gyp, native/addon.cc): reading an export maps its own
+  // library and no other, so a bridge maps only what its configuration uses.
+  it('each addon is loaded at the first read of one of its exports, mapping its own library only', () => {
+    const script = path.join(__dirname, '../../.cache/test-cli', `lazy-addons-${process.pid}`, 'script.js');
     bundleScript(
       `import * as fs from 'fs';
        import { native } from './src/native';
-       const libvirtMapped = () => fs.readFileSync('/proc/self/maps', 'utf8').includes('/libvirt.so');
+       const LIBS = ['/libpipewire-0.3.so', '/libpulse.so', '/libyuv.so', '/libevdev.so', '/libvirt.so'];
+       const mapped = () => { const maps = fs.readFileSync('/proc/self/maps', 'utf8'); return LIBS.filter((l) => maps.includes(l)).map((l) => l.slice(1, l.indexOf('.'))); };
+       const steps: Record<string, string[]> = { start: mapped() };
        native.socketpair();
-       const before = libvirtMapped();
+       steps.socketpair = mapped();
+       void native.PwPlayback;
+       steps.PwPlayback = mapped();
+       void native.PulsePlayback;
+       steps.PulsePlayback = mapped();
+       void native.yuvCompose;
+       steps.yuvCompose = mapped();
+       void native.EvdevDevice;
+       steps.EvdevDevice = mapped();
        const isClass = typeof native.LibvirtConnection === 'function';
-       console.log(JSON.stringify({ before, isClass, after: libvirtMapped() }));`,
+       steps.LibvirtConnection = mapped();
+       console.log(JSON.stringify({ steps, isClass }));`,
       script,
     );
     try {
       const r = spawnSync(process.execPath, [script], { encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toEqual({ before: false, isClass: true, after: true });
+      expect(JSON.parse(r.stdout)).toEqual({
+        isClass: true,
+        steps: {
+          start: [],
+          socketpair: [],
+          PwPlayback: ['libpipewire-0'],
+          PulsePlayback: ['libpipewire-0', 'libpulse'],
+          yuvCompose: ['libpipewire-0', 'libpulse', 'libyuv'],
+          EvdevDevice: ['libpipewire-0', 'libpulse', 'libyuv', 'libevdev'],
+          LibvirtConnection: ['libpipewire-0', 'libpulse', 'libyuv', 'libevdev', 'libvirt'],
+        },
+      });
     } finally {
       fs.rmSync(path.dirname(script), { recursive: true, force: true });
+    }
+  });
+
+  it('every addon binding.gyp builds exports exactly what src/native.ts lists for it', () => {
+    const gyp = JSON.parse(fs.readFileSync(path.join(__dirname, '../../binding.gyp'), 'utf8')) as { targets: { target_name: string }[] };
+    expect(gyp.targets.map((t) => t.target_name).sort()).toEqual(Object.keys(ADDON_EXPORTS).sort());
+    for (const [name, keys] of Object.entries(ADDON_EXPORTS)) {
+      const addon = require(path.join(__dirname, '../../build/Release', `${name}.node`)) as Record<string, unknown>;
+      expect({ name, keys: Object.keys(addon).sort() }).toEqual({ name, keys: [...keys].sort() });
     }
   });
 
