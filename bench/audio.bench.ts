@@ -49,15 +49,18 @@ interface FeedResult {
 /**
  * QEMU 7.2 pacing, as audio/audio.c and audio/dbusaudio.c do it: the audio timer re-arms itself
  * `timer-period` (10 ms) after each tick RAN (audio_reset_timer: now + period_ticks, so a late
- * tick delays every later one: no fixed grid), and each tick emits as many full 1024-frame
- * blocks as QEMU's clock (off by `drift`) allows since the voice was enabled (audio_rate_get_bytes
- * from audio_rate_start at enable). The first tick comes one period after enable. `onWrite` gets
+ * tick delays every later one: no fixed grid). Each tick mixes what QEMU's clock (off by `drift`)
+ * allows since the voice was enabled (audio_rate_get_bytes from audio_rate_start at enable), at
+ * most the mixing buffer's hw->samples = 1024 frames (audio_pcm_hw_get_free), into the dbus
+ * buffer, which is sent as one Write each time it is full. So after a stall QEMU catches up at one
+ * block per tick, not all at once. The first tick comes one period after enable. `onWrite` gets
  * each Write's lateness: its arrival minus the instant QEMU's clock allowed its last frame.
  */
 async function feed(h: AudioOutHandler, id: bigint, seconds: number, drift = 0, onWrite?: (phase: 'before' | 'after', lateMs: number) => void): Promise<FeedResult> {
   const blocks = toneBlocks();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  let mixed = 0;
   let sent = 0;
   let n = 0;
   let tickAt = t0;
@@ -68,7 +71,8 @@ async function feed(h: AudioOutHandler, id: bigint, seconds: number, drift = 0, 
     const elapsed = (tickAt - t0) / 1000;
     if (elapsed >= seconds) break;
     const allowed = Math.floor(elapsed * RATE * (1 + drift));
-    while (allowed - sent >= BLOCK) {
+    mixed += Math.min(allowed - mixed, BLOCK);
+    while (mixed - sent >= BLOCK) {
       const lateMs = tickAt - (t0 + ((sent + BLOCK) / (RATE * (1 + drift))) * 1000);
       onWrite?.('before', lateMs);
       h.write(id, blocks[n++ % blocks.length]);
