@@ -112,6 +112,11 @@ interface PlayTrace {
   startAfterMs?: number;
   /** The first Write's lateness, ms: the level stays that much above the schedule's need. */
   firstLateMs?: number;
+  /** Drift controller's rate ratio, sampled every 100 ms after the start-up: mean and largest. */
+  ratioMean: number;
+  ratioMax: number;
+  /** The level the drift controller held at the end (voice stats driftTargetFrames), ms. */
+  heldMs?: number;
 }
 
 async function play(backend: PlaybackBackend, seconds: number, o: { latencyMs?: number; drift?: number; driftControl?: boolean; trace?: boolean } = {}): Promise<PlayResult> {
@@ -123,7 +128,8 @@ async function play(backend: PlaybackBackend, seconds: number, o: { latencyMs?: 
   const delayMs: number[] = [];
   const fills: Array<{ t: number; fill: number }> = [];
   const msOf = (frames: number): number => (frames / RATE) * 1000;
-  const trace: PlayTrace = { levelBeforeMs: [], lateMs: [], startMsFirst: msOf(voice.startFrames), startMsLast: 0 };
+  const trace: PlayTrace = { levelBeforeMs: [], lateMs: [], startMsFirst: msOf(voice.startFrames), startMsLast: 0, ratioMean: 1, ratioMax: 1 };
+  const ratios: number[] = [];
   const t0 = Date.now();
   let firstWriteAt: number | undefined;
   let last = 0;
@@ -150,9 +156,16 @@ async function play(backend: PlaybackBackend, seconds: number, o: { latencyMs?: 
     if (now - last >= 100) {
       last = now;
       fills.push({ t: (now - t0) / 1000, fill: st.fillFrames });
+      ratios.push(voice.stats().ratio);
     }
   });
   trace.startMsLast = msOf(voice.startFrames);
+  if (ratios.length) {
+    trace.ratioMean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
+    trace.ratioMax = Math.max(...ratios);
+  }
+  const held = voice.stats().driftTargetFrames;
+  trace.heldMs = held === undefined ? undefined : msOf(held);
   trace.levelBeforeMs.sort((a, b) => a - b);
   trace.lateMs.sort((a, b) => a - b);
   const underruns = voice.stats().underruns;
@@ -165,7 +178,8 @@ function describeTrace(t: PlayTrace): string {
   const p = (xs: number[], q: number): string => percentile(xs, q).toFixed(1);
   return (
     `level before a Write p1/p50 ${p(t.levelBeforeMs, 1)}/${p(t.levelBeforeMs, 50)} ms; Write lateness p50/p99/max ${p(t.lateMs, 50)}/${p(t.lateMs, 99)}/${t.lateMs[t.lateMs.length - 1]?.toFixed(1)} ms, ` +
-    `first Write ${t.firstLateMs?.toFixed(1)} ms late; start threshold ${t.startMsFirst.toFixed(1)} -> ${t.startMsLast.toFixed(1)} ms; playing ${t.startAfterMs ?? '?'} ms after the first Write`
+    `first Write ${t.firstLateMs?.toFixed(1)} ms late; start threshold ${t.startMsFirst.toFixed(1)} -> ${t.startMsLast.toFixed(1)} ms; playing ${t.startAfterMs ?? '?'} ms after the first Write; ` +
+    `drift ratio mean/max ${t.ratioMean.toFixed(4)}/${t.ratioMax.toFixed(4)}, level held at the end ${t.heldMs?.toFixed(1) ?? '-'} ms`
   );
 }
 
