@@ -278,6 +278,11 @@ export class OutVoice {
         if (x) {
           if (x.targetFrames !== this.drift.targetFrames) this.drift.setTarget(x.targetFrames);
           s.setRate(this.drift.update(x.slackFrames, now));
+        } else {
+          // Nothing to hold (prebuffering, the hold-off, a stale schedule): play at the stream's
+          // rate, and hold from scratch when there is again.
+          this.drift.reset();
+          s.setRate(1);
         }
       } else {
         s.setRate(this.drift.update(st.fillFrames, now));
