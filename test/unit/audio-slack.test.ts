@@ -76,8 +76,9 @@ describe('OutVoice on a schedule: the level before each Write is what the thresh
   /**
    * QEMU 7.2 pacing on fake clocks: a 10 ms timer, 1024-frame blocks as the clock allows; the
    * first `burst` blocks leave together (a late start: the stream starts with that much queued).
+   * QEMU's clock runs `drift` fast (0.003 = 0.3 %).
    */
-  async function run(seconds: number, burst: number): Promise<Run> {
+  async function run(seconds: number, burst: number, drift = 0): Promise<Run> {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
     const opened: FakePlayback[] = [];
     const backend: PlaybackBackend = {
@@ -98,7 +99,7 @@ describe('OutVoice on a schedule: the level before each Write is what the thresh
     let sent = 0;
     for (let t = 10; t <= seconds * 1000; t += 10) {
       await vi.advanceTimersByTimeAsync(10);
-      const allowed = Math.floor((t / 1000) * RATE);
+      const allowed = Math.floor((t / 1000) * RATE * (1 + drift));
       if (sent === 0 && allowed < burst * BLOCK) continue;
       while (allowed - sent >= BLOCK) {
         if (t > (seconds - 3) * 1000) levels.push(p.stats().fillFrames);
@@ -134,6 +135,14 @@ describe('OutVoice on a schedule: the level before each Write is what the thresh
     const why = `mean level before a Write ${ms(mean(r.levels)).toFixed(1)} ms, min ${ms(Math.min(...r.levels)).toFixed(1)} ms, threshold ${ms(r.startFrames).toFixed(1)} ms`;
     expect(ms(mean(r.levels)), why).toBeGreaterThan(ms(r.startFrames) - 5);
     expect(ms(Math.min(...r.levels)), why).toBeGreaterThan(0);
+    expect(r.underruns, why).toBe(0);
+  });
+
+  it("QEMU's clock 0.3 % fast: the schedule re-anchors earlier, and the level stays where the threshold asks", async () => {
+    const r = await run(20, 1, 0.003);
+    const why = `mean level before a Write ${ms(mean(r.levels)).toFixed(1)} ms, threshold ${ms(r.startFrames).toFixed(1)} ms, underruns ${r.underruns}`;
+    // Uncontrolled, 20 s at +0.3 % would add 60 ms.
+    expect(ms(mean(r.levels)), why).toBeLessThan(ms(r.startFrames) + 5 + 2);
     expect(r.underruns, why).toBe(0);
   });
 });
