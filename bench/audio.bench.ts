@@ -46,23 +46,38 @@ interface FeedResult {
   seconds: number;
 }
 
-/** QEMU 7.2 pacing: every 10 ms, as many full blocks as QEMU's clock (off by `drift`) allows. */
-async function feed(h: AudioOutHandler, id: bigint, seconds: number, drift = 0, afterWrite?: () => void): Promise<FeedResult> {
+/**
+ * QEMU 7.2 pacing, as audio/audio.c and audio/dbusaudio.c do it: the audio timer re-arms itself
+ * `timer-period` (10 ms) after each tick RAN (audio_reset_timer: now + period_ticks, so a late
+ * tick delays every later one: no fixed grid). Each tick mixes what QEMU's clock (off by `drift`)
+ * allows since the voice was enabled (audio_rate_get_bytes from audio_rate_start at enable), at
+ * most the mixing buffer's hw->samples = 1024 frames (audio_pcm_hw_get_free), into the dbus
+ * buffer, which is sent as one Write each time it is full. So after a stall QEMU catches up at one
+ * block per tick, not all at once. The first tick comes one period after enable. `onWrite` gets
+ * each Write's lateness: its arrival minus the instant QEMU's clock allowed its last frame.
+ */
+async function feed(h: AudioOutHandler, id: bigint, seconds: number, drift = 0, onWrite?: (phase: 'before' | 'after', lateMs: number) => void): Promise<FeedResult> {
   const blocks = toneBlocks();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  let mixed = 0;
   let sent = 0;
   let n = 0;
-  for (let tick = 1; ; tick++) {
-    const wait = t0 + tick * 10 - performance.now();
+  let tickAt = t0;
+  for (;;) {
+    const wait = tickAt + 10 - performance.now();
     if (wait > 0) await sleep(wait);
-    const elapsed = (performance.now() - t0) / 1000;
+    tickAt = performance.now();
+    const elapsed = (tickAt - t0) / 1000;
     if (elapsed >= seconds) break;
     const allowed = Math.floor(elapsed * RATE * (1 + drift));
-    while (allowed - sent >= BLOCK) {
+    mixed += Math.min(allowed - mixed, BLOCK);
+    while (mixed - sent >= BLOCK) {
+      const lateMs = tickAt - (t0 + ((sent + BLOCK) / (RATE * (1 + drift))) * 1000);
+      onWrite?.('before', lateMs);
       h.write(id, blocks[n++ % blocks.length]);
       sent += BLOCK;
-      afterWrite?.();
+      onWrite?.('after', lateMs);
     }
   }
   const c = process.cpuUsage(cpu0);
@@ -77,9 +92,34 @@ interface PlayResult {
   underruns: number;
   cpuMsPerAudioS: number;
   fills: Array<{ t: number; fill: number }>;
+  trace: PlayTrace;
 }
 
-async function play(backend: PlaybackBackend, seconds: number, o: { latencyMs?: number; drift?: number; driftControl?: boolean } = {}): Promise<PlayResult> {
+/**
+ * What the policy did, from outside (the bench reads the voice's stats; nothing in the bridge
+ * records this): the level right before each Write (after the start-up), the start threshold
+ * (margin) the voice held, each Write's lateness against QEMU's clock, and when playback began.
+ */
+interface PlayTrace {
+  /** Ring fill right before each Write, ms, sorted. */
+  levelBeforeMs: number[];
+  /** Lateness of each Write against QEMU's clock (the feeder's own ticks and scheduling), ms, sorted. */
+  lateMs: number[];
+  /** Start threshold beyond one request, ms: at the first Write and at the end. */
+  startMsFirst: number;
+  startMsLast: number;
+  /** ms from the first Write to the first one that found the stream playing (consumed > 0). */
+  startAfterMs?: number;
+  /** The first Write's lateness, ms: the level stays that much above the schedule's need. */
+  firstLateMs?: number;
+  /** Drift controller's rate ratio, sampled every 100 ms after the start-up: mean and largest. */
+  ratioMean: number;
+  ratioMax: number;
+  /** The level the drift controller held at the end (voice stats driftTargetFrames), ms. */
+  heldMs?: number;
+}
+
+async function play(backend: PlaybackBackend, seconds: number, o: { latencyMs?: number; drift?: number; driftControl?: boolean; trace?: boolean } = {}): Promise<PlayResult> {
   const speaker = new Speaker({ vmName: 'bench', backend, latencyMs: o.latencyMs, driftControl: o.driftControl });
   speaker.init(1n, FMT);
   speaker.setEnabled(1n, true);
@@ -87,12 +127,28 @@ async function play(backend: PlaybackBackend, seconds: number, o: { latencyMs?: 
   const ringMs: number[] = [];
   const delayMs: number[] = [];
   const fills: Array<{ t: number; fill: number }> = [];
+  const msOf = (frames: number): number => (frames / RATE) * 1000;
+  const trace: PlayTrace = { levelBeforeMs: [], lateMs: [], startMsFirst: msOf(voice.startFrames), startMsLast: 0, ratioMean: 1, ratioMax: 1 };
+  const ratios: number[] = [];
   const t0 = Date.now();
+  let firstWriteAt: number | undefined;
   let last = 0;
-  const r = await feed(speaker, 1n, seconds, o.drift ?? 0, () => {
+  const r = await feed(speaker, 1n, seconds, o.drift ?? 0, (phase, lateMs) => {
+    if (phase === 'before' && o.trace === false) return;
     const now = Date.now();
-    if (now - t0 < 2000) return; // start-up (linking, prebuffer) is not the steady state
     const st = voice.nativeStats();
+    if (phase === 'before') {
+      if (firstWriteAt === undefined) {
+        firstWriteAt = now;
+        trace.firstLateMs = lateMs;
+      }
+      if (trace.startAfterMs === undefined && st && st.consumedFrames > 0) trace.startAfterMs = now - firstWriteAt;
+      if (now - t0 < 2000 || !st) return;
+      trace.levelBeforeMs.push(msOf(st.fillFrames));
+      trace.lateMs.push(lateMs);
+      return;
+    }
+    if (now - t0 < 2000) return; // start-up (linking, prebuffer) is not the steady state
     if (!st) return;
     // The block's average frame waits for what was queued before it plus half the block.
     ringMs.push(((st.fillFrames - BLOCK / 2) / RATE) * 1000);
@@ -100,11 +156,31 @@ async function play(backend: PlaybackBackend, seconds: number, o: { latencyMs?: 
     if (now - last >= 100) {
       last = now;
       fills.push({ t: (now - t0) / 1000, fill: st.fillFrames });
+      ratios.push(voice.stats().ratio);
     }
   });
+  trace.startMsLast = msOf(voice.startFrames);
+  if (ratios.length) {
+    trace.ratioMean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
+    trace.ratioMax = Math.max(...ratios);
+  }
+  const held = voice.stats().driftTargetFrames;
+  trace.heldMs = held === undefined ? undefined : msOf(held);
+  trace.levelBeforeMs.sort((a, b) => a - b);
+  trace.lateMs.sort((a, b) => a - b);
   const underruns = voice.stats().underruns;
   await speaker.close();
-  return { ringMs: ringMs.sort((a, b) => a - b), delayMs: delayMs.sort((a, b) => a - b), underruns, cpuMsPerAudioS: r.cpuMs / r.seconds, fills };
+  return { ringMs: ringMs.sort((a, b) => a - b), delayMs: delayMs.sort((a, b) => a - b), underruns, cpuMsPerAudioS: r.cpuMs / r.seconds, fills, trace };
+}
+
+/** One line for a row's note: what the policy held and what the Writes needed. */
+function describeTrace(t: PlayTrace): string {
+  const p = (xs: number[], q: number): string => percentile(xs, q).toFixed(1);
+  return (
+    `level before a Write p1/p50 ${p(t.levelBeforeMs, 1)}/${p(t.levelBeforeMs, 50)} ms; Write lateness p50/p99/max ${p(t.lateMs, 50)}/${p(t.lateMs, 99)}/${t.lateMs[t.lateMs.length - 1]?.toFixed(1)} ms, ` +
+    `first Write ${t.firstLateMs?.toFixed(1)} ms late; start threshold ${t.startMsFirst.toFixed(1)} -> ${t.startMsLast.toFixed(1)} ms; playing ${t.startAfterMs ?? '?'} ms after the first Write; ` +
+    `drift ratio mean/max ${t.ratioMean.toFixed(4)}/${t.ratioMax.toFixed(4)}, level held at the end ${t.heldMs?.toFixed(1) ?? '-'} ms`
+  );
 }
 
 function meanFill(fills: Array<{ t: number; fill: number }>, a: number, b: number): number {
@@ -131,41 +207,68 @@ async function sinkInputLatencies(pa: Pulse, appName: string, samples: number): 
 export async function run(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const secs = (s: number): number => Math.max(5, Math.round(s * ctx.durationScale));
+  // QDB_BENCH_AUDIO=q256,busy256 (any of q256, busy256, q1024, cpu, underruns, drift, pa) runs only those
+  // parts, for A/B runs of one policy change; unset (the default, and `npm run bench`) runs all.
+  const only = (process.env.QDB_BENCH_AUDIO ?? '').split(',').filter(Boolean);
+  const want = (part: string): boolean => only.length === 0 || only.includes(part);
 
   // 1 + 2: latency at two quanta, CPU.
   for (const quantum of [256, 1024]) {
+    const q = `q${quantum}`;
+    if (!want(q) && !(quantum === 256 ? want('busy256') : ['cpu', 'underruns', 'drift'].some(want))) continue;
     const pw = await startPipeWire({ quantum });
     try {
       const backend = (await selectAudioBackend('pipewire', { env: pw.env }))!;
-      ctx.log(`PipeWire quantum ${quantum}: ${secs(20)} s of QEMU-paced playback`);
-      const r = await play(backend, secs(20));
-      const graph = percentile(r.delayMs, 50);
       // The target (issue 17): one QEMU block + one quantum (at the graph's 48 kHz) + 2 ms.
       const targetMs = (BLOCK / RATE) * 1000 + (quantum / 48000) * 1000 + 2;
-      ctx.log(`same with --audio-latency 20 (the fixed prebuffer before issue 17), ${secs(20)} s`);
-      const fixed = await play(backend, secs(20), { latencyMs: 20 });
-      rows.push({
-        name: `PipeWire Q=${quantum}: Write -> graph, ring wait of a frame, p50`,
-        value: percentile(r.ringMs, 50),
-        unit: 'ms',
-        baseline: { name: 'graph delay (pw_stream_get_time)', value: graph },
-        better: 'lower',
-        note:
-          `target <= ${targetMs.toFixed(1)} ms; ring wait p99 ${percentile(r.ringMs, 99).toFixed(1)} ms, max ${r.ringMs[r.ringMs.length - 1]?.toFixed(1)} ms; underruns ${r.underruns}; ` +
-          `with --audio-latency 20: p50 ${percentile(fixed.ringMs, 50).toFixed(1)} ms, p99 ${percentile(fixed.ringMs, 99).toFixed(1)} ms, underruns ${fixed.underruns}; total added = ring + graph delay`,
-      });
-      if (quantum === 1024) {
-        ctx.log('feeder alone (no-op handler) for the CPU baseline');
+      const r = want(q) ? await play(backend, secs(20)) : undefined;
+      if (r) ctx.log(`PipeWire quantum ${quantum}, ${secs(20)} s of QEMU-paced playback: ${describeTrace(r.trace)}`);
+      if (r) {
+        ctx.log(`same with --audio-latency 20 (the fixed prebuffer before issue 17), ${secs(20)} s`);
+        const fixed = await play(backend, secs(20), { latencyMs: 20 });
+        rows.push({
+          name: `PipeWire Q=${quantum}: Write -> graph, ring wait of a frame, p50`,
+          value: percentile(r.ringMs, 50),
+          unit: 'ms',
+          baseline: { name: 'graph delay (pw_stream_get_time)', value: percentile(r.delayMs, 50) },
+          better: 'lower',
+          note:
+            `target <= ${targetMs.toFixed(1)} ms; ring wait p99 ${percentile(r.ringMs, 99).toFixed(1)} ms, max ${r.ringMs[r.ringMs.length - 1]?.toFixed(1)} ms; underruns ${r.underruns}; ` +
+            `with --audio-latency 20: p50 ${percentile(fixed.ringMs, 50).toFixed(1)} ms, p99 ${percentile(fixed.ringMs, 99).toFixed(1)} ms, underruns ${fixed.underruns}; total added = ring + graph delay; ${describeTrace(r.trace)}`,
+        });
+      }
+      if (quantum === 256 && want('busy256')) {
+        // 3a: the latency target holds only with no underrun at this quantum with the other core busy.
+        ctx.log(`underruns at quantum 256: ${secs(60)} s with a busy core`);
+        const hog = busyCore();
+        try {
+          const busy = await play(backend, secs(60));
+          rows.push({
+            name: `underruns in ${secs(60)} s at Q=256, other core busy (default prebuffer)`,
+            value: busy.underruns,
+            unit: 'count',
+            baseline: r ? { name: `same machine as it is, ${secs(20)} s`, value: r.underruns } : undefined,
+            better: 'lower',
+            note: `ring wait p50/p99 busy ${percentile(busy.ringMs, 50).toFixed(1)}/${percentile(busy.ringMs, 99).toFixed(1)} ms, target <= ${targetMs.toFixed(1)} ms; ${describeTrace(busy.trace)}`,
+          });
+        } finally {
+          hog.kill('SIGKILL');
+        }
+      }
+      if (quantum === 1024 && want('cpu')) {
+        // Its own run: the level trace reads the stats before every Write, which the bridge does not.
+        ctx.log(`CPU: ${secs(20)} s without the level trace, then the feeder alone (no-op handler) for the baseline`);
+        const cpu = await play(backend, secs(20), { trace: false });
         const base = await feed(noopHandler, 1n, secs(20));
         rows.push({
           name: 'CPU per second of audio (node: JS + native, 44.1 kHz S16 stereo)',
-          value: r.cpuMsPerAudioS,
+          value: cpu.cpuMsPerAudioS,
           unit: 'ms/s',
           baseline: { name: 'same QEMU-paced feeder, no-op handler', value: base.cpuMs / base.seconds },
           better: 'lower',
         });
       }
-      if (quantum === 1024) {
+      if (quantum === 1024 && want('underruns')) {
         // 3: underruns with the other core busy, default 20 ms target.
         ctx.log(`underruns: ${secs(60)} s idle machine, then ${secs(60)} s with a busy core`);
         const calm = await play(backend, secs(60));
@@ -178,11 +281,13 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
             unit: 'count',
             baseline: { name: 'same, machine as it is', value: calm.underruns },
             better: 'lower',
-            note: `ring wait p99 busy ${percentile(busy.ringMs, 99).toFixed(1)} ms vs ${percentile(calm.ringMs, 99).toFixed(1)} ms`,
+            note: `ring wait p50/p99 busy ${percentile(busy.ringMs, 50).toFixed(1)}/${percentile(busy.ringMs, 99).toFixed(1)} ms vs ${percentile(calm.ringMs, 50).toFixed(1)}/${percentile(calm.ringMs, 99).toFixed(1)} ms; busy: ${describeTrace(busy.trace)}`,
           });
         } finally {
           hog.kill('SIGKILL');
         }
+      }
+      if (quantum === 1024 && want('drift')) {
         // 4: drift.
         ctx.log(`drift: ${secs(60)} s with QEMU 0.3 % fast, with and without control`);
         const d = secs(60);
@@ -204,6 +309,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
   }
 
   // 5: QEMU's own PulseAudio backend vs the bridge, same guest tone, same PulseAudio.
+  if (!want('pa')) return rows;
   const pa = await startPulseAudio();
   try {
     ctx.log('guest tone through QEMU -audiodev pa');

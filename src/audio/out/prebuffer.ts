@@ -17,7 +17,12 @@
 // 44.1 kHz is due every 23.2 ms and goes out 0-10 ms later), plus 2 ms for our own event loop.
 // Expected wait of a frame at quantum 256 on 7.2: 5.3 + 12 - 5 (mean tick lateness) + 11.6 (half
 // a block) + ~2.7 (the start lands within a cycle) = 27 ms, against the 30.5 ms target (block +
-// quantum + 2 ms, issue 17).
+// quantum + 2 ms, issue 17) -- IF the stream starts when the schedule says. Measured (bench trace:
+// the level right before each Write), it held 23-24 ms instead of ~12: a stream opened at the
+// voice's Init was first seen playing at the third Write (47 ms after the first; the graph had
+// not run it sooner), with two blocks queued, and the schedule's anchor (the first Write) itself
+// left 0-10 ms after its due time. Whatever level the start produced stayed for the
+// whole sound; slack.ts now trims it to what this threshold asks once playing.
 //
 // PulseAudio prebuffers on the server (prebuf), which knows no schedule: there, as with an explicit
 // --audio-latency on either server, the threshold stays latency + one block + the lateness seen.

@@ -31,6 +31,7 @@ import type { PlaybackBackend } from '../backend';
 import { DriftController } from '../drift';
 import { StreamFormat, applyVolume, flipSignBits, gainsOf } from '../format';
 import { Prebuffer, prebufferFor } from './prebuffer';
+import { SLACK_DEADBAND_S, ScheduleSlack } from './slack';
 import { speakerIdentity } from '../../stream-identity';
 
 export interface VoiceOptions {
@@ -59,7 +60,10 @@ export interface VoiceStats {
   nativeState?: string;
   fillFrames: number;
   targetFrames: number;
-  /** Level the drift controller holds (learned after start), frames. */
+  /**
+   * Level the drift controller holds, frames: the fill learned after start, or with QEMU's schedule
+   * (PipeWire, default policy) the mean slack the threshold asks for (slack.ts).
+   */
   driftTargetFrames?: number;
   rate: number;
   ratio: number;
@@ -81,6 +85,8 @@ const BACKOFF_MS = [100, 200, 400, 800, 1000];
 export class OutVoice {
   private stream: NativePlayback | undefined;
   private readonly drift: DriftController | undefined;
+  /** With QEMU's schedule: the level held is the slack at the next Write (slack.ts), not the fill. */
+  private readonly slack: ScheduleSlack | undefined;
   private readonly pollTimer: NodeJS.Timeout;
   private reopenTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
@@ -124,8 +130,17 @@ export class OutVoice {
     this.ringFrames = this.prebuffer.ringFrames;
     // The controller holds the level the stream settles at (learned after start); nominally the
     // fill after a Write less half a block (the polled fill is a sawtooth one block tall).
+    // With QEMU's schedule it holds the slack instead, at what the threshold asks (slack.ts):
+    // nothing to learn, and a late start's excess is trimmed.
     const nominal = this.prebuffer.targetFrames - this.prebuffer.blockFrames / 2;
-    this.drift = opts.driftControl === false ? undefined : new DriftController({ rate: format.rate, targetFrames: nominal });
+    const scheduled = this.prebuffer.scheduled && opts.driftControl !== false;
+    this.slack = scheduled ? new ScheduleSlack(format.rate) : undefined;
+    this.drift =
+      opts.driftControl === false
+        ? undefined
+        : scheduled
+          ? new DriftController({ rate: format.rate, targetFrames: this.prebuffer.startFrames, learnS: 0, deadbandS: SLACK_DEADBAND_S })
+          : new DriftController({ rate: format.rate, targetFrames: nominal });
     this.open();
     this.pollTimer = setInterval(() => this.guarded(() => this.poll()), opts.pollMs ?? 50);
     this.pollTimer.unref();
@@ -184,6 +199,7 @@ export class OutVoice {
     this.lastNativeUnderruns = 0;
     this.overflowBase = this.overflowFrames;
     this.drift?.reset();
+    this.slack?.reset();
     this.active = true;
     if (!this.enabled) this.emptySinceMs = undefined;
     this.opts.log?.info('speaker stream open', { voice: this.id.toString(), format: this.format.describe, backend: this.opts.backend.kind });
@@ -251,9 +267,26 @@ export class OutVoice {
     this.lastNativeUnderruns = st.underruns ?? 0;
     if (this.enabled && this.active) this.underruns += du;
     const now = Date.now();
+    if (du > 0 && this.slack) {
+      // The stream prebuffers again and starts anew: hold the slack from that start on.
+      this.drift?.reset();
+      this.slack.reset();
+    }
     if (this.enabled && this.active && st.state === 'streaming' && this.drift) {
-      const r = this.drift.update(st.fillFrames, now);
-      s.setRate(r);
+      if (this.slack) {
+        const x = this.slack.sample(st, performance.now(), this.prebuffer.startFrames);
+        if (x) {
+          if (x.targetFrames !== this.drift.targetFrames) this.drift.setTarget(x.targetFrames);
+          s.setRate(this.drift.update(x.slackFrames, now));
+        } else {
+          // Nothing to hold (prebuffering, the hold-off, a stale schedule): play at the stream's
+          // rate, and hold from scratch when there is again.
+          this.drift.reset();
+          s.setRate(1);
+        }
+      } else {
+        s.setRate(this.drift.update(st.fillFrames, now));
+      }
     }
     // Disabled by the guest: cork once the ring has played out (plus a margin for what the
     // server still holds), never before, so the end of the sound is heard.
@@ -293,8 +326,9 @@ export class OutVoice {
     }
     // Clamped to ±1 s (the stream refuses beyond 10 s): an absurd Write carrying seconds of audio
     // must not throw here, and a schedule that far out only keeps the stream waiting for more.
-    const dueNs = this.prebuffer.scheduled && nextDueInMs !== undefined ? Math.max(-1000, Math.min(1000, nextDueInMs)) * 1e6 : undefined;
-    s.write(block, dueNs);
+    const dueInMs = this.prebuffer.scheduled && nextDueInMs !== undefined ? Math.max(-1000, Math.min(1000, nextDueInMs)) : undefined;
+    s.write(block, dueInMs === undefined ? undefined : dueInMs * 1e6);
+    if (dueInMs !== undefined) this.slack?.noteWrite(performance.now() + dueInMs);
   }
 
   setEnabled(enabled: boolean): void {
@@ -306,6 +340,7 @@ export class OutVoice {
     if (!enabled && this.stream && this.active) this.stream.playOut();
     if (enabled) {
       this.drift?.reset();
+      this.slack?.reset();
       if (this.stream && !this.active) {
         this.stream.setActive(true);
         this.active = true;
