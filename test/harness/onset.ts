@@ -184,12 +184,16 @@ export interface TimedCapture {
 
 /**
  * Records `pw`'s vm-sink monitor (stereo s16 at the graph rate) through a pipe, stamping each
- * chunk on arrival. `quantum` must be the graph's forced quantum (see forceQuantum).
+ * chunk on arrival. `quantum` must be the graph's forced quantum (see forceQuantum). With
+ * `node` (a playback stream's node.name), records what that node outputs instead: a second
+ * consumer of its output ports, beside the sink (the same graph cycle feeds both).
  */
-export function startTimedCapture(pw: PipeWire, quantum: number): TimedCapture {
+export function startTimedCapture(pw: PipeWire, quantum: number, o: { node?: string } = {}): TimedCapture {
   const rate = pw.rate;
   const name = `qdb-onset-${process.pid}-${Date.now()}`;
-  const args = ['--target', pw.sink, '-P', `{ node.name=${name} stream.capture.sink=true }`, '--rate', String(rate), '--channels', '2', '--format', 's16', '-'];
+  const target = o.node ?? pw.sink;
+  const props = o.node ? `{ node.name=${name} }` : `{ node.name=${name} stream.capture.sink=true }`;
+  const args = ['--target', target, '-P', props, '--rate', String(rate), '--channels', '2', '--format', 's16', '-'];
   const [cmd, cmdArgs] = dieWithParent('stdbuf', ['-o0', 'pw-record', ...args]);
   const proc: ChildProcess = spawn(cmd, cmdArgs, { env: clientEnv(pw.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -203,7 +207,7 @@ export function startTimedCapture(pw: PipeWire, quantum: number): TimedCapture {
     chunks.push({ atMs, endFrame: Math.floor(bytes / 4) });
   });
   const exited = Promise.all([new Promise<void>((r) => proc.once('exit', () => r())), st.exited]);
-  const ready = waitFor(`pw-record ${name} linked to ${pw.sink}`, 20_000, async () => {
+  const ready = waitFor(`pw-record ${name} linked to ${target}`, 20_000, async () => {
     if (proc.exitCode !== null) throw new Error(`pw-record exited: ${stderr}`);
     const objs = await pw.pwDump();
     const node = objs.find((o) => o.type === 'PipeWire:Interface:Node' && o.info?.props?.['node.name'] === name);
