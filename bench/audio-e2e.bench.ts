@@ -90,6 +90,9 @@ interface LayerCounts {
   node: number;
   /** broken at the sink only */
   graph: number;
+  /** of `node` and `graph`: bursts whose every break at that layer came with a graph cycle run late there (stallNear) */
+  nodeStalled: number;
+  graphStalled: number;
   /** broken at the sink, but a layer had no onset for that burst (not attributed) */
   unknown: number;
   /** per-layer totals of broken bursts (a layer may show a break the sink does not: reported, not attributed) */
@@ -165,21 +168,44 @@ function realTimePercent(rec: TimedRecording, fromMs: number, toMs: number): num
   return (((b.endFrame - a.endFrame) / rec.rate) * 1000 * 100) / (b.atMs - a.atMs);
 }
 
+/** Glitches of one burst at one layer; `stalled`: how many of them came with a late graph cycle there (stallNear). */
+interface BurstBreaks {
+  gaps: number;
+  breaks: number;
+  stalled: number;
+}
+
+/**
+ * Whether the graph cycle that carried `frame` to this recorder came late: an arrival more than
+ * two quanta after the one before, among the chunks around it (a cycle the driver ran late, the
+ * recorder then getting two at once). Only for recorders in the graph (quantum > 0).
+ */
+function stallNear(rec: TimedRecording, frame: number): boolean {
+  if (rec.quantum === 0) return false;
+  const late = ((2 * rec.quantum) / rec.rate) * 1000;
+  const i = rec.chunks.findIndex((c) => c.endFrame > frame);
+  if (i < 0) return false;
+  for (let j = Math.max(1, i - 3); j <= Math.min(rec.chunks.length - 1, i + 3); j++) if (rec.chunks[j].atMs - rec.chunks[j - 1].atMs > late) return true;
+  return false;
+}
+
+function breaksOf(rec: TimedRecording, onsetFrame: number): BurstBreaks {
+  const g = burstGlitches(rec, onsetFrame, BURST_MS, TONE_HZ);
+  return { gaps: g.gaps, breaks: g.discontinuities, stalled: g.at.filter((f) => stallNear(rec, f)).length };
+}
+
 /** Per burst: glitches found at one layer (bursts with no onset at that layer are absent). */
-function glitchesByBurst(line: MarkerLine, rec: TimedRecording): Map<number, { gaps: number; breaks: number }> {
+function glitchesByBurst(line: MarkerLine, rec: TimedRecording): Map<number, BurstBreaks> {
   const { matched } = matchOnsets(line.lines, rec, findOnsets(rec, GAP_MS / 2), BURST_MS + GAP_MS);
-  const out = new Map<number, { gaps: number; breaks: number }>();
-  for (const o of matched) {
-    const g = burstGlitches(rec, o.frame, BURST_MS, TONE_HZ);
-    out.set(o.burst, { gaps: g.gaps, breaks: g.discontinuities });
-  }
+  const out = new Map<number, BurstBreaks>();
+  for (const o of matched) out.set(o.burst, breaksOf(rec, o.frame));
   return out;
 }
 
 /** Attributes each counted busy burst broken at the sink to the first layer that shows the break (LayerCounts). */
-function attribute(counted: Array<{ burst: number; gaps: number; breaks: number }>, tap: Map<number, { gaps: number; breaks: number }> | undefined, node: Map<number, { gaps: number; breaks: number }>): LayerCounts {
-  const r: LayerCounts = { upstream: 0, node: 0, graph: 0, unknown: 0, tapBroken: tap ? 0 : undefined, nodeBroken: 0, detail: [] };
-  const show = (g: { gaps: number; breaks: number } | undefined): string => (g ? `${g.gaps} gaps/${g.breaks} breaks` : 'no onset');
+function attribute(counted: Array<{ burst: number } & BurstBreaks>, tap: Map<number, BurstBreaks> | undefined, node: Map<number, BurstBreaks>): LayerCounts {
+  const r: LayerCounts = { upstream: 0, node: 0, graph: 0, unknown: 0, nodeStalled: 0, graphStalled: 0, tapBroken: tap ? 0 : undefined, nodeBroken: 0, detail: [] };
+  const show = (g: BurstBreaks | undefined): string => (g ? `${g.gaps} gaps/${g.breaks} breaks${g.stalled ? ` (${g.stalled} at a late cycle)` : ''}` : 'no onset');
   for (const c of counted) {
     const a = tap?.get(c.burst);
     const b = node.get(c.burst);
@@ -195,7 +221,10 @@ function attribute(counted: Array<{ burst: number; gaps: number; breaks: number 
     else if ((tap && a === undefined) || b === undefined) layer = 'unknown';
     else layer = bBroken ? 'node' : 'graph';
     if (layer) r[layer]++;
-    r.detail.push(`burst ${c.burst}: ${layer ?? 'not at the sink'} (QEMU's Writes ${tap ? show(a) : 'not tapped'}, node ${show(b)}, sink ${c.gaps} gaps/${c.breaks} breaks)`);
+    // every break of the burst at that layer came with a late graph cycle there
+    if (layer === 'node' && b && b.stalled === b.gaps + b.breaks) r.nodeStalled++;
+    if (layer === 'graph' && c.stalled === c.gaps + c.breaks) r.graphStalled++;
+    r.detail.push(`burst ${c.burst}: ${layer ?? 'not at the sink'} (QEMU's Writes ${tap ? show(a) : 'not tapped'}, node ${show(b)}, sink ${show(c)})`);
   }
   return r;
 }
@@ -281,7 +310,8 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
       return `bridge ring p50 ${percentile(sorted, 50).toFixed(1)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(1)} ms`;
     };
     const bridgeCalm = c ? `; ${ring(ringMs.calm)}; at the end: target ${c.targetLatencyMs.toFixed(1)} ms, block ${c.blockFrames} frames, overruns ${c.overruns} frames, drift ${c.driftPpm.toFixed(0)} ppm` : '';
-    const bridgeBusy = c ? `; ${ring(ringMs.busy)}` : '';
+    const skipped = route?.stats()?.voices[0]?.silenceSkippedFrames ?? 0;
+    const bridgeBusy = c ? `; ${ring(ringMs.busy)}; silence not queued (ring over its level) ${skipped} frames, overruns ${c.overruns} frames` : '';
     const busyToMs = monotonicMs();
     hog.kill('SIGKILL');
     hog = undefined;
@@ -313,17 +343,17 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
     let gaps = 0;
     let discontinuities = 0;
     let guestBroken = 0;
-    const counted: Array<{ burst: number; gaps: number; breaks: number }> = [];
+    const counted: Array<{ burst: number } & BurstBreaks> = [];
     for (const o of matched.filter((m) => m.burst > k)) {
       const next = xrunsAt.get(o.burst + 1);
       if (next !== o.guestXruns) {
         guestBroken++;
         continue;
       }
-      const g = burstGlitches(rec, o.frame, BURST_MS, TONE_HZ);
+      const g = breaksOf(rec, o.frame);
       gaps += g.gaps;
-      discontinuities += g.discontinuities;
-      counted.push({ burst: o.burst, gaps: g.gaps, breaks: g.discontinuities });
+      discontinuities += g.breaks;
+      counted.push({ burst: o.burst, ...g });
     }
     const graphPct = realTimePercent(rec, busyFromMs, busyToMs);
     const layers = attribute(counted, tapRec && glitchesByBurst(line, tapRec), glitchesByBurst(line, nodeRec));
@@ -355,7 +385,10 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
 /** Where the broken bursts broke (LayerCounts), for the glitch row's note. */
 function layerNote(l: LayerCounts): string {
   const tap = l.tapBroken === undefined ? "QEMU's Writes not tapped (its own backend)" : `${l.tapBroken} broken in QEMU's Writes`;
-  return `broken bursts by layer: ${l.upstream} upstream (already in QEMU's Writes), ${l.node} at the playback node's output, ${l.graph} at the sink only, ${l.unknown} unattributed (${tap}, ${l.nodeBroken} at the node)`;
+  return (
+    `broken bursts by layer: ${l.upstream} upstream (already in QEMU's Writes), ${l.node} at the playback node's output (${l.nodeStalled} of them only at graph cycles run late), ` +
+    `${l.graph} at the sink only (${l.graphStalled} only at late cycles), ${l.unknown} unattributed (${tap}, ${l.nodeBroken} at the node)`
+  );
 }
 
 const p50 = (xs: Onset[]): number => percentile(xs.map((o) => o.latencyMs).sort((a, b) => a - b), 50);

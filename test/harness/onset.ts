@@ -281,12 +281,16 @@ export interface BurstGlitches {
   gaps: number;
   /** Breaks in the sine: dropped, repeated or zeroed frames (findDiscontinuities). */
   discontinuities: number;
+  /** Where each gap and break begins, frames of the recording. */
+  at: number[];
 }
 
 /** Gaps and discontinuities of one burst of a `hz` sine starting at `onset`, `ms` long as the guest wrote it. */
 export function burstGlitches(rec: TimedRecording, onset: number, ms: number, hz: number): BurstGlitches {
   const seg = rec.left.subarray(onset, Math.min(rec.left.length, onset + Math.round((ms * rec.rate) / 1000)));
-  return { gaps: findSilenceGaps(seg, rec.rate).length, discontinuities: findDiscontinuities(seg, rec.rate, hz).length };
+  const gaps = findSilenceGaps(seg, rec.rate);
+  const breaks = findDiscontinuities(seg, rec.rate, hz);
+  return { gaps: gaps.length, discontinuities: breaks.length, at: [...gaps.map((g) => onset + g.startFrame), ...breaks.map((d) => onset + d.frame)] };
 }
 
 /** A marker line matched with the onset that follows it. */
