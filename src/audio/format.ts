@@ -177,6 +177,14 @@ export function fillSilence(l: SampleLayout, buf: Uint8Array, start: number, end
   for (let i = start + msbIndex(l); i < end; i += bps) buf[i] = 0x80;
 }
 
+/** Whether buf[start, end) is exactly the format's silence (what fillSilence writes): digital silence, no dither. */
+export function isSilence(l: SampleLayout, buf: Uint8Array, start: number, end: number): boolean {
+  const msb = l.isFloat || l.isSigned ? -1 : msbIndex(l);
+  const bps = l.bytesPerSample;
+  for (let i = start; i < end; i++) if (buf[i] !== ((i - start) % bps === msb ? 0x80 : 0)) return false;
+  return true;
+}
+
 /** Flips the top bit of every sample in buf[start, end): S8<->U8, S16<->U16, S32<->U32. */
 export function flipSignBits(l: SampleLayout, buf: Uint8Array, start: number, end: number): void {
   const bps = l.bytesPerSample;

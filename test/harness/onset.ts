@@ -184,12 +184,16 @@ export interface TimedCapture {
 
 /**
  * Records `pw`'s vm-sink monitor (stereo s16 at the graph rate) through a pipe, stamping each
- * chunk on arrival. `quantum` must be the graph's forced quantum (see forceQuantum).
+ * chunk on arrival. `quantum` must be the graph's forced quantum (see forceQuantum). With
+ * `node` (a playback stream's node.name), records what that node outputs instead: a second
+ * consumer of its output ports, beside the sink (the same graph cycle feeds both).
  */
-export function startTimedCapture(pw: PipeWire, quantum: number): TimedCapture {
+export function startTimedCapture(pw: PipeWire, quantum: number, o: { node?: string } = {}): TimedCapture {
   const rate = pw.rate;
   const name = `qdb-onset-${process.pid}-${Date.now()}`;
-  const args = ['--target', pw.sink, '-P', `{ node.name=${name} stream.capture.sink=true }`, '--rate', String(rate), '--channels', '2', '--format', 's16', '-'];
+  const target = o.node ?? pw.sink;
+  const props = o.node ? `{ node.name=${name} }` : `{ node.name=${name} stream.capture.sink=true }`;
+  const args = ['--target', target, '-P', props, '--rate', String(rate), '--channels', '2', '--format', 's16', '-'];
   const [cmd, cmdArgs] = dieWithParent('stdbuf', ['-o0', 'pw-record', ...args]);
   const proc: ChildProcess = spawn(cmd, cmdArgs, { env: clientEnv(pw.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -203,7 +207,7 @@ export function startTimedCapture(pw: PipeWire, quantum: number): TimedCapture {
     chunks.push({ atMs, endFrame: Math.floor(bytes / 4) });
   });
   const exited = Promise.all([new Promise<void>((r) => proc.once('exit', () => r())), st.exited]);
-  const ready = waitFor(`pw-record ${name} linked to ${pw.sink}`, 20_000, async () => {
+  const ready = waitFor(`pw-record ${name} linked to ${target}`, 20_000, async () => {
     if (proc.exitCode !== null) throw new Error(`pw-record exited: ${stderr}`);
     const objs = await pw.pwDump();
     const node = objs.find((o) => o.type === 'PipeWire:Interface:Node' && o.info?.props?.['node.name'] === name);
@@ -277,12 +281,16 @@ export interface BurstGlitches {
   gaps: number;
   /** Breaks in the sine: dropped, repeated or zeroed frames (findDiscontinuities). */
   discontinuities: number;
+  /** Where each gap and break begins, frames of the recording. */
+  at: number[];
 }
 
 /** Gaps and discontinuities of one burst of a `hz` sine starting at `onset`, `ms` long as the guest wrote it. */
 export function burstGlitches(rec: TimedRecording, onset: number, ms: number, hz: number): BurstGlitches {
   const seg = rec.left.subarray(onset, Math.min(rec.left.length, onset + Math.round((ms * rec.rate) / 1000)));
-  return { gaps: findSilenceGaps(seg, rec.rate).length, discontinuities: findDiscontinuities(seg, rec.rate, hz).length };
+  const gaps = findSilenceGaps(seg, rec.rate);
+  const breaks = findDiscontinuities(seg, rec.rate, hz);
+  return { gaps: gaps.length, discontinuities: breaks.length, at: [...gaps.map((g) => onset + g.startFrame), ...breaks.map((d) => onset + d.frame)] };
 }
 
 /** A marker line matched with the onset that follows it. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PcmFormat } from '../../src/qemu/handlers';
-import { applyGains, applyVolume, captureFormatFor, fillSilence, flipSignBits, gainOf, gainsOf, sampleLayout } from '../../src/audio/format';
+import { applyGains, applyVolume, captureFormatFor, fillSilence, flipSignBits, gainOf, gainsOf, isSilence, sampleLayout } from '../../src/audio/format';
 
 function fmt(bits: 8 | 16 | 32, isSigned: boolean, nchannels = 2, o: Partial<PcmFormat> = {}): PcmFormat {
   const bytesPerFrame = (bits / 8) * nchannels;
@@ -52,6 +52,29 @@ describe('fillSilence', () => {
     const b = new Uint8Array(6).fill(0x55);
     fillSilence(captureFormatFor(fmt(8, false, 1)), b, 2, 4);
     expect([...b]).toEqual([0x55, 0x55, 0x80, 0x80, 0x55, 0x55]);
+  });
+});
+
+describe('isSilence', () => {
+  const layouts: PcmFormat[] = [fmt(8, false, 1), fmt(8, true, 1), fmt(16, false, 2), fmt(16, false, 2, { bigEndian: true }), fmt(32, false, 1), fmt(16, true, 2), { ...fmt(32, true, 1), isFloat: true }];
+
+  it('is true for exactly what fillSilence writes, in every layout', () => {
+    for (const f of layouts) {
+      const b = new Uint8Array(16).fill(0x55);
+      fillSilence(captureFormatFor(f), b, 0, 16);
+      expect(isSilence(captureFormatFor(f), b, 0, 16), JSON.stringify(f)).toBe(true);
+    }
+  });
+
+  it('is false when any one byte differs from the silence fillSilence writes', () => {
+    for (const f of layouts) {
+      for (let i = 0; i < 16; i++) {
+        const b = new Uint8Array(16);
+        fillSilence(captureFormatFor(f), b, 0, 16);
+        b[i] ^= 0x01;
+        expect(isSilence(captureFormatFor(f), b, 0, 16), `${JSON.stringify(f)} byte ${i}`).toBe(false);
+      }
+    }
   });
 });
 

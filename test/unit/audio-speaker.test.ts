@@ -304,3 +304,59 @@ describe('OutVoice timers never throw into the event loop', () => {
     await s.close();
   });
 });
+
+describe('OutVoice when the sink takes less than QEMU sends', () => {
+  /**
+   * A Speaker whose stream reports 0 frames queued while the drift controller learns its level
+   * (2 s of polls every 5 ms), then `fillFrames` (a sink fallen behind QEMU's clock).
+   */
+  async function behindBy(fillFrames: number, learnMs = 2300): Promise<{ s: Speaker; seen: Uint8Array[] }> {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend, pollMs: 5 });
+    s.init(1n, S16);
+    s.setEnabled(1n, true);
+    const p = backend.opened[0];
+    const stats = p.stats.bind(p);
+    let fill = 0;
+    p.stats = () => ({ ...stats(), state: 'streaming', fillFrames: fill });
+    await sleep(learnMs);
+    fill = fillFrames;
+    await sleep(30); // a few polls
+    return { s, seen: spyWrites(p) };
+  }
+
+  it('a ring a second above what it needs: a Write of digital silence is not queued, and is counted', async () => {
+    const { s, seen } = await behindBy(48000);
+    s.write(1n, s16Block(480, 0));
+    expect(seen).toHaveLength(0);
+    expect(s.voice(1n)!.stats().silenceSkippedFrames).toBe(480);
+    expect(s.voice(1n)!.stats().writtenFrames).toBe(480);
+    await s.close();
+  });
+
+  it('a ring a second above what it needs: a Write with sound in it is queued whole', async () => {
+    const { s, seen } = await behindBy(48000);
+    const block = s16Block(480, 0);
+    block[958] = 1; // one sample of the 960 is 1 LSB
+    s.write(1n, block);
+    expect(seen).toEqual([block]);
+    expect(s.voice(1n)!.stats().silenceSkippedFrames).toBe(0);
+    await s.close();
+  });
+
+  it('a ring at its level: silence is queued like any audio', async () => {
+    const { s, seen } = await behindBy(0);
+    s.write(1n, s16Block(480, 0));
+    expect(seen).toEqual([s16Block(480, 0)]);
+    expect(s.voice(1n)!.stats().silenceSkippedFrames).toBe(0);
+    await s.close();
+  });
+
+  it('before the drift controller learnt the level the stream settled at (2 s after enabling), silence is queued however full the ring', async () => {
+    const { s, seen } = await behindBy(48000, 0);
+    s.write(1n, s16Block(480, 0));
+    expect(seen).toEqual([s16Block(480, 0)]);
+    expect(s.voice(1n)!.stats().silenceSkippedFrames).toBe(0);
+    await s.close();
+  });
+});

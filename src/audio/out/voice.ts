@@ -29,7 +29,7 @@ import type { Logger } from '../../log';
 import type { NativePlayback, NativePlaybackStats } from '../../native-api/audio';
 import type { PlaybackBackend } from '../backend';
 import { DriftController } from '../drift';
-import { StreamFormat, applyVolume, flipSignBits, gainsOf } from '../format';
+import { StreamFormat, applyVolume, flipSignBits, gainsOf, isSilence } from '../format';
 import { Prebuffer, prebufferFor } from './prebuffer';
 import { SLACK_DEADBAND_S, ScheduleSlack } from './slack';
 import { speakerIdentity } from '../../stream-identity';
@@ -71,6 +71,8 @@ export interface VoiceStats {
   /** Underruns while the guest had the voice enabled. */
   underruns: number;
   overflowFrames: number;
+  /** Frames of digital silence not queued because the ring held too much (see OutVoice.overQueued). */
+  silenceSkippedFrames: number;
   /** Frames that arrived while no stream was open (server down). */
   droppedFrames: number;
   reconnects: number;
@@ -103,7 +105,11 @@ export class OutVoice {
   private overflowBase = 0;
   private overflowFrames = 0;
   private droppedFrames = 0;
+  private silenceSkippedFrames = 0;
   private writtenFrames = 0;
+  /** When lastStats was polled (performance.now()), and the frames queued since. */
+  private polledAtMs: number | undefined;
+  private queuedSincePoll = 0;
   private reconnects = 0;
   private timerErrors = 0;
   private lastError: string | undefined;
@@ -256,6 +262,8 @@ export class OutVoice {
       st = { state: 'error', error: (err as Error).message } as NativePlaybackStats;
     }
     this.lastStats = st;
+    this.polledAtMs = performance.now();
+    this.queuedSincePoll = 0;
     if (st.state === 'streaming' || st.state === 'paused') this.wasStreaming = true;
     if (st.error || st.state === 'error' || (this.wasStreaming && st.state === 'unconnected')) {
       this.noteError(`${this.opts.backend.kind} stream lost: ${st.error ?? st.state}; reconnecting`);
@@ -320,6 +328,10 @@ export class OutVoice {
       if (this.format.convert) flipSignBits(l, block, 0, block.length);
       if (!unity) applyVolume(l, block, 0, block.length - (block.length % l.bytesPerFrame), this.mute, this.gains);
     }
+    if (this.overQueued() && isSilence(this.format.layout, block, 0, block.length)) {
+      this.silenceSkippedFrames += frames;
+      return;
+    }
     if (!this.active) {
       s.setActive(true);
       this.active = true;
@@ -329,6 +341,28 @@ export class OutVoice {
     const dueInMs = this.prebuffer.scheduled && nextDueInMs !== undefined ? Math.max(-1000, Math.min(1000, nextDueInMs)) : undefined;
     s.write(block, dueInMs === undefined ? undefined : dueInMs * 1e6);
     if (dueInMs !== undefined) this.slack?.noteWrite(performance.now() + dueInMs);
+    this.queuedSincePoll += frames;
+  }
+
+  /**
+   * Whether the ring holds two blocks more than it needs: the level right after a Write once
+   * playing (prebuffer.ts targetFrames, which grows with the lateness seen on this host) plus one
+   * graph request, counting what was queued and played since the last poll. QEMU's dbus audio
+   * sends at QEMU's clock whoever listens: a sink that takes less (a graph skipping cycles on a
+   * loaded host: 72-98 % of real time was measured in bench/audio-e2e) queues the difference here,
+   * more than the drift controller's ±0.5 % can take back, and a frame then waited 150-260 ms in
+   * the ring instead of ~35 (until the ring overflows and drops the oldest frames mid-sound). So
+   * a Write of digital silence that arrives while the ring is that full is not queued: the excess
+   * goes where nobody hears it. Not before the drift controller has learnt the level the stream
+   * settled at (2 s after a start): a start may overshoot by a block. O(1); the caller scans the
+   * block only when this is true.
+   */
+  private overQueued(): boolean {
+    const st = this.lastStats;
+    if (!this.drift?.learned || !st || st.state !== 'streaming' || this.polledAtMs === undefined) return false;
+    const playedSince = ((performance.now() - this.polledAtMs) * this.format.rate) / 1000;
+    const needs = this.prebuffer.targetFrames + this.latencyFrames;
+    return st.fillFrames + this.queuedSincePoll - playedSince >= needs + 2 * this.prebuffer.blockFrames;
   }
 
   setEnabled(enabled: boolean): void {
@@ -367,6 +401,7 @@ export class OutVoice {
       writtenFrames: this.writtenFrames,
       underruns: this.underruns,
       overflowFrames: this.overflowBase + (st?.overflowFrames ?? 0),
+      silenceSkippedFrames: this.silenceSkippedFrames,
       droppedFrames: this.droppedFrames,
       reconnects: this.reconnects,
       timerErrors: this.timerErrors,

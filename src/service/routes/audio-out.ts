@@ -10,12 +10,20 @@ import type { AudioOutHandler, ListenerHandle, PcmFormat } from '../../qemu';
 import type { QemuSession } from '../attach';
 import type { AudioOutCounters, Route, RouteContext } from '../route';
 
-/** The demo's level display: passes every call to the Speaker and keeps the peak of S16 audio. */
-class LevelMeter implements AudioOutHandler {
+/**
+ * Passes every call to the Speaker and shows each Write, after the Speaker took it, to the
+ * observers: the demo's level meter, the e2e bench's tap (what QEMU sent, to tell its breaks from
+ * ours). Built only when one is asked for: without, QEMU calls the Speaker directly.
+ */
+class WriteObserver implements AudioOutHandler {
   private format: PcmFormat | undefined;
-  /** Peak |sample| since the last peek. */
+  /** Peak |sample| of S16 audio since the last peek (kept when `meter` is set). */
   peak = 0;
-  constructor(private readonly inner: AudioOutHandler) {}
+  constructor(
+    private readonly inner: AudioOutHandler,
+    private readonly meter: boolean,
+    private readonly tap?: AudioOutTap,
+  ) {}
   init(id: bigint, format: PcmFormat): void {
     this.inner.init(id, format);
     this.format = format;
@@ -33,7 +41,8 @@ class LevelMeter implements AudioOutHandler {
   write(id: bigint, data: Uint8Array): void {
     this.inner.write(id, data);
     const f = this.format;
-    if (!f || f.bits !== 16 || !f.isSigned || f.bigEndian) return;
+    if (f && this.tap) this.tap(f, data);
+    if (!this.meter || !f || f.bits !== 16 || !f.isSigned || f.bigEndian) return;
     // Every 8th sample is plenty for a level display and keeps this cheap.
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     let p = this.peak;
@@ -41,6 +50,9 @@ class LevelMeter implements AudioOutHandler {
     this.peak = p;
   }
 }
+
+/** Sees each Write's PCM as QEMU sent it (the buffer is QEMU's message: copy what is kept). */
+export type AudioOutTap = (format: PcmFormat, data: Uint8Array) => void;
 
 /** The sound-server selection of a config; buildRoutes hands ONE to both audio routes. */
 export function soundServerFor(config: BridgeConfig): SoundServerChoice {
@@ -53,7 +65,7 @@ export class AudioOutRoute implements Route<QemuSession> {
   readonly name = 'audio-out' as const;
   private speaker: Speaker | undefined;
   private handle: ListenerHandle | undefined;
-  private meter: LevelMeter | undefined;
+  private observer: WriteObserver | undefined;
   private backend: PlaybackBackend | undefined;
   private held = false;
   readonly sound: SoundServerChoice;
@@ -61,7 +73,7 @@ export class AudioOutRoute implements Route<QemuSession> {
   /** `sound`: the selection shared with the microphone route (buildRoutes), so both use one server. */
   constructor(
     private readonly config: BridgeConfig,
-    private readonly opts: { meter?: boolean; sound?: SoundServerChoice } = {},
+    private readonly opts: { meter?: boolean; sound?: SoundServerChoice; tap?: AudioOutTap } = {},
   ) {
     this.sound = opts.sound ?? soundServerFor(config);
   }
@@ -85,8 +97,8 @@ export class AudioOutRoute implements Route<QemuSession> {
       onChange: () => ctx.statusChanged(),
     });
     this.speaker = speaker;
-    this.meter = this.opts.meter ? new LevelMeter(speaker) : undefined;
-    this.handle = await ctx.vm.qemu.addAudioOutListener(this.meter ?? speaker);
+    this.observer = this.opts.meter || this.opts.tap ? new WriteObserver(speaker, this.opts.meter === true, this.opts.tap) : undefined;
+    this.handle = await ctx.vm.qemu.addAudioOutListener(this.observer ?? speaker);
   }
 
   async stop(): Promise<void> {
@@ -108,7 +120,7 @@ export class AudioOutRoute implements Route<QemuSession> {
 
   /** Peak level since the last call, in dBFS (-Infinity for silence); needs { meter: true }. */
   takeLevelDb(): number {
-    const m = this.meter;
+    const m = this.observer;
     if (!m) return -Infinity;
     const p = m.peak;
     m.peak = 0;
