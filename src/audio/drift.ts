@@ -87,11 +87,6 @@ export class DriftController {
     return this.target;
   }
 
-  /** Whether targetFrames is the level this stream settled at (learnt since the last reset), not the nominal one. */
-  get learned(): boolean {
-    return this.learnedFor >= this.learnS;
-  }
-
   setTarget(frames: number): void {
     this.target = frames;
     this.learnedFor = this.learnS;

@@ -83,6 +83,8 @@ export interface VoiceStats {
 }
 
 const BACKOFF_MS = [100, 200, 400, 800, 1000];
+/** After a start, how long the level may overshoot before excess silence is dropped (overQueued), ms. */
+const SETTLE_MS = 2000;
 
 export class OutVoice {
   private stream: NativePlayback | undefined;
@@ -110,6 +112,8 @@ export class OutVoice {
   /** When lastStats was polled (performance.now()), and the frames queued since. */
   private polledAtMs: number | undefined;
   private queuedSincePoll = 0;
+  /** When the stream last (re)started (performance.now()): overQueued() waits SETTLE_MS after it. */
+  private startedAtMs: number | undefined;
   private reconnects = 0;
   private timerErrors = 0;
   private lastError: string | undefined;
@@ -206,6 +210,7 @@ export class OutVoice {
     this.overflowBase = this.overflowFrames;
     this.drift?.reset();
     this.slack?.reset();
+    this.startedAtMs = performance.now();
     this.active = true;
     if (!this.enabled) this.emptySinceMs = undefined;
     this.opts.log?.info('speaker stream open', { voice: this.id.toString(), format: this.format.describe, backend: this.opts.backend.kind });
@@ -279,6 +284,7 @@ export class OutVoice {
       // The stream prebuffers again and starts anew: hold the slack from that start on.
       this.drift?.reset();
       this.slack.reset();
+      this.startedAtMs = performance.now();
     }
     if (this.enabled && this.active && st.state === 'streaming' && this.drift) {
       if (this.slack) {
@@ -353,13 +359,14 @@ export class OutVoice {
    * more than the drift controller's ±0.5 % can take back, and a frame then waited 150-260 ms in
    * the ring instead of ~35 (until the ring overflows and drops the oldest frames mid-sound). So
    * a Write of digital silence that arrives while the ring is that full is not queued: the excess
-   * goes where nobody hears it. Not before the drift controller has learnt the level the stream
-   * settled at (2 s after a start): a start may overshoot by a block. O(1); the caller scans the
-   * block only when this is true.
+   * goes where nobody hears it. Not in the first SETTLE_MS after a start (enable, stream open, an
+   * underrun's restart): a start may overshoot by a block or two until the level settles. O(1);
+   * the caller scans the block only when this is true.
    */
   private overQueued(): boolean {
     const st = this.lastStats;
-    if (!this.drift?.learned || !st || st.state !== 'streaming' || this.polledAtMs === undefined) return false;
+    if (!this.drift || !st || st.state !== 'streaming' || this.polledAtMs === undefined) return false;
+    if (this.startedAtMs === undefined || performance.now() - this.startedAtMs < SETTLE_MS) return false;
     const playedSince = ((performance.now() - this.polledAtMs) * this.format.rate) / 1000;
     const needs = this.prebuffer.targetFrames + this.latencyFrames;
     return st.fillFrames + this.queuedSincePoll - playedSince >= needs + 2 * this.prebuffer.blockFrames;
@@ -375,6 +382,7 @@ export class OutVoice {
     if (enabled) {
       this.drift?.reset();
       this.slack?.reset();
+      this.startedAtMs = performance.now();
       if (this.stream && !this.active) {
         this.stream.setActive(true);
         this.active = true;
