@@ -6,8 +6,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { V4L2_CAP_VIDEO_CAPTURE, V4L2_CAP_VIDEO_OUTPUT } from '../../../src/camera/sinks/v4l2';
+import { frameBytes, type CameraPixelFormat } from '../../../src/camera/sinks/types';
 import { EV_KEY, INPUT_EVENT_SIZE } from '../../../src/input/events';
 import { native } from '../../../src/native';
+import { runTool } from '../../harness/audio-tools';
 import { sleep, waitFor } from '../../harness/procs';
 
 const ROOT = path.join(__dirname, '../../..');
@@ -236,4 +239,53 @@ export class HostReader {
     clearInterval(this.timer);
     fs.closeSync(this.fd);
   }
+}
+
+/**
+ * v4l2loopback (exclusive_caps=1) with one device per number, /dev/video<nr>: unloaded first, so
+ * a group's files each get the devices they ask for whatever an earlier file loaded.
+ */
+export async function loadV4l2loopback(nrs: number[], label: string): Promise<string[]> {
+  spawnSync('modprobe', ['-r', 'v4l2loopback'], { encoding: 'utf8' }); // not loaded yet: fine
+  // exclusive_caps and card_label are per device (a list): a lone "1" sets the first device's only
+  const each = (v: string): string => nrs.map(() => v).join(',');
+  const args = ['v4l2loopback', `devices=${nrs.length}`, `video_nr=${nrs.join(',')}`, `exclusive_caps=${each('1')}`, `card_label=${each(label)}`];
+  const r = spawnSync('modprobe', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`modprobe ${args.join(' ')}: ${r.stderr.trim()}`);
+  const devs = nrs.map((n) => `/dev/video${n}`);
+  await waitFor(`${devs.join(', ')} to appear`, 10_000, () => devs.every((d) => fs.existsSync(d)));
+  return devs;
+}
+
+/** VIDEO_CAPTURE / VIDEO_OUTPUT of a v4l2 device as QUERYCAP reports them now (the addon's real ioctl). */
+export function v4l2Caps(dev: string): { capture: boolean; output: boolean } {
+  const fd = fs.openSync(dev, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+  try {
+    const c = native.v4l2QueryCap(fd).deviceCaps;
+    return { capture: (c & V4L2_CAP_VIDEO_CAPTURE) !== 0, output: (c & V4L2_CAP_VIDEO_OUTPUT) !== 0 };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** What a device announces to consumers (`v4l2-ctl --get-fmt-video`): e.g. "YUYV 320x240". */
+export async function announcedFormat(dev: string): Promise<string> {
+  const r = await runTool('v4l2-ctl', ['-d', dev, '--get-fmt-video'], { timeoutMs: 30_000 });
+  const wh = /Width\/Height\s*:\s*(\d+)\/(\d+)/.exec(r.stdout);
+  const pf = /Pixel Format\s*:\s*'(\w+)'/.exec(r.stdout);
+  return `${pf?.[1]} ${wh?.[1]}x${wh?.[2]}`;
+}
+
+/**
+ * `v4l2-ctl --stream-mmap`: n raw frames of `format` at width x height from `dev`, after skipping
+ * two (they may predate the screen); asynchronous, so a fake VM in this process keeps answering.
+ */
+export async function v4l2ctlFrames(dev: string, dir: string, n: number, format: CameraPixelFormat, width: number, height: number): Promise<Buffer[]> {
+  const file = path.join(dir, `v4l2ctl-${path.basename(dev)}-${Date.now()}.raw`);
+  await runTool('v4l2-ctl', ['-d', dev, '--stream-mmap', '--stream-skip=2', `--stream-count=${n}`, `--stream-to=${file}`], { timeoutMs: 30_000 });
+  const all = fs.readFileSync(file);
+  fs.rmSync(file);
+  const size = frameBytes(format, width, height);
+  if (all.length !== n * size) throw new Error(`v4l2-ctl wrote ${all.length} bytes from ${dev} for ${n} ${format} ${width}x${height} frames of ${size}`);
+  return Array.from({ length: n }, (_, i) => all.subarray(i * size, (i + 1) * size));
 }
