@@ -4,7 +4,8 @@
 // --grab-next hotkey. The hotkey moves typing host -> ho-a -> ho-b -> host (the ring, by VM name);
 // each guest logs exactly its own keys with their releases, no key of the hotkey, nothing typed
 // while the host has the input; SIGKILL of the bridge holding the input leaves nothing pressed in
-// its guest (QEMU's dead-man's switch) and the other bridge goes on alone.
+// its guest (QEMU's dead-man's switch) and the other bridge goes on alone. Once per QEMU of the
+// matrix (7.2, 10.0), each with its own buses, guests and bridges.
 //
 // Why replay streams, and how they stand in for one keyboard: the host has no evdev device two
 // bridges could share, so each bridge reads a replay FIFO, and the test writes the same stream
@@ -28,11 +29,14 @@ import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { HOTKEY, KEY_A, KEY_B, KEY_H, KEY_J, KEY_K, KEY_LEFTCTRL, KEY_N, KEY_RIGHTALT } from '../harness/handover';
 import { sleep, tempDir, waitFor } from '../harness/procs';
 import { parseInputEvents, startGuest, type Guest } from '../harness/qemu';
+import { QEMU_MATRIX, type QemuTarget } from '../harness/qemu-targets';
 
 // One frame every 25 ms, as in input-guest.test.ts: a TCG guest logging to its serial port would
 // lose events to a burst.
 const FRAME_MS = 25;
 
+// One QEMU version's rig at a time (the describe blocks run one after the other): set up by
+// setUp(), emptied by tearDown().
 let cli: string;
 let dir: string;
 let vmBus: DbusDaemon;
@@ -42,7 +46,6 @@ const guests: Record<string, Guest> = {};
 const kbd: Record<string, string> = {};
 const bridges: Record<string, { proc: ChildProcess; log: () => string; exited: Promise<unknown> }> = {};
 const writers: Record<string, fs.promises.FileHandle> = {};
-const t0 = Date.now();
 let stamp = 1_700_000_000_000_000; // µs: every hotkey press gets its own event time
 
 function startBridge(vm: string, fifo: string, common: string): void {
@@ -99,13 +102,21 @@ const keysOf = (vm: string): Array<[number, number]> =>
 
 const typed = (code: number) => new EventScript().key(code, 1).key(code, 0);
 
-beforeAll(async () => {
-  dir = tempDir('handover');
+beforeAll(() => {
   cli = bundleCli('handover');
+});
+afterAll(() => {
+  if (cli) fs.rmSync(path.dirname(cli), { recursive: true, force: true });
+});
+
+/** Two `keys` guests of this QEMU on a VM bus, a session bus, two bridges with the input at the host. */
+async function setUp(qemu: QemuTarget): Promise<void> {
+  const t0 = Date.now();
+  dir = tempDir(`handover-${qemu.version}`);
   [vmBus, session] = await Promise.all([startDbusDaemon(), startDbusDaemon()]);
   const [ga, gb] = await Promise.all([
-    startGuest({ scenario: 'keys', busAddress: vmBus.address, name: 'ho-a' }),
-    startGuest({ scenario: 'keys', busAddress: vmBus.address, name: 'ho-b' }),
+    startGuest({ qemu, scenario: 'keys', busAddress: vmBus.address, name: 'ho-a' }),
+    startGuest({ qemu, scenario: 'keys', busAddress: vmBus.address, name: 'ho-b' }),
   ]);
   guests['ho-a'] = ga;
   guests['ho-b'] = gb;
@@ -132,18 +143,18 @@ beforeAll(async () => {
   // grab_next set: both start with the input at the host.
   await waitModes('both bridges up, input at the host', { 'ho-a': 'host', 'ho-b': 'host' });
   for (const vm of ['ho-a', 'ho-b']) expect((await input(vm))!.devices).toEqual([common]);
-  console.log(`handover: setup ${Date.now() - t0} ms`);
-}, 180_000);
+  console.log(`handover (QEMU ${qemu.version}): setup ${Date.now() - t0} ms`);
+}
 
-afterAll(async () => {
+async function tearDown(): Promise<void> {
   for (const w of Object.values(writers)) await w.close().catch(() => undefined);
   for (const b of Object.values(bridges)) if (b.proc.exitCode === null && b.proc.signalCode === null) b.proc.kill('SIGKILL');
   await status?.close().catch(() => undefined);
   await Promise.all(Object.values(guests).map((g) => g.stop()));
   await Promise.all([vmBus?.stop(), session?.stop()]);
-  if (cli) fs.rmSync(path.dirname(cli), { recursive: true, force: true });
-  console.log(`handover: whole file ${Date.now() - t0} ms`);
-});
+  for (const m of [guests, kbd, bridges, writers]) for (const k of Object.keys(m)) delete m[k];
+  fs.rmSync(dir, { recursive: true, force: true });
+}
 
 /** On failure, both bridges' logs say what they saw. */
 async function withLogs(body: () => Promise<void>): Promise<void> {
@@ -155,7 +166,17 @@ async function withLogs(body: () => Promise<void>): Promise<void> {
   }
 }
 
-describe('grab-next moves one keyboard between two VMs', () => {
+describe.each(QEMU_MATRIX)('grab-next moves one keyboard between two VMs (QEMU %s)', (version, qemu) => {
+  let t0 = 0;
+  beforeAll(() => {
+    t0 = Date.now();
+    return setUp(qemu);
+  }, 180_000);
+  afterAll(async () => {
+    await tearDown();
+    console.log(`handover (QEMU ${version}): ${Date.now() - t0} ms in all`);
+  });
+
   it('host -> ho-a -> ho-b -> host: each guest logs exactly its own keys with their releases, no hotkey key', () =>
     withLogs(async () => {
       await send(typed(KEY_H)); // at the host: no guest gets it
