@@ -18,7 +18,7 @@ import { FakeQemuPeer } from '../../fakes/qemu-peer';
 import { startDbusDaemon, type DbusDaemon } from '../../harness/dbus';
 import { tempDir, waitFor } from '../../harness/procs';
 import { dist, encodePixman, rgbAtFrame, yuvAt, type Rgb } from '../../harness/yuv';
-import { BridgeProcess, announcedFormat, loadV4l2loopback, v4l2Caps, v4l2ctlFrames } from './tools';
+import { announcedFormat, loadV4l2loopback, startBridge, v4l2Caps, v4l2ctlFrames, type BridgeProcess } from './tools';
 
 const VM = 'kcams';
 /** the heads' size before the bridge pins them (QEMU's boot size) */
@@ -91,7 +91,7 @@ beforeAll(async () => {
     config,
     CAMS.map((c) => `[[camera]]\nconsole = ${c.console}\ndevice = "${c.dev}"\nsize = "${c.width}x${c.height}"\nfps = 15\nformat = "${c.format}"\npin_resolution = true\n`).join('\n'),
   );
-  bridge = BridgeProcess.start(['run', '--address', bus.address, '--vm', VM, '--audio', 'none', '--config', config, '--log-level', 'debug']);
+  bridge = startBridge(['run', '--address', bus.address, '--vm', VM, '--audio', 'none', '--config', config, '--log-level', 'debug']);
   await bridge.waitLog(/attached to VM/, 120_000);
   await bridge.until(
     'both devices turn capture-only (a producer writes to each)',

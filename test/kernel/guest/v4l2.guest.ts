@@ -24,7 +24,7 @@ import { runTool } from '../../harness/audio-tools';
 import { decodePng, meanColor } from '../../harness/gst';
 import { tempDir, waitFor } from '../../harness/procs';
 import { encodePixman, rgbAtFrame, dist, type Rgb } from '../../harness/yuv';
-import { BridgeProcess, announcedFormat, loadV4l2loopback, v4l2Caps, v4l2ctlFrames as framesOf } from './tools';
+import { announcedFormat, loadV4l2loopback, startBridge as startCli, v4l2Caps, v4l2ctlFrames as framesOf, type BridgeProcess } from './tools';
 import { silentLogger } from '../../../src/log';
 
 const DEV = '/dev/video10';
@@ -54,7 +54,7 @@ const caps = (): { capture: boolean; output: boolean } => v4l2Caps(DEV);
 
 const bridges: BridgeProcess[] = [];
 function startBridge(format: CameraPixelFormat): BridgeProcess {
-  const b = BridgeProcess.start(['run', '--address', bus.address, '--vm', VM, '--audio', 'none', '--camera', DEV, '--camera-size', `${W}x${H}`, '--camera-fps', '15', '--camera-format', format, '--log-level', 'debug']);
+  const b = startCli(['run', '--address', bus.address, '--vm', VM, '--audio', 'none', '--camera', DEV, '--camera-size', `${W}x${H}`, '--camera-fps', '15', '--camera-format', format, '--log-level', 'debug']);
   bridges.push(b);
   return b;
 }
