@@ -25,9 +25,18 @@ export interface FakeQemuOptions {
   height?: number;
   /** ms between connecting (Hello) and asking for org.qemu, as a QEMU still starting up takes (default 0) */
   requestNameAfterMs?: number;
+  /**
+   * Graphic consoles (default 1): Console_0 … Console_{heads-1}, the heads of one display device
+   * (Label "VGA", Head N), each with its own listeners. Keyboard, Mouse and MultiTouch are on
+   * Console_0 only: the extra heads are for the camera side.
+   */
+  heads?: number;
 }
 
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
+
+/** read-only D-Bus properties of the given types */
+const props = (o: Record<string, string>): Record<string, { type: string; access: 'read' }> => Object.fromEntries(Object.entries(o).map(([k, t]) => [k, { type: t, access: 'read' as const }]));
 
 const { marshall } = require('dbus-native/lib/message') as { marshall: (m: dbus.Message) => Buffer };
 
@@ -86,6 +95,8 @@ export class FakeListenerPeer {
     readonly stream: USocket,
     readonly path: string,
     readonly iface: string,
+    /** the N of the Console_N it was registered on (0 for audio listeners) */
+    readonly console = 0,
   ) {
     conn.connection.on('error', () => undefined);
     const done = (): void => {
@@ -156,6 +167,13 @@ export class FakeQemuPeer {
   readonly touches: [number, bigint, number, number][] = [];
   /** set when a client sent a mouse button QEMU would assert on: a real QEMU would be dead now */
   aborted: string | undefined;
+  /** Console.SetUIInfo calls: [console, widthMm, heightMm, xoff, yoff, width, height] */
+  readonly uiInfos: [number, number, number, number, number, number, number][] = [];
+  /**
+   * Called after each SetUIInfo was recorded (default: nothing, like a device that ignores the
+   * hint); a test plays the guest that re-renders at that size (a Scanout to that console).
+   */
+  onSetUIInfo: (console: number, width: number, height: number) => void = () => undefined;
   /** 7.2's "already registered" answers given so far */
   alreadyRegisteredRejections = 0;
   /** Console RegisterListener calls received so far (answered or held) */
@@ -239,6 +257,11 @@ export class FakeQemuPeer {
     this.replay();
   }
 
+  /** Console IDs: one per head */
+  get consoleIds(): number[] {
+    return Array.from({ length: this.opts.heads ?? 1 }, (_, i) => i);
+  }
+
   private newer(): boolean {
     return this.flavour !== '7.2';
   }
@@ -258,57 +281,17 @@ export class FakeQemuPeer {
     const b = this.bus;
     const root = '/org/qemu/Display1';
     b.exportObjectManager(root);
-    const props = (o: Record<string, string>): Record<string, { type: string; access: 'read' }> =>
-      Object.fromEntries(Object.entries(o).map(([k, t]) => [k, { type: t, access: 'read' as const }]));
     if (this.opts.vmInterface !== false) {
       b.exportInterface(
-        { Name: this.opts.name, UUID: this.opts.uuid ?? ZERO_UUID, ConsoleIDs: [0], ...(this.newer() ? { Interfaces: [] } : {}) },
+        { Name: this.opts.name, UUID: this.opts.uuid ?? ZERO_UUID, ConsoleIDs: this.consoleIds, ...(this.newer() ? { Interfaces: [] } : {}) },
         `${root}/VM`,
         { name: 'org.qemu.Display1.VM', methods: {}, properties: props({ Name: 's', UUID: 's', ConsoleIDs: 'au', ...(this.newer() ? { Interfaces: 'as' } : {}) }) } as dbus.InterfaceDescriptor,
       );
     } else {
       b.exportInterface({ Hello: () => 'hi' }, `${root}/Something`, { name: 'org.example.NotQemu', methods: { Hello: ['', 's', [], []] } } as dbus.InterfaceDescriptor);
     }
+    for (const id of this.consoleIds) this.exportConsole(id);
     const c = `${root}/Console_0`;
-    const registered = new Set<string>();
-    b.exportInterface(
-      {
-        Label: 'VGA',
-        Head: 0,
-        Type: 'Graphic',
-        Width: this.width,
-        Height: this.height,
-        DeviceAddress: 'pci/0000/02.0',
-        ...(this.newer() ? { Interfaces: ['org.qemu.Display1.Keyboard', 'org.qemu.Display1.Mouse', 'org.qemu.Display1.MultiTouch'] } : {}),
-        RegisterListener: async (fdIndex: number, msg: dbus.Message) => {
-          this.registerCalls++;
-          if (this.registrationGate) await this.registrationGate;
-          const fd = msg.fds![fdIndex];
-          const sender = msg.sender ?? '';
-          // 7.2: one display listener per sender (until QEMU saw the old socket's EOF).
-          if (!this.newer() && registered.has(sender)) {
-            fs.closeSync(fd);
-            this.alreadyRegisteredRejections++;
-            throw Object.assign(new Error(`\`${sender}\` is already registered!`), { dbusName: 'org.qemu.Display1.Error.Invalid' });
-          }
-          registered.add(sender);
-          const l = this.acceptListener('console', fd, '/org/qemu/Display1/Listener', 'org.qemu.Display1.Listener');
-          const drop = (): void => {
-            registered.delete(sender);
-          };
-          l.conn.connection.on('end', drop);
-          l.conn.connection.on('close', drop);
-          return null;
-        },
-        SetUIInfo: () => null,
-      },
-      c,
-      {
-        name: 'org.qemu.Display1.Console',
-        methods: { RegisterListener: ['h', '', [], []], SetUIInfo: ['qqiiuu', '', [], []] },
-        properties: props({ Label: 's', Head: 'u', Type: 's', Width: 'u', Height: 'u', DeviceAddress: 's', ...(this.newer() ? { Interfaces: 'as' } : {}) }),
-      } as dbus.InterfaceDescriptor,
-    );
     b.exportInterface(
       {
         get Modifiers() {
@@ -394,11 +377,58 @@ export class FakeQemuPeer {
     } as dbus.InterfaceDescriptor);
   }
 
+  /** Console_id's Console interface: its own listeners (7.2: one per sender and console). */
+  private exportConsole(id: number): void {
+    const registered = new Set<string>();
+    this.bus.exportInterface(
+      {
+        Label: 'VGA',
+        Head: id,
+        Type: 'Graphic',
+        Width: this.width,
+        Height: this.height,
+        DeviceAddress: 'pci/0000/02.0',
+        ...(this.newer() ? { Interfaces: id === 0 ? ['org.qemu.Display1.Keyboard', 'org.qemu.Display1.Mouse', 'org.qemu.Display1.MultiTouch'] : [] } : {}),
+        RegisterListener: async (fdIndex: number, msg: dbus.Message) => {
+          this.registerCalls++;
+          if (this.registrationGate) await this.registrationGate;
+          const fd = msg.fds![fdIndex];
+          const sender = msg.sender ?? '';
+          // 7.2: one display listener per sender (until QEMU saw the old socket's EOF).
+          if (!this.newer() && registered.has(sender)) {
+            fs.closeSync(fd);
+            this.alreadyRegisteredRejections++;
+            throw Object.assign(new Error(`\`${sender}\` is already registered!`), { dbusName: 'org.qemu.Display1.Error.Invalid' });
+          }
+          registered.add(sender);
+          const l = this.acceptListener('console', fd, '/org/qemu/Display1/Listener', 'org.qemu.Display1.Listener', id);
+          const drop = (): void => {
+            registered.delete(sender);
+          };
+          l.conn.connection.on('end', drop);
+          l.conn.connection.on('close', drop);
+          return null;
+        },
+        SetUIInfo: (wMm: number, hMm: number, x: number, y: number, w: number, h: number) => {
+          this.uiInfos.push([id, wMm, hMm, x, y, w, h]);
+          this.onSetUIInfo(id, w, h);
+          return null;
+        },
+      },
+      `/org/qemu/Display1/Console_${id}`,
+      {
+        name: 'org.qemu.Display1.Console',
+        methods: { RegisterListener: ['h', '', [], []], SetUIInfo: ['qqiiuu', '', [], []] },
+        properties: props({ Label: 's', Head: 'u', Type: 's', Width: 'u', Height: 'u', DeviceAddress: 's', ...(this.newer() ? { Interfaces: 'as' } : {}) }),
+      } as dbus.InterfaceDescriptor,
+    );
+  }
+
   /** QEMU's side: reply to Register* first (we return), then be the auth SERVER on the fd. */
-  private acceptListener(kind: FakeListenerPeer['kind'], fd: number, objPath: string, iface: string): FakeListenerPeer {
+  private acceptListener(kind: FakeListenerPeer['kind'], fd: number, objPath: string, iface: string, console = 0): FakeListenerPeer {
     const us = new USocket({ fd });
     const conn = dbus.createClient({ stream: fdTransport(us), server: true, direct: true, authMethods: ['EXTERNAL'] } as dbus.ConnectionOptions);
-    const l = new FakeListenerPeer(kind, conn, us, objPath, iface);
+    const l = new FakeListenerPeer(kind, conn, us, objPath, iface, console);
     this.listeners.push(l);
     void l.ready
       .then(async () => {

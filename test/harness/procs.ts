@@ -125,9 +125,10 @@ export function keepLogs(dir: string, label: string): string {
   return dest;
 }
 
-// Children are killed by PID if the test process exits without stopping them.
+// Children are killed by PID if the test process exits without stopping them (spawnManaged and
+// test/harness/bridge-process.ts track theirs).
 const tracked = new Set<number>();
-function trackForCleanup(pid: number): void {
+export function trackForCleanup(pid: number): void {
   if (tracked.size === 0) {
     process.once('exit', () => {
       for (const p of tracked) {
@@ -141,6 +142,6 @@ function trackForCleanup(pid: number): void {
   }
   tracked.add(pid);
 }
-function untrack(pid: number): void {
+export function untrack(pid: number): void {
   tracked.delete(pid);
 }

@@ -2,12 +2,12 @@
 // sound server of its own): it must start a private PipeWire, boot the guest, show a live status
 // line with sound, camera frames and typed input, print the hear/see commands, and on exit leave
 // none of the processes it started behind.
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureCameraFrames, decodePng } from '../harness/gst';
-import { tempDir, waitFor } from '../harness/procs';
+import { tempDir } from '../harness/procs';
+import { startBridgeProcess } from '../harness/bridge-process';
 import { bundleCli } from '../harness/cli';
 
 let cli: string;
@@ -35,20 +35,17 @@ describe('qemu-dbus-bridge demo', () => {
     const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: runtime };
     delete env.PIPEWIRE_REMOTE;
     delete env.PULSE_SERVER;
-    const child = spawn(process.execPath, [cli, 'demo', '--duration', '90'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    const demo = startBridgeProcess(['demo', '--duration', '90'], { cli, env, cleanEnv: true });
     // Use the printed "see:" command's environment to watch the camera, as a user would.
-    await waitFor('the demo to print its commands', 180_000, () => /Ctrl-C stops everything/.test(out));
-    const see = /see: +XDG_RUNTIME_DIR=(\S+) PIPEWIRE_REMOTE=(\S+) gst-launch-1\.0 pipewiresrc target-object=(\S+)/.exec(out);
-    expect(see, out).not.toBeNull();
-    await waitFor('camera frames in the status line', 120_000, () => /input +[1-9]\d* events/.test(out));
+    await demo.waitLog(/Ctrl-C stops everything/, 180_000);
+    const see = /see: +XDG_RUNTIME_DIR=(\S+) PIPEWIRE_REMOTE=(\S+) gst-launch-1\.0 pipewiresrc target-object=(\S+)/.exec(demo.log());
+    expect(see, demo.log()).not.toBeNull();
+    await demo.waitLog(/input +[1-9]\d* events/, 120_000);
     const files = await captureCameraFrames({ env: { XDG_RUNTIME_DIR: see![1], PIPEWIRE_REMOTE: see![2] }, target: see![3], count: 30, timeoutMs: 60_000 });
     const img = decodePng(files[files.length - 1]);
     expect([img.width, img.height]).toEqual([1280, 720]);
-    const code = await exited;
+    const { code } = await demo.exited;
+    const out = demo.log();
     console.log(out.split('\n').filter((l) => !l.startsWith('audio ')).join('\n'));
     const statusLines = out.split('\n').filter((l) => l.startsWith('audio '));
     console.log(`last status lines:\n${statusLines.slice(-3).join('\n')}`);

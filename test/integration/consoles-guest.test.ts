@@ -11,7 +11,7 @@
 // here) are two camera nodes, qemu-<vm>-console0-camera red and qemu-<vm>-console1-camera blue, as
 // a consumer (gst pipewiresrc) sees them; a third entry on a console the VM lacks is that route's
 // ECONSOLE_UNKNOWN alone, and `status` shows the three routes, each with its state and target.
-import { spawn, type ChildProcess, execFile } from 'child_process';
+import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext } from 'vitest';
@@ -19,6 +19,7 @@ import { encodeEvents } from '../../src/input/events';
 import { EventScript } from '../../src/input/replay-writer';
 import { statusJson, type StatusJson } from '../../src/service/status-bus/json';
 import { cameraNodeName } from '../../src/stream-identity';
+import { runCli as runCliToEnd, startBridgeProcess, type BridgeProcess, type CliResult } from '../harness/bridge-process';
 import { bundleCli } from '../harness/cli';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { captureCameraFrames, colorDistance, decodePng, meanColor } from '../harness/gst';
@@ -38,7 +39,7 @@ let cli: string;
 let bus: DbusDaemon;
 let dir: string;
 let pw: PipeWire;
-const bridges: ChildProcess[] = [];
+const bridges: BridgeProcess[] = [];
 
 beforeAll(async () => {
   cli = bundleCli('consoles');
@@ -53,28 +54,20 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 afterEach(() => {
-  for (const b of bridges.splice(0)) if (b.exitCode === null && b.signalCode === null) b.kill('SIGKILL');
+  for (const b of bridges.splice(0)) b.kill('SIGKILL');
 });
 
 /** The bridges' session bus is the private bus too (status, and the bridge's status object). */
 const sessionEnv = (): NodeJS.ProcessEnv => ({ ...process.env, ...pw.env, DBUS_SESSION_BUS_ADDRESS: bus.address });
 
-function runCli(args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { timeout: 60_000, env }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as NodeJS.ErrnoException & { code?: number }).code ?? 1) : 0, out: String(stdout) + String(stderr) });
-    });
-  });
-}
+/** A one-shot CLI command (list, status); env: the whole environment, default this process's. */
+const runCli = (args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult> => runCliToEnd(args, { cli, env, cleanEnv: env !== undefined });
 
-function startBridge(args: string[], env?: NodeJS.ProcessEnv): { proc: ChildProcess; log: () => string; exited: Promise<number | null> } {
-  let log = '';
-  const proc = spawn(process.execPath, [cli, 'run', '--address', bus.address, '--audio', 'none', '--log-format', 'json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  bridges.push(proc);
-  proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return { proc, log: () => log, exited };
+/** `run` on the private bus, JSON logs, no audio. */
+function startBridge(args: string[], env?: NodeJS.ProcessEnv): BridgeProcess {
+  const b = startBridgeProcess(['run', '--address', bus.address, '--audio', 'none', '--log-format', 'json', ...args], { cli, env, cleanEnv: env !== undefined });
+  bridges.push(b);
+  return b;
 }
 
 /** The last whole frame in a raw YUY2 file, or undefined before the first. */
@@ -176,8 +169,7 @@ describe.each(QEMU_MATRIX)('two display heads (QEMU %s, TCG, std VGA + secondary
         [1, px(half(h), h)],
       ]);
     } finally {
-      b.proc.kill('SIGTERM');
-      expect(await b.exited, b.log()).toBe(0);
+      expect((await b.stop()).code, b.log()).toBe(0);
     }
   }, 150_000);
 
@@ -195,7 +187,7 @@ describe.each(QEMU_MATRIX)('two display heads (QEMU %s, TCG, std VGA + secondary
       fs.writeSync(fd, encodeEvents(new EventScript().key(KEY_A, 1).frames()[0]));
       await waitFor('KEY_A down in the guest', 30_000, () => keyA().includes(1));
       // keys go to console 1's keyboard state; only a switch on that console lifts them
-      b.proc.kill('SIGKILL');
+      b.kill('SIGKILL');
       await b.exited;
       await waitFor('KEY_A up in the guest', 30_000, () => keyA().includes(0)).catch(() => undefined);
       expect(keyA().filter((v) => v !== 2), b.log()).toEqual([1, 0]);
@@ -214,8 +206,7 @@ describe.each(QEMU_MATRIX)('two display heads (QEMU %s, TCG, std VGA + secondary
       await sleep(3000);
       expect(b.log().split('\n').filter((l) => l.includes('ECONSOLE_UNKNOWN')).length, b.log()).toBe(1);
     } finally {
-      b.proc.kill('SIGTERM');
-      expect(await b.exited, b.log()).toBe(0);
+      expect((await b.stop()).code, b.log()).toBe(0);
     }
   }, 90_000);
   it('two [[camera]] entries: two PipeWire camera nodes, console 0 red and console 1 blue; a third on a console the VM lacks fails alone', async () => {
@@ -267,8 +258,7 @@ describe.each(QEMU_MATRIX)('two display heads (QEMU %s, TCG, std VGA + secondary
       expect(failures.length, b.log()).toBe(1);
       expect(failures[0]).toContain('camera[2].console in the config');
     } finally {
-      b.proc.kill('SIGTERM');
-      expect(await b.exited, b.log()).toBe(0);
+      expect((await b.stop()).code, b.log()).toBe(0);
     }
   }, 150_000);
 });

@@ -4,7 +4,8 @@
 // --grab-next hotkey. The hotkey moves typing host -> ho-a -> ho-b -> host (the ring, by VM name);
 // each guest logs exactly its own keys with their releases, no key of the hotkey, nothing typed
 // while the host has the input; SIGKILL of the bridge holding the input leaves nothing pressed in
-// its guest (QEMU's dead-man's switch) and the other bridge goes on alone.
+// its guest (QEMU's dead-man's switch) and the other bridge goes on alone. Once per QEMU of the
+// matrix (7.2, 10.0), each with its own buses, guests and bridges.
 //
 // Why replay streams, and how they stand in for one keyboard: the host has no evdev device two
 // bridges could share, so each bridge reads a replay FIFO, and the test writes the same stream
@@ -15,7 +16,7 @@
 // every bridge sees every key, also while another holds the input: the hand-over acts on the
 // forwarding mode (forwardTo), which is what decides whether keys reach a guest; with real
 // devices the grab follows that mode (and only the holder even sees the hotkey).
-import { execFile, spawn, type ChildProcess } from 'child_process';
+import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,16 +24,20 @@ import { EV_KEY, encodeEvents } from '../../src/input/events';
 import { EventScript } from '../../src/input/replay-writer';
 import { StatusClient } from '../../src/service/status-bus/client';
 import type { InputCounters } from '../../src/service/route';
+import { startBridgeProcess, type BridgeProcess } from '../harness/bridge-process';
 import { bundleCli } from '../harness/cli';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { HOTKEY, KEY_A, KEY_B, KEY_H, KEY_J, KEY_K, KEY_LEFTCTRL, KEY_N, KEY_RIGHTALT } from '../harness/handover';
 import { sleep, tempDir, waitFor } from '../harness/procs';
 import { parseInputEvents, startGuest, type Guest } from '../harness/qemu';
+import { QEMU_MATRIX, type QemuTarget } from '../harness/qemu-targets';
 
 // One frame every 25 ms, as in input-guest.test.ts: a TCG guest logging to its serial port would
 // lose events to a burst.
 const FRAME_MS = 25;
 
+// One QEMU version's rig at a time (the describe blocks run one after the other): set up by
+// setUp(), emptied by tearDown().
 let cli: string;
 let dir: string;
 let vmBus: DbusDaemon;
@@ -40,20 +45,18 @@ let session: DbusDaemon;
 let status: StatusClient;
 const guests: Record<string, Guest> = {};
 const kbd: Record<string, string> = {};
-const bridges: Record<string, { proc: ChildProcess; log: () => string; exited: Promise<unknown> }> = {};
+const bridges: Record<string, BridgeProcess> = {};
 const writers: Record<string, fs.promises.FileHandle> = {};
-const t0 = Date.now();
 let stamp = 1_700_000_000_000_000; // µs: every hotkey press gets its own event time
 
 function startBridge(vm: string, fifo: string, common: string): void {
-  let log = '';
-  const env = { ...process.env, DBUS_SESSION_BUS_ADDRESS: session.address };
   const args = ['run', '--address', vmBus.address, '--vm', vm, '--audio', 'none', '--camera', 'none', '--input-replay', common, '--grab-toggle', 'none', '--grab-next', HOTKEY];
-  // sh execs node: the PID we hold is the bridge's.
-  const proc = spawn('unshare', ['--mount', 'sh', '-c', 'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', fifo, common, process.execPath, cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  bridges[vm] = { proc, log: () => log, exited: new Promise((r) => proc.once('exit', r)) };
+  bridges[vm] = startBridgeProcess(args, {
+    cli,
+    env: { DBUS_SESSION_BUS_ADDRESS: session.address },
+    // its own FIFO on the common path, in a mount namespace of its own; sh execs node: the PID is the bridge's
+    wrap: (cmd, argv) => ['unshare', ['--mount', 'sh', '-c', 'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', fifo, common, cmd, ...argv]],
+  });
 }
 
 /** Writes the script frame by frame to the FIFO of every bridge in `to` (the same bytes to each). */
@@ -99,13 +102,21 @@ const keysOf = (vm: string): Array<[number, number]> =>
 
 const typed = (code: number) => new EventScript().key(code, 1).key(code, 0);
 
-beforeAll(async () => {
-  dir = tempDir('handover');
+beforeAll(() => {
   cli = bundleCli('handover');
+});
+afterAll(() => {
+  if (cli) fs.rmSync(path.dirname(cli), { recursive: true, force: true });
+});
+
+/** Two `keys` guests of this QEMU on a VM bus, a session bus, two bridges with the input at the host. */
+async function setUp(qemu: QemuTarget): Promise<void> {
+  const t0 = Date.now();
+  dir = tempDir(`handover-${qemu.version}`);
   [vmBus, session] = await Promise.all([startDbusDaemon(), startDbusDaemon()]);
   const [ga, gb] = await Promise.all([
-    startGuest({ scenario: 'keys', busAddress: vmBus.address, name: 'ho-a' }),
-    startGuest({ scenario: 'keys', busAddress: vmBus.address, name: 'ho-b' }),
+    startGuest({ qemu, scenario: 'keys', busAddress: vmBus.address, name: 'ho-a' }),
+    startGuest({ qemu, scenario: 'keys', busAddress: vmBus.address, name: 'ho-b' }),
   ]);
   guests['ho-a'] = ga;
   guests['ho-b'] = gb;
@@ -124,26 +135,26 @@ beforeAll(async () => {
   // Each bridge opens its FIFO once attached; opening the writing end waits for that.
   // A bridge that could not start (unshare needs root for its mount namespace) fails here with its log.
   for (const vm of ['ho-a', 'ho-b']) {
-    const ended = bridges[vm].exited.then((code) => {
-      throw new Error(`bridge ${vm} ended (${String(code)}) before reading its stream: ${bridges[vm].log()}`);
+    const ended = bridges[vm].exited.then((e) => {
+      throw new Error(`bridge ${vm} ended (${e.signal ?? e.code}) before reading its stream: ${bridges[vm].log()}`);
     });
     writers[vm] = await Promise.race([fs.promises.open(path.join(dir, `${vm}.fifo`), 'w'), ended]);
   }
   // grab_next set: both start with the input at the host.
   await waitModes('both bridges up, input at the host', { 'ho-a': 'host', 'ho-b': 'host' });
   for (const vm of ['ho-a', 'ho-b']) expect((await input(vm))!.devices).toEqual([common]);
-  console.log(`handover: setup ${Date.now() - t0} ms`);
-}, 180_000);
+  console.log(`handover (QEMU ${qemu.version}): setup ${Date.now() - t0} ms`);
+}
 
-afterAll(async () => {
+async function tearDown(): Promise<void> {
   for (const w of Object.values(writers)) await w.close().catch(() => undefined);
-  for (const b of Object.values(bridges)) if (b.proc.exitCode === null && b.proc.signalCode === null) b.proc.kill('SIGKILL');
+  for (const b of Object.values(bridges)) b.kill('SIGKILL');
   await status?.close().catch(() => undefined);
   await Promise.all(Object.values(guests).map((g) => g.stop()));
   await Promise.all([vmBus?.stop(), session?.stop()]);
-  if (cli) fs.rmSync(path.dirname(cli), { recursive: true, force: true });
-  console.log(`handover: whole file ${Date.now() - t0} ms`);
-});
+  for (const m of [guests, kbd, bridges, writers]) for (const k of Object.keys(m)) delete m[k];
+  fs.rmSync(dir, { recursive: true, force: true });
+}
 
 /** On failure, both bridges' logs say what they saw. */
 async function withLogs(body: () => Promise<void>): Promise<void> {
@@ -155,7 +166,17 @@ async function withLogs(body: () => Promise<void>): Promise<void> {
   }
 }
 
-describe('grab-next moves one keyboard between two VMs', () => {
+describe.each(QEMU_MATRIX)('grab-next moves one keyboard between two VMs (QEMU %s)', (version, qemu) => {
+  let t0 = 0;
+  beforeAll(() => {
+    t0 = Date.now();
+    return setUp(qemu);
+  }, 180_000);
+  afterAll(async () => {
+    await tearDown();
+    console.log(`handover (QEMU ${version}): ${Date.now() - t0} ms in all`);
+  });
+
   it('host -> ho-a -> ho-b -> host: each guest logs exactly its own keys with their releases, no hotkey key', () =>
     withLogs(async () => {
       await send(typed(KEY_H)); // at the host: no guest gets it
@@ -193,7 +214,7 @@ describe('grab-next moves one keyboard between two VMs', () => {
       await waitModes('ho-a takes the input again', { 'ho-a': 'guest', 'ho-b': 'host' });
       await send(new EventScript().key(KEY_K, 1));
       await waitFor('ho-a logged K down', 30_000, () => keysOf('ho-a').some(([c, v]) => c === KEY_K && v === 1));
-      bridges['ho-a'].proc.kill('SIGKILL');
+      bridges['ho-a'].kill('SIGKILL');
       await bridges['ho-a'].exited;
       await writers['ho-a'].close().catch(() => undefined);
       delete writers['ho-a']; // its reader is gone (writing would raise EPIPE)
@@ -207,7 +228,7 @@ describe('grab-next moves one keyboard between two VMs', () => {
       await waitFor('ho-b logged J up', 30_000, () => keysOf('ho-b').some(([c, v]) => c === KEY_J && v === 0));
       expect(keysOf('ho-b').filter(([c]) => c === KEY_K)).toEqual([]);
       expect(keysOf('ho-a').filter(([c]) => c === KEY_J)).toEqual([]);
-      expect(bridges['ho-b'].proc.exitCode).toBeNull();
+      expect(bridges['ho-b'].running).toBe(true);
     }),
   60_000);
 });

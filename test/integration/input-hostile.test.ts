@@ -20,6 +20,7 @@ import { InputBridge } from '../../src/input/bridge';
 import type { DbusVmInput } from '../../src/input/dbus-vm-input';
 import type { VmInput } from '../../src/input/vm-input';
 import { EV_KEY, EV_SYN, SYN_DROPPED, SYN_REPORT, encodeEvents } from '../../src/input/events';
+import { startBridgeProcess, type BridgeProcess } from '../harness/bridge-process';
 import { bundleCli } from '../harness/cli';
 import { HostileStream, PROBE_BUTTONS, PROBE_KEYS, type Rec } from '../harness/hostile-input';
 import { sleep, tempDir, waitFor } from '../harness/procs';
@@ -211,18 +212,14 @@ describe('input hostility and release-all invariants (QEMU 7.2 guest)', () => {
     expect(await probe(PROBE_BUTTONS, () => tabletDev), `buttons still down in the guest (seed ${seed})`).toEqual([]);
   }, 300_000);
 
-  function startCliBridge(fifo: string, label: string): { proc: ChildProcess; log: () => string } {
+  function startCliBridge(fifo: string, label: string): BridgeProcess {
     const config = tempDir(`input-hostile-config-${label}`);
-    let log = '';
-    const proc = spawn(
-      process.execPath,
-      [cli, 'run', '--address', guest.busAddress, '--vm', guest.name, '--audio', 'none', '--camera', 'none', '--input-replay', fifo, '--grab-toggle', 'none', '--log-level', 'debug'],
-      { env: { ...process.env, XDG_CONFIG_HOME: config }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    children.push(proc);
-    proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-    return { proc, log: () => log };
+    const b = startBridgeProcess(['run', '--address', guest.busAddress, '--vm', guest.name, '--audio', 'none', '--camera', 'none', '--input-replay', fifo, '--grab-toggle', 'none', '--log-level', 'debug'], {
+      cli,
+      env: { XDG_CONFIG_HOME: config },
+    });
+    children.push(b.proc);
+    return b;
   }
 
   it('SIGKILL with Shift and the left button held: QEMU lifts Shift (dead-man switch), the next bridge releases the button', async () => {
@@ -238,7 +235,7 @@ describe('input hostility and release-all invariants (QEMU 7.2 guest)', () => {
     await writeAll(fd, encodeEvents([{ type: EV_KEY, code: BTN_LEFT, value: 1 }, SYN]));
     fs.closeSync(fd);
     await waitFor('Shift and the left button down in the guest', 60_000, () => logged(from, kbdDev, KEY_LEFTSHIFT, 1) && logged(from, tabletDev, BTN_LEFT, 1), 100);
-    b1.proc.kill('SIGKILL');
+    b1.kill('SIGKILL');
     const killedAt = Date.now();
     await waitFor('the guest to log the Shift release', 30_000, () => logged(from, kbdDev, KEY_LEFTSHIFT, 0), 100);
     console.log(`dead-man: Shift released in the guest ${Date.now() - killedAt} ms after SIGKILL`);
@@ -249,9 +246,7 @@ describe('input hostility and release-all invariants (QEMU 7.2 guest)', () => {
     await waitFor('the next bridge to release the left button', 120_000, () => logged(from, tabletDev, BTN_LEFT, 0), 100).catch((e: Error) => {
       throw new Error(`${e.message}\n${b2.log()}`);
     });
-    b2.proc.kill('SIGTERM');
-    const code = await new Promise<number | null>((r) => (b2.proc.exitCode !== null ? r(b2.proc.exitCode) : b2.proc.once('exit', (c) => r(c))));
-    expect(code, b2.log()).toBe(0);
+    expect((await b2.stop()).code, b2.log()).toBe(0);
     // (value 2: the guest's own autorepeat of the held Shift)
     expect(keyEvents(from, kbdDev).filter((e) => e.value !== 2).map((e) => [e.code, e.value])).toEqual([
       [KEY_LEFTSHIFT, 1],

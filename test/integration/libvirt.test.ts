@@ -11,13 +11,14 @@
 // virDomainOpenGraphics (camera; QEMU 7.2's audio refusal logged once); doctor on a domain
 // without <audio type='dbus'/> names the XML to add. Domains are undefined and daemons stopped
 // by PID at the end.
-import { spawn, spawnSync, type ChildProcess } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cameraNodeName } from '../../src/camera/sinks/pipewire';
 import { EventScript, writeEvents } from '../../src/input/replay-writer';
 import { channel, dominantFrequency, recordSinkMonitor, rms } from '../harness/audio-capture';
+import { startBridgeProcess, type BridgeProcess } from '../harness/bridge-process';
 import { bundleCli } from '../harness/cli';
 import { captureCameraFrames, colorDistance, decodePng, meanColor } from '../harness/gst';
 import { defineDomain, startSystemLibvirt, stopSessionLibvirt, testUser, waitForDomainSerial, type SystemLibvirt, type TestDomain, type TestUser } from '../harness/libvirt';
@@ -37,31 +38,20 @@ let system: SystemLibvirt | undefined;
 const domains: TestDomain[] = [];
 const t0 = Date.now();
 
-interface Bridge {
-  proc: ChildProcess;
-  log: () => string;
-  exited: Promise<{ code: number | null; signal: string | null }>;
-}
+type Bridge = BridgeProcess;
 
 /** `run` as a child process, as the test user (bus mode) or as root. */
 function startBridge(args: string[], as?: TestUser): Bridge {
-  const full = [cli, 'run', ...args, '--log-format', 'json', '--log-level', 'debug'];
-  const env = { ...(as ? as.env : process.env), PIPEWIRE_REMOTE: pw.env.PIPEWIRE_REMOTE };
-  const [cmd, argv] = as ? as.as(process.execPath, full) : [process.execPath, full];
-  const proc = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
-  return { proc, log: () => log, exited };
+  return startBridgeProcess(['run', ...args, '--log-format', 'json', '--log-level', 'debug'], {
+    cli,
+    cleanEnv: true,
+    env: { ...(as ? as.env : process.env), PIPEWIRE_REMOTE: pw.env.PIPEWIRE_REMOTE },
+    wrap: as ? (cmd, argv) => as.as(cmd, argv) : undefined,
+  });
 }
 
 async function stopBridge(b: Bridge): Promise<void> {
-  if (b.proc.exitCode !== null || b.proc.signalCode !== null) return;
-  b.proc.kill('SIGTERM');
-  const timer = setTimeout(() => b.proc.kill('SIGKILL'), 5000);
-  await b.exited;
-  clearTimeout(timer);
+  await b.stop(5000);
 }
 
 /** JSON log lines of the bridge. */
@@ -230,7 +220,7 @@ describe('a qemu:///session domain, bridged by name as its owner', () => {
         await waitForDomainSerial(d, /MARK play-start/, 180_000);
         const ts = await waitForTone('tone after virsh shutdown + start');
         phase(`virsh shutdown + start: re-attached on ${busLines().at(-1)!.replace(/.*on /, '')}; tone ${ts.hz} Hz rms ${ts.level.toFixed(3)}`);
-        expect(b.proc.exitCode).toBeNull();
+        expect(b.running).toBe(true);
       });
     } finally {
       await (writer ?? (await writerP.catch(() => undefined)))?.close();

@@ -18,6 +18,7 @@ import { startPipeWire, type PipeWire } from '../harness/pipewire';
 import { startPulseAudio } from '../harness/pulseaudio';
 import { sleep, spawnManaged, tempDir, waitFor, type Managed } from '../harness/procs';
 import { parseInputEvents, startGuest, type Guest } from '../harness/qemu';
+import { startBridgeProcess, type BridgeProcess } from '../harness/bridge-process';
 import { bundleCli } from '../harness/cli';
 import { QEMU_MATRIX } from '../harness/qemu-targets';
 
@@ -58,39 +59,26 @@ while True:
   };
 }
 
-interface Bridge {
-  proc: ChildProcess;
-  log: () => string;
-  exited: Promise<{ code: number | null; signal: string | null; at: number }>;
-  notify: ReturnType<typeof startNotifyReceiver>;
-}
+/** The bridge with the systemd notify socket it reports to. */
+type Bridge = BridgeProcess & { notify: ReturnType<typeof startNotifyReceiver> };
 
 async function startBridge(args: string[], label: string, serverEnv: NodeJS.ProcessEnv = pw.env): Promise<Bridge> {
   const where = tempDir(`svc-${label}`);
   const notify = startNotifyReceiver(where);
   await waitFor('notify receiver', 20_000, () => fs.existsSync(notify.socket));
-  let log = '';
-  const proc = spawn(process.execPath, [cli, 'run', ...args, '--log-format', 'json', '--log-level', 'debug'], {
-    env: { ...process.env, ...serverEnv, NOTIFY_SOCKET: notify.socket, WATCHDOG_USEC: '4000000' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const b = startBridgeProcess(['run', ...args, '--log-format', 'json', '--log-level', 'debug'], {
+    cli,
+    env: { ...serverEnv, NOTIFY_SOCKET: notify.socket, WATCHDOG_USEC: '4000000' },
   });
-  proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((r) =>
-    proc.once('exit', (code, signal) => {
-      notify.proc.kill('SIGTERM');
-      r({ code, signal, at: Date.now() });
-    }),
-  );
-  return { proc, log: () => log, exited, notify };
+  void b.exited.then(() => notify.proc.kill('SIGTERM'));
+  return Object.assign(b, { notify });
 }
 
 const bridgeReady = (b: Bridge): Promise<unknown> => waitFor('READY=1', 120_000, () => b.notify.messages().some((m) => m.startsWith('READY=1')));
 
 /** SIGTERM; the bridge must exit 0. */
 async function stopBridge(b: Bridge): Promise<void> {
-  b.proc.kill('SIGTERM');
-  expect((await b.exited).code, b.log()).toBe(0);
+  expect((await b.stop()).code, b.log()).toBe(0);
 }
 
 /** Runs a test's body against a bridge: a failure prints its log and last notify messages; a bridge still running afterwards is killed. */
@@ -101,7 +89,7 @@ async function withBridge(b: Bridge, body: () => Promise<void>): Promise<void> {
     console.log(`bridge log:\n${b.log()}\nnotify: ${JSON.stringify(b.notify.messages().slice(-5))}`);
     throw err;
   } finally {
-    if (b.proc.exitCode === null) b.proc.kill('SIGKILL');
+    b.kill('SIGKILL');
   }
 }
 
@@ -209,7 +197,7 @@ describe('qemu-dbus-bridge run (real guest, PipeWire, gst)', () => {
 
         // SIGTERM with Shift held: clean exit, and the guest sees Shift released
         const t0 = Date.now();
-        b.proc.kill('SIGTERM');
+        b.kill('SIGTERM');
         const { code, at: end } = await b.exited;
         console.log(`e2e SIGTERM -> exit ${code} after ${end - t0} ms`);
         expect(code, b.log()).toBe(0);
@@ -242,14 +230,14 @@ describe('re-attach and sound-server restarts', () => {
       await withBridge(b, async () => {
         await bridgeReady(b);
         await waitForTone('first boot tone');
-        const samples: Array<{ fds: number; rssKb: number }> = [procStats(b.proc.pid!)];
+        const samples: Array<{ fds: number; rssKb: number }> = [procStats(b.pid)];
         for (let i = 1; i <= 5; i++) {
           await guest.stop();
           await waitFor(`bridge noticed VM gone (#${i})`, 60_000, () => /is gone/.test(lastStatus(b)));
           guest = await startGuest({ scenario: ['tone'], busAddress: bus.address, name, uuid, params: { tone_hz: 1000, tone_ms: 120_000 } });
           const t = await waitForTone(`tone after restart #${i}`);
           expect(lastStatus(b)).toMatch(/audio 44100 Hz 2ch/);
-          samples.push(procStats(b.proc.pid!));
+          samples.push(procStats(b.pid));
           console.log(`restart #${i}: ${t.hz} Hz rms ${t.level.toFixed(3)}; bridge fds ${samples[i].fds}, RSS ${samples[i].rssKb} kB`);
         }
         // fds: the same after five cycles as after the first (a small allowance for timing)
@@ -260,7 +248,7 @@ describe('re-attach and sound-server restarts', () => {
         await pw.restart();
         const after = await waitForTone('tone after PipeWire restart');
         console.log(`after PipeWire restart: ${after.hz} Hz rms ${after.level.toFixed(3)}`);
-        expect(b.proc.exitCode).toBeNull();
+        expect(b.running).toBe(true);
 
         await stopBridge(b);
       });
@@ -352,7 +340,7 @@ describe('the bus itself goes away', () => {
         await d.stop();
         await guest.stop();
         await waitFor('waiting for the VM again', 60_000, () => /^waiting for VM 'svc-bus'/.test(lastStatus(b)));
-        expect(b.proc.exitCode).toBeNull();
+        expect(b.running).toBe(true);
         d = await busAt(socket);
         guest = await startGuest({ scenario: ['tone'], busAddress: address, name: 'svc-bus', params: { tone_hz: 1000, tone_ms: 120_000 } });
         const t = await waitForTone('tone on the new bus');

@@ -8,7 +8,7 @@
 // bridges are two rows; a second bridge of the same VM ends with one line naming the first's PID;
 // the live object introspects as bridge1.xml; counters go out at most once per second; without a
 // session bus the bridge says so once and runs on.
-import { execFile, spawn, type ChildProcess } from 'child_process';
+import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ import { statusJson, type BridgeJson, type StatusJson } from '../../src/service/
 import type { AudioOutCounters, CameraCounters, InputCounters } from '../../src/service/route';
 import { cameraNodeName } from '../../src/camera/sinks/pipewire';
 import { captureCameraFrames } from '../harness/gst';
+import { runCli as runCliToEnd, startBridgeProcess, type BridgeProcess, type CliResult } from '../harness/bridge-process';
 import { bundleCli } from '../harness/cli';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { parseIntrospection } from '../harness/introspection';
@@ -37,36 +38,20 @@ let session: DbusDaemon;
 let guest: Guest;
 let fifo: string;
 let writer: fs.promises.FileHandle | undefined;
-const started: ChildProcess[] = [];
+const started: BridgeProcess[] = [];
 const t0 = Date.now();
 
-interface Bridge {
-  proc: ChildProcess;
-  log: () => string;
-  exited: Promise<number | null>;
-}
-
-function startBridge(args: string[], env: NodeJS.ProcessEnv): Bridge {
-  let log = '';
-  const proc = spawn(process.execPath, [cli, 'run', '--address', vmBus.address, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  started.push(proc);
-  proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return { proc, log: () => log, exited };
+/** `run` on the VM bus; env: the whole environment. */
+function startBridge(args: string[], env: NodeJS.ProcessEnv): BridgeProcess {
+  const b = startBridgeProcess(['run', '--address', vmBus.address, ...args], { cli, env, cleanEnv: true });
+  started.push(b);
+  return b;
 }
 
 const sessionEnv = (): NodeJS.ProcessEnv => ({ ...process.env, ...pw.env, DBUS_SESSION_BUS_ADDRESS: session.address });
 
 /** Runs the CLI; resolves with its exit code and output (never rejects on a non-zero exit). */
-function runCli(args: string[], env = sessionEnv()): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code as number) : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runCli = (args: string[], env = sessionEnv()): Promise<CliResult> => runCliToEnd(args, { cli, env, cleanEnv: true, timeoutMs: 30_000 });
 
 /** `status --json` (optionally --vm), checked against the documented schema. */
 async function statusOf(vm?: string): Promise<StatusJson> {
@@ -93,7 +78,7 @@ async function waitStatus(what: string, vm: string, cond: (s: StatusJson) => boo
   return last!;
 }
 
-let a: Bridge;
+let a: BridgeProcess;
 
 beforeAll(async () => {
   dir = tempDir('status-bus');
@@ -110,7 +95,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await writer?.close().catch(() => undefined);
-  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  for (const p of started) p.kill('SIGKILL');
   await guest?.stop();
   await Promise.all([pw?.stop(), vmBus?.stop(), session?.stop()]);
   if (cli) fs.rmSync(path.dirname(cli), { recursive: true, force: true });
@@ -118,7 +103,7 @@ afterAll(async () => {
 });
 
 /** On failure, the bridge's own log says what it saw. */
-async function withLog<T>(b: Bridge, body: () => Promise<T>): Promise<T> {
+async function withLog<T>(b: BridgeProcess, body: () => Promise<T>): Promise<T> {
   try {
     return await body();
   } catch (err) {
@@ -133,7 +118,7 @@ describe('status bus of a bridge on the real guest', () => {
       await guest.waitForSerial(/MARK play-start/, 120_000);
       const s1 = await waitStatus('audio-out playing', 'st-a', (s) => audioOut(s).format !== '' && audioOut(s).frames > 0);
       const b = s1.bridges[0];
-      expect(b).toMatchObject({ vm: 'st-a', uuid: guest.uuid, pid: a.proc.pid, busName: busNameFor('st-a'), attached: true });
+      expect(b).toMatchObject({ vm: 'st-a', uuid: guest.uuid, pid: a.pid, busName: busNameFor('st-a'), attached: true });
       expect(b.qemuFeatures).toContain('audio');
       expect(routeOf(b, 'audio-out')).toMatchObject({ state: 'running', target: 'vm-sink (pipewire)', nextRetryAt: null });
       expect(audioOut(s1).format).toBe('s16le 44100 Hz 2ch');
@@ -239,13 +224,11 @@ describe('status bus of a bridge on the real guest', () => {
   60_000);
 
   it('status --watch --json prints one schema-valid object per second until stopped', async () => {
-    const proc = spawn(process.execPath, [cli, 'status', '--watch', '--json'], { env: sessionEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    started.push(proc);
-    let out = '';
-    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor('three readings', 20_000, () => out.split('\n').filter((l) => l.trim()).length >= 3);
-    proc.kill('SIGTERM');
-    const lines = out.split('\n').filter((l) => l.trim());
+    const watch = startBridgeProcess(['status', '--watch', '--json'], { cli, env: sessionEnv(), cleanEnv: true });
+    started.push(watch);
+    await watch.until('three readings', 20_000, () => watch.stdout().split('\n').filter((l) => l.trim()).length >= 3);
+    watch.kill('SIGTERM');
+    const lines = watch.stdout().split('\n').filter((l) => l.trim());
     for (const l of lines) expect(statusJson.safeParse(JSON.parse(l)).success, l).toBe(true);
     expect(JSON.parse(lines[0]).bridges[0].vm).toBe('st-a');
   }, 30_000);
@@ -280,20 +263,19 @@ describe('status bus of a bridge on the real guest', () => {
       const rows = table.stdout.trim().split('\n');
       expect(rows).toHaveLength(3); // header + one row per bridge
       expect(rows[0]).toMatch(/^VM\s+PID\s+VM LINK\s+AUDIO OUT\s+MIC\s+CAMERA\s+INPUT$/);
-      expect(rows[1]).toMatch(new RegExp(`^st-a\\s+${a.proc.pid}\\s+attached\\s+44100 Hz 2ch`));
-      expect(rows[2]).toMatch(new RegExp(`^st-b\\s+${b.proc.pid}\\s+waiting\\s`));
+      expect(rows[1]).toMatch(new RegExp(`^st-a\\s+${a.pid}\\s+attached\\s+44100 Hz 2ch`));
+      expect(rows[2]).toMatch(new RegExp(`^st-b\\s+${b.pid}\\s+waiting\\s`));
       console.log(`status table:\n${table.stdout}`);
 
       const again = await runCli(['run', '--address', vmBus.address, '--vm', 'st-a', '--audio', 'none', '--camera', 'none']);
       const lines = again.stderr.trim().split('\n');
       expect(again.code).toBe(3);
       expect(lines.filter((l) => l.startsWith('qemu-dbus-bridge:'))).toEqual([
-        `qemu-dbus-bridge: VM 'st-a' is already bridged by PID ${a.proc.pid} [EALREADY_BRIDGED] Fix: stop that bridge first (qemu-dbus-bridge status shows it; systemctl --user stop qemu-dbus-bridge@st-a if it is the unit)`,
+        `qemu-dbus-bridge: VM 'st-a' is already bridged by PID ${a.pid} [EALREADY_BRIDGED] Fix: stop that bridge first (qemu-dbus-bridge status shows it; systemctl --user stop qemu-dbus-bridge@st-a if it is the unit)`,
       ]);
       // The first bridge is untouched: still attached and playing.
       expect((await statusOf('st-a')).bridges[0].attached).toBe(true);
-      b.proc.kill('SIGTERM');
-      expect(await b.exited).toBe(0);
+      expect((await b.stop()).code).toBe(0);
     });
   }, 60_000);
 
@@ -305,16 +287,14 @@ describe('status bus of a bridge on the real guest', () => {
       await waitFor('the "cannot attach" line', 30_000, () => c.log().includes('cannot attach'));
       await sleep(1500);
       expect(c.log().split('\n').filter((l) => l.includes('status is unavailable'))).toHaveLength(1);
-      expect(c.proc.exitCode).toBeNull();
-      c.proc.kill('SIGTERM');
-      expect(await c.exited).toBe(0);
+      expect(c.running).toBe(true);
+      expect((await c.stop()).code).toBe(0);
     });
   }, 60_000);
 
   it('SIGTERM ends the bridge cleanly and its name leaves the session bus', () =>
     withLog(a, async () => {
-      a.proc.kill('SIGTERM');
-      expect(await a.exited).toBe(0);
+      expect((await a.stop()).code).toBe(0);
       expect((await statusOf()).bridges).toEqual([]);
     }),
   30_000);

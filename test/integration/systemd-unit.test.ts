@@ -6,10 +6,11 @@
 // `systemd-escape --template` -> `systemd-analyze verify` -> the command line the real systemd
 // builds from the unit (`systemd --test --user`, which loads units without running them) -> the
 // real CLI with exactly those arguments, attaching to a real QEMU of that -name.
-import { spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBridgeProcess } from '../harness/bridge-process';
 import { bundleCli } from '../harness/cli';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { tempDir, waitFor } from '../harness/procs';
@@ -163,21 +164,17 @@ describe('VM names with a dash, a space and non-ASCII, from systemd-escape to th
 
   /** Runs the CLI with `args` (the unit's ExecStart minus the program) until it attached; returns its log. */
   async function attachWith(args: string[]): Promise<string> {
-    let log = '';
-    const proc = spawn(process.execPath, [cli, ...args, '--address', bus.address, '--audio', 'none', '--camera', 'none', '--log-format', 'json'], {
+    const b = startBridgeProcess([...args, '--address', bus.address, '--audio', 'none', '--camera', 'none', '--log-format', 'json'], {
+      cli,
+      cleanEnv: true,
       env: { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config') },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    proc.stdout.on('data', (d: Buffer) => (log += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (log += d.toString()));
-    const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
     try {
-      await waitFor(`attached (${args.join(' ')})`, 60_000, () => /attached to VM/.test(log) || proc.exitCode !== null);
+      await waitFor(`attached (${args.join(' ')})`, 60_000, () => /attached to VM/.test(b.log()) || !b.running);
     } finally {
-      proc.kill('SIGTERM');
-      await exited;
+      await b.stop();
     }
-    return log;
+    return b.log();
   }
 
   function attachedTo(log: string): { vm: string; uuid: string } | undefined {

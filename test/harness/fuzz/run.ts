@@ -6,7 +6,6 @@
 // (reply or D-Bus error) within CALL_DEADLINE_MS, RSS stays bounded, the log stays short (every
 // failure is told once), and afterwards a normal frame reaches the camera and a normal tone the
 // sink. Used by test/integration/fuzz-listeners.test.ts (short) and `npm run fuzz` (long).
-import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { cameraNodeName } from '../../../src/camera/sinks/pipewire';
@@ -14,6 +13,7 @@ import { dbusErrorCode } from '../../../src/qemu/dbus-errors';
 import { FakeQemuPeer, type FakeListenerPeer } from '../../fakes/qemu-peer';
 import { pcmFormat, playLikeQemu } from '../../integration/audio-out-helpers';
 import { channel, dominantFrequency, recordSinkMonitor, rms } from '../audio-capture';
+import { startBridgeProcess, type BridgeProcess } from '../bridge-process';
 import { bundleCli } from '../cli';
 import { startDbusDaemon, type DbusDaemon } from '../dbus';
 import { captureCameraFrames, colorDistance, decodePng, meanColor, type Rgba } from '../gst';
@@ -115,32 +115,22 @@ function cliEntry(): string {
   return fs.existsSync(built) ? built : bundleCli('fuzz');
 }
 
-interface Bridge {
-  proc: ChildProcess;
-  log: () => string;
-  exit: string | null;
-}
+type Bridge = BridgeProcess;
 
 function startBridge(cli: string, bus: DbusDaemon, pw: PipeWire): Bridge {
-  let log = '';
   const args = ['run', '--address', bus.address, '--vm', VM, '--audio', 'pipewire', '--audio-sink', pw.sink, '--audio-source', pw.source, '--camera', 'pipewire', '--camera-size', '320x240', '--camera-fps', '15'];
-  const proc = spawn(process.execPath, [cli, ...args, '--log-format', 'json', '--log-level', 'info'], { env: { ...process.env, ...pw.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const b: Bridge = { proc, log: () => log, exit: null };
-  const keep = (d: Buffer): void => {
-    if (log.length < 4 * 1024 * 1024) log += d.toString();
-  };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  proc.once('exit', (code, signal) => (b.exit = `exited with ${signal ?? `code ${code}`}`));
-  return b;
+  return startBridgeProcess([...args, '--log-format', 'json', '--log-level', 'info'], { cli, env: pw.env, maxLog: 4 * 1024 * 1024 });
 }
+
+/** How the bridge ended, or null while it runs. */
+const ended = (b: Bridge): string | null => (b.running ? null : `exited with ${b.proc.signalCode ?? `code ${b.proc.exitCode}`}`);
 
 /** One interface's calls, in order, each one awaited (QEMU's calls on a connection are ordered too). */
 async function fuzzInterface(l: FakeListenerPeer, iface: FuzzInterface, o: FuzzOptions, bridge: Bridge, shmFile: string, report: InterfaceReport, onTenth?: () => void): Promise<void> {
   for (let batch = 0; report.calls < o.calls; batch++) {
     const calls = callBatch(iface, o.seed, batch, Math.min(BATCH, o.calls - report.calls));
     for (const c of calls) {
-      if (bridge.exit || l.closed) return;
+      if (ended(bridge) || l.closed) return;
       await oneCall(l, c, shmFile, report, `${iface} #${report.calls}`);
       report.calls++;
     }
@@ -251,7 +241,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const listeners = {} as Record<FuzzInterface, FakeListenerPeer>;
     for (const iface of FUZZ_INTERFACES) {
       const l = await fake.waitForListener(iface, 60_000).catch((e: Error) => {
-        throw new Error(`${e.message}; bridge ${b.exit ?? 'running'}; log:\n${b.log()}`);
+        throw new Error(`${e.message}; bridge ${ended(b) ?? 'running'}; log:\n${b.log()}`);
       });
       listeners[iface] = l;
       const rep = report.interfaces[iface];
@@ -259,24 +249,24 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       l.conn.connection.on('end', () => (rep.closedBy ??= 'the bridge closed the connection'));
     }
     // Settled: the camera node exists (the bridge is fully up) before RSS is taken.
-    await waitFor('the camera node', 30_000, () => b.exit !== null || /camera/i.test(b.log()));
-    report.rssBeforeKiB = rssKiB(b.proc.pid!);
+    await waitFor('the camera node', 30_000, () => !b.running || /camera/i.test(b.log()));
+    report.rssBeforeKiB = rssKiB(b.pid);
     report.rssMaxKiB = report.rssBeforeKiB;
-    const sampler = setInterval(() => (report.rssMaxKiB = Math.max(report.rssMaxKiB, rssKiB(b.proc.pid!))), 200);
+    const sampler = setInterval(() => (report.rssMaxKiB = Math.max(report.rssMaxKiB, rssKiB(b.pid))), 200);
     const t0 = performance.now();
     try {
-      const tenth = (): void => void report.rssTrailKiB.push(rssKiB(b.proc.pid!));
+      const tenth = (): void => void report.rssTrailKiB.push(rssKiB(b.pid));
       await Promise.all((o.only ?? FUZZ_INTERFACES).map((iface) => fuzzInterface(listeners[iface], iface, o, b, shmFile, report.interfaces[iface], tenth)));
     } finally {
       clearInterval(sampler);
     }
     report.fuzzSeconds = Math.round((performance.now() - t0) / 100) / 10;
-    report.rssAfterKiB = rssKiB(b.proc.pid!);
+    report.rssAfterKiB = rssKiB(b.pid);
     for (const iface of FUZZ_INTERFACES) {
       const i = report.interfaces[iface];
       if (listeners[iface].closed) report.failures.push(`${iface}: the listener connection closed during the run (${i.closedBy ?? 'cause unknown'}) after ${i.calls} calls; the last ones: ${i.lastCalls.join(' / ')}`);
     }
-    if (!b.exit) {
+    if (!ended(b)) {
       // Against the connections the bridge has now (it registers again after a drop).
       const now = async (kind: FuzzInterface): Promise<FakeListenerPeer> => (listeners[kind].closed ? fake!.waitForListener(kind, 10_000) : listeners[kind]);
       try {
@@ -295,19 +285,13 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
         report.failures.push(`the normal tone afterwards: ${(e as Error).message}`);
       }
     }
-    report.crashed = b.exit;
+    report.crashed = ended(b);
   } finally {
     report.log = bridge?.log() ?? '';
     const lines = report.log.split('\n').filter((x) => x.trim() !== '');
     report.logLines = lines.length;
     report.warnLines = lines.filter((x) => /"level":"(warn|error)"/.test(x)).length;
-    if (bridge && bridge.proc.exitCode === null && bridge.proc.signalCode === null) {
-      const proc = bridge.proc;
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    }
+    await bridge?.stop(5000);
     await fake?.stop().catch(() => undefined);
     await pw?.stop().catch(() => undefined);
     await bus?.stop().catch(() => undefined);

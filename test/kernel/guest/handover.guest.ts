@@ -22,7 +22,7 @@ import { sleep } from '../../harness/procs';
 import { EV_KEY } from '../../../src/input/events';
 import { StatusClient } from '../../../src/service/status-bus/client';
 import type { InputCounters } from '../../../src/service/route';
-import { BridgeProcess, HostReader, UinputFactory, grabFromOutside } from './tools';
+import { HostReader, UinputFactory, grabFromOutside, startBridge, type BridgeProcess } from './tools';
 
 const VMS = ['ho-a', 'ho-b'] as const;
 type Vm = (typeof VMS)[number];
@@ -47,7 +47,7 @@ beforeAll(async () => {
   host = new HostReader(kbd);
   for (const vm of VMS) {
     const args = ['run', '--address', vmBus[vm]!.address, '--vm', vm, '--audio', 'none', '--camera', 'none', '--input', kbd, '--grab-toggle', 'none', '--grab-next', HOTKEY, '--ring-order', RING_ORDER[vm]];
-    bridge[vm] = BridgeProcess.start(args, { env: { DBUS_SESSION_BUS_ADDRESS: session.address } });
+    bridge[vm] = startBridge(args, { env: { DBUS_SESSION_BUS_ADDRESS: session.address } });
   }
   status = await StatusClient.open(session.address);
   // grab_next set: both start with the input at the host, the keyboard open and not grabbed.

@@ -1,13 +1,17 @@
 // Helpers for the checks that run INSIDE the kernel tier's guest (as root, real kernel devices):
-// the uinput device factory (scripts/kernel-vm/guest/uinput-devices.py) and the bridge's real
-// CLI as a child process, optionally as another user. The CLI is the bundle the host built from
+// the uinput device factory (scripts/kernel-vm/guest/uinput-devices.py), v4l2loopback, and the
+// bridge's real CLI as a child process (test/harness/bridge-process.ts), optionally as another user. The CLI is the bundle the host built from
 // the current sources (QDB_CLI_BUNDLE, see test/harness/kernel-vm.ts: one file loads much faster
 // over 9p under TCG than dist/ and node_modules), else dist/ (scripts/setup.sh builds it).
 import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { V4L2_CAP_VIDEO_CAPTURE, V4L2_CAP_VIDEO_OUTPUT } from '../../../src/camera/sinks/v4l2';
+import { frameBytes, type CameraPixelFormat } from '../../../src/camera/sinks/types';
 import { EV_KEY, INPUT_EVENT_SIZE } from '../../../src/input/events';
 import { native } from '../../../src/native';
+import { runTool } from '../../harness/audio-tools';
+import { runCli as runCliToEnd, startBridgeProcess, type BridgeProcess, type BridgeProcessOptions, type CliResult } from '../../harness/bridge-process';
 import { sleep, waitFor } from '../../harness/procs';
 
 const ROOT = path.join(__dirname, '../../..');
@@ -110,77 +114,29 @@ export class UinputFactory {
   }
 }
 
-/** The bridge CLI as a child process, its stdout+stderr collected. */
-export class BridgeProcess {
-  private out = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private constructor(readonly proc: ChildProcess) {
-    proc.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
-    proc.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
-    this.exited = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
-  }
+export type { BridgeProcess, CliResult } from '../../harness/bridge-process';
 
-  /** `qemu-dbus-bridge ARGS...`; `user`: run as that user with exactly `groups`. */
-  static start(args: string[], opts: { env?: NodeJS.ProcessEnv; user?: { uid: number; gid: number }; groups?: number[] } = {}): BridgeProcess {
-    const [cmd, argv] = opts.user ? asUser(opts.user, opts.groups ?? [], process.execPath, [CLI, ...args]) : [process.execPath, [CLI, ...args]];
-    return new BridgeProcess(spawn(cmd, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
-  }
+export interface GuestCliOptions {
+  env?: NodeJS.ProcessEnv;
+  /** run as this user with exactly `groups` */
+  user?: { uid: number; gid: number };
+  groups?: number[];
+}
 
-  log(): string {
-    return this.out;
-  }
+const cliOptions = (o: GuestCliOptions): BridgeProcessOptions => ({
+  cli: CLI,
+  env: o.env,
+  wrap: o.user ? (cmd, args) => asUser(o.user!, o.groups ?? [], cmd, args) : undefined,
+});
 
-  get running(): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  /** Waits for the log to match re (after character offset `from`); fails at once if the bridge died. */
-  async waitLog(re: RegExp, ms = 30_000, from = 0): Promise<void> {
-    await this.until(`the log to show ${re}`, ms, () => re.test(this.out.slice(from)));
-  }
-
-  /** waitFor(cond) that fails at once, with the bridge's last words, when the bridge has died. */
-  async until<T>(what: string, ms: number, cond: () => T | Promise<T>, intervalMs = 25): Promise<T> {
-    let r: T | 'died';
-    try {
-      r = await waitFor(what, ms, async () => (this.running ? await cond() : 'died'), intervalMs);
-    } catch (err) {
-      throw new Error(`${(err as Error).message}; the bridge's last words:\n${this.tail()}`);
-    }
-    if (r === 'died') throw new Error(`the bridge exited (${this.proc.exitCode ?? this.proc.signalCode}) while waiting for ${what}:\n${this.tail()}`);
-    return r as T;
-  }
-
-  tail(lines = 25): string {
-    return this.out.trim().split('\n').slice(-lines).join('\n');
-  }
-
-  /** SIGTERM; resolves with how it ended (SIGKILL after 15 s). */
-  async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.running) this.proc.kill('SIGTERM');
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 15_000);
-    const r = await this.exited;
-    clearTimeout(t);
-    return r;
-  }
+/** `qemu-dbus-bridge ARGS...` (the harness's BridgeProcess), optionally as another user. */
+export function startBridge(args: string[], o: GuestCliOptions = {}): BridgeProcess {
+  return startBridgeProcess(args, cliOptions(o));
 }
 
 /** `qemu-dbus-bridge ARGS...` to the end, optionally as another user: exit status and output. */
-export function runCli(args: string[], opts: { user?: { uid: number; gid: number }; groups?: number[]; env?: NodeJS.ProcessEnv } = {}): Promise<{ status: number | null; out: string }> {
-  const [cmd, argv] = opts.user ? asUser(opts.user, opts.groups ?? [], process.execPath, [CLI, ...args]) : [process.execPath, [CLI, ...args]];
-  const p = spawn(cmd, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const t = setTimeout(() => p.kill('SIGKILL'), 120_000);
-  // 'close', not 'exit': 'exit' may come before the last stdout/stderr data has been read, and a
-  // run resolved then had '' as its output (seen in the kernel input group under load).
-  return new Promise((resolve) =>
-    p.once('close', (status) => {
-      clearTimeout(t);
-      resolve({ status, out });
-    }),
-  );
+export function runCli(args: string[], o: GuestCliOptions = {}): Promise<CliResult> {
+  return runCliToEnd(args, { ...cliOptions(o), timeoutMs: 120_000 });
 }
 
 /** Another program trying EVIOCGRAB on the node: undefined if it got it (and let go), else the errno code. */
@@ -236,4 +192,53 @@ export class HostReader {
     clearInterval(this.timer);
     fs.closeSync(this.fd);
   }
+}
+
+/**
+ * v4l2loopback (exclusive_caps=1) with one device per number, /dev/video<nr>: unloaded first, so
+ * a group's files each get the devices they ask for whatever an earlier file loaded.
+ */
+export async function loadV4l2loopback(nrs: number[], label: string): Promise<string[]> {
+  spawnSync('modprobe', ['-r', 'v4l2loopback'], { encoding: 'utf8' }); // not loaded yet: fine
+  // exclusive_caps and card_label are per device (a list): a lone "1" sets the first device's only
+  const each = (v: string): string => nrs.map(() => v).join(',');
+  const args = ['v4l2loopback', `devices=${nrs.length}`, `video_nr=${nrs.join(',')}`, `exclusive_caps=${each('1')}`, `card_label=${each(label)}`];
+  const r = spawnSync('modprobe', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`modprobe ${args.join(' ')}: ${r.stderr.trim()}`);
+  const devs = nrs.map((n) => `/dev/video${n}`);
+  await waitFor(`${devs.join(', ')} to appear`, 10_000, () => devs.every((d) => fs.existsSync(d)));
+  return devs;
+}
+
+/** VIDEO_CAPTURE / VIDEO_OUTPUT of a v4l2 device as QUERYCAP reports them now (the addon's real ioctl). */
+export function v4l2Caps(dev: string): { capture: boolean; output: boolean } {
+  const fd = fs.openSync(dev, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+  try {
+    const c = native.v4l2QueryCap(fd).deviceCaps;
+    return { capture: (c & V4L2_CAP_VIDEO_CAPTURE) !== 0, output: (c & V4L2_CAP_VIDEO_OUTPUT) !== 0 };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** What a device announces to consumers (`v4l2-ctl --get-fmt-video`): e.g. "YUYV 320x240". */
+export async function announcedFormat(dev: string): Promise<string> {
+  const r = await runTool('v4l2-ctl', ['-d', dev, '--get-fmt-video'], { timeoutMs: 30_000 });
+  const wh = /Width\/Height\s*:\s*(\d+)\/(\d+)/.exec(r.stdout);
+  const pf = /Pixel Format\s*:\s*'(\w+)'/.exec(r.stdout);
+  return `${pf?.[1]} ${wh?.[1]}x${wh?.[2]}`;
+}
+
+/**
+ * `v4l2-ctl --stream-mmap`: n raw frames of `format` at width x height from `dev`, after skipping
+ * two (they may predate the screen); asynchronous, so a fake VM in this process keeps answering.
+ */
+export async function v4l2ctlFrames(dev: string, dir: string, n: number, format: CameraPixelFormat, width: number, height: number): Promise<Buffer[]> {
+  const file = path.join(dir, `v4l2ctl-${path.basename(dev)}-${Date.now()}.raw`);
+  await runTool('v4l2-ctl', ['-d', dev, '--stream-mmap', '--stream-skip=2', `--stream-count=${n}`, `--stream-to=${file}`], { timeoutMs: 30_000 });
+  const all = fs.readFileSync(file);
+  fs.rmSync(file);
+  const size = frameBytes(format, width, height);
+  if (all.length !== n * size) throw new Error(`v4l2-ctl wrote ${all.length} bytes from ${dev} for ${n} ${format} ${width}x${height} frames of ${size}`);
+  return Array.from({ length: n }, (_, i) => all.subarray(i * size, (i + 1) * size));
 }

@@ -9,15 +9,14 @@
 // The fake peer lives in this process: every tool runs asynchronously (runTool), never spawnSync,
 // or the "VM" would stop answering while a consumer reads. One bridge per pixel format, in order: YUYV, then I420 (restart 1), then NV12 (restart 2) with the
 // early consumer attached and the VM going away at the end ("DISPLAY OFF").
-import { spawn, spawnSync, type ChildProcess } from 'child_process';
+import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DISPLAY_OFF_BACKGROUND, DISPLAY_OFF_HEIGHT, DISPLAY_OFF_WIDTH, displayOffTextBox } from '../../../src/camera/display-off';
 import { letterbox } from '../../../src/camera/letterbox';
-import { V4L2_CAP_VIDEO_CAPTURE, V4L2_CAP_VIDEO_OUTPUT, V4l2Sink } from '../../../src/camera/sinks/v4l2';
+import { V4l2Sink } from '../../../src/camera/sinks/v4l2';
 import { frameBytes, type CameraPixelFormat } from '../../../src/camera/sinks/types';
-import { native } from '../../../src/native';
 import { sinkContract } from '../../contracts/camera-sink.contract';
 import { FakeQemuPeer } from '../../fakes/qemu-peer';
 import { startDbusDaemon, type DbusDaemon } from '../../harness/dbus';
@@ -25,7 +24,7 @@ import { runTool } from '../../harness/audio-tools';
 import { decodePng, meanColor } from '../../harness/gst';
 import { tempDir, waitFor } from '../../harness/procs';
 import { encodePixman, rgbAtFrame, dist, type Rgb } from '../../harness/yuv';
-import { BridgeProcess } from './tools';
+import { announcedFormat, loadV4l2loopback, startBridge as startCli, v4l2Caps, v4l2ctlFrames as framesOf, type BridgeProcess } from './tools';
 import { silentLogger } from '../../../src/log';
 
 const DEV = '/dev/video10';
@@ -50,25 +49,12 @@ let peer: FakeQemuPeer;
 let scanouts = 0;
 let dir: string;
 
-function modprobe(args: string[]): void {
-  const r = spawnSync('modprobe', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`modprobe ${args.join(' ')}: ${r.stderr.trim()}`);
-}
-
-/** VIDEO_CAPTURE / VIDEO_OUTPUT as QUERYCAP reports them now (the addon's real ioctl). */
-function caps(): { capture: boolean; output: boolean } {
-  const fd = fs.openSync(DEV, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
-  try {
-    const c = native.v4l2QueryCap(fd).deviceCaps;
-    return { capture: (c & V4L2_CAP_VIDEO_CAPTURE) !== 0, output: (c & V4L2_CAP_VIDEO_OUTPUT) !== 0 };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
+/** VIDEO_CAPTURE / VIDEO_OUTPUT of the device now. */
+const caps = (): { capture: boolean; output: boolean } => v4l2Caps(DEV);
 
 const bridges: BridgeProcess[] = [];
 function startBridge(format: CameraPixelFormat): BridgeProcess {
-  const b = BridgeProcess.start(['run', '--address', bus.address, '--vm', VM, '--audio', 'none', '--camera', DEV, '--camera-size', `${W}x${H}`, '--camera-fps', '15', '--camera-format', format, '--log-level', 'debug']);
+  const b = startCli(['run', '--address', bus.address, '--vm', VM, '--audio', 'none', '--camera', DEV, '--camera-size', `${W}x${H}`, '--camera-fps', '15', '--camera-format', format, '--log-level', 'debug']);
   bridges.push(b);
   return b;
 }
@@ -98,15 +84,7 @@ function expectBars(got: Rgb[], what: string): void {
 }
 
 /** `v4l2-ctl --stream-mmap`: n raw frames of `format` after skipping two (they may predate the screen). */
-async function v4l2ctlFrames(n: number, format: CameraPixelFormat): Promise<Buffer[]> {
-  const file = path.join(dir, `v4l2ctl-${Date.now()}.raw`);
-  await runTool('v4l2-ctl', ['-d', DEV, '--stream-mmap', '--stream-skip=2', `--stream-count=${n}`, `--stream-to=${file}`], { timeoutMs: 30_000 });
-  const all = fs.readFileSync(file);
-  fs.rmSync(file);
-  const size = frameBytes(format, W, H);
-  expect(all.length, `v4l2-ctl wrote ${all.length} bytes for ${n} ${format} frames of ${size}`).toBe(n * size);
-  return Array.from({ length: n }, (_, i) => all.subarray(i * size, (i + 1) * size));
-}
+const v4l2ctlFrames = (n: number, format: CameraPixelFormat): Promise<Buffer[]> => framesOf(DEV, dir, n, format, W, H);
 
 /** GStreamer `v4l2src ! videoconvert ! pngenc`: the last of n frames as a PNG. */
 async function gstFrame(n: number): Promise<ReturnType<typeof decodePng>> {
@@ -124,14 +102,6 @@ function expectGstBars(img: ReturnType<typeof decodePng>, what: string): void {
     const c = meanColor(img, { x: ((i + 0.5) * W) / BARS.length - 8, y: H / 2 - 8, w: 16, h: 16 });
     expect(dist(c, want), `${what}: bar ${i} is ${JSON.stringify(c)}, want ${JSON.stringify(want)}`).toBeLessThanOrEqual(TOLERANCE);
   });
-}
-
-/** What the sink announced to consumers: `v4l2-ctl --get-fmt-video` pixel format and size. */
-async function announcedFormat(): Promise<string> {
-  const r = await runTool('v4l2-ctl', ['-d', DEV, '--get-fmt-video'], { timeoutMs: 30_000 });
-  const wh = /Width\/Height\s*:\s*(\d+)\/(\d+)/.exec(r.stdout);
-  const pf = /Pixel Format\s*:\s*'(\w+)'/.exec(r.stdout);
-  return `${pf?.[1]} ${wh?.[1]}x${wh?.[2]}`;
 }
 
 /** The consumer started before any producer: opens the device now and keeps it open. */
@@ -188,8 +158,7 @@ class EarlyConsumer {
 
 beforeAll(async () => {
   dir = tempDir('v4l2');
-  modprobe(['v4l2loopback', 'devices=1', 'video_nr=10', 'exclusive_caps=1', 'card_label=VM Camera']);
-  await waitFor(`${DEV} to appear`, 10_000, () => fs.existsSync(DEV));
+  await loadV4l2loopback([10], 'VM Camera');
   bus = await startDbusDaemon();
   peer = await FakeQemuPeer.start({ busAddress: bus.address, name: VM, width: W, height: H });
   const screen = encodePixman(0x20020888, W, H, (x) => barAt(x));
@@ -221,7 +190,7 @@ function bridgeRun(format: CameraPixelFormat): () => BridgeProcess {
 
 /** The format the sink announced, then the bars in the last of two v4l2-ctl frames. */
 async function v4l2ctlSeesBars(format: CameraPixelFormat): Promise<void> {
-  expect(await announcedFormat()).toBe(`${FOURCC[format]} ${W}x${H}`);
+  expect(await announcedFormat(DEV)).toBe(`${FOURCC[format]} ${W}x${H}`);
   const frames = await v4l2ctlFrames(2, format);
   expectBars(barsOf(frames[1], format), `v4l2-ctl ${format}`);
 }
