@@ -56,7 +56,17 @@ export interface StatusServiceOptions<V extends VmLink> {
   address?: string;
   /** Counter reading period, ms (default 1000: also the fastest counters are ever read). */
   countersMs?: number;
+  /** How long each attempt to reach the session bus may take, ms (default CONNECT_TRIES_MS). */
+  connectTriesMs?: readonly number[];
 }
+
+/**
+ * Attempts to reach the session bus before the bridge gives its status up, ms each. A loaded host
+ * (a desktop logging in, a TCG guest on every core) made one 5 s attempt time out: the bridge then
+ * ran its whole life without status or hand-over. A second, longer try covers that; a bus that
+ * still does not answer after both is said once, and the bridge runs on without it.
+ */
+export const CONNECT_TRIES_MS: readonly number[] = [5000, 10_000];
 
 export class StatusService<V extends VmLink> {
   private conn: BusConnection | undefined;
@@ -87,12 +97,19 @@ export class StatusService<V extends VmLink> {
       opts.log.warn('status is unavailable: no session bus (DBUS_SESSION_BUS_ADDRESS is unset); the bridge runs on, see journalctl for what it does');
       return undefined;
     }
-    let conn: BusConnection;
-    try {
-      conn = await openBus(address, 5000);
-    } catch (err) {
-      opts.log.warn(`status is unavailable: the session bus does not answer (${(err as CodedError).problem ?? String(err)}); the bridge runs on`);
-      return undefined;
+    let conn: BusConnection | undefined;
+    const tries = opts.connectTriesMs ?? CONNECT_TRIES_MS;
+    for (let i = 0; conn === undefined; i++) {
+      try {
+        conn = await openBus(address, tries[i]);
+      } catch (err) {
+        const why = (err as CodedError).problem ?? String(err);
+        if (i + 1 >= tries.length) {
+          opts.log.warn(`status is unavailable: the session bus does not answer (${why}); the bridge runs on`);
+          return undefined;
+        }
+        opts.log.info(`the session bus did not answer (${why}); trying once more for ${tries[i + 1] / 1000} s`);
+      }
     }
     const s = new StatusService(opts);
     s.conn = conn;
