@@ -77,11 +77,17 @@ export interface VoiceStats {
 }
 
 const BACKOFF_MS = [100, 200, 400, 800, 1000];
+/** While Writes flow, the poll timer looks whether they still do every this many poll periods. */
+const QUIET_CHECKS = 10;
 
 export class OutVoice {
   private stream: NativePlayback | undefined;
   private readonly drift: DriftController | undefined;
-  private readonly pollTimer: NodeJS.Timeout;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private readonly pollMs: number;
+  /** performance.now() of the last poll (a Write's or the timer's) and of the last Write. */
+  private lastPollAt = -Infinity;
+  private lastWriteAt = -Infinity;
   private reopenTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private closed = false;
@@ -127,8 +133,8 @@ export class OutVoice {
     const nominal = this.prebuffer.targetFrames - this.prebuffer.blockFrames / 2;
     this.drift = opts.driftControl === false ? undefined : new DriftController({ rate: format.rate, targetFrames: nominal });
     this.open();
-    this.pollTimer = setInterval(() => this.guarded(() => this.poll()), opts.pollMs ?? 50);
-    this.pollTimer.unref();
+    this.pollMs = opts.pollMs ?? 50;
+    this.armPoll(this.pollMs);
   }
 
   private prebufferWith(jitterMs: number): Prebuffer {
@@ -230,6 +236,34 @@ export class OutVoice {
     this.lastStats = undefined;
   }
 
+  /**
+   * Who polls. While Writes flow (100/s on QEMU 10) the Write that finds the last poll pollMs old
+   * runs it, and the timer only looks every QUIET_CHECKS polls' time whether they still flow: a
+   * timer firing between the Writes cost a main-thread wakeup 20 times a second, each as dear as
+   * a Write's (issue 17: ten bridges' CPU). When they stop, the timer polls every pollMs again.
+   * Node wakes for a timer at the time it was first due even if it was moved (refresh() or
+   * clear + set), so the timer is re-armed only from its own callback (and at SetEnabled(false),
+   * where the poll must notice the played-out ring soon to cork).
+   */
+  private armPoll(ms: number): void {
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(() => this.onPollTimer(), ms);
+    this.pollTimer.unref();
+  }
+
+  private onPollTimer(): void {
+    this.pollTimer = undefined;
+    if (this.closed) return;
+    if (performance.now() - this.lastWriteAt < this.pollMs) return this.armPoll(this.pollMs * QUIET_CHECKS);
+    this.pollNow();
+    this.armPoll(this.pollMs);
+  }
+
+  private pollNow(): void {
+    this.lastPollAt = performance.now();
+    this.guarded(() => this.poll());
+  }
+
   private poll(): void {
     const s = this.stream;
     if (!s) return;
@@ -295,11 +329,14 @@ export class OutVoice {
     // must not throw here, and a schedule that far out only keeps the stream waiting for more.
     const dueNs = this.prebuffer.scheduled && nextDueInMs !== undefined ? Math.max(-1000, Math.min(1000, nextDueInMs)) * 1e6 : undefined;
     s.write(block, dueNs);
+    this.lastWriteAt = performance.now();
+    if (this.lastWriteAt - this.lastPollAt >= this.pollMs) this.pollNow();
   }
 
   setEnabled(enabled: boolean): void {
     this.enabled = enabled;
     this.emptySinceMs = undefined;
+    if (!enabled && !this.closed) this.armPoll(this.pollMs); // the Writes stop: cork once played out
     // The guest stopped: what is queued is the end of its sound, however short. Without this, a
     // tail below the start threshold (after an underrun or an uncork re-armed the prebuffer) waited
     // in the ring for the next sound, and the poll never corked (the ring never ran out).
@@ -352,7 +389,7 @@ export class OutVoice {
   async fini(timeoutMs?: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.pollTimer);
+    clearTimeout(this.pollTimer);
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     this.reopenTimer = undefined;
     const s = this.stream;
@@ -376,7 +413,7 @@ export class OutVoice {
   /** Immediate close without draining (bridge shutting down hard). */
   abort(): void {
     this.closed = true;
-    clearInterval(this.pollTimer);
+    clearTimeout(this.pollTimer);
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     this.dropStream();
   }
