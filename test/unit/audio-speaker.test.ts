@@ -3,7 +3,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { PlaybackBackend } from '../../src/audio/backend';
 import { Speaker } from '../../src/audio/out/speaker';
-import type { NativePlaybackOptions } from '../../src/native-api/audio';
+import { smoothFill } from '../../src/audio/out/voice';
+import type { NativePlaybackOptions, NativePlaybackStats } from '../../src/native-api/audio';
 import type { PcmFormat } from '../../src/qemu/handlers';
 import { FakePlayback } from '../fakes/playback';
 
@@ -341,5 +342,19 @@ describe('OutVoice polls from the Writes while they flow (issue 17: CPU of ten b
     vi.advanceTimersByTime(100); // the guest stopped sending: the timer polls again
     expect(polls).toEqual({ fromWrites: 20, fromTimer: 2 });
     void s.close();
+  });
+});
+
+describe('smoothFill: the fill drift control sees, free of the graph quantum step', () => {
+  const st = { fillFrames: 992, nowNs: 5_010_000_000, timeNs: 5_000_000_000 } as NativePlaybackStats;
+
+  it('takes off what the graph used since its last cycle began (10 ms at 48 kHz: 480 frames)', () => {
+    expect(smoothFill(st, 48000)).toBe(512);
+  });
+
+  it('returns the fill as is without a cycle time (PulseAudio), or a cycle more than 100 ms old (a stalled graph) or in the future', () => {
+    expect(smoothFill({ ...st, timeNs: undefined }, 48000)).toBe(992);
+    expect(smoothFill({ ...st, timeNs: st.nowNs - 100_000_001 }, 48000)).toBe(992);
+    expect(smoothFill({ ...st, timeNs: st.nowNs + 1 }, 48000)).toBe(992);
   });
 });

@@ -85,6 +85,8 @@ export class OutVoice {
   private readonly drift: DriftController | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private readonly pollMs: number;
+  /** PipeWire: the Writes run the poll while they flow (see armPoll). */
+  private readonly pollFromWrites: boolean;
   /** performance.now() of the last poll (a Write's or the timer's) and of the last Write. */
   private lastPollAt = -Infinity;
   private lastWriteAt = -Infinity;
@@ -134,6 +136,7 @@ export class OutVoice {
     this.drift = opts.driftControl === false ? undefined : new DriftController({ rate: format.rate, targetFrames: nominal });
     this.open();
     this.pollMs = opts.pollMs ?? 50;
+    this.pollFromWrites = opts.backend.kind === 'pipewire';
     this.armPoll(this.pollMs);
   }
 
@@ -237,13 +240,18 @@ export class OutVoice {
   }
 
   /**
-   * Who polls. While Writes flow (100/s on QEMU 10) the Write that finds the last poll pollMs old
+   * Who polls. While Writes flow (100/s on QEMU 10) on PipeWire, the Write that finds the last poll pollMs old
    * runs it, and the timer only looks every QUIET_CHECKS polls' time whether they still flow: a
    * timer firing between the Writes cost a main-thread wakeup 20 times a second, each as dear as
    * a Write's (issue 17: ten bridges' CPU). When they stop, the timer polls every pollMs again.
    * Node wakes for a timer at the time it was first due even if it was moved (refresh() or
    * clear + set), so the timer is re-armed only from its own callback (and at SetEnabled(false),
    * where the poll must notice the played-out ring soon to cork).
+   * A poll right after a Write sees the fill at one phase of QEMU's block: a constant offset the
+   * drift controller learns. The graph's own step (a quantum taken at once) would beat against
+   * it at the drift rate (7 s at 0.3 % with 1024-frame blocks and quantum) and swing the ratio:
+   * drift control takes smoothFill() instead. PulseAudio's stats carry no cycle time, so there
+   * the timer keeps polling at its own phase.
    */
   private armPoll(ms: number): void {
     if (this.pollTimer) clearTimeout(this.pollTimer);
@@ -254,7 +262,7 @@ export class OutVoice {
   private onPollTimer(): void {
     this.pollTimer = undefined;
     if (this.closed) return;
-    if (performance.now() - this.lastWriteAt < this.pollMs) return this.armPoll(this.pollMs * QUIET_CHECKS);
+    if (this.pollFromWrites && performance.now() - this.lastWriteAt < this.pollMs) return this.armPoll(this.pollMs * QUIET_CHECKS);
     this.pollNow();
     this.armPoll(this.pollMs);
   }
@@ -286,7 +294,7 @@ export class OutVoice {
     if (this.enabled && this.active) this.underruns += du;
     const now = Date.now();
     if (this.enabled && this.active && st.state === 'streaming' && this.drift) {
-      const r = this.drift.update(st.fillFrames, now);
+      const r = this.drift.update(smoothFill(st, this.format.rate), now);
       s.setRate(r);
     }
     // Disabled by the guest: cork once the ring has played out (plus a margin for what the
@@ -330,7 +338,7 @@ export class OutVoice {
     const dueNs = this.prebuffer.scheduled && nextDueInMs !== undefined ? Math.max(-1000, Math.min(1000, nextDueInMs)) * 1e6 : undefined;
     s.write(block, dueNs);
     this.lastWriteAt = performance.now();
-    if (this.lastWriteAt - this.lastPollAt >= this.pollMs) this.pollNow();
+    if (this.pollFromWrites && this.lastWriteAt - this.lastPollAt >= this.pollMs) this.pollNow();
   }
 
   setEnabled(enabled: boolean): void {
@@ -417,6 +425,21 @@ export class OutVoice {
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     this.dropStream();
   }
+}
+
+/** Longest time since the stream's last graph cycle that smoothFill() accounts for (a graph that stalled is not running). */
+const MAX_CYCLE_AGE_NS = 100e6;
+
+/**
+ * The fill as if the graph took its frames continuously instead of a quantum at each cycle: the
+ * ring only drops when the stream's cycle runs, so the frames the graph has used since the last
+ * cycle began are taken off (PipeWire stats; others have no cycle time and are returned as is).
+ */
+export function smoothFill(st: NativePlaybackStats, rate: number): number {
+  if (st.timeNs === undefined) return st.fillFrames;
+  const since = st.nowNs - st.timeNs;
+  if (!(since >= 0 && since <= MAX_CYCLE_AGE_NS)) return st.fillFrames;
+  return st.fillFrames - (since * rate) / 1e9;
 }
 
 function sleep(ms: number): Promise<void> {
