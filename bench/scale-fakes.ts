@@ -10,6 +10,7 @@
 //   {"cmd":"start","i":0,"name":"scale-0","camera":true}  -> {"ev":"up","i":0,"t":<ms>,"unique":":1.7"}
 //   {"cmd":"stop","i":0}                                     -> {"ev":"down","i":0,"t":<ms>}
 //   {"cmd":"updates","i":0,"on":true}                        -> {"ev":"updates","i":0,"on":true}
+//   {"cmd":"mic","on":false}                                 -> {"ev":"mic","on":false} (SetEnabled on every audio-in voice)
 //   {"cmd":"stats"}                                          -> {"ev":"stats","writes":N,"updates":N,"skipped":N}
 // Events carry wall-clock times (performance.timeOrigin + performance.now(), ms), comparable with
 // the bench process's. Unsolicited: {"ev":"listener","i":0,"kind":"audio-out","t":<ms>} when a
@@ -125,6 +126,13 @@ async function handle(line: string): Promise<void> {
       if (!f) throw new Error(`no fake ${c.i}`);
       f.updates = c.on === true;
       emit({ ev: 'updates', i: c.i, on: f.updates });
+      return;
+    }
+    case 'mic': {
+      // The guest starts or stops recording: QEMU's SetEnabled on the input voice (greet() enabled it).
+      const calls = [...fakes.values()].flatMap((f) => live(f, 'audio-in').map((l) => l.call('SetEnabled', 'tb', [voice, c.on === true])));
+      await Promise.all(calls);
+      emit({ ev: 'mic', on: c.on === true, voices: calls.length });
       return;
     }
     case 'stats':

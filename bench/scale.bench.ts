@@ -9,6 +9,10 @@
 // Rows, each with a baseline measured in this run:
 //   - total CPU of the ten audio-only bridges (% of one core, /proc/PID/stat over the window),
 //     against the fakes process sending them the same Writes;
+//   - the same with the guests not recording (the fakes disable the input voice: the bridges close
+//     their microphone streams), against the floor of what each bridge must do: a bare Node 20
+//     woken by the same 100 messages/s, plus pw-cat playing at the speaker's node.latency (the
+//     bridges stopped meanwhile, so the floor runs alone on the same graph);
 //   - resident memory per bridge (Rss and Pss from /proc/PID/smaps_rollup), against a bare Node 20
 //     process started the same way; and of the camera bridge while watched;
 //   - attach time, VM appears -> every route running, p50/p99: from the fake's RequestName reply
@@ -25,7 +29,8 @@ import * as readline from 'readline';
 import { openBus, RemoteObject, type BusConnection } from '../src/qemu';
 import { plainDict } from '../src/qemu/remote-object';
 import { busNameFor, INTERFACE, OBJECT_PATH } from '../src/service/status-bus/interface';
-import { cameraNodeName } from '../src/stream-identity';
+import { cameraNodeName, speakerIdentity } from '../src/stream-identity';
+import { writeWav } from '../test/harness/audio-capture';
 import { dieWithParent } from '../test/harness/audio-tools';
 import { startDbusDaemon, type DbusDaemon } from '../test/harness/dbus';
 import { startPipeWire, type PipeWire } from '../test/harness/pipewire';
@@ -98,6 +103,54 @@ function rssBreakdown(pid: number, bare: number): string[] {
   const big = rows.filter((r) => Math.abs(r.it - r.bare) >= 0.1);
   const rest = rows.filter((r) => Math.abs(r.it - r.bare) < 0.1).reduce((t, r) => t + r.it - r.bare, 0);
   return [...big.map((r) => `  ${r.k}: ${r.it.toFixed(2)} MB (bare Node ${r.bare.toFixed(2)}, ${r.it >= r.bare ? '+' : ''}${(r.it - r.bare).toFixed(2)})`), `  ${rows.length - big.length} smaller differences: ${rest >= 0 ? '+' : ''}${rest.toFixed(2)} MB`];
+}
+
+/** One 480-frame Write on the wire (a bridge's read() of it: strace shows 2076 bytes). */
+const WRITE_MESSAGE_BYTES = 2076;
+
+/**
+ * The floor of N audio-only bridges, alone on the graph: N bare Node 20 processes (the unit's
+ * NODE_OPTIONS) each woken by a Write-sized message on a pipe 100 times a second, as a bridge's
+ * main thread is by QEMU's Writes, doing nothing with them; and N pw-cat playing silence into
+ * the sink at `latency` (the speakers' node.latency), as a bridge's speaker stream does. Returns
+ * the CPU of each kind over `windowMs` (% of one core, summed).
+ */
+async function measureFloor(o: { n: number; dir: string; pwEnv: NodeJS.ProcessEnv; nodeEnv: NodeJS.ProcessEnv; latency: string; windowMs: number; cpu: (pids: number[]) => Promise<{ per: number[]; wall: number }>; pw: PipeWire }): Promise<{ node: number; pwCat: number }> {
+  const wav = path.join(o.dir, 'silence.wav');
+  writeWav(wav, new Int16Array(48_000 * 2 * Math.ceil(o.windowMs / 1000 + 8)), 48_000, 2);
+  const frames = /^(\d+)\//.exec(o.latency)?.[1];
+  if (!frames) throw new Error(`the speakers' node.latency '${o.latency}' is not frames/rate`);
+  const players: Managed[] = [];
+  const sleepers: ChildProcess[] = [];
+  const msg = Buffer.alloc(WRITE_MESSAGE_BYTES);
+  let feeder: NodeJS.Timeout | undefined;
+  try {
+    for (let i = 0; i < o.n; i++) {
+      players.push(spawnManaged(`pw-cat-${i}`, 'pw-cat', ['--playback', '--latency', frames, '--target', 'vm-sink', wav], { env: { ...process.env, ...o.pwEnv }, logFile: path.join(o.dir, `pw-cat-${i}.log`) }));
+      const [cmd, args] = dieWithParent(process.execPath, ['-e', "process.stdin.on('data', () => undefined)"]);
+      sleepers.push(spawn(cmd, args, { env: o.nodeEnv, stdio: ['pipe', 'ignore', 'inherit'] }));
+    }
+    // Paced like the fakes: the messages that became due since the last 10 ms tick.
+    const t0 = performance.now();
+    let sent = 0;
+    feeder = setInterval(() => {
+      const due = Math.floor((performance.now() - t0) / 10);
+      for (; sent < due; sent++) for (const p of sleepers) p.stdin!.write(msg);
+    }, 10);
+    await new Promise((r) => setTimeout(r, 2000));
+    const running = (await o.pw.pwDump()).filter((x) => x.type === 'PipeWire:Interface:Node' && x.info?.props?.['application.name'] === 'pw-cat' && (x.info as { state?: string }).state === 'running');
+    if (running.length !== o.n) throw new Error(`floor: ${running.length} of ${o.n} pw-cat streams running; ${players.map((p) => p.log().slice(-300)).join(' | ')}`);
+    const pids = [...sleepers.map((p) => p.pid!), ...players.map((p) => p.pid)];
+    const c = await o.cpu(pids);
+    const dead = players.filter((p) => !p.isRunning());
+    if (dead.length) throw new Error(`floor: pw-cat exited during the window: ${dead[0].log().slice(-500)}`);
+    const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+    return { node: sum(c.per.slice(0, o.n)), pwCat: sum(c.per.slice(o.n)) };
+  } finally {
+    clearInterval(feeder);
+    for (const p of sleepers) p.kill('SIGKILL');
+    await Promise.all(players.map((p) => p.stop(1000)));
+  }
 }
 
 /** The fakes child: commands in, events out (see scale-fakes.ts). */
@@ -300,6 +353,15 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     ctx.log(`audio-only CPU per bridge (%): ${audioCpu.per.map((x) => x.toFixed(1)).join(' ')}; fakes ${audioCpu.fakes.toFixed(1)} %; ${((writes1 - writes0) / audioCpu.wall).toFixed(0)} Writes/s in all`);
     ctx.log(`RSS per bridge (MB): ${mems.map((m) => m.rssMb.toFixed(1)).join(' ')}; PSS ${mems.map((m) => m.pssMb.toFixed(1)).join(' ')}; bare node RSS ${bareMem.rssMb.toFixed(1)} PSS ${bareMem.pssMb.toFixed(1)}`);
     ctx.log(`Rss of bridge 1 against the bare Node process, by mapping:\n${rssBreakdown(pids[1], bare.pid).join('\n')}`);
+    // The guests stop recording (QEMU enables the input voice only while the guest records).
+    const mic = await fakes.ask({ cmd: 'mic', on: false }, (e) => e.ev === 'mic');
+    if (mic.voices !== N) throw new Error(`mic off: ${String(mic.voices)} input voices, expected ${N}`);
+    await new Promise((r) => setTimeout(r, 2000));
+    const speakerCpu = await measureCpu(pids);
+    const speakerNode = speakerIdentity(vmName(0), 'pipewire').props['node.name'];
+    const speakerLatency = (await pw.nodesByName()).get(speakerNode)?.info?.props?.['node.latency'];
+    if (typeof speakerLatency !== 'string') throw new Error(`no node.latency on the PipeWire node ${speakerNode}; ${bridgeFailed(0)}`);
+    ctx.log(`mic disabled: CPU per bridge (%): ${speakerCpu.per.map((x) => x.toFixed(1)).join(' ')}; speaker node.latency ${speakerLatency}`);
 
     // Re-attach: each VM restarts (its QEMU goes away, a new one with the same name comes).
     const reattach: number[] = [];
@@ -342,6 +404,21 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     ctx.log(`camera phase: bridge 0 ${camCpu.per[0].toFixed(1)} %, all ${camCpu.total.toFixed(1)} %, fakes ${camCpu.fakes.toFixed(1)} %; ${updatesPerS.toFixed(1)} Updates/s sent, ${(u1.skipped as number) - (u0.skipped as number)} skipped (socket full); camera bridge RSS ${camMem.rssMb.toFixed(1)} MB PSS ${camMem.pssMb.toFixed(1)} MB`);
     if (fakes.errors.length) throw new Error(`fake VMs reported: ${fakes.errors.join('; ')}`);
 
+    // The floor, alone on the same graph: the bridges go first.
+    await viewer.stop(1000);
+    await Promise.all(bridges.map((b) => b!.stop()));
+    const floor = await measureFloor({
+      n: N,
+      dir,
+      pwEnv: pw.env,
+      nodeEnv: env,
+      latency: speakerLatency,
+      windowMs,
+      pw,
+      cpu: (p) => measureCpu(p),
+    });
+    ctx.log(`floor: ${N} bare Node ${floor.node.toFixed(1)} %, ${N} pw-cat ${floor.pwCat.toFixed(1)} %`);
+
     const sortedA = [...attach].sort((a, b) => a - b);
     const sortedR = [...reattach].sort((a, b) => a - b);
     const sortedRtt = [...rtts].sort((a, b) => a - b);
@@ -356,6 +433,14 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         better: 'lower',
         baseline: { name: 'the fake VMs sending them the audio (one process)', value: audioCpu.fakes },
         note: `${(windowMs / 1000).toFixed(0)} s window; per bridge ${audioCpu.per.map((x) => x.toFixed(1)).join(', ')} %; ${((writes1 - writes0) / audioCpu.wall).toFixed(0)} Writes/s (480 frames each) in all; load average ${load}`,
+      },
+      {
+        name: '10 bridges playing, guests not recording (mic voice disabled), total CPU (% of one core)',
+        value: speakerCpu.total,
+        unit: '%',
+        better: 'lower',
+        baseline: { name: `floor: 10 × (bare Node 20 woken by 100 Write-sized messages/s + pw-cat playing at node.latency ${speakerLatency})`, value: floor.node + floor.pwCat },
+        note: `per bridge ${speakerCpu.per.map((x) => x.toFixed(1)).join(', ')} %; floor: the Node processes ${floor.node.toFixed(1)} %, the pw-cat ${floor.pwCat.toFixed(1)} %; load average ${load}`,
       },
       {
         name: 'resident memory per audio-only bridge (mean Rss)',

@@ -63,7 +63,10 @@ export interface NativePlaybackStats {
   error?: string;
   /** Delay from the stream's queue to the device, in ns (server timing), when known. */
   delayNs?: number;
+  /** CLOCK_MONOTONIC ns when these stats were taken. */
   nowNs: number;
+  /** PipeWire: start of the graph cycle the stream last ran in, same clock as nowNs. */
+  timeNs?: number;
 }
 
 export interface NativePlayback {

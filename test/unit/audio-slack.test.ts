@@ -32,6 +32,13 @@ describe('ScheduleSlack', () => {
     expect(k.sample(playing(2000, 200, 941), 2000, 500)?.targetFrames).toBe(500 + 941 / 2);
   });
 
+  it('with a fill smoothed over the graph cycle (no request-tall sawtooth), the target is the threshold itself', () => {
+    const k = new ScheduleSlack(RATE);
+    k.sample(playing(2000, 10, 941), 0, 500, true);
+    k.noteWrite(2010);
+    expect(k.sample(playing(2000, 200, 941), 2000, 500, true)?.targetFrames).toBe(500);
+  });
+
   it('nothing while the stream prebuffers (consumes nothing), then a hold-off from when it plays', () => {
     const k = new ScheduleSlack(RATE);
     k.noteWrite(10);

@@ -1,9 +1,10 @@
 // Speaker / OutVoice policy over FakePlayback: reconnect, volume mapping, cork after play-out,
 // drain on Fini, formats it cannot play.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { PlaybackBackend } from '../../src/audio/backend';
 import { Speaker } from '../../src/audio/out/speaker';
-import type { NativePlaybackOptions } from '../../src/native-api/audio';
+import { smoothFill } from '../../src/audio/out/voice';
+import type { NativePlaybackOptions, NativePlaybackStats } from '../../src/native-api/audio';
 import type { PcmFormat } from '../../src/qemu/handlers';
 import { FakePlayback } from '../fakes/playback';
 
@@ -358,5 +359,58 @@ describe('OutVoice when the sink takes less than QEMU sends', () => {
     expect(seen).toEqual([s16Block(480, 0)]);
     expect(s.voice(1n)!.stats().silenceSkippedFrames).toBe(0);
     await s.close();
+  });
+});
+
+describe('OutVoice polls from the Writes while they flow (issue 17: CPU of ten bridges)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('while Writes come every 10 ms, one of them polls every 50 ms and the timer wakes twice a second; it polls again when they stop', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'performance', 'Date'] });
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend, pollMs: 50 });
+    s.init(1n, S16);
+    s.setEnabled(1n, true);
+    const p = backend.opened[0];
+    let inWrite = false;
+    const polls = { fromWrites: 0, fromTimer: 0 };
+    const stats = p.stats.bind(p);
+    p.stats = () => {
+      if (inWrite) polls.fromWrites++;
+      else polls.fromTimer++;
+      return stats();
+    };
+    const block = new Uint8Array(480 * 4);
+    // Every timer wakeup of the voice re-arms its timer: counting the arming counts the wakeups.
+    const arming = vi.spyOn(globalThis, 'setTimeout');
+    for (let i = 0; i < 100; i++) {
+      inWrite = true;
+      s.write(1n, block);
+      inWrite = false;
+      vi.advanceTimersByTime(10);
+    }
+    // One second of Writes: a poll every 50 ms (at 0, 50, ... 950 ms), none from the timer,
+    // which woke twice (at 50 and 550 ms) to see that the Writes still come.
+    expect(polls).toEqual({ fromWrites: 20, fromTimer: 0 });
+    expect(arming).toHaveBeenCalledTimes(2);
+    vi.advanceTimersByTime(100); // the guest stopped sending: the timer polls again
+    expect(polls).toEqual({ fromWrites: 20, fromTimer: 2 });
+    void s.close();
+  });
+});
+
+describe('smoothFill: the fill drift control sees, free of the graph quantum step', () => {
+  const st = { fillFrames: 992, nowNs: 5_010_000_000, timeNs: 5_000_000_000 } as NativePlaybackStats;
+
+  it('takes off what the graph used since its last cycle began (10 ms at 48 kHz: 480 frames)', () => {
+    expect(smoothFill(st, 48000)).toBe(512);
+  });
+
+  it('returns the fill as is without a cycle time (PulseAudio), or a cycle more than 100 ms old (a stalled graph) or in the future', () => {
+    expect(smoothFill({ ...st, timeNs: undefined }, 48000)).toBe(992);
+    expect(smoothFill({ ...st, timeNs: st.nowNs - 100_000_001 }, 48000)).toBe(992);
+    expect(smoothFill({ ...st, timeNs: st.nowNs + 1 }, 48000)).toBe(992);
   });
 });

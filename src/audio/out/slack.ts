@@ -66,7 +66,7 @@ export class ScheduleSlack {
    * One poll of a playing voice's stream. Undefined while there is nothing to hold: no schedule,
    * a stale one, the stream not consuming (prebuffering), or within the hold-off.
    */
-  sample(st: { fillFrames: number; consumedFrames: number; cycles: number }, nowMs: number, startFrames: number): SlackSample | undefined {
+  sample(st: { fillFrames: number; consumedFrames: number; cycles: number }, nowMs: number, startFrames: number, smoothed = false): SlackSample | undefined {
     const consumed = st.consumedFrames - this.lastConsumed;
     const cycles = st.cycles - this.lastCycles;
     this.lastConsumed = st.consumedFrames;
@@ -81,7 +81,8 @@ export class ScheduleSlack {
     if (this.dueAtMs === undefined || nowMs - this.playingSinceMs < SLACK_HOLD_OFF_MS || nowMs - this.dueAtMs > SLACK_STALE_MS) return undefined;
     return {
       slackFrames: st.fillFrames - ((this.dueAtMs - nowMs) * this.rate) / 1000,
-      targetFrames: startFrames + this.requestFrames / 2,
+      // A fill smoothed over the cycle (voice.ts smoothFill) has no request-tall sawtooth to average.
+      targetFrames: startFrames + (smoothed ? 0 : this.requestFrames / 2),
     };
   }
 }

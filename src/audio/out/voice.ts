@@ -85,13 +85,21 @@ export interface VoiceStats {
 const BACKOFF_MS = [100, 200, 400, 800, 1000];
 /** After a start, how long the level may overshoot before excess silence is dropped (overQueued), ms. */
 const SETTLE_MS = 2000;
+/** While Writes flow, the poll timer looks whether they still do every this many poll periods. */
+const QUIET_CHECKS = 10;
 
 export class OutVoice {
   private stream: NativePlayback | undefined;
   private readonly drift: DriftController | undefined;
   /** With QEMU's schedule: the level held is the slack at the next Write (slack.ts), not the fill. */
   private readonly slack: ScheduleSlack | undefined;
-  private readonly pollTimer: NodeJS.Timeout;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private readonly pollMs: number;
+  /** PipeWire: the Writes run the poll while they flow (see armPoll). */
+  private readonly pollFromWrites: boolean;
+  /** performance.now() of the last poll (a Write's or the timer's) and of the last Write. */
+  private lastPollAt = -Infinity;
+  private lastWriteAt = -Infinity;
   private reopenTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private closed = false;
@@ -152,8 +160,9 @@ export class OutVoice {
           ? new DriftController({ rate: format.rate, targetFrames: this.prebuffer.startFrames, learnS: 0, deadbandS: SLACK_DEADBAND_S })
           : new DriftController({ rate: format.rate, targetFrames: nominal });
     this.open();
-    this.pollTimer = setInterval(() => this.guarded(() => this.poll()), opts.pollMs ?? 50);
-    this.pollTimer.unref();
+    this.pollMs = opts.pollMs ?? 50;
+    this.pollFromWrites = opts.backend.kind === 'pipewire';
+    this.armPoll(this.pollMs);
   }
 
   private prebufferWith(jitterMs: number): Prebuffer {
@@ -257,6 +266,38 @@ export class OutVoice {
     this.lastStats = undefined;
   }
 
+  /**
+   * Who polls. While Writes flow (100/s on QEMU 10) on PipeWire, the Write that finds the last poll pollMs old
+   * runs it, and the timer only looks every QUIET_CHECKS polls' time whether they still flow: a
+   * timer firing between the Writes cost a main-thread wakeup 20 times a second, each as dear as
+   * a Write's (issue 17: ten bridges' CPU). When they stop, the timer polls every pollMs again.
+   * Node wakes for a timer at the time it was first due even if it was moved (refresh() or
+   * clear + set), so the timer is re-armed only from its own callback (and at SetEnabled(false),
+   * where the poll must notice the played-out ring soon to cork).
+   * A poll right after a Write sees the fill at one phase of QEMU's block. The graph's own step (a
+   * quantum taken at once) would beat against that phase at the drift rate and swing the ratio:
+   * drift control and the slack take smoothFill() instead. PulseAudio's stats carry no cycle time,
+   * so there the timer keeps polling at its own phase.
+   */
+  private armPoll(ms: number): void {
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(() => this.onPollTimer(), ms);
+    this.pollTimer.unref();
+  }
+
+  private onPollTimer(): void {
+    this.pollTimer = undefined;
+    if (this.closed) return;
+    if (this.pollFromWrites && performance.now() - this.lastWriteAt < this.pollMs) return this.armPoll(this.pollMs * QUIET_CHECKS);
+    this.pollNow();
+    this.armPoll(this.pollMs);
+  }
+
+  private pollNow(): void {
+    this.lastPollAt = performance.now();
+    this.guarded(() => this.poll());
+  }
+
   private poll(): void {
     const s = this.stream;
     if (!s) return;
@@ -288,7 +329,10 @@ export class OutVoice {
     }
     if (this.enabled && this.active && st.state === 'streaming' && this.drift) {
       if (this.slack) {
-        const x = this.slack.sample(st, performance.now(), this.prebuffer.startFrames);
+        // Smoothed, the slack no longer shows the graph's pulls (one request tall): it is held at
+        // the threshold itself, whatever the phase of the poll against them (slack.ts).
+        const smoothed = cycleAgeNs(st) !== undefined;
+        const x = this.slack.sample({ ...st, fillFrames: smoothFill(st, this.format.rate) }, performance.now(), this.prebuffer.startFrames, smoothed);
         if (x) {
           if (x.targetFrames !== this.drift.targetFrames) this.drift.setTarget(x.targetFrames);
           s.setRate(this.drift.update(x.slackFrames, now));
@@ -299,7 +343,7 @@ export class OutVoice {
           s.setRate(1);
         }
       } else {
-        s.setRate(this.drift.update(st.fillFrames, now));
+        s.setRate(this.drift.update(smoothFill(st, this.format.rate), now));
       }
     }
     // Disabled by the guest: cork once the ring has played out (plus a margin for what the
@@ -348,6 +392,8 @@ export class OutVoice {
     s.write(block, dueInMs === undefined ? undefined : dueInMs * 1e6);
     if (dueInMs !== undefined) this.slack?.noteWrite(performance.now() + dueInMs);
     this.queuedSincePoll += frames;
+    this.lastWriteAt = performance.now();
+    if (this.pollFromWrites && this.lastWriteAt - this.lastPollAt >= this.pollMs) this.pollNow();
   }
 
   /**
@@ -375,6 +421,7 @@ export class OutVoice {
   setEnabled(enabled: boolean): void {
     this.enabled = enabled;
     this.emptySinceMs = undefined;
+    if (!enabled && !this.closed) this.armPoll(this.pollMs); // the Writes stop: cork once played out
     // The guest stopped: what is queued is the end of its sound, however short. Without this, a
     // tail below the start threshold (after an underrun or an uncork re-armed the prebuffer) waited
     // in the ring for the next sound, and the poll never corked (the ring never ran out).
@@ -430,7 +477,7 @@ export class OutVoice {
   async fini(timeoutMs?: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.pollTimer);
+    clearTimeout(this.pollTimer);
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     this.reopenTimer = undefined;
     const s = this.stream;
@@ -454,10 +501,30 @@ export class OutVoice {
   /** Immediate close without draining (bridge shutting down hard). */
   abort(): void {
     this.closed = true;
-    clearInterval(this.pollTimer);
+    clearTimeout(this.pollTimer);
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     this.dropStream();
   }
+}
+
+/** Longest time since the stream's last graph cycle that smoothFill() accounts for (a graph that stalled is not running). */
+const MAX_CYCLE_AGE_NS = 100e6;
+
+/** ns since the stream's last graph cycle began, when the stats say (PipeWire) and it is within MAX_CYCLE_AGE_NS. */
+function cycleAgeNs(st: NativePlaybackStats): number | undefined {
+  if (st.timeNs === undefined) return undefined;
+  const since = st.nowNs - st.timeNs;
+  return since >= 0 && since <= MAX_CYCLE_AGE_NS ? since : undefined;
+}
+
+/**
+ * The fill as if the graph took its frames continuously instead of a quantum at each cycle: the
+ * ring only drops when the stream's cycle runs, so the frames the graph has used since the last
+ * cycle began are taken off (PipeWire stats; others have no cycle time and are returned as is).
+ */
+export function smoothFill(st: NativePlaybackStats, rate: number): number {
+  const since = cycleAgeNs(st);
+  return since === undefined ? st.fillFrames : st.fillFrames - (since * rate) / 1e9;
 }
 
 function sleep(ms: number): Promise<void> {
