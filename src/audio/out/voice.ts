@@ -380,6 +380,7 @@ export class OutVoice {
     }
     if (this.overQueued() && isSilence(this.format.layout, block, 0, block.length)) {
       this.silenceSkippedFrames += frames;
+      this.wrote();
       return;
     }
     if (!this.active) {
@@ -392,6 +393,11 @@ export class OutVoice {
     s.write(block, dueInMs === undefined ? undefined : dueInMs * 1e6);
     if (dueInMs !== undefined) this.slack?.noteWrite(performance.now() + dueInMs);
     this.queuedSincePoll += frames;
+    this.wrote();
+  }
+
+  /** A Write was handled (queued or skipped): Writes still flow, and one runs the poll when due (armPoll). */
+  private wrote(): void {
     this.lastWriteAt = performance.now();
     if (this.pollFromWrites && this.lastWriteAt - this.lastPollAt >= this.pollMs) this.pollNow();
   }
