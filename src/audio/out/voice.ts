@@ -117,8 +117,7 @@ export class OutVoice {
   private droppedFrames = 0;
   private silenceSkippedFrames = 0;
   private writtenFrames = 0;
-  /** When lastStats was polled (performance.now()), and the frames queued since. */
-  private polledAtMs: number | undefined;
+  /** Frames queued since lastStats was polled (at lastPollAt). */
   private queuedSincePoll = 0;
   /** When the stream last (re)started (performance.now()): overQueued() waits SETTLE_MS after it. */
   private startedAtMs: number | undefined;
@@ -217,9 +216,7 @@ export class OutVoice {
     this.wasStreaming = false;
     this.lastNativeUnderruns = 0;
     this.overflowBase = this.overflowFrames;
-    this.drift?.reset();
-    this.slack?.reset();
-    this.startedAtMs = performance.now();
+    this.levelRestarts();
     this.active = true;
     if (!this.enabled) this.emptySinceMs = undefined;
     this.opts.log?.info('speaker stream open', { voice: this.id.toString(), format: this.format.describe, backend: this.opts.backend.kind });
@@ -279,6 +276,13 @@ export class OutVoice {
    * drift control and the slack take smoothFill() instead. PulseAudio's stats carry no cycle time,
    * so there the timer keeps polling at its own phase.
    */
+  /** The stream (re)starts from its prebuffer: the level is held from scratch, and overQueued() waits SETTLE_MS. */
+  private levelRestarts(): void {
+    this.drift?.reset();
+    this.slack?.reset();
+    this.startedAtMs = performance.now();
+  }
+
   private armPoll(ms: number): void {
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = setTimeout(() => this.onPollTimer(), ms);
@@ -308,7 +312,6 @@ export class OutVoice {
       st = { state: 'error', error: (err as Error).message } as NativePlaybackStats;
     }
     this.lastStats = st;
-    this.polledAtMs = performance.now();
     this.queuedSincePoll = 0;
     if (st.state === 'streaming' || st.state === 'paused') this.wasStreaming = true;
     if (st.error || st.state === 'error' || (this.wasStreaming && st.state === 'unconnected')) {
@@ -323,9 +326,7 @@ export class OutVoice {
     const now = Date.now();
     if (du > 0 && this.slack) {
       // The stream prebuffers again and starts anew: hold the slack from that start on.
-      this.drift?.reset();
-      this.slack.reset();
-      this.startedAtMs = performance.now();
+      this.levelRestarts();
     }
     if (this.enabled && this.active && st.state === 'streaming' && this.drift) {
       if (this.slack) {
@@ -417,9 +418,9 @@ export class OutVoice {
    */
   private overQueued(): boolean {
     const st = this.lastStats;
-    if (!this.drift || !st || st.state !== 'streaming' || this.polledAtMs === undefined) return false;
+    if (!this.drift || !st || st.state !== 'streaming') return false;
     if (this.startedAtMs === undefined || performance.now() - this.startedAtMs < SETTLE_MS) return false;
-    const playedSince = ((performance.now() - this.polledAtMs) * this.format.rate) / 1000;
+    const playedSince = ((performance.now() - this.lastPollAt) * this.format.rate) / 1000;
     const needs = this.prebuffer.targetFrames + this.latencyFrames;
     return st.fillFrames + this.queuedSincePoll - playedSince >= needs + 2 * this.prebuffer.blockFrames;
   }
@@ -433,9 +434,7 @@ export class OutVoice {
     // in the ring for the next sound, and the poll never corked (the ring never ran out).
     if (!enabled && this.stream && this.active) this.stream.playOut();
     if (enabled) {
-      this.drift?.reset();
-      this.slack?.reset();
-      this.startedAtMs = performance.now();
+      this.levelRestarts();
       if (this.stream && !this.active) {
         this.stream.setActive(true);
         this.active = true;
