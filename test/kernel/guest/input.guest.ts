@@ -95,9 +95,9 @@ const keysSince = (from: number): ['press' | 'release', number][] => peer.keys.s
  * bridge attaches, then opens the devices: pressing before that is not forwarded). The bridges
  * start at once and share a VM, so each probes with its own key: another's probe proves nothing.
  */
-async function startBridge(args: string[], probeId: string, probeKey: number, opts: GuestCliOptions = {}, vm = peer): Promise<BridgeProcess> {
+async function startBridge(args: string[], probeId: string, probeKey: number, opts: GuestCliOptions = {}, vm = peer, ready = /attached to VM/): Promise<BridgeProcess> {
   const b = startCli(args, opts);
-  await b.waitLog(/attached to VM/, 90_000);
+  await b.waitLog(ready, 90_000);
   await b.until(`a key press on ${probeId} (a real evdev device) to reach the VM`, 60_000, async () => {
     const from = vm.keys.length;
     await uinput.frame(probeId, [EV_KEY, probeKey, 1]);
@@ -164,7 +164,9 @@ const bridges = {
     deferred.host = new HostReader(dev.kbd8);
     await uinput.frame('kbd8', [EV_KEY, KEY_A, 1]);
     await uinput.frame('kbd8', [EV_KEY, KEY_LEFTSHIFT, 1]);
-    return startBridge([...runArgs(bus.address, dev.kbd8), '--grab-toggle', 'KEY_LEFTCTRL+KEY_F11'], 'kbd8', KEY_F8);
+    // probed only once the route has started: the bridge reads the keys held down when it opens the
+    // device (EVIOCGKEY), and an F8 probe pressed at that moment joins A and Shift in what it reports
+    return startBridge([...runArgs(bus.address, dev.kbd8), '--grab-toggle', 'KEY_LEFTCTRL+KEY_F11'], 'kbd8', KEY_F8, {}, peer, /input: started/);
   }),
   // D: all-keyboards/all-mice as nobody in group input, on the second VM; --no-grab: it opens the
   // devices the others hold grabbed (and keeps the default Ctrl+Ctrl hotkey, which B does not press)
