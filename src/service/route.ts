@@ -101,6 +101,9 @@ export interface AudioOutCounters {
   overruns: number;
   /** frames lost while no stream was open (the sound server was gone) */
   lostFrames: number;
+  /** frames of digital silence not queued because the ring already held two blocks more than it needs
+   * (QEMU sends at its own clock; a sink running slow would otherwise let the backlog grow) */
+  silenceSkippedFrames: number;
   /** streams opened again after the sound server went away */
   reconnects: number;
   /** (ratio - 1) * 1e6 of the drift controller */
@@ -157,7 +160,7 @@ export type CountersOf<N extends RouteName> = Extract<RouteCounters, { route: N 
 /** A route's counters before anything happened (what a route that never started shows). */
 export function emptyCounters<N extends RouteName>(route: N, target = ''): CountersOf<N> {
   const all: { [K in RouteName]: CountersOf<K> } = {
-    'audio-out': { route: 'audio-out', target, format: '', blockFrames: 0, targetLatencyMs: 0, measuredLatencyMs: 0, frames: 0, fillFrames: 0, underruns: 0, overruns: 0, lostFrames: 0, reconnects: 0, driftPpm: 0, rateRatio: 1 },
+    'audio-out': { route: 'audio-out', target, format: '', blockFrames: 0, targetLatencyMs: 0, measuredLatencyMs: 0, frames: 0, fillFrames: 0, underruns: 0, overruns: 0, lostFrames: 0, silenceSkippedFrames: 0, reconnects: 0, driftPpm: 0, rateRatio: 1 },
     'audio-in': { route: 'audio-in', target, open: false, reads: 0, paddedReads: 0, underruns: 0 },
     camera: { route: 'camera', target, fps: 0, converted: 0, repeated: 0, dropped: 0, latencyP50Ms: 0, latencyP99Ms: 0, viewer: false },
     input: { route: 'input', target, devices: [], forwardTo: 'guest', grabbed: false, forwarded: 0, dropped: 0, lastError: '', ringOrder: 0 },

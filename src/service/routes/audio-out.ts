@@ -154,6 +154,7 @@ export class AudioOutRoute implements Route<QemuSession> {
       underruns: st?.underruns ?? 0,
       overruns: st?.overflowFrames ?? 0,
       lostFrames: st?.droppedFrames ?? 0,
+      silenceSkippedFrames: st?.silenceSkippedFrames ?? 0,
       reconnects: st?.reconnects ?? 0,
       driftPpm: (ratio - 1) * 1e6,
       rateRatio: ratio,

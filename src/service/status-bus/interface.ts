@@ -66,6 +66,7 @@ export const COUNTER_TYPES: CounterTypes = {
     underruns: 't',
     overruns: 't',
     lostFrames: 't',
+    silenceSkippedFrames: 't',
     reconnects: 't',
     driftPpm: 'd',
     rateRatio: 'd',

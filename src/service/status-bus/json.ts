@@ -21,6 +21,7 @@ const audioOut = z
     underruns: count.describe('times the sink ran dry while the guest played (the guest did not deliver in time)'),
     overruns: count.describe('frames dropped because the queue was full (the sound server did not take them in time)'),
     lostFrames: count.describe('frames lost while the sound server was gone'),
+    silenceSkippedFrames: count.describe('frames of digital silence not queued because the queue already held two blocks more than needed (the sink ran slower than QEMU sends)'),
     reconnects: count.describe('streams opened again after the sound server went away'),
     driftPpm: z.number().describe('rate correction of the drift controller, parts per million'),
     rateRatio: z.number().describe('current resampling ratio (1 = none)'),
