@@ -71,8 +71,12 @@ function memOf(pid: number): Mem {
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** glibc maps each thread's malloc arena at an address aligned to its 64 MiB HEAP_MAX_SIZE. */
+const ARENA_ALIGN = 64n << 20n;
+
 /** Rss of one process by what is mapped (/proc/PID/smaps), in MB: each file by name, Node's own
- *  binary by segment, anonymous memory as V8's heap pages (256 KiB chunks), malloc arenas and the rest. */
+ *  binary by segment, anonymous memory as V8's heap pages (256 KiB chunks), malloc's thread arenas,
+ *  thread stacks (8 MiB) and the rest. */
 function rssByMapping(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   let key = '';
@@ -86,7 +90,10 @@ function rssByMapping(pid: number): Map<string, number> {
       else if (name.startsWith('memfd:pipewire')) key = 'PipeWire shared memory (memfd)';
       else if (name !== '') key = name;
       else if (perms.includes('x')) key = 'anonymous executable (JIT code)';
-      else key = size === 256 ? 'anonymous 256 KiB chunks (V8 heap pages)' : 'anonymous other (thread arenas, stacks, V8 large objects)';
+      else if (size === 256) key = 'anonymous 256 KiB chunks (V8 heap pages)';
+      else if (perms.startsWith('rw') && BigInt(`0x${m[1]}`) % ARENA_ALIGN === 0n) key = 'malloc thread arenas (PipeWire, libuv and V8 worker threads)';
+      else if (size === 8192) key = 'thread stacks (8 MiB each)';
+      else key = 'anonymous other (V8 large objects, mmapped malloc blocks)';
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line);
