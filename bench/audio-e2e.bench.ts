@@ -19,6 +19,7 @@
 // 23 ms), QEMU's hda-codec transfer buffer (kept about half full: ~23 ms) and one graph quantum.
 import type { ChildProcess } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { SoundServerChoice } from '../src/audio/backend';
 import { ConfigSchema } from '../src/config/schema';
@@ -395,22 +396,33 @@ const p50 = (xs: Onset[]): number => percentile(xs.map((o) => o.latencyMs).sort(
 const p99 = (xs: Onset[]): number => percentile(xs.map((o) => o.latencyMs).sort((a, b) => a - b), 99);
 
 export async function run(ctx: BenchContext): Promise<BenchRow[]> {
-  // 32 calm bursts for at least 30 onsets when a burst or two is lost on a loaded machine
-  const k = Math.max(8, Math.round(32 * ctx.durationScale));
+  // 32 calm bursts for at least 30 onsets when a burst or two is lost on a loaded machine;
+  // QDB_E2E_BURSTS=K asks for K calm and K busy bursts per path (more bursts: a glitch count that
+  // can tell two paths apart; ~1 s of run time per unit of K).
+  const asked = process.env.QDB_E2E_BURSTS;
+  const k = asked ? Number(asked) : Math.max(8, Math.round(32 * ctx.durationScale));
+  if (!Number.isInteger(k) || k < 8 || k > 1000) throw Object.assign(new Error(`QDB_E2E_BURSTS=${asked ?? ''} must be a whole number from 8 to 1000`), { code: 'EBURSTS' });
   const all: AudioPath[] = [
     { key: 'pipewire-10.0', label: "QEMU 10.0's own -audiodev pipewire", qemu: target('10.0'), via: 'pipewire' },
     { key: 'bridge-10.0', label: 'bridge on QEMU 10.0 (-audiodev dbus)', qemu: target('10.0'), via: 'bridge' },
     { key: 'pa-10.0', label: "QEMU 10.0's own -audiodev pa (pipewire-pulse)", qemu: target('10.0'), via: 'pa' },
     { key: 'bridge-7.2', label: 'bridge on QEMU 7.2 (-audiodev dbus)', qemu: target('7.2'), via: 'bridge' },
   ];
-  // QDB_E2E_PATHS=bridge-10.0,pipewire-10.0 runs only those (investigating one path; the first
-  // named is then every row's baseline). Unset: all four, QEMU's own pipewire first.
+  // QDB_E2E_PATHS=bridge-10.0,pipewire-10.0 runs only those, in that order (investigating one
+  // path; the first named is then every row's baseline). A path named again runs again, as a
+  // round of its own ("pipewire-10.0,bridge-10.0,pipewire-10.0,bridge-10.0": an interleaved A/B
+  // whose rounds meet the same load). Unset: all four, QEMU's own pipewire first.
   const only = process.env.QDB_E2E_PATHS?.split(',').map((x) => x.trim());
-  const paths = only ? all.filter((p) => only.includes(p.key)) : all;
-  if (paths.length === 0) throw Object.assign(new Error(`QDB_E2E_PATHS=${process.env.QDB_E2E_PATHS} names none of ${all.map((p) => p.key).join(', ')}`), { code: 'EPATHS' });
+  const paths: AudioPath[] = [];
+  for (const key of only ?? all.map((p) => p.key)) {
+    const p = all.find((x) => x.key === key);
+    if (!p) throw Object.assign(new Error(`QDB_E2E_PATHS=${process.env.QDB_E2E_PATHS}: '${key}' is none of ${all.map((x) => x.key).join(', ')}`), { code: 'EPATHS' });
+    const round = paths.filter((x) => x.key === key).length + 1;
+    paths.push(round === 1 ? p : { ...p, label: `${p.label}, round ${round}` });
+  }
   const results: Array<{ p: AudioPath; r: PathResult }> = [];
   for (const p of paths) {
-    ctx.log(`${p.label}: ${2 * k + 1} bursts (${k} with the other core busy)`);
+    ctx.log(`${p.label}: ${2 * k + 1} bursts (${k} with the other core busy); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     const r = await measure(p, k, ctx);
     ctx.log(`${p.label}: latencies (ms) ${r.calm.map((o) => o.latencyMs.toFixed(1)).join(' ')} | busy ${r.busy.map((o) => o.latencyMs.toFixed(1)).join(' ')}`);
     ctx.log(`${p.label}: onset p50 ${p50(r.calm).toFixed(1)} ms, p99 ${p99(r.calm).toFixed(1)} ms over ${r.calm.length}; busy: ${r.gaps} gaps, ${r.discontinuities} breaks; ${layerNote(r.layers)}; graph at ${r.graphPct.toFixed(1)} % of real time; ${r.seconds.toFixed(0)} s`);
@@ -438,7 +450,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         'ms',
         (x) => p50(x.calm),
         `p99 ${p99(r.calm).toFixed(1)} ms, min ${Math.min(...r.calm.map((o) => o.latencyMs)).toFixed(1)} ms over ${r.calm.length} onsets ` +
-          `(${k - r.calm.length} of ${k} bursts without one); stamps ${r.realtime ? 'by SCHED_FIFO readers' : 'NOT real-time (not root): marker stamps may be late under load'}${r.bridgeCalm}`,
+          `(${k - r.calm.length} of ${k} bursts without one); recorders and stamps ${r.realtime ? 'SCHED_FIFO' : 'NOT real-time (not root): stamps may be late and the recorders starved under load'}${r.bridgeCalm}`,
       ),
       versus('guest sound start -> sink onset, p99', 'ms', (x) => p99(x.calm)),
       versus(
