@@ -20,14 +20,16 @@
 // Capture: pw-record on the sink's monitor (stream.capture.sink=true) at the graph rate (no
 // resampling), raw samples to a pipe that we read (`-`: pw-record then writes no WAV header;
 // under `stdbuf -o0`, as stdio would otherwise hold them back in 4 KiB pieces, it writes each
-// quantum as it gets it). pw-record runs SCHED_FIFO like the stamper (when root): time-shared, it
-// was itself starved on a loaded core and lost or repeated exactly one quantum (a 256-frame phase
-// step) at a graph cycle it ran late, at the sink's monitor and at a playback node's output alike:
-// 53 of 66 and 21 of 32 breaks found in two paths' busy bursts at load 3-4, 1 of 14 and 1 of 50 once
-// it ran SCHED_FIFO. Those were the recorder's, not what the sink played, and they fell on
-// whichever path left the recorder less CPU. Each chunk is stamped when it arrives. The frame count is NOT a clock:
-// on a loaded machine the graph driver skips cycles (seen: 0.65-1.4 s lost in 30 s at load 10),
-// so a frame is timed only from the chunks that arrived with it or shortly after it. The graph
+// quantum as it gets it). pw-record runs SCHED_FIFO like the stamper (when root). Its data thread
+// is SCHED_FIFO 88 either way (PipeWire's module-rt); time-shared, its main thread, the one this
+// changes, was starved on a loaded core and the recording lost or repeated exactly one quantum (a
+// 256-frame phase step) at a graph cycle run late, at the sink's monitor and at a playback node's
+// output alike: 53 of 66 and 21 of 32 breaks found in two paths' busy bursts at load 3-8, 1 of 14
+// and 1 of 50 with the main thread SCHED_FIFO. Those were the recorder's, not what the sink
+// played, counted against whichever path it was recording.
+// Each chunk is stamped when it arrives. The frame count is NOT a clock: on a loaded machine the
+// graph driver skips cycles (seen: 0.65-1.4 s lost in 30 s at load 10), so a frame is timed only
+// from the chunks that arrived with it or shortly after it. The graph
 // cycle that gave the sink the quantum [E - Q, E) began at  arrival - d  for the chunk ending at
 // frame E, where d >= 0 is that chunk's delivery delay (pw-record's process call, one pipe write,
 // the stamper's read()). Frame f of that quantum passed the sink at cycle start + (f - (E - Q))/rate,
