@@ -14,11 +14,14 @@
 // quantum forced to 256 (the low-latency setting of the issue's target row), so every backend
 // meets the same graph. The first K bursts give the latency rows (p50/p99); then a busy-loop child
 // takes the other core and the next K bursts are searched for glitches (silent gaps >= 5 ms and
-// breaks in the sine inside each burst), plus, on the bridge paths, the bridge's own underrun count.
+// breaks in the sine inside each burst, and a burst the guest played whole that has no onset of
+// its own at the sink), plus, on the bridge paths, the bridge's own underrun count. The recorders
+// run SCHED_FIFO (test/harness/onset.ts), so a glitch is the sink's, not a starved recorder's.
 // The latency includes what every path shares: the guest's device buffer (at most 4 x 256 frames,
 // 23 ms), QEMU's hda-codec transfer buffer (kept about half full: ~23 ms) and one graph quantum.
 import type { ChildProcess } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { SoundServerChoice } from '../src/audio/backend';
 import { ConfigSchema } from '../src/config/schema';
@@ -53,6 +56,10 @@ interface PathResult {
   calm: Onset[];
   busy: Onset[];
   missing: number[];
+  /** busy bursts without an onset at the sink although the guest played them whole (each counts as a glitch) */
+  lost: number;
+  /** busy bursts the glitch count covers: all but those the guest broke itself */
+  countedBursts: number;
   gaps: number;
   discontinuities: number;
   /** busy bursts left out of the glitch count: the guest itself underran while writing them */
@@ -355,6 +362,10 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
       discontinuities += g.breaks;
       counted.push({ burst: o.burst, ...g });
     }
+    // A busy burst the guest played whole but with no onset of its own at the sink was not heard
+    // as the guest played it (dropped, or run into the one before): one glitch each.
+    const lost = missing.filter((b) => b > k && xrunsAt.get(b + 1) === xrunsAt.get(b));
+    guestBroken += missing.filter((b) => b > k).length - lost.length;
     const graphPct = realTimePercent(rec, busyFromMs, busyToMs);
     const layers = attribute(counted, tapRec && glitchesByBurst(line, tapRec), glitchesByBurst(line, nodeRec));
     for (const d of layers.detail) ctx.log(`${p.label}: ${d}`);
@@ -363,6 +374,8 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
       calm: matched.filter((m) => m.burst < k),
       busy: matched.filter((m) => m.burst > k),
       missing,
+      lost: lost.length,
+      countedBursts: counted.length + lost.length,
       gaps,
       discontinuities,
       guestBroken,
@@ -395,25 +408,36 @@ const p50 = (xs: Onset[]): number => percentile(xs.map((o) => o.latencyMs).sort(
 const p99 = (xs: Onset[]): number => percentile(xs.map((o) => o.latencyMs).sort((a, b) => a - b), 99);
 
 export async function run(ctx: BenchContext): Promise<BenchRow[]> {
-  // 32 calm bursts for at least 30 onsets when a burst or two is lost on a loaded machine
-  const k = Math.max(8, Math.round(32 * ctx.durationScale));
+  // 32 calm bursts for at least 30 onsets when a burst or two is lost on a loaded machine;
+  // QDB_E2E_BURSTS=K asks for K calm and K busy bursts per path (more bursts: a glitch count that
+  // can tell two paths apart; ~1 s of run time per unit of K).
+  const asked = process.env.QDB_E2E_BURSTS;
+  const k = asked ? Number(asked) : Math.max(8, Math.round(32 * ctx.durationScale));
+  if (!Number.isInteger(k) || k < 8 || k > 1000) throw Object.assign(new Error(`QDB_E2E_BURSTS=${asked ?? ''} must be a whole number from 8 to 1000`), { code: 'EBURSTS' });
   const all: AudioPath[] = [
     { key: 'pipewire-10.0', label: "QEMU 10.0's own -audiodev pipewire", qemu: target('10.0'), via: 'pipewire' },
     { key: 'bridge-10.0', label: 'bridge on QEMU 10.0 (-audiodev dbus)', qemu: target('10.0'), via: 'bridge' },
     { key: 'pa-10.0', label: "QEMU 10.0's own -audiodev pa (pipewire-pulse)", qemu: target('10.0'), via: 'pa' },
     { key: 'bridge-7.2', label: 'bridge on QEMU 7.2 (-audiodev dbus)', qemu: target('7.2'), via: 'bridge' },
   ];
-  // QDB_E2E_PATHS=bridge-10.0,pipewire-10.0 runs only those (investigating one path; the first
-  // named is then every row's baseline). Unset: all four, QEMU's own pipewire first.
+  // QDB_E2E_PATHS=bridge-10.0,pipewire-10.0 runs only those, in that order (investigating one
+  // path; the first named is then every row's baseline). A path named again runs again, as a
+  // round of its own ("pipewire-10.0,bridge-10.0,pipewire-10.0,bridge-10.0": an interleaved A/B
+  // whose rounds meet the same load). Unset: all four, QEMU's own pipewire first.
   const only = process.env.QDB_E2E_PATHS?.split(',').map((x) => x.trim());
-  const paths = only ? all.filter((p) => only.includes(p.key)) : all;
-  if (paths.length === 0) throw Object.assign(new Error(`QDB_E2E_PATHS=${process.env.QDB_E2E_PATHS} names none of ${all.map((p) => p.key).join(', ')}`), { code: 'EPATHS' });
+  const paths: AudioPath[] = [];
+  for (const key of only ?? all.map((p) => p.key)) {
+    const p = all.find((x) => x.key === key);
+    if (!p) throw Object.assign(new Error(`QDB_E2E_PATHS=${process.env.QDB_E2E_PATHS}: '${key}' is none of ${all.map((x) => x.key).join(', ')}`), { code: 'EPATHS' });
+    const round = paths.filter((x) => x.key === key).length + 1;
+    paths.push(round === 1 ? p : { ...p, label: `${p.label}, round ${round}` });
+  }
   const results: Array<{ p: AudioPath; r: PathResult }> = [];
   for (const p of paths) {
-    ctx.log(`${p.label}: ${2 * k + 1} bursts (${k} with the other core busy)`);
+    ctx.log(`${p.label}: ${2 * k + 1} bursts (${k} with the other core busy); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     const r = await measure(p, k, ctx);
     ctx.log(`${p.label}: latencies (ms) ${r.calm.map((o) => o.latencyMs.toFixed(1)).join(' ')} | busy ${r.busy.map((o) => o.latencyMs.toFixed(1)).join(' ')}`);
-    ctx.log(`${p.label}: onset p50 ${p50(r.calm).toFixed(1)} ms, p99 ${p99(r.calm).toFixed(1)} ms over ${r.calm.length}; busy: ${r.gaps} gaps, ${r.discontinuities} breaks; ${layerNote(r.layers)}; graph at ${r.graphPct.toFixed(1)} % of real time; ${r.seconds.toFixed(0)} s`);
+    ctx.log(`${p.label}: onset p50 ${p50(r.calm).toFixed(1)} ms, p99 ${p99(r.calm).toFixed(1)} ms over ${r.calm.length}; busy: ${r.gaps} gaps, ${r.discontinuities} breaks, ${r.lost} bursts without an onset; ${layerNote(r.layers)}; graph at ${r.graphPct.toFixed(1)} % of real time; ${r.seconds.toFixed(0)} s`);
     // A path that lost bursts is reported with what it found (the notes say how many); no onset
     // at all means the measurement itself is broken.
     if (r.calm.length === 0) throw Object.assign(new Error(`${p.label}: no onset found after any of the first ${k} markers`), { code: 'EONSETS' });
@@ -421,7 +445,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
   }
   const base = results[0];
   const rows: BenchRow[] = [];
-  const glitches = (r: PathResult): number => r.gaps + r.discontinuities;
+  const glitches = (r: PathResult): number => r.gaps + r.discontinuities + r.lost;
   for (const { p, r } of results) {
     // every row of a path against the same measure of the baseline path
     const versus = (name: string, unit: string, measure: (x: PathResult) => number, note?: string): BenchRow => ({
@@ -438,14 +462,14 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         'ms',
         (x) => p50(x.calm),
         `p99 ${p99(r.calm).toFixed(1)} ms, min ${Math.min(...r.calm.map((o) => o.latencyMs)).toFixed(1)} ms over ${r.calm.length} onsets ` +
-          `(${k - r.calm.length} of ${k} bursts without one); stamps ${r.realtime ? 'by SCHED_FIFO readers' : 'NOT real-time (not root): marker stamps may be late under load'}${r.bridgeCalm}`,
+          `(${k - r.calm.length} of ${k} bursts without one); recorders and stamps ${r.realtime ? 'SCHED_FIFO' : 'NOT real-time (not root): stamps may be late and the recorders starved under load'}${r.bridgeCalm}`,
       ),
       versus('guest sound start -> sink onset, p99', 'ms', (x) => p99(x.calm)),
       versus(
-        `glitches in ${r.busy.length - r.guestBroken} bursts, other core busy`,
+        `glitches in ${r.countedBursts} bursts, other core busy`,
         'count',
         glitches,
-        `${r.gaps} gaps >= 5 ms, ${r.discontinuities} breaks in the sine; ${layerNote(r.layers)}; graph at ${r.graphPct.toFixed(1)} % of real time; ` +
+        `${r.gaps} gaps >= 5 ms, ${r.discontinuities} breaks in the sine, ${r.lost} bursts not heard as one (no onset of their own); ${layerNote(r.layers)}; graph at ${r.graphPct.toFixed(1)} % of real time; ` +
           `underruns ${r.underruns === undefined ? "not reported by QEMU's backend" : String(r.underruns)}; ` +
           `guest xruns ${r.guestXruns} (${r.guestBroken} bursts the guest broke itself are not counted); ` +
           `onset busy p50 ${p50(r.busy).toFixed(1)} ms, p99 ${p99(r.busy).toFixed(1)} ms over ${r.busy.length}; no onset for ${r.missing.length} of ${2 * k + 1} bursts${r.stalled ? `; ${r.stalled}` : ''}${r.bridgeBusy}`,

@@ -20,9 +20,16 @@
 // Capture: pw-record on the sink's monitor (stream.capture.sink=true) at the graph rate (no
 // resampling), raw samples to a pipe that we read (`-`: pw-record then writes no WAV header;
 // under `stdbuf -o0`, as stdio would otherwise hold them back in 4 KiB pieces, it writes each
-// quantum as it gets it). Each chunk is stamped when it arrives. The frame count is NOT a clock:
-// on a loaded machine the graph driver skips cycles (seen: 0.65-1.4 s lost in 30 s at load 10),
-// so a frame is timed only from the chunks that arrived with it or shortly after it. The graph
+// quantum as it gets it). pw-record runs SCHED_FIFO like the stamper (when root). Its data thread
+// is SCHED_FIFO 88 either way (PipeWire's module-rt); time-shared, its main thread, the one this
+// changes, was starved on a loaded core and the recording lost or repeated exactly one quantum (a
+// 256-frame phase step) at a graph cycle run late, at the sink's monitor and at a playback node's
+// output alike: 53 of 66 and 21 of 32 breaks found in two paths' busy bursts at load 3-8, 1 of 14
+// and 1 of 50 with the main thread SCHED_FIFO. Those were the recorder's, not what the sink
+// played, counted against whichever path it was recording.
+// Each chunk is stamped when it arrives. The frame count is NOT a clock: on a loaded machine the
+// graph driver skips cycles (seen: 0.65-1.4 s lost in 30 s at load 10), so a frame is timed only
+// from the chunks that arrived with it or shortly after it. The graph
 // cycle that gave the sink the quantum [E - Q, E) began at  arrival - d  for the chunk ending at
 // frame E, where d >= 0 is that chunk's delivery delay (pw-record's process call, one pipe write,
 // the stamper's read()). Frame f of that quantum passed the sink at cycle start + (f - (E - Q))/rate,
@@ -71,12 +78,22 @@ interface Stamper {
   exited: Promise<void>;
 }
 
+/** Whether the stamper and the recorders run SCHED_FIFO: when we may (root). */
+const REALTIME = process.getuid?.() === 0;
+
+/**
+ * The command line running `argv` (dying with us) SCHED_FIFO at priority 20 when REALTIME: below
+ * PipeWire's own data threads (88), above everything time-shared (QEMU, the busy loop, the bridge's
+ * main thread). Threads the program starts inherit the policy.
+ */
+function timingProcess(argv: string[]): [string, string[]] {
+  return REALTIME ? dieWithParent('chrt', ['-f', '20', ...argv]) : dieWithParent(argv[0], argv.slice(1));
+}
+
 /** Starts the stamper on a unix socket (path) or on `stdin` (a child's stdout); `onPiece` gets CLOCK_MONOTONIC ms. */
 function startStamper(source: string | Readable, onPiece: (atMs: number, data: Buffer) => void): Stamper {
-  const realtime = process.getuid?.() === 0;
-  const py = ['python3', '-c', STAMPER, typeof source === 'string' ? source : '-'];
-  // priority 20: below PipeWire's own data threads (88), above everything time-shared
-  const [cmd, args] = dieWithParent(realtime ? 'chrt' : py[0], realtime ? ['-f', '20', ...py] : py.slice(1));
+  const realtime = REALTIME;
+  const [cmd, args] = timingProcess(['python3', '-c', STAMPER, typeof source === 'string' ? source : '-']);
   const proc = spawn(cmd, args, { stdio: [typeof source === 'string' ? 'ignore' : source, 'pipe', 'pipe'] });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
@@ -171,7 +188,7 @@ export interface TimedRecording {
   left: Int16Array;
   /** One entry per chunk read from the pipe: its arrival (CLOCK_MONOTONIC ms) and the frame count after it. */
   chunks: Array<{ atMs: number; endFrame: number }>;
-  /** whether the chunks were stamped by a SCHED_FIFO reader */
+  /** whether the chunks were recorded and stamped SCHED_FIFO */
   realtime?: boolean;
 }
 
@@ -194,7 +211,7 @@ export function startTimedCapture(pw: PipeWire, quantum: number, o: { node?: str
   const target = o.node ?? pw.sink;
   const props = o.node ? `{ node.name=${name} }` : `{ node.name=${name} stream.capture.sink=true }`;
   const args = ['--target', target, '-P', props, '--rate', String(rate), '--channels', '2', '--format', 's16', '-'];
-  const [cmd, cmdArgs] = dieWithParent('stdbuf', ['-o0', 'pw-record', ...args]);
+  const [cmd, cmdArgs] = timingProcess(['stdbuf', '-o0', 'pw-record', ...args]);
   const proc: ChildProcess = spawn(cmd, cmdArgs, { env: clientEnv(pw.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
