@@ -122,6 +122,7 @@ export class PeerListener extends EventEmitter<PeerListenerEvents> {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.dispatcher.clear();
+    this.peer.conn.stop();
     destroyStream(this.peer.stream);
     this.emit('closed', cause);
   }

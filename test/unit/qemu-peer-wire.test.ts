@@ -139,6 +139,15 @@ describe('p2p wire reader', () => {
     expect(o.got[1]).toEqual(reference(good));
   });
 
+  it('after stop() (the owner closes) nothing more is delivered, not even what the same read carried', async () => {
+    const o = await openWire();
+    o.wire.on('message', () => o.wire.stop());
+    await send(o, [marshall(write(1, Buffer.from([1]))), marshall(write(2, Buffer.from([2])))], 4096);
+    await waitFor('the first message', 5000, () => o.got.length > 0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(o.got.map((m) => m.serial)).toEqual([1]);
+  });
+
   it('a frame dbus-native refuses (byte order, version, size, descriptors without fd passing) ends the connection with EPROTO', async () => {
     const good = marshall(write(1, Buffer.from([1])));
     const order = Buffer.from(good);

@@ -86,6 +86,8 @@ export class PeerWire extends EventEmitter<PeerWireEvents> {
   /** bytes of the message being framed; 0 while its fixed header is not in */
   private need = 0;
   private failed = false;
+  /** stop() was called */
+  private stopped = false;
   private ended = false;
   private lastError: Error | undefined;
   private cache: FieldCache | undefined;
@@ -124,6 +126,16 @@ export class PeerWire extends EventEmitter<PeerWireEvents> {
     });
   }
 
+  /**
+   * Delivers nothing more (the owner closes the stream): messages still held from the last read
+   * are dropped, as dbus-native's reader stopped at a destroyed stream.
+   */
+  stop(): void {
+    this.stopped = true;
+    this.chunks = [];
+    this.held = 0;
+  }
+
   /** Sends one message (marshalled by dbus-native); queued until the handshake is over. */
   message(msg: dbus.Message): boolean {
     if (this.ended) return false;
@@ -140,10 +152,10 @@ export class PeerWire extends EventEmitter<PeerWireEvents> {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.failed) return;
+    if (this.failed || this.stopped) return;
     this.chunks.push(chunk);
     this.held += chunk.length;
-    while (!this.failed) {
+    while (!this.failed && !this.stopped) {
       let msg: dbus.Message;
       try {
         if (this.need === 0) {
