@@ -2,7 +2,10 @@
 // flavour) on the VM bus, in one process of their own so their CPU is measured apart from the
 // bridges'. Each fake, once a bridge registered its audio listener, sends audio Writes at real time
 // (one 10 ms block of 480 frames, 48 kHz S16 stereo, per 10 ms of wall time, catching up after a
-// late timer like QEMU's audio timer); a fake started with `updates` also sends full-frame
+// late timer like QEMU's audio timer) and, while its input voice is enabled (the guest records),
+// Reads it on the same tick as QEMU does (audio_run_in on the audio timer runs the dbus backend's
+// read for every enabled input voice: AudioInListener.Read of the block that became due, a call
+// QEMU waits for, so a fake never has two in flight); a fake started with `updates` also sends full-frame
 // 1280x800 Listener.Update calls at 30/s to its console listener (the copy path QEMU takes
 // without Unix.Map; pre-marshalled, so the fake's cost is the socket write, not dbus-native).
 //
@@ -11,7 +14,7 @@
 //   {"cmd":"stop","i":0}                                     -> {"ev":"down","i":0,"t":<ms>}
 //   {"cmd":"updates","i":0,"on":true}                        -> {"ev":"updates","i":0,"on":true}
 //   {"cmd":"mic","on":false}                                 -> {"ev":"mic","on":false} (SetEnabled on every audio-in voice)
-//   {"cmd":"stats"}                                          -> {"ev":"stats","writes":N,"updates":N,"skipped":N}
+//   {"cmd":"stats"}                                          -> {"ev":"stats","writes":N,"reads":N,"shortReads":N,"updates":N,"skipped":N}
 // Events carry wall-clock times (performance.timeOrigin + performance.now(), ms), comparable with
 // the bench process's. Unsolicited: {"ev":"listener","i":0,"kind":"audio-out","t":<ms>} when a
 // listener's registration completed; {"ev":"error","message":"..."} on anything unexpected.
@@ -33,6 +36,10 @@ const emit = (o: Record<string, unknown>): void => void process.stdout.write(JSO
 interface Fake {
   peer: FakeQemuPeer;
   updates: boolean;
+  /** the input voice is enabled (greet() enables it; the `mic` command toggles it) */
+  recording: boolean;
+  /** a Read is in flight (QEMU's main loop waits for its answer) */
+  reading: boolean;
 }
 
 const busAddress = process.argv[2];
@@ -42,6 +49,9 @@ const block = Buffer.alloc(BLOCK_FRAMES * BYTES_PER_FRAME);
 for (let i = 0; i < block.length; i += 2) block.writeInt16LE(Math.round(8000 * Math.sin((i / 4) * 0.0576)), i);
 const update = marshalledUpdate(WIDTH, HEIGHT);
 let writes = 0;
+let reads = 0;
+/** Reads answered with fewer bytes than asked (the bridge had less captured audio) */
+let shortReads = 0;
 let updatesSent = 0;
 let skipped = 0;
 
@@ -51,7 +61,7 @@ function live(f: Fake, kind: FakeListenerPeer['kind']): FakeListenerPeer[] {
 
 async function start(i: number, name: string, camera: boolean): Promise<void> {
   const peer = await FakeQemuPeer.start({ busAddress, name, flavour: '10.1', width: camera ? WIDTH : 640, height: camera ? HEIGHT : 480 });
-  const f: Fake = { peer, updates: false };
+  const f: Fake = { peer, updates: false, recording: true, reading: false };
   peer.onListener = async (l) => {
     emit({ ev: 'listener', i, kind: l.kind, t: now() });
     if (l.kind === 'console') {
@@ -89,7 +99,27 @@ function audioClock(): void {
         }
       }
     }
+    if (n > 0) for (const f of fakes.values()) if (f.recording && !f.reading) void record(f, n);
   }, 10);
+}
+
+/** QEMU's audio_run_in for one enabled input voice: Read the blocks that became due, one call at a time. */
+async function record(f: Fake, blocks: number): Promise<void> {
+  f.reading = true;
+  try {
+    for (let k = 0; k < blocks; k++) {
+      for (const l of live(f, 'audio-in')) {
+        const got = (await l.call('Read', 'tt', [voice, BigInt(block.length)], { reply: true })) as [Uint8Array] | Uint8Array | undefined;
+        const data = Array.isArray(got) ? got[0] : got;
+        reads++;
+        if (!data || data.length < block.length) shortReads++;
+      }
+    }
+  } catch {
+    // The listener went away mid-Read (a VM stop): QEMU drops the voice's listener too.
+  } finally {
+    f.reading = false;
+  }
 }
 
 /** 30 full-frame Updates a second to each console listener of a fake with updates on. */
@@ -130,13 +160,16 @@ async function handle(line: string): Promise<void> {
     }
     case 'mic': {
       // The guest starts or stops recording: QEMU's SetEnabled on the input voice (greet() enabled it).
-      const calls = [...fakes.values()].flatMap((f) => live(f, 'audio-in').map((l) => l.call('SetEnabled', 'tb', [voice, c.on === true])));
+      const calls = [...fakes.values()].flatMap((f) => {
+        f.recording = c.on === true;
+        return live(f, 'audio-in').map((l) => l.call('SetEnabled', 'tb', [voice, c.on === true]));
+      });
       await Promise.all(calls);
       emit({ ev: 'mic', on: c.on === true, voices: calls.length });
       return;
     }
     case 'stats':
-      emit({ ev: 'stats', writes, updates: updatesSent, skipped });
+      emit({ ev: 'stats', writes, reads, shortReads, updates: updatesSent, skipped });
       return;
     default:
       throw new Error(`unknown command ${c.cmd}`);

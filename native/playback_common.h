@@ -78,6 +78,27 @@ struct PlaybackOptions {
 //   void PlayOut();                          // play what is queued without the start threshold
 //   void ApplyStartFrames(uint32_t frames);  // start_frames_ changed (already stored)
 //   void Teardown();                         // idempotent; also called by the destructor
+// Property names of stats(), made once per stream and kept (JS thread only). A name made from a C
+// string is looked up in V8's string table on every use: that was most of a stats() call in perf
+// (issue 17: drift control polls 20 times a second per voice). A kept name is looked up once. Kept
+// in an array: Node 20's napi_create_reference takes no strings.
+class StatsKeys {
+ public:
+  napi_value operator()(Napi::Env env, const char* name) {
+    if (held_.IsEmpty()) held_ = Napi::Persistent(Napi::Array::New(env));
+    Napi::Array a = held_.Value().As<Napi::Array>();
+    for (uint32_t i = 0; i < names_.size(); i++)
+      if (names_[i] == name) return a.Get(i);
+    a.Set(uint32_t(names_.size()), Napi::String::New(env, name));
+    names_.push_back(name);
+    return a.Get(uint32_t(names_.size() - 1));
+  }
+
+ private:
+  Napi::Reference<Napi::Array> held_;
+  std::vector<const char*> names_;
+};
+
 template <typename Derived>
 class PlaybackBase : public Napi::ObjectWrap<Derived> {
  public:
@@ -147,6 +168,7 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
   std::unique_ptr<SpscRing> ring_;
   bool closed_ = false;  // JS thread only: set by close()
 
+  StatsKeys key_;  // stats() property names (JS thread only)
   std::atomic<int> state_{kPlaybackUnconnected};
   // When the next Write is due, CLOCK_MONOTONIC ns; 0 = no schedule (write() without one). Stored
   // by the JS thread with each write() BEFORE the frames go into the ring; the server thread's
@@ -173,7 +195,7 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
-    const std::string who = std::string(Derived::kClassName) + ".write";
+    static const std::string who = std::string(Derived::kClassName) + ".write";
     Napi::Uint8Array ta = ArgBytes(Arg(info, 0), who, "data");
     int64_t due = 0;
     if (info.Length() > 1 && !info[1].IsUndefined()) {
@@ -201,19 +223,19 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
     // The server's part first, then the ring: what the server holds counts toward the fill
     // (PulseAudio takes data ahead of playback), and that is the queue drift control must see.
     double server_queued = derived().AddServerStats(r);
-    r.Set("fillFrames", double(ring_->Fill() / stride_) + server_queued);
-    r.Set("capacityFrames", double(ring_->capacity_bytes() / stride_));
-    r.Set("writtenFrames", double(written_frames_));
-    r.Set("consumedFrames", double(consumed_frames_.load()));
-    r.Set("underruns", double(underruns_.load()));
-    r.Set("underrunFrames", double(underrun_frames_.load()));
-    r.Set("overflowFrames", double(overflow_frames_.load()));
-    r.Set("cycles", double(cycles_.load()));
-    r.Set("drained", drained_.load());
-    r.Set("nowNs", double(MonoNs()));
+    r.Set(key_(env, "fillFrames"), double(ring_->Fill() / stride_) + server_queued);
+    r.Set(key_(env, "capacityFrames"), double(ring_->capacity_bytes() / stride_));
+    r.Set(key_(env, "writtenFrames"), double(written_frames_));
+    r.Set(key_(env, "consumedFrames"), double(consumed_frames_.load()));
+    r.Set(key_(env, "underruns"), double(underruns_.load()));
+    r.Set(key_(env, "underrunFrames"), double(underrun_frames_.load()));
+    r.Set(key_(env, "overflowFrames"), double(overflow_frames_.load()));
+    r.Set(key_(env, "cycles"), double(cycles_.load()));
+    r.Set(key_(env, "drained"), drained_.load());
+    r.Set(key_(env, "nowNs"), double(MonoNs()));
     static const char* kStates[] = {"error", "unconnected", "connecting", "paused", "streaming"};
     int st = state_.load();
-    r.Set("state",
+    r.Set(key_(env, "state"),
           (st >= kPlaybackError && st <= kPlaybackStreaming) ? kStates[st + 1] : "unknown");
     if (has_error_.load()) {
       std::lock_guard<std::mutex> g(error_mutex_);

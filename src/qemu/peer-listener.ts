@@ -2,7 +2,8 @@
 // after Console.RegisterListener(h) / Audio.Register{Out,In}Listener(h):
 //
 //   1. socketpair() from the addon: [mine, theirs];
-//   2. a D-Bus connection on `mine` (peer/handshake.ts: auth client, EXTERNAL, no Hello), with
+//   2. a D-Bus connection on `mine` (peer/handshake.ts: auth client, EXTERNAL, no Hello; peer/wire.ts
+//      reads what QEMU sends), with
 //      our objects ready BEFORE Register* is called, because QEMU calls Properties.GetAll on
 //      them synchronously (its main loop blocks until we answer);
 //   3. Register*(theirs) on the bus, then close our copy of `theirs` (otherwise we never see
@@ -10,12 +11,12 @@
 //   4. wait for the handshake; if anything fails, close `mine` at once: QEMU sits in
 //      g_dbus_connection_new_sync() on its end until the socket closes.
 //
-// The pieces: peer/handshake.ts (the connection), peer/dispatch.ts (checking and running each
+// The pieces: peer/handshake.ts + peer/wire.ts (the connection), peer/dispatch.ts (checking and running each
 // call, the standard interfaces), peer/scheduler.ts (deferred calls, the slow-consumer bounds),
 // peer/introspect.ts, peer/served.ts (what a served interface is; tables built from the
 // generated Display1 signatures).
+import type { Message } from 'dbus-native';
 import { EventEmitter } from 'events';
-import type * as dbus from 'dbus-native';
 import { socketpair } from '../native';
 import { QemuDbusError, errorText } from './errors';
 import { Dispatcher } from './peer/dispatch';
@@ -121,11 +122,12 @@ export class PeerListener extends EventEmitter<PeerListenerEvents> {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.dispatcher.clear();
+    this.peer.conn.stop();
     destroyStream(this.peer.stream);
     this.emit('closed', cause);
   }
 
-  private send(msg: dbus.Message): void {
+  private send(msg: Message): void {
     if (this.closedFlag) return;
     try {
       this.peer.conn.message(msg);

@@ -31,11 +31,11 @@ export interface DispatchTarget {
   isOpen(): boolean;
 }
 
-/** A deferred call has no fds: asking for one is the implementation's bug, reported like any. */
+/** A call without fds (a deferred call never has any): asking for one is refused like an index out of range. */
 const NO_FDS: CallContext = {
   fds: [],
   takeFd: (i) => {
-    throw new MethodError(DBUS_ERR.INVALID_ARGS, `fd index ${i}: a deferred call carries no fds`);
+    throw new MethodError(DBUS_ERR.INVALID_ARGS, `fd index ${i} out of range (message carries 0)`);
   },
 };
 
@@ -131,26 +131,29 @@ export class Dispatcher {
     }
     // Inline from here: keep the order of what was queued before this call.
     this.flush();
-    const taken = new Set<number>();
-    const ctx: CallContext = {
-      fds,
-      takeFd: (index: number): number => {
-        if (!Number.isInteger(index) || index < 0 || index >= fds.length) {
-          throw new MethodError(DBUS_ERR.INVALID_ARGS, `fd index ${index} out of range (message carries ${fds.length})`);
+    // A call without fds (every Write, 100 a second) shares one context: nothing allocated for it.
+    const taken = fds.length ? new Set<number>() : undefined;
+    const ctx: CallContext = taken
+      ? {
+          fds,
+          takeFd: (index: number): number => {
+            if (!Number.isInteger(index) || index < 0 || index >= fds.length) {
+              throw new MethodError(DBUS_ERR.INVALID_ARGS, `fd index ${index} out of range (message carries ${fds.length})`);
+            }
+            taken.add(index);
+            return fds[index];
+          },
         }
-        taken.add(index);
-        return fds[index];
-      },
-    };
+      : NO_FDS;
     let result: unknown;
     try {
       method.validate?.(body);
       result = method.call(body, ctx);
     } catch (e) {
-      for (let i = 0; i < fds.length; i++) if (!taken.has(i)) closeQuietly(fds[i]);
+      if (taken) for (let i = 0; i < fds.length; i++) if (!taken.has(i)) closeQuietly(fds[i]);
       return this.callFailed(msg, iface.name, member, e);
     }
-    for (let i = 0; i < fds.length; i++) if (!taken.has(i)) closeQuietly(fds[i]);
+    if (taken) for (let i = 0; i < fds.length; i++) if (!taken.has(i)) closeQuietly(fds[i]);
     if (method.out === '') this.reply(msg, '', []);
     else this.reply(msg, method.out, [result]);
   }

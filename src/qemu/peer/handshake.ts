@@ -1,14 +1,14 @@
 // Our end of a listener's peer-to-peer connection. QEMU opens it with g_dbus_connection_new_sync
 // as the SASL server once Register* returned; we are the auth CLIENT (EXTERNAL, our uid) and send
-// no Hello: this is not a bus, there are no names. dbus-native starts the client handshake at
-// once ('\0' + AUTH EXTERNAL); the bytes wait in the socket until QEMU reads them.
-import * as dbus from 'dbus-native';
+// no Hello: this is not a bus, there are no names. The client handshake ('\0' + AUTH EXTERNAL)
+// starts at once; the bytes wait in the socket until QEMU reads them. wire.ts does the rest.
 import type { Duplex } from 'stream';
 import { errorText } from '../errors';
 import { streamOnFd } from '../transport';
+import { PeerWire } from './wire';
 
 export interface PeerConnection {
-  conn: dbus.DBusConnection;
+  conn: PeerWire;
   stream: Duplex;
   /** the SASL handshake is over */
   readonly connected: boolean;
@@ -19,19 +19,15 @@ export interface PeerConnection {
 /** `fds`: negotiate fd passing (usocket); else a plain net.Socket. */
 export function openPeerConnection(fd: number, fds: boolean): PeerConnection {
   const stream = streamOnFd(fd, fds);
-  const conn = dbus.createConnection({ stream, direct: true, ayBuffer: 'view', authMethods: ['EXTERNAL'] });
-  let connected = false;
-  conn.on('connect', () => {
-    connected = true;
-  });
+  const conn = new PeerWire(stream);
   return {
     conn,
     stream,
     get connected() {
-      return connected;
+      return conn.connected;
     },
     get unixFdsAgreed() {
-      return Boolean((conn as { unixFdsAgreed?: boolean }).unixFdsAgreed);
+      return conn.unixFdsAgreed;
     },
   };
 }
