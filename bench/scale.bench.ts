@@ -70,7 +70,8 @@ function memOf(pid: number): Mem {
   return { rssMb: kb('Rss'), pssMb: kb('Pss'), anonMb: kb('Anonymous') };
 }
 
-const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+const mean = (xs: number[]): number => sum(xs) / xs.length;
 
 /** glibc maps each thread's malloc arena at an address aligned to its 64 MiB HEAP_MAX_SIZE. */
 const ARENA_ALIGN = 64n << 20n;
@@ -152,7 +153,6 @@ async function measureFloor(o: { n: number; dir: string; pwEnv: NodeJS.ProcessEn
     const c = await o.cpu(pids);
     const dead = players.filter((p) => !p.isRunning());
     if (dead.length) throw new Error(`floor: pw-cat exited during the window: ${dead[0].log().slice(-500)}`);
-    const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
     return { node: sum(c.per.slice(0, o.n)), pwCat: sum(c.per.slice(o.n)) };
   } finally {
     clearInterval(feeder);
@@ -350,7 +350,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       await new Promise((r) => setTimeout(r, windowMs));
       const wall = (performance.now() - w0) / 1000;
       const per = pids.map((p, k) => ((cpuSeconds(p) - a[k]) / wall) * 100);
-      return { total: per.reduce((x, y) => x + y, 0), per, fakes: ((cpuSeconds(fakes!.pid) - fa) / wall) * 100, wall };
+      return { total: sum(per), per, fakes: ((cpuSeconds(fakes!.pid) - fa) / wall) * 100, wall };
     };
     const pids = bridges.map((b) => b!.pid);
     const stats0 = await fakes.ask({ cmd: 'stats' }, (e) => e.ev === 'stats');

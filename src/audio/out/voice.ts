@@ -263,6 +263,13 @@ export class OutVoice {
     this.lastStats = undefined;
   }
 
+  /** The stream (re)starts from its prebuffer: the level is held from scratch, and overQueued() waits SETTLE_MS. */
+  private levelRestarts(): void {
+    this.drift?.reset();
+    this.slack?.reset();
+    this.startedAtMs = performance.now();
+  }
+
   /**
    * Who polls. While Writes flow (100/s on QEMU 10) on PipeWire, the Write that finds the last poll pollMs old
    * runs it, and the timer only looks every QUIET_CHECKS polls' time whether they still flow: a
@@ -276,13 +283,6 @@ export class OutVoice {
    * drift control and the slack take smoothFill() instead. PulseAudio's stats carry no cycle time,
    * so there the timer keeps polling at its own phase.
    */
-  /** The stream (re)starts from its prebuffer: the level is held from scratch, and overQueued() waits SETTLE_MS. */
-  private levelRestarts(): void {
-    this.drift?.reset();
-    this.slack?.reset();
-    this.startedAtMs = performance.now();
-  }
-
   private armPoll(ms: number): void {
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = setTimeout(() => this.onPollTimer(), ms);
@@ -379,9 +379,10 @@ export class OutVoice {
       if (this.format.convert) flipSignBits(l, block, 0, block.length);
       if (!unity) applyVolume(l, block, 0, block.length - (block.length % l.bytesPerFrame), this.mute, this.gains);
     }
-    if (this.overQueued() && isSilence(this.format.layout, block, 0, block.length)) {
+    const now = performance.now();
+    if (this.overQueued(now) && isSilence(this.format.layout, block, 0, block.length)) {
       this.silenceSkippedFrames += frames;
-      this.wrote();
+      this.wrote(now);
       return;
     }
     if (!this.active) {
@@ -392,15 +393,15 @@ export class OutVoice {
     // must not throw here, and a schedule that far out only keeps the stream waiting for more.
     const dueInMs = this.prebuffer.scheduled && nextDueInMs !== undefined ? Math.max(-1000, Math.min(1000, nextDueInMs)) : undefined;
     s.write(block, dueInMs === undefined ? undefined : dueInMs * 1e6);
-    if (dueInMs !== undefined) this.slack?.noteWrite(performance.now() + dueInMs);
+    if (dueInMs !== undefined) this.slack?.noteWrite(now + dueInMs);
     this.queuedSincePoll += frames;
-    this.wrote();
+    this.wrote(now);
   }
 
   /** A Write was handled (queued or skipped): Writes still flow, and one runs the poll when due (armPoll). */
-  private wrote(): void {
-    this.lastWriteAt = performance.now();
-    if (this.pollFromWrites && this.lastWriteAt - this.lastPollAt >= this.pollMs) this.pollNow();
+  private wrote(now: number): void {
+    this.lastWriteAt = now;
+    if (this.pollFromWrites && now - this.lastPollAt >= this.pollMs) this.pollNow();
   }
 
   /**
@@ -416,11 +417,11 @@ export class OutVoice {
    * underrun's restart): a start may overshoot by a block or two until the level settles. O(1);
    * the caller scans the block only when this is true.
    */
-  private overQueued(): boolean {
+  private overQueued(now: number): boolean {
     const st = this.lastStats;
     if (!this.drift || !st || st.state !== 'streaming') return false;
-    if (this.startedAtMs === undefined || performance.now() - this.startedAtMs < SETTLE_MS) return false;
-    const playedSince = ((performance.now() - this.lastPollAt) * this.format.rate) / 1000;
+    if (this.startedAtMs === undefined || now - this.startedAtMs < SETTLE_MS) return false;
+    const playedSince = ((now - this.lastPollAt) * this.format.rate) / 1000;
     const needs = this.prebuffer.targetFrames + this.latencyFrames;
     return st.fillFrames + this.queuedSincePoll - playedSince >= needs + 2 * this.prebuffer.blockFrames;
   }

@@ -152,10 +152,10 @@ export class PeerWire extends EventEmitter<PeerWireEvents> {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.failed || this.stopped) return;
+    if (this.stopped) return; // also after a framing error (fail() stops)
     this.chunks.push(chunk);
     this.held += chunk.length;
-    while (!this.failed && !this.stopped) {
+    while (!this.stopped) {
       let msg: dbus.Message;
       try {
         if (this.need === 0) {
@@ -288,8 +288,7 @@ export class PeerWire extends EventEmitter<PeerWireEvents> {
   private fail(err: Error): void {
     if (this.failed) return;
     this.failed = true;
-    this.chunks = [];
-    this.held = 0;
+    this.stop();
     this.lastError = err;
     this.emit('error', err);
     this.stream.destroy();
