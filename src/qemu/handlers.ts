@@ -25,6 +25,14 @@ export interface AudioOutHandler {
   setVolume(id: bigint, mute: boolean, volume: Uint8Array): void;
   /** data is a view into a socket buffer: copy what you keep beyond this call. */
   write(id: bigint, data: Uint8Array): void;
+  /**
+   * For a handler that takes QEMU's Writes in by itself, not through write() (a native intake):
+   * performance.now() when the last one arrived (-Infinity: none yet). QEMU queues Writes from its
+   * main loop (the audio timer), so while they arrive the VM needs no liveness read (vm/liveness.ts).
+   * Calls that reach the handler through this layer are timed by it; without this method, Writes
+   * the handler reads itself do not count and liveness reads the VM every second as when silent.
+   */
+  heardAt?(): number;
 }
 
 /** org.qemu.Display1.AudioInListener. */

@@ -2,7 +2,8 @@
 //   vm/attachment.ts    how we reach QEMU and find it again (bus-attachment.ts, p2p-attachment.ts)
 //   vm/listeners.ts     the listeners added here: registering, sharing a console's, self-healing
 //   vm/registration.ts  one class per listener kind (what it serves, how it registers, detaches)
-//   vm/liveness.ts      the periodic property read that tells alive, stuck and gone apart
+//   vm/liveness.ts      the property read that tells alive, stuck and gone apart, made when QEMU
+//                       has sent nothing for a second
 //
 // Lifecycle:
 //   connect() -> 'attached'
@@ -12,8 +13,8 @@
 //   a QEMU with the same UUID (or, without -uuid, the same name) shows up on the bus ->
 //   every listener added through this object is registered again -> 'reattached'
 //   a liveness read (Properties.Get, not Ping: GDBus answers Ping from its worker thread even
-//   while QEMU's main loop is blocked) times out -> 'error' with EQEMU_UNRESPONSIVE, and
-//   'responsive' once it answers again.
+//   while QEMU's main loop is blocked; made only when QEMU has sent no listener call for a
+//   second) times out -> 'error' with EQEMU_UNRESPONSIVE, and 'responsive' once it answers again.
 import { EventEmitter } from 'events';
 import type * as dbus from 'dbus-native';
 import { AUDIO_PATH, QemuAudio } from './audio';
@@ -92,7 +93,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
         ),
       responsive: () => this.emit('responsive', this.vmInfo),
       gone: () => this.markGone('the VM stopped answering (no owner)', 'no-owner'),
-    });
+    }, () => performance.now() - this.registered.heardAt());
   }
 
   /** Find the VM (bus) or take over QEMU's p2p socket (qmpPath, p2pSource), and attach. */

@@ -1,10 +1,13 @@
 // Liveness against the real QEMU 7.2: a client that hands QEMU a listener socket and then never
 // speaks blocks QEMU's main loop (g_dbus_connection_new_sync waits for our auth bytes). GDBus's
 // worker thread still answers Peer.Ping then, which is why liveness reads a property instead.
+// While the guest plays, QEMU's audio Writes (queued by its main loop's audio timer) stand in for
+// the read; a QEMU stopped by SIGSTOP sends none, and the reads come back and report it.
 import * as fs from 'fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
+import { RecordingAudioOutHandler } from '../fakes/recording-handlers';
 import { socketpair } from '../../src/native';
 import { QemuVm, RemoteObject, type QemuDbusError } from '../../src/qemu';
 
@@ -42,4 +45,56 @@ describe('QEMU 7.2 liveness', () => {
     await waitFor('responsive again', 20_000, () => responsive);
     expect((await vm.console().size()).width).toBeGreaterThan(0);
   });
+});
+
+describe('QEMU 7.2 liveness while the guest plays', () => {
+  let guest: Guest;
+  let vm: QemuVm;
+  const audio = new RecordingAudioOutHandler();
+
+  beforeAll(async () => {
+    guest = await startGuest({ scenario: 'tone', params: { tone_ms: 600_000 } });
+    vm = await QemuVm.connect({ busAddress: guest.busAddress, livenessIntervalMs: 500, livenessTimeoutMs: 1500 });
+    await vm.addAudioOutListener(audio);
+  }, 180_000);
+  afterAll(async () => {
+    if (guest?.isRunning()) process.kill(guest.pid, 'SIGCONT');
+    await vm?.close();
+    await guest?.stop();
+  });
+
+  it('no VM read while Writes arrive; SIGSTOP stops them, the reads resume and report EQEMU_UNRESPONSIVE; SIGCONT: responsive', async () => {
+    await guest.waitForSerial(/MARK play-start/, 120_000);
+    await waitFor('Writes arriving', 30_000, () => audio.writes > 10);
+    const reads = vi.spyOn(RemoteObject.prototype, 'getProperty');
+    const nameReads = (): number => reads.mock.calls.filter((c) => c[0] === 'org.qemu.Display1.VM' && c[1] === 'Name').length;
+    try {
+      const w0 = audio.writes;
+      await new Promise((r) => setTimeout(r, 3000)); // six intervals
+      const played = audio.writes - w0;
+      console.log(`3 s of the guest playing: ${played} Writes, ${nameReads()} liveness reads`);
+      expect(played).toBeGreaterThan(0);
+      expect(nameReads()).toBe(0);
+
+      const errors: QemuDbusError[] = [];
+      vm.on('error', (e) => errors.push(e));
+      let responsive = false;
+      vm.on('responsive', () => (responsive = true));
+      const stoppedAt = performance.now();
+      process.kill(guest.pid, 'SIGSTOP');
+      await waitFor('EQEMU_UNRESPONSIVE', 20_000, () => errors.some((e) => e.code === 'EQEMU_UNRESPONSIVE'));
+      // Timing is logged, not asserted (a loaded 2-core host): interval + timeout after the last Write is the design.
+      console.log(`SIGSTOP -> EQEMU_UNRESPONSIVE in ${(performance.now() - stoppedAt).toFixed(0)} ms (interval 500 + timeout 1500); ${nameReads()} reads`);
+      expect(nameReads()).toBeGreaterThan(0);
+      expect(errors.filter((e) => e.code === 'EQEMU_UNRESPONSIVE')).toHaveLength(1);
+      expect(vm.attached).toBe(true);
+      process.kill(guest.pid, 'SIGCONT');
+      await waitFor('responsive again', 20_000, () => responsive);
+      const w1 = audio.writes;
+      await waitFor('Writes again', 20_000, () => audio.writes > w1);
+    } finally {
+      process.kill(guest.pid, 'SIGCONT');
+      reads.mockRestore();
+    }
+  }, 240_000);
 });

@@ -74,6 +74,7 @@ export class Dispatcher {
     if (msg.type !== METHOD_CALL) return; // QEMU sends nothing else we care about
     const started = performance.now();
     this.stats.calls++;
+    this.stats.lastCallAt = started;
     try {
       this.dispatchCall(msg);
     } finally {

@@ -93,6 +93,13 @@ export class ListenerSet {
     }
   }
 
+  /** performance.now() of QEMU's last call to any listener (-Infinity: none): proof its main loop ran then. */
+  heardAt(): number {
+    let t = -Infinity;
+    for (const r of this.regs) t = Math.max(t, r.heardAt());
+    return t;
+  }
+
   async removeAll(): Promise<void> {
     for (const r of [...this.regs]) await r.remove();
   }

@@ -61,6 +61,11 @@ abstract class BaseRegistration {
     return this.peer?.stats;
   }
 
+  /** performance.now() of QEMU's last call to this listener's current connection (-Infinity: none). */
+  heardAt(): number {
+    return this.peer?.stats.lastCallAt ?? -Infinity;
+  }
+
   /** The listener object to serve on a new connection (read anew at every registration). */
   abstract options(): PeerListenerOptions;
   /** Register*(fd) with QEMU. */
@@ -173,6 +178,11 @@ abstract class VoiceRegistration<H extends AudioOutHandler | AudioInHandler> ext
 
 export class AudioOutRegistration extends VoiceRegistration<AudioOutHandler> {
   readonly kind = 'audio-out' as const;
+  /** Also the Writes a handler takes in by itself (AudioOutHandler.heardAt), while connected. */
+  override heardAt(): number {
+    const own = this.active ? (this.handler.heardAt?.() ?? -Infinity) : -Infinity;
+    return Math.max(super.heardAt(), own);
+  }
   options(): PeerListenerOptions {
     return audioOutOptions(this.handler, this.voices);
   }
