@@ -8,7 +8,12 @@
 // PropertiesChanged when they happen, with the counters read anew (the input route's grab state is
 // in its counters, and a `status` right after `release` must see it); otherwise counters are read
 // from the routes at most once per second (a timer, and Get answered from that reading) and sent
-// only when a value changed. Nothing here is on a hot path.
+// only when a value changed. Between events only Counters (and Routes, whose target is a counter)
+// can change, so the timer compares only those; and a route's counters move only while it runs
+// (zeros before start and after stop, Route.counters()), so the timer runs only while one does: a
+// bridge waiting for its VM wakes for nothing. Whether anybody listens cannot be known (the bus
+// filters signals by its clients' match rules and does not tell the sender), so while a route
+// runs the reading stays. Nothing here is on a hot path.
 // Without a session bus the bridge runs on and says once that its status is not published. A
 // second bridge for the same VM gets the name refused and ends with AlreadyBridgedError.
 import * as dbus from 'dbus-native';
@@ -21,6 +26,10 @@ import { idOfRoute, routeKindOf, type GrabRequest, type HandOverPort, type VmLin
 import { StatusClient } from './client';
 import { decideNext, heldAtPress, mustAskOthers, ringOf, type RingMember } from './ring';
 import { BRIDGE1, ERROR_PREFIX, INTERFACE, OBJECT_PATH, busNameFor, countersToDict, type Bridge1Property, type RouteTuple, type VariantDict } from './interface';
+
+const ALL_PROPERTIES = Object.keys(BRIDGE1.properties) as Bridge1Property[];
+/** What can change between state-change events: the counters, and Routes through its target column. */
+const COUNTERS: readonly Bridge1Property[] = ['Counters', 'Routes'];
 
 /** RequestName flag: fail at once instead of waiting in the queue behind the owner. */
 const DO_NOT_QUEUE = 4;
@@ -320,8 +329,19 @@ export class StatusService<V extends VmLink> {
       }
       changed();
     }, this);
-    this.timer = setInterval(() => this.flush(true), this.opts.countersMs ?? 1000);
-    this.timer.unref();
+    this.readWhileRunning();
+  }
+
+  /** The counters' timer runs while a route runs, and only then (route states change by events). */
+  private readWhileRunning(): void {
+    const running = !this.closed && Object.values(this.opts.controller.routeStates()).includes('running');
+    if (running && !this.timer) {
+      this.timer = setInterval(() => this.flush(COUNTERS), this.opts.countersMs ?? 1000);
+      this.timer.unref();
+    } else if (!running && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
   }
 
   /** Coalesces a burst of events (a whole attach) into one PropertiesChanged. */
@@ -332,19 +352,20 @@ export class StatusService<V extends VmLink> {
       this.flushPending = false;
       // State changes are rare (they are events, not a rate): reading the counters with them costs
       // nothing and keeps the state they carry (forwardTo, grabbed, open, viewer) current.
-      this.flush(true);
+      this.flush(ALL_PROPERTIES);
+      this.readWhileRunning();
     });
   }
 
   /**
-   * Sends PropertiesChanged with every property whose value differs from what was last sent,
-   * reading the counters anew when `readCounters` (the timer and every state change).
+   * Sends PropertiesChanged with each of `names` whose value differs from what was last sent,
+   * reading the counters anew first (the timer and every state change).
    */
-  private flush(readCounters: boolean): void {
+  private flush(names: readonly Bridge1Property[]): void {
     if (this.closed || !this.conn) return;
-    if (readCounters) this.readCounters(true);
+    this.readCounters(true);
     const changed: Record<string, unknown> = {};
-    for (const name of Object.keys(BRIDGE1.properties) as Bridge1Property[]) {
+    for (const name of names) {
       const v = this.value(name);
       const text = JSON.stringify(v);
       if (this.sent.get(name) === text) continue;
