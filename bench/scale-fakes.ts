@@ -14,6 +14,8 @@
 //   {"cmd":"stop","i":0}                                     -> {"ev":"down","i":0,"t":<ms>}
 //   {"cmd":"updates","i":0,"on":true}                        -> {"ev":"updates","i":0,"on":true}
 //   {"cmd":"mic","on":false}                                 -> {"ev":"mic","on":false} (SetEnabled on every audio-in voice)
+//   {"cmd":"writes","on":false}                              -> {"ev":"writes","on":false} (the output voices stay enabled,
+//                                                               no Writes: what wakes a bridge besides QEMU's audio)
 //   {"cmd":"stats"}                                          -> {"ev":"stats","writes":N,"reads":N,"shortReads":N,"updates":N,"skipped":N}
 // Events carry wall-clock times (performance.timeOrigin + performance.now(), ms), comparable with
 // the bench process's. Unsolicited: {"ev":"listener","i":0,"kind":"audio-out","t":<ms>} when a
@@ -54,6 +56,8 @@ let reads = 0;
 let shortReads = 0;
 let updatesSent = 0;
 let skipped = 0;
+/** the audio clock sends Writes (off: the voices stay enabled and nothing is sent) */
+let writing = true;
 
 function live(f: Fake, kind: FakeListenerPeer['kind']): FakeListenerPeer[] {
   return f.peer.listeners.filter((l) => l.kind === kind && l.registered && !l.closed);
@@ -91,7 +95,7 @@ function audioClock(): void {
     // After a long stall (a loaded machine) do not burst more than 10 blocks: QEMU drops, too.
     const n = Math.min(due - sentBlocks, 10);
     sentBlocks = due;
-    for (let k = 0; k < n; k++) {
+    for (let k = 0; writing && k < n; k++) {
       for (const f of fakes.values()) {
         for (const l of live(f, 'audio-out')) {
           l.call('Write', 'tay', [voice, block]).catch(() => undefined);
@@ -168,6 +172,10 @@ async function handle(line: string): Promise<void> {
       emit({ ev: 'mic', on: c.on === true, voices: calls.length });
       return;
     }
+    case 'writes':
+      writing = c.on === true;
+      emit({ ev: 'writes', on: writing });
+      return;
     case 'stats':
       emit({ ev: 'stats', writes, reads, shortReads, updates: updatesSent, skipped });
       return;

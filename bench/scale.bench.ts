@@ -39,18 +39,18 @@ import { spawnManaged, tempDir, waitFor, type Managed } from '../test/harness/pr
 import { BenchContext, BenchRow, percentile } from './lib';
 
 const ROOT = path.join(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+export const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const UNIT = path.join(ROOT, 'systemd', 'qemu-dbus-bridge@.service');
 
 /** The Environment=NODE_OPTIONS=... of the user unit: the bridges run here as the unit runs them. */
-function unitNodeOptions(): string {
+export function unitNodeOptions(): string {
   const m = /^Environment=NODE_OPTIONS=(.*)$/m.exec(fs.readFileSync(UNIT, 'utf8'));
   return m ? m[1].trim() : '';
 }
 const N = 10;
 const CLK_TCK = 100; // USER_HZ on Linux x86_64
 const now = (): number => performance.timeOrigin + performance.now();
-const vmName = (i: number): string => `scale-${i}`;
+export const vmName = (i: number): string => `scale-${i}`;
 
 /** utime + stime of a process, in seconds. */
 function cpuSeconds(pid: number): number {
@@ -162,7 +162,7 @@ async function measureFloor(o: { n: number; dir: string; pwEnv: NodeJS.ProcessEn
 }
 
 /** The fakes child: commands in, events out (see scale-fakes.ts). */
-class Fakes {
+export class Fakes {
   private readonly waiting: { match: (e: FakeEvent) => boolean; resolve: (e: FakeEvent) => void }[] = [];
   readonly errors: string[] = [];
   private log = '';
@@ -204,7 +204,7 @@ class Fakes {
     clearTimeout(t);
   }
 }
-interface FakeEvent {
+export interface FakeEvent {
   ev: string;
   i?: number;
   t?: number;
@@ -213,7 +213,7 @@ interface FakeEvent {
 }
 
 /** Each bridge's Attached and route states, from its PropertiesChanged on the session bus. */
-class StatusWatch {
+export class StatusWatch {
   private readonly owners = new Map<string, number>(); // unique name -> bridge index
   private readonly state = new Map<number, { attached: boolean; routes: [string, string][] }>();
   private readonly waiters: { i: number; want: (s: { attached: boolean; routes: [string, string][] }) => boolean; resolve: (t: number) => void }[] = [];
@@ -265,7 +265,16 @@ class StatusWatch {
   }
 }
 
-const allRunning = (s: { attached: boolean; routes: [string, string][] }): boolean => s.attached && s.routes.length > 0 && s.routes.every(([, st]) => st === 'running');
+/** Bridge i as the unit runs it: its `<vm>.toml` under configHome/qemu-dbus-bridge (which must exist), `run --systemd-instance=<vm>`, `env` (XDG_CONFIG_HOME=configHome, the unit's NODE_OPTIONS). */
+export function startUnitBridge(o: { i: number; camera: boolean; vmBus: string; configHome: string; env: NodeJS.ProcessEnv; logDir: string }): Managed {
+  fs.writeFileSync(
+    path.join(o.configHome, 'qemu-dbus-bridge', `${vmName(o.i)}.toml`),
+    `[connection]\naddress = "${o.vmBus}"\n[audio]\nbackend = "pipewire"\n[camera]\ndevice = "${o.camera ? 'pipewire' : 'none'}"\n${o.camera ? 'size = "1280x720"\n' : ''}`,
+  );
+  return spawnManaged(`bridge-${o.i}`, process.execPath, [CLI, 'run', `--systemd-instance=${vmName(o.i)}`], { env: o.env, logFile: path.join(o.logDir, `bridge-${o.i}.log`) });
+}
+
+export const allRunning = (s: { attached: boolean; routes: [string, string][] }): boolean => s.attached && s.routes.length > 0 && s.routes.every(([, st]) => st === 'running');
 
 export async function run(ctx: BenchContext): Promise<BenchRow[]> {
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build:ts`);
@@ -291,13 +300,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     const env = { ...process.env, ...pw.env, DBUS_SESSION_BUS_ADDRESS: session.address, XDG_CONFIG_HOME: configHome, NODE_OPTIONS: nodeOptions };
     // As the unit runs a bridge: its config file, `run --systemd-instance=<vm>`, its NODE_OPTIONS.
     fs.mkdirSync(path.join(configHome, 'qemu-dbus-bridge'));
-    const startBridge = (i: number, camera: boolean): Managed => {
-      fs.writeFileSync(
-        path.join(configHome, 'qemu-dbus-bridge', `${vmName(i)}.toml`),
-        `[connection]\naddress = "${vmBus!.address}"\n[audio]\nbackend = "pipewire"\n[camera]\ndevice = "${camera ? 'pipewire' : 'none'}"\n${camera ? 'size = "1280x720"\n' : ''}`,
-      );
-      return spawnManaged(`bridge-${i}`, process.execPath, [CLI, 'run', `--systemd-instance=${vmName(i)}`], { env, logFile: path.join(dir, `bridge-${i}.log`) });
-    };
+    const startBridge = (i: number, camera: boolean): Managed => startUnitBridge({ i, camera, vmBus: vmBus!.address, configHome, env, logDir: dir });
     const bridgeFailed = (i: number): string => `bridge ${i} (${bridges[i]?.isRunning() ? 'running' : 'exited'}): ${bridges[i]?.log().slice(-1500)}`;
     /** Bridge i's name is on the session bus (a bridge that exits fails the bench with its log). */
     const published = async (i: number): Promise<void> => {

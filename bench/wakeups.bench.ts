@@ -1,0 +1,181 @@
+// What wakes one audio-only bridge besides QEMU's Writes (issue 17: ten bridges' CPU). One real
+// bridge (`run --systemd-instance`, the unit's NODE_OPTIONS, as bench/scale.bench.ts starts them)
+// attached to one fake VM of QEMU 10's flavour (bench/scale-fakes.ts), playing into a real PipeWire
+// + WirePlumber, publishing on a real session bus where a client watches its PropertiesChanged.
+// Per thread of the bridge (/proc/PID/task/*: comm, voluntary and involuntary context switches,
+// schedstat run time) over two windows:
+//   - playing: the fake Writes 480 frames every 10 ms; the main thread's wakeups less the Writes
+//     received are what the rest costs while audio flows;
+//   - enabled, silent: the output voice stays enabled and the fake sends nothing (a guest whose
+//     sound device is open but quiet): every wakeup left is one that is not a Write.
+// Baseline, same windows: a bare Node 20 process started the same way (its own timers and
+// V8/libuv threads: what no bridge can go below).
+import * as fs from 'fs';
+import * as path from 'path';
+import { startDbusDaemon, type DbusDaemon } from '../test/harness/dbus';
+import { startPipeWire, type PipeWire } from '../test/harness/pipewire';
+import { spawnManaged, tempDir, type Managed } from '../test/harness/procs';
+import { BenchContext, BenchRow } from './lib';
+import { CLI, Fakes, StatusWatch, allRunning, startUnitBridge, unitNodeOptions, vmName } from './scale.bench';
+
+interface ThreadSample {
+  tid: number;
+  comm: string;
+  /** voluntary context switches: the thread slept and was woken */
+  wakeups: number;
+  involuntary: number;
+  /** schedstat: ns on the CPU */
+  runNs: number;
+  /** real-time priority (a PipeWire data loop made SCHED_FIFO by module-rt), 0 for the others */
+  rtPriority: number;
+}
+
+function threads(pid: number): Map<number, ThreadSample> {
+  const out = new Map<number, ThreadSample>();
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const dir = `/proc/${pid}/task/${t}`;
+      const status = fs.readFileSync(`${dir}/status`, 'utf8');
+      const field = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+      out.set(Number(t), {
+        tid: Number(t),
+        comm: fs.readFileSync(`${dir}/comm`, 'utf8').trim(),
+        wakeups: field('voluntary_ctxt_switches'),
+        involuntary: field('nonvoluntary_ctxt_switches'),
+        runNs: Number(fs.readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]),
+        rtPriority: Number(fs.readFileSync(`${dir}/stat`, 'utf8').split(') ')[1].split(' ')[37]),
+      });
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+interface ThreadRate {
+  name: string;
+  /** voluntary switches per second */
+  wakeups: number;
+  involuntary: number;
+  /** ms on the CPU per second */
+  cpuMs: number;
+}
+
+/** Per-thread rates of `pid` over `ms`; the main thread is "main", the others by comm (and tid), `[fifo]` for a real-time one. */
+async function rates(pid: number, ms: number): Promise<ThreadRate[]> {
+  const a = threads(pid);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = threads(pid);
+  const s = (performance.now() - t0) / 1000;
+  const out: ThreadRate[] = [];
+  for (const [tid, y] of b) {
+    const x = a.get(tid) ?? { ...y, wakeups: 0, involuntary: 0, runNs: 0 };
+    out.push({ name: tid === pid ? 'main' : `${y.comm}${y.rtPriority > 0 ? '[fifo]' : ''}/${tid}`, wakeups: (y.wakeups - x.wakeups) / s, involuntary: (y.involuntary - x.involuntary) / s, cpuMs: (y.runNs - x.runNs) / 1e6 / s });
+  }
+  return out.sort((p, q) => q.wakeups - p.wakeups);
+}
+
+const total = (r: ThreadRate[]): number => r.reduce((t, x) => t + x.wakeups, 0);
+const main = (r: ThreadRate[]): ThreadRate => r.find((x) => x.name === 'main')!;
+const cpu = (r: ThreadRate[]): number => r.reduce((t, x) => t + x.cpuMs, 0);
+const show = (r: ThreadRate[]): string =>
+  `all threads ${total(r).toFixed(1)}/s, ${cpu(r).toFixed(2)} ms/s: ` +
+  r
+    .filter((x) => x.wakeups > 0 || x.cpuMs > 0.05)
+    .map((x) => `${x.name} ${x.wakeups.toFixed(1)}/s (+${x.involuntary.toFixed(1)} preempted, ${x.cpuMs.toFixed(2)} ms/s)`)
+    .join('; ');
+
+export async function run(ctx: BenchContext): Promise<BenchRow[]> {
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build:ts`);
+  const dir = tempDir('wakeups-bench');
+  const configHome = path.join(dir, 'config');
+  fs.mkdirSync(path.join(configHome, 'qemu-dbus-bridge'), { recursive: true });
+  let vmBus: DbusDaemon | undefined;
+  let session: DbusDaemon | undefined;
+  let pw: PipeWire | undefined;
+  let fakes: Fakes | undefined;
+  let watch: StatusWatch | undefined;
+  let bridge: Managed | undefined;
+  let bare: Managed | undefined;
+  try {
+    [vmBus, session, pw] = await Promise.all([startDbusDaemon(), startDbusDaemon(), startPipeWire()]);
+    fakes = Fakes.start(vmBus.address);
+    watch = await StatusWatch.open(session.address);
+    const env = { ...process.env, ...pw.env, DBUS_SESSION_BUS_ADDRESS: session.address, XDG_CONFIG_HOME: configHome, NODE_OPTIONS: unitNodeOptions() };
+    bare = spawnManaged('bare-node', process.execPath, ['-e', 'setInterval(() => undefined, 1 << 30)'], { env, logFile: path.join(dir, 'bare.log') });
+    bridge = startUnitBridge({ i: 0, camera: false, vmBus: vmBus.address, configHome, env, logDir: dir });
+    const b = bridge;
+    const failed = (what: string) => (e: Error): never => {
+      throw new Error(`${what}: ${e.message}; bridge (${b.isRunning() ? 'running' : 'exited'}): ${b.log().slice(-1500)}`);
+    };
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (!b.isRunning()) throw new Error(`the bridge exited before publishing its status: ${b.log().slice(-1500)}`);
+      if (await watch.adopt(0).then(() => true, () => false)) break;
+      if (Date.now() > deadline) throw new Error(`the bridge is not on the session bus after 60 s: ${b.log().slice(-1500)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await fakes.ask({ cmd: 'start', i: 0, name: vmName(0) }, (e) => e.ev === 'up' && e.i === 0);
+    await watch.when(0, allRunning, 'attached with every route running').catch(failed('attach'));
+    // The guest plays and does not record: the microphone stream is closed (once the fake has the
+    // bridge's input listener to tell).
+    for (let tries = 0; ; tries++) {
+      const mic = await fakes.ask({ cmd: 'mic', on: false }, (e) => e.ev === 'mic');
+      if (mic.voices === 1) break;
+      if (tries >= 100) throw new Error(`mic off: the fake has ${String(mic.voices)} input listeners after 10 s; bridge: ${b.log().slice(-1500)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 3000));
+    const windowMs = Math.max(10_000, 30_000 * ctx.durationScale);
+
+    const s0 = await fakes.ask({ cmd: 'stats' }, (e) => e.ev === 'stats');
+    const [playing, barePlaying] = await Promise.all([rates(b.pid, windowMs), rates(bare.pid, windowMs)]);
+    const s1 = await fakes.ask({ cmd: 'stats' }, (e) => e.ev === 'stats');
+    const writesPerS = ((s1.writes as number) - (s0.writes as number)) / (windowMs / 1000);
+    ctx.log(`playing (${writesPerS.toFixed(1)} Writes/s): ${show(playing)}`);
+    ctx.log(`bare Node meanwhile: ${show(barePlaying)}`);
+
+    await fakes.ask({ cmd: 'writes', on: false }, (e) => e.ev === 'writes');
+    await new Promise((r) => setTimeout(r, 3000));
+    const [silent, bareSilent] = await Promise.all([rates(b.pid, windowMs), rates(bare.pid, windowMs)]);
+    ctx.log(`voice enabled, no Writes: ${show(silent)}`);
+    ctx.log(`bare Node meanwhile: ${show(bareSilent)}`);
+    if (!b.isRunning()) throw new Error(`the bridge exited during the windows: ${b.log().slice(-1500)}`);
+    if (fakes.errors.length) throw new Error(`fake VM reported: ${fakes.errors.join('; ')}`);
+    const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    return [
+      {
+        name: 'one audio-only bridge, voice enabled, no Writes: wakeups/s, all threads',
+        value: total(silent),
+        unit: '/s',
+        better: 'lower',
+        baseline: { name: 'bare Node 20 process, all threads', value: total(bareSilent) },
+        note: `${(windowMs / 1000).toFixed(0)} s window; ${show(silent)}; load average ${load}`,
+      },
+      {
+        name: 'the same, main thread',
+        value: main(silent).wakeups,
+        unit: '/s',
+        better: 'lower',
+        baseline: { name: 'bare Node 20, main thread', value: main(bareSilent).wakeups },
+        note: `main thread on the CPU ${main(silent).cpuMs.toFixed(2)} ms/s (bare Node ${main(bareSilent).cpuMs.toFixed(2)})`,
+      },
+      {
+        name: 'one audio-only bridge playing: main-thread wakeups/s less the Writes received',
+        value: main(playing).wakeups - writesPerS,
+        unit: '/s',
+        better: 'lower',
+        baseline: { name: 'bare Node 20, main thread', value: main(barePlaying).wakeups },
+        note: `${writesPerS.toFixed(1)} Writes/s (a Write can share a wakeup with another, so this may come out below what the rest costs alone); main ${main(playing).wakeups.toFixed(1)}/s, ${main(playing).cpuMs.toFixed(2)} ms/s; all threads: ${show(playing)}; load average ${load}`,
+      },
+    ];
+  } finally {
+    await bridge?.stop();
+    await bare?.stop();
+    await fakes?.stop();
+    await watch?.conn.close();
+    await Promise.all([pw?.stop(), vmBus?.stop(), session?.stop()]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
