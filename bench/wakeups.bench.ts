@@ -8,6 +8,7 @@
 //     received are what the rest costs while audio flows;
 //   - enabled, silent: the output voice stays enabled and the fake sends nothing (a guest whose
 //     sound device is open but quiet): every wakeup left is one that is not a Write.
+//   - VM gone: the fake VM stopped (its bus name gone), the bridge waiting to re-attach.
 // Baseline, same windows: a bare Node 20 process started the same way (its own timers and
 // V8/libuv threads: what no bridge can go below).
 import * as fs from 'fs';
@@ -141,6 +142,13 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     const [silent, bareSilent] = await Promise.all([rates(b.pid, windowMs), rates(bare.pid, windowMs)]);
     ctx.log(`voice enabled, no Writes: ${show(silent)}`);
     ctx.log(`bare Node meanwhile: ${show(bareSilent)}`);
+    // The VM goes away and does not come back: what a bridge waiting for it costs.
+    await fakes.ask({ cmd: 'stop', i: 0 }, (e) => e.ev === 'down' && e.i === 0);
+    await watch.when(0, (st) => !st.attached, 'detached after its VM stopped').catch(failed('detach'));
+    await new Promise((r) => setTimeout(r, 3000));
+    const [gone, bareGone] = await Promise.all([rates(b.pid, windowMs), rates(bare.pid, windowMs)]);
+    ctx.log(`VM gone, waiting for it: ${show(gone)}`);
+    ctx.log(`bare Node meanwhile: ${show(bareGone)}`);
     if (!b.isRunning()) throw new Error(`the bridge exited during the windows: ${b.log().slice(-1500)}`);
     if (fakes.errors.length) throw new Error(`fake VM reported: ${fakes.errors.join('; ')}`);
     const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -160,6 +168,14 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         better: 'lower',
         baseline: { name: 'bare Node 20, main thread', value: main(bareSilent).wakeups },
         note: `main thread on the CPU ${main(silent).cpuMs.toFixed(2)} ms/s (bare Node ${main(bareSilent).cpuMs.toFixed(2)})`,
+      },
+      {
+        name: 'one audio-only bridge whose VM is gone (waiting to re-attach): main-thread wakeups/s',
+        value: main(gone).wakeups,
+        unit: '/s',
+        better: 'lower',
+        baseline: { name: 'bare Node 20, main thread', value: main(bareGone).wakeups },
+        note: `main thread on the CPU ${main(gone).cpuMs.toFixed(2)} ms/s; ${show(gone)}`,
       },
       {
         name: 'one audio-only bridge playing: main-thread wakeups/s less the Writes received',

@@ -44,6 +44,9 @@ export interface QemuVmEvents {
   responsive: [info: VmInfo];
 }
 
+/** Slowest look for a VM that is gone from a bus (the bus says when a QEMU arrives: arrivals.ts). */
+export const REATTACH_POLL_MAX_MS = 5000;
+
 export class QemuVm extends EventEmitter<QemuVmEvents> {
   /** Mutable on purpose: proxies handed out keep working after a re-attach. */
   readonly link: QemuLink;
@@ -53,6 +56,8 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
   private attachedFlag = true;
   private closed = false;
   private pollTimer: NodeJS.Timeout | undefined;
+  /** the next look's delay while the VM is gone (bus: doubles up to REATTACH_POLL_MAX_MS) */
+  private pollMs = 0;
   private searching = false;
   /** a look was asked for while one was running: it may have missed what prompted the ask */
   private lookAgain = false;
@@ -227,7 +232,10 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
       isAttached: () => this.attachedFlag,
       isClosed: () => this.closed,
       gone: (reason, kind) => this.markGone(reason, kind),
-      lookNow: () => void this.search(),
+      lookNow: () => {
+        this.lookSoonAgain();
+        void this.search();
+      },
       error: (err) => this.emitError(err),
     };
   }
@@ -242,14 +250,39 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     if (this.opts.reattach !== false && kind !== 'bus-closed') this.startSearching();
   }
 
+  /**
+   * Looks for the VM now and then on a timer until it is back. Over QMP nothing says when a QEMU
+   * comes, so the look repeats every reattachPollMs. On a bus, arrivals.ts says it (lookNow), and
+   * the timer is only the backstop for a QEMU that arrived but was not ready at that look: its
+   * period doubles up to REATTACH_POLL_MAX_MS (a VM shut down for the night cost a bridge four
+   * D-Bus look-ups a second, as much CPU as playing silence) and starts again at each arrival.
+   */
   private startSearching(): void {
     if (this.pollTimer) return;
-    this.pollTimer = setInterval(() => void this.search(), this.opts.reattachPollMs ?? 250);
+    this.pollMs = this.opts.reattachPollMs ?? 250;
+    this.armPoll();
     void this.search();
   }
 
+  private armPoll(): void {
+    this.pollTimer = setTimeout(() => {
+      if (!this.attachment.p2p) this.pollMs = Math.max(this.pollMs, Math.min(this.pollMs * 2, REATTACH_POLL_MAX_MS));
+      this.armPoll();
+      void this.search();
+    }, this.pollMs);
+  }
+
+  /** A QEMU arrived: if the look it prompts comes too early, the next ones come soon. */
+  private lookSoonAgain(): void {
+    const base = this.opts.reattachPollMs ?? 250;
+    if (!this.pollTimer || this.pollMs <= base) return;
+    clearTimeout(this.pollTimer);
+    this.pollMs = base;
+    this.armPoll();
+  }
+
   private stopSearching(): void {
-    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
   }
 

@@ -1,7 +1,7 @@
 // VM lifecycle against fake peers: a peer that stops answering (liveness read), a peer that
 // vanishes and comes back under the same name (re-attach, listeners re-registered), and 7.2's
 // "already registered" answer while QEMU has not yet seen the old listener's EOF.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { waitFor } from '../harness/procs';
 import { QemuVm, type QemuDbusError } from '../../src/qemu';
@@ -80,6 +80,31 @@ describe('VM lifecycle (fake peer)', () => {
     expect(ah.registrations).toBe(2);
     await waitFor('frame + Init from the new peer', 5000, () => display.scanouts.length === 2 && audio.inits.length === 2);
     expect(events).toEqual(['vm-gone', 'reattached']);
+  });
+
+  it('a VM gone from the bus is looked for less and less often (the bus says when a QEMU arrives); one that comes back is re-attached', async () => {
+    const first = await FakeQemuPeer.start({ busAddress: bus.address, name: 'sleeper' });
+    fakes.push(first);
+    vm = await QemuVm.connect({ busAddress: bus.address, name: 'sleeper', livenessIntervalMs: 0 }); // default poll: 250 ms
+    const looks = vi.spyOn(QemuVm.prototype as unknown as { search(): Promise<void> }, 'search');
+    try {
+      const gone = new Promise<void>((r) => vm!.once('vm-gone', () => r()));
+      await first.stop();
+      fakes.splice(fakes.indexOf(first), 1);
+      await gone;
+      const t0 = looks.mock.calls.length;
+      await new Promise((r) => setTimeout(r, 3500));
+      // After the look at the loss: looks at 250, 750 and 1750 ms (then 3750): 3, where a fixed 250 ms poll made 14.
+      const n = looks.mock.calls.length - t0;
+      console.log(`[qemu-lifecycle] ${n} looks in 3.5 s while the VM was gone`);
+      expect(n).toBeGreaterThanOrEqual(2);
+      expect(n).toBeLessThanOrEqual(4);
+      const back = new Promise<void>((r) => vm!.once('reattached', () => r()));
+      fakes.push(await FakeQemuPeer.start({ busAddress: bus.address, name: 'sleeper' }));
+      await back;
+    } finally {
+      looks.mockRestore();
+    }
   });
 
   it('7.2 "already registered": a second display listener is retried until the first one is gone', async () => {

@@ -24,7 +24,11 @@ export interface ConnectOptions extends VmSelector {
   livenessTimeoutMs?: number;
   /** look for the VM again after it went away. Default true */
   reattach?: boolean;
-  /** how often to look while the VM is gone. Default 250 ms */
+  /**
+   * How often to look while the VM is gone. Default 250 ms. On a bus, where the bus itself says
+   * when a QEMU arrives (arrivals.ts), the looks after that slow down, doubling up to
+   * REATTACH_POLL_MAX_MS, and start again at this period at each arrival.
+   */
   reattachPollMs?: number;
   /** deadline of ordinary calls. Default 10 s */
   callTimeoutMs?: number;
