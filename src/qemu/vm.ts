@@ -243,6 +243,8 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
   private markGone(reason: string, kind: VmGoneKind): void {
     if (!this.attachedFlag || this.closed) return;
     this.attachedFlag = false;
+    // Nothing to read while it is away (the look for it says when it is back).
+    this.liveness.stop();
     this.liveness.reset();
     this.registered.detachAll();
     this.emit('vm-gone', this.vmInfo, reason, kind);
@@ -320,6 +322,7 @@ export class QemuVm extends EventEmitter<QemuVmEvents> {
     this.vmInfo = info;
     this.attachedFlag = true;
     this.stopSearching();
+    this.liveness.start();
     await this.registered.registerAll();
     this.emit('reattached', this.vmInfo);
   }

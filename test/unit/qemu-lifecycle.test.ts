@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { waitFor } from '../harness/procs';
 import { QemuVm, type QemuDbusError } from '../../src/qemu';
+import { Liveness } from '../../src/qemu/vm/liveness';
 import { FakeQemuPeer } from '../fakes/qemu-peer';
 import { RecordingAudioOutHandler, RecordingConsoleHandler } from '../fakes/recording-handlers';
 
@@ -82,18 +83,21 @@ describe('VM lifecycle (fake peer)', () => {
     expect(events).toEqual(['vm-gone', 'reattached']);
   });
 
-  it('a VM gone from the bus is looked for less and less often (the bus says when a QEMU arrives); one that comes back is re-attached', async () => {
+  it('a VM gone from the bus is looked for less and less often (the bus says when a QEMU arrives) and not read; one that comes back is re-attached and read again', async () => {
     const first = await FakeQemuPeer.start({ busAddress: bus.address, name: 'sleeper' });
     fakes.push(first);
-    vm = await QemuVm.connect({ busAddress: bus.address, name: 'sleeper', livenessIntervalMs: 0 }); // default poll: 250 ms
+    vm = await QemuVm.connect({ busAddress: bus.address, name: 'sleeper', livenessIntervalMs: 200 }); // default poll: 250 ms
     const looks = vi.spyOn(QemuVm.prototype as unknown as { search(): Promise<void> }, 'search');
+    const ticks = vi.spyOn(Liveness.prototype as unknown as { tick(): void }, 'tick');
     try {
       const gone = new Promise<void>((r) => vm!.once('vm-gone', () => r()));
       await first.stop();
       fakes.splice(fakes.indexOf(first), 1);
       await gone;
       const t0 = looks.mock.calls.length;
+      const tick0 = ticks.mock.calls.length;
       await new Promise((r) => setTimeout(r, 3500));
+      expect(ticks.mock.calls.length).toBe(tick0); // no liveness timer while the VM is away
       // After the look at the loss: looks at 250, 750 and 1750 ms (then 3750): 3, where a fixed 250 ms poll made 14.
       const n = looks.mock.calls.length - t0;
       console.log(`[qemu-lifecycle] ${n} looks in 3.5 s while the VM was gone`);
@@ -102,8 +106,10 @@ describe('VM lifecycle (fake peer)', () => {
       const back = new Promise<void>((r) => vm!.once('reattached', () => r()));
       fakes.push(await FakeQemuPeer.start({ busAddress: bus.address, name: 'sleeper' }));
       await back;
+      await waitFor('liveness ticking again after the re-attach', 5000, () => ticks.mock.calls.length > tick0);
     } finally {
       looks.mockRestore();
+      ticks.mockRestore();
     }
   });
 
