@@ -42,10 +42,13 @@ const ROOT = path.join(__dirname, '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const UNIT = path.join(ROOT, 'systemd', 'qemu-dbus-bridge@.service');
 
-/** The Environment=NODE_OPTIONS=... of the user unit: the bridges run here as the unit runs them. */
+/** The Environment=NODE_OPTIONS=... of the user unit (quoted as systemd needs for a value with
+ *  spaces, or not): the bridges run here as the unit runs them. */
 export function unitNodeOptions(): string {
-  const m = /^Environment=NODE_OPTIONS=(.*)$/m.exec(fs.readFileSync(UNIT, 'utf8'));
-  return m ? m[1].trim() : '';
+  const unit = fs.readFileSync(UNIT, 'utf8');
+  const m = /^Environment=(?:"NODE_OPTIONS=(.*)"|NODE_OPTIONS=(\S*))\s*$/m.exec(unit);
+  if (!m && /^Environment=.*NODE_OPTIONS/m.test(unit)) throw new Error(`${UNIT}: a NODE_OPTIONS line this bench cannot read (several options need quotes: Environment="NODE_OPTIONS=a b")`);
+  return m ? (m[1] ?? m[2]).trim() : '';
 }
 const N = 10;
 const CLK_TCK = 100; // USER_HZ on Linux x86_64

@@ -1,7 +1,8 @@
-// PipeWire microphone capture: one pw_stream (INPUT) per open microphone, on its own
-// pw_thread_loop and context. A capture exists only while the guest records (the TypeScript
-// handler opens it on SetEnabled(true) and closes it on SetEnabled(false)/Fini), so the extra
-// thread costs nothing while the guest is not recording.
+// PipeWire microphone capture: one pw_stream (INPUT) per open microphone, on the audio
+// connection it shares with the speaker (kAudioLoop: one pw_thread_loop, context and data thread
+// for both, pw_client.h). A capture exists only while the guest records (the TypeScript handler
+// opens it on SetEnabled(true) and closes it on SetEnabled(false)/Fini); a microphone without a
+// speaker stream opens the connection itself and closes it with the last user.
 //
 // The stream is opened in the guest's sample format, rate and channel count: PipeWire's
 // adapter converts from the source, so the ring holds exactly the bytes the guest reads.
@@ -36,7 +37,7 @@ class PwCapture : public CaptureBase<PwCapture> {
     }
     Start(info, "qdb-pw-capture");
     try {
-      client_.Open(env, "qdb-mic", opts_.remote, &PwCapture::OnCoreError, this);
+      client_.Open(env, kAudioLoop, opts_.remote, &PwCapture::OnCoreError, this);
     } catch (...) {
       Teardown();  // releases the ThreadSafeFunction and the cleanup hook
       throw;
@@ -146,7 +147,10 @@ class PwCapture : public CaptureBase<PwCapture> {
 
   static void OnCoreError(void* data, uint32_t id, int res, const char* message) {
     auto* self = static_cast<PwCapture*>(data);
-    // id 0 is the core itself: the connection to the daemon is gone (EPIPE) or refused.
+    // id 0 is the core itself: the connection to the daemon is gone (EPIPE) or refused. Another
+    // id may be the speaker's object (the audio streams share one connection, pw_client.h); an
+    // error on our own stream's object also ends it, and that comes through OnStateChanged.
+    if (id != PW_ID_CORE) return;
     std::string msg = std::string("PipeWire error on object ") + std::to_string(id) + ": " +
                       (message ? message : "") + " (" + spa_strerror(res) + ")";
     self->events_.Post("error", msg);

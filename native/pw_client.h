@@ -1,7 +1,13 @@
-// One PipeWire client connection: a pw_thread_loop, a context with client-rt.conf and a core,
-// shared by every stream class (pw_audio.cc, pw_capture.cc, pw_video.cc). Each stream object
-// owns its own PwClient, so a daemon restart affects each stream independently and TypeScript
-// just recreates it.
+// A stream's PipeWire client connection: a pw_thread_loop, a context with client-rt.conf and a
+// core, used by every stream class (pw_audio.cc, pw_capture.cc, pw_video.cc). Each stream object
+// owns a PwClient; PwClients opened with the same loop name on the same remote share ONE
+// connection (loop thread, context, data thread, core), counted by its users: the speaker and the
+// microphone both open kAudioLoop, so a bridge that plays and records holds one client, not two
+// (issue 17: a loop thread, a data thread and ~0.4 MB resident less per bridge that records).
+// The camera opens its own name: its frame work never shares a thread with audio. A connection
+// whose core failed (the daemon restarted or crashed) is never handed out again: a stream that
+// TypeScript recreates after the error gets a fresh connection, while the other user keeps the
+// dead one until it too closes.
 //
 // Threads: Open/Close and the accessors run on the JS thread; the core error callback runs on
 // the loop thread with the loop lock held. Nothing here runs on a real-time data thread.
@@ -17,6 +23,11 @@
 
 namespace qdb {
 
+// The loop name (and sharing key) of the audio streams, speaker and microphone.
+inline constexpr char kAudioLoop[] = "qdb-play";
+
+struct PwConnection;  // pw_client.cc: the shared loop, context and core, and their users
+
 class PwClient {
  public:
   // Loop thread, loop lock held. `id` is the failing object (PW_ID_CORE: the connection itself
@@ -28,30 +39,32 @@ class PwClient {
   PwClient& operator=(const PwClient&) = delete;
   ~PwClient() { Close(); }
 
-  // Starts the loop thread `thread_name` and connects to `remote` (socket name or absolute path,
-  // PIPEWIRE_REMOTE semantics; empty = the environment's default). On success the loop runs and
-  // its lock is HELD, so the caller creates its stream before any callback can run, then calls
-  // Unlock(). On failure nothing is left open and an Error with code EPIPEWIRE is thrown; a
-  // failed connect reads "cannot connect to PipeWire at <remote> (<reason>)" (what to check is
-  // TypeScript's to add, by code).
+  // Joins the live connection named `thread_name` on `remote` (socket name or absolute path,
+  // PIPEWIRE_REMOTE semantics; empty = the environment's default), or starts the loop thread of
+  // that name and connects. On success the loop runs and its lock is HELD, so the caller creates
+  // its stream before any callback can run, then calls Unlock(). `on_core_error` receives every
+  // error of the connection's core: an id other than PW_ID_CORE may be another user's object.
+  // On failure nothing is left open and an Error with code EPIPEWIRE is thrown; a failed connect
+  // reads "cannot connect to PipeWire at <remote> (<reason>)" (what to check is TypeScript's to
+  // add, by code).
   void Open(Napi::Env env, const char* thread_name, const std::string& remote,
             CoreErrorFn on_core_error, void* owner);
 
-  // Idempotent, JS thread only, never from a loop callback (it joins the loop thread). The
-  // order is PipeWire's: `destroy_streams` (the owner's streams/sources) and the core go under
-  // the loop lock, then the loop stops, then the context and the loop are freed.
+  // Idempotent, JS thread only, never from a loop callback (it may join the loop thread). Under
+  // the loop lock: `destroy_streams` (the owner's streams/sources), then this owner's core
+  // listener, so no callback of this owner runs after Close. The last user of the connection
+  // then tears it down in PipeWire's order: the core under the lock, the loop stopped, then the
+  // context and the loop freed.
   void Close(const std::function<void()>& destroy_streams = nullptr);
 
-  bool is_open() const { return loop_ != nullptr; }
-  pw_thread_loop* loop() const { return loop_; }
-  pw_core* core() const { return core_; }
-  void Lock() { pw_thread_loop_lock(loop_); }
-  void Unlock() { pw_thread_loop_unlock(loop_); }
+  bool is_open() const { return conn_ != nullptr; }
+  pw_thread_loop* loop() const;
+  pw_core* core() const;
+  void Lock() { pw_thread_loop_lock(loop()); }
+  void Unlock() { pw_thread_loop_unlock(loop()); }
 
  private:
-  pw_thread_loop* loop_ = nullptr;
-  pw_context* context_ = nullptr;
-  pw_core* core_ = nullptr;
+  PwConnection* conn_ = nullptr;
   spa_hook core_hook_{};
   CoreErrorFn on_core_error_ = nullptr;
   void* owner_ = nullptr;

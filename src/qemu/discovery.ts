@@ -43,8 +43,23 @@ export async function discoverVms(bus: dbus.MessageBus, timeoutMs = 5000): Promi
       }
     }),
   );
-  out.vms.sort((a, b) => a.uniqueName.localeCompare(b.uniqueName, 'en', { numeric: true }));
+  out.vms.sort((a, b) => compareUniqueNames(a.uniqueName, b.uniqueName));
   return out;
+}
+
+const UNIQUE_NAME = /^:(\d+)\.(\d+)$/;
+
+/**
+ * Unique bus names (":1.42") in the order the bus handed them out: each number by value (":1.9"
+ * before ":1.10"), anything else by code unit. Not `localeCompare(…, { numeric: true })`: its ICU
+ * collation touches ~2 MB of Node's binary that a bridge otherwise never reads, in every bridge
+ * that once saw two VMs on its bus (issue 17, resident memory per bridge).
+ */
+export function compareUniqueNames(a: string, b: string): number {
+  const x = UNIQUE_NAME.exec(a);
+  const y = UNIQUE_NAME.exec(b);
+  if (x && y) return Number(x[1]) - Number(y[1]) || Number(x[2]) - Number(y[2]);
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export interface VmSelector {

@@ -2,10 +2,11 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startDbusDaemon, type DbusDaemon } from '../harness/dbus';
 import { tempDir } from '../harness/procs';
 import { openBus, QemuDbusError, QemuVm, unixPathOf, userName } from '../../src/qemu';
+import { compareUniqueNames, discoverVms } from '../../src/qemu/discovery';
 import { FakeQemuPeer } from '../fakes/qemu-peer';
 
 async function connectError(p: Promise<unknown>): Promise<QemuDbusError> {
@@ -86,6 +87,13 @@ describe('a bus that belongs to another user', () => {
   });
 });
 
+describe('the order of unique bus names', () => {
+  it('compares each number by value, as the bus handed them out', () => {
+    expect([':1.10', ':2.1', ':1.9', ':1.100', ':10.0'].sort(compareUniqueNames)).toEqual([':1.9', ':1.10', ':1.100', ':2.1', ':10.0']);
+    expect(compareUniqueNames(':1.7', ':1.7')).toBe(0);
+  });
+});
+
 describe('discovery on a bus with fake QEMUs', () => {
   let bus: DbusDaemon;
   const fakes: FakeQemuPeer[] = [];
@@ -127,6 +135,22 @@ describe('discovery on a bus with fake QEMUs', () => {
     const byUuid = await QemuVm.connect({ busAddress: bus.address, uuid: '11111111-1111-4111-8111-111111111111', livenessIntervalMs: 0 });
     expect(byUuid.info.name).toBe('alpha');
     await byUuid.close();
+  });
+
+  it('several VMs are listed in the order the bus named them, without ICU collation', async () => {
+    // Two fakes at least (the test above started alpha and beta); sorting them must not reach
+    // localeCompare, whose collation data is ~2 MB of resident memory per bridge (issue 17).
+    expect(fakes.length).toBeGreaterThanOrEqual(2);
+    const collate = vi.spyOn(String.prototype, 'localeCompare');
+    const conn = await openBus(bus.address, 5000);
+    try {
+      const found = await discoverVms(conn.bus);
+      expect(found.vms.map((v) => v.uniqueName)).toEqual([...fakes.map((f) => f.uniqueName)].sort(compareUniqueNames));
+      expect(collate).not.toHaveBeenCalled();
+    } finally {
+      collate.mockRestore();
+      await conn.close();
+    }
   });
 
   it('EQEMU_UNSUPPORTED when the owner of org.qemu has no org.qemu.Display1.VM', async () => {
