@@ -78,7 +78,10 @@ class SpeakerCore : public Napi::ObjectWrap<SpeakerCore<Playback>> {
   explicit SpeakerCore(const Napi::CallbackInfo& info)
       : Wrap(info),
         jitter_(JitterOption(info, "runGapMs"), JitterOption(info, "halfLifeMs"),
-                JitterOption(info, "maxMs")) {}
+                JitterOption(info, "maxMs")) {
+    // So that an intake (speaker_intake.h) unwraps only a real core.
+    info.This().As<Napi::Object>().TypeTag(&Playback::kCoreTypeTag);
+  }
 
   // ---- any thread, under mutex_ ------------------------------------------------------------
   struct Voice {

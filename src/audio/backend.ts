@@ -10,7 +10,7 @@ import * as net from 'net';
 import * as path from 'path';
 import { CodedError } from '../errors';
 import { callNative, native as addon } from '../native';
-import type { AudioNativeApi, NativePlayback, NativePlaybackOptions, NativeSpeakerCore, SpeakerCoreOptions } from '../native-api/audio';
+import type { AudioNativeApi, NativePlayback, NativePlaybackOptions, NativeSpeakerCore, NativeSpeakerIntake, SpeakerCoreOptions } from '../native-api/audio';
 import type { CaptureNativeApi, CaptureStateListener, NativeCapture, NativeCaptureOptions } from '../native-api/capture';
 import type { AudioBackendKind } from './format';
 
@@ -33,6 +33,8 @@ export interface PlaybackBackend {
   openPlayback(opts: NativePlaybackOptions): NativePlayback;
   /** The speaker's per-Write core (native/speaker_core.h) in this server's addon. */
   openSpeakerCore(opts: SpeakerCoreOptions): NativeSpeakerCore;
+  /** The speaker's intake thread on a listener connection (native/speaker_intake.h); absent: Writes come through JS. */
+  openSpeakerIntake?(core: NativeSpeakerCore, fd: number, pending: Uint8Array, onEvent: (kind: 0 | 1 | 2 | 3, data: Buffer | string) => void): NativeSpeakerIntake;
 }
 
 /** Opens native capture streams on one sound server. */
@@ -143,6 +145,11 @@ export function audioBackendFor(kind: AudioBackendKind, env: Env = process.env, 
     openSpeakerCore: (o) => {
       if (!Core) missing(kind === 'pipewire' ? 'PipeWire speaker core (PwSpeakerCore)' : 'PulseAudio speaker core (PulseSpeakerCore)');
       return callNative(() => new Core(o), AUDIO_FIXES);
+    },
+    openSpeakerIntake: (core, fd, pending, onEvent) => {
+      const Intake = kind === 'pipewire' ? native.PwSpeakerIntake : native.PulseSpeakerIntake;
+      if (!Intake) missing(kind === 'pipewire' ? 'PipeWire speaker intake (PwSpeakerIntake)' : 'PulseAudio speaker intake (PulseSpeakerIntake)');
+      return callNative(() => new Intake(core, fd, pending, onEvent), AUDIO_FIXES);
     },
     openCapture: (o, onState) => {
       if (!Capture) missing(kind === 'pipewire' ? 'PipeWire capture (PwCapture)' : 'PulseAudio capture (PulseCapture)');

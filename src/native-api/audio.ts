@@ -165,10 +165,26 @@ export interface NativeSpeakerCore {
 
 export type NativeSpeakerCoreCtor = new (opts: SpeakerCoreOptions) => NativeSpeakerCore;
 
+/**
+ * The speaker's intake (native/speaker_intake.h): a thread reading an AudioOutListener connection
+ * (a dup of `fd`, after `pending`) that takes the Writes through `core` and hands everything else
+ * to `onEvent` (src/qemu/handlers.ts ListenerIntakeListener).
+ */
+export interface NativeSpeakerIntake {
+  resume(): void;
+  stop(): void;
+  /** Writes processed natively, messages handed to JS. */
+  stats(): { taken: number; handed: number };
+}
+
+export type NativeSpeakerIntakeCtor = new (core: NativeSpeakerCore, fd: number, pending: Uint8Array, onEvent: (kind: 0 | 1 | 2 | 3, data: Buffer | string) => void) => NativeSpeakerIntake;
+
 export interface AudioNativeApi {
   /** Absent when the addon was built without it (feature reported as unavailable). */
   PwPlayback?: NativePlaybackCtor;
   PulsePlayback?: NativePlaybackCtor;
   PwSpeakerCore?: NativeSpeakerCoreCtor;
   PulseSpeakerCore?: NativeSpeakerCoreCtor;
+  PwSpeakerIntake?: NativeSpeakerIntakeCtor;
+  PulseSpeakerIntake?: NativeSpeakerIntakeCtor;
 }

@@ -274,7 +274,8 @@ describe('Speaker', () => {
     const set = p.startFramesSet;
     expect(set).toHaveLength(1);
     expect(set[0]).toBeGreaterThanOrEqual(Math.round(0.042 * 48000));
-    expect(set[0]).toBeLessThan(Math.round(0.122 * 48000));
+    // At most the cap (MAX_LATENESS_MS + the loop margin): a loaded host may stretch the 40 ms.
+    expect(set[0]).toBeLessThanOrEqual(Math.round(0.122 * 48000));
     void s.close();
   });
 

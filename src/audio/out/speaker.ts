@@ -1,7 +1,7 @@
 // AudioOutHandler: the guest's speaker on the host sound server. One OutVoice (one native
 // stream) per QEMU voice id, in exactly the format QEMU announced.
-import type { NativeSpeakerCore } from '../../native-api/audio';
-import type { AudioOutHandler, PcmFormat } from '../../qemu/handlers';
+import type { NativeSpeakerCore, NativeSpeakerIntake } from '../../native-api/audio';
+import type { AudioOutHandler, ListenerIntake, ListenerIntakeListener, PcmFormat } from '../../qemu/handlers';
 import type { PlaybackBackend } from '../backend';
 import { AudioFormatError, streamFormatFor } from '../format';
 import { MAX_LATENESS_MS, saneBlockFrames } from './prebuffer';
@@ -31,6 +31,9 @@ export class Speaker implements AudioOutHandler {
    * outlives voices and re-attaches (a new voice starts covered).
    */
   readonly core: NativeSpeakerCore;
+  /** The intake of the current (or last) listener connection, and the Writes earlier ones took. */
+  private intake: NativeSpeakerIntake | undefined;
+  private intakeWritesBefore = 0;
   /** performance.now() on the core's clock (CLOCK_MONOTONIC ms; performance.now() runs on it from another origin). */
   private readonly coreNowMs: () => number;
 
@@ -68,6 +71,22 @@ export class Speaker implements AudioOutHandler {
     const blockFrames = seen.blockFrames > 0 ? saneBlockFrames(seen.blockFrames) : this.opts.blockFrames;
     this.voices.set(id, new OutVoice(id, sf, { ...this.opts, core: this.core, coreNowMs: this.coreNowMs, blockFrames, jitterMs: seen.lateMs }));
     this.opts.onChange?.();
+  }
+
+  /**
+   * The intake thread (native/speaker_intake.h) for a listener connection: QEMU's Writes go into
+   * the rings through this Speaker's core without waking Node; everything else comes to JS in
+   * order. Undefined when the backend has none (test fakes): the connection is read in JS.
+   */
+  get openIntake(): ((fd: number, pending: Uint8Array, onEvent: ListenerIntakeListener) => ListenerIntake) | undefined {
+    const open = this.opts.backend.openSpeakerIntake;
+    if (!open) return undefined;
+    return (fd, pending, onEvent) => {
+      const intake = open(this.core, fd, pending, onEvent);
+      if (this.intake) this.intakeWritesBefore += this.intake.stats().taken;
+      this.intake = intake;
+      return intake;
+    };
   }
 
   fini(id: bigint): void {
@@ -117,8 +136,10 @@ export class Speaker implements AudioOutHandler {
     return this.voices.get(id);
   }
 
-  stats(): { voices: Array<{ id: string } & VoiceStats>; unknownWrites: number } {
-    return { voices: [...this.voices].map(([id, v]) => ({ id: id.toString(), ...v.stats() })), unknownWrites: this.core.jitter().unknownWrites };
+  /** `intakeWrites`: Writes the intake thread took without JS (all connections so far). */
+  stats(): { voices: Array<{ id: string } & VoiceStats>; unknownWrites: number; intakeWrites: number } {
+    const intakeWrites = this.intakeWritesBefore + (this.intake?.stats().taken ?? 0);
+    return { voices: [...this.voices].map(([id, v]) => ({ id: id.toString(), ...v.stats() })), unknownWrites: this.core.jitter().unknownWrites, intakeWrites };
   }
 
   /** Resolves when every voice that got Fini has drained. */

@@ -218,16 +218,13 @@ export class OutVoice {
       this.scheduleReopen();
       return;
     }
-    if (!this.detached) {
-      this.opts.core.setStream(this.id, this.stream);
-      this.opts.core.setActive(this.id, true);
-    }
+    if (!this.detached) this.opts.core.setStream(this.id, this.stream);
     this.attempt = 0;
     this.wasStreaming = false;
     this.lastNativeUnderruns = 0;
     this.overflowBase = this.overflowFrames;
     this.levelRestarts();
-    this.active = true;
+    this.noteActive(true);
     if (!this.enabled) this.emptySinceMs = undefined;
     this.opts.log?.info('speaker stream open', { voice: this.id.toString(), format: this.format.describe, backend: this.opts.backend.kind });
   }
@@ -381,9 +378,9 @@ export class OutVoice {
       if (st.fillFrames > 0) this.emptySinceMs = undefined;
       else if (this.emptySinceMs === undefined) this.emptySinceMs = now;
       else if (now - this.emptySinceMs >= 100 + (st.delayNs ?? 0) / 1e6) {
-        if (!this.detached) this.opts.core.setActive(this.id, false);
+        // The core first: from here a Write comes through JS, which uncorks (beforeWrite).
+        this.noteActive(false);
         s.setActive(false);
-        this.active = false;
       }
     }
     this.pushSkipThreshold(st);
@@ -394,9 +391,14 @@ export class OutVoice {
     const s = this.stream;
     if (s && !this.active) {
       s.setActive(true);
-      this.active = true;
-      if (!this.detached) this.opts.core.setActive(this.id, true);
+      this.noteActive(true);
     }
+  }
+
+  /** The stream is (un)corked: the core takes this voice's Writes without JS only while it plays. */
+  private noteActive(active: boolean): void {
+    this.active = active;
+    if (!this.detached) this.opts.core.setActive(this.id, active);
   }
 
   /** A Write was handled (queued or skipped): Writes still flow, and one runs the poll when due (armPoll). */
@@ -445,7 +447,7 @@ export class OutVoice {
       this.levelRestarts();
       if (this.stream && !this.active) {
         this.stream.setActive(true);
-        this.active = true;
+        this.noteActive(true);
       }
     }
   }
