@@ -49,9 +49,10 @@ enum SpeakerWriteResult {
   kWriteNeedsJs = 4,         // intake only: the voice is corked or has a JS sink
 };
 
-// One more than a Write may carry: a Write larger than this is cut to it (its frames counted
-// whole). Bounds the scratch buffer whatever the guest sends (dbus-native's array limit, 64 MiB,
-// would otherwise size it).
+// The most of one Write that is queued: a larger one keeps its last kMaxWriteBytes (its frames
+// still counted whole; 4 MiB is ~24 s of S16 stereo at 44.1 kHz, more than any ring holds).
+// Bounds the scratch buffer whatever the guest sends (dbus-native's array limit, 64 MiB, would
+// otherwise size it).
 constexpr size_t kMaxWriteBytes = 4u << 20;
 
 template <typename Playback>
@@ -135,7 +136,12 @@ class SpeakerCore : public Napi::ObjectWrap<SpeakerCore<Playback>> {
       return kWriteDropped;
     }
     size_t n = frames * frame;
-    if (n > kMaxWriteBytes) n = kMaxWriteBytes - kMaxWriteBytes % frame;
+    if (n > kMaxWriteBytes) {
+      // The newest audio is kept, as the ring itself would (it drops the oldest).
+      const size_t cut = kMaxWriteBytes - kMaxWriteBytes % frame;
+      data += n - cut;
+      n = cut;
+    }
     const uint8_t* block = data;
     if (v->convert || v->mute || !v->unity) {
       // A copy we own: `data` is the message's buffer.

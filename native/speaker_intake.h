@@ -226,6 +226,8 @@ class SpeakerIntake : public Napi::ObjectWrap<SpeakerIntake<Playback>> {
         buf_.erase(buf_.begin(), buf_.begin() + off);
         off = 0;
       }
+      // One huge message (up to the protocol's 128 MiB) must not keep its memory for good.
+      if (buf_.capacity() > (8u << 20) && buf_.size() < (1u << 20)) buf_.shrink_to_fit();
       pollfd p[2] = {{fd_, POLLIN, 0}, {efd_, POLLIN, 0}};
       if (poll(p, 2, -1) < 0) {
         if (errno == EINTR) continue;
