@@ -280,8 +280,10 @@ export class OutVoice {
   }
 
   /**
-   * Who polls. While Writes flow (100/s on QEMU 10) on PipeWire, the Write that finds the last poll pollMs old
-   * runs it, and the timer only looks every QUIET_CHECKS polls' time whether they still flow: a
+   * Who polls. Writes taken by the intake thread (native/speaker_intake.h, the usual case) never
+   * reach JS: the timer then finds no recent Write and polls every pollMs. While Writes do come
+   * through JS (100/s on QEMU 10; a meter or tap in front of the speaker, test fakes) on PipeWire,
+   * the Write that finds the last poll pollMs old runs it, and the timer only looks every QUIET_CHECKS polls' time whether they still flow: a
    * timer firing between the Writes cost a main-thread wakeup 20 times a second, each as dear as
    * a Write's (issue 17: ten bridges' CPU). When they stop, the timer polls every pollMs again.
    * Node wakes for a timer at the time it was first due even if it was moved (refresh() or
