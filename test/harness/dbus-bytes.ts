@@ -1,6 +1,8 @@
-// D-Bus messages as bytes for the listener wire's tests: what dbus-native's marshaller cannot
-// make (it writes little-endian only).
+// The listener wire's tests (qemu-peer-wire, audio-speaker-intake): QEMU's side of the p2p
+// handshake, and D-Bus messages as bytes that dbus-native's marshaller cannot make (it writes
+// little-endian only).
 import type { Message } from 'dbus-native';
+import type * as net from 'net';
 
 const { marshall } = require('dbus-native/lib/message') as { marshall: (m: Message) => Buffer };
 
@@ -41,4 +43,23 @@ export function bigEndianWrite(serial: number, bytes: Buffer): Buffer {
   be.writeBigUInt64BE(le.readBigUInt64LE(at), at);
   be.writeUInt32BE(le.readUInt32LE(at + 8), at + 8);
   return be;
+}
+
+/** Answers our end's SASL handshake as QEMU does (OK, then waits for BEGIN) on QEMU's end of the socket. */
+export function answerHandshake(qemu: net.Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let text = '';
+    const onData = (d: Buffer): void => {
+      text += d.toString('latin1');
+      if (text.includes('AUTH EXTERNAL') && !text.includes('OK-SENT')) {
+        text += 'OK-SENT';
+        qemu.write('OK 0123456789abcdef0123456789abcdef\r\n');
+      }
+      if (text.includes('BEGIN\r\n')) {
+        qemu.removeListener('data', onData);
+        resolve();
+      }
+    };
+    qemu.on('data', onData);
+  });
 }

@@ -11,7 +11,7 @@ import { native, socketpair } from '../../src/native';
 import type { NativeSpeakerCore, NativeSpeakerIntake } from '../../src/native-api/audio';
 import { PeerWire } from '../../src/qemu/peer/wire';
 import { openSpeakerCore } from '../fakes/playback';
-import { OUT, VOICE, bigEndianWrite, write } from '../harness/dbus-bytes';
+import { OUT, VOICE, answerHandshake, bigEndianWrite, write } from '../harness/dbus-bytes';
 import { waitFor } from '../harness/procs';
 
 const { marshall, unmarshall } = require('dbus-native/lib/message') as { marshall: (m: Message) => Buffer; unmarshall: (b: Buffer, o: object) => Message };
@@ -146,21 +146,7 @@ async function openWire(withIntake: boolean): Promise<{ wire: PeerWire; qemu: ne
   wire.on('end', () => (ended = true));
   const closed = new Promise((r) => wire.once('close', r));
   started.push({ stop: () => (qemu.destroy(), wire.stream.destroy()) });
-  await new Promise<void>((resolve) => {
-    let text = '';
-    const onData = (d: Buffer): void => {
-      text += d.toString('latin1');
-      if (text.includes('AUTH EXTERNAL') && !text.includes('OK-SENT')) {
-        text += 'OK-SENT';
-        qemu.write('OK 0123456789abcdef0123456789abcdef\r\n');
-      }
-      if (text.includes('BEGIN\r\n')) {
-        qemu.removeListener('data', onData);
-        resolve();
-      }
-    };
-    qemu.on('data', onData);
-  });
+  await answerHandshake(qemu);
   await waitFor('the wire connected', 5000, () => wire.connected);
   return { wire, qemu, got, errors, ended: () => ended, closed };
 }

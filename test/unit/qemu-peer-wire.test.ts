@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Message } from 'dbus-native';
 import { socketpair } from '../../src/native';
 import { PeerWire } from '../../src/qemu/peer/wire';
-import { OUT, bigEndianWrite, write } from '../harness/dbus-bytes';
+import { OUT, answerHandshake, bigEndianWrite, write } from '../harness/dbus-bytes';
 import { waitFor } from '../harness/procs';
 
 const { marshall, unmarshall } = require('dbus-native/lib/message') as { marshall: (m: Message) => Buffer; unmarshall: (b: Buffer, o: object) => Message };
@@ -39,21 +39,7 @@ async function openWire(): Promise<Opened> {
   wire.on('message', (m) => got.push(m));
   wire.on('error', (e) => errors.push(e));
   const closed = new Promise((r) => wire.once('close', r));
-  await new Promise<void>((resolve) => {
-    let text = '';
-    const onData = (d: Buffer): void => {
-      text += d.toString('latin1');
-      if (text.includes('AUTH EXTERNAL') && !text.includes('OK-SENT')) {
-        text += 'OK-SENT';
-        qemu.write('OK 0123456789abcdef0123456789abcdef\r\n');
-      }
-      if (text.includes('BEGIN\r\n')) {
-        qemu.removeListener('data', onData);
-        resolve();
-      }
-    };
-    qemu.on('data', onData);
-  });
+  await answerHandshake(qemu);
   await waitFor('the wire connected', 5000, () => wire.connected);
   const o = { wire, qemu, got, errors, closed };
   open.push(o);
