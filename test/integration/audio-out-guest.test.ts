@@ -77,7 +77,8 @@ function compareBreaks(sent: Breaks, heard: Breaks): { added: Breaks['gaps']; ex
   return { added, extra, missing };
 }
 
-async function guestTone(server: PipeWire | Pulse, qemu?: QemuTarget): Promise<void> {
+/** The sink's recorder, the guest about to play its 1 s tone, and a Speaker for it (not registered yet). */
+async function toneRig(server: PipeWire | Pulse, qemu?: QemuTarget) {
   const backend = (await selectAudioBackend(server.kind, { env: server.env }))!;
   const rec = recordSinkMonitor(server);
   cleanups.push(async () => void (await rec.stop().catch(() => undefined)));
@@ -91,6 +92,11 @@ async function guestTone(server: PipeWire | Pulse, qemu?: QemuTarget): Promise<v
   const blockFrames = vm.capabilities.audioNSamples ?? 1024;
   const speaker = new Speaker({ vmName: guest.name, backend, latencyMs: TEST_LATENCY_MS, blockFrames });
   cleanups.push(() => speaker.close());
+  return { rec, guest, vm, blockFrames, speaker };
+}
+
+async function guestTone(server: PipeWire | Pulse, qemu?: QemuTarget): Promise<void> {
+  const { rec, guest, vm, blockFrames, speaker } = await toneRig(server, qemu);
   const writes: WriteSeen[] = [];
   const pcm: Uint8Array[] = [];
   const counting = watchedSpeaker(speaker, (_id, data) => {
@@ -172,17 +178,7 @@ async function guestTone(server: PipeWire | Pulse, qemu?: QemuTarget): Promise<v
  * itself dropped audio (hda-codec overruns, traced).
  */
 async function guestToneThroughIntake(server: PipeWire | Pulse, qemu?: QemuTarget): Promise<void> {
-  const backend = (await selectAudioBackend(server.kind, { env: server.env }))!;
-  const rec = recordSinkMonitor(server);
-  cleanups.push(async () => void (await rec.stop().catch(() => undefined)));
-  await rec.ready;
-  const guest = await startGuest({ qemu, scenario: 'tone', params: { tone_hz: 1000, tone_ms: 1000 }, extraArgs: ['-trace', 'hda_audio_overrun'] });
-  cleanups.push(() => guest.stop());
-  const vm = await QemuVm.connect({ busAddress: guest.busAddress, name: guest.name });
-  cleanups.push(() => vm.close());
-  const blockFrames = vm.capabilities.audioNSamples ?? 1024;
-  const speaker = new Speaker({ vmName: guest.name, backend, latencyMs: TEST_LATENCY_MS, blockFrames });
-  cleanups.push(() => speaker.close());
+  const { rec, guest, vm, blockFrames, speaker } = await toneRig(server, qemu);
   await vm.addAudioOutListener(speaker);
   const start = await guest.waitForSerial(/MARK play-start [^\n]*/, 120_000);
   await guest.waitForSerial(/MARK play-done[^\n]*/, 60_000, start.index);
