@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -199,7 +200,8 @@ class SpeakerIntake : public Napi::ObjectWrap<SpeakerIntake<Playback>> {
  private:
   // ---- intake thread -----------------------------------------------------------------------
   void Run() {
-    size_t off = 0;  // framed up to here
+    pthread_setname_np(pthread_self(), "qdb-intake");  // for top -H, perf, /proc/PID/task
+    size_t off = 0;                                    // framed up to here
     for (;;) {
       for (;;) {
         const size_t held = buf_.size() - off;
