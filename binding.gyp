@@ -11,7 +11,7 @@
     {
       "target_name": "qemu_dbus_bridge",
       "defines": ["QDB_ADDON_CORE"],
-      "sources": ["native/addon.cc", "native/throw.cc", "native/socketpair.cc", "native/fd_flags.cc", "native/notify.cc"]
+      "sources": ["native/addon.cc", "native/throw.cc", "native/socketpair.cc", "native/fd_flags.cc", "native/notify.cc", "native/pcm.cc"]
     },
     {
       "target_name": "qemu_dbus_bridge_pipewire",

@@ -3,7 +3,8 @@
 // libraries its configuration uses (src/native.ts loads each addon the first time one of its
 // exports is read):
 //
-//   qemu_dbus_bridge           socketpair, setCloexec, sdNotify (libc only; every bridge)
+//   qemu_dbus_bridge           socketpair, setCloexec, sdNotify, the PCM transforms (libc only;
+//                              every bridge)
 //   qemu_dbus_bridge_pipewire  PipeWire speaker, microphone and camera node (libpipewire)
 //   qemu_dbus_bridge_pulse     PulseAudio speaker and microphone (libpulse and its chain:
 //                              libsndfile with its codecs, libX11/xcb, libsystemd, libgcrypt...)
@@ -20,6 +21,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   qdb::InitSocketpair(env, exports);
   qdb::InitFdFlags(env, exports);
   qdb::InitNotify(env, exports);
+  qdb::InitPcm(env, exports);
 #elif defined(QDB_ADDON_PIPEWIRE)
   qdb::InitPwAudio(env, exports);
   qdb::InitPwCapture(env, exports);

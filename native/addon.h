@@ -26,6 +26,7 @@ namespace qdb {
 void InitSocketpair(Napi::Env env, Napi::Object exports);
 void InitFdFlags(Napi::Env env, Napi::Object exports);
 void InitNotify(Napi::Env env, Napi::Object exports);
+void InitPcm(Napi::Env env, Napi::Object exports);
 void InitPwAudio(Napi::Env env, Napi::Object exports);
 void InitPulseAudio(Napi::Env env, Napi::Object exports);
 void InitPwCapture(Napi::Env env, Napi::Object exports);

@@ -102,6 +102,30 @@ class StatsKeys {
 template <typename Derived>
 class PlaybackBase : public Napi::ObjectWrap<Derived> {
  public:
+  // The stream behind a JS object, when it is one of this class's (checked by type tag, so an
+  // object that only looks like one is never unwrapped); else nullptr. JS thread.
+  static Derived* FromObject(Napi::Object o) {
+    if (!o.CheckTypeTag(&Derived::kTypeTag)) return nullptr;
+    return Napi::ObjectWrap<Derived>::Unwrap(o);
+  }
+
+  // The ring's producer side, for whichever thread produces (write() on the JS thread, or
+  // speaker_core.h's SpeakerCore under its lock: never both at once). `due_ns`: when the next
+  // Write is due, CLOCK_MONOTONIC ns (0 = no schedule). Never blocks: when the ring is full the
+  // OLDEST queued frames are dropped (counted in overflowFrames). Returns the bytes queued.
+  size_t Produce(const uint8_t* p, size_t n, int64_t due_ns) {
+    next_due_ns_.store(due_ns, std::memory_order_relaxed);
+    n -= n % stride_;
+    size_t dropped = ring_->WriteDropOldest(p, n);
+    if (dropped) overflow_frames_.fetch_add(dropped / stride_, std::memory_order_relaxed);
+    written_frames_.fetch_add(n / stride_, std::memory_order_relaxed);
+    derived().AfterWrite();
+    return n;
+  }
+
+  // Frames in the ring now (a snapshot; the server's own queue not included).
+  size_t RingFillFrames() const { return ring_->Fill() / stride_; }
+
   static Napi::Function Define(Napi::Env env) {
     using Wrap = Napi::ObjectWrap<Derived>;
     return Wrap::DefineClass(
@@ -123,6 +147,7 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
   //                   latencyFrames, streamName, props: {k: v}, remote?, device?})
   explicit PlaybackBase(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Derived>(info) {
     Napi::Env env = info.Env();
+    info.This().As<Napi::Object>().TypeTag(&Derived::kTypeTag);
     const std::string who = Derived::kClassName;
     Napi::Object o = ArgObject(Arg(info, 0), who, "options");
     opts_.format = Derived::CheckFormat(env, OptString(o, "format", who));
@@ -183,7 +208,9 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
   std::atomic<bool> drained_{false};
   std::atomic<uint64_t> consumed_frames_{0}, underruns_{0}, underrun_frames_{0},
       overflow_frames_{0}, cycles_{0};
-  uint64_t written_frames_ = 0;  // JS thread only
+  // Frames queued by Produce(): written by the producer (the JS thread, or a speaker intake thread
+  // under speaker_core.h's lock), read by stats() on the JS thread. Relaxed: a counter.
+  std::atomic<uint64_t> written_frames_{0};
 
  private:
   // ---- JS thread -------------------------------------------------------------------------
@@ -206,15 +233,7 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
       due = MonoNs() + int64_t(in_ns);
       if (due == 0) due = 1;  // 0 means "no schedule"
     }
-    next_due_ns_.store(due, std::memory_order_relaxed);
-    const uint8_t* p = ta.Data();
-    size_t n = ta.ByteLength();
-    n -= n % stride_;
-    size_t dropped = ring_->WriteDropOldest(p, n);
-    if (dropped) overflow_frames_.fetch_add(dropped / stride_, std::memory_order_relaxed);
-    written_frames_ += n / stride_;
-    derived().AfterWrite();
-    return Napi::Number::New(env, double(n));
+    return Napi::Number::New(env, double(Produce(ta.Data(), ta.ByteLength(), due)));
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -225,7 +244,8 @@ class PlaybackBase : public Napi::ObjectWrap<Derived> {
     double server_queued = derived().AddServerStats(r);
     r.Set(key_(env, "fillFrames"), double(ring_->Fill() / stride_) + server_queued);
     r.Set(key_(env, "capacityFrames"), double(ring_->capacity_bytes() / stride_));
-    r.Set(key_(env, "writtenFrames"), double(written_frames_));
+    r.Set(key_(env, "ringFillFrames"), double(RingFillFrames()));
+    r.Set(key_(env, "writtenFrames"), double(written_frames_.load(std::memory_order_relaxed)));
     r.Set(key_(env, "consumedFrames"), double(consumed_frames_.load()));
     r.Set(key_(env, "underruns"), double(underruns_.load()));
     r.Set(key_(env, "underrunFrames"), double(underrun_frames_.load()));

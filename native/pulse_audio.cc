@@ -24,6 +24,8 @@
 #include "addon.h"
 #include "playback_common.h"
 #include "pulse_client.h"
+#include "speaker_core.h"
+#include "speaker_intake.h"
 
 namespace qdb {
 namespace {
@@ -31,6 +33,10 @@ namespace {
 class PulsePlayback : public PlaybackBase<PulsePlayback> {
  public:
   static constexpr char kClassName[] = "PulsePlayback";
+  static constexpr char kCoreClassName[] = "PulseSpeakerCore";  // its SpeakerCore (speaker_core.h)
+  static constexpr napi_type_tag kTypeTag = {0x71646270756c7365ULL, 0x706c61796261636bULL};
+  static constexpr char kIntakeClassName[] = "PulseSpeakerIntake";  // speaker_intake.h
+  static constexpr napi_type_tag kCoreTypeTag = {0x71646270756c7365ULL, 0x636f72652d737001ULL};
 
   explicit PulsePlayback(const Napi::CallbackInfo& info) : PlaybackBase<PulsePlayback>(info) {
     Napi::Env env = info.Env();
@@ -343,6 +349,8 @@ class PulsePlayback : public PlaybackBase<PulsePlayback> {
 
 void InitPulseAudio(Napi::Env env, Napi::Object exports) {
   exports.Set("PulsePlayback", PulsePlayback::Define(env));
+  exports.Set("PulseSpeakerCore", SpeakerCore<PulsePlayback>::Define(env));
+  exports.Set("PulseSpeakerIntake", SpeakerIntake<PulsePlayback>::Define(env));
 }
 
 }  // namespace qdb

@@ -25,6 +25,8 @@
 #include "addon.h"
 #include "playback_common.h"
 #include "pw_client.h"
+#include "speaker_core.h"
+#include "speaker_intake.h"
 
 namespace qdb {
 namespace {
@@ -40,6 +42,10 @@ static_assert(int(PW_STREAM_STATE_ERROR) == kPlaybackError &&
 class PwPlayback : public PlaybackBase<PwPlayback> {
  public:
   static constexpr char kClassName[] = "PwPlayback";
+  static constexpr char kCoreClassName[] = "PwSpeakerCore";  // its SpeakerCore (speaker_core.h)
+  static constexpr napi_type_tag kTypeTag = {0x71646270772d706cULL, 0x61796261636b0001ULL};
+  static constexpr char kIntakeClassName[] = "PwSpeakerIntake";  // speaker_intake.h
+  static constexpr napi_type_tag kCoreTypeTag = {0x71646270772d636fULL, 0x72652d7370656b01ULL};
 
   explicit PwPlayback(const Napi::CallbackInfo& info) : PlaybackBase<PwPlayback>(info) {
     Napi::Env env = info.Env();
@@ -300,6 +306,8 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
 
 void InitPwAudio(Napi::Env env, Napi::Object exports) {
   exports.Set("PwPlayback", PwPlayback::Define(env));
+  exports.Set("PwSpeakerCore", SpeakerCore<PwPlayback>::Define(env));
+  exports.Set("PwSpeakerIntake", SpeakerIntake<PwPlayback>::Define(env));
 }
 
 }  // namespace qdb

@@ -23,9 +23,9 @@ export type NativeAddon = CoreNativeApi & EvdevNativeApi & AudioNativeApi & Vide
  * libevdev or libvirt.
  */
 const ADDONS = {
-  qemu_dbus_bridge: ['socketpair', 'setCloexec', 'sdNotify'],
-  qemu_dbus_bridge_pipewire: ['PwPlayback', 'PwCapture', 'PwCamera'],
-  qemu_dbus_bridge_pulse: ['PulsePlayback', 'PulseCapture'],
+  qemu_dbus_bridge: ['socketpair', 'setCloexec', 'sdNotify', 'pcmFlipSign', 'pcmFillSilence', 'pcmIsSilence', 'pcmApplyGains'],
+  qemu_dbus_bridge_pipewire: ['PwPlayback', 'PwSpeakerCore', 'PwSpeakerIntake', 'PwCapture', 'PwCamera'],
+  qemu_dbus_bridge_pulse: ['PulsePlayback', 'PulseSpeakerCore', 'PulseSpeakerIntake', 'PulseCapture'],
   qemu_dbus_bridge_video: ['yuvBlit', 'yuvCompose', 'yuvFrameSize', 'v4l2QueryCap', 'v4l2SetOutputFormat', 'v4l2SetOutputFps', 'v4l2StreamOn'],
   qemu_dbus_bridge_evdev: ['EvdevDevice', 'evdevGrabFd', 'evdevEventLayout', 'evdevPackEvent'],
   qemu_dbus_bridge_libvirt: ['LibvirtConnection'],

@@ -10,7 +10,7 @@ import * as net from 'net';
 import * as path from 'path';
 import { CodedError } from '../errors';
 import { callNative, native as addon } from '../native';
-import type { AudioNativeApi, NativePlayback, NativePlaybackOptions } from '../native-api/audio';
+import type { AudioNativeApi, NativePlayback, NativePlaybackOptions, NativeSpeakerCore, NativeSpeakerIntake, SpeakerCoreOptions } from '../native-api/audio';
 import type { CaptureNativeApi, CaptureStateListener, NativeCapture, NativeCaptureOptions } from '../native-api/capture';
 import type { AudioBackendKind } from './format';
 
@@ -31,6 +31,10 @@ export interface PlaybackBackend {
   readonly where: string;
   /** Throws (with a `code`) when the addon cannot create the stream; server trouble shows in stats(). */
   openPlayback(opts: NativePlaybackOptions): NativePlayback;
+  /** The speaker's per-Write core (native/speaker_core.h) in this server's addon. */
+  openSpeakerCore(opts: SpeakerCoreOptions): NativeSpeakerCore;
+  /** The speaker's intake thread on a listener connection (native/speaker_intake.h); absent: Writes come through JS. */
+  openSpeakerIntake?(core: NativeSpeakerCore, fd: number, pending: Uint8Array, onEvent: (kind: 0 | 1 | 2 | 3, data: Buffer | string) => void): NativeSpeakerIntake;
 }
 
 /** Opens native capture streams on one sound server. */
@@ -132,11 +136,21 @@ export function audioBackendFor(kind: AudioBackendKind, env: Env = process.env, 
   const where = kind === 'pipewire' ? pipewireSocketPath(env) : `unix:${pulseSocketPath(env)}`;
   const Play = kind === 'pipewire' ? native.PwPlayback : native.PulsePlayback;
   const Capture = kind === 'pipewire' ? native.PwCapture : native.PulseCapture;
+  const Core = kind === 'pipewire' ? native.PwSpeakerCore : native.PulseSpeakerCore;
   if (!Play) missing(kind === 'pipewire' ? 'PipeWire playback (PwPlayback)' : 'PulseAudio playback (PulsePlayback)');
   return {
     kind,
     where,
     openPlayback: (o) => callNative(() => new Play({ ...o, remote: o.remote ?? where }), AUDIO_FIXES),
+    openSpeakerCore: (o) => {
+      if (!Core) missing(kind === 'pipewire' ? 'PipeWire speaker core (PwSpeakerCore)' : 'PulseAudio speaker core (PulseSpeakerCore)');
+      return callNative(() => new Core(o), AUDIO_FIXES);
+    },
+    openSpeakerIntake: (core, fd, pending, onEvent) => {
+      const Intake = kind === 'pipewire' ? native.PwSpeakerIntake : native.PulseSpeakerIntake;
+      if (!Intake) missing(kind === 'pipewire' ? 'PipeWire speaker intake (PwSpeakerIntake)' : 'PulseAudio speaker intake (PulseSpeakerIntake)');
+      return callNative(() => new Intake(core, fd, pending, onEvent), AUDIO_FIXES);
+    },
     openCapture: (o, onState) => {
       if (!Capture) missing(kind === 'pipewire' ? 'PipeWire capture (PwCapture)' : 'PulseAudio capture (PulseCapture)');
       return callNative(() => new Capture({ ...o, remote: o.remote ?? where }, guardedListener(onState)), AUDIO_FIXES);

@@ -9,18 +9,20 @@
 // converted here by flipping the sign bit into the signed/unsigned sibling of the same width,
 // which is exact and costs one XOR per sample.
 //
-// The guest's volume and mute (SetVolume) are applied here too, in TypeScript, for BOTH
-// directions (OutVoice before a block enters the playback ring, InVoice after a block leaves the
-// capture ring), never by the sound server. Why this side of the native boundary:
+// The guest's volume and mute (SetVolume) are applied to the PCM on our side, for BOTH
+// directions (the speaker's Writes natively, in native/speaker_core.h with native/pcm_ops.h,
+// before a block enters the playback ring; InVoice here after a block leaves the capture ring),
+// never by the sound server. Why:
 //  - the guest's mixer setting is part of the guest's signal, like QEMU's own mixer (vol/255 on
 //    the samples); the server-side stream volume stays the host user's own control in
 //    pavucontrol/wpctl instead of being overwritten by every SetVolume of the guest;
-//  - one implementation for every format and both servers (PulseAudio's cubic volume curve and
+//  - one behaviour for every format and both servers (PulseAudio's cubic volume curve and
 //    PipeWire's channelVolumes applied at different points would otherwise be two behaviours),
 //    testable bit-exactly without a server;
-//  - the cost is one multiply per sample on blocks the JS thread already holds (a 1024-frame
-//    stereo S16 block: 2048 multiplies per ~21 ms), nothing on the real-time threads.
+//  - the cost is one multiply per sample on blocks we already hold (a 1024-frame stereo S16
+//    block: 2048 multiplies per ~21 ms), nothing on the real-time threads.
 import { CodedError } from '../errors';
+import { native } from '../native';
 import type { ChannelPosition, NativeSampleFormat } from '../native-api/audio';
 import type { PcmFormat } from '../qemu/handlers';
 import type { SoundServerKind } from '../stream-identity';
@@ -159,10 +161,8 @@ export function captureFormatFor(f: PcmFormat): CaptureFormat {
   return { ...sampleLayout(guest, f.nchannels), guest, capture, flipSign: guest !== capture };
 }
 
-/** Index (within a sample) of the byte that holds the sign / most significant bit. */
-function msbIndex(l: SampleLayout): number {
-  return l.bigEndian ? 0 : l.bytesPerSample - 1;
-}
+// The transforms themselves are native/pcm_ops.h, the one implementation (the speaker's Writes run
+// it in native/speaker_core.h): the functions below call it through the core addon (native/pcm.cc).
 
 /**
  * Fills buf[start, end) with the format's silence: 0 for signed and float, the mid value for
@@ -170,25 +170,17 @@ function msbIndex(l: SampleLayout): number {
  * stream; a partial trailing sample is filled consistently by byte position.
  */
 export function fillSilence(l: SampleLayout, buf: Uint8Array, start: number, end: number): void {
-  if (end <= start) return;
-  buf.fill(0, start, end);
-  if (l.isFloat || l.isSigned) return;
-  const bps = l.bytesPerSample;
-  for (let i = start + msbIndex(l); i < end; i += bps) buf[i] = 0x80;
+  if (end > start) native.pcmFillSilence(buf, start, end, l);
 }
 
 /** Whether buf[start, end) is exactly the format's silence (what fillSilence writes): digital silence, no dither. */
 export function isSilence(l: SampleLayout, buf: Uint8Array, start: number, end: number): boolean {
-  const msb = l.isFloat || l.isSigned ? -1 : msbIndex(l);
-  const bps = l.bytesPerSample;
-  for (let i = start; i < end; i++) if (buf[i] !== ((i - start) % bps === msb ? 0x80 : 0)) return false;
-  return true;
+  return native.pcmIsSilence(buf, start, end, l);
 }
 
 /** Flips the top bit of every sample in buf[start, end): S8<->U8, S16<->U16, S32<->U32. */
 export function flipSignBits(l: SampleLayout, buf: Uint8Array, start: number, end: number): void {
-  const bps = l.bytesPerSample;
-  for (let i = start + msbIndex(l); i < end; i += bps) buf[i] ^= 0x80;
+  native.pcmFlipSign(buf, start, end, l);
 }
 
 /** QEMU volume byte (0..255) to linear gain: QEMU's own mixer scales by vol/255. */
@@ -217,40 +209,7 @@ export function applyVolume(l: SampleLayout, buf: Uint8Array, start: number, end
   else if (!gains.every((g) => g === 1)) applyGains(l, buf, start, end, gains);
 }
 
-/** Scales the samples of buf[start, end) by gains[channel]; see applyVolume. */
+/** Scales the samples of buf[start, end) by gains[channel] (a channel without one: full scale); see applyVolume. */
 export function applyGains(l: SampleLayout, buf: Uint8Array, start: number, end: number, gains: readonly number[]): void {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const le = !l.bigEndian;
-  const ch = l.channels;
-  const bps = l.bytesPerSample;
-  let c = 0;
-  if (l.isFloat) {
-    for (let i = start; i + 4 <= end; i += 4) {
-      view.setFloat32(i, view.getFloat32(i, le) * (gains[c] ?? 1), le);
-      if (++c === ch) c = 0;
-    }
-    return;
-  }
-  const signed = l.isSigned;
-  if (bps === 1) {
-    for (let i = start; i < end; i++) {
-      const g = gains[c] ?? 1;
-      buf[i] = signed ? Math.round(((buf[i] << 24) >> 24) * g) & 0xff : Math.round((buf[i] - 128) * g) + 128;
-      if (++c === ch) c = 0;
-    }
-  } else if (bps === 2) {
-    for (let i = start; i + 2 <= end; i += 2) {
-      const g = gains[c] ?? 1;
-      if (signed) view.setInt16(i, Math.round(view.getInt16(i, le) * g), le);
-      else view.setUint16(i, Math.round((view.getUint16(i, le) - 0x8000) * g) + 0x8000, le);
-      if (++c === ch) c = 0;
-    }
-  } else {
-    for (let i = start; i + 4 <= end; i += 4) {
-      const g = gains[c] ?? 1;
-      if (signed) view.setInt32(i, Math.round(view.getInt32(i, le) * g), le);
-      else view.setUint32(i, Math.round((view.getUint32(i, le) - 0x80000000) * g) + 0x80000000, le);
-      if (++c === ch) c = 0;
-    }
-  }
+  native.pcmApplyGains(buf, start, end, l, gains);
 }

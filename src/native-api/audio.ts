@@ -44,7 +44,10 @@ export interface NativePlaybackOptions {
 }
 
 export interface NativePlaybackStats {
+  /** What the stream holds: the ring plus what the server took ahead of playback (PulseAudio). */
   fillFrames: number;
+  /** The ring alone. */
+  ringFillFrames: number;
   capacityFrames: number;
   writtenFrames: number;
   consumedFrames: number;
@@ -91,8 +94,97 @@ export interface NativePlayback {
 
 export type NativePlaybackCtor = new (opts: NativePlaybackOptions) => NativePlayback;
 
+/**
+ * What SpeakerCore.write did with a Write (native/speaker_core.h SpeakerWriteResult): 0 queued,
+ * 1 digital silence not queued (setSkipAbove), 2 dropped (no stream), 3 no voice with that id.
+ */
+export type SpeakerWriteResult = 0 | 1 | 2 | 3;
+
+/** The WriteJitter constants (src/audio/out/speaker.ts). */
+export interface SpeakerCoreOptions {
+  /** A pause longer than this starts a new run of Writes, ms. */
+  runGapMs: number;
+  /** Halving time of the remembered worst lateness, ms. */
+  halfLifeMs: number;
+  /** Cap on the lateness covered, ms. */
+  maxMs: number;
+}
+
+export interface SpeakerVoiceSpec {
+  /** the stream's format (after the sign flip) */
+  format: NativeSampleFormat;
+  channels: number;
+  rate: number;
+  /** flip the sign bit of every sample (src/audio/format.ts StreamFormat.convert) */
+  convert: boolean;
+  /** pass the stream when the next Write is due (prebuffer.ts scheduled) */
+  scheduled: boolean;
+}
+
+export interface SpeakerVoiceCounters {
+  writtenFrames: number;
+  /** silence not queued (setSkipAbove) */
+  skippedFrames: number;
+  /** arrived while no stream was registered */
+  droppedFrames: number;
+  /** when the Write after the last one queued is due, ms from the `nowMs` asked about (undefined: none) */
+  nextDueInMs?: number;
+}
+
+/**
+ * The speaker's per-Write work (native/speaker_core.h), one per Speaker: a table of voices, each
+ * with its stream, and the Speaker's WriteJitter. Every Write goes through write(), whoever took it.
+ * `nowMs`: the caller's clock, CLOCK_MONOTONIC ms (performance.now() plus the offset jitter()
+ * gives away), or a unit test's fake one; omitted: CLOCK_MONOTONIC now. The times the core keeps
+ * are in whatever clock its callers pass.
+ */
+export interface NativeSpeakerCore {
+  /** Adds (or replaces) voice `id`, without a stream. */
+  addVoice(id: bigint, spec: SpeakerVoiceSpec): void;
+  removeVoice(id: bigint): void;
+  /**
+   * Where the voice's Writes go: one of this addon's playback streams (its ring is filled
+   * directly), or any other NativePlayback (a test fake: its write() is called); null = none.
+   * Once this returns, the old stream is no longer written to.
+   */
+  setStream(id: bigint, stream: NativePlayback | null): void;
+  /** false while the stream is corked: a Write must then come through JS (which uncorks). */
+  setActive(id: bigint, active: boolean): void;
+  /** The guest's volume: one gain (0..1) per channel. */
+  setVolume(id: bigint, mute: boolean, gains: readonly number[]): void;
+  /** A Write of digital silence is not queued while the ring holds at least `frames`; 0 = off. */
+  setSkipAbove(id: bigint, frames: number): void;
+  write(id: bigint, data: Uint8Array, nowMs?: number): SpeakerWriteResult;
+  voiceStats(id: bigint, nowMs?: number): SpeakerVoiceCounters | undefined;
+  /**
+   * The lateness to cover now, the run's schedule (when the next Write is due; undefined before
+   * any), the block size QEMU really sends (0: not seen), Writes to unknown voices, and the clock read.
+   */
+  jitter(nowMs?: number): { lateMs: number; nextDueMs?: number; blockFrames: number; unknownWrites: number; nowMs: number };
+}
+
+export type NativeSpeakerCoreCtor = new (opts: SpeakerCoreOptions) => NativeSpeakerCore;
+
+/**
+ * The speaker's intake (native/speaker_intake.h): a thread reading an AudioOutListener connection
+ * (a dup of `fd`, after `pending`) that takes the Writes through `core` and hands everything else
+ * to `onEvent` (src/qemu/handlers.ts ListenerIntakeListener).
+ */
+export interface NativeSpeakerIntake {
+  resume(): void;
+  stop(): void;
+  /** Writes processed natively, messages handed to JS. */
+  stats(): { taken: number; handed: number };
+}
+
+export type NativeSpeakerIntakeCtor = new (core: NativeSpeakerCore, fd: number, pending: Uint8Array, onEvent: (kind: 0 | 1 | 2 | 3, data: Buffer | string) => void) => NativeSpeakerIntake;
+
 export interface AudioNativeApi {
   /** Absent when the addon was built without it (feature reported as unavailable). */
   PwPlayback?: NativePlaybackCtor;
   PulsePlayback?: NativePlaybackCtor;
+  PwSpeakerCore?: NativeSpeakerCoreCtor;
+  PulseSpeakerCore?: NativeSpeakerCoreCtor;
+  PwSpeakerIntake?: NativeSpeakerIntakeCtor;
+  PulseSpeakerIntake?: NativeSpeakerIntakeCtor;
 }

@@ -71,7 +71,8 @@ export function audioInInterfaces(handler: AudioInHandler, voices = new VoiceSet
 }
 
 export function audioOutOptions(handler: AudioOutHandler, voices?: VoiceSet): PeerListenerOptions {
-  return { path: AUDIO_OUT_PATH, interfaces: audioOutInterfaces(handler, voices), fds: false };
+  const open = handler.openIntake;
+  return { path: AUDIO_OUT_PATH, interfaces: audioOutInterfaces(handler, voices), fds: false, intake: open ? (fd, pending, onEvent) => open.call(handler, fd, pending, onEvent) : undefined };
 }
 
 export function audioInOptions(handler: AudioInHandler, voices?: VoiceSet): PeerListenerOptions {

@@ -18,6 +18,12 @@ export interface PcmFormat {
 
 /** org.qemu.Display1.AudioOutListener. Voice ids are host pointers in QEMU: bigint. */
 export interface AudioOutHandler {
+  /**
+   * Optional: a native reader to take over the listener connection's reads once the handshake is
+   * done (the speaker's: native/speaker_intake.h takes the Writes without waking Node). Undefined
+   * or a throw: the connection is read in JS as before.
+   */
+  openIntake?(fd: number, pending: Uint8Array, onEvent: ListenerIntakeListener): ListenerIntake;
   init(id: bigint, format: PcmFormat): void;
   fini(id: bigint): void;
   setEnabled(id: bigint, enabled: boolean): void;
@@ -33,6 +39,22 @@ export interface AudioOutHandler {
    * the handler reads itself do not count and liveness reads the VM every second as when silent.
    */
   heardAt?(): number;
+}
+
+/**
+ * What a native listener reader tells JS (native/speaker_intake.h IntakeEventKind): 0 = one whole
+ * message it did not take itself (bytes; it reads on after resume()), 1 = bytes from a header that
+ * does not frame on (it has ended), 2 = the peer closed (it has ended), 3 = a read failed (errno
+ * name; it has ended). Called on the JS thread.
+ */
+export type ListenerIntakeListener = (kind: 0 | 1 | 2 | 3, data: Buffer | string) => void;
+
+/** A native reader of one listener connection. */
+export interface ListenerIntake {
+  /** The message last handed over was handled: reading goes on. */
+  resume(): void;
+  /** Stops and joins the reader (idempotent); nothing is processed or delivered after. */
+  stop(): void;
 }
 
 /** org.qemu.Display1.AudioInListener. */

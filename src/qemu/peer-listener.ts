@@ -21,6 +21,7 @@ import { socketpair } from '../native';
 import { QemuDbusError, errorText } from './errors';
 import { Dispatcher } from './peer/dispatch';
 import { openPeerConnection, waitHandshake, type PeerConnection } from './peer/handshake';
+import type { ListenerIntakeFactory } from './peer/wire';
 import { newStats, type PeerListenerStats } from './peer/stats';
 import type { ExportedInterface } from './peer/served';
 import { closeQuietly, destroyStream } from './transport';
@@ -35,6 +36,11 @@ export interface PeerListenerOptions {
   interfaces: ExportedInterface[];
   /** negotiate fd passing on the p2p connection (usocket); else a plain net.Socket */
   fds: boolean;
+  /**
+   * A native reader to take over the connection's reads after the handshake (the speaker's
+   * intake: handlers.ts AudioOutHandler.openIntake); only on a connection without fd passing.
+   */
+  intake?: ListenerIntakeFactory;
   /** handshake deadline after Register* returned */
   handshakeTimeoutMs?: number;
   /** time slice for running deferred calls before yielding to other sockets; default 4 ms */
@@ -83,7 +89,7 @@ export class PeerListener extends EventEmitter<PeerListenerEvents> {
   ) {
     super();
     this.closedPromise = new Promise((resolve) => this.once('closed', resolve));
-    this.peer = openPeerConnection(ourFd, options.fds);
+    this.peer = openPeerConnection(ourFd, options.fds, options.fds ? undefined : options.intake);
     const { conn } = this.peer;
     this.dispatcher = new Dispatcher(
       options.path,

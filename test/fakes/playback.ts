@@ -3,7 +3,19 @@
 // with the same prebuffer / underrun / overflow / drain semantics as native/pw_audio.cc.
 // `fail()` simulates the server going away. The playback contract
 // (test/contracts/playback.contract.ts) runs against it and against the real streams.
-import type { NativePlayback, NativePlaybackOptions, NativePlaybackStats } from '../../src/native-api/audio';
+import type { NativePlayback, NativePlaybackOptions, NativePlaybackStats, NativeSpeakerCore, SpeakerCoreOptions } from '../../src/native-api/audio';
+import { native } from '../../src/native';
+
+/**
+ * The speaker's core for a fake backend: the real native one (native/speaker_core.h needs no
+ * sound server), so a Speaker over FakePlayback runs the Writes through the same code as in use.
+ * It hands the fake's write() each processed block.
+ */
+export function openSpeakerCore(o: SpeakerCoreOptions): NativeSpeakerCore {
+  const Core = native.PwSpeakerCore;
+  if (!Core) throw new Error('the PipeWire addon has no PwSpeakerCore: run npm run setup');
+  return new Core(o);
+}
 
 const FORMATS = ['U8', 'S8', 'S16LE', 'S16BE', 'U16LE', 'U16BE', 'S32LE', 'S32BE', 'U32LE', 'U32BE', 'F32LE', 'F32BE'];
 const POSITIONS = ['MONO', 'FL', 'FR', 'FC', 'LFE', 'RL', 'RR', 'RC', 'SL', 'SR', 'FLC', 'FRC'];
@@ -150,6 +162,7 @@ export class FakePlayback implements NativePlayback {
   stats(): NativePlaybackStats {
     return {
       fillFrames: this.fill / this.bytesPerFrame,
+      ringFillFrames: this.fill / this.bytesPerFrame,
       capacityFrames: this.opts.ringFrames,
       writtenFrames: this.counters.written,
       consumedFrames: this.counters.consumed,

@@ -2,8 +2,7 @@
 // Pure: no clock. The stream's side (projecting the fill to the next Write) is in the playback
 // contract; the Speaker's use in audio-speaker.test.ts.
 import { describe, expect, it } from 'vitest';
-import { MAX_LATENESS_MS } from '../../src/audio/out/jitter';
-import { MAX_BLOCK_FRAMES, prebufferFor } from '../../src/audio/out/prebuffer';
+import { MAX_BLOCK_FRAMES, MAX_LATENESS_MS, prebufferFor } from '../../src/audio/out/prebuffer';
 
 const ms = (n: number, rate = 44100): number => Math.round((n * rate) / 1000);
 

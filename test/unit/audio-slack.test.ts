@@ -6,7 +6,7 @@ import { SLACK_HOLD_OFF_MS, SLACK_STALE_MS, ScheduleSlack } from '../../src/audi
 import { Speaker } from '../../src/audio/out/speaker';
 import type { NativePlaybackOptions } from '../../src/native-api/audio';
 import type { PcmFormat } from '../../src/qemu/handlers';
-import { FakePlayback } from '../fakes/playback';
+import { FakePlayback, openSpeakerCore } from '../fakes/playback';
 
 const RATE = 44100;
 const BLOCK = 1024;
@@ -91,6 +91,7 @@ describe('OutVoice on a schedule: the level before each Write is what the thresh
     const backend: PlaybackBackend = {
       kind: 'pipewire',
       where: '/fake/pipewire-0',
+    openSpeakerCore,
       openPlayback: (o: NativePlaybackOptions) => {
         const p = new FakePlayback(o, 5); // a 5 ms graph cycle: 220 frames per request
         opened.push(p);

@@ -6,7 +6,7 @@ import { Speaker } from '../../src/audio/out/speaker';
 import { smoothFill } from '../../src/audio/out/voice';
 import type { NativePlaybackOptions, NativePlaybackStats } from '../../src/native-api/audio';
 import type { PcmFormat } from '../../src/qemu/handlers';
-import { FakePlayback } from '../fakes/playback';
+import { FakePlayback, openSpeakerCore } from '../fakes/playback';
 
 const S16: PcmFormat = { bits: 16, isSigned: true, isFloat: false, freq: 48000, nchannels: 2, bytesPerFrame: 4, bytesPerSecond: 192000, bigEndian: false };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -60,6 +60,7 @@ function fakeBackend(): PlaybackBackend & { opened: FakePlayback[]; failNext: nu
   const b = {
     kind: 'pipewire' as const,
     where: '/fake/pipewire-0',
+    openSpeakerCore,
     opened: [] as FakePlayback[],
     failNext: 0,
     openPlayback(o: NativePlaybackOptions): FakePlayback {
@@ -273,7 +274,8 @@ describe('Speaker', () => {
     const set = p.startFramesSet;
     expect(set).toHaveLength(1);
     expect(set[0]).toBeGreaterThanOrEqual(Math.round(0.042 * 48000));
-    expect(set[0]).toBeLessThan(Math.round(0.122 * 48000));
+    // At most the cap (MAX_LATENESS_MS + the loop margin): a loaded host may stretch the 40 ms.
+    expect(set[0]).toBeLessThanOrEqual(Math.round(0.122 * 48000));
     void s.close();
   });
 
@@ -319,7 +321,7 @@ describe('OutVoice when the sink takes less than QEMU sends', () => {
     const p = backend.opened[0];
     const stats = p.stats.bind(p);
     let fill = 0;
-    p.stats = () => ({ ...stats(), state: 'streaming', fillFrames: fill });
+    p.stats = () => ({ ...stats(), state: 'streaming', fillFrames: fill, ringFillFrames: fill });
     await sleep(learnMs);
     fill = fillFrames;
     await sleep(30); // a few polls

@@ -7,12 +7,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Message } from 'dbus-native';
 import { socketpair } from '../../src/native';
 import { PeerWire } from '../../src/qemu/peer/wire';
+import { OUT, answerHandshake, bigEndianWrite, write } from '../harness/dbus-bytes';
 import { waitFor } from '../harness/procs';
 
 const { marshall, unmarshall } = require('dbus-native/lib/message') as { marshall: (m: Message) => Buffer; unmarshall: (b: Buffer, o: object) => Message };
 
-const OUT = { path: '/org/qemu/Display1/AudioOutListener', interface: 'org.qemu.Display1.AudioOutListener' };
-const write = (serial: number, bytes: Buffer): Message => ({ type: 1, serial, flags: 1, ...OUT, member: 'Write', signature: 'tay', body: [0x5611deadbeefn, bytes] });
 
 interface Opened {
   wire: PeerWire;
@@ -40,21 +39,7 @@ async function openWire(): Promise<Opened> {
   wire.on('message', (m) => got.push(m));
   wire.on('error', (e) => errors.push(e));
   const closed = new Promise((r) => wire.once('close', r));
-  await new Promise<void>((resolve) => {
-    let text = '';
-    const onData = (d: Buffer): void => {
-      text += d.toString('latin1');
-      if (text.includes('AUTH EXTERNAL') && !text.includes('OK-SENT')) {
-        text += 'OK-SENT';
-        qemu.write('OK 0123456789abcdef0123456789abcdef\r\n');
-      }
-      if (text.includes('BEGIN\r\n')) {
-        qemu.removeListener('data', onData);
-        resolve();
-      }
-    };
-    qemu.on('data', onData);
-  });
+  await answerHandshake(qemu);
   await waitFor('the wire connected', 5000, () => wire.connected);
   const o = { wire, qemu, got, errors, closed };
   open.push(o);
@@ -167,34 +152,3 @@ describe('p2p wire reader', () => {
   });
 });
 
-/** A Write marshalled big-endian (dbus-native only writes little-endian), by hand. */
-function bigEndianWrite(serial: number, bytes: Buffer): Buffer {
-  const le = marshall(write(serial, bytes));
-  const fieldsLength = le.readUInt32LE(12);
-  const be = Buffer.from(le);
-  be[0] = 0x42; // 'B'
-  be.writeUInt32BE(le.readUInt32LE(4), 4);
-  be.writeUInt32BE(serial, 8);
-  be.writeUInt32BE(fieldsLength, 12);
-  // Header fields: (yv) structs: code, signature length/bytes/nul, then the value; swap every
-  // string/object-path length (u32) and leave 'g' lengths (one byte) alone.
-  let p = 16;
-  while (p < 16 + fieldsLength) {
-    p = Math.ceil(p / 8) * 8;
-    const sigLen = be[p + 1];
-    const sig = be.toString('latin1', p + 2, p + 2 + sigLen);
-    p += 2 + sigLen + 1;
-    if (sig === 'g') {
-      p += 1 + be[p] + 1;
-    } else {
-      p = Math.ceil(p / 4) * 4;
-      const n = le.readUInt32LE(p);
-      be.writeUInt32BE(n, p);
-      p += 4 + n + 1;
-    }
-  }
-  const at = 16 + Math.ceil(fieldsLength / 8) * 8;
-  be.writeBigUInt64BE(le.readBigUInt64LE(at), at);
-  be.writeUInt32BE(le.readUInt32LE(at + 8), at + 8);
-  return be;
-}

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { PlaybackBackend } from '../../src/audio/backend';
 import { FakeCaptureServer } from '../fakes/capture';
 import { AudioInBridge } from '../../src/audio/in/audio-in-bridge';
-import { FakePlayback } from '../fakes/playback';
+import { FakePlayback, openSpeakerCore } from '../fakes/playback';
 import { Speaker } from '../../src/audio/out/speaker';
 import { CameraConsoleListener } from '../../src/camera/listener';
 import { CameraPipeline } from '../../src/camera/pipeline';
@@ -23,7 +23,7 @@ import { waitFor } from '../harness/procs';
 const S16: PcmFormat = { bits: 16, isSigned: true, isFloat: false, freq: 48000, nchannels: 2, bytesPerFrame: 4, bytesPerSecond: 192000, bigEndian: false };
 
 function fakeBackend(): PlaybackBackend {
-  return { kind: 'pipewire', where: '/fake', openPlayback: (o: NativePlaybackOptions) => new FakePlayback(o, 5) };
+  return { kind: 'pipewire', where: '/fake', openSpeakerCore, openPlayback: (o: NativePlaybackOptions) => new FakePlayback(o, 5) };
 }
 
 describe('parts report their state changes from the event', () => {

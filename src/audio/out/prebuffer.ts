@@ -28,8 +28,9 @@
 // --audio-latency on either server, the threshold stays latency + one block + the lateness seen.
 //
 // Pure: no clock, no I/O.
-import { MAX_LATENESS_MS } from './jitter';
 
+/** Cap on the lateness of Writes covered (the Speaker's WriteJitter, native/write_jitter.h), ms. */
+export const MAX_LATENESS_MS = 120;
 /** QEMU's audio timer period (timer-period default, 10 ms): Writes leave only on its ticks. */
 export const QEMU_TIMER_MS = 10;
 /** Our own event loop's share of a Write's lateness, ms. */
@@ -46,7 +47,7 @@ export interface PrebufferInput {
   rate: number;
   /** Frames per QEMU Write. */
   blockFrames: number;
-  /** Lateness of Writes to cover, ms (WriteJitter.lateMs). */
+  /** Lateness of Writes to cover, ms (the Speaker's WriteJitter: native/write_jitter.h). */
   jitterMs: number;
   /** An explicit --audio-latency, ms; undefined = the default policy. */
   latencyMs?: number;

@@ -1,13 +1,21 @@
 // AudioOutHandler: the guest's speaker on the host sound server. One OutVoice (one native
 // stream) per QEMU voice id, in exactly the format QEMU announced.
-import type { AudioOutHandler, PcmFormat } from '../../qemu/handlers';
+import type { NativeSpeakerCore, NativeSpeakerIntake } from '../../native-api/audio';
+import type { AudioOutHandler, ListenerIntake, ListenerIntakeListener, PcmFormat } from '../../qemu/handlers';
 import type { PlaybackBackend } from '../backend';
 import { AudioFormatError, streamFormatFor } from '../format';
-import { WriteJitter } from './jitter';
-import { saneBlockFrames } from './prebuffer';
+import { MAX_LATENESS_MS, saneBlockFrames } from './prebuffer';
 import { OutVoice, VoiceOptions, VoiceStats } from './voice';
 
-export interface SpeakerOptions extends Omit<VoiceOptions, 'backend'> {
+/**
+ * The Speaker's WriteJitter (native/write_jitter.h): a pause longer than this starts a new run of
+ * Writes (the guest stopped its stream), ms.
+ */
+const JITTER_RUN_GAP_MS = 250;
+/** Halving time of the remembered worst lateness: a VM restart or reboot is well within it, ms. */
+const JITTER_HALF_LIFE_MS = 600_000;
+
+export interface SpeakerOptions extends Omit<VoiceOptions, 'backend' | 'core' | 'coreNowMs'> {
   backend: PlaybackBackend;
   /** A voice came or went (Init/Fini): called from that event, once per change. */
   onChange?: () => void;
@@ -16,20 +24,32 @@ export interface SpeakerOptions extends Omit<VoiceOptions, 'backend'> {
 export class Speaker implements AudioOutHandler {
   private readonly voices = new Map<bigint, OutVoice>();
   private readonly finishing = new Set<Promise<void>>();
-  private unknownWrites = 0;
   /** formats already reported as unplayable (keyed on the format, not the message text) */
   private readonly formatErrors = new Set<string>();
-  /** Lateness of Writes on this host; outlives voices and re-attaches (a new voice starts covered). */
-  private readonly jitter = new WriteJitter();
-  /** Frames per Write as QEMU really sends them (two equal Writes in a row); undefined before. */
-  private seenBlockFrames: number | undefined;
-  private lastWriteFrames = 0;
+  /**
+   * Every Write's work (native/speaker_core.h), and the lateness of Writes on this host: it
+   * outlives voices and re-attaches (a new voice starts covered).
+   */
+  readonly core: NativeSpeakerCore;
+  /** The intake of the current (or last) listener connection, and the Writes earlier ones took. */
+  private intake: NativeSpeakerIntake | undefined;
+  private intakeWritesBefore = 0;
+  /** performance.now() on the core's clock (CLOCK_MONOTONIC ms; performance.now() runs on it from another origin). */
+  private readonly coreNowMs: () => number;
 
-  constructor(private readonly opts: SpeakerOptions) {}
+  constructor(private readonly opts: SpeakerOptions) {
+    this.core = opts.backend.openSpeakerCore({ runGapMs: JITTER_RUN_GAP_MS, halfLifeMs: JITTER_HALF_LIFE_MS, maxMs: MAX_LATENESS_MS });
+    const offset = this.core.jitter().nowMs - performance.now();
+    this.coreNowMs = () => performance.now() + offset;
+  }
 
   init(id: bigint, format: PcmFormat): void {
     const old = this.voices.get(id);
-    if (old) this.finish(old);
+    if (old) {
+      old.detach(); // the new voice's addVoice replaces its core entry
+      this.voices.delete(id);
+      this.finish(old);
+    }
     let sf;
     try {
       sf = streamFormatFor(format, this.opts.backend.kind);
@@ -47,15 +67,34 @@ export class Speaker implements AudioOutHandler {
       }
       throw err;
     }
-    const blockFrames = this.seenBlockFrames ?? this.opts.blockFrames;
-    this.voices.set(id, new OutVoice(id, sf, { ...this.opts, blockFrames, jitterMs: this.jitter.lateMs(performance.now()) }));
+    const seen = this.core.jitter(this.coreNowMs());
+    const blockFrames = seen.blockFrames > 0 ? saneBlockFrames(seen.blockFrames) : this.opts.blockFrames;
+    this.voices.set(id, new OutVoice(id, sf, { ...this.opts, core: this.core, coreNowMs: this.coreNowMs, blockFrames, jitterMs: seen.lateMs }));
     this.opts.onChange?.();
+  }
+
+  /**
+   * The intake thread (native/speaker_intake.h) for a listener connection: QEMU's Writes go into
+   * the rings through this Speaker's core without waking Node; everything else comes to JS in
+   * order. Undefined when the backend has none (test fakes): the connection is read in JS.
+   */
+  get openIntake(): ((fd: number, pending: Uint8Array, onEvent: ListenerIntakeListener) => ListenerIntake) | undefined {
+    const open = this.opts.backend.openSpeakerIntake;
+    if (!open) return undefined;
+    return (fd, pending, onEvent) => {
+      const intake = open(this.core, fd, pending, onEvent);
+      if (this.intake) this.intakeWritesBefore += this.intake.stats().taken;
+      this.intake = intake;
+      return intake;
+    };
   }
 
   fini(id: bigint): void {
     const v = this.voices.get(id);
     if (!v) return;
     this.voices.delete(id);
+    v.detach();
+    this.core.removeVoice(id);
     this.finish(v);
     this.opts.onChange?.();
   }
@@ -67,7 +106,9 @@ export class Speaker implements AudioOutHandler {
 
   /** Frames per Write as QEMU really sends them, else the configured size (0: neither known). */
   get blockFrames(): number {
-    return this.seenBlockFrames ?? this.opts.blockFrames ?? 0;
+    const seen = this.core.jitter().blockFrames;
+    // A short last Write is not a block; an absurd one is capped (guest-untrusted: it sizes rings).
+    return seen > 0 ? saneBlockFrames(seen) : (this.opts.blockFrames ?? 0);
   }
 
   private finish(v: OutVoice): void {
@@ -83,29 +124,22 @@ export class Speaker implements AudioOutHandler {
     this.voices.get(id)?.setVolume(mute, volume);
   }
 
+  /** The one Write path from JS: the native core does the work (a Write to an unknown voice is counted there). */
   write(id: bigint, data: Uint8Array): void {
     const v = this.voices.get(id);
-    if (!v) {
-      this.unknownWrites++;
-      return;
-    }
-    const frames = Math.floor(data.length / v.format.bytesPerFrame);
-    // A short last Write is not a block; an absurd one is capped (guest-untrusted: it sizes rings).
-    if (frames === this.lastWriteFrames && frames > 0) this.seenBlockFrames = saneBlockFrames(frames);
-    this.lastWriteFrames = frames;
-    const now = performance.now();
-    this.jitter.note((frames * 1000) / v.format.rate, now);
-    v.noteJitter(this.jitter.lateMs(now));
-    const due = this.jitter.nextDueMs();
-    v.write(data, due === undefined ? undefined : due - now);
+    v?.beforeWrite();
+    this.core.write(id, data, this.coreNowMs());
+    v?.wrote();
   }
 
   voice(id: bigint): OutVoice | undefined {
     return this.voices.get(id);
   }
 
-  stats(): { voices: Array<{ id: string } & VoiceStats>; unknownWrites: number } {
-    return { voices: [...this.voices].map(([id, v]) => ({ id: id.toString(), ...v.stats() })), unknownWrites: this.unknownWrites };
+  /** `intakeWrites`: Writes the intake thread took without JS (all connections so far). */
+  stats(): { voices: Array<{ id: string } & VoiceStats>; unknownWrites: number; intakeWrites: number } {
+    const intakeWrites = this.intakeWritesBefore + (this.intake?.stats().taken ?? 0);
+    return { voices: [...this.voices].map(([id, v]) => ({ id: id.toString(), ...v.stats() })), unknownWrites: this.core.jitter().unknownWrites, intakeWrites };
   }
 
   /** Resolves when every voice that got Fini has drained. */
@@ -115,7 +149,11 @@ export class Speaker implements AudioOutHandler {
 
   /** Drains and closes every voice (bridge detaching from the VM). */
   async close(): Promise<void> {
-    for (const v of this.voices.values()) this.finish(v);
+    for (const [id, v] of this.voices) {
+      v.detach();
+      this.core.removeVoice(id);
+      this.finish(v);
+    }
     this.voices.clear();
     await this.idle();
   }

@@ -26,10 +26,10 @@
 // pa_stream_drain) before closing. test/integration/audio-out-guest.test.ts checks that the
 // captured sound is exactly as long as what QEMU sent.
 import type { Logger } from '../../log';
-import type { NativePlayback, NativePlaybackStats } from '../../native-api/audio';
+import type { NativePlayback, NativePlaybackStats, NativeSpeakerCore, SpeakerVoiceCounters } from '../../native-api/audio';
 import type { PlaybackBackend } from '../backend';
 import { DriftController } from '../drift';
-import { StreamFormat, applyVolume, flipSignBits, gainsOf, isSilence } from '../format';
+import { StreamFormat, gainsOf } from '../format';
 import { Prebuffer, prebufferFor } from './prebuffer';
 import { SLACK_DEADBAND_S, ScheduleSlack } from './slack';
 import { speakerIdentity } from '../../stream-identity';
@@ -37,6 +37,14 @@ import { speakerIdentity } from '../../stream-identity';
 export interface VoiceOptions {
   vmName: string;
   backend: PlaybackBackend;
+  /**
+   * The Speaker's native core (native/speaker_core.h): it takes every Write of this voice (sign
+   * flip, volume, silence skip, the ring write with the due time) and counts them; the voice
+   * registers its stream, volume and skip threshold there and reads the counters at each poll.
+   */
+  core: NativeSpeakerCore;
+  /** The clock the core's callers share (the Speaker's): performance.now() on CLOCK_MONOTONIC. */
+  coreNowMs: () => number;
   /** Sink to play to; undefined follows the default device. */
   sink?: string;
   /**
@@ -46,7 +54,7 @@ export interface VoiceOptions {
   latencyMs?: number;
   /** Frames per QEMU Write (7.2: 1024; 10.0+: Audio.NSamples). Default 1024. */
   blockFrames?: number;
-  /** Extra prebuffer for the lateness of Writes seen on this host (Speaker's WriteJitter), ms. Default 0. */
+  /** Extra prebuffer for the lateness of Writes seen on this host (the core's WriteJitter), ms. Default 0. */
   jitterMs?: number;
   /** Stats poll / drift control period. Default 50 ms. */
   pollMs?: number;
@@ -106,26 +114,23 @@ export class OutVoice {
   private enabled = false;
   private active = true;
   private emptySinceMs: number | undefined;
-  private mute = false;
-  /** Gains per channel from the guest's last SetVolume; empty = full scale. */
-  private gains: number[] = [];
+  /** The Speaker replaced or finished this voice: the core's entry for the id is no longer ours. */
+  private detached = false;
+  /** The core's counters at the last read (kept once detached). */
+  private counters: SpeakerVoiceCounters = { writtenFrames: 0, skippedFrames: 0, droppedFrames: 0 };
+  /** The skip threshold last pushed to the core (overQueued), frames; 0 = off. */
+  private skipAbove = 0;
   private wasStreaming = false;
   private lastNativeUnderruns = 0;
   private underruns = 0;
   private overflowBase = 0;
   private overflowFrames = 0;
-  private droppedFrames = 0;
-  private silenceSkippedFrames = 0;
-  private writtenFrames = 0;
-  /** Frames queued since lastStats was polled (at lastPollAt). */
-  private queuedSincePoll = 0;
   /** When the stream last (re)started (performance.now()): overQueued() waits SETTLE_MS after it. */
   private startedAtMs: number | undefined;
   private reconnects = 0;
   private timerErrors = 0;
   private lastError: string | undefined;
   private lastStats: NativePlaybackStats | undefined;
-  private scratch: Uint8Array | undefined;
   readonly latencyFrames: number;
   /** The start threshold now (prebuffer.ts); grows or shrinks with the lateness noted. */
   private prebuffer: Prebuffer;
@@ -158,6 +163,7 @@ export class OutVoice {
         : scheduled
           ? new DriftController({ rate: format.rate, targetFrames: this.prebuffer.startFrames, learnS: 0, deadbandS: SLACK_DEADBAND_S })
           : new DriftController({ rate: format.rate, targetFrames: nominal });
+    opts.core.addVoice(id, { format: format.nativeFormat, channels: format.channels, rate: format.rate, convert: format.convert, scheduled: this.prebuffer.scheduled });
     this.open();
     this.pollMs = opts.pollMs ?? 50;
     this.pollFromWrites = opts.backend.kind === 'pipewire';
@@ -175,13 +181,13 @@ export class OutVoice {
   }
 
   /**
-   * How late Writes have been arriving on this host (Speaker's WriteJitter), ms: with the default
-   * policy, sets the start threshold for the next time the stream prebuffers. O(1); the stream is
-   * told only when the threshold moved by a millisecond or more.
+   * How late Writes have been arriving on this host (the core's WriteJitter), ms: with the default
+   * policy, sets the start threshold for the next time the stream prebuffers. Per poll; the stream
+   * is told only when the threshold moved by a millisecond or more.
    */
-  noteJitter(jitterMs: number): void {
+  private noteJitter(jitterMs: number): void {
     // An explicit --audio-latency is a fixed prebuffer (the lateness known when the voice opened
-    // included). Per Write: nothing is computed (or allocated) unless the lateness moved by 1 ms.
+    // included). Nothing is computed (or allocated) unless the lateness moved by 1 ms.
     if (this.opts.latencyMs !== undefined || Math.abs(jitterMs - this.jitterMs) < 1) return;
     this.jitterMs = jitterMs;
     const next = this.prebufferWith(jitterMs);
@@ -212,12 +218,13 @@ export class OutVoice {
       this.scheduleReopen();
       return;
     }
+    if (!this.detached) this.opts.core.setStream(this.id, this.stream);
     this.attempt = 0;
     this.wasStreaming = false;
     this.lastNativeUnderruns = 0;
     this.overflowBase = this.overflowFrames;
     this.levelRestarts();
-    this.active = true;
+    this.noteActive(true);
     if (!this.enabled) this.emptySinceMs = undefined;
     this.opts.log?.info('speaker stream open', { voice: this.id.toString(), format: this.format.describe, backend: this.opts.backend.kind });
   }
@@ -252,6 +259,8 @@ export class OutVoice {
   private dropStream(): void {
     const s = this.stream;
     this.stream = undefined;
+    // Unregistered first: once setStream returns, no Write goes to `s` (then it may be closed).
+    if (s && !this.detached) this.opts.core.setStream(this.id, null);
     if (s) {
       this.overflowFrames = this.overflowBase + (this.lastStats?.overflowFrames ?? 0);
       try {
@@ -271,8 +280,10 @@ export class OutVoice {
   }
 
   /**
-   * Who polls. While Writes flow (100/s on QEMU 10) on PipeWire, the Write that finds the last poll pollMs old
-   * runs it, and the timer only looks every QUIET_CHECKS polls' time whether they still flow: a
+   * Who polls. Writes taken by the intake thread (native/speaker_intake.h, the usual case) never
+   * reach JS: the timer then finds no recent Write and polls every pollMs. While Writes do come
+   * through JS (100/s on QEMU 10; a meter or tap in front of the speaker, test fakes) on PipeWire,
+   * the Write that finds the last poll pollMs old runs it, and the timer only looks every QUIET_CHECKS polls' time whether they still flow: a
    * timer firing between the Writes cost a main-thread wakeup 20 times a second, each as dear as
    * a Write's (issue 17: ten bridges' CPU). When they stop, the timer polls every pollMs again.
    * Node wakes for a timer at the time it was first due even if it was moved (refresh() or
@@ -302,7 +313,24 @@ export class OutVoice {
     this.guarded(() => this.poll());
   }
 
+  /** The Speaker replaced or finished this voice: from now on it leaves the core's entry for its id alone. */
+  detach(): void {
+    this.readCounters();
+    this.detached = true;
+  }
+
+  private readCounters(): void {
+    if (this.detached) return;
+    const c = this.opts.core.voiceStats(this.id, this.opts.coreNowMs());
+    if (c) this.counters = c;
+  }
+
   private poll(): void {
+    this.readCounters();
+    // What the core saw since the last poll: the schedule's next due time (slack.ts), the lateness.
+    const c = this.counters;
+    if (c.nextDueInMs !== undefined) this.slack?.noteWrite(performance.now() + c.nextDueInMs);
+    if (!this.detached) this.noteJitter(this.opts.core.jitter(this.opts.coreNowMs()).lateMs);
     const s = this.stream;
     if (!s) return;
     let st: NativePlaybackStats;
@@ -312,7 +340,6 @@ export class OutVoice {
       st = { state: 'error', error: (err as Error).message } as NativePlaybackStats;
     }
     this.lastStats = st;
-    this.queuedSincePoll = 0;
     if (st.state === 'streaming' || st.state === 'paused') this.wasStreaming = true;
     if (st.error || st.state === 'error' || (this.wasStreaming && st.state === 'unconnected')) {
       this.noteError(`${this.opts.backend.kind} stream lost: ${st.error ?? st.state}; reconnecting`);
@@ -353,77 +380,61 @@ export class OutVoice {
       if (st.fillFrames > 0) this.emptySinceMs = undefined;
       else if (this.emptySinceMs === undefined) this.emptySinceMs = now;
       else if (now - this.emptySinceMs >= 100 + (st.delayNs ?? 0) / 1e6) {
+        // The core first: from here a Write comes through JS, which uncorks (beforeWrite).
+        this.noteActive(false);
         s.setActive(false);
-        this.active = false;
       }
+    }
+    this.pushSkipThreshold(st);
+  }
+
+  /** A Write for this voice is about to go to the core: a corked stream is uncorked first. */
+  beforeWrite(): void {
+    const s = this.stream;
+    if (s && !this.active) {
+      s.setActive(true);
+      this.noteActive(true);
     }
   }
 
-  /** `nextDueInMs`: when QEMU's next Write is due, from now (Speaker's WriteJitter schedule). */
-  write(data: Uint8Array, nextDueInMs?: number): void {
-    const frames = Math.floor(data.length / this.format.bytesPerFrame);
-    this.writtenFrames += frames;
-    const s = this.stream;
-    if (!s) {
-      this.droppedFrames += frames;
-      return;
-    }
-    let block = data;
-    const unity = !this.mute && this.gains.every((g) => g === 1);
-    if (this.format.convert || !unity) {
-      // A copy we own: `data` is the D-Bus message's buffer.
-      if (!this.scratch || this.scratch.length < data.length) this.scratch = new Uint8Array(data.length);
-      block = this.scratch.subarray(0, data.length);
-      block.set(data);
-      const l = this.format.layout;
-      if (this.format.convert) flipSignBits(l, block, 0, block.length);
-      if (!unity) applyVolume(l, block, 0, block.length - (block.length % l.bytesPerFrame), this.mute, this.gains);
-    }
-    const now = performance.now();
-    if (this.overQueued(now) && isSilence(this.format.layout, block, 0, block.length)) {
-      this.silenceSkippedFrames += frames;
-      this.wrote(now);
-      return;
-    }
-    if (!this.active) {
-      s.setActive(true);
-      this.active = true;
-    }
-    // Clamped to ±1 s (the stream refuses beyond 10 s): an absurd Write carrying seconds of audio
-    // must not throw here, and a schedule that far out only keeps the stream waiting for more.
-    const dueInMs = this.prebuffer.scheduled && nextDueInMs !== undefined ? Math.max(-1000, Math.min(1000, nextDueInMs)) : undefined;
-    s.write(block, dueInMs === undefined ? undefined : dueInMs * 1e6);
-    if (dueInMs !== undefined) this.slack?.noteWrite(now + dueInMs);
-    this.queuedSincePoll += frames;
-    this.wrote(now);
+  /** The stream is (un)corked: the core takes this voice's Writes without JS only while it plays. */
+  private noteActive(active: boolean): void {
+    this.active = active;
+    if (!this.detached) this.opts.core.setActive(this.id, active);
   }
 
   /** A Write was handled (queued or skipped): Writes still flow, and one runs the poll when due (armPoll). */
-  private wrote(now: number): void {
+  wrote(): void {
+    const now = performance.now();
     this.lastWriteAt = now;
     if (this.pollFromWrites && now - this.lastPollAt >= this.pollMs) this.pollNow();
   }
 
   /**
-   * Whether the ring holds two blocks more than it needs: the level right after a Write once
-   * playing (prebuffer.ts targetFrames, which grows with the lateness seen on this host) plus one
-   * graph request, counting what was queued and played since the last poll. QEMU's dbus audio
-   * sends at QEMU's clock whoever listens: a sink that takes less (a graph skipping cycles on a
-   * loaded host: 72-98 % of real time was measured in bench/audio-e2e) queues the difference here,
-   * more than the drift controller's ±0.5 % can take back, and a frame then waited 150-260 ms in
-   * the ring instead of ~35 (until the ring overflows and drops the oldest frames mid-sound). So
-   * a Write of digital silence that arrives while the ring is that full is not queued: the excess
-   * goes where nobody hears it. Not in the first SETTLE_MS after a start (enable, stream open, an
-   * underrun's restart): a start may overshoot by a block or two until the level settles. O(1);
-   * the caller scans the block only when this is true.
+   * Pushes to the core the fill above which a Write of digital silence is not queued (0 = off):
+   * two blocks more than the ring needs, the level right after a Write once playing
+   * (prebuffer.ts targetFrames, which grows with the lateness seen on this host) plus one graph
+   * request. QEMU's dbus audio sends at QEMU's clock whoever listens: a sink that takes less (a
+   * graph skipping cycles on a loaded host: 72-98 % of real time was measured in bench/audio-e2e)
+   * queues the difference here, more than the drift controller's ±0.5 % can take back, and a
+   * frame then waited 150-260 ms in the ring instead of ~35 (until the ring overflows and drops
+   * the oldest frames mid-sound). So a Write of digital silence that arrives while the ring is that
+   * full is not queued: the excess goes where nobody hears it. Not in the first SETTLE_MS after a
+   * start (enable, stream open, an underrun's restart): a start may overshoot by a block or two
+   * until the level settles. The core compares the ring's real fill at each Write; what the server
+   * holds beyond the ring (PulseAudio) is taken off the threshold as of this poll. Per poll.
    */
-  private overQueued(now: number): boolean {
-    const st = this.lastStats;
-    if (!this.drift || !st || st.state !== 'streaming') return false;
-    if (this.startedAtMs === undefined || now - this.startedAtMs < SETTLE_MS) return false;
-    const playedSince = ((now - this.lastPollAt) * this.format.rate) / 1000;
-    const needs = this.prebuffer.targetFrames + this.latencyFrames;
-    return st.fillFrames + this.queuedSincePoll - playedSince >= needs + 2 * this.prebuffer.blockFrames;
+  private pushSkipThreshold(st: NativePlaybackStats): void {
+    let frames = 0;
+    const settled = this.startedAtMs !== undefined && performance.now() - this.startedAtMs >= SETTLE_MS;
+    if (this.drift && st.state === 'streaming' && settled) {
+      const needs = this.prebuffer.targetFrames + this.latencyFrames + 2 * this.prebuffer.blockFrames;
+      const serverHeld = Math.max(0, st.fillFrames - (st.ringFillFrames ?? st.fillFrames));
+      frames = Math.max(1, Math.round(needs - serverHeld));
+    }
+    if (frames === this.skipAbove || this.detached) return;
+    this.skipAbove = frames;
+    this.opts.core.setSkipAbove(this.id, frames);
   }
 
   setEnabled(enabled: boolean): void {
@@ -438,18 +449,19 @@ export class OutVoice {
       this.levelRestarts();
       if (this.stream && !this.active) {
         this.stream.setActive(true);
-        this.active = true;
+        this.noteActive(true);
       }
     }
   }
 
   /** Applies from the next Write on: what is already queued plays at the volume it was written with. */
   setVolume(mute: boolean, volume: Uint8Array): void {
-    this.mute = mute;
-    this.gains = gainsOf(volume, this.format.channels);
+    if (!this.detached) this.opts.core.setVolume(this.id, mute, gainsOf(volume, this.format.channels));
   }
 
   stats(): VoiceStats {
+    this.readCounters();
+    const c = this.counters;
     const st = this.lastStats ?? (this.stream ? this.stream.stats() : undefined);
     return {
       state: this.closed ? 'closed' : this.stream ? 'open' : 'reconnecting',
@@ -459,11 +471,11 @@ export class OutVoice {
       driftTargetFrames: this.drift?.targetFrames,
       rate: this.format.rate,
       ratio: this.drift?.ratio ?? 1,
-      writtenFrames: this.writtenFrames,
+      writtenFrames: c.writtenFrames,
       underruns: this.underruns,
       overflowFrames: this.overflowBase + (st?.overflowFrames ?? 0),
-      silenceSkippedFrames: this.silenceSkippedFrames,
-      droppedFrames: this.droppedFrames,
+      silenceSkippedFrames: c.skippedFrames,
+      droppedFrames: c.droppedFrames,
       reconnects: this.reconnects,
       timerErrors: this.timerErrors,
       delayMs: st?.delayNs !== undefined ? st.delayNs / 1e6 : undefined,

@@ -5,7 +5,7 @@
 import type { Duplex } from 'stream';
 import { errorText } from '../errors';
 import { streamOnFd } from '../transport';
-import { PeerWire } from './wire';
+import { PeerWire, type ListenerIntakeFactory } from './wire';
 
 export interface PeerConnection {
   conn: PeerWire;
@@ -16,10 +16,10 @@ export interface PeerConnection {
   readonly unixFdsAgreed: boolean;
 }
 
-/** `fds`: negotiate fd passing (usocket); else a plain net.Socket. */
-export function openPeerConnection(fd: number, fds: boolean): PeerConnection {
+/** `fds`: negotiate fd passing (usocket); else a plain net.Socket, whose reads `intake` may take over after the handshake. */
+export function openPeerConnection(fd: number, fds: boolean, intake?: ListenerIntakeFactory): PeerConnection {
   const stream = streamOnFd(fd, fds);
-  const conn = new PeerWire(stream);
+  const conn = new PeerWire(stream, intake ? { fd, open: intake } : undefined);
   return {
     conn,
     stream,

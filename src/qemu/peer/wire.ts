@@ -18,11 +18,27 @@
 // descriptors claimed against those received). A framing error ends the connection ('error',
 // then the stream is destroyed): a stream that lost its framing cannot be resynchronised.
 //
+// A native intake (the speaker's, native/speaker_intake.h) may take over the reads once the
+// handshake is done: the socket then stops reading in Node (its writes go on: replies), the intake
+// reads a dup of its descriptor from the bytes Node had already read on, takes the calls it knows
+// (Writes) itself and hands every other message, whole, to onData() here, waiting until it has
+// been delivered; a header that does not frame comes here too, and fails here with this file's
+// error. EOF and read errors come as its events instead of the socket's.
+//
 // Real-time contract: per message, O(header + body) without allocation beyond the message
 // object, its body array and, when a read ended inside a message, one concatenation.
 import type * as dbus from 'dbus-native';
 import { EventEmitter } from 'events';
 import type { Duplex } from 'stream';
+import type { ListenerIntake, ListenerIntakeListener } from '../handlers';
+
+/** Starts a native reader on `fd` with the bytes already read past the handshake (handlers.ts AudioOutHandler.openIntake). */
+export type ListenerIntakeFactory = (fd: number, pending: Uint8Array, onEvent: ListenerIntakeListener) => ListenerIntake;
+
+/** What the intake's events mean (native/speaker_intake.h IntakeEventKind). */
+const INTAKE_MESSAGE = 0;
+const INTAKE_FRAMING = 1;
+const INTAKE_END = 2;
 
 interface DBusBufferLike {
   pos: number;
@@ -91,8 +107,14 @@ export class PeerWire extends EventEmitter<PeerWireEvents> {
   private ended = false;
   private lastError: Error | undefined;
   private cache: FieldCache | undefined;
+  /** The native reader that took over the reads, if one did. */
+  private intake: ListenerIntake | undefined;
 
-  constructor(readonly stream: Duplex) {
+  /** `intake`: a native reader to hand the reads to after the handshake (see the header). */
+  constructor(
+    readonly stream: Duplex,
+    private readonly handOff?: { fd: number; open: ListenerIntakeFactory },
+  ) {
     super();
     this.canPassFds = typeof (stream as { writeWithFds?: unknown }).writeWithFds === 'function';
     // Descriptors arrive before the bytes they came with (usocket emits 'fds' first).
@@ -120,10 +142,56 @@ export class PeerWire extends EventEmitter<PeerWireEvents> {
       this.connected = true;
       for (const m of this.unsent.splice(0)) this.message(m);
       this.emit('connect');
+      if (this.stopped || this.ended || (this.handOff && this.startIntake(this.handOff))) return;
       // Flowing from here: what the handshake read past its last line was unshifted and comes first.
       stream.on('data', (chunk: Buffer) => this.onData(chunk));
       stream.resume();
     });
+  }
+
+  /**
+   * Stops Node reading the socket and starts the intake on what it had read past the handshake.
+   * False (reads stay in Node) when the socket is not one whose reads can be stopped, or the
+   * intake could not start (told as a 'handlerError': the connection works as before).
+   */
+  private startIntake(h: { fd: number; open: ListenerIntakeFactory }): boolean {
+    // net.Socket internals, the one seam there is: a Readable asks for more through _read(), and
+    // the libuv handle reads while it is started. Both are stopped for good, in this same turn of
+    // the event loop as the intake starts (libuv reads only between turns): what Node had read is
+    // taken here and given to the intake, which reads everything after it.
+    const s = this.stream as Duplex & { _handle?: { readStop?(): number; reading?: boolean }; _read: (n: number) => void };
+    const handle = s._handle;
+    if (!handle || typeof handle.readStop !== 'function') return false;
+    const pending: Buffer[] = [];
+    for (let c = s.read() as Buffer | null; c !== null; c = s.read() as Buffer | null) pending.push(c);
+    const bytes = Buffer.concat(pending);
+    try {
+      this.intake = h.open(h.fd, bytes, (kind, data) => this.onIntake(kind, data));
+    } catch (err) {
+      // Node keeps reading, from the bytes taken above; the connection works as before.
+      if (bytes.length) s.unshift(bytes);
+      if (this.listenerCount('handlerError') > 0) this.emit('handlerError', err as Error);
+      return false;
+    }
+    s._read = () => undefined;
+    handle.readStop();
+    handle.reading = false;
+    return true;
+  }
+
+  private onIntake(kind: number, data: Buffer | string): void {
+    if (this.stopped) return;
+    if (kind === INTAKE_MESSAGE || kind === INTAKE_FRAMING) {
+      this.onData(data as Buffer);
+      // A message is delivered (or the framing failed and stopped the intake): read on.
+      if (kind === INTAKE_MESSAGE) this.intake?.resume();
+    } else if (kind === INTAKE_END) {
+      this.ended = true;
+      this.emit('end');
+    } else {
+      const code = String(data);
+      this.stream.destroy(Object.assign(new Error(`read ${code}`), { code, syscall: 'read' }));
+    }
   }
 
   /**
@@ -134,6 +202,8 @@ export class PeerWire extends EventEmitter<PeerWireEvents> {
     this.stopped = true;
     this.chunks = [];
     this.held = 0;
+    // Joined here: once stop() returns no Write is taken from this connection any more.
+    this.intake?.stop();
   }
 
   /** Sends one message (marshalled by dbus-native); queued until the handshake is over. */

@@ -1,0 +1,193 @@
+// The speaker's intake thread (native/speaker_intake.h) over a real socketpair: it frames QEMU's
+// bytes itself, takes exactly the Writes the dispatcher would run as handler.write() without a
+// reply, and hands everything else, whole and in order, to PeerWire's parser (src/qemu/peer/wire.ts),
+// which then delivers it exactly as it does without an intake. The real-QEMU proof is the guest
+// tone through the intake (test/integration/audio-out-guest.test.ts).
+import * as fs from 'fs';
+import * as net from 'net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Message } from 'dbus-native';
+import { native, socketpair } from '../../src/native';
+import type { NativeSpeakerCore, NativeSpeakerIntake } from '../../src/native-api/audio';
+import { PeerWire } from '../../src/qemu/peer/wire';
+import { openSpeakerCore } from '../fakes/playback';
+import { OUT, VOICE, answerHandshake, bigEndianWrite, write } from '../harness/dbus-bytes';
+import { waitFor } from '../harness/procs';
+
+const { marshall, unmarshall } = require('dbus-native/lib/message') as { marshall: (m: Message) => Buffer; unmarshall: (b: Buffer, o: object) => Message };
+
+const reference = (buf: Buffer): Message => unmarshall(buf, { ayBuffer: 'view' });
+
+/** A core with VOICE (S16 stereo, no stream: every Write it takes is counted as dropped). */
+function core(): NativeSpeakerCore {
+  const c = openSpeakerCore({ runGapMs: 250, halfLifeMs: 600_000, maxMs: 120 });
+  c.addVoice(VOICE, { format: 'S16LE', channels: 2, rate: 48000, convert: false, scheduled: true });
+  return c;
+}
+
+const started: { stop(): void }[] = [];
+const fds: number[] = [];
+afterEach(() => {
+  for (const s of started.splice(0)) s.stop();
+  for (const fd of fds.splice(0)) fs.closeSync(fd);
+});
+
+function intake(c: NativeSpeakerCore, fd: number, pending: Buffer, onEvent: (kind: 0 | 1 | 2 | 3, data: Buffer | string) => void): NativeSpeakerIntake {
+  const Intake = native.PwSpeakerIntake;
+  if (!Intake) throw new Error('the PipeWire addon has no PwSpeakerIntake: run npm run setup');
+  const i = new Intake(c, fd, pending, onEvent);
+  started.push(i);
+  return i;
+}
+
+// Not taken natively, each for its own reason: a reply wanted, another member, big-endian, no
+// INTERFACE field, another path, fds claimed.
+const bytes = Buffer.from(Array.from({ length: 64 }, (_, i) => i));
+const STREAM: { msg: Buffer; native: boolean }[] = [
+  { msg: marshall({ type: 1, serial: 1, flags: 1, ...OUT, member: 'SetEnabled', signature: 'tb', body: [VOICE, true] }), native: false },
+  { msg: marshall(write(2, bytes)), native: true },
+  { msg: marshall(write(3, bytes, { flags: 0 })), native: false },
+  { msg: marshall(write(4, bytes.subarray(0, 8))), native: true },
+  { msg: marshall({ ...write(5, bytes), interface: undefined }), native: false },
+  { msg: marshall({ ...write(6, bytes), path: '/elsewhere' }), native: false },
+  { msg: marshall(write(7, Buffer.alloc(0))), native: true },
+];
+STREAM.push({ msg: bigEndianWrite(8, bytes.subarray(0, 4)), native: false });
+
+describe('speaker intake: framing', () => {
+  it('takes exactly the well-formed no-reply Writes and hands every other message over whole and in order, wherever the bytes are cut', async () => {
+    const all = Buffer.concat(STREAM.map((s) => s.msg));
+    const handedWant = STREAM.filter((s) => !s.native).map((s) => s.msg);
+    const takenFrames = (bytes.length + 8 + 0) / 4;
+    // Every cut between what JS had read past the handshake (pending) and what the socket carries.
+    for (let cut = 0; cut <= all.length; cut++) {
+      const [mine, theirs] = socketpair();
+      fds.push(mine, theirs);
+      const c = core();
+      const handed: Buffer[] = [];
+      const i = intake(c, mine, all.subarray(0, cut), (kind, data) => {
+        expect(kind).toBe(0);
+        handed.push(data as Buffer);
+        i.resume();
+      });
+      fs.writeSync(theirs, all.subarray(cut));
+      await waitFor(`cut ${cut}: everything framed`, 5000, () => handed.length + i.stats().taken === STREAM.length, 1);
+      expect(handed).toEqual(handedWant);
+      expect(i.stats()).toEqual({ taken: 3, handed: handedWant.length });
+      expect(c.voiceStats(VOICE)?.droppedFrames).toBe(takenFrames);
+    }
+  });
+
+  it('reads nothing more while JS has not handled what it was handed (order: an Init before the next Write)', async () => {
+    const [mine, theirs] = socketpair();
+    fds.push(mine, theirs);
+    const c = core();
+    const handed: Buffer[] = [];
+    const i = intake(c, mine, Buffer.alloc(0), (_kind, data) => handed.push(data as Buffer));
+    fs.writeSync(theirs, Buffer.concat([STREAM[0].msg, STREAM[1].msg]));
+    await waitFor('the first message handed', 5000, () => handed.length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(i.stats().taken).toBe(0);
+    i.resume();
+    await waitFor('the Write taken', 5000, () => i.stats().taken === 1);
+  });
+
+  it('a Write to a corked voice, or one written to a JS sink, goes to JS', async () => {
+    const [mine, theirs] = socketpair();
+    fds.push(mine, theirs);
+    const c = core();
+    c.setActive(VOICE, false);
+    const handed: Buffer[] = [];
+    const i = intake(c, mine, Buffer.alloc(0), (_kind, data) => (handed.push(data as Buffer), i.resume()));
+    fs.writeSync(theirs, STREAM[1].msg);
+    await waitFor('handed', 5000, () => handed.length === 1);
+    c.setActive(VOICE, true);
+    c.setStream(VOICE, { write: () => 0, stats: () => ({ ringFillFrames: 0 }) } as never);
+    fs.writeSync(theirs, STREAM[1].msg);
+    await waitFor('handed again', 5000, () => handed.length === 2);
+    expect(i.stats().taken).toBe(0);
+  });
+
+  it('EOF is told once and the thread ends', async () => {
+    const [mine, theirs] = socketpair();
+    fds.push(mine);
+    const events: number[] = [];
+    intake(core(), mine, Buffer.alloc(0), (kind) => events.push(kind));
+    fs.closeSync(theirs);
+    await waitFor('EOF told', 5000, () => events.length === 1);
+    expect(events).toEqual([2]);
+  });
+
+  it('stop() joins the thread while it waits for JS, and nothing is taken after it', async () => {
+    const [mine, theirs] = socketpair();
+    fds.push(mine, theirs);
+    const handed: Buffer[] = [];
+    const i = intake(core(), mine, Buffer.alloc(0), (_kind, data) => handed.push(data as Buffer));
+    fs.writeSync(theirs, Buffer.concat([STREAM[0].msg, STREAM[1].msg]));
+    await waitFor('handed', 5000, () => handed.length === 1);
+    i.stop();
+    i.resume();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(i.stats().taken).toBe(0);
+  });
+});
+
+/** A PeerWire on one end of a socketpair, handshake answered as QEMU does; with the intake or without. */
+async function openWire(withIntake: boolean): Promise<{ wire: PeerWire; qemu: net.Socket; got: Message[]; errors: Error[]; ended: () => boolean; closed: Promise<unknown> }> {
+  const [mine, theirs] = socketpair();
+  const c = core();
+  const wire = new PeerWire(new net.Socket({ fd: mine, readable: true, writable: true }), withIntake ? { fd: mine, open: (fd, pending, onEvent) => intake(c, fd, Buffer.from(pending), onEvent) } : undefined);
+  const qemu = new net.Socket({ fd: theirs, readable: true, writable: true });
+  const got: Message[] = [];
+  const errors: Error[] = [];
+  let ended = false;
+  wire.on('message', (m) => got.push(m));
+  wire.on('error', (e) => errors.push(e));
+  wire.on('end', () => (ended = true));
+  const closed = new Promise((r) => wire.once('close', r));
+  started.push({ stop: () => (qemu.destroy(), wire.stream.destroy()) });
+  await answerHandshake(qemu);
+  await waitFor('the wire connected', 5000, () => wire.connected);
+  return { wire, qemu, got, errors, ended: () => ended, closed };
+}
+
+describe('speaker intake behind PeerWire', () => {
+  it('PeerWire delivers what the intake hands over exactly as it parses the socket itself', async () => {
+    const want = STREAM.filter((s) => !s.native).map((s) => reference(s.msg));
+    const o = await openWire(true);
+    o.qemu.write(Buffer.concat(STREAM.map((s) => s.msg)));
+    await waitFor('the handed messages', 5000, () => o.got.length === want.length);
+    expect(o.got).toEqual(want);
+    expect(o.errors).toEqual([]);
+  });
+
+  it('a frame that does not frame ends the connection with the same error as without the intake', async () => {
+    const good = marshall(write(1, bytes));
+    const corrupt: [string, (b: Buffer) => void][] = [
+      ['byte order', (b) => (b[0] = 0x58)],
+      ['protocol version', (b) => (b[3] = 2)],
+      ['body size', (b) => b.writeUInt32LE(0xfffffff0, 4)],
+      ['field size', (b) => b.writeUInt32LE(0x7ffffff0, 12)],
+      ['total size', (b) => (b.writeUInt32LE(0x7fffff00, 4), b.writeUInt32LE(0x1000000, 12))],
+    ];
+    for (const [what, spoil] of corrupt) {
+      const bad = Buffer.from(good);
+      spoil(bad);
+      const errors: string[] = [];
+      for (const withIntake of [false, true]) {
+        const o = await openWire(withIntake);
+        o.qemu.write(Buffer.concat([good, bad, good]));
+        await Promise.race([o.closed, new Promise((r) => setTimeout(r, 5000))]);
+        expect(o.errors, `${what}, intake ${withIntake}`).toHaveLength(1);
+        errors.push(o.errors[0].message);
+      }
+      expect(errors[1], what).toBe(errors[0]);
+    }
+  });
+
+  it("QEMU closing its end is PeerWire's 'end', as without the intake", async () => {
+    const o = await openWire(true);
+    o.qemu.end();
+    await waitFor("'end'", 5000, () => o.ended());
+  });
+});
