@@ -8,6 +8,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { waitFor } from '../harness/procs';
 import { startGuest, type Guest } from '../harness/qemu';
 import { RecordingAudioOutHandler } from '../fakes/recording-handlers';
+import { startPipeWire } from '../harness/pipewire';
+import { selectAudioBackend } from '../../src/audio/backend';
+import { Speaker } from '../../src/audio/out/speaker';
+import type { AudioOutHandler } from '../../src/qemu/handlers';
 import { socketpair } from '../../src/native';
 import { QemuVm, RemoteObject, type QemuDbusError } from '../../src/qemu';
 
@@ -47,19 +51,57 @@ describe('QEMU 7.2 liveness', () => {
   });
 });
 
-describe('QEMU 7.2 liveness while the guest plays', () => {
+/**
+ * Who takes QEMU's Writes: a handler in JavaScript (every Write passes the dispatcher, which times
+ * it) or the real Speaker on PipeWire, whose intake thread takes them without JS (AudioOutHandler.
+ * heardAt tells liveness). `writes()`: Writes taken so far.
+ */
+interface Taker {
+  name: string;
+  open(guestName: string): Promise<{ handler: AudioOutHandler; writes: () => number; close: () => Promise<void> }>;
+}
+const TAKERS: Taker[] = [
+  {
+    name: 'a JavaScript handler',
+    open: async () => {
+      const h = new RecordingAudioOutHandler();
+      return { handler: h, writes: () => h.writes, close: async () => undefined };
+    },
+  },
+  {
+    name: "the Speaker's native intake (PipeWire)",
+    open: async (guestName) => {
+      const pw = await startPipeWire();
+      const backend = (await selectAudioBackend('pipewire', { env: pw.env }))!;
+      const speaker = new Speaker({ vmName: guestName, backend });
+      return {
+        handler: speaker,
+        writes: () => speaker.stats().intakeWrites,
+        close: async () => {
+          await speaker.close();
+          await pw.stop();
+        },
+      };
+    },
+  },
+];
+
+describe.each(TAKERS)('QEMU 7.2 liveness while the guest plays, Writes taken by $name', (taker) => {
   let guest: Guest;
   let vm: QemuVm;
-  const audio = new RecordingAudioOutHandler();
+  let taken: Awaited<ReturnType<Taker['open']>>;
+  const audio = { get writes(): number { return taken.writes(); } };
 
   beforeAll(async () => {
     guest = await startGuest({ scenario: 'tone', params: { tone_ms: 600_000 } });
     vm = await QemuVm.connect({ busAddress: guest.busAddress, livenessIntervalMs: 500, livenessTimeoutMs: 1500 });
-    await vm.addAudioOutListener(audio);
+    taken = await taker.open(guest.name);
+    await vm.addAudioOutListener(taken.handler);
   }, 180_000);
   afterAll(async () => {
     if (guest?.isRunning()) process.kill(guest.pid, 'SIGCONT');
     await vm?.close();
+    await taken?.close();
     await guest?.stop();
   });
 
