@@ -402,7 +402,7 @@ async function measure(p: AudioPath, k: number, ctx: BenchContext): Promise<Path
 
 /** Where the broken bursts broke (LayerCounts), for the glitch row's note. */
 function layerNote(l: LayerCounts): string {
-  const tap = l.tapBroken === undefined ? "QEMU's Writes not tapped (its own backend)" : `${l.tapBroken} broken in QEMU's Writes`;
+  const tap = l.tapBroken === undefined ? "QEMU's Writes not tapped (QEMU's own backend, or the bridge without QDB_E2E_TAP=1)" : `${l.tapBroken} broken in QEMU's Writes`;
   return (
     `broken bursts by layer: ${l.upstream} upstream (already in QEMU's Writes), ${l.node} at the playback node's output (${l.nodeStalled} of them only at graph cycles run late), ` +
     `${l.graph} at the sink only (${l.graphStalled} only at late cycles), ${l.unknown} unattributed (${tap}, ${l.nodeBroken} at the node)`
