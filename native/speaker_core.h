@@ -300,11 +300,7 @@ class SpeakerCore : public Napi::ObjectWrap<SpeakerCore<Playback>> {
   // setActive(id, active): false while JS has the stream corked (a Write then goes through JS).
   Napi::Value SetActive(const Napi::CallbackInfo& info) {
     static const char* who = "SpeakerCore.setActive";
-    uint64_t id = ArgId(Arg(info, 0), who);
-    bool active = ArgBool(Arg(info, 1), who, "active");
-    std::lock_guard<std::mutex> g(mutex_);
-    Need(info.Env(), id, who).active = active;
-    return info.Env().Undefined();
+    return SetVoiceField(info, who, &Voice::active, ArgBool(Arg(info, 1), who, "active"));
   }
 
   // setVolume(id, mute, gains[]): one gain (0..1) per channel, from src/audio/format.ts gainsOf.
@@ -336,10 +332,16 @@ class SpeakerCore : public Napi::ObjectWrap<SpeakerCore<Playback>> {
   // least this many frames (voice.ts overQueued); 0 = off.
   Napi::Value SetSkipAbove(const Napi::CallbackInfo& info) {
     static const char* who = "SpeakerCore.setSkipAbove";
+    return SetVoiceField(info, who, &Voice::skip_above, ArgUint32(Arg(info, 1), who, "frames"));
+  }
+
+  // One field of voice `id` (argument 0) set under the lock; the value was checked by the caller.
+  template <typename T>
+  Napi::Value SetVoiceField(const Napi::CallbackInfo& info, const char* who, T Voice::*field,
+                            T value) {
     uint64_t id = ArgId(Arg(info, 0), who);
-    uint32_t frames = ArgUint32(Arg(info, 1), who, "frames");
     std::lock_guard<std::mutex> g(mutex_);
-    Need(info.Env(), id, who).skip_above = frames;
+    Need(info.Env(), id, who).*field = value;
     return info.Env().Undefined();
   }
 
