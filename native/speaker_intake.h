@@ -47,8 +47,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "addon.h"
@@ -56,6 +58,27 @@
 #include "speaker_core.h"
 
 namespace qdb {
+
+// std::allocator whose value-initialisation of trivial elements (vector::resize) does nothing:
+// for a read buffer that is grown only to be written by read().
+template <typename T>
+struct UninitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <typename U>
+  UninitAllocator(const UninitAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
 
 // What the intake tells JS (src/native-api/audio.ts IntakeEvent).
 enum IntakeEventKind {
@@ -387,7 +410,9 @@ class SpeakerIntake : public Napi::ObjectWrap<SpeakerIntake<Playback>> {
   int efd_ = -1;
   // The thread's own until it ends (read buffer: at most one partial message beyond what it
   // framed).
-  std::vector<uint8_t> buf_;
+  // Default-initialised growth: resize() before each read() must not zero the 64 KiB read window
+  // once per Write (it is overwritten by read() or cut back right after).
+  std::vector<uint8_t, UninitAllocator<uint8_t>> buf_;
   std::thread thread_;
   Napi::ThreadSafeFunction tsfn_;
   napi_env env_ = nullptr;
