@@ -104,13 +104,6 @@ class SpeakerCore : public Napi::ObjectWrap<SpeakerCore<Playback>> {
     std::vector<uint8_t> scratch;
   };
 
-  // The intake's question before taking a Write: could it be processed without JS?
-  bool TakesNatively(uint64_t id) {
-    std::lock_guard<std::mutex> g(mutex_);
-    Voice* v = Find(id);
-    return v && v->active && !v->js_sink;
-  }
-
   // One Write, on whichever thread took it (the caller does not hold mutex_), arriving at `now_ns`
   // (CLOCK_MONOTONIC; JS may pass its own clock, see Write()). `js` is the JS thread's env when
   // called from JS (JS sinks need it), nullptr from the intake, which gets kWriteNeedsJs instead
