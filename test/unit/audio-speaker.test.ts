@@ -215,6 +215,20 @@ describe('Speaker', () => {
     expect(() => backend.opened[0].write(new Uint8Array(4))).toThrow();
   });
 
+  it('a voice re-initialised with a format no server can play is gone: its Writes are unknown, none reach the old stream', async () => {
+    const backend = fakeBackend();
+    const s = new Speaker({ vmName: 'v', backend });
+    s.init(1n, S16);
+    s.setEnabled(1n, true);
+    const old = spyWrites(backend.opened[0]);
+    s.init(1n, { ...S16, nchannels: 12, bytesPerFrame: 24 });
+    await s.idle(); // the old voice has played out and closed its stream
+    s.write(1n, s16Block(480, 1000));
+    expect(old).toHaveLength(0);
+    expect(s.stats().unknownWrites).toBe(1);
+    expect(backend.opened).toHaveLength(1);
+  });
+
   it('a new voice starts with the block size QEMU really sent and the lateness seen so far', () => {
     const backend = fakeBackend();
     const s = new Speaker({ vmName: 'v', backend, latencyMs: 20, blockFrames: 1024 });

@@ -49,7 +49,10 @@ export class Speaker implements AudioOutHandler {
   init(id: bigint, format: PcmFormat): void {
     const old = this.voices.get(id);
     if (old) {
-      old.detach(); // the new voice's addVoice replaces its core entry
+      // Out of the core now, not when the new voice's addVoice replaces it: a format refused
+      // below adds none, and the old entry would keep feeding the stream finish() closes.
+      old.detach();
+      this.core.removeVoice(id);
       this.voices.delete(id);
       this.finish(old);
     }
