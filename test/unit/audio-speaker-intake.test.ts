@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Message } from 'dbus-native';
 import { native, socketpair } from '../../src/native';
 import type { NativeSpeakerCore, NativeSpeakerIntake } from '../../src/native-api/audio';
+import { newStats, withIntake } from '../../src/qemu/peer/stats';
 import { PeerWire } from '../../src/qemu/peer/wire';
 import { openSpeakerCore } from '../fakes/playback';
 import { OUT, VOICE, answerHandshake, bigEndianWrite, write } from '../harness/dbus-bytes';
@@ -73,7 +74,8 @@ describe('speaker intake: framing', () => {
       fs.writeSync(theirs, all.subarray(cut));
       await waitFor(`cut ${cut}: everything framed`, 5000, () => handed.length + i.stats().taken === STREAM.length, 1);
       expect(handed).toEqual(handedWant);
-      expect(i.stats()).toEqual({ taken: 3, handed: handedWant.length });
+      expect(i.stats()).toMatchObject({ taken: 3, takenBytes: bytes.length + 8, handed: handedWant.length });
+      expect(i.stats().sinceTakenMs).toBeLessThan(60_000);
       expect(c.voiceStats(VOICE)?.droppedFrames).toBe(takenFrames);
     }
   });
@@ -87,7 +89,7 @@ describe('speaker intake: framing', () => {
     fs.writeSync(theirs, Buffer.concat([STREAM[0].msg, STREAM[1].msg]));
     await waitFor('the first message handed', 5000, () => handed.length === 1);
     await new Promise((r) => setTimeout(r, 50));
-    expect(i.stats().taken).toBe(0);
+    expect(i.stats()).toMatchObject({ taken: 0, takenBytes: 0, sinceTakenMs: Infinity });
     i.resume();
     await waitFor('the Write taken', 5000, () => i.stats().taken === 1);
   });
@@ -183,6 +185,20 @@ describe('speaker intake behind PeerWire', () => {
       }
       expect(errors[1], what).toBe(errors[0]);
     }
+  });
+
+  it("the connection's counters add what the intake took to what the dispatcher counted", async () => {
+    const o = await openWire(true);
+    expect(o.wire.intakeCounts()).toMatchObject({ taken: 0 });
+    o.qemu.write(Buffer.concat(STREAM.map((s) => s.msg)));
+    await waitFor('the Writes taken', 5000, () => o.wire.intakeCounts()!.taken === 3);
+    const counted = { ...newStats(), calls: 5, bytes: 100, lastCallAt: -Infinity };
+    const before = performance.now();
+    const all = withIntake(counted, o.wire.intakeCounts());
+    expect(all).toMatchObject({ calls: 5 + 3, bytes: 100 + bytes.length + 8 });
+    expect(all.lastCallAt).toBeGreaterThan(before - 5000);
+    expect(all.lastCallAt).toBeLessThanOrEqual(performance.now());
+    expect(counted).toMatchObject({ calls: 5, bytes: 100 }); // the dispatcher's own are left alone
   });
 
   it("QEMU closing its end is PeerWire's 'end', as without the intake", async () => {
