@@ -12,10 +12,18 @@
 //      buffer latency of QEMU's stream vs ours (plus our ring) for the same guest tone.
 // Blocks are fed like QEMU 7.2 sends them: 1024 frames, released on 10 ms ticks. The speaker runs
 // its default policy (src/audio/out/prebuffer.ts: no --audio-latency) unless a row says otherwise.
+// Rows 1, 3 and 4 send the Writes as QEMU does, over a real AudioOutListener connection served as
+// the bridge serves it, so the speaker's intake thread takes them (the path users run); row 2
+// calls Speaker.write on the JS thread (its baseline is a feeder calling a no-op handler). Each
+// note says which path it measured.
+import type { Message } from 'dbus-native';
+import * as net from 'net';
 import { PlaybackBackend, selectAudioBackend } from '../src/audio/backend';
 import { Speaker } from '../src/audio/out/speaker';
+import { socketpair } from '../src/native';
 import type { AudioOutHandler, PcmFormat } from '../src/qemu/handlers';
-import { QemuVm } from '../src/qemu';
+import { audioOutOptions, PeerListener, QemuVm } from '../src/qemu';
+import { answerHandshake, write as writeMessage } from '../test/harness/dbus-bytes';
 import { startPipeWire } from '../test/harness/pipewire';
 import { startPulseAudio, Pulse } from '../test/harness/pulseaudio';
 import { startGuest } from '../test/harness/qemu';
@@ -41,6 +49,55 @@ function toneBlocks(): Uint8Array[] {
   return out;
 }
 
+const { marshall } = require('dbus-native/lib/message') as { marshall: (m: Message) => Buffer };
+
+/** What the feeder gives each Write to: a handler (JS path), or QEMU's end of a listener connection. */
+interface WriteSink {
+  write(id: bigint, data: Uint8Array): void | Promise<void>;
+}
+
+/**
+ * QEMU's end of a real AudioOutListener connection to `speaker`, served as the bridge serves it
+ * (PeerListener with audioOutOptions: after the handshake the Speaker's intake thread reads the
+ * socket and takes the Writes; a Write it hands over is dispatched in JS). `write` sends one Write
+ * as QEMU does (NO_REPLY_EXPECTED); with `settle` it resolves once that Write was processed,
+ * whichever thread took it (the connection's call count), so the stats read right after it see
+ * the block, as they did when the bench called Speaker.write.
+ */
+async function listenerSink(speaker: Speaker, settle: boolean): Promise<{ sink: WriteSink; path(): string; close(): void }> {
+  const [mine, theirs] = socketpair();
+  const listener = new PeerListener(mine, audioOutOptions(speaker));
+  const qemu = new net.Socket({ fd: theirs, readable: true, writable: true });
+  qemu.on('error', () => undefined); // the listener's close ends it
+  await answerHandshake(qemu);
+  await listener.waitConnected(10_000);
+  const marshalled = new Map<Uint8Array, Buffer>(); // the tone's blocks repeat
+  let sent = 0;
+  let unsettled = 0;
+  const calls = (): number => listener.stats.calls;
+  return {
+    sink: {
+      write: async (id, data) => {
+        let m = marshalled.get(data);
+        if (!m) marshalled.set(data, (m = marshall(writeMessage(1, Buffer.from(data), { body: [id, data] }))));
+        qemu.write(m);
+        sent++;
+        if (!settle) return;
+        const until = performance.now() + 100;
+        while (calls() < sent) {
+          if (performance.now() > until) return void unsettled++;
+          await new Promise((r) => setImmediate(r));
+        }
+      },
+    },
+    path: () => `Writes over a real listener connection: the intake thread took ${speaker.stats().intakeWrites} of ${sent}, JS ${calls() - speaker.stats().intakeWrites}${unsettled ? `, ${unsettled} not processed within 100 ms of sending` : ''}`,
+    close: () => {
+      listener.close();
+      qemu.destroy();
+    },
+  };
+}
+
 interface FeedResult {
   cpuMs: number;
   seconds: number;
@@ -56,7 +113,7 @@ interface FeedResult {
  * block per tick, not all at once. The first tick comes one period after enable. `onWrite` gets
  * each Write's lateness: its arrival minus the instant QEMU's clock allowed its last frame.
  */
-async function feed(h: AudioOutHandler, id: bigint, seconds: number, drift = 0, onWrite?: (phase: 'before' | 'after', lateMs: number) => void): Promise<FeedResult> {
+async function feed(h: WriteSink, id: bigint, seconds: number, drift = 0, onWrite?: (phase: 'before' | 'after', lateMs: number) => void): Promise<FeedResult> {
   const blocks = toneBlocks();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -75,7 +132,8 @@ async function feed(h: AudioOutHandler, id: bigint, seconds: number, drift = 0, 
     while (mixed - sent >= BLOCK) {
       const lateMs = tickAt - (t0 + ((sent + BLOCK) / (RATE * (1 + drift))) * 1000);
       onWrite?.('before', lateMs);
-      h.write(id, blocks[n++ % blocks.length]);
+      const w = h.write(id, blocks[n++ % blocks.length]);
+      if (w) await w;
       sent += BLOCK;
       onWrite?.('after', lateMs);
     }
@@ -93,6 +151,8 @@ interface PlayResult {
   cpuMsPerAudioS: number;
   fills: Array<{ t: number; fill: number }>;
   trace: PlayTrace;
+  /** which path took the Writes (for the row's note) */
+  path: string;
 }
 
 /**
@@ -119,8 +179,11 @@ interface PlayTrace {
   heldMs?: number;
 }
 
-async function play(backend: PlaybackBackend, seconds: number, o: { latencyMs?: number; drift?: number; driftControl?: boolean; trace?: boolean } = {}): Promise<PlayResult> {
+/** `js`: the feeder calls Speaker.write; otherwise the Writes go over a listener connection (listenerSink). */
+async function play(backend: PlaybackBackend, seconds: number, o: { latencyMs?: number; drift?: number; driftControl?: boolean; trace?: boolean; js?: boolean } = {}): Promise<PlayResult> {
   const speaker = new Speaker({ vmName: 'bench', backend, latencyMs: o.latencyMs, driftControl: o.driftControl });
+  const wire = o.js ? undefined : await listenerSink(speaker, o.trace !== false);
+  // Init and SetEnabled as the dispatcher calls them (QEMU sends them before the Writes).
   speaker.init(1n, FMT);
   speaker.setEnabled(1n, true);
   const voice = speaker.voice(1n)!;
@@ -133,7 +196,7 @@ async function play(backend: PlaybackBackend, seconds: number, o: { latencyMs?: 
   const t0 = Date.now();
   let firstWriteAt: number | undefined;
   let last = 0;
-  const r = await feed(speaker, 1n, seconds, o.drift ?? 0, (phase, lateMs) => {
+  const r = await feed(wire?.sink ?? speaker, 1n, seconds, o.drift ?? 0, (phase, lateMs) => {
     if (phase === 'before' && o.trace === false) return;
     const now = Date.now();
     const st = voice.nativeStats();
@@ -169,8 +232,10 @@ async function play(backend: PlaybackBackend, seconds: number, o: { latencyMs?: 
   trace.levelBeforeMs.sort((a, b) => a - b);
   trace.lateMs.sort((a, b) => a - b);
   const underruns = voice.stats().underruns;
+  const path = wire ? wire.path() : 'Speaker.write on the JS thread';
+  wire?.close();
   await speaker.close();
-  return { ringMs: ringMs.sort((a, b) => a - b), delayMs: delayMs.sort((a, b) => a - b), underruns, cpuMsPerAudioS: r.cpuMs / r.seconds, fills, trace };
+  return { ringMs: ringMs.sort((a, b) => a - b), delayMs: delayMs.sort((a, b) => a - b), underruns, cpuMsPerAudioS: r.cpuMs / r.seconds, fills, trace, path };
 }
 
 /** One line for a row's note: what the policy held and what the Writes needed. */
@@ -222,7 +287,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       // The target (issue 17): one QEMU block + one quantum (at the graph's 48 kHz) + 2 ms.
       const targetMs = (BLOCK / RATE) * 1000 + (quantum / 48000) * 1000 + 2;
       const r = want(q) ? await play(backend, secs(20)) : undefined;
-      if (r) ctx.log(`PipeWire quantum ${quantum}, ${secs(20)} s of QEMU-paced playback: ${describeTrace(r.trace)}`);
+      if (r) ctx.log(`PipeWire quantum ${quantum}, ${secs(20)} s of QEMU-paced playback (${r.path}): ${describeTrace(r.trace)}`);
       if (r) {
         ctx.log(`same with --audio-latency 20 (the fixed prebuffer before issue 17), ${secs(20)} s`);
         const fixed = await play(backend, secs(20), { latencyMs: 20 });
@@ -234,7 +299,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
           better: 'lower',
           note:
             `target <= ${targetMs.toFixed(1)} ms; ring wait p99 ${percentile(r.ringMs, 99).toFixed(1)} ms, max ${r.ringMs[r.ringMs.length - 1]?.toFixed(1)} ms; underruns ${r.underruns}; ` +
-            `with --audio-latency 20: p50 ${percentile(fixed.ringMs, 50).toFixed(1)} ms, p99 ${percentile(fixed.ringMs, 99).toFixed(1)} ms, underruns ${fixed.underruns}; total added = ring + graph delay; ${describeTrace(r.trace)}`,
+            `with --audio-latency 20: p50 ${percentile(fixed.ringMs, 50).toFixed(1)} ms, p99 ${percentile(fixed.ringMs, 99).toFixed(1)} ms, underruns ${fixed.underruns}; total added = ring + graph delay; ${describeTrace(r.trace)}; ${r.path}`,
         });
       }
       if (quantum === 256 && want('busy256')) {
@@ -249,7 +314,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
             unit: 'count',
             baseline: r ? { name: `same machine as it is, ${secs(20)} s`, value: r.underruns } : undefined,
             better: 'lower',
-            note: `ring wait p50/p99 busy ${percentile(busy.ringMs, 50).toFixed(1)}/${percentile(busy.ringMs, 99).toFixed(1)} ms, target <= ${targetMs.toFixed(1)} ms; ${describeTrace(busy.trace)}`,
+            note: `ring wait p50/p99 busy ${percentile(busy.ringMs, 50).toFixed(1)}/${percentile(busy.ringMs, 99).toFixed(1)} ms, target <= ${targetMs.toFixed(1)} ms; ${describeTrace(busy.trace)}; ${busy.path}`,
           });
         } finally {
           hog.kill('SIGKILL');
@@ -258,7 +323,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       if (quantum === 1024 && want('cpu')) {
         // Its own run: the level trace reads the stats before every Write, which the bridge does not.
         ctx.log(`CPU: ${secs(20)} s without the level trace, then the feeder alone (no-op handler) for the baseline`);
-        const cpu = await play(backend, secs(20), { trace: false });
+        const cpu = await play(backend, secs(20), { trace: false, js: true });
         const base = await feed(noopHandler, 1n, secs(20));
         rows.push({
           name: 'CPU per second of audio (node: JS + native, 44.1 kHz S16 stereo)',
@@ -266,6 +331,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
           unit: 'ms/s',
           baseline: { name: 'same QEMU-paced feeder, no-op handler', value: base.cpuMs / base.seconds },
           better: 'lower',
+          note: `${cpu.path} (the baseline has no socket to write; the intake path's CPU is in the scale and wakeups benches, per bridge process and thread)`,
         });
       }
       if (quantum === 1024 && want('underruns')) {
@@ -281,7 +347,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
             unit: 'count',
             baseline: { name: 'same, machine as it is', value: calm.underruns },
             better: 'lower',
-            note: `ring wait p50/p99 busy ${percentile(busy.ringMs, 50).toFixed(1)}/${percentile(busy.ringMs, 99).toFixed(1)} ms vs ${percentile(calm.ringMs, 50).toFixed(1)}/${percentile(calm.ringMs, 99).toFixed(1)} ms; busy: ${describeTrace(busy.trace)}`,
+            note: `ring wait p50/p99 busy ${percentile(busy.ringMs, 50).toFixed(1)}/${percentile(busy.ringMs, 99).toFixed(1)} ms vs ${percentile(calm.ringMs, 50).toFixed(1)}/${percentile(calm.ringMs, 99).toFixed(1)} ms; busy: ${describeTrace(busy.trace)}; ${busy.path}`,
           });
         } finally {
           hog.kill('SIGKILL');
@@ -300,7 +366,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
           unit: 'ms',
           baseline: { name: 'same without drift control', value: growth(raw) },
           better: 'lower',
-          note: `underruns with control ${ctl.underruns}, without ${raw.underruns}`,
+          note: `underruns with control ${ctl.underruns}, without ${raw.underruns}; ${ctl.path}`,
         });
       }
     } finally {

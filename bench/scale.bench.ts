@@ -1,6 +1,6 @@
-// Footprint and scale (issue 17 item 4): ten real bridge processes (`node dist/src/cli/main.js
-// run --systemd-instance=<vm>` with a <vm>.toml and the user unit's NODE_OPTIONS: as the unit
-// starts them) on one host, each attached to its own fake VM (bench/scale-fakes.ts:
+// Footprint and scale (issue 17 item 4): ten real bridge processes (`node dist/src/cli/main.js`
+// with a <vm>.toml, the arguments and Environment= of the user unit's template: as the unit
+// starts them; the rig, bench/scale-rig.ts, is shared with bench/wakeups.bench.ts) on one host, each attached to its own fake VM (bench/scale-fakes.ts:
 // test/fakes/qemu-peer.ts in QEMU 10's flavour, all ten in one process on one real dbus-daemon),
 // playing into one real PipeWire + WirePlumber, publishing on one real session bus. Every fake
 // sends audio Writes at real time; in the camera phase bridge 0 also turns 1280x800 Updates at
@@ -26,34 +26,17 @@
 import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as readline from 'readline';
 import { openBus, RemoteObject, type BusConnection } from '../src/qemu';
-import { plainDict } from '../src/qemu/remote-object';
-import { busNameFor, INTERFACE, OBJECT_PATH } from '../src/service/status-bus/interface';
 import { cameraNodeName, speakerIdentity } from '../src/stream-identity';
 import { writeWav } from '../test/harness/audio-capture';
 import { dieWithParent } from '../test/harness/audio-tools';
-import { startDbusDaemon, type DbusDaemon } from '../test/harness/dbus';
-import { startPipeWire, type PipeWire } from '../test/harness/pipewire';
-import { spawnManaged, tempDir, waitFor, type Managed } from '../test/harness/procs';
+import { type PipeWire } from '../test/harness/pipewire';
+import { spawnManaged, type Managed } from '../test/harness/procs';
 import { BenchContext, BenchRow, percentile } from './lib';
+import { allRunning, openScaleRig, vmName, type FakeEvent, type ScaleRig } from './scale-rig';
 
-const ROOT = path.join(__dirname, '..', '..');
-export const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const UNIT = path.join(ROOT, 'systemd', 'qemu-dbus-bridge@.service');
-
-/** The Environment=NODE_OPTIONS=... of the user unit (quoted as systemd needs for a value with
- *  spaces, or not): the bridges run here as the unit runs them. */
-export function unitNodeOptions(): string {
-  const unit = fs.readFileSync(UNIT, 'utf8');
-  const m = /^Environment=(?:"NODE_OPTIONS=(.*)"|NODE_OPTIONS=(\S*))\s*$/m.exec(unit);
-  if (!m && /^Environment=.*NODE_OPTIONS/m.test(unit)) throw new Error(`${UNIT}: a NODE_OPTIONS line this bench cannot read (several options need quotes: Environment="NODE_OPTIONS=a b")`);
-  return m ? (m[1] ?? m[2]).trim() : '';
-}
 const N = 10;
 const CLK_TCK = 100; // USER_HZ on Linux x86_64
-const now = (): number => performance.timeOrigin + performance.now();
-export const vmName = (i: number): string => `scale-${i}`;
 
 /** utime + stime of a process, in seconds. */
 function cpuSeconds(pid: number): number {
@@ -164,162 +147,23 @@ async function measureFloor(o: { n: number; dir: string; pwEnv: NodeJS.ProcessEn
   }
 }
 
-/** The fakes child: commands in, events out (see scale-fakes.ts). */
-export class Fakes {
-  private readonly waiting: { match: (e: FakeEvent) => boolean; resolve: (e: FakeEvent) => void }[] = [];
-  readonly errors: string[] = [];
-  private log = '';
-  private constructor(readonly proc: ChildProcess) {
-    readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
-      const e = JSON.parse(line) as FakeEvent;
-      if (e.ev === 'error') this.errors.push(String(e.message));
-      for (const w of [...this.waiting]) {
-        if (w.match(e)) {
-          this.waiting.splice(this.waiting.indexOf(w), 1);
-          w.resolve(e);
-        }
-      }
-    });
-    proc.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
-  }
-  static start(busAddress: string): Fakes {
-    const [cmd, args] = dieWithParent(process.execPath, [path.join(__dirname, 'scale-fakes.js'), busAddress]);
-    return new Fakes(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
-  }
-  get pid(): number {
-    return this.proc.pid!;
-  }
-  /** Sends a command and waits for the event it answers with. */
-  async ask(cmd: Record<string, unknown>, answer: (e: FakeEvent) => boolean, timeoutMs = 20_000): Promise<FakeEvent> {
-    const got = new Promise<FakeEvent>((resolve) => this.waiting.push({ match: answer, resolve }));
-    this.proc.stdin!.write(JSON.stringify(cmd) + '\n');
-    let t: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`fake VMs: no answer to ${JSON.stringify(cmd)} in ${timeoutMs} ms; errors: ${this.errors.join('; ')}; stderr: ${this.log.slice(-2000)}`)), timeoutMs);
-    });
-    return Promise.race([got, late]).finally(() => clearTimeout(t));
-  }
-  async stop(): Promise<void> {
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.stdin!.end();
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(t);
-  }
-}
-export interface FakeEvent {
-  ev: string;
-  i?: number;
-  t?: number;
-  unique?: string;
-  [k: string]: unknown;
-}
-
-/** Each bridge's Attached and route states, from its PropertiesChanged on the session bus. */
-export class StatusWatch {
-  private readonly owners = new Map<string, number>(); // unique name -> bridge index
-  private readonly state = new Map<number, { attached: boolean; routes: [string, string][] }>();
-  private readonly waiters: { i: number; want: (s: { attached: boolean; routes: [string, string][] }) => boolean; resolve: (t: number) => void }[] = [];
-  private constructor(readonly conn: BusConnection) {}
-
-  static async open(address: string): Promise<StatusWatch> {
-    const w = new StatusWatch(await openBus(address, 10_000));
-    await w.conn.bus.addMatch(`type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path='${OBJECT_PATH}'`);
-    w.conn.bus.connection.on('message', (msg: { type?: number; member?: string; path?: string; sender?: string; body?: unknown[] }) => {
-      if (msg.type !== 4 || msg.member !== 'PropertiesChanged' || msg.path !== OBJECT_PATH) return;
-      const i = w.owners.get(msg.sender ?? '');
-      const [iface, changed] = (msg.body ?? []) as [string, unknown];
-      if (i === undefined || iface !== INTERFACE) return;
-      w.apply(i, plainDict(changed), now());
-    });
-    return w;
-  }
-
-  /** Learns which connection is bridge i's (its well-known name), and its current state. */
-  async adopt(i: number): Promise<void> {
-    const owner = await this.conn.bus.invokeDbus<string>({ member: 'GetNameOwner', signature: 's', body: [busNameFor(vmName(i))] });
-    this.owners.set(owner, i);
-    const all = await new RemoteObject({ bus: this.conn.bus, destination: owner, canPassFds: false }, OBJECT_PATH).getAllProperties(INTERFACE, 5000);
-    this.apply(i, all, now());
-  }
-
-  private apply(i: number, changed: Record<string, unknown>, t: number): void {
-    const s = this.state.get(i) ?? { attached: false, routes: [] };
-    if ('Attached' in changed) s.attached = Boolean(changed.Attached);
-    if ('Routes' in changed) s.routes = (changed.Routes as unknown[][]).map((r) => [String(r[0]), String(r[1])]);
-    this.state.set(i, s);
-    for (const w of [...this.waiters]) {
-      if (w.i === i && w.want(s)) {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        w.resolve(t);
-      }
-    }
-  }
-
-  /** Resolves with the time of the first change at which bridge i's state satisfies `want`. */
-  when(i: number, want: (s: { attached: boolean; routes: [string, string][] }) => boolean, what: string, timeoutMs = 20_000): Promise<number> {
-    const s = this.state.get(i);
-    if (s && want(s)) return Promise.resolve(now());
-    let t: NodeJS.Timeout | undefined;
-    return Promise.race([
-      new Promise<number>((resolve) => this.waiters.push({ i, want, resolve })),
-      new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`bridge ${i}: not ${what} within ${timeoutMs} ms (last: ${JSON.stringify(this.state.get(i))})`)), timeoutMs))),
-    ]).finally(() => clearTimeout(t));
-  }
-}
-
-/** Bridge i as the unit runs it: its `<vm>.toml` under configHome/qemu-dbus-bridge (which must exist), `run --systemd-instance=<vm>`, `env` (XDG_CONFIG_HOME=configHome, the unit's NODE_OPTIONS). */
-export function startUnitBridge(o: { i: number; camera: boolean; vmBus: string; configHome: string; env: NodeJS.ProcessEnv; logDir: string }): Managed {
-  fs.writeFileSync(
-    path.join(o.configHome, 'qemu-dbus-bridge', `${vmName(o.i)}.toml`),
-    `[connection]\naddress = "${o.vmBus}"\n[audio]\nbackend = "pipewire"\n[camera]\ndevice = "${o.camera ? 'pipewire' : 'none'}"\n${o.camera ? 'size = "1280x720"\n' : ''}`,
-  );
-  return spawnManaged(`bridge-${o.i}`, process.execPath, [CLI, 'run', `--systemd-instance=${vmName(o.i)}`], { env: o.env, logFile: path.join(o.logDir, `bridge-${o.i}.log`) });
-}
-
-export const allRunning = (s: { attached: boolean; routes: [string, string][] }): boolean => s.attached && s.routes.length > 0 && s.routes.every(([, st]) => st === 'running');
-
 export async function run(ctx: BenchContext): Promise<BenchRow[]> {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build:ts`);
-  const dir = tempDir('scale-bench');
-  const configHome = path.join(dir, 'config'); // no user config file may change what runs
-  fs.mkdirSync(configHome);
-  let vmBus: DbusDaemon | undefined;
-  let session: DbusDaemon | undefined;
-  let pw: PipeWire | undefined;
-  let fakes: Fakes | undefined;
-  let watch: StatusWatch | undefined;
+  let rig: ScaleRig | undefined;
   let probe: BusConnection | undefined;
   let viewer: Managed | undefined;
   const bridges: (Managed | undefined)[] = [];
-  let bare: Managed | undefined;
   const t0 = Date.now();
   try {
-    [vmBus, session, pw] = await Promise.all([startDbusDaemon(), startDbusDaemon(), startPipeWire()]);
-    fakes = Fakes.start(vmBus.address);
-    watch = await StatusWatch.open(session.address);
-    probe = await openBus(vmBus.address, 10_000);
-    const nodeOptions = unitNodeOptions();
-    const env = { ...process.env, ...pw.env, DBUS_SESSION_BUS_ADDRESS: session.address, XDG_CONFIG_HOME: configHome, NODE_OPTIONS: nodeOptions };
-    // As the unit runs a bridge: its config file, `run --systemd-instance=<vm>`, its NODE_OPTIONS.
-    fs.mkdirSync(path.join(configHome, 'qemu-dbus-bridge'));
-    const startBridge = (i: number, camera: boolean): Managed => startUnitBridge({ i, camera, vmBus: vmBus!.address, configHome, env, logDir: dir });
+    rig = await openScaleRig('scale-bench');
+    const { dir, pw, fakes, watch, env, nodeOptions, bare } = rig;
+    probe = await openBus(rig.vmBus.address, 10_000);
+    // As the unit runs a bridge: its config file, the unit's ExecStart arguments and Environment= (scale-rig.ts).
+    const startBridge = (i: number, camera: boolean): Managed => rig!.startBridge(i, camera);
     const bridgeFailed = (i: number): string => `bridge ${i} (${bridges[i]?.isRunning() ? 'running' : 'exited'}): ${bridges[i]?.log().slice(-1500)}`;
     /** Bridge i's name is on the session bus (a bridge that exits fails the bench with its log). */
-    const published = async (i: number): Promise<void> => {
-      const b = bridges[i]!;
-      const exited = b.exited.then(() => {
-        throw new Error(`bridge ${i} exited before publishing its status: ${b.log().slice(-1500)}`);
-      });
-      const up = waitFor(`bridge ${i} on the session bus`, 60_000, () => watch!.adopt(i).then(() => true, () => false), 100);
-      await Promise.race([up, exited]).catch((e: Error) => {
-        throw new Error(`${e.message}; ${bridgeFailed(i)}`);
-      });
-      void exited.catch(() => undefined);
-    };
+    const published = (i: number): Promise<void> => rig!.published(i, bridges[i]!);
 
     // The baseline process: Node 20 doing nothing, started like a bridge.
-    bare = spawnManaged('bare-node', process.execPath, ['-e', 'setInterval(() => undefined, 1 << 30)'], { env, logFile: path.join(dir, 'bare.log') });
     for (let i = 0; i < N; i++) bridges[i] = startBridge(i, false);
     // Every bridge publishes its status before attaching: then it waits for its VM.
     for (let i = 0; i < N; i++) await published(i);
@@ -497,12 +341,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     ];
   } finally {
     await viewer?.stop(1000);
-    await Promise.all(bridges.map((b) => b?.stop() ?? Promise.resolve()));
-    await bare?.stop();
-    await fakes?.stop();
-    await watch?.conn.close();
     await probe?.close();
-    await Promise.all([pw?.stop(), vmBus?.stop(), session?.stop()]);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await rig?.close();
   }
 }

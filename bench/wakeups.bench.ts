@@ -1,5 +1,5 @@
 // What wakes one audio-only bridge besides QEMU's Writes (issue 17: ten bridges' CPU). One real
-// bridge (`run --systemd-instance`, the unit's NODE_OPTIONS, as bench/scale.bench.ts starts them)
+// bridge (started as the systemd unit starts it: bench/scale-rig.ts, the scale bench's rig)
 // attached to one fake VM of QEMU 10's flavour (bench/scale-fakes.ts), playing into a real PipeWire
 // + WirePlumber, publishing on a real session bus where a client watches its PropertiesChanged.
 // Per thread of the bridge (/proc/PID/task/*: comm, voluntary and involuntary context switches,
@@ -12,12 +12,8 @@
 // Baseline, same windows: a bare Node 20 process started the same way (its own timers and
 // V8/libuv threads: what no bridge can go below).
 import * as fs from 'fs';
-import * as path from 'path';
-import { startDbusDaemon, type DbusDaemon } from '../test/harness/dbus';
-import { startPipeWire, type PipeWire } from '../test/harness/pipewire';
-import { spawnManaged, tempDir, type Managed } from '../test/harness/procs';
 import { BenchContext, BenchRow } from './lib';
-import { CLI, Fakes, StatusWatch, allRunning, startUnitBridge, unitNodeOptions, vmName } from './scale.bench';
+import { allRunning, openScaleRig, vmName, type ScaleRig } from './scale-rig';
 
 interface ThreadSample {
   tid: number;
@@ -88,35 +84,15 @@ const show = (r: ThreadRate[]): string =>
     .join('; ');
 
 export async function run(ctx: BenchContext): Promise<BenchRow[]> {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build:ts`);
-  const dir = tempDir('wakeups-bench');
-  const configHome = path.join(dir, 'config');
-  fs.mkdirSync(path.join(configHome, 'qemu-dbus-bridge'), { recursive: true });
-  let vmBus: DbusDaemon | undefined;
-  let session: DbusDaemon | undefined;
-  let pw: PipeWire | undefined;
-  let fakes: Fakes | undefined;
-  let watch: StatusWatch | undefined;
-  let bridge: Managed | undefined;
-  let bare: Managed | undefined;
+  let rig: ScaleRig | undefined;
   try {
-    [vmBus, session, pw] = await Promise.all([startDbusDaemon(), startDbusDaemon(), startPipeWire()]);
-    fakes = Fakes.start(vmBus.address);
-    watch = await StatusWatch.open(session.address);
-    const env = { ...process.env, ...pw.env, DBUS_SESSION_BUS_ADDRESS: session.address, XDG_CONFIG_HOME: configHome, NODE_OPTIONS: unitNodeOptions() };
-    bare = spawnManaged('bare-node', process.execPath, ['-e', 'setInterval(() => undefined, 1 << 30)'], { env, logFile: path.join(dir, 'bare.log') });
-    bridge = startUnitBridge({ i: 0, camera: false, vmBus: vmBus.address, configHome, env, logDir: dir });
-    const b = bridge;
+    rig = await openScaleRig('wakeups-bench');
+    const { fakes, watch, bare } = rig;
+    const b = rig.startBridge(0, false);
     const failed = (what: string) => (e: Error): never => {
       throw new Error(`${what}: ${e.message}; bridge (${b.isRunning() ? 'running' : 'exited'}): ${b.log().slice(-1500)}`);
     };
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (!b.isRunning()) throw new Error(`the bridge exited before publishing its status: ${b.log().slice(-1500)}`);
-      if (await watch.adopt(0).then(() => true, () => false)) break;
-      if (Date.now() > deadline) throw new Error(`the bridge is not on the session bus after 60 s: ${b.log().slice(-1500)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await rig.published(0, b);
     await fakes.ask({ cmd: 'start', i: 0, name: vmName(0) }, (e) => e.ev === 'up' && e.i === 0);
     await watch.when(0, allRunning, 'attached with every route running').catch(failed('attach'));
     // The guest plays and does not record: the microphone stream is closed (once the fake has the
@@ -187,11 +163,6 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       },
     ];
   } finally {
-    await bridge?.stop();
-    await bare?.stop();
-    await fakes?.stop();
-    await watch?.conn.close();
-    await Promise.all([pw?.stop(), vmBus?.stop(), session?.stop()]);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await rig?.close();
   }
 }

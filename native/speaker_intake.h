@@ -45,6 +45,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -234,10 +235,14 @@ class SpeakerIntake : public Napi::ObjectWrap<SpeakerIntake<Playback>> {
         if (total == 0) return Post(kIntakeFraming, m, held);
         if (held < total) break;
         WriteCall w;
+        const int64_t now = MonoNs();
         if (ParseAudioWrite(m, total, &w) &&
-            core_->Process(w.id, w.data, w.len, MonoNs(), nullptr) != kWriteNeedsJs) {
-          // Relaxed: counters read by stats() on the JS thread.
+            core_->Process(w.id, w.data, w.len, now, nullptr) != kWriteNeedsJs) {
+          // Relaxed: counters read by stats() on the JS thread, each on its own (a stats() between
+          // two of these stores may see the count before the bytes: off by one Write, never more).
           taken_.fetch_add(1, std::memory_order_relaxed);
+          taken_bytes_.fetch_add(w.len, std::memory_order_relaxed);
+          last_taken_ns_.store(now, std::memory_order_relaxed);
           off += total;
           continue;
         }
@@ -362,11 +367,17 @@ class SpeakerIntake : public Napi::ObjectWrap<SpeakerIntake<Playback>> {
     return info.Env().Undefined();
   }
 
-  // stats(): {taken: Writes processed here, handed: messages handed to JS}.
+  // stats(): {taken: Writes processed here, takenBytes: their PCM bytes (what the dispatcher counts
+  // as a call's bytes), sinceTakenMs: ms since the last one (Infinity: none yet), handed: messages
+  // handed to JS}. An age, not a time: JS's clock (performance.now) has another origin.
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object r = Napi::Object::New(env);
+    const int64_t last = last_taken_ns_.load(std::memory_order_relaxed);
     r.Set("taken", double(taken_.load(std::memory_order_relaxed)));
+    r.Set("takenBytes", double(taken_bytes_.load(std::memory_order_relaxed)));
+    r.Set("sinceTakenMs", last < 0 ? std::numeric_limits<double>::infinity()
+                                   : double(std::max<int64_t>(0, MonoNs() - last)) / 1e6);
     r.Set("handed", double(handed_.load(std::memory_order_relaxed)));
     return r;
   }
@@ -423,7 +434,8 @@ class SpeakerIntake : public Napi::ObjectWrap<SpeakerIntake<Playback>> {
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
   bool resumed_ = false;  // guarded by wait_mu_
-  std::atomic<uint64_t> taken_{0}, handed_{0};
+  std::atomic<uint64_t> taken_{0}, taken_bytes_{0}, handed_{0};
+  std::atomic<int64_t> last_taken_ns_{-1};  // MonoNs() of the last Write taken; -1: none
 };
 
 }  // namespace qdb

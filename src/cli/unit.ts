@@ -33,11 +33,42 @@ export function unitTemplatePath(root = PACKAGE_ROOT): string {
 export function renderUnit(template: string, bin: string): string {
   if (!path.isAbsolute(bin) || /\s/.test(bin)) throw new Error(`the program path must be absolute and without spaces: ${bin}`);
   const lines = template.split('\n');
-  const exec = lines.map((l, i) => [l, i, /^ExecStart=\S+( run( .*)?)$/.exec(l)] as const).filter(([, , m]) => m !== null);
-  if (exec.length !== 1) throw new Error(`the unit template must have exactly one "ExecStart=PROGRAM run …" line, found ${exec.length}`);
-  const [, at, m] = exec[0];
-  lines[at] = `ExecStart=${bin}${m![1]}`;
+  const { at, args } = execLine(lines);
+  lines[at] = `ExecStart=${bin}${args}`;
   return lines.join('\n');
+}
+
+/** The template's one `ExecStart=PROGRAM run …` line: its index and what follows PROGRAM (` run …`). */
+function execLine(lines: string[]): { at: number; args: string } {
+  const exec = lines.map((l, i) => [i, /^ExecStart=\S+( run( .*)?)$/.exec(l)] as const).filter(([, m]) => m !== null);
+  if (exec.length !== 1) throw new Error(`the unit template must have exactly one "ExecStart=PROGRAM run …" line, found ${exec.length}`);
+  const [at, m] = exec[0];
+  return { at, args: m![1] };
+}
+
+/**
+ * How the unit starts the bridge for VM `instance`, from the template (the scale and wakeups
+ * benches start their bridges this way): the arguments after PROGRAM, `%i` replaced, and the
+ * variables of its `Environment=` lines (systemd's quoting: "A=b c" or 'A=b c' or A=b, several a
+ * line). Fails on a specifier it does not replace, or an assignment without `=`.
+ */
+export function unitInvocation(template: string, instance: string): { args: string[]; env: Record<string, string> } {
+  const lines = template.split('\n');
+  const args = execLine(lines).args.trim().split(/\s+/).map((a) => a.replace(/%i/g, instance));
+  const unknown = args.find((a) => /%[a-zA-Z%]/.test(a));
+  if (unknown) throw new Error(`the unit's ExecStart argument ${unknown} has a specifier only systemd can expand`);
+  const env: Record<string, string> = {};
+  for (const line of lines) {
+    const m = /^Environment=(.*)$/.exec(line);
+    if (!m) continue;
+    for (const [, dq, sq, bare] of m[1].matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)) {
+      const word = dq ?? sq ?? bare;
+      const eq = word.indexOf('=');
+      if (eq <= 0) throw new Error(`the unit's line ${line} has an assignment without a name: ${word}`);
+      env[word.slice(0, eq)] = word.slice(eq + 1);
+    }
+  }
+  return { args, env };
 }
 
 /** Where systemd looks for a user's own units: $XDG_CONFIG_HOME/systemd/user (~/.config/...). */

@@ -173,8 +173,11 @@ export type NativeSpeakerCoreCtor = new (opts: SpeakerCoreOptions) => NativeSpea
 export interface NativeSpeakerIntake {
   resume(): void;
   stop(): void;
-  /** Writes processed natively, messages handed to JS. */
-  stats(): { taken: number; handed: number };
+  /**
+   * Writes processed natively, their PCM bytes, ms since the last one (Infinity: none yet), and
+   * messages handed to JS.
+   */
+  stats(): { taken: number; takenBytes: number; sinceTakenMs: number; handed: number };
 }
 
 export type NativeSpeakerIntakeCtor = new (core: NativeSpeakerCore, fd: number, pending: Uint8Array, onEvent: (kind: 0 | 1 | 2 | 3, data: Buffer | string) => void) => NativeSpeakerIntake;

@@ -31,14 +31,6 @@ export interface AudioOutHandler {
   setVolume(id: bigint, mute: boolean, volume: Uint8Array): void;
   /** data is a view into a socket buffer: copy what you keep beyond this call. */
   write(id: bigint, data: Uint8Array): void;
-  /**
-   * For a handler that takes QEMU's Writes in by itself, not through write() (a native intake):
-   * performance.now() when the last one arrived (-Infinity: none yet). QEMU queues Writes from its
-   * main loop (the audio timer), so while they arrive the VM needs no liveness read (vm/liveness.ts).
-   * Calls that reach the handler through this layer are timed by it; without this method, Writes
-   * the handler reads itself do not count and liveness reads the VM every second as when silent.
-   */
-  heardAt?(): number;
 }
 
 /**
@@ -55,6 +47,12 @@ export interface ListenerIntake {
   resume(): void;
   /** Stops and joins the reader (idempotent); nothing is processed or delivered after. */
   stop(): void;
+  /**
+   * The calls it took itself (never handed over): how many, their byte-array bytes (as the
+   * dispatcher counts a call's bytes), and ms since the last one (Infinity: none yet). The
+   * connection's counters (PeerListenerStats) add them to the dispatcher's.
+   */
+  stats(): { taken: number; takenBytes: number; sinceTakenMs: number };
 }
 
 /** org.qemu.Display1.AudioInListener. */

@@ -23,7 +23,7 @@
 //       Handlers (handlers.ts) must not block. Audio calls run in the socket read; AudioInHandler.read's
 //       return value IS the D-Bus reply. Display calls (fire-and-forget) run in 4 ms slices so they
 //       never delay an audio Read, and a Scanout drops the queued Updates it covers. Listeners are re-registered on
-//       every re-attach; handle.remove() stops that. handle.stats counts calls/bytes/rejects.
+//       every re-attach; handle.remove() stops that. handle.stats counts calls/bytes/rejects (a native intake's Writes included).
 //   vm.on('attached' | 'reattached' | 'responsive', (info) => ...)
 //   vm.on('vm-gone', (info, reason, kind: VmGoneKind) => ...)   kind 'bus-closed' = our bus is gone
 //       (no re-attach possible on it); otherwise QemuVm looks for the VM again by UUID (or name).

@@ -22,7 +22,7 @@ import { QemuDbusError, errorText } from './errors';
 import { Dispatcher } from './peer/dispatch';
 import { openPeerConnection, waitHandshake, type PeerConnection } from './peer/handshake';
 import type { ListenerIntakeFactory } from './peer/wire';
-import { newStats, type PeerListenerStats } from './peer/stats';
+import { newStats, withIntake, type PeerListenerStats } from './peer/stats';
 import type { ExportedInterface } from './peer/served';
 import { closeQuietly, destroyStream } from './transport';
 
@@ -64,7 +64,8 @@ interface PeerListenerEvents {
  * stays alive until the peer closes the socket or close() is called.
  */
 export class PeerListener extends EventEmitter<PeerListenerEvents> {
-  readonly stats: PeerListenerStats = newStats();
+  /** What the dispatcher counts: the calls that reach JS. */
+  private readonly counted: PeerListenerStats = newStats();
   readonly closedPromise: Promise<Error | undefined>;
   private readonly peer: PeerConnection;
   private readonly dispatcher: Dispatcher;
@@ -76,6 +77,10 @@ export class PeerListener extends EventEmitter<PeerListenerEvents> {
   }
   get isClosed(): boolean {
     return this.closedFlag;
+  }
+  /** Every call QEMU made on this connection, the intake's included (a snapshot when it has one). */
+  get stats(): PeerListenerStats {
+    return withIntake(this.counted, this.peer.conn.intakeCounts());
   }
   /** Deferred calls not yet run (tests, diagnostics). */
   get queued(): number {
@@ -94,7 +99,7 @@ export class PeerListener extends EventEmitter<PeerListenerEvents> {
     this.dispatcher = new Dispatcher(
       options.path,
       options.interfaces,
-      this.stats,
+      this.counted,
       {
         send: (msg) => this.send(msg),
         warn: (err) => this.emit('warning', err),

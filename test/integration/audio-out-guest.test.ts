@@ -26,6 +26,7 @@ import { channel, dominantFrequency, findDiscontinuities, findSilenceGaps, nonSi
 import { PipeWire, startPipeWire } from '../harness/pipewire';
 import { Pulse, startPulseAudio } from '../harness/pulseaudio';
 import { startGuest } from '../harness/qemu';
+import { waitFor } from '../harness/procs';
 import { QEMU_MATRIX, type QemuTarget } from '../harness/qemu-targets';
 import { TEST_LATENCY_MS, maxLateMs, sleep, watchedSpeaker, type WriteSeen } from './audio-out-helpers';
 
@@ -179,23 +180,38 @@ async function guestTone(server: PipeWire | Pulse, qemu?: QemuTarget): Promise<v
  */
 async function guestToneThroughIntake(server: PipeWire | Pulse, qemu?: QemuTarget): Promise<void> {
   const { rec, guest, vm, blockFrames, speaker } = await toneRig(server, qemu);
-  await vm.addAudioOutListener(speaker);
+  const handle = await vm.addAudioOutListener(speaker);
   const start = await guest.waitForSerial(/MARK play-start [^\n]*/, 120_000);
+  // The connection's counters move while QEMU plays, though JS sees none of the Writes.
+  const atStart = handle.stats!.calls;
+  await waitFor('the listener counting the Writes the intake takes', 10_000, () => handle.stats!.calls > atStart + 10);
+  const playing = handle.stats!;
+  await waitFor('more Writes', 10_000, () => handle.stats!.calls > playing.calls + 10);
+  const later = handle.stats!;
   await guest.waitForSerial(/MARK play-done[^\n]*/, 60_000, start.index);
   await sleep(1500);
   const st = speaker.stats();
+  const calls = handle.stats!;
   const r = await rec.stop();
   const left = channel(r.samples, 2, 0);
   const heard = breaksOf(left, r.rate);
   const overruns = (guest.stderr().match(/hda_audio_overrun/g) ?? []).length;
   const written = st.voices.reduce((n, v) => n + v.writtenFrames, 0);
   const writes = written / blockFrames;
-  const why = `intake took ${st.intakeWrites} of ${writes} Writes (${written} frames); hda-codec overruns ${overruns}; heard ${JSON.stringify(heard)}; voices ${JSON.stringify(st.voices)}`;
+  const why = `intake took ${st.intakeWrites} of ${writes} Writes (${written} frames); listener counted ${calls.calls} calls, ${calls.bytes} bytes (${playing.calls} while playing, then ${later.calls} ${(later.lastCallAt - playing.lastCallAt).toFixed(0)} ms later); hda-codec overruns ${overruns}; heard ${JSON.stringify(heard)}; voices ${JSON.stringify(st.voices)}`;
   console.log(`[audio-out-guest intake ${qemu?.version ?? '7.2'} ${server.kind}] ${why}`);
   expect(heard, why).not.toBeNull();
   if (!heard) return;
   // A Write reaches JS only while the stream is corked (JS uncorks): none in one sound.
   expect(st.intakeWrites, why).toBe(writes);
+  // Every Write is one call and its PCM bytes on the connection's counters (beside them only the
+  // few control calls JS ran: Init, SetEnabled, SetVolume with one byte per channel).
+  expect(calls.calls - st.intakeWrites, why).toBeGreaterThan(0);
+  expect(calls.calls - st.intakeWrites, why).toBeLessThan(20);
+  expect(calls.bytes - written * 4, why).toBeGreaterThanOrEqual(0);
+  expect(calls.bytes - written * 4, why).toBeLessThan(64);
+  // ...and its last call's time follows them (liveness reads it: src/qemu/vm/liveness.ts).
+  expect(later.lastCallAt, why).toBeGreaterThan(playing.lastCallAt);
   expect(Math.abs(dominantFrequency(left, r.rate) - 1000), why).toBeLessThan(2);
   expect(st.voices.every((v) => v.droppedFrames === 0 && v.overflowFrames === 0 && v.underruns === 0), why).toBe(true);
   if (overruns === 0) expect(heard.disc, why).toEqual([]);

@@ -53,8 +53,8 @@ describe('QEMU 7.2 liveness', () => {
 
 /**
  * Who takes QEMU's Writes: a handler in JavaScript (every Write passes the dispatcher, which times
- * it) or the real Speaker on PipeWire, whose intake thread takes them without JS (AudioOutHandler.
- * heardAt tells liveness). `writes()`: Writes taken so far.
+ * it) or the real Speaker on PipeWire, whose intake thread takes them without JS (the connection's
+ * counters add the intake's: peer/stats.ts withIntake). `writes()`: Writes taken so far.
  */
 interface Taker {
   name: string;

@@ -9,7 +9,7 @@ import { EXIT_CODE_MEANINGS } from '../../src/config/errors';
 import { ALLOWED } from '../../src/config/schema';
 import { COMMANDS } from '../../src/cli/main';
 import { configDefaults } from '../../src/cli/man';
-import { renderUnit, userUnitDir, writeUnit } from '../../src/cli/unit';
+import { renderUnit, unitInvocation, userUnitDir, writeUnit } from '../../src/cli/unit';
 import { bundleCli } from '../harness/cli';
 import { tempDir } from '../harness/procs';
 
@@ -34,6 +34,27 @@ describe('renderUnit', () => {
 
   it('refuses a relative program path', () => {
     expect(() => renderUnit(TEMPLATE, 'bin/qemu-dbus-bridge')).toThrow('absolute');
+  });
+});
+
+describe('unitInvocation (how the benches start a bridge as the unit does)', () => {
+  it("reads the template's arguments for the VM and every Environment= variable", () => {
+    const { args, env } = unitInvocation(TEMPLATE, 'vm-1');
+    expect(args).toEqual(['run', '--systemd-instance=vm-1']);
+    const lines = TEMPLATE.split('\n').filter((l) => l.startsWith('Environment='));
+    expect(Object.keys(env)).toHaveLength(lines.length);
+    expect(env.LIBVIRT_AUTOSTART).toBe('0');
+    expect(env.NODE_OPTIONS).toBe(/^Environment="NODE_OPTIONS=(.*)"$/m.exec(TEMPLATE)![1]);
+  });
+
+  it("takes systemd's quoting, several assignments a line", () => {
+    const t = `ExecStart=/x run --systemd-instance=%i\nEnvironment="A=b c" D=e 'F=g h'\nEnvironment=I=`;
+    expect(unitInvocation(t, 'v').env).toEqual({ A: 'b c', D: 'e', F: 'g h', I: '' });
+  });
+
+  it('refuses what it cannot reproduce: a specifier other than %i, an assignment without a name', () => {
+    expect(() => unitInvocation('ExecStart=/x run --config=%h/c', 'v')).toThrow('%h/c');
+    expect(() => unitInvocation('ExecStart=/x run\nEnvironment==b', 'v')).toThrow('without a name');
   });
 });
 

@@ -34,9 +34,6 @@ export class Speaker implements AudioOutHandler {
   /** The intake of the current (or last) listener connection, and the Writes earlier ones took. */
   private intake: NativeSpeakerIntake | undefined;
   private intakeWritesBefore = 0;
-  /** heardAt(): the intake's count of Writes taken at the last ask, and when it was last seen to move. */
-  private takenAtAsk = 0;
-  private heardAtMs = -Infinity;
   /** performance.now() on the core's clock (CLOCK_MONOTONIC ms; performance.now() runs on it from another origin). */
   private readonly coreNowMs: () => number;
 
@@ -140,21 +137,6 @@ export class Speaker implements AudioOutHandler {
 
   voice(id: bigint): OutVoice | undefined {
     return this.voices.get(id);
-  }
-
-  /**
-   * AudioOutHandler.heardAt: the Writes the intake thread takes never pass the dispatcher that
-   * times QEMU's calls, so liveness (src/qemu/vm/liveness.ts) asks here. Seen as the intake's count
-   * moving since the previous ask (liveness asks once per interval): "now" if it moved. A QEMU that
-   * stops is then read at most one interval later than when its last call passed the dispatcher.
-   */
-  heardAt(): number {
-    const taken = this.intakeWritesBefore + (this.intake?.stats().taken ?? 0);
-    if (taken !== this.takenAtAsk) {
-      this.takenAtAsk = taken;
-      this.heardAtMs = performance.now();
-    }
-    return this.heardAtMs;
   }
 
   /** `intakeWrites`: Writes the intake thread took without JS (all connections so far). */

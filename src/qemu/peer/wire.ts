@@ -194,6 +194,11 @@ export class PeerWire extends EventEmitter<PeerWireEvents> {
     }
   }
 
+  /** What the intake took itself (undefined: no intake; still readable after stop()). */
+  intakeCounts(): ReturnType<ListenerIntake['stats']> | undefined {
+    return this.intake?.stats();
+  }
+
   /**
    * Delivers nothing more (the owner closes the stream): messages still held from the last read
    * are dropped, as dbus-native's reader stopped at a destroyed stream.

@@ -61,7 +61,10 @@ abstract class BaseRegistration {
     return this.peer?.stats;
   }
 
-  /** performance.now() of QEMU's last call to this listener's current connection (-Infinity: none). */
+  /**
+   * performance.now() of QEMU's last call to this listener's current connection (-Infinity: none),
+   * a native intake's Writes included (peer/stats.ts withIntake).
+   */
   heardAt(): number {
     return this.peer?.stats.lastCallAt ?? -Infinity;
   }
@@ -178,11 +181,6 @@ abstract class VoiceRegistration<H extends AudioOutHandler | AudioInHandler> ext
 
 export class AudioOutRegistration extends VoiceRegistration<AudioOutHandler> {
   readonly kind = 'audio-out' as const;
-  /** Also the Writes a handler takes in by itself (AudioOutHandler.heardAt), while connected. */
-  override heardAt(): number {
-    const own = this.active ? (this.handler.heardAt?.() ?? -Infinity) : -Infinity;
-    return Math.max(super.heardAt(), own);
-  }
   options(): PeerListenerOptions {
     return audioOutOptions(this.handler, this.voices);
   }
