@@ -139,10 +139,14 @@ export class Speaker implements AudioOutHandler {
     return this.voices.get(id);
   }
 
-  /** `intakeWrites`: Writes the intake thread took without JS (all connections so far). */
-  stats(): { voices: Array<{ id: string } & VoiceStats>; unknownWrites: number; intakeWrites: number } {
+  /**
+   * `intakeWrites`: Writes the intake thread took without JS (all connections so far); `lateMs`: the
+   * lateness of Writes the next prebuffer covers (native/write_jitter.h, decayed to now).
+   */
+  stats(): { voices: Array<{ id: string } & VoiceStats>; unknownWrites: number; intakeWrites: number; lateMs: number } {
     const intakeWrites = this.intakeWritesBefore + (this.intake?.stats().taken ?? 0);
-    return { voices: [...this.voices].map(([id, v]) => ({ id: id.toString(), ...v.stats() })), unknownWrites: this.core.jitter().unknownWrites, intakeWrites };
+    const j = this.core.jitter(this.coreNowMs());
+    return { voices: [...this.voices].map(([id, v]) => ({ id: id.toString(), ...v.stats() })), unknownWrites: j.unknownWrites, intakeWrites, lateMs: j.lateMs };
   }
 
   /** Resolves when every voice that got Fini has drained. */
