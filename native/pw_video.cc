@@ -233,7 +233,7 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
         // A driver's every trigger has the data thread post trigger_done back to the loop
         // thread with the stream's address; one still queued when pw_stream_destroy freed the
         // stream made the loop thread walk freed memory (a close while a consumer watched:
-        // test/integration/pw-camera-close.test.ts). Disconnected, no data thread runs the
+        // test/integration/pw-close-while-running.test.ts). Disconnected, no data thread runs the
         // stream; settled, nothing it posted is left; then it goes.
         pw_stream_disconnect(stream_);
         client_.SettleLocked();

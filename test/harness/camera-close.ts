@@ -1,6 +1,6 @@
 // Closes PipeWire camera nodes while a consumer (gst-launch-1.0 pipewiresrc) takes their frames,
 // many times over: what the bridge does at stop, or when the node failed. Run as a child process
-// (a crash must fail the test, not take vitest down): test/integration/pw-camera-close.test.ts.
+// (a crash must fail the test, not take vitest down): test/integration/pw-close-while-running.test.ts.
 //
 //   node camera-close.js --remote SOCKET --rounds N [--addon FILE]
 //

@@ -1,6 +1,6 @@
 // Closes PipeWire playback streams in the middle of their drain, many times over: what a voice
 // does when the guest re-Inits it or its drain outlasts voice.ts's limit. Run as a child process
-// (a crash must fail the test, not take vitest down): test/integration/pw-drain-close.test.ts.
+// (a crash must fail the test, not take vitest down): test/integration/pw-close-while-running.test.ts.
 //
 //   node dist/test/harness/drain-close.js --remote SOCKET --rounds N [--addon FILE]
 //
