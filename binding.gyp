@@ -1,11 +1,20 @@
 {
+  "variables": {
+    "qdb_asan%": "<!(node -p \"process.env.QDB_ASAN === '1' ? 1 : 0\")"
+  },
   "target_defaults": {
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
     "cflags!": ["-fno-exceptions"],
     "cflags_cc!": ["-fno-exceptions"],
     "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-Wno-unused-parameter", "-O2", "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong"],
-    "ldflags": ["-Wl,-z,relro", "-Wl,-z,now", "-Wl,--as-needed"]
+    "ldflags": ["-Wl,-z,relro", "-Wl,-z,now", "-Wl,--as-needed"],
+    "conditions": [
+      ["qdb_asan==1", {
+        "cflags_cc": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"],
+        "ldflags": ["-fsanitize=address"]
+      }]
+    ]
   },
   "targets": [
     {

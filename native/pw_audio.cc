@@ -73,11 +73,7 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
       pw_stream_events e{};
       e.version = PW_VERSION_STREAM_EVENTS;
       e.process = [](void* d) { static_cast<PwPlayback*>(d)->Process(); };
-      e.drained = [](void* d) {
-        auto* self = static_cast<PwPlayback*>(d);
-        self->drained_.store(true);
-        pw_thread_loop_signal(self->client_.loop(), false);
-      };
+      // No `drained` listener and no pw_stream_flush(drain): see Process().
       e.state_changed = [](void* d, pw_stream_state old, pw_stream_state state, const char* error) {
         auto* self = static_cast<PwPlayback*>(d);
         self->state_.store(int(state));
@@ -132,6 +128,20 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
 
   // ---- real-time data thread -------------------------------------------------------------
   void Process() {
+    if (flushed_) {
+      // Drained, told without PipeWire's drain: pw_stream_flush(drain=true) has the data thread
+      // post `drained` to the loop thread as a queued call holding the stream's address, and
+      // PipeWire 0.3.65 neither cancels nor waits for it in pw_stream_destroy. A close that
+      // came between the post and the loop thread running it (voice.ts gives up waiting on a
+      // timeout; a re-Init closes at once) left the loop thread walking the freed stream: the
+      // SIGSEGV of the listener fuzz, in pw_stream's do_call_drained, on memory a guest's
+      // payload had since refilled. So the data thread tells it itself, where PipeWire would:
+      // an RT_PROCESS stream pops the buffer we queue in the same cycle, so being asked again
+      // means the graph has taken our last one and finds none queued. Nothing is queued from
+      // here on (the stream goes silent until it is closed).
+      drained_.store(true, std::memory_order_release);
+      return;
+    }
     pw_buffer* b = pw_stream_dequeue_buffer(stream_);
     if (!b) return;
     spa_data& d = b->buffer->datas[0];
@@ -153,10 +163,9 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
         // resampler) and the graph still hold the last cycle, and closing right at `drained`
         // cut 7-29 ms of the tail in tests. The padding pushes real audio through first.
         drain_pad_cycles_++;
-      } else if (got < want && !flushed_) {
-        flushed_ = true;
+      } else if (got < want) {
+        flushed_ = true;  // the last buffer: the next cycles count towards drained_
         Finish(b, d, got);
-        pw_stream_flush(stream_, true);  // runs inline here: it invokes on the data loop
         return;
       }
     } else if (rearm_.exchange(false, std::memory_order_acq_rel)) {
@@ -272,8 +281,8 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
     client_.Unlock();
   }
 
-  // From now on the RT thread plays out the ring without prebuffering, then flushes with
-  // drain=true; the `drained` event sets drained_.
+  // From now on the RT thread plays out the ring without prebuffering, pads it with silence,
+  // and sets drained_ once the graph has taken the last buffer (Process).
   void StartDrain() { draining_.store(true, std::memory_order_release); }
 
   // Release pairs with the RT thread's acq_rel exchange: the frames written before playOut() are
@@ -290,7 +299,7 @@ class PwPlayback : public PlaybackBase<PwPlayback> {
 
   // RT-thread-only state.
   bool playing_ = false;
-  bool flushed_ = false;
+  bool flushed_ = false;  // the last buffer of a drain is queued
   int drain_pad_cycles_ = 0;
   static constexpr int kDrainPadCycles = 3;
 

@@ -152,6 +152,31 @@ void PwClient::Open(Napi::Env env, const char* thread_name, const std::string& r
   pw_core_add_listener(c->core, &core_hook_, &core_events, this);
 }
 
+void PwClient::SettleLocked() {
+  pw_thread_loop* tl = loop();
+  pw_loop* l = pw_thread_loop_get_loop(tl);
+  struct Mark {
+    pw_thread_loop* tl;
+    bool done;  // written by the loop thread, read here: both under the loop lock
+  } mark{tl, false};
+  spa_source* ev = pw_loop_add_event(
+      l,
+      [](void* d, uint64_t) {
+        auto* m = static_cast<Mark*>(d);
+        m->done = true;
+        pw_thread_loop_signal(m->tl, false);
+      },
+      &mark);
+  if (!ev) return;  // no eventfd left: nothing better to do than destroy as before
+  // Queued calls are posted before their wakeup is signalled, and ours is signalled after them:
+  // the loop thread's poll sees their wakeup in the same iteration as ours or an earlier one, and
+  // holds the lock through the whole iteration, so when the wait below returns (lock held again)
+  // they have all run.
+  pw_loop_signal_event(l, ev);
+  while (!mark.done) pw_thread_loop_wait(tl);
+  pw_loop_destroy_source(l, ev);
+}
+
 void PwClient::Close(const std::function<void()>& destroy_streams) {
   PwConnection* c = conn_;
   if (!c) return;

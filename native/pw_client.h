@@ -57,6 +57,13 @@ class PwClient {
   // context and the loop freed.
   void Close(const std::function<void()>& destroy_streams = nullptr);
 
+  // Loop lock held, JS thread only (never a loop callback). Returns once the loop thread has run
+  // everything queued on it so far (it lets the lock go meanwhile, as pw_thread_loop_wait does):
+  // PipeWire's data thread posts calls holding a stream's address there (a driver's
+  // trigger_done), which pw_stream_destroy neither cancels nor waits for (0.3.65). A stream's
+  // owner disconnects it (no data thread runs it any more), settles, then destroys it.
+  void SettleLocked();
+
   bool is_open() const { return conn_ != nullptr; }
   pw_thread_loop* loop() const;
   pw_core* core() const;

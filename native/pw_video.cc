@@ -229,7 +229,16 @@ class PwCamera : public Napi::ObjectWrap<PwCamera> {
     client_.Close([this] {
       if (timer_) pw_loop_destroy_source(pw_thread_loop_get_loop(client_.loop()), timer_);
       timer_ = nullptr;
-      if (stream_) pw_stream_destroy(stream_);
+      if (stream_) {
+        // A driver's every trigger has the data thread post trigger_done back to the loop
+        // thread with the stream's address; one still queued when pw_stream_destroy freed the
+        // stream made the loop thread walk freed memory (a close while a consumer watched:
+        // test/integration/pw-close-while-running.test.ts). Disconnected, no data thread runs the
+        // stream; settled, nothing it posted is left; then it goes.
+        pw_stream_disconnect(stream_);
+        client_.SettleLocked();
+        pw_stream_destroy(stream_);
+      }
       stream_ = nullptr;
     });
     fmt_.store(kNone);

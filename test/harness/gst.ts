@@ -55,10 +55,19 @@ export async function captureCameraFrames(o: CaptureOptions): Promise<string[]> 
   return files;
 }
 
-async function videoNodes(env: AudioEnv): Promise<Map<string, string>> {
+/** Node name -> media.class, or null when pw-dump's output did not parse (see below). */
+async function videoNodes(env: AudioEnv): Promise<Map<string, string> | null> {
   const r = await runTool('pw-dump', [], { env });
   const out = new Map<string, string>();
-  for (const x of JSON.parse(r.stdout) as PwObject[]) {
+  let objects: PwObject[];
+  try {
+    objects = JSON.parse(r.stdout) as PwObject[];
+  } catch {
+    // pw-dump 0.3.65 can print broken JSON while objects come and go during its dump (seen after
+    // the listener fuzz, whose speaker streams were still closing): look again.
+    return null;
+  }
+  for (const x of objects) {
     const props = x.info?.props ?? {};
     if (x.type === 'PipeWire:Interface:Node' && typeof props['node.name'] === 'string') out.set(props['node.name'], String(props['media.class'] ?? ''));
   }
@@ -69,6 +78,11 @@ async function waitForVideoNode(env: AudioEnv, name: string, timeoutMs: number):
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const nodes = await videoNodes(env);
+    if (!nodes) {
+      if (Date.now() > deadline) throw codedError('ENONODE', `captureCameraFrames: pw-dump printed no valid JSON for ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
     const cls = nodes.get(name);
     if (cls !== undefined) {
       if (cls.startsWith('Video/')) return;
