@@ -91,6 +91,13 @@ async function openFifo(fifo: string): Promise<number> {
   return fd!;
 }
 
+/**
+ * Waits until the bridge's input route runs (its "started" line): the bridge opens the replay FIFO
+ * before it has attached, and events read before the route runs are not forwarded (no VM to take
+ * them). Writing right after the FIFO opened lost the key in CI now and then.
+ */
+const inputRunning = (b: BridgeProcess): Promise<void> => b.waitLog(/"component":"input"[^\n]*"msg":"started: /, 60_000);
+
 describe.each(QEMU_MATRIX)('two display heads (QEMU %s, TCG, std VGA + secondary-vga)', (version, qemu) => {
   let guest: Guest;
   const name = `qdb-heads-${process.pid}-${version}`;
@@ -150,6 +157,7 @@ describe.each(QEMU_MATRIX)('two display heads (QEMU %s, TCG, std VGA + secondary
       const from = guest.serial().length;
       const fd = await openFifo(fifo);
       try {
+        await inputRunning(b);
         for (const frame of new EventScript().move(1100, 700).moveAbs(16384, 16384).frames()) {
           fs.writeSync(fd, encodeEvents(frame));
           await sleep(25);
@@ -184,6 +192,7 @@ describe.each(QEMU_MATRIX)('two display heads (QEMU %s, TCG, std VGA + secondary
     const keyA = () => parseInputEvents(guest.serial().slice(from)).filter((e) => e.device === kbd && e.type === 1 && e.code === KEY_A).map((e) => e.value);
     const fd = await openFifo(fifo);
     try {
+      await inputRunning(b);
       fs.writeSync(fd, encodeEvents(new EventScript().key(KEY_A, 1).frames()[0]));
       await waitFor('KEY_A down in the guest', 30_000, () => keyA().includes(1));
       // keys go to console 1's keyboard state; only a switch on that console lifts them
