@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AudioServer, clientEnv, codedError, dieWithParent, runTool, scratchDir } from './audio-tools';
 import { Managed, spawnManaged, waitFor } from './procs';
-import type { PwObject } from './pipewire';
+import { pwDumpObjects } from './pipewire';
 
 // ---------------------------------------------------------------------------------------------
 // WAV files
@@ -214,8 +214,7 @@ function startRecorder(server: AudioServer, target: string, monitor: boolean, op
 }
 
 async function linkedInto(server: AudioServer, nodeName: string): Promise<boolean> {
-  const r = await runTool('pw-dump', [], { env: server.env });
-  const objs = JSON.parse(r.stdout) as PwObject[];
+  const objs = await pwDumpObjects(server.env);
   const node = objs.find((o) => o.type === 'PipeWire:Interface:Node' && o.info?.props?.['node.name'] === nodeName);
   if (!node) return false;
   return objs.some((o) => o.type === 'PipeWire:Interface:Link' && (o.info?.['input-node-id'] === node.id || o.info?.['output-node-id'] === node.id));

@@ -6,9 +6,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { AudioEnv, clientEnv, codedError, dieWithParent, ownedTempDir, runTool, scratchDir } from './audio-tools';
+import { AudioEnv, clientEnv, codedError, dieWithParent, ownedTempDir, scratchDir } from './audio-tools';
 import { Managed, spawnManaged, waitFor } from './procs';
-import type { PwObject } from './pipewire';
+import { pwDumpObjects } from './pipewire';
 
 export interface CaptureOptions {
   /** The sound server's env (PipeWire: XDG_RUNTIME_DIR/PIPEWIRE_REMOTE). */
@@ -55,19 +55,9 @@ export async function captureCameraFrames(o: CaptureOptions): Promise<string[]> 
   return files;
 }
 
-/** Node name -> media.class, or null when pw-dump's output did not parse (see below). */
-async function videoNodes(env: AudioEnv): Promise<Map<string, string> | null> {
-  const r = await runTool('pw-dump', [], { env });
+async function videoNodes(env: AudioEnv): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  let objects: PwObject[];
-  try {
-    objects = JSON.parse(r.stdout) as PwObject[];
-  } catch {
-    // pw-dump 0.3.65 can print broken JSON while objects come and go during its dump (seen after
-    // the listener fuzz, whose speaker streams were still closing): look again.
-    return null;
-  }
-  for (const x of objects) {
+  for (const x of await pwDumpObjects(env)) {
     const props = x.info?.props ?? {};
     if (x.type === 'PipeWire:Interface:Node' && typeof props['node.name'] === 'string') out.set(props['node.name'], String(props['media.class'] ?? ''));
   }
@@ -78,11 +68,6 @@ async function waitForVideoNode(env: AudioEnv, name: string, timeoutMs: number):
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const nodes = await videoNodes(env);
-    if (!nodes) {
-      if (Date.now() > deadline) throw codedError('ENONODE', `captureCameraFrames: pw-dump printed no valid JSON for ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-      continue;
-    }
     const cls = nodes.get(name);
     if (cls !== undefined) {
       if (cls.startsWith('Video/')) return;
@@ -147,8 +132,7 @@ export async function startTestVideoSource(o: TestVideoSourceOptions): Promise<T
   try {
     await waitFor(`test video node ${name}`, o.readyTimeoutMs ?? 20_000, async () => {
       if (!proc.isRunning()) throw new Error(`gst-launch exited: ${proc.log().slice(-1500)}`);
-      const r = await runTool('pw-dump', [], { env: o.env });
-      return (JSON.parse(r.stdout) as PwObject[]).some((x) => x.type === 'PipeWire:Interface:Node' && x.info?.props?.['node.name'] === name);
+      return (await pwDumpObjects(o.env)).some((x) => x.type === 'PipeWire:Interface:Node' && x.info?.props?.['node.name'] === name);
     }, 100);
   } catch (e) {
     await proc.stop(2000);

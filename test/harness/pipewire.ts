@@ -31,6 +31,23 @@ export interface PwObject {
   [k: string]: unknown;
 }
 
+/**
+ * `pw-dump`'s objects on the server at `env`. pw-dump 0.3.65 can print broken JSON while objects
+ * come and go during its dump (seen right after the listener fuzz, whose speaker streams were still
+ * closing): such output is dumped again, up to 5 times 100 ms apart, before it fails.
+ */
+export async function pwDumpObjects(env: AudioEnv | undefined, timeoutMs = 20_000): Promise<PwObject[]> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await runTool('pw-dump', [], { env, timeoutMs });
+    try {
+      return JSON.parse(r.stdout) as PwObject[];
+    } catch (err) {
+      if (attempt >= 5) throw codedError('EPWDUMP', `pw-dump printed no valid JSON in ${attempt} tries: ${(err as Error).message}`);
+      await sleep(100);
+    }
+  }
+}
+
 export interface PipeWireEnv extends AudioEnv {
   readonly XDG_RUNTIME_DIR: string;
   /** Absolute socket path: works for clients even where XDG_RUNTIME_DIR is something else. */
@@ -263,10 +280,7 @@ export async function startPipeWire(opts: PipeWireOptions = {}): Promise<PipeWir
       await start();
       halted = false;
     },
-    async pwDump() {
-      const r = await run('pw-dump', [], { timeoutMs: 20_000 });
-      return JSON.parse(r.stdout) as PwObject[];
-    },
+    pwDump: () => pwDumpObjects(env),
     async nodesByName() {
       const out = new Map<string, PwObject>();
       for (const o of await self.pwDump()) {
