@@ -44,15 +44,10 @@ export class Speaker implements AudioOutHandler {
   }
 
   init(id: bigint, format: PcmFormat): void {
-    const old = this.voices.get(id);
-    if (old) {
-      // Out of the core now, not when the new voice's addVoice replaces it: a format refused
-      // below adds none, and the old entry would keep feeding the stream finish() closes.
-      old.detach();
-      this.core.removeVoice(id);
-      this.voices.delete(id);
-      this.finish(old);
-    }
+    // A voice re-initialised is finished first, as at Fini: out of the core at once, not when
+    // the new voice's addVoice replaces it (a format refused below adds none, and the old entry
+    // would keep feeding the stream finish() closes).
+    this.fini(id);
     let sf;
     try {
       sf = streamFormatFor(format, this.opts.backend.kind);
