@@ -16,14 +16,13 @@
 // the bridge serves it, so the speaker's intake thread takes them (the path users run); row 2
 // calls Speaker.write on the JS thread (its baseline is a feeder calling a no-op handler). Each
 // note says which path it measured.
-import type { Message } from 'dbus-native';
 import * as net from 'net';
 import { PlaybackBackend, selectAudioBackend } from '../src/audio/backend';
 import { Speaker } from '../src/audio/out/speaker';
 import { socketpair } from '../src/native';
 import type { AudioOutHandler, PcmFormat } from '../src/qemu/handlers';
 import { audioOutOptions, PeerListener, QemuVm } from '../src/qemu';
-import { answerHandshake, write as writeMessage } from '../test/harness/dbus-bytes';
+import { answerHandshake, marshalledWrite } from '../test/harness/dbus-bytes';
 import { startPipeWire } from '../test/harness/pipewire';
 import { startPulseAudio, Pulse } from '../test/harness/pulseaudio';
 import { startGuest } from '../test/harness/qemu';
@@ -48,8 +47,6 @@ function toneBlocks(): Uint8Array[] {
   }
   return out;
 }
-
-const { marshall } = require('dbus-native/lib/message') as { marshall: (m: Message) => Buffer };
 
 /** What the feeder gives each Write to: a handler (JS path), or QEMU's end of a listener connection. */
 interface WriteSink {
@@ -79,7 +76,7 @@ async function listenerSink(speaker: Speaker, settle: boolean): Promise<{ sink: 
     sink: {
       write: async (id, data) => {
         let m = marshalled.get(data);
-        if (!m) marshalled.set(data, (m = marshall(writeMessage(1, Buffer.from(data), { body: [id, data] }))));
+        if (!m) marshalled.set(data, (m = marshalledWrite(1, Buffer.from(data), { body: [id, data] })));
         qemu.write(m);
         sent++;
         if (!settle) return;

@@ -13,9 +13,12 @@ export const VOICE = 0x5611deadbeefn;
 /** An AudioOutListener.Write as QEMU sends it (NO_REPLY_EXPECTED), `o` overriding any part. */
 export const write = (serial: number, bytes: Buffer, o: Partial<Message> = {}): Message => ({ type: 1, serial, flags: 1, ...OUT, member: 'Write', signature: 'tay', body: [VOICE, bytes], ...o });
 
+/** write(), marshalled (little-endian) as it goes on the wire. */
+export const marshalledWrite = (serial: number, bytes: Buffer, o: Partial<Message> = {}): Buffer => marshall(write(serial, bytes, o));
+
 /** A Write marshalled big-endian (dbus-native only writes little-endian), by hand. */
 export function bigEndianWrite(serial: number, bytes: Buffer): Buffer {
-  const le = marshall(write(serial, bytes));
+  const le = marshalledWrite(serial, bytes);
   const fieldsLength = le.readUInt32LE(12);
   const be = Buffer.from(le);
   be[0] = 0x42; // 'B'
